@@ -1,0 +1,130 @@
+package oci
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+)
+
+// SeccompSupportedFlags, when set (by pkg/seccomp, which links libseccomp),
+// reports which seccomp filter flags this kernel and libseccomp accept.
+// Left nil, Features reports the supported flags as unknown rather than
+// guessing, as the features spec asks.
+var SeccompSupportedFlags func() []string
+
+// SeccompLibraryVersion, when set by pkg/seccomp, returns the linked
+// libseccomp version ("2.5.4") for the features annotations.
+var SeccompLibraryVersion func() string
+
+// knownHooks are the hook kinds Validate accepts and pkg/hooks runs.
+var knownHooks = []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
+
+// knownNamespaces maps every namespace type we can create or join.
+var knownNamespaces = map[specs.LinuxNamespaceType]bool{
+	specs.PIDNamespace:     true,
+	specs.NetworkNamespace: true,
+	specs.MountNamespace:   true,
+	specs.IPCNamespace:     true,
+	specs.UTSNamespace:     true,
+	specs.UserNamespace:    true,
+	specs.CgroupNamespace:  true,
+	specs.TimeNamespace:    true,
+}
+
+var seccompActions = []string{
+	"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+	"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",
+}
+
+var seccompOperators = []string{
+	"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE",
+}
+
+// seccompArchs are the architectures libseccomp can build filters for and
+// the spec names (the same set runc accepts).
+var seccompArchs = []string{
+	"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",
+	"SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
+	"SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390",
+	"SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64",
+}
+
+var seccompFlags = []string{
+	"SECCOMP_FILTER_FLAG_TSYNC",
+	string(specs.LinuxSeccompFlagSpecAllow),
+	string(specs.LinuxSeccompFlagLog),
+	string(specs.LinuxSeccompFlagWaitKillableRecv),
+}
+
+// KnownCapabilities returns every capability name ("CAP_CHOWN", ...) this
+// build knows, sorted. Names outside this list are rejected by Validate:
+// the spec requires an error for unknown capabilities, and silently dropping
+// one would run the process with a different privilege set than configured.
+func KnownCapabilities() []string {
+	var names []string
+	for _, c := range capability.ListKnown() {
+		names = append(names, "CAP_"+strings.ToUpper(c.String()))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Features returns what `bulwark features` prints. Every list is derived
+// from the tables Validate and the appliers use, so the advertised feature
+// set cannot drift from what the runtime accepts.
+func Features() *features.Features {
+	t, f := true, false
+	var nss []string
+	for ns := range knownNamespaces {
+		nss = append(nss, string(ns))
+	}
+	slices.Sort(nss)
+
+	sc := &features.Seccomp{
+		Enabled:    &t,
+		Actions:    slices.Clone(seccompActions),
+		Operators:  slices.Clone(seccompOperators),
+		Archs:      slices.Clone(seccompArchs),
+		KnownFlags: slices.Clone(seccompFlags),
+	}
+	if SeccompSupportedFlags != nil {
+		sc.SupportedFlags = SeccompSupportedFlags()
+	}
+	annotations := map[string]string{
+		// Checkpoint/restore (CRIU) is not implemented; engines read this
+		// key to decide whether to offer checkpointing.
+		"org.opencontainers.runc.checkpoint.enabled": "false",
+	}
+	if SeccompLibraryVersion != nil {
+		if v := SeccompLibraryVersion(); v != "" {
+			annotations["io.github.seccomp.libseccomp.version"] = v
+		}
+	}
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         slices.Clone(knownHooks),
+		MountOptions:  KnownMountOptions(),
+		Linux: &features.Linux{
+			Namespaces:   nss,
+			Capabilities: KnownCapabilities(),
+			Cgroup: &features.Cgroup{
+				V1:          &t,
+				V2:          &t,
+				Systemd:     &t,
+				SystemdUser: &f,
+				Rdma:        &f,
+			},
+			Seccomp:         sc,
+			Apparmor:        &features.Apparmor{Enabled: &f},
+			Selinux:         &features.Selinux{Enabled: &f},
+			IntelRdt:        &features.IntelRdt{Enabled: &f},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &t}},
+			NetDevices:      &features.NetDevices{Enabled: &f},
+		},
+		Annotations: annotations,
+	}
+}
