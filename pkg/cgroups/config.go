@@ -1,0 +1,117 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	lib "github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/systemd"
+)
+
+// Config is what the runtime persists in a container's state.json so that
+// later commands can find the same cgroup again.
+type Config struct {
+	// Path is linux.cgroupsPath from the spec, unmodified.
+	Path string `json:"path"`
+	// Systemd selects the systemd driver (runc's --systemd-cgroup).
+	Systemd bool `json:"systemd"`
+	// ID is the container ID; it names the default cgroup.
+	ID string `json:"id"`
+}
+
+const (
+	// defaultParent is the cgroupfs directory that holds every container
+	// without an explicit cgroupsPath. Destroy removes it when it is empty so
+	// that no trace is left behind.
+	defaultParent = "/bulwark"
+	// defaultSlice and defaultScopePrefix form runc's systemd default with our
+	// own name, so units show up as bulwark-<id>.scope.
+	defaultSlice       = "system.slice"
+	defaultScopePrefix = "bulwark"
+)
+
+// ErrSystemdUnavailable is returned when the systemd driver is requested on a
+// host where systemd is not the init system.
+var ErrSystemdUnavailable = errors.New("the systemd cgroup driver was requested (--systemd-cgroup) but systemd is not running on this host (/run/systemd/system is missing); run without --systemd-cgroup to use the cgroupfs driver")
+
+// ErrInvalidPath is wrapped by every error about linux.cgroupsPath.
+var ErrInvalidPath = errors.New("invalid linux.cgroupsPath")
+
+// pathError builds an error that names the spec field so that the user knows
+// which line of config.json to fix.
+func pathError(path, format string, args ...any) error {
+	return fmt.Errorf("%w %q: %s", ErrInvalidPath, path, fmt.Sprintf(format, args...))
+}
+
+// libCgroup translates cfg into the library's Cgroup (without resources).
+// cleanupParent is the default parent directory Bulwark chose (relative to
+// each hierarchy's root), or "" when the user chose the path.
+func (cfg Config) libCgroup() (cg *lib.Cgroup, cleanupParent string, err error) {
+	if cfg.Systemd {
+		parent, prefix, name, err := parseSystemdPath(cfg.Path, cfg.ID)
+		if err != nil {
+			return nil, "", err
+		}
+		return &lib.Cgroup{Systemd: true, Parent: parent, ScopePrefix: prefix, Name: name}, "", nil
+	}
+
+	if cfg.Path == "" {
+		if err := checkIDForPath(cfg.ID); err != nil {
+			return nil, "", err
+		}
+		return &lib.Cgroup{Path: defaultParent + "/" + cfg.ID}, defaultParent, nil
+	}
+
+	if !filepath.IsAbs(cfg.Path) && strings.Contains(cfg.Path, ":") {
+		// A relative path with colons is almost certainly an engine's
+		// systemd-style path handed to a runtime started without
+		// --systemd-cgroup; taking it literally would create a strangely
+		// named cgroup the engine never looks at.
+		return nil, "", pathError(cfg.Path, `looks like the systemd form "slice:prefix:name" but the systemd cgroup driver is not enabled (--systemd-cgroup); use an absolute path like "/bulwark/<id>" for the cgroupfs driver`)
+	}
+	// Cleaning "/"+path removes every "..", so the result cannot climb
+	// above the hierarchy root whatever the spec says.
+	p := filepath.Clean("/" + cfg.Path)
+	if p == "/" {
+		return nil, "", pathError(cfg.Path, "resolves to the cgroup root; a container needs a cgroup of its own")
+	}
+	return &lib.Cgroup{Path: p}, "", nil
+}
+
+func checkIDForPath(id string) error {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") {
+		return fmt.Errorf("%w: container id %q cannot name a cgroup (empty, '.', '..' or containing '/'); set linux.cgroupsPath or use a valid id", ErrInvalidPath, id)
+	}
+	return nil
+}
+
+// parseSystemdPath splits "slice:prefix:name" (runc's format, used by
+// containerd, CRI-O and Docker with the systemd driver).
+func parseSystemdPath(path, id string) (slice, prefix, name string, err error) {
+	if path == "" {
+		if err := checkIDForPath(id); err != nil {
+			return "", "", "", err
+		}
+		return defaultSlice, defaultScopePrefix, id, nil
+	}
+	parts := strings.Split(path, ":")
+	if len(parts) != 3 {
+		return "", "", "", pathError(path, `the systemd cgroup driver needs the form "slice:prefix:name" (for example "system.slice:bulwark:<id>")`)
+	}
+	slice, prefix, name = parts[0], parts[1], parts[2]
+	if slice == "" {
+		slice = defaultSlice
+	}
+	if _, err := systemd.ExpandSlice(slice); err != nil {
+		return "", "", "", pathError(path, "slice %q is not a valid systemd slice name (it must end in \".slice\" and contain no '/'): %v", slice, err)
+	}
+	if name == "" {
+		return "", "", "", pathError(path, "the unit name (third field of slice:prefix:name) is empty")
+	}
+	if strings.Contains(prefix, "/") || strings.Contains(name, "/") {
+		return "", "", "", pathError(path, "prefix and name must not contain '/'")
+	}
+	return slice, prefix, name, nil
+}
