@@ -1,0 +1,167 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Finish runs after Pivot, inside the new root: it applies a shared or
+// unbindable root propagation (which before the pivot would have reached
+// the host's root mount), linux.readonlyPaths, linux.maskedPaths, the
+// read-only remount of tmpfs and /dev mounts that Prepare had to populate,
+// and finally root.readonly. Paths are the container's own; missing
+// readonly or masked paths are skipped, as the spec allows.
+func Finish(s *specs.Spec) error {
+	if s == nil {
+		return errors.New("rootfs: nil spec")
+	}
+	prop, err := rootPropagation(s)
+	if err != nil {
+		return err
+	}
+	if prop&(unix.MS_SLAVE|unix.MS_PRIVATE) == 0 {
+		if err := unix.Mount("", "/", "", uintptr(prop), ""); err != nil {
+			return fmt.Errorf("applying linux.rootfsPropagation %q to /: %w", s.Linux.RootfsPropagation, err)
+		}
+	}
+	if s.Linux != nil {
+		for i, p := range s.Linux.ReadonlyPaths {
+			if err := readonlyPath(p); err != nil {
+				return fmt.Errorf("linux.readonlyPaths[%d] %q: %w", i, p, err)
+			}
+		}
+		if err := maskPaths(s.Linux.MaskedPaths); err != nil {
+			return err
+		}
+	}
+	for i, m := range s.Mounts {
+		opts, err := parseMountOptions(m.Options)
+		if err != nil {
+			return fmt.Errorf("mounts[%d]: %w", i, err)
+		}
+		if opts.flags&unix.MS_RDONLY == 0 || opts.flags&unix.MS_BIND != 0 || m.Type == "bind" {
+			continue
+		}
+		if m.Type == "tmpfs" || cleanDest(m.Destination) == "/dev" {
+			if err := remountRO(cleanDest(m.Destination), opts.flags); err != nil {
+				return fmt.Errorf("mounts[%d] read-only remount of %q: %w", i, m.Destination, err)
+			}
+		}
+	}
+	if s.Root != nil && s.Root.Readonly {
+		if err := remountRO("/", 0); err != nil {
+			return fmt.Errorf("root.readonly: %w", err)
+		}
+	}
+	return nil
+}
+
+// remountRO makes the mount at p read-only. MS_BIND|MS_REMOUNT only
+// changes per-mount flags, which a user namespace may do as long as no
+// locked flag is dropped; if it still fails, the current flags are kept.
+func remountRO(p string, flags int) error {
+	f, err := openPath(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags |= unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY
+	flags &^= unix.MS_REC
+	err = mountFd("", f, "", flags, "")
+	if err == nil {
+		return nil
+	}
+	var st unix.Statfs_t
+	if serr := unix.Fstatfs(int(f.Fd()), &st); serr != nil {
+		return fmt.Errorf("%w (and statfs failed: %v)", err, serr)
+	}
+	if err2 := mountFd("", f, "", flags|statfsToMountFlags(st)&mntLockFlags, ""); err2 != nil {
+		return fmt.Errorf("%w; retry keeping locked flags: %v", err, err2)
+	}
+	return nil
+}
+
+// readonlyPath binds p onto itself and makes that bind read-only, keeping
+// nosuid/nodev/noexec of what it covers.
+func readonlyPath(p string) error {
+	f, err := openPath(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := mountFd(procFd(f), f, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	top, err := openPath(p)
+	if err != nil {
+		return fmt.Errorf("re-opening after bind: %w", err)
+	}
+	defer top.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(top.Fd()), &st); err != nil {
+		return fmt.Errorf("statfs: %w", err)
+	}
+	keep := statfsToMountFlags(st) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if err := mountFd("", top, "", keep|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return remountRO(p, keep)
+	}
+	return nil
+}
+
+// maskPaths hides paths: a directory gets an empty read-only tmpfs, any
+// other file is covered by /dev/null. /dev/null is checked to be the real
+// 1:3 character device first, since the image could have placed a
+// different node (or a regular file full of data) there.
+func maskPaths(paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	null, err := openPath("/dev/null")
+	if err != nil {
+		return fmt.Errorf("linux.maskedPaths: need /dev/null to mask files: %w", err)
+	}
+	defer null.Close()
+	var nst unix.Stat_t
+	if err := unix.Fstat(int(null.Fd()), &nst); err != nil {
+		return fmt.Errorf("linux.maskedPaths: stat /dev/null: %w", err)
+	}
+	if nst.Mode&unix.S_IFMT != unix.S_IFCHR || nst.Rdev != unix.Mkdev(1, 3) {
+		return errors.New("linux.maskedPaths: the container's /dev/null is not the 1:3 character device; refusing to use it as a mask")
+	}
+	for i, p := range paths {
+		f, err := openPath(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("linux.maskedPaths[%d] %q: %w", i, p, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			f.Close()
+			return fmt.Errorf("linux.maskedPaths[%d] %q: %w", i, p, err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+			err = mountFd("tmpfs", f, "tmpfs", flags, "nr_blocks=1,nr_inodes=1")
+			if err != nil {
+				// Some distribution kernels reject nr_inodes<2.
+				err = mountFd("tmpfs", f, "tmpfs", flags, "nr_blocks=1,nr_inodes=2")
+			}
+		} else {
+			err = mountFd(procFd(null), f, "", unix.MS_BIND, "")
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("linux.maskedPaths[%d] %q: %w", i, p, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// idmappedBind attaches a clone of m.Source at target with its ownership
+// shifted through m's uidMappings/gidMappings: open_tree(OPEN_TREE_CLONE)
+// gives a detached copy, mount_setattr(MOUNT_ATTR_IDMAP) shifts it, and
+// move_mount puts it on the already-resolved target fd, so the target is
+// never looked up by path again.
+func idmappedBind(m specs.Mount, opts mountOpts, target *os.File) error {
+	if len(m.UIDMappings) == 0 || len(m.GIDMappings) == 0 {
+		return errors.New(`"idmap"/"ridmap" need both uidMappings and gidMappings on the mount`)
+	}
+	nsfd, err := usernsFd(m.UIDMappings, m.GIDMappings)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nsfd)
+
+	treeFlags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	if opts.flags&unix.MS_REC != 0 || opts.ridmap {
+		treeFlags |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, m.Source, treeFlags)
+	if err != nil {
+		return fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", m.Source, err)
+	}
+	defer unix.Close(tree)
+
+	setFlags := uint(unix.AT_EMPTY_PATH)
+	if opts.ridmap {
+		setFlags |= unix.AT_RECURSIVE
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(nsfd)}
+	if err := unix.MountSetattr(tree, "", setFlags, attr); err != nil {
+		return fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP) on a clone of %q (the filesystem may not support idmapped mounts): %w", m.Source, err)
+	}
+	if err := unix.MoveMount(tree, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount of idmapped %q onto %q: %w", m.Source, target.Name(), err)
+	}
+	return nil
+}
+
+// usernsFd returns an fd of a new user namespace with the given maps. The
+// kernel only takes a mapping from a real namespace, so a throwaway child
+// is created in one; PTRACE_TRACEME stops it at its first execve, so it
+// never runs any code, and it is killed once its namespace is held open.
+func usernsFd(uid, gid []specs.LinuxIDMapping) (int, error) {
+	conv := func(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+		out := make([]syscall.SysProcIDMap, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		return out
+	}
+	p, err := os.StartProcess("/proc/self/exe", []string{"bulwark-idmap-userns"}, &os.ProcAttr{
+		Sys: &syscall.SysProcAttr{
+			Cloneflags:  unix.CLONE_NEWUSER,
+			UidMappings: conv(uid),
+			GidMappings: conv(gid),
+			Ptrace:      true,
+		},
+	})
+	if err != nil {
+		return -1, fmt.Errorf("creating a user namespace for the idmapped mount (uid map %v, gid map %v): %w", uid, gid, err)
+	}
+	defer func() {
+		_ = p.Kill()
+		// Reap by hand: a traced child also reports its stop, which
+		// os.Process.Wait would mistake for the end.
+		for {
+			var ws unix.WaitStatus
+			_, err := unix.Wait4(p.Pid, &ws, 0, nil)
+			if err != nil && !errors.Is(err, unix.EINTR) || err == nil && (ws.Exited() || ws.Signaled()) {
+				break
+			}
+		}
+		_ = p.Release()
+	}()
+	fd, err := unix.Open("/proc/"+strconv.Itoa(p.Pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening the idmap user namespace: %w", err)
+	}
+	return fd, nil
+}
