@@ -1,0 +1,250 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/cgroups"
+	"github.com/bulwark-sec/bulwark/pkg/hooks"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+)
+
+// Load returns a container's state.
+func (r *Runtime) Load(id string) (*State, error) {
+	if err := oci.ValidateID(id); err != nil {
+		return nil, err
+	}
+	return r.loadState(id)
+}
+
+// Start runs the payload of a created container.
+func (r *Runtime) Start(id string) error {
+	if err := oci.ValidateID(id); err != nil {
+		return err
+	}
+	l, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	if s := r.Status(st); s != specs.StateCreated {
+		return fmt.Errorf("container %q is %s: %w", id, s, ErrNotCreated)
+	}
+	fifo := filepath.Join(r.dir(id), execFifo)
+	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("container %q: exec fifo: %w", id, err)
+	}
+	defer unix.Close(fd)
+	// The init opens the FIFO for writing once we are its reader; poll so a
+	// dead init cannot hang start forever.
+	buf := make([]byte, 1)
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 100)
+		if err != nil && err != unix.EINTR {
+			return fmt.Errorf("container %q: exec fifo: %w", id, err)
+		}
+		if n > 0 && pfd[0].Revents&unix.POLLIN != 0 {
+			if c, _ := unix.Read(fd, buf); c == 1 {
+				break
+			}
+		}
+		if !st.alive() {
+			return fmt.Errorf("container %q: init exited before start", id)
+		}
+	}
+	if err := os.Remove(fifo); err != nil {
+		return fmt.Errorf("container %q: %w", id, err)
+	}
+	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststart) > 0 {
+		s := r.OCIState(st)
+		if err := hooks.Run("poststart", st.Config.Hooks.Poststart, s); err != nil {
+			// The spec: a failing poststart hook is logged, the container runs on.
+			r.warnf("%v", err)
+		}
+	}
+	return nil
+}
+
+// Kill sends sig to the init, or with all to every process of the container.
+func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	if err := oci.ValidateID(id); err != nil {
+		return err
+	}
+	l, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	status := r.Status(st)
+	if all {
+		m, err := cgroups.Load(st.Cgroup)
+		if err != nil {
+			return fmt.Errorf("container %q: %w", id, err)
+		}
+		if status == "paused" && sig == unix.SIGKILL {
+			defer m.Thaw()
+		}
+		return m.KillAll(sig)
+	}
+	if status == specs.StateStopped || status == specs.StateCreating {
+		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
+	}
+	return signalInit(st, sig)
+}
+
+// signalInit uses a pidfd so a pid recycled since our liveness check can
+// never receive the signal.
+func signalInit(st *State, sig unix.Signal) error {
+	pfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %q: %w", st.ID, ErrNotRunning)
+	}
+	defer unix.Close(pfd)
+	if !st.alive() {
+		return fmt.Errorf("container %q: %w", st.ID, ErrNotRunning)
+	}
+	if err := unix.PidfdSendSignal(pfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("container %q: kill: %w", st.ID, err)
+	}
+	return nil
+}
+
+// Delete removes a stopped container; with force it kills a live one first.
+func (r *Runtime) Delete(id string, force bool) error {
+	if err := oci.ValidateID(id); err != nil {
+		return err
+	}
+	l, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	status := r.Status(st)
+	if status != specs.StateStopped && status != specs.StateCreating && !force {
+		return fmt.Errorf("container %q is %s, delete it with --force: %w", id, status, ErrRunning)
+	}
+	return r.destroy(st)
+}
+
+// destroy kills whatever is left, removes the cgroup and the state, and runs
+// the poststop hooks. It tolerates a half-created container.
+func (r *Runtime) destroy(st *State) error {
+	var errs []error
+	if st.alive() {
+		_ = signalInit(st, unix.SIGKILL)
+	}
+	cfg := st.Cgroup
+	if cfg.ID == "" {
+		// create died before state.json: the default path names the id.
+		cfg = cgroups.Config{ID: st.ID, Systemd: r.SystemdCgroup}
+	}
+	if m, err := cgroups.Load(cfg); err == nil && m.Exists() {
+		_ = m.Thaw()
+		_ = m.KillAll(unix.SIGKILL)
+		waitEmpty(m)
+		if err := m.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("cgroup: %w", err))
+		}
+	}
+	// The init may be outside our pid namespace's reach of the cgroup
+	// (e.g. create killed before the cgroup existed): wait for it to die.
+	for i := 0; i < 200 && st.alive(); i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := os.RemoveAll(r.dir(st.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
+		s := r.OCIState(st)
+		s.Status = specs.StateStopped
+		if err := hooks.Run("poststop", st.Config.Hooks.Poststop, s); err != nil {
+			r.warnf("%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// List returns the states of all containers under the root.
+func (r *Runtime) List() ([]*State, error) {
+	ents, err := os.ReadDir(r.Root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*State
+	for _, e := range ents {
+		if !e.IsDir() || oci.ValidateID(e.Name()) != nil {
+			continue
+		}
+		st, err := r.loadState(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Pause freezes every process of the container.
+func (r *Runtime) Pause(id string) error {
+	return r.withCgroup(id, func(st *State, m *cgroups.Manager) error {
+		if s := r.Status(st); s != specs.StateRunning && s != specs.StateCreated {
+			return fmt.Errorf("container %q is %s: %w", id, s, ErrNotRunning)
+		}
+		return m.Freeze()
+	})
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(id string) error {
+	return r.withCgroup(id, func(st *State, m *cgroups.Manager) error {
+		if s := r.Status(st); s != "paused" {
+			return fmt.Errorf("container %q is %s, not paused", id, s)
+		}
+		return m.Thaw()
+	})
+}
+
+func (r *Runtime) withCgroup(id string, fn func(*State, *cgroups.Manager) error) error {
+	if err := oci.ValidateID(id); err != nil {
+		return err
+	}
+	l, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	m, err := cgroups.Load(st.Cgroup)
+	if err != nil {
+		return fmt.Errorf("container %q: %w", id, err)
+	}
+	return fn(st, m)
+}

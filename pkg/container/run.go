@@ -1,0 +1,315 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/cgroups"
+	"github.com/bulwark-sec/bulwark/pkg/linux"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+)
+
+// RunOpts are run's flags beyond create's.
+type RunOpts struct {
+	CreateOpts
+	Detach bool
+	Keep   bool // keep the stopped container instead of deleting it
+}
+
+// Run creates and starts a container; attached, it forwards signals and the
+// terminal, waits for the init and returns its exit status.
+func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
+	if o.Detach {
+		if err := r.Create(id, bundle, &o.CreateOpts); err != nil {
+			return -1, err
+		}
+		if err := r.Start(id); err != nil {
+			r.Delete(id, true)
+			return -1, err
+		}
+		return 0, nil
+	}
+	// The init double-forks into its pid namespace; as a subreaper we get it
+	// back as our child and can wait for it.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return -1, fmt.Errorf("subreaper: %w", err)
+	}
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+	o.wantConsole = o.ConsoleSocket == ""
+	if err := r.Create(id, bundle, &o.CreateOpts); err != nil {
+		return -1, err
+	}
+	st, err := r.loadState(id)
+	if err != nil {
+		return -1, err
+	}
+	tty := attachConsole(o.gotConsole)
+	if err := r.Start(id); err != nil {
+		r.Delete(id, true)
+		return -1, err
+	}
+	code := waitFor(st.Pid, sigs, tty)
+	if tty != nil {
+		tty.close()
+	}
+	if !o.Keep {
+		if err := r.Delete(id, true); err != nil && !errors.Is(err, ErrNotExist) {
+			return code, err
+		}
+	}
+	return code, nil
+}
+
+// ExecOpts are exec's flags.
+type ExecOpts struct {
+	Process       *specs.Process
+	PidFile       string
+	ConsoleSocket string
+	Detach        bool
+	PreserveFds   int
+}
+
+// Exec starts another process inside a running container.
+func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
+	if err := oci.ValidateID(id); err != nil {
+		return -1, err
+	}
+	st, err := r.loadState(id)
+	if err != nil {
+		return -1, err
+	}
+	if s := r.Status(st); s != specs.StateRunning && s != specs.StateCreated {
+		return -1, fmt.Errorf("container %q is %s: %w", id, s, ErrNotRunning)
+	}
+	p := o.Process
+	if p.Terminal && o.ConsoleSocket == "" && o.Detach {
+		return -1, errors.New("exec: a terminal with --detach needs --console-socket")
+	}
+	if !o.Detach {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return -1, fmt.Errorf("subreaper: %w", err)
+		}
+	}
+	var consoleConn *os.File
+	if p.Terminal && o.ConsoleSocket != "" {
+		if consoleConn, err = dialConsole(o.ConsoleSocket); err != nil {
+			return -1, err
+		}
+		defer consoleConn.Close()
+	}
+	cg, err := cgroups.Load(st.Cgroup)
+	if err != nil {
+		return -1, fmt.Errorf("container %q: %w", id, err)
+	}
+	sigs := make(chan os.Signal, 32)
+	if !o.Detach {
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
+	ip, err := r.startInit(st.Config, nil, initParams{
+		preserveFds: o.PreserveFds,
+		console:     consoleConn,
+		cgroup:      cg,
+		bootstrap:   execBootstrap(st),
+	})
+	if err != nil {
+		if ip != nil && ip.pid > 0 {
+			unix.Kill(ip.pid, unix.SIGKILL)
+		}
+		return -1, fmt.Errorf("exec in %q: %w", id, err)
+	}
+	defer ip.conn.Close()
+	cfg := &linux.InitConfig{ID: id, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: st.Config, Process: p, Exec: true,
+		PreserveFds: o.PreserveFds, ConsoleFd: ip.consoleFd, FifoFd: -1}
+	if err := ip.conn.Send(&linux.Msg{Type: linux.MsgConfig, Config: cfg}); err != nil {
+		unix.Kill(ip.pid, unix.SIGKILL)
+		return -1, err
+	}
+	var master *os.File
+	for {
+		m, files, err := ip.conn.Recv()
+		if errors.Is(err, io.EOF) {
+			break // execve closed the socket: the process runs
+		}
+		if err != nil {
+			unix.Kill(ip.pid, unix.SIGKILL)
+			return -1, err
+		}
+		switch m.Type {
+		case linux.MsgError:
+			closeFiles(files)
+			reap(ip.pid)
+			return -1, fmt.Errorf("exec in %q: %s", id, m.Error)
+		case linux.MsgConsole:
+			if len(files) == 1 {
+				master = files[0]
+			}
+		case linux.MsgSeccomp:
+			if err := r.sendSeccomp(st.Config, st, files); err != nil {
+				unix.Kill(ip.pid, unix.SIGKILL)
+				return -1, err
+			}
+			if err := ip.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+				return -1, err
+			}
+		default:
+			closeFiles(files)
+		}
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, ip.pid); err != nil {
+			return -1, err
+		}
+	}
+	if o.Detach {
+		return 0, nil
+	}
+	tty := attachConsole(master)
+	code := waitFor(ip.pid, sigs, tty)
+	if tty != nil {
+		tty.close()
+	}
+	return code, nil
+}
+
+var nsFiles = map[specs.LinuxNamespaceType]string{
+	specs.UserNamespace: "user", specs.MountNamespace: "mnt", specs.PIDNamespace: "pid",
+	specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// execBootstrap joins every namespace the container's init is in.
+func execBootstrap(st *State) string {
+	b := ""
+	if st.Config != nil && st.Config.Linux != nil {
+		for _, ns := range st.Config.Linux.Namespaces {
+			b += fmt.Sprintf("join %s /proc/%d/ns/%s\n", ns.Type, st.Pid, nsFiles[ns.Type])
+		}
+	}
+	return b + "clone 0\nend\n"
+}
+
+// waitFor reaps children until pid exits, forwarding signals to it, and
+// returns a shell-style exit code.
+func waitFor(pid int, sigs chan os.Signal, tty *ttyRelay) int {
+	done := make(chan int, 1)
+	go func() {
+		for {
+			var ws unix.WaitStatus
+			wpid, err := unix.Wait4(-1, &ws, 0, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				done <- 255
+				return
+			}
+			if wpid != pid {
+				continue
+			}
+			switch {
+			case ws.Exited():
+				done <- ws.ExitStatus()
+			case ws.Signaled():
+				done <- 128 + int(ws.Signal())
+			default:
+				continue
+			}
+			return
+		}
+	}()
+	for {
+		select {
+		case code := <-done:
+			return code
+		case s := <-sigs:
+			sig := s.(unix.Signal)
+			switch sig {
+			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+				continue
+			case unix.SIGWINCH:
+				if tty != nil {
+					tty.resize()
+				}
+				continue
+			}
+			unix.Kill(pid, sig)
+		}
+	}
+}
+
+func reap(pid int) {
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+}
+
+// ttyRelay copies between our stdio and a container's pty master.
+type ttyRelay struct {
+	master  *os.File
+	restore *unix.Termios
+	done    chan struct{}
+}
+
+func attachConsole(master *os.File) *ttyRelay {
+	if master == nil {
+		return nil
+	}
+	t := &ttyRelay{master: master, done: make(chan struct{})}
+	if old, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
+		t.restore = old
+		raw := *old
+		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		raw.Oflag &^= unix.OPOST
+		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		raw.Cflag &^= unix.CSIZE | unix.PARENB
+		raw.Cflag |= unix.CS8
+		unix.IoctlSetTermios(0, unix.TCSETS, &raw)
+		t.resize()
+	}
+	go io.Copy(master, os.Stdin)
+	go func() {
+		io.Copy(os.Stdout, master)
+		close(t.done)
+	}()
+	return t
+}
+
+func (t *ttyRelay) resize() {
+	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(int(t.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+func (t *ttyRelay) close() {
+	// The payload has exited; its output may still sit in the pty.
+	<-t.done
+	if t.restore != nil {
+		unix.IoctlSetTermios(0, unix.TCSETS, t.restore)
+	}
+	t.master.Close()
+}
+
+// PidsOf lists the container's processes (for ps).
+func (r *Runtime) PidsOf(id string) ([]int, error) {
+	st, err := r.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := cgroups.Load(st.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	return m.Pids()
+}
+
+// StateDir is where a container's files live (for tests and debugging).
+func (r *Runtime) StateDir(id string) string { return filepath.Join(r.Root, id) }

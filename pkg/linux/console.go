@@ -1,0 +1,66 @@
+package linux
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// setupConsole opens a pty inside the container (its own devpts instance),
+// makes the slave our controlling terminal and stdio, and hands the master
+// out: to --console-socket when given, else back to the runtime.
+func setupConsole(conn *Conn, cfg *InitConfig) error {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("console: open /dev/ptmx: %w", err)
+	}
+	defer master.Close()
+	mfd := int(master.Fd())
+	var unlock int32
+	if err := ioctlPtr(mfd, unix.TIOCSPTLCK, unsafe.Pointer(&unlock)); err != nil {
+		return fmt.Errorf("console: unlockpt: %w", err)
+	}
+	n, err := unix.IoctlGetUint32(mfd, unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("console: ptsname: %w", err)
+	}
+	slavePath := "/dev/pts/" + strconv.Itoa(int(n))
+	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("console: open %s: %w", slavePath, err)
+	}
+	if sz := cfg.Process.ConsoleSize; sz != nil {
+		_ = unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)})
+	}
+	if cfg.ConsoleFd >= 0 {
+		// runc's protocol: the pty master in SCM_RIGHTS, its name as the payload.
+		err = unix.Sendmsg(cfg.ConsoleFd, []byte(slavePath), unix.UnixRights(mfd), nil, 0)
+		unix.Close(cfg.ConsoleFd)
+		if err != nil {
+			return fmt.Errorf("console: send to --console-socket: %w", err)
+		}
+	} else if err := conn.Send(&Msg{Type: MsgConsole}, mfd); err != nil {
+		return err
+	}
+	for i := 0; i < 3; i++ {
+		if err := unix.Dup3(slave, i, 0); err != nil {
+			return fmt.Errorf("console: dup pty to fd %d: %w", i, err)
+		}
+	}
+	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("console: make controlling terminal: %w", err)
+	}
+	unix.Close(slave)
+	return nil
+}
+
+func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
+	if e != 0 {
+		return e
+	}
+	return nil
+}

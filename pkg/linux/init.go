@@ -1,0 +1,458 @@
+// Package linux is the init side of a container: the process that runs inside
+// the new namespaces, builds the container's view of the system and finally
+// becomes the container's first process.
+//
+// Threat: the order of these steps is itself a security control. Mounts and
+// pivot_root need privileges and must happen before they are dropped; file
+// descriptors from the host must be closed before the payload runs
+// (CVE-2024-21626); capabilities go before no_new_privs, and seccomp is loaded
+// last, just before execve, so the filter never has to allow the runtime's own
+// syscalls and the payload can never run unfiltered.
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/caps"
+	"github.com/bulwark-sec/bulwark/pkg/hooks"
+	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp"
+)
+
+// EnvInitPipe names the sync socket's fd for the init and the C constructor.
+const EnvInitPipe = "_BULWARK_INITPIPE"
+
+// InitConfig is what the runtime tells the init over the sync socket.
+type InitConfig struct {
+	ID      string       `json:"id"`
+	Bundle  string       `json:"bundle"`
+	Rootfs  string       `json:"rootfs"`
+	Spec    *specs.Spec  `json:"spec"`
+	Process *specs.Process `json:"process"`
+	// Exec is true for `bulwark exec`: join an existing container, no rootfs work.
+	Exec bool `json:"exec,omitempty"`
+	// NoPivot selects MS_MOVE + chroot instead of pivot_root (--no-pivot).
+	NoPivot   bool `json:"noPivot,omitempty"`
+	NewUserNS bool `json:"newUserNS,omitempty"`
+	CgroupNS  bool `json:"cgroupNS,omitempty"`
+	// PreserveFds: fds 3..3+N-1 are passed to the payload (--preserve-fds).
+	PreserveFds int `json:"preserveFds,omitempty"`
+	// ConsoleFd is a connected --console-socket to send the pty master to; -1 if none.
+	ConsoleFd int `json:"consoleFd"`
+	// FifoFd is the O_PATH fd of exec.fifo whose opening gates `start`; -1 for exec.
+	FifoFd int `json:"fifoFd"`
+	// State is the container state passed to createContainer/startContainer hooks.
+	State *specs.State `json:"state,omitempty"`
+}
+
+// Init runs in the container's init after the C constructor has placed it in
+// its namespaces. It never returns on success: it execs the payload.
+func Init() error {
+	runtime.LockOSThread()
+	fdStr := os.Getenv(EnvInitPipe)
+	fd, err := strconv.Atoi(fdStr)
+	if err != nil {
+		return fmt.Errorf("init: bad %s=%q", EnvInitPipe, fdStr)
+	}
+	os.Unsetenv(EnvInitPipe)
+	conn := NewConn(os.NewFile(uintptr(fd), "sync"))
+	m, _, err := conn.Expect(MsgConfig)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	cfg := m.Config
+	if cfg == nil || cfg.Process == nil {
+		err = errors.New("init: config without process")
+	} else if cfg.Exec {
+		err = initExec(conn, cfg)
+	} else {
+		err = initContainer(conn, cfg)
+	}
+	// Only reached on failure: tell the runtime why, it prints it.
+	_ = conn.Send(&Msg{Type: MsgError, Error: err.Error()})
+	return err
+}
+
+func initContainer(conn *Conn, cfg *InitConfig) error {
+	s := cfg.Spec
+	p := cfg.Process
+	if p.Terminal {
+		if _, err := unix.Setsid(); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
+	}
+	if err := rootfs.Prepare(s, cfg.Rootfs, rootfs.Options{
+		NoPivot:  cfg.NoPivot,
+		InUserNS: cfg.NewUserNS || joinsUserNS(s),
+		CgroupNS: cfg.CgroupNS,
+	}); err != nil {
+		return err
+	}
+	// prestart and createRuntime hooks run in the runtime's namespaces, now
+	// that ours exist and before pivot_root.
+	if err := conn.Send(&Msg{Type: MsgHooks}); err != nil {
+		return err
+	}
+	if _, _, err := conn.Expect(MsgResume); err != nil {
+		return err
+	}
+	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
+		st := *cfg.State
+		st.Pid = os.Getpid()
+		if err := hooks.Run("createContainer", s.Hooks.CreateContainer, &st); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
+		return err
+	}
+	if p.Terminal {
+		if err := setupConsole(conn, cfg); err != nil {
+			return err
+		}
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("config.json: hostname: %w", err)
+		}
+	}
+	if s.Domainname != "" {
+		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+			return fmt.Errorf("config.json: domainname: %w", err)
+		}
+	}
+	if s.Linux != nil {
+		if err := writeSysctls(s.Linux.Sysctl); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.Finish(s); err != nil {
+		return err
+	}
+	if err := setupProcess(p, s, false); err != nil {
+		return err
+	}
+	sc := seccompOf(s)
+	notify := sc != nil && hasNotify(sc)
+	// Without no_new_privs the kernel only lets a privileged process load a
+	// filter, so it goes in before capabilities are dropped. A notify filter
+	// must be loaded while the runtime is still there to pass its fd on.
+	if sc != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(conn, sc); err != nil {
+			return err
+		}
+		sc = nil
+	}
+	if err := finalize(p, cfg.PreserveFds); err != nil {
+		return err
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+	}
+	if sc != nil && notify {
+		if err := loadSeccomp(conn, sc); err != nil {
+			return err
+		}
+		sc = nil
+	}
+	path, err := lookPath(p)
+	if err != nil {
+		return err
+	}
+	if err := conn.Send(&Msg{Type: MsgReady, Pid: os.Getpid()}); err != nil {
+		return err
+	}
+	// Block here until `start` opens the FIFO for reading.
+	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := unix.Write(fifo, []byte("0")); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	unix.Close(fifo)
+	unix.Close(cfg.FifoFd)
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
+		st := *cfg.State
+		st.Pid = os.Getpid()
+		st.Status = specs.StateCreated
+		if err := hooks.Run("startContainer", s.Hooks.StartContainer, &st); err != nil {
+			return err
+		}
+	}
+	if sc != nil {
+		if _, err := seccomp.Load(sc); err != nil {
+			return fmt.Errorf("config.json: linux.seccomp: %w", err)
+		}
+	}
+	return execve(path, p)
+}
+
+func initExec(conn *Conn, cfg *InitConfig) error {
+	p := cfg.Process
+	s := cfg.Spec
+	if p.Terminal {
+		if _, err := unix.Setsid(); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
+		if err := setupConsole(conn, cfg); err != nil {
+			return err
+		}
+	}
+	if err := setupProcess(p, s, true); err != nil {
+		return err
+	}
+	sc := seccompOf(s)
+	if sc != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(conn, sc); err != nil {
+			return err
+		}
+		sc = nil
+	}
+	if err := finalize(p, cfg.PreserveFds); err != nil {
+		return err
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+	}
+	path, err := lookPath(p)
+	if err != nil {
+		return err
+	}
+	if sc != nil {
+		if err := loadSeccomp(conn, sc); err != nil {
+			return err
+		}
+	}
+	return execve(path, p)
+}
+
+func joinsUserNS(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace {
+			return true
+		}
+	}
+	return false
+}
+
+func seccompOf(s *specs.Spec) *specs.LinuxSeccomp {
+	if s == nil || s.Linux == nil {
+		return nil
+	}
+	return s.Linux.Seccomp
+}
+
+func hasNotify(sc *specs.LinuxSeccomp) bool {
+	if sc.DefaultAction == specs.ActNotify {
+		return true
+	}
+	for _, r := range sc.Syscalls {
+		if r.Action == specs.ActNotify {
+			return true
+		}
+	}
+	return false
+}
+
+// loadSeccomp loads the filter and, for notify filters, hands the listener fd
+// to the runtime, which passes it on to linux.seccomp.listenerPath.
+func loadSeccomp(conn *Conn, sc *specs.LinuxSeccomp) error {
+	fd, err := seccomp.Load(sc)
+	if err != nil {
+		return fmt.Errorf("config.json: linux.seccomp: %w", err)
+	}
+	if fd >= 0 {
+		if err := conn.Send(&Msg{Type: MsgSeccomp}, fd); err != nil {
+			return err
+		}
+		unix.Close(fd)
+		if _, _, err := conn.Expect(MsgResume); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupProcess applies what needs privileges but is not yet a drop of them.
+func setupProcess(p *specs.Process, s *specs.Spec, isExec bool) error {
+	for i, r := range p.Rlimits {
+		res, ok := rlimitNames[r.Type]
+		if !ok {
+			return fmt.Errorf("config.json: process.rlimits[%d].type: unknown rlimit %q", i, r.Type)
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return fmt.Errorf("config.json: process.rlimits[%d]: setrlimit %s: %w", i, r.Type, err)
+		}
+	}
+	if s != nil && s.Linux != nil && s.Linux.Personality != nil {
+		if err := setPersonality(s.Linux.Personality); err != nil {
+			return err
+		}
+	}
+	if p.OOMScoreAdj != nil && isExec {
+		// exec'd processes may carry their own score; the init got its score
+		// from the constructor before entering the user namespace.
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("process.oomScoreAdj: %w", err)
+		}
+	}
+	return nil
+}
+
+func setPersonality(pers *specs.LinuxPersonality) error {
+	var v uintptr
+	switch pers.Domain {
+	case specs.PerLinux:
+		v = 0x0000
+	case specs.PerLinux32:
+		v = 0x0008
+	default:
+		return fmt.Errorf("config.json: linux.personality.domain: unknown domain %q", pers.Domain)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, v, 0, 0); e != 0 {
+		return fmt.Errorf("config.json: linux.personality: %w", e)
+	}
+	return nil
+}
+
+// finalize drops privileges: host fds, bounding set, user and groups, cwd,
+// then the remaining capability sets.
+func finalize(p *specs.Process, preserveFds int) error {
+	// CVE-2024-21626: nothing the runtime holds (or inherited from its own
+	// caller) may survive into the payload.
+	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	if p.Capabilities != nil {
+		if err := caps.DropBounding(p.Capabilities); err != nil {
+			return err
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
+	if err := setUser(&p.User); err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return fmt.Errorf("config.json: process.cwd %q: %w", cwd, err)
+	}
+	// A cwd outside our root (a leaked host directory) reads as "(unreachable)".
+	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("config.json: process.cwd %q is outside the container", cwd)
+	}
+	if p.Capabilities != nil {
+		if err := caps.Apply(p.Capabilities); err != nil {
+			return err
+		}
+	} else if err := caps.Apply(&specs.LinuxCapabilities{}); err != nil {
+		return err
+	}
+	if p.User.Umask != nil {
+		unix.Umask(int(*p.User.Umask))
+	}
+	return nil
+}
+
+// setUser switches to the process user on this thread only; Go's
+// syscall.Setuid would broadcast to all threads, which is fine too, but the
+// raw calls keep the ordering explicit: groups, gid, then uid.
+func setUser(u *specs.User) error {
+	gids := make([]int, 0, len(u.AdditionalGids))
+	for _, g := range u.AdditionalGids {
+		gids = append(gids, int(g))
+	}
+	if err := unix.Setgroups(gids); err != nil {
+		return fmt.Errorf("config.json: process.user.additionalGids: setgroups: %w", err)
+	}
+	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+		return fmt.Errorf("config.json: process.user.gid %d: %w", u.GID, err)
+	}
+	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+		return fmt.Errorf("config.json: process.user.uid %d: %w", u.UID, err)
+	}
+	return nil
+}
+
+func writeSysctls(m map[string]string) error {
+	for k, v := range m {
+		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("config.json: linux.sysctl %q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func lookPath(p *specs.Process) (string, error) {
+	if len(p.Args) == 0 {
+		return "", errors.New("config.json: process.args: empty")
+	}
+	name := p.Args[0]
+	if strings.Contains(name, "/") {
+		if err := unix.Access(name, unix.X_OK); err != nil {
+			return "", fmt.Errorf("config.json: process.args[0] %q: %w", name, err)
+		}
+		return name, nil
+	}
+	path := defaultPath
+	for _, e := range p.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		c := filepath.Join(dir, name)
+		var st unix.Stat_t
+		if unix.Stat(c, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(c, unix.X_OK) == nil {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("config.json: process.args[0]: executable %q not found in $PATH (%s)", name, path)
+}
+
+func execve(path string, p *specs.Process) error {
+	err := unix.Exec(path, p.Args, p.Env)
+	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+var rlimitNames = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// RlimitKnown reports whether the runtime understands an rlimit type.
+func RlimitKnown(name string) bool { _, ok := rlimitNames[name]; return ok }
