@@ -505,7 +505,7 @@ func (v *validator) namespaces(l *specs.Linux) error {
 	for i, n := range l.Namespaces {
 		f := fmt.Sprintf("linux.namespaces[%d]", i)
 		if !knownNamespaces[n.Type] {
-			return fieldErr(f+".type", "unknown namespace type %s (known: cgroup, ipc, mount, network, pid, time, user, uts)", truncQuote(string(n.Type)))
+			return fieldErr(f+".type", "unknown namespace type %s", truncQuote(string(n.Type)))
 		}
 		if j, dup := seen[n.Type]; dup {
 			return fieldErr(f+".type", "duplicate namespace %q (also linux.namespaces[%d])", n.Type, j)
