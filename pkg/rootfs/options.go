@@ -9,9 +9,9 @@ import (
 
 // mountOpts is the parsed form of one OCI mount's "options" list.
 type mountOpts struct {
-	flags       int      // MS_* to set
-	clear       int      // MS_* the user explicitly asked to be cleared ("rw", "suid", ...)
-	propagation []int    // applied one by one after the mount exists
+	flags       int   // MS_* to set
+	clear       int   // MS_* the user explicitly asked to be cleared ("rw", "suid", ...)
+	propagation []int // applied one by one after the mount exists
 	recAttr     *unix.MountAttr
 	data        []string // filesystem-specific options, passed to mount(2) verbatim
 	idmap       bool     // idmapped mount of the source's top mount only

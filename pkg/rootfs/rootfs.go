@@ -214,7 +214,11 @@ func (mt *mounter) openTarget(dest string, file bool) (f *os.File, existed bool,
 		return nil, false, fmt.Errorf("creating mount point %q inside rootfs: %w", rel, err)
 	}
 	full, err := fdPath(f)
-	if err == nil && !mt.inRoot(full) {
+	switch {
+	case err != nil:
+	case full == mt.rootfs:
+		err = fmt.Errorf("mount point %q resolves (through a symlink) to the rootfs itself; refusing to cover the container's root", rel)
+	case !mt.inRoot(full):
 		err = fmt.Errorf("mount point %q resolved to %q, outside rootfs %q", rel, full, mt.rootfs)
 	}
 	if err != nil {
