@@ -374,15 +374,24 @@ func TestDetachedFollowsRunningBinary(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		mutate func(path string) error
+		mutate func(t *testing.T, path string) error
 	}{
-		{"name unchanged", func(string) error { return nil }},
-		{"deleted", os.Remove},
-		{"replaced", func(p string) error {
+		{"name unchanged", func(*testing.T, string) error { return nil }},
+		{"deleted", func(_ *testing.T, p string) error { return os.Remove(p) }},
+		{"replaced", func(_ *testing.T, p string) error {
 			if err := os.Remove(p); err != nil {
 				return err
 			}
 			return os.WriteFile(p, []byte("#!/bin/sh\necho new version\n"), 0o755)
+		}},
+		{"directory shadowed by a mount", func(t *testing.T, p string) error {
+			// The name still resolves, without "(deleted)", but to another file.
+			dir := filepath.Dir(p)
+			if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+				return fmt.Errorf("mounting tmpfs over %s: %w", dir, err)
+			}
+			t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+			return os.WriteFile(p, []byte("#!/bin/sh\necho impostor\n"), 0o755)
 		}},
 	}
 	for _, tc := range tests {
@@ -394,7 +403,7 @@ func TestDetachedFollowsRunningBinary(t *testing.T) {
 			running := start(t, exec.Command(target, "-test.run=^TestHelperProcess$"))
 			running.field(t, "EXE")
 			running.field(t, "FDS")
-			if err := tc.mutate(target); err != nil {
+			if err := tc.mutate(t, target); err != nil {
 				t.Fatal(err)
 			}
 			magic := fmt.Sprintf("/proc/%d/exe", running.cmd.Process.Pid)
