@@ -154,7 +154,14 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 				usesNotify = true
 			}
 			if err := addRule(filter, nr, act, sc.Args); err != nil {
-				return nil, false, &FieldError{Field: fmt.Sprintf("%s.names[%d]", base, j), Msg: fmt.Sprintf("adding rule for %s: %v", name, err), Err: err}
+				msg := fmt.Sprintf("adding rule for %s: %v", name, err)
+				if errors.Is(err, unix.EEXIST) {
+					// libseccomp cannot pick between two actions for the
+					// very same syscall and arguments; runc fails here too.
+					msg = fmt.Sprintf("rule for %s conflicts with an earlier rule for the same syscall and arguments with a different action", name)
+					err = errors.Join(ErrInvalid, err)
+				}
+				return nil, false, &FieldError{Field: fmt.Sprintf("%s.names[%d]", base, j), Msg: msg, Err: err}
 			}
 		}
 	}

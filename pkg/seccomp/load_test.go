@@ -263,8 +263,6 @@ func allowAllBut(t *testing.T, exclude ...string) specs.LinuxSyscall {
 func TestLoadActions(t *testing.T) {
 	requireRoot(t)
 	eexist, eperm, einval, enosys := errnoStr(unix.EEXIST), errnoStr(unix.EPERM), errnoStr(unix.EINVAL), errnoStr(unix.ENOSYS)
-	probed := []string{"mkdirat", "getcwd", "uname", "personality", "personality_query", "clone3"}
-	_ = probed
 	tests := []struct {
 		name   string
 		s      *specs.LinuxSeccomp
@@ -486,6 +484,14 @@ func TestLoadErrors(t *testing.T) {
 			s:       &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: getcwdDeny},
 			env:     []string{envDropCap + "=1"},
 			wantErr: "requires no_new_privs or CAP_SYS_ADMIN",
+		},
+		{
+			name: "two actions for the same syscall and arguments",
+			s: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"personality"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
+				{Names: []string{"personality"}, Action: specs.ActKillProcess, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
+			}},
+			wantErr: "linux.seccomp.syscalls[1].names[0]: rule for personality conflicts with an earlier rule",
 		},
 		{
 			name:    "WAIT_KILLABLE_RECV on a libseccomp without it",

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func uptr(v uint) *uint { return &v }
@@ -277,6 +278,8 @@ func FuzzValidate(f *testing.F) {
 		`{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"rel","syscalls":[{"names":["write",""],"action":"SCMP_ACT_NOTIFY","errnoRet":99999,"args":[{"index":99,"op":"x"}]}]}`,
 		`{"syscalls":[{}]}`,
 		`{"syscalls":null,"architectures":[""],"flags":[""]}`,
+		`{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86","SCMP_ARCH_AARCH64"],"syscalls":[{"names":["socketcall","open","read"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]},{"names":["clone3"],"action":"SCMP_ACT_KILL"}]}`,
+		`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},{"names":["read"],"action":"SCMP_ACT_KILL","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -302,6 +305,15 @@ func FuzzValidate(f *testing.F) {
 						t.Fatalf("Validate accepted operator %q", a.Op)
 					}
 				}
+			}
+			// And libseccomp must accept what Validate accepted; only host
+			// limits (ErrUnsupported) may still stop it.
+			if f, _, err := build(&s); err != nil {
+				if !errors.Is(err, ErrUnsupported) && !errors.Is(err, unix.EEXIST) {
+					t.Fatalf("Validate accepted a profile build rejects: %v\n%s", err, data)
+				}
+			} else {
+				f.Release()
 			}
 		}
 		_ = Warnings(&s)
