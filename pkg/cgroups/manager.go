@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	lib "github.com/opencontainers/cgroups"
 	// Registers the v1 devices-file writer and the v2 eBPF device filter;
@@ -96,8 +97,9 @@ func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*
 	// hugetlb on a hybrid host and devices are Set's business.
 	applyRes := *conv.res
 	applyRes.HugetlbLimit = nil
+	// Devices stay nil but SkipDevices must stay false: with it the v1
+	// library would not even join the devices hierarchy.
 	applyRes.Devices = nil
-	applyRes.SkipDevices = true
 	cg.Resources = &applyRes
 
 	var mgr lib.Manager
@@ -478,12 +480,19 @@ func (m *Manager) KillAll(sig syscall.Signal) error {
 func (m *Manager) Destroy() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.lib.Destroy(); err != nil {
-		hint := ""
-		if pids, perr := m.lib.GetAllPids(); perr == nil && len(pids) > 0 {
-			hint = fmt.Sprintf(" (still %d processes inside; kill them first: kill --all / delete --force)", len(pids))
+	// Killed processes may take a moment to leave; live ones would make
+	// the library retry rmdir for many seconds before failing.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pids, err := m.lib.GetAllPids()
+		if err != nil || len(pids) == 0 {
+			break
 		}
-		return fmt.Errorf("cgroups: cannot remove cgroup %s%s: %w", m.where(), hint, err)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cgroups: cannot remove cgroup %s: still %d processes inside (pids %v); kill them first (kill --all, delete --force): %w", m.where(), len(pids), pids, unix.EBUSY)
+		}
+	}
+	if err := m.lib.Destroy(); err != nil {
+		return fmt.Errorf("cgroups: cannot remove cgroup %s: %w", m.where(), err)
 	}
 	if m.lay.v2 && !m.cfg.Systemd {
 		// fs2 removes only the leaf.
