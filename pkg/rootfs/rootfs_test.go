@@ -277,7 +277,9 @@ var scenarios = []scenario{
 	{
 		name: "symlink-escape",
 		hostSetup: func(e *testEnv) error {
-			for _, d := range []string{"hostdir", "hostdir2", "src"} {
+			// The targets also exist on the host, so a lookup that followed
+			// the symlinks out of the rootfs would find (and mount on) them.
+			for _, d := range []string{"hostdir/x", "hostdir2/y", "src"} {
 				if err := os.MkdirAll(e.path(d), 0o755); err != nil {
 					return err
 				}
@@ -332,7 +334,8 @@ var scenarios = []scenario{
 		},
 		hostCheck: func(t *testing.T, e *testEnv) {
 			for _, d := range []string{"hostdir", "hostdir2"} {
-				if ents, _ := os.ReadDir(e.path(d)); len(ents) != 0 {
+				ents, _ := os.ReadDir(e.path(d))
+				if len(ents) != 1 {
 					t.Errorf("host directory %s was written through a rootfs symlink: %v", d, ents)
 				}
 			}
@@ -445,6 +448,27 @@ var scenarios = []scenario{
 			}
 			c.wantOpt("/mnt/disk", "idmapped")
 		},
+	},
+	{
+		// The bind source's atime mode is locked in a user namespace; a
+		// request to change it must fail loudly, not silently differ.
+		name:   "userns-locked-atime",
+		userns: true,
+		opts:   Options{InUserNS: true},
+		hostSetup: func(e *testEnv) error {
+			return os.MkdirAll(e.path("src"), 0o755)
+		},
+		skip: func() string {
+			var st unix.Statfs_t
+			if err := unix.Statfs(os.TempDir(), &st); err != nil || st.Flags&unix.ST_RELATIME == 0 {
+				return "needs the temp dir on a relatime mount to have a locked atime mode to violate"
+			}
+			return ""
+		},
+		spec: func(e *testEnv) *specs.Spec {
+			return baseSpec(specs.Mount{Destination: "/mnt/x", Type: "bind", Source: e.path("src"), Options: []string{"bind", "strictatime"}})
+		},
+		wantPrepareErr: "cannot change atime flags locked",
 	},
 	{
 		name:   "userns",
