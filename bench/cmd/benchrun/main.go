@@ -35,6 +35,9 @@ type bench struct {
 	notes              []string
 	raw                map[string]any
 	rep                *report
+	// The load average shows whether something else competed for the
+	// cores while we measured; the numbers are only as quiet as the host.
+	loadBefore, loadAfter string
 }
 
 func (b *bench) note(format string, a ...any) {
@@ -154,6 +157,7 @@ func main() {
 		b.loadBulwarkProfile()
 	}
 
+	b.loadBefore = loadavg()
 	start := time.Now()
 	b.benchRun()
 	b.benchHyperfine()
@@ -163,6 +167,7 @@ func main() {
 	b.benchSeccomp()
 	b.benchLayers()
 	b.rep.elapsed = time.Since(start)
+	b.loadAfter = loadavg()
 	b.rep.clean = b.cleanup()
 
 	md := b.render()
@@ -244,3 +249,14 @@ func fatal(format string, a ...any) {
 	os.Exit(1)
 }
 
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -202,6 +202,7 @@ func (b *bench) render() string {
 	}
 	m.row("Go (harness)", runtime.Version())
 	m.row("measuring time", r.elapsed.Round(time.Second).String())
+	m.row("load average before / after", b.loadBefore+" / "+b.loadAfter)
 	m.p("")
 	m.p("## Method")
 	m.p("")
@@ -293,7 +294,7 @@ func (b *bench) render() string {
 	s := r.sec
 	m.p("## 5. seccomp cost per system call")
 	m.p("")
-	m.p("`/bin/spin getppid %d` (a static Go program in the rootfs: raw getppid(2) in a loop, one locked OS thread) prints nanoseconds per call. %d interleaved rounds per cell; median (IQR). The filter cost is the difference to the same runtime without a filter: the BPF program runs on every system call, so this is the tax a syscall-heavy workload pays. Docker's profile is `bench/profiles/docker-default.json` (moby's default.json resolved for amd64 and Docker's default capabilities; see its `comment`).", s.calls, s.reps)
+	m.p("`/bin/spin getppid %d` (a static Go program in the rootfs: raw getppid(2) in a loop, one locked OS thread) prints nanoseconds per call. %d interleaved rounds per cell; median (IQR) and minimum. Noise from other work on the host can only add time, so with a busy host the minimum is the better estimate of the undisturbed cost. The filter cost is the difference to the same runtime without a filter: the BPF program runs on every system call, so this is the tax a syscall-heavy workload pays. Docker's profile is `bench/profiles/docker-default.json` (moby's default.json resolved for amd64 and Docker's default capabilities; see its `comment`).", s.calls, s.reps)
 	m.p("")
 	if len(s.host) > 0 {
 		m.p("On the host, outside any container: **%.1f ns/call** (median of %d).", median(s.host), len(s.host))
@@ -305,6 +306,9 @@ func (b *bench) render() string {
 		for _, n := range names {
 			xs := s.ns[p][n]
 			c := cell(xs, func(v float64) string { return fmt.Sprintf("%.1f ns", v) }, s.fails[p], n)
+			if len(xs) > 0 {
+				c += fmt.Sprintf(", min %.1f ns", quantile(xs, 0))
+			}
 			if base := s.ns["no filter"][n]; len(xs) > 0 && len(base) > 0 && p != "no filter" {
 				c += fmt.Sprintf("; filter %+.1f ns", median(xs)-median(base))
 			}
@@ -377,4 +381,3 @@ func osRelease() string {
 	}
 	return "?"
 }
-
