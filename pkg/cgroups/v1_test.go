@@ -194,10 +194,13 @@ func TestV1FreezeThaw(t *testing.T) {
 	name := testName(t)
 	m := newTestManager(t, Config{Path: "/" + name, ID: name}, nil, lay)
 	counter := filepath.Join(t.TempDir(), "counter")
-	c := startShell(t, `i=0; while :; do i=$((i+1)); echo $i > `+counter+`.tmp; mv `+counter+`.tmp `+counter+`; sleep 0.02; done`)
+	c := startShell(t, `read x; i=0; while :; do i=$((i+1)); echo $i > `+counter+`.tmp; mv `+counter+`.tmp `+counter+`; sleep 0.02; done`)
 	if err := m.Apply(c.pid()); err != nil {
 		t.Fatal(err)
 	}
+	// The loop starts only after Apply: a subprocess forked earlier would
+	// stay outside the cgroup and keep writing while the cgroup is frozen.
+	c.release(t)
 	testFreezeThaw(t, m, counter)
 }
 
@@ -208,6 +211,11 @@ func testFreezeThaw(t *testing.T, m *Manager, counter string) {
 	read := func() string {
 		b, _ := os.ReadFile(counter)
 		return string(b)
+	}
+	for deadline := time.Now().Add(5 * time.Second); read() == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("child never wrote its counter")
+		}
 	}
 	if st, err := m.FreezerState(); err != nil || st != "THAWED" {
 		t.Fatalf("FreezerState() = %q, %v; want THAWED", st, err)
