@@ -2,7 +2,10 @@
 # Benchmarks Bulwark next to runc and crun in one run and regenerates
 # docs/benchmarks.md. Needs root (containers, cgroups, mounts).
 #   bench/run.sh                 full run, ~5 minutes on 2 cores
-#   BENCH_QUICK=1 bench/run.sh   smoke run, ~1-2 minutes
+#   BENCH_QUICK=1 bench/run.sh   smoke run, ~1-2 minutes; writes
+#                                bench/results/benchmarks-quick.md so a smoke
+#                                run never replaces the published numbers
+#   BENCH_OUT=FILE               write the report elsewhere
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -46,6 +49,11 @@ if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ] && [ -s /sys/fs/cgroup/uni
 	done
 fi
 
+out=docs/benchmarks.md
+[ "${BENCH_QUICK:-}" = 1 ] && out=bench/results/benchmarks-quick.md
+out=${BENCH_OUT:-$out}
+mkdir -p "$(dirname "$out")"
+
 tmp=$(mktemp -d /tmp/bulwark-bench-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -69,4 +77,4 @@ go build -o "$tmp/benchrun" ./bench/cmd/benchrun
 BENCH_HOST_NOTES="$(printf '%s\n' "${notes[@]+"${notes[@]}"}")" \
 	"$tmp/benchrun" -spin "$tmp/spin" -bulwark "$bulwark" \
 	-docker-seccomp bench/profiles/docker-default.json \
-	-busybox /bin/busybox -out docs/benchmarks.md -raw bench/results/raw.json "$@"
+	-busybox /bin/busybox -out "$out" -raw bench/results/raw.json "$@"

@@ -382,15 +382,7 @@ func (b *bench) benchLayers() {
 	for _, n := range names {
 		t.wall[n], t.cpu[n], t.fails[n] = series{}, series{}, newFailures()
 	}
-	face := b.bulwark != nil
-	faceName := "bulwark run ROOTFS -- /bin/true (full default)"
-	faceArgs := func() []string { return b.cmd(b.bulwark, "run", b.rootfs, "--", "/bin/true") }
-	if face {
-		if r := run(b.work, faceArgs()...); !r.ok() {
-			face = false
-			b.note("bulwark's user face (`bulwark run ROOTFS -- CMD`) does not work yet, not measured: %s", r.err())
-		}
-	}
+	extras := b.bulwarkExtras()
 	dead := map[string]bool{}
 	for i := 0; i < runs; i++ {
 		for li, l := range ls {
@@ -409,18 +401,74 @@ func (b *bench) benchLayers() {
 				t.cpu[names[li]].add(rt.name, ms(r.cpu))
 			}
 		}
-		if face {
-			r := run(b.work, faceArgs()...)
-			reapOrphans()
+		for _, x := range extras {
+			r := x.run()
 			if !r.ok() {
-				t.faceFails++
+				x.fails++
 				continue
 			}
-			t.faceWall = append(t.faceWall, ms(r.wall))
-			t.faceCPU = append(t.faceCPU, ms(r.cpu))
+			x.wall = append(x.wall, ms(r.wall))
+			x.cpu = append(x.cpu, ms(r.cpu))
 		}
 	}
-	t.face, t.faceName = face, faceName
+	t.extras = extras
 	b.raw["layers_wall_ms"], b.raw["layers_cpu_ms"] = t.wall, t.cpu
 	b.rep.layers = t
+}
+
+// extra is a Bulwark-only way to run /bin/true with more hardening than
+// plain OCI can express (Landlock, the policy floor), measured in the same
+// rounds as the layer table.
+type extra struct {
+	name, what string
+	run        func() result
+	wall, cpu  []float64
+	fails      int
+}
+
+// bulwarkExtras probes each variant once and keeps those that work; a
+// variant Bulwark does not have yet becomes a note, not a failure.
+func (b *bench) bulwarkExtras() []*extra {
+	if b.bulwark == nil {
+		return nil
+	}
+	bw := b.bulwark
+	cands := []*extra{
+		{
+			name: "`bulwark run ROOTFS -- /bin/true`",
+			what: "user face, full default policy (user namespace, Landlock, seccomp, no capabilities, …)",
+			run: func() result {
+				r := run(b.work, b.cmd(bw, "run", b.rootfs, "--", "/bin/true")...)
+				reapOrphans()
+				return r
+			},
+		},
+		{
+			name: "`bulwark --harden run -b PLAIN ID`",
+			what: "OCI face with the hardening floor (no_new_privs, default seccomp when none, Landlock)",
+			run: func() result {
+				id := b.newID(bw)
+				dir, err := b.bundle(id, trueArgs, layers{})
+				if err != nil {
+					return result{code: -1, stderr: err.Error()}
+				}
+				defer b.rmBundle(dir)
+				r := run(b.work, append([]string{bw.bin, "--harden"}, b.cmd(bw, "run", "-b", dir, id)[1:]...)...)
+				if !r.ok() {
+					run(b.work, b.cmd(bw, "delete", "-f", id)...)
+				}
+				reapOrphans()
+				return r
+			},
+		},
+	}
+	var ok []*extra
+	for _, x := range cands {
+		if r := x.run(); !r.ok() {
+			b.note("%s (%s) does not work with this bulwark build, not measured: %s", x.name, x.what, r.err())
+			continue
+		}
+		ok = append(ok, x)
+	}
+	return ok
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,14 +51,11 @@ type secTable struct {
 }
 
 type layerTable struct {
-	runs              int
-	names             []string
-	wall, cpu         map[string]series
-	fails             map[string]*failures
-	face              bool
-	faceName          string
-	faceWall, faceCPU []float64
-	faceFails         int
+	runs      int
+	names     []string
+	wall, cpu map[string]series
+	fails     map[string]*failures
+	extras    []*extra
 }
 
 type report struct {
@@ -204,6 +202,10 @@ func (b *bench) render() string {
 	m.row("measuring time", r.elapsed.Round(time.Second).String())
 	m.row("load average before / after", b.loadBefore+" / "+b.loadAfter)
 	m.p("")
+	if busy(b.loadBefore) || busy(b.loadAfter) {
+		m.p("**The host was busy** (1-minute load average above the %d cores before or after the run): other work competed for the CPUs, which inflates and scatters wall times far more than CPU times. Compare runtimes by the interleaved medians and the CPU columns; a rerun on an idle host will give lower, tighter wall times.", runtime.NumCPU())
+		m.p("")
+	}
 	m.p("## Method")
 	m.p("")
 	m.p(`- Every container is a fresh bundle whose config.json is what ` + "`runc spec`" + ` writes (pid, net, ipc, uts, mount namespaces; read-only busybox-static rootfs; no terminal), with the process and, where a table says so, a user namespace (0 → host 100000, 65536 ids) and/or a seccomp profile added. All runtimes get the same ` + "`cgroupsPath`" + ` scheme, ` + "`/bulwark-bench-TAG/ID`" + ` (absolute, so it is the same cgroup in every hierarchy whatever the runtime's own cgroup is), their own ` + "`--root`" + ` state directory in a temp dir, and a unique id per container.`)
@@ -321,7 +323,7 @@ func (b *bench) render() string {
 	lt := r.layers
 	m.p("## 6. Price of each hardening layer")
 	m.p("")
-	m.p("`run` of /bin/true with layers added to the plain bundle, all plain OCI so every runtime does the same work; %d interleaved runs per cell. Median wall (IQR), CPU median, and the wall difference to the plain bundle on the same runtime.", lt.runs)
+	m.p("`run` of /bin/true with layers added to the plain bundle, all plain OCI so every runtime does the same work; %d interleaved runs per cell. Median wall (IQR), CPU median, and the differences of the medians to the plain bundle on the same runtime. On a busy host the CPU difference is the steadier of the two: waiting for a core shows up in wall time only.", lt.runs)
 	m.p("")
 	m.head(append([]string{"bundle"}, names...)...)
 	for _, ln := range lt.names {
@@ -332,7 +334,7 @@ func (b *bench) render() string {
 			if len(xs) > 0 {
 				c += "; CPU " + fmtMs(median(lt.cpu[ln][n]))
 				if base := lt.wall["plain"][n]; len(base) > 0 && ln != "plain" {
-					c += fmt.Sprintf("; %+.2f ms", median(xs)-median(base))
+					c += fmt.Sprintf("; Δ %+.2f ms wall, %+.2f ms CPU", median(xs)-median(base), median(lt.cpu[ln][n])-median(lt.cpu["plain"][n]))
 				}
 			}
 			cells = append(cells, c)
@@ -340,11 +342,20 @@ func (b *bench) render() string {
 		m.row(cells...)
 	}
 	m.p("")
-	if lt.face {
-		m.p("Bulwark's user face with its full default hardening (user namespace, Landlock, seccomp and the rest of the default policy), same rounds: `%s` — wall %s, CPU %s, %d failures. Compared with `bulwark run -b` of the plain bundle above, the difference is the price of the whole default policy; Landlock is what it adds beyond the \"user namespace + seccomp (Bulwark default)\" row.",
-			lt.faceName, cell(lt.faceWall, fmtMs, nil, ""), fmtMs(median(lt.faceCPU)), lt.faceFails)
+	if len(lt.extras) > 0 {
+		m.p("Bulwark-only hardening that plain OCI cannot express, same rounds; the differences are to `bulwark run -b` of the plain bundle above:")
+		m.p("")
+		m.head("command", "what it adds", "wall", "CPU", "Δ wall / Δ CPU vs plain", "failures")
+		base, baseCPU := lt.wall["plain"]["bulwark"], lt.cpu["plain"]["bulwark"]
+		for _, x := range lt.extras {
+			d := "n/a"
+			if len(x.wall) > 0 && len(base) > 0 {
+				d = fmt.Sprintf("%+.2f ms / %+.2f ms", median(x.wall)-median(base), median(x.cpu)-median(baseCPU))
+			}
+			m.row(x.name, x.what, cell(x.wall, fmtMs, nil, ""), fmtMs(median(x.cpu)), d, fmt.Sprintf("%d/%d", x.fails, lt.runs))
+		}
 	} else {
-		m.p("Bulwark's user face (`bulwark run ROOTFS -- CMD`, full default hardening including Landlock) was not measured in this run; see the notes.")
+		m.p("Bulwark-only hardening (Landlock, the user face's full default policy, the `--harden` floor) was not measured in this run; see the notes.")
 	}
 	m.p("")
 
@@ -380,4 +391,13 @@ func osRelease() string {
 		}
 	}
 	return "?"
+}
+
+func busy(load string) bool {
+	f := strings.Fields(load)
+	if len(f) == 0 {
+		return false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return err == nil && v > float64(runtime.NumCPU())
 }
