@@ -339,11 +339,10 @@ func FuzzLoadBundle(f *testing.F) {
 	f.Add([]byte(`{"Process":{"Args":["x"]},"process":{"args":[1]}}`))
 	f.Add([]byte("{\"a\":[[[[[[{}]]]]]]"))
 	f.Add([]byte(`{"linux":{"resources":{"blockIO":{"weightDevice":[{"major":"8"}]}}}}`))
+	// One bundle per worker, rewritten for each input: a fresh TempDir per
+	// input made the filesystem, not the parser, the bottleneck.
+	dir := writeBundle(f, "")
 	f.Fuzz(func(t *testing.T, config []byte) {
-		dir := t.TempDir()
-		if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.WriteFile(filepath.Join(dir, ConfigFile), config, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -370,4 +369,33 @@ func FuzzLoadBundle(f *testing.F) {
 			t.Fatalf("LoadBundle accepted a spec Validate rejects: %v", err)
 		}
 	})
+}
+
+func TestLoadBundleDeepNesting(t *testing.T) {
+	tests := []struct {
+		name  string
+		depth int
+		ok    bool
+	}{
+		// Unknown fields are skipped by recursion; the depth limit keeps a
+		// hostile file from exhausting the stack.
+		{"within the limit", 500, true},
+		{"beyond encoding/json's limit", 20000, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			config := `{"ociVersion":"1.0.0","root":{"path":"rootfs"},"x":` +
+				strings.Repeat("[", tt.depth) + strings.Repeat("]", tt.depth) + `}`
+			_, warns, err := LoadBundle(writeBundle(t, config))
+			if tt.ok {
+				if err != nil || len(warns) != 1 {
+					t.Fatalf("err = %v, warnings %q", err, warns)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "depth") {
+				t.Fatalf("err = %v, want a max depth error", err)
+			}
+		})
+	}
 }
