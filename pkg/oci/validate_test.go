@@ -458,3 +458,41 @@ func TestSysctlPath(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateSeccompHook(t *testing.T) {
+	old := ValidateSeccomp
+	t.Cleanup(func() { ValidateSeccomp = old })
+	own := &FieldError{File: ConfigFile, Field: "linux.seccomp.defaultAction", Msg: "x", Err: ErrInvalidConfig}
+	tests := []struct {
+		name      string
+		hook      func(*specs.LinuxSeccomp) error
+		wantField string
+		wantMsg   string
+	}{
+		{"no hook installed", nil, "", ""},
+		{"hook accepts", func(*specs.LinuxSeccomp) error { return nil }, "", ""},
+		{"plain error gets the seccomp field", func(*specs.LinuxSeccomp) error { return errors.New("no syscalls") }, "linux.seccomp", "no syscalls"},
+		{"error naming a field keeps it", func(*specs.LinuxSeccomp) error {
+			return errors.New(`linux.seccomp.architectures[0]: unknown arch "x"`)
+		}, "linux.seccomp.architectures[0]", `unknown arch "x"`},
+		{"FieldError passes through", func(*specs.LinuxSeccomp) error { return own }, "linux.seccomp.defaultAction", "x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ValidateSeccomp = tt.hook
+			bundle, s := testBundle(t)
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+			err := Validate(s, bundle)
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.wantField || fe.Msg != tt.wantMsg || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %#v, want field %q msg %q", err, tt.wantField, tt.wantMsg)
+			}
+		})
+	}
+}
