@@ -48,6 +48,7 @@ type secTable struct {
 	ns          map[string]series
 	fails       map[string]*failures
 	host        []float64
+	insns       map[string]map[string]string
 }
 
 type layerTable struct {
@@ -312,9 +313,24 @@ func (b *bench) render() string {
 				c += fmt.Sprintf(", min %.1f ns", quantile(xs, 0))
 			}
 			if base := s.ns["no filter"][n]; len(xs) > 0 && len(base) > 0 && p != "no filter" {
-				c += fmt.Sprintf("; filter %+.1f ns", median(xs)-median(base))
+				c += fmt.Sprintf("; filter %+.1f ns (medians), %+.1f ns (minima)", median(xs)-median(base), quantile(xs, 0)-quantile(base, 0))
 			}
 			cells = append(cells, c)
+		}
+		m.row(cells...)
+	}
+	m.p("")
+	m.p("Size of the filter each runtime installed for the same profile, in classic-BPF instructions, read from the running payload with `PTRACE_SECCOMP_GET_FILTER` (in a separate, untimed run). The kernel evaluates this program on every system call; a longer path through it is the cost above.")
+	m.p("")
+	m.head(append([]string{"profile"}, names...)...)
+	for _, p := range s.profiles {
+		cells := []string{p}
+		for _, n := range names {
+			v := s.insns[p][n]
+			if v == "" {
+				v = "n/a"
+			}
+			cells = append(cells, mdEscape(v))
 		}
 		m.row(cells...)
 	}
