@@ -26,7 +26,7 @@ var trueArgs = []string{"/bin/true"}
 // interleave runs fn for every runtime in turn, n rounds, so slow drifts of
 // the host (frequency, page cache, a neighbour) hit all runtimes alike.
 func (b *bench) interleave(n int, fn func(i int, rt *rtime)) {
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && !stopped.Load(); i++ {
 		for _, rt := range b.rts {
 			fn(i, rt)
 		}
@@ -48,7 +48,7 @@ func (f *failures) add(name, msg string) {
 }
 
 func (b *bench) benchRun() {
-	runs := b.n(40, 8)
+	runs := b.n(50, 8)
 	b.logf("run /bin/true: %d interleaved runs per runtime", runs)
 	b.interleave(2, func(_ int, rt *rtime) { b.runOnce(rt, trueArgs, layers{}) }) // warm caches, not recorded
 	wall, cpu, rss := series{}, series{}, series{}
@@ -125,7 +125,7 @@ func (b *bench) benchHyperfine() {
 }
 
 func (b *bench) benchLifecycle() {
-	runs := b.n(30, 6)
+	runs := b.n(40, 6)
 	b.logf("create/start/delete: %d interleaved rounds", runs)
 	t := lifeTable{runs: runs, wall: map[string]series{}, cpu: map[string]series{}, fails: newFailures(), createdPSS: series{}}
 	for _, k := range []string{"create", "start", "delete", "init"} {
@@ -340,7 +340,7 @@ func (b *bench) benchSeccomp() {
 		t.profiles = append(t.profiles, p.name)
 	}
 	dead := map[string]bool{}
-	for i := 0; i < reps; i++ {
+	for i := 0; i < reps && !stopped.Load(); i++ {
 		if r := run(b.work, b.spin, "getppid", strconv.Itoa(calls)); r.ok() {
 			if v, ok := parseSpin(r.stdout); ok {
 				t.host = append(t.host, v)
@@ -370,7 +370,7 @@ func (b *bench) benchSeccomp() {
 	for _, p := range ps {
 		t.insns[p.name] = map[string]string{}
 		for _, rt := range b.rts {
-			if !dead[p.name+"/"+rt.name] {
+			if !dead[p.name+"/"+rt.name] && !stopped.Load() {
 				t.insns[p.name][rt.name] = b.probeFilter(rt, p, calls)
 			}
 		}
@@ -380,7 +380,7 @@ func (b *bench) benchSeccomp() {
 }
 
 func (b *bench) benchLayers() {
-	runs := b.n(20, 4)
+	runs := b.n(30, 4)
 	ls := []layers{{}, {userns: true}, {seccomp: b.docker}, {userns: true, seccomp: b.docker}}
 	names := []string{"plain", "+ user namespace", "+ seccomp (Docker default)", "+ user namespace + seccomp (Docker default)"}
 	if b.bwProf != nil {
@@ -394,7 +394,7 @@ func (b *bench) benchLayers() {
 	}
 	extras := b.bulwarkExtras()
 	dead := map[string]bool{}
-	for i := 0; i < runs; i++ {
+	for i := 0; i < runs && !stopped.Load(); i++ {
 		for li, l := range ls {
 			for _, rt := range b.rts {
 				key := names[li] + "/" + rt.name

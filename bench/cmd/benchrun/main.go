@@ -11,12 +11,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
+
+// stopped is set by SIGINT/SIGTERM; measurement loops check it.
+var stopped atomic.Bool
 
 type rtime struct {
 	name, bin, version string
@@ -157,6 +163,16 @@ func main() {
 		b.loadBulwarkProfile()
 	}
 
+	// Ctrl-C also reaches the runtime in flight (same process group); the
+	// loops then end and cleanup still runs, so an aborted run leaves the
+	// host as clean as a finished one, but writes no report.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		stopped.Store(true)
+		fmt.Fprintln(os.Stderr, "benchrun: interrupted, cleaning up")
+	}()
 	b.loadBefore = loadavg()
 	start := time.Now()
 	b.benchRun()
@@ -169,6 +185,12 @@ func main() {
 	b.rep.elapsed = time.Since(start)
 	b.loadAfter = loadavg()
 	b.rep.clean = b.cleanup()
+	if stopped.Load() {
+		if !b.rep.clean.ok() {
+			fmt.Fprintf(os.Stderr, "benchrun: not clean: %+v\n", b.rep.clean)
+		}
+		os.Exit(130)
+	}
 
 	md := b.render()
 	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
