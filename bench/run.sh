@@ -37,8 +37,13 @@ command -v go >/dev/null || { echo "bench/run.sh: go not found (expected in /usr
 # On a v1 hybrid host crun refuses to start while any v1 controller sits on
 # the cgroup2 hierarchy instead of its own v1 mount. Moving it to v1 is
 # allowed as long as no cgroup2 subtree has it enabled.
-if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ]; then
-	for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
+# (cgroupfs files report size 0, so read the list instead of testing -s.)
+on_v2=""
+if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ] && [ -r /sys/fs/cgroup/unified/cgroup.controllers ]; then
+	on_v2=$(cat /sys/fs/cgroup/unified/cgroup.controllers)
+fi
+if [ -n "$on_v2" ]; then
+	for c in $on_v2; do
 		mkdir -p "/sys/fs/cgroup/$c"
 		if mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"; then
 			echo "bench: mounted the $c v1 hierarchy at /sys/fs/cgroup/$c (crun needs every v1 controller on v1)" >&2
