@@ -223,6 +223,9 @@ func (b *bench) benchMemory() {
 		t.rss.add(rt.name, float64(s.peakRSS))
 		t.procs.add(rt.name, float64(s.peakN))
 		t.maxRSS.add(rt.name, float64(r.maxRSS))
+		if s.samples > 1 {
+			t.gap = append(t.gap, ms(s.span)/float64(s.samples-1))
+		}
 	})
 	b.raw["mem_peak_pss_kib"], b.raw["mem_peak_rss_kib"], b.raw["mem_maxrss_kib"] = t.pss, t.rss, t.maxRSS
 	b.rep.mem = t

@@ -231,6 +231,8 @@ type treeSampler struct {
 	peakPSS  int64
 	peakN    int
 	interval time.Duration
+	samples  int
+	span     time.Duration
 }
 
 func startSampler(interval time.Duration) *treeSampler {
@@ -239,7 +241,10 @@ func startSampler(interval time.Duration) *treeSampler {
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
+		t0 := time.Now()
+		defer func() { s.span = time.Since(t0) }()
 		for {
+			s.samples++
 			var rss, pss int64
 			pids := descendants(self)
 			for _, p := range pids {
