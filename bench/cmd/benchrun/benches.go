@@ -212,7 +212,7 @@ func (b *bench) benchMemory() {
 	b.logf("memory: %d sampled runs per runtime", runs)
 	t := memTable{runs: runs, pss: series{}, rss: series{}, procs: series{}, maxRSS: series{}, fails: newFailures()}
 	b.interleave(runs, func(_ int, rt *rtime) {
-		s := startSampler(500 * time.Microsecond)
+		s := startSampler(200 * time.Microsecond)
 		r := b.runOnce(rt, trueArgs, layers{})
 		s.finish()
 		if !r.ok() {

@@ -158,36 +158,46 @@ func waitGone(pid int, timeout time.Duration) (cpu time.Duration, ok bool) {
 
 // descendants lists every process below root. Without
 // CONFIG_PROC_CHILDREN the only way is a full /proc scan of ppids.
-func descendants(root int) []int {
-	ents, err := os.ReadDir("/proc")
+func descendants(root int) []int { return newTree().descendants(root) }
+
+// tree caches parent pids between scans, so a sampler reads /proc/N/stat
+// only for processes it has not seen: a full scan costs ~1 ms on this host,
+// too coarse against a 10-30 ms container start. A cached entry can only go
+// stale if a pid is reused during one sampled run, which needs the pid space
+// to wrap within milliseconds.
+type tree struct{ parent map[int]int }
+
+func newTree() *tree { return &tree{parent: map[int]int{}} }
+
+func (t *tree) descendants(root int) []int {
+	d, err := os.Open("/proc")
 	if err != nil {
 		return nil
 	}
-	parent := map[int]int{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	live := make(map[int]bool, len(names))
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
+		live[pid] = true
+		if _, ok := t.parent[pid]; ok {
 			continue
 		}
-		// comm may hold spaces and parens: fields start after the last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
+		if pp, ok := readPPid(pid); ok {
+			t.parent[pid] = pp
 		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
+	}
+	for pid := range t.parent {
+		if !live[pid] {
+			delete(t.parent, pid)
 		}
-		pp, _ := strconv.Atoi(f[1])
-		parent[pid] = pp
 	}
 	var out []int
-	for pid := range parent {
-		for p, n := parent[pid], 0; p != 0 && n < 64; p, n = parent[p], n+1 {
+	for pid := range t.parent {
+		for p, n := t.parent[pid], 0; p != 0 && n < 64; p, n = t.parent[p], n+1 {
 			if p == root {
 				out = append(out, pid)
 				break
@@ -195,6 +205,24 @@ func descendants(root int) []int {
 		}
 	}
 	return out
+}
+
+func readPPid(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// comm may hold spaces and parens: fields start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pp, err := strconv.Atoi(f[1])
+	return pp, err == nil
 }
 
 // memOf reads Rss and Pss (KiB) from smaps_rollup. Pss splits shared pages
@@ -243,10 +271,11 @@ func startSampler(interval time.Duration) *treeSampler {
 		defer s.done.Done()
 		t0 := time.Now()
 		defer func() { s.span = time.Since(t0) }()
+		tr := newTree()
 		for {
 			s.samples++
 			var rss, pss int64
-			pids := descendants(self)
+			pids := tr.descendants(self)
 			for _, p := range pids {
 				r, q := memOf(p)
 				rss += r
