@@ -9,7 +9,9 @@
 // fd is closed at once, so a broken defense is detected without damaging
 // the host's runtime binary. The single stdout line is the result token:
 // OPENED-FOR-WRITE, an errno name (EACCES, EROFS, ETXTBSY, ...), NOTFOUND
-// when no runtime process showed up, or TIMEOUT.
+// when no runtime process showed up, or TIMEOUT. A runtime process that
+// showed up but whose exe could not be opened (a non-dumpable runc init
+// gives EACCES) is reported with that errno: the defense held earlier.
 package main
 
 import (
@@ -34,12 +36,22 @@ func main() {
 	self, _ := os.Readlink("/proc/self/exe")
 
 	var fd, pid int
+	var denied error
 	for fd == 0 {
 		if time.Now().After(deadline) {
+			if denied != nil {
+				fmt.Fprintf(os.Stderr, "exeattack: runtime process seen, its exe refused: %v\n", denied)
+				fmt.Println(payload.ErrnoName(denied))
+				return
+			}
 			fmt.Println("NOTFOUND")
 			return
 		}
-		pid, fd = find(self, *pattern)
+		var err error
+		pid, fd, err = find(self, *pattern)
+		if err != nil {
+			denied = err
+		}
 		if fd == 0 {
 			time.Sleep(time.Millisecond)
 		}
@@ -73,13 +85,14 @@ func main() {
 }
 
 // find returns the pid and an O_PATH fd of the first matching process's
-// executable, or 0, 0. The handle must be taken while the process lives:
-// afterwards /proc/PID/exe is gone.
-func find(self, pattern string) (int, int) {
+// executable, or the error that kept it from opening one. The handle must
+// be taken while the process lives: afterwards /proc/PID/exe is gone.
+func find(self, pattern string) (int, int, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, 0
+		return 0, 0, nil
 	}
+	var denied error
 	me := os.Getpid()
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -95,13 +108,23 @@ func find(self, pattern string) (int, int) {
 			continue
 		}
 		exe := fmt.Sprintf("/proc/%d/exe", pid)
-		if t, err := os.Readlink(exe); err != nil || t == self {
+		t, err := os.Readlink(exe)
+		if err != nil {
+			if !os.IsNotExist(err) {
+				denied = err
+			}
+			continue
+		}
+		if t == self {
 			continue
 		}
 		fd, err := unix.Open(exe, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err == nil {
-			return pid, fd
+			return pid, fd, nil
+		}
+		if err != unix.ENOENT && err != unix.ESRCH {
+			denied = err
 		}
 	}
-	return 0, 0
+	return 0, 0, denied
 }
