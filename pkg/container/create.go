@@ -84,6 +84,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.wantConsole {
 		return &oci.FieldError{File: "config.json", Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
 	}
+	absBindSources(spec, bundle)
 	if err := os.MkdirAll(r.Root, 0o700); err != nil {
 		return fmt.Errorf("--root %s: %w", r.Root, err)
 	}
@@ -528,5 +529,24 @@ func waitEmpty(m *cgroups.Manager) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// absBindSources makes relative bind sources relative to the bundle, as runc
+// does; the init's working directory is no place to resolve them against.
+func absBindSources(s *specs.Spec, bundle string) {
+	for i, m := range s.Mounts {
+		if m.Source == "" || filepath.IsAbs(m.Source) {
+			continue
+		}
+		bind := m.Type == "bind"
+		for _, o := range m.Options {
+			if o == "bind" || o == "rbind" {
+				bind = true
+			}
+		}
+		if bind {
+			s.Mounts[i].Source = filepath.Join(bundle, m.Source)
+		}
 	}
 }

@@ -18,12 +18,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
@@ -33,10 +35,10 @@ const EnvInitPipe = "_BULWARK_INITPIPE"
 
 // InitConfig is what the runtime tells the init over the sync socket.
 type InitConfig struct {
-	ID      string       `json:"id"`
-	Bundle  string       `json:"bundle"`
-	Rootfs  string       `json:"rootfs"`
-	Spec    *specs.Spec  `json:"spec"`
+	ID      string         `json:"id"`
+	Bundle  string         `json:"bundle"`
+	Rootfs  string         `json:"rootfs"`
+	Spec    *specs.Spec    `json:"spec"`
 	Process *specs.Process `json:"process"`
 	// Exec is true for `bulwark exec`: join an existing container, no rootfs work.
 	Exec bool `json:"exec,omitempty"`
@@ -58,6 +60,9 @@ type InitConfig struct {
 // its namespaces. It never returns on success: it execs the payload.
 func Init() error {
 	runtime.LockOSThread()
+	// We were exec'd through /proc/self/fd/N, so comm reads "N"; name the
+	// process for ps and for people reading the host's process list.
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("bulwark:init\x00")[0])), 0, 0, 0)
 	fdStr := os.Getenv(EnvInitPipe)
 	fd, err := strconv.Atoi(fdStr)
 	if err != nil {
@@ -400,8 +405,11 @@ func setUser(u *specs.User) error {
 
 func writeSysctls(m map[string]string) error {
 	for k, v := range m {
-		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+		p, err := oci.SysctlPath(k)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join("/proc/sys", p), []byte(v), 0); err != nil {
 			return fmt.Errorf("config.json: linux.sysctl %q: %w", k, err)
 		}
 	}
