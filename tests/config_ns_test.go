@@ -1,0 +1,206 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// nsScript prints "KIND=LINK" for each namespace of the container's process.
+const nsScript = `for n in pid net ipc uts mnt cgroup user time; do [ -e /proc/self/ns/$n ] && echo $n=$(readlink /proc/self/ns/$n); done`
+
+func TestConfigNamespacesAreCreatedNew(t *testing.T) {
+	e := newEnv(t)
+	hasTime := true
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		hasTime = false
+	}
+	for _, tc := range []struct {
+		typ  specs.LinuxNamespaceType
+		file string
+		user bool
+	}{
+		{specs.PIDNamespace, "pid", false},
+		{specs.NetworkNamespace, "net", false},
+		{specs.IPCNamespace, "ipc", false},
+		{specs.UTSNamespace, "uts", false},
+		{specs.MountNamespace, "mnt", false},
+		{specs.CgroupNamespace, "cgroup", false},
+		{specs.UserNamespace, "user", true},
+		{specs.TimeNamespace, "time", false},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			if tc.typ == specs.TimeNamespace && !hasTime {
+				t.Skip("kernel without CONFIG_TIME_NS: /proc/self/ns/time missing")
+			}
+			if tc.user {
+				testrootfs.RequireUserNS(t)
+			}
+			got := kv(e.mustSh(func(s *specs.Spec) {
+				if tc.user {
+					userNS(s)
+				}
+				if tc.typ == specs.TimeNamespace {
+					s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+				}
+			}, nsScript))
+			// pid and time namespaces apply to children: /proc/self/ns/pid
+			// of the payload (a child of the unshare) is the new one.
+			host := nsLink(t, "self", tc.file)
+			if got[tc.file] == "" || got[tc.file] == host {
+				t.Fatalf("%s namespace inside is %q, host's is %q: not a new namespace", tc.file, got[tc.file], host)
+			}
+		})
+	}
+}
+
+func TestConfigNamespaceLeftOutIsTheHosts(t *testing.T) {
+	e := newEnv(t)
+	got := kv(e.mustSh(func(s *specs.Spec) {
+		s.Linux.Namespaces = without(s.Linux.Namespaces, specs.NetworkNamespace)
+	}, nsScript))
+	if host := nsLink(t, "self", "net"); got["net"] != host {
+		t.Fatalf("container without a network namespace entry has net %q, host %q", got["net"], host)
+	}
+	if got["user"] != nsLink(t, "self", "user") {
+		t.Fatalf("no user namespace configured, but the container has its own: %q", got["user"])
+	}
+}
+
+func TestConfigNamespacesJoinedByPath(t *testing.T) {
+	e := newEnv(t)
+	pid := holder(t, "--net", "--uts", "--ipc")
+	got := kv(e.mustSh(func(s *specs.Spec) {
+		for i, ns := range s.Linux.Namespaces {
+			switch ns.Type {
+			case specs.NetworkNamespace, specs.UTSNamespace, specs.IPCNamespace:
+				s.Linux.Namespaces[i].Path = "/proc/" + pid + "/ns/" + map[specs.LinuxNamespaceType]string{
+					specs.NetworkNamespace: "net", specs.UTSNamespace: "uts", specs.IPCNamespace: "ipc"}[ns.Type]
+			}
+		}
+	}, nsScript))
+	for _, kind := range []string{"net", "uts", "ipc"} {
+		want := nsLink(t, pid, kind)
+		if got[kind] != want {
+			t.Errorf("%s: container is in %q, want the joined %q", kind, got[kind], want)
+		}
+		if want == nsLink(t, "self", kind) {
+			t.Errorf("%s: holder shares the host's namespace; the test proves nothing", kind)
+		}
+	}
+}
+
+func TestConfigNetnsJoinedFromIPNetns(t *testing.T) {
+	ip := testrootfs.RequireBinary(t, "ip")
+	e := newEnv(t)
+	name := e.id()
+	if out, err := runHost(ip, "netns", "add", name); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { runHost(ip, "netns", "delete", name) })
+	path := "/run/netns/" + name
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	got := kv(e.mustSh(func(s *specs.Spec) {
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = path
+			}
+		}
+	}, nsScript+"; echo lo=$(cat /sys/class/net/lo/ifindex)"))
+	if want := "net:[" + strconv.FormatUint(st.Ino, 10) + "]"; got["net"] != want {
+		t.Fatalf("container net namespace %q, want %q (%s)", got["net"], want, path)
+	}
+}
+
+func TestConfigUserNamespaceMapsIDs(t *testing.T) {
+	testrootfs.RequireUserNS(t)
+	e := newEnv(t)
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	out := e.mustSh(func(s *specs.Spec) {
+		userNS(s)
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: shared, Options: []string{"rbind", "rw"}})
+	}, `echo uid_map=$(cat /proc/self/uid_map); echo gid_map=$(cat /proc/self/gid_map); echo id=$(id -u):$(id -g); touch /mnt/f`)
+	got := kv(out)
+	if f := strings.Fields(got["uid_map"]); strings.Join(f, " ") != "0 200000 65536" {
+		t.Errorf("uid_map inside: %q", got["uid_map"])
+	}
+	if f := strings.Fields(got["gid_map"]); strings.Join(f, " ") != "0 200000 65536" {
+		t.Errorf("gid_map inside: %q", got["gid_map"])
+	}
+	if got["id"] != "0:0" {
+		t.Errorf("id inside: %q", got["id"])
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(shared, "f"), &st); err != nil {
+		t.Fatalf("file created by the container: %v", err)
+	}
+	if st.Uid != 200000 || st.Gid != 200000 {
+		t.Fatalf("file created by container root is owned by %d:%d on the host, want 200000:200000", st.Uid, st.Gid)
+	}
+}
+
+func TestConfigCgroupNamespaceShowsRoot(t *testing.T) {
+	e := newEnv(t)
+	out := e.mustSh(nil, "cat /proc/self/cgroup")
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		n++
+		if f[2] != "/" {
+			t.Errorf("cgroup line %q: path is not / inside a cgroup namespace", l)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no cgroup lines: %q", out)
+	}
+}
+
+func TestConfigTimeNamespaceAppliesOffsets(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("kernel without CONFIG_TIME_NS: /proc/self/ns/time missing")
+	}
+	e := newEnv(t)
+	const offset = 10 * 86400 // ten days: far beyond any scheduling noise
+	before := hostUptime(t)
+	out := e.mustSh(func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: offset}, "boottime": {Secs: offset}}
+	}, "cut -d' ' -f1 /proc/uptime")
+	after := hostUptime(t)
+	in, err := strconv.ParseFloat(out, 64)
+	if err != nil {
+		t.Fatalf("uptime inside: %q", out)
+	}
+	if in < before+offset || in > after+offset+1 {
+		t.Fatalf("uptime inside %.2f, host %.2f..%.2f: boottime offset %d not applied", in, before, after, offset)
+	}
+}
+
+func hostUptime(t *testing.T) float64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
