@@ -85,6 +85,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		return &oci.FieldError{File: "config.json", Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
 	}
 	absBindSources(spec, bundle)
+	absDestinations(spec)
 	if err := os.MkdirAll(r.Root, 0o700); err != nil {
 		return fmt.Errorf("--root %s: %w", r.Root, err)
 	}
@@ -529,6 +530,17 @@ func waitEmpty(m *cgroups.Manager) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// absDestinations anchors relative mount destinations at the container's /:
+// runtime-spec 1.0 allowed them and oci.LoadBundle warns that they are taken
+// that way, so the mount code, which insists on absolute paths, must get one.
+func absDestinations(s *specs.Spec) {
+	for i, m := range s.Mounts {
+		if m.Destination != "" && !filepath.IsAbs(m.Destination) {
+			s.Mounts[i].Destination = "/" + m.Destination
+		}
 	}
 }
 
