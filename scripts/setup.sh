@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing Bulwark needs on Debian 12, then builds
+# bin/bulwark. Idempotent; run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux)
+missing=()
+for p in "${need[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v go >/dev/null; then
+	echo "setup: Go 1.26 or newer is required (expected at /usr/local/go/bin/go)" >&2
+	exit 1
+fi
+go mod download
+go build -o bin/bulwark ./cmd/bulwark
+echo "setup: built $(pwd)/bin/bulwark"
