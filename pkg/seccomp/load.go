@@ -33,6 +33,10 @@ const optimizeThreshold = 32
 // profile with neither defaultAction nor syscalls loads nothing (runc
 // compatibility, see disabled).
 //
+// The kernel checks no_new_privs / CAP_SYS_ADMIN on the calling OS thread
+// only, so a Go caller that changes either per thread must call Load from
+// that thread (runtime.LockOSThread).
+//
 // Load is meant to run in the container's init right before execve; it is
 // not reversible.
 func Load(s *specs.LinuxSeccomp) (notifyFd int, err error) {
@@ -54,6 +58,11 @@ func Load(s *specs.LinuxSeccomp) (notifyFd int, err error) {
 	if err := filter.Load(); err != nil {
 		if errors.Is(err, unix.EACCES) {
 			return -1, fmt.Errorf("loading seccomp filter: the kernel requires no_new_privs or CAP_SYS_ADMIN in the calling thread (set process.noNewPrivileges, or load seccomp before dropping CAP_SYS_ADMIN): %w", err)
+		}
+		if errors.Is(err, unix.ESRCH) {
+			// TSYNC can only adopt threads whose filter stack is an
+			// ancestor of ours.
+			return -1, fmt.Errorf("loading seccomp filter: another thread of this process already has a different seccomp filter, so it cannot be synchronised (TSYNC): %w", err)
 		}
 		return -1, fmt.Errorf("loading seccomp filter (libseccomp %s): %w", Version(), err)
 	}

@@ -379,12 +379,14 @@ func TestLoadActions(t *testing.T) {
 				{Names: []string{"mkdirat"}, Action: specs.ActErrno, ErrnoRet: uptr(1), Args: []specs.LinuxSeccompArg{{Index: 2, Value: 0o700, Op: specs.OpLessThan}}},
 				{Names: []string{"getcwd"}, Action: specs.ActErrno, ErrnoRet: uptr(2), Args: []specs.LinuxSeccompArg{{Index: 1, Value: 4096, Op: specs.OpLessEqual}}},
 				{Names: []string{"uname"}, Action: specs.ActErrno, ErrnoRet: uptr(3), Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpGreaterEqual}}},
-				{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: uptr(4), Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0, Op: specs.OpGreaterThan}}},
+				{Names: []string{"mkdirat"}, Action: specs.ActErrno, ErrnoRet: uptr(4), Args: []specs.LinuxSeccompArg{{Index: 2, Value: 0o700, Op: specs.OpGreaterThan}}},
 			}},
-			// personality(8) != 0xffffffff -> EXDEV; mode 0o700 < 0o700 is false;
-			// getcwd size 4096 <= 4096; uname's pointer >= 1; clone3 size 0 > 0 is false.
-			probes: []string{"personality_query", "personality8", "mkdirat700", "getcwd", "uname", "clone3"},
-			want:   map[string]string{"personality_query": "0", "personality8": errnoStr(unix.EXDEV), "mkdirat700": eexist, "getcwd": "2", "uname": "3", "clone3": einval},
+			// personality(8) != 0xffffffff -> EXDEV; mode 0o700 is neither
+			// < nor > 0o700 but 0o755 > 0o700; getcwd size 4096 <= 4096;
+			// uname's pointer >= 1. (Not clone3: failing it with anything but
+			// ENOSYS breaks pthread_create in the child.)
+			probes: []string{"personality_query", "personality8", "mkdirat700", "mkdirat", "getcwd", "uname"},
+			want:   map[string]string{"personality_query": "0", "personality8": errnoStr(unix.EXDEV), "mkdirat700": eexist, "mkdirat": "4", "getcwd": "2", "uname": "3"},
 		},
 		{
 			name: "conditions on different arguments are AND-ed",
@@ -562,6 +564,8 @@ func TestLoadNotify(t *testing.T) {
 		st  specs.ContainerProcessState
 		req *libseccomp.ScmpNotifReq
 		err error
+
+		threadOfPid bool
 	}
 	done := make(chan agentResult, 1)
 	go func() {
@@ -581,6 +585,10 @@ func TestLoadNotify(t *testing.T) {
 			return
 		}
 		res.req = req
+		// The notification names the thread; it must be one of the process
+		// the state describes. Checked now, while that thread is blocked.
+		_, statErr := os.Stat(fmt.Sprintf("/proc/%d/task/%d", st.Pid, req.Pid))
+		res.threadOfPid = statErr == nil
 		res.err = libseccomp.NotifRespond(libseccomp.ScmpFd(fd), &libseccomp.ScmpNotifResp{ID: req.ID, Error: int32(unix.ENOLINK)})
 	}()
 
@@ -605,8 +613,8 @@ func TestLoadNotify(t *testing.T) {
 	if r.out["getcwd"] != "0" {
 		t.Errorf("getcwd in child: errno %s, want 0 (not notified)", r.out["getcwd"])
 	}
-	if len(a.st.Fds) != 1 || a.st.Fds[0] != specs.SeccompFdName || a.st.Metadata != "helper" || a.st.State.ID != "helper" || a.st.Pid != int(a.req.Pid) {
-		t.Errorf("agent got state %+v; want fds [seccompFd], metadata and the pid of the notifying process (%d)", a.st, a.req.Pid)
+	if len(a.st.Fds) != 1 || a.st.Fds[0] != specs.SeccompFdName || a.st.Metadata != "helper" || a.st.State.ID != "helper" || !a.threadOfPid {
+		t.Errorf("agent got state %+v (notifying thread %d in that pid: %v); want fds [seccompFd], metadata and the pid of the notifying process", a.st, a.req.Pid, a.threadOfPid)
 	}
 }
 
