@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -93,7 +94,11 @@ func runOne(h specs.Hook, state []byte) error {
 	var stdout, stderr tailBuffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a runtime killed mid-create (SIGKILL, OOM) cannot kill its
+	// hook, and a blocked hook would outlive the container that
+	// `delete --force` cleans up. The signal fires when the forking thread
+	// dies, so that thread stays ours until the hook has been waited for.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		// Kill the whole group: a shell-script hook's `sleep` child would otherwise
 		// survive, keep the pipes open and outlive the timeout.
@@ -101,6 +106,8 @@ func runOne(h specs.Hook, state []byte) error {
 	}
 	cmd.WaitDelay = pipeGrace
 
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting hook: %w", err)
 	}
