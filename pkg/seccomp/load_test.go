@@ -270,6 +270,9 @@ func TestLoadActions(t *testing.T) {
 		want   map[string]string
 		// killedBy, when set, is the signal the child must die from.
 		killedBy syscall.Signal
+		// exitCode and output, when set, describe how the child must end.
+		exitCode int
+		output   string
 	}{
 		{
 			name:   "no filter baseline",
@@ -314,7 +317,10 @@ func TestLoadActions(t *testing.T) {
 			name: "clone3 named in the profile keeps the profile's action",
 			s: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
 				allowAllBut(t, "clone3"),
-				{Names: []string{"clone3"}, Action: specs.ActErrno},
+				// Only clone3 calls with a size (all real ones, e.g.
+				// glibc's pthread_create) are allowed; the probe passes
+				// size 0 and must meet the default EPERM, not ENOSYS.
+				{Names: []string{"clone3"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0, Op: specs.OpNotEqual}}},
 			}},
 			probes: []string{"clone3"},
 			want:   map[string]string{"clone3": eperm},
@@ -336,6 +342,18 @@ func TestLoadActions(t *testing.T) {
 			probes:   []string{"getcwd", "uname", "mkdirat"},
 			want:     map[string]string{"getcwd": "0", "uname": ""},
 			killedBy: unix.SIGSYS,
+		},
+		{
+			// TRAP raises SIGSYS in the thread; the Go runtime reports it
+			// and exits 2, which is how a Go workload would end too.
+			name: "SCMP_ACT_TRAP delivers SIGSYS",
+			s: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"uname"}, Action: specs.ActTrap},
+			}},
+			probes:   []string{"getcwd", "uname"},
+			want:     map[string]string{"getcwd": "0", "uname": ""},
+			exitCode: 2,
+			output:   "SIGSYS: bad system call",
 		},
 		{
 			name: "SCMP_ACT_LOG lets the syscall through",
@@ -459,8 +477,11 @@ func TestLoadActions(t *testing.T) {
 				if !r.status.Signaled() || r.status.Signal() != tc.killedBy {
 					t.Fatalf("child status %v, want killed by %v\n%s", r.status, tc.killedBy, r.raw)
 				}
-			} else if r.status.ExitStatus() != 0 {
-				t.Fatalf("child exited %v\n%s", r.status, r.raw)
+			} else if r.status.ExitStatus() != tc.exitCode {
+				t.Fatalf("child exit status %d, want %d\n%s", r.status.ExitStatus(), tc.exitCode, r.raw)
+			}
+			if !strings.Contains(r.raw, tc.output) {
+				t.Fatalf("child output lacks %q:\n%s", tc.output, r.raw)
 			}
 		})
 	}
