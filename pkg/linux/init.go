@@ -146,6 +146,9 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err := setupProcess(p, s, false); err != nil {
 		return err
 	}
+	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
+		return err
+	}
 	sc := seccompOf(s)
 	notify := sc != nil && hasNotify(sc)
 	// Without no_new_privs the kernel only lets a privileged process load a
@@ -157,7 +160,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		}
 		sc = nil
 	}
-	if err := finalize(p, cfg.PreserveFds); err != nil {
+	if err := finalize(p); err != nil {
 		return err
 	}
 	if p.NoNewPrivileges {
@@ -218,6 +221,9 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 	if err := setupProcess(p, s, true); err != nil {
 		return err
 	}
+	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
+		return err
+	}
 	sc := seccompOf(s)
 	if sc != nil && !p.NoNewPrivileges {
 		if err := loadSeccomp(conn, sc); err != nil {
@@ -225,7 +231,7 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 		}
 		sc = nil
 	}
-	if err := finalize(p, cfg.PreserveFds); err != nil {
+	if err := finalize(p); err != nil {
 		return err
 	}
 	if p.NoNewPrivileges {
@@ -337,14 +343,22 @@ func setPersonality(pers *specs.LinuxPersonality) error {
 	return nil
 }
 
-// finalize drops privileges: host fds, bounding set, user and groups, cwd,
-// then the remaining capability sets.
-func finalize(p *specs.Process, preserveFds int) error {
-	// CVE-2024-21626: nothing the runtime holds (or inherited from its own
-	// caller) may survive into the payload.
+// cloexecHostFds marks every fd above the preserved ones close-on-exec.
+// CVE-2024-21626: nothing the runtime holds (or inherited from its own
+// caller) may survive into the payload. It must run before any seccomp
+// filter is loaded: a config's filter need not allow close_range (the OCI
+// validation suite's default profile predates it), and the runtime's own
+// housekeeping must not depend on the payload's policy.
+func cloexecHostFds(preserveFds int) error {
 	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close_range: %w", err)
 	}
+	return nil
+}
+
+// finalize drops privileges: bounding set, user and groups, cwd, then the
+// remaining capability sets.
+func finalize(p *specs.Process) error {
 	if p.Capabilities != nil {
 		if err := caps.DropBounding(p.Capabilities); err != nil {
 			return err
