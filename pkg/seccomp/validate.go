@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -86,6 +87,21 @@ func KnownFlags() []string {
 	for i, f := range flags {
 		out[i] = string(f)
 	}
+	return out
+}
+
+// KnownActions, KnownOperators and KnownArchs list what Validate accepts,
+// sorted, for the `features` command.
+func KnownActions() []string   { return sortedKeys(actions) }
+func KnownOperators() []string { return sortedKeys(operators) }
+func KnownArchs() []string     { return sortedKeys(archs) }
+
+func sortedKeys[K ~string, V any](m map[K]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, string(k))
+	}
+	slices.Sort(out)
 	return out
 }
 

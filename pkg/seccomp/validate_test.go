@@ -319,3 +319,42 @@ func FuzzValidate(f *testing.F) {
 		_ = Warnings(&s)
 	})
 }
+
+// TestKnownLists checks the lists `features` publishes against Validate, so
+// the two cannot disagree.
+func TestKnownLists(t *testing.T) {
+	tests := []struct {
+		name string
+		list []string
+		min  int
+		mk   func(string) *specs.LinuxSeccomp
+	}{
+		{"actions", KnownActions(), 9, func(v string) *specs.LinuxSeccomp {
+			return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/a", Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.LinuxSeccompAction(v)}}}
+		}},
+		{"operators", KnownOperators(), 7, func(v string) *specs.LinuxSeccomp {
+			return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Op: specs.LinuxSeccompOperator(v)}}}}}
+		}},
+		{"archs", KnownArchs(), 23, func(v string) *specs.LinuxSeccomp {
+			return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.Arch(v)}}
+		}},
+		{"flags", KnownFlags(), 4, func(v string) *specs.LinuxSeccomp {
+			return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlag(v)}}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.list) < tc.min {
+				t.Fatalf("%s = %v, want at least %d entries", tc.name, tc.list, tc.min)
+			}
+			for _, v := range tc.list {
+				if err := Validate(tc.mk(v)); err != nil {
+					t.Errorf("%s lists %q but Validate rejects it: %v", tc.name, v, err)
+				}
+			}
+			if err := Validate(tc.mk("SCMP_BOGUS")); err == nil {
+				t.Errorf("Validate accepted a bogus %s entry", tc.name)
+			}
+		})
+	}
+}
