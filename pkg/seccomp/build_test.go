@@ -18,6 +18,9 @@ func TestBuildAttributes(t *testing.T) {
 		wantSSB     bool
 		wantArchs   []libseccomp.ScmpArch
 		wantDefault libseccomp.ScmpAction
+		// wantOptimize is the libseccomp optimisation level; 0 means the
+		// library default (1, linear).
+		wantOptimize int
 	}{
 		{
 			name:        "plain allow",
@@ -41,6 +44,23 @@ func TestBuildAttributes(t *testing.T) {
 			name:        "errno without errnoRet is EPERM",
 			s:           &specs.LinuxSeccomp{DefaultAction: specs.ActErrno},
 			wantDefault: libseccomp.ActErrno.SetReturnCode(1),
+		},
+		{
+			name:         "large profile gets the binary tree",
+			s:            &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allowAllBut(t)}},
+			wantDefault:  libseccomp.ActErrno.SetReturnCode(1),
+			wantOptimize: 2,
+		},
+		{
+			name: "many entries that are all skipped stay linear",
+			s: func() *specs.LinuxSeccomp {
+				s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+				for _, n := range allowAllBut(t).Names[:40] {
+					s.Syscalls = append(s.Syscalls, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActAllow})
+				}
+				return s
+			}(),
+			wantDefault: libseccomp.ActAllow,
 		},
 	}
 	for _, tc := range tests {
@@ -68,6 +88,15 @@ func TestBuildAttributes(t *testing.T) {
 			}
 			if ssb, err := f.GetSSB(); err != nil || ssb != tc.wantSSB {
 				t.Errorf("spec-allow bit = %v, %v; want %v", ssb, err, tc.wantSSB)
+			}
+			if api >= apiRawRC {
+				want := tc.wantOptimize
+				if want == 0 {
+					want = 1
+				}
+				if o, err := f.GetOptimize(); err != nil || o != want {
+					t.Errorf("optimize level = %d, %v; want %d", o, err, want)
+				}
 			}
 			for _, a := range tc.wantArchs {
 				if ok, err := f.IsArchPresent(a); err != nil || !ok {

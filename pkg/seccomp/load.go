@@ -15,12 +15,14 @@ const (
 	apiTsync      = 2 // SECCOMP_FILTER_FLAG_TSYNC
 	apiLogKillPro = 3 // SCMP_ACT_LOG, SCMP_ACT_KILL_PROCESS, FLAG_LOG
 	apiSpecAllow  = 4 // FLAG_SPEC_ALLOW
+	apiRawRC      = 4 // SCMP_FLTATR_API_SYSRAWRC
 	apiNotify     = 6 // SCMP_ACT_NOTIFY
 )
 
 // optimizeThreshold is where a binary-tree filter starts to beat libseccomp's
-// linear one. libseccomp <= 2.5.4 also misbehaves with the tree and no rules,
-// which a threshold sidesteps (runc picks the same number).
+// linear one (runc picks the same number). It counts rules actually added:
+// libseccomp <= 2.5.4 misbehaves with the tree and no rules, which a profile
+// of 33 entries that are all skipped would otherwise produce.
 const optimizeThreshold = 32
 
 // Load builds the filter described by s and installs it on every thread of
@@ -100,7 +102,7 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 	}
 	// Without RawRC libseccomp reports every load failure as ECANCELED, which
 	// hides the EACCES that tells the user no_new_privs is missing.
-	if api >= apiSpecAllow {
+	if api >= apiRawRC {
 		if err := filter.SetRawRC(true); err != nil {
 			return nil, false, fmt.Errorf("setting libseccomp raw return codes: %w", err)
 		}
@@ -134,12 +136,8 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 		}
 	}
 
-	if len(s.Syscalls) > optimizeThreshold {
-		// Only a speed-up; an old libseccomp without it still enforces the same rules.
-		_ = filter.SetOptimize(2)
-	}
-
 	mentionsClone3 := false
+	rules := 0
 	for i, sc := range s.Syscalls {
 		base := fmt.Sprintf("%s.syscalls[%d]", fieldRoot, i)
 		act, err := action(base+".action", sc.Action, sc.ErrnoRet, api)
@@ -172,7 +170,14 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 				}
 				return nil, false, &FieldError{Field: fmt.Sprintf("%s.names[%d]", base, j), Msg: msg, Err: err}
 			}
+			rules++
 		}
+	}
+	// The attribute is read when the BPF is generated, so it can be set
+	// after the rules, when we know how many were really added.
+	if rules > optimizeThreshold {
+		// Only a speed-up; an old libseccomp without it still enforces the same rules.
+		_ = filter.SetOptimize(2)
 	}
 
 	if err := clone3Enosys(filter, s, defAct, mentionsClone3); err != nil {
