@@ -35,6 +35,11 @@ const optimizeThreshold = 32
 // profile with neither defaultAction nor syscalls loads nothing (runc
 // compatibility, see disabled).
 //
+// Unlike runc, Load adds no SECCOMP_FILTER_FLAG_SPEC_ALLOW when the profile
+// has no flags: runc does it for speed, but it switches off the kernel's
+// speculative-store-bypass mitigation for the container, and a profile that
+// wants that trade-off can say so.
+//
 // The kernel checks no_new_privs / CAP_SYS_ADMIN on the calling OS thread
 // only, so a Go caller that changes either per thread must call Load from
 // that thread (runtime.LockOSThread).
