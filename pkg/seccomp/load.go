@@ -36,9 +36,10 @@ const optimizeThreshold = 32
 // compatibility, see disabled).
 //
 // Unlike runc, Load adds no SECCOMP_FILTER_FLAG_SPEC_ALLOW when the profile
-// has no flags: runc does it for speed, but it switches off the kernel's
-// speculative-store-bypass mitigation for the container, and a profile that
-// wants that trade-off can say so.
+// has no flags: runc does it for speed, but where the kernel ties the
+// speculative-store-bypass mitigation to seccomp (Linux < 5.16, or
+// spec_store_bypass_disable=seccomp) that switches the mitigation off for the
+// container; a profile that wants the trade-off can ask for it.
 //
 // The kernel checks no_new_privs / CAP_SYS_ADMIN on the calling OS thread
 // only, so a Go caller that changes either per thread must call Load from
