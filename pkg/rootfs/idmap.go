@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -62,13 +63,12 @@ func usernsFd(uid, gid []specs.LinuxIDMapping) (int, error) {
 		}
 		return out
 	}
+	// The maps are written by hand rather than through SysProcAttr: the
+	// init runs in the container's pid namespace while /proc is still the
+	// host's, so Go's /proc/<pid>/uid_map would name some host process
+	// (pid 2 is kthreadd) instead of our child.
 	p, err := os.StartProcess("/proc/self/exe", []string{"bulwark-idmap-userns"}, &os.ProcAttr{
-		Sys: &syscall.SysProcAttr{
-			Cloneflags:  unix.CLONE_NEWUSER,
-			UidMappings: conv(uid),
-			GidMappings: conv(gid),
-			Ptrace:      true,
-		},
+		Sys: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Ptrace: true},
 	})
 	if err != nil {
 		return -1, fmt.Errorf("creating a user namespace for the idmapped mount (uid map %v, gid map %v): %w", uid, gid, err)
@@ -86,9 +86,51 @@ func usernsFd(uid, gid []specs.LinuxIDMapping) (int, error) {
 		}
 		_ = p.Release()
 	}()
-	fd, err := unix.Open("/proc/"+strconv.Itoa(p.Pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	procPid, err := procfsPid(p.Pid)
+	if err != nil {
+		return -1, fmt.Errorf("creating a user namespace for the idmapped mount: %w", err)
+	}
+	dir := "/proc/" + strconv.Itoa(procPid) + "/"
+	for _, w := range []struct {
+		file string
+		ms   []syscall.SysProcIDMap
+	}{{"uid_map", conv(uid)}, {"gid_map", conv(gid)}} {
+		var b strings.Builder
+		for _, m := range w.ms {
+			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		if err := os.WriteFile(dir+w.file, []byte(b.String()), 0); err != nil {
+			return -1, fmt.Errorf("idmapped mount: writing %s of its user namespace: %w", w.file, err)
+		}
+	}
+	fd, err := unix.Open(dir+"ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("opening the idmap user namespace: %w", err)
 	}
 	return fd, nil
+}
+
+// procfsPid translates a pid of our pid namespace into the one /proc uses
+// (the host's, until the container's own proc is mounted): a pidfd's
+// fdinfo reports its pid in the namespace of the proc mount it is read from.
+func procfsPid(pid int) (int, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return 0, fmt.Errorf("pidfd_open(%d): %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(pidfd))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Pid:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("pidfd fdinfo of %d: bad Pid %q", pid, v)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("pidfd fdinfo of %d has no Pid line", pid)
 }
