@@ -25,6 +25,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
+	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
@@ -52,6 +53,10 @@ type InitConfig struct {
 	ConsoleFd int `json:"consoleFd"`
 	// FifoFd is the O_PATH fd of exec.fifo whose opening gates `start`; -1 for exec.
 	FifoFd int `json:"fifoFd"`
+	// RootTreeFd, when > 2, is a detached mount of the rootfs the runtime
+	// prepared (idmapped, nosuid, nodev: rootfs.OpenRootTree), attached in
+	// place of the rootfs self-bind.
+	RootTreeFd int `json:"rootTreeFd,omitempty"`
 	// State is the container state passed to createContainer/startContainer hooks.
 	State *specs.State `json:"state,omitempty"`
 }
@@ -95,11 +100,21 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 			return fmt.Errorf("setsid: %w", err)
 		}
 	}
-	if err := rootfs.Prepare(s, cfg.Rootfs, rootfs.Options{
+	var tree *os.File
+	if cfg.RootTreeFd > 2 {
+		tree = os.NewFile(uintptr(cfg.RootTreeFd), "rootfs-tree")
+	}
+	err := rootfs.Prepare(s, cfg.Rootfs, rootfs.Options{
 		NoPivot:  cfg.NoPivot,
 		InUserNS: cfg.NewUserNS || joinsUserNS(s),
 		CgroupNS: cfg.CgroupNS,
-	}); err != nil {
+		RootTree: tree,
+	})
+	if tree != nil {
+		// Attached or not, the payload must never hold a handle on it.
+		tree.Close()
+	}
+	if err != nil {
 		return err
 	}
 	// prestart and createRuntime hooks run in the runtime's namespaces, now
@@ -143,6 +158,11 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err := rootfs.Finish(s); err != nil {
 		return err
 	}
+	ll, err := prepareLandlock(s, p)
+	if err != nil {
+		return err
+	}
+	defer ll.Close()
 	if err := setupProcess(p, s, false); err != nil {
 		return err
 	}
@@ -199,6 +219,14 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 			return err
 		}
 	}
+	// Landlock goes on after the runtime's last access to a host path (the
+	// exec fifo above) and before the payload's own seccomp filter, which
+	// then need not allow landlock_restrict_self.
+	if ll != nil {
+		if err := ll.Restrict(); err != nil {
+			return err
+		}
+	}
 	if sc != nil {
 		if _, err := seccomp.Load(sc); err != nil {
 			return fmt.Errorf("config.json: linux.seccomp: %w", err)
@@ -218,6 +246,11 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 			return err
 		}
 	}
+	ll, err := prepareLandlock(s, p)
+	if err != nil {
+		return err
+	}
+	defer ll.Close()
 	if err := setupProcess(p, s, true); err != nil {
 		return err
 	}
@@ -243,12 +276,42 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 	if err != nil {
 		return err
 	}
+	if ll != nil {
+		if err := ll.Restrict(); err != nil {
+			return err
+		}
+	}
 	if sc != nil {
 		if err := loadSeccomp(conn, sc); err != nil {
 			return err
 		}
 	}
 	return execve(path, p)
+}
+
+// prepareLandlock builds the Landlock ruleset the annotation asks for. It
+// runs after the last mount (a confined process may not mount) and before
+// finalize, while the init can still open every mountpoint whatever its
+// permissions. Enforcing it needs no_new_privs (an unprivileged
+// landlock_restrict_self requires it), so the process gets no_new_privs
+// here already: that also moves the payload's seccomp filter to the load
+// just before execve, after Landlock.
+func prepareLandlock(s *specs.Spec, p *specs.Process) (*landlock.Ruleset, error) {
+	if s == nil {
+		return nil, nil
+	}
+	mode, err := landlock.ModeOf(s.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	ll, err := landlock.Prepare(mode)
+	if err != nil {
+		return nil, err
+	}
+	if ll != nil {
+		p.NoNewPrivileges = true
+	}
+	return ll, nil
 }
 
 func joinsUserNS(s *specs.Spec) bool {

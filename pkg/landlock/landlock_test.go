@@ -1,0 +1,119 @@
+package landlock
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moby/sys/mountinfo"
+)
+
+func TestModeOf(t *testing.T) {
+	tests := []struct {
+		ann     map[string]string
+		want    string
+		wantErr bool
+	}{
+		{nil, ModeOff, false},
+		{map[string]string{Annotation: ""}, ModeOff, false},
+		{map[string]string{Annotation: "off"}, ModeOff, false},
+		{map[string]string{Annotation: "enforce"}, ModeEnforce, false},
+		{map[string]string{Annotation: "require"}, ModeRequire, false},
+		{map[string]string{Annotation: "Enforce"}, "", true},
+		{map[string]string{Annotation: "on"}, "", true},
+		{map[string]string{"other": "enforce"}, ModeOff, false},
+	}
+	for _, tc := range tests {
+		got, err := ModeOf(tc.ann)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ModeOf(%v) = %q, %v; want %q, error %v", tc.ann, got, err, tc.want, tc.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), Annotation) {
+			t.Errorf("error %q does not name the annotation", err)
+		}
+	}
+}
+
+func TestRulesFromMounts(t *testing.T) {
+	d := t.TempDir()
+	file := filepath.Join(d, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gone := filepath.Join(d, "gone")
+	tests := []struct {
+		name   string
+		mounts []*mountinfo.Info
+		want   []Rule
+	}{
+		{"rw dir", []*mountinfo.Info{{Mountpoint: d, Options: "rw,nosuid"}}, []Rule{{Path: d, Writable: true, Dir: true}}},
+		{"ro dir", []*mountinfo.Info{{Mountpoint: d, Options: "ro,nosuid"}}, []Rule{{Path: d, Dir: true}}},
+		{"ro superblock", []*mountinfo.Info{{Mountpoint: d, Options: "rw", VFSOptions: "ro"}}, []Rule{{Path: d, Dir: true}}},
+		{"ro file", []*mountinfo.Info{{Mountpoint: file, Options: "ro"}}, []Rule{{Path: file}}},
+		{"rw file", []*mountinfo.Info{{Mountpoint: file, Options: "rw"}}, []Rule{{Path: file, Writable: true}}},
+		{"hidden mountpoint skipped", []*mountinfo.Info{{Mountpoint: gone, Options: "rw"}}, nil},
+		{"topmost of a stacked path wins", []*mountinfo.Info{
+			{Mountpoint: d, Options: "rw"}, {Mountpoint: file, Options: "rw"}, {Mountpoint: d, Options: "ro"},
+		}, []Rule{{Path: d, Dir: true}, {Path: file, Writable: true}}},
+		{"option names are matched whole", []*mountinfo.Info{{Mountpoint: d, Options: "rw,errors=remount-ro"}}, []Rule{{Path: d, Writable: true, Dir: true}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := RulesFromMounts(tc.mounts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("rule %d = %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestPrepareOff(t *testing.T) {
+	for _, mode := range []string{"", ModeOff} {
+		rs, err := Prepare(mode)
+		if rs != nil || err != nil {
+			t.Errorf("Prepare(%q) = %v, %v; want nothing", mode, rs, err)
+		}
+	}
+	if _, err := Prepare("bogus"); err == nil {
+		t.Error("Prepare(bogus) accepted an unknown mode")
+	}
+}
+
+// TestPrepareCoversEveryVisibleMount builds (without enforcing) a ruleset
+// from this process's mount table: every mountpoint that resolves gets a
+// rule, so nothing the container legitimately owns is left out.
+func TestPrepareCoversEveryVisibleMount(t *testing.T) {
+	if ABI() == 0 {
+		t.Skip("kernel has no Landlock")
+	}
+	rs, err := Prepare(ModeEnforce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if rs.ABI() != ABI() {
+		t.Errorf("ruleset ABI %d, want %d", rs.ABI(), ABI())
+	}
+	mounts, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, r := range rs.Rules {
+		have[r.Path] = true
+	}
+	for _, m := range mounts {
+		if _, err := os.Stat(m.Mountpoint); err == nil && !have[m.Mountpoint] {
+			t.Errorf("mountpoint %s has no rule", m.Mountpoint)
+		}
+	}
+}
