@@ -1,0 +1,211 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestConfigProcessFieldsReachThePayload(t *testing.T) {
+	e := newEnv(t)
+	m := e.probe(func(s *specs.Spec) {
+		s.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{5, 20}, Umask: ptr(uint32(0o027))}
+		s.Process.Cwd = "/usr/local"
+		s.Process.Env = append(s.Process.Env, "BULWARK_TEST=yes=really")
+		s.Hostname = "bwt-hostname"
+	})
+	for _, c := range []struct {
+		field string
+		got   any
+		want  any
+	}{
+		{"uid", m["uid"], 1000.0}, {"euid", m["euid"], 1000.0},
+		{"gid", m["gid"], 1000.0}, {"egid", m["egid"], 1000.0},
+		{"groups", fmt.Sprint(m["groups"]), "[5 20]"},
+		{"umask", m["umask"], "0027"},
+		{"cwd", m["cwd"], "/usr/local"},
+		{"hostname", m["hostname"], "bwt-hostname"},
+		{"env", fmt.Sprint(m["env"]), "[PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm BULWARK_TEST=yes=really]"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.field, c.got, c.want)
+		}
+	}
+}
+
+// The rlimits are read by the shell: a Go payload (probe) raises its own
+// NOFILE soft limit at startup, so it would not show what the runtime set.
+func TestConfigRlimitsAreSet(t *testing.T) {
+	e := newEnv(t)
+	out := e.mustSh(func(s *specs.Spec) {
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 200}, {Type: "RLIMIT_NPROC", Soft: 50, Hard: 60}, {Type: "RLIMIT_CORE", Soft: 0, Hard: 0}}
+	}, "grep -E '^Max (open files|processes|core file size) ' /proc/self/limits")
+	for _, want := range [][]string{{"open", "100", "200"}, {"processes", "50", "60"}, {"core", "0", "0"}} {
+		found := false
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) > 3 && f[1] == want[0] {
+				found = true
+				n := len(f)
+				// "Max open files 100 200 files": the two numbers before the unit.
+				if f[n-3] != want[1] || f[n-2] != want[2] {
+					t.Errorf("%s: %q, want soft %s hard %s", want[0], l, want[1], want[2])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %s line in %q", want[0], out)
+		}
+	}
+}
+
+func TestConfigCapabilitySetsAreExact(t *testing.T) {
+	e := newEnv(t)
+	// CAP_CHOWN=0, CAP_KILL=5, CAP_NET_BIND_SERVICE=10.
+	bnd := []string{"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
+	for _, tc := range []struct {
+		name string
+		uid  uint32
+		caps specs.LinuxCapabilities
+		// After execve: root gets its bounding set as permitted and
+		// effective (file caps are "all" for root); others keep only the
+		// ambient set.
+		want map[string]string
+	}{
+		{"root", 0, specs.LinuxCapabilities{Bounding: bnd, Effective: bnd, Permitted: bnd,
+			Inheritable: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"}, Ambient: []string{"CAP_NET_BIND_SERVICE"}},
+			map[string]string{"Bnd": "0000000000000421", "Prm": "0000000000000421", "Eff": "0000000000000421", "Inh": "0000000000000420", "Amb": "0000000000000400"}},
+		{"non-root keeps ambient", 1000, specs.LinuxCapabilities{Bounding: bnd, Effective: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"},
+			Permitted: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"}, Inheritable: []string{"CAP_NET_BIND_SERVICE"}, Ambient: []string{"CAP_NET_BIND_SERVICE"}},
+			map[string]string{"Bnd": "0000000000000421", "Prm": "0000000000000400", "Eff": "0000000000000400", "Inh": "0000000000000400", "Amb": "0000000000000400"}},
+		{"none", 0, specs.LinuxCapabilities{},
+			map[string]string{"Bnd": "0000000000000000", "Prm": "0000000000000000", "Eff": "0000000000000000", "Inh": "0000000000000000", "Amb": "0000000000000000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := e.probe(func(s *specs.Spec) {
+				s.Process.User.UID, s.Process.User.GID = tc.uid, tc.uid
+				c := tc.caps
+				s.Process.Capabilities = &c
+			})
+			caps := m["caps"].(map[string]any)
+			for set, want := range tc.want {
+				if got := caps[set].(map[string]any)["hex"]; got != want {
+					t.Errorf("Cap%s = %v, want %s", set, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigNoNewPrivilegesIsSetOnlyWhenAsked(t *testing.T) {
+	e := newEnv(t)
+	for _, nnp := range []bool{true, false} {
+		m := e.probe(func(s *specs.Spec) { s.Process.NoNewPrivileges = nnp })
+		want := 0.0
+		if nnp {
+			want = 1
+		}
+		if m["no_new_privs"] != want {
+			t.Errorf("noNewPrivileges=%v: probe no_new_privs=%v", nnp, m["no_new_privs"])
+		}
+	}
+}
+
+func TestConfigOOMScoreAdjIsApplied(t *testing.T) {
+	e := newEnv(t)
+	for _, v := range []int{500, 1000, -100} {
+		if v < 0 && !haveCap(t, 24) {
+			t.Logf("skipping oomScoreAdj %d: lowering it needs CAP_SYS_RESOURCE, which this test process lacks", v)
+			continue
+		}
+		out := e.mustSh(func(s *specs.Spec) { s.Process.OOMScoreAdj = ptr(v) }, "cat /proc/self/oom_score_adj")
+		if out != fmt.Sprint(v) {
+			t.Errorf("oomScoreAdj %d: inside %q", v, out)
+		}
+	}
+}
+
+func TestConfigHostnameAndDomainname(t *testing.T) {
+	e := newEnv(t)
+	got := kv(e.mustSh(func(s *specs.Spec) {
+		s.Hostname = "bwt-h"
+		s.Domainname = "bwt.example"
+	}, "echo host=$(hostname); echo dom=$(cat /proc/sys/kernel/domainname)"))
+	if got["host"] != "bwt-h" || got["dom"] != "bwt.example" {
+		t.Fatalf("hostname/domainname inside: %v", got)
+	}
+	if h, _ := os.Hostname(); h == "bwt-h" {
+		t.Fatalf("the host's hostname changed")
+	}
+}
+
+func TestConfigPersonalityLinux32(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		domain specs.LinuxPersonalityDomain
+		want   string
+	}{{specs.PerLinux32, "i686"}, {specs.PerLinux, "x86_64"}} {
+		r := e.sh(func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: tc.domain} }, "uname -m")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
+			t.Errorf("personality %s: %v, want %s", tc.domain, r, tc.want)
+		}
+	}
+}
+
+func TestConfigSysctlsAreWrittenInTheContainersNamespaces(t *testing.T) {
+	e := newEnv(t)
+	hostFwd, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	hostShm, _ := os.ReadFile("/proc/sys/kernel/shmmax")
+	got := kv(e.mustSh(func(s *specs.Spec) {
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456789", "net/ipv4/ping_group_range": "0 10"}
+	}, "echo fwd=$(cat /proc/sys/net/ipv4/ip_forward); echo shm=$(cat /proc/sys/kernel/shmmax); echo ping=$(cat /proc/sys/net/ipv4/ping_group_range)"))
+	if got["fwd"] != "1" || got["shm"] != "123456789" || strings.Join(strings.Fields(got["ping"]), " ") != "0 10" {
+		t.Fatalf("sysctls inside: %v", got)
+	}
+	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != string(hostFwd) {
+		t.Errorf("host ip_forward changed: %q -> %q", hostFwd, b)
+	}
+	if b, _ := os.ReadFile("/proc/sys/kernel/shmmax"); string(b) != string(hostShm) {
+		t.Errorf("host shmmax changed: %q -> %q", hostShm, b)
+	}
+}
+
+// A sysctl whose namespace the container shares with the host would change
+// the host: it must be refused before anything runs.
+func TestConfigSysctlOfAHostNamespaceIsRefused(t *testing.T) {
+	e := newEnv(t)
+	before, _ := os.ReadFile("/proc/sys/kernel/shmmax")
+	r := e.sh(func(s *specs.Spec) {
+		s.Linux.Namespaces = without(s.Linux.Namespaces, specs.IPCNamespace)
+		s.Linux.Sysctl = map[string]string{"kernel.shmmax": "12345"}
+	}, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "kernel.shmmax") {
+		t.Errorf("kernel.shmmax without an ipc namespace: %v", r)
+	}
+	if after, _ := os.ReadFile("/proc/sys/kernel/shmmax"); string(after) != string(before) {
+		os.WriteFile("/proc/sys/kernel/shmmax", before, 0)
+		t.Fatalf("the container changed the host's kernel.shmmax: %q -> %q", before, after)
+	}
+}
+
+// haveCap reports whether this test process has capability bit n effective.
+func haveCap(t *testing.T, n uint) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			var eff uint64
+			fmt.Sscanf(strings.TrimSpace(v), "%x", &eff)
+			return eff&(1<<n) != 0
+		}
+	}
+	return false
+}
