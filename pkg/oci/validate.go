@@ -385,7 +385,9 @@ func (v *validator) mounts() error {
 			return fieldErr(f+".source", "empty; a bind mount needs the path to bind")
 		}
 		if bind && po.Data != "" {
-			return fieldErr(f+".options", "filesystem-specific options %q on a bind mount: the kernel ignores them for bind mounts, so they would silently not apply", po.Data)
+			// runc and crun accept these and the runtime-tools suite mounts
+			// with them; they loosen nothing, so warn rather than refuse.
+			v.warn("%s.options: filesystem-specific options %q on a bind mount are ignored by the kernel", f, po.Data)
 		}
 		if !bind && m.Type == "" && po.Flags&unix.MS_REMOUNT == 0 {
 			return fieldErr(f+".type", "empty; give the filesystem type (e.g. \"tmpfs\"), or add the \"bind\" or \"rbind\" option for a bind mount")
@@ -805,8 +807,20 @@ func (v *validator) unsupported(l *specs.Linux) error {
 		return fieldErr("linux.memoryPolicy", "NUMA memory policies are not supported by bulwark")
 	case len(l.NetDevices) > 0:
 		return fieldErr("linux.netDevices", "moving network devices into the container is not supported by bulwark (see `bulwark features`)")
-	case l.MountLabel != "":
+	case l.MountLabel != "" && selinuxEnabled():
 		return fieldErr("linux.mountLabel", "SELinux is not supported by bulwark (see `bulwark features`); refusing to mount without the requested label")
+	case l.MountLabel != "":
+		// Without SELinux in the kernel no policy reads labels, so mounting
+		// unlabelled loses nothing the label would have enforced (crun does
+		// the same; the runtime-tools suite requires the config to run).
+		v.warn("linux.mountLabel: SELinux is not enabled on this host; the label %q is not applied", l.MountLabel)
 	}
 	return nil
+}
+
+// selinuxEnabled reports whether the kernel has SELinux active: its
+// filesystem is then mounted and labels take effect.
+func selinuxEnabled() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
 }

@@ -135,9 +135,6 @@ func TestValidate(t *testing.T) {
 		{name: "bind without source", mutate: func(s *specs.Spec, _ string) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Options: []string{"rbind"}})
 		}, field: "mounts[7].source", msg: "needs the path to bind"},
-		{name: "bind with fs data", mutate: func(s *specs.Spec, _ string) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Options: []string{"bind", "size=1m"}})
-		}, field: "mounts[7].options", msg: `"size=1m" on a bind mount`},
 		{name: "type missing", mutate: func(s *specs.Spec, _ string) { s.Mounts[0].Type = "" }, field: "mounts[0].type", msg: "give the filesystem type"},
 		{name: "remount may omit type", mutate: func(s *specs.Spec, _ string) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc", Options: []string{"remount", "ro"}})
@@ -312,7 +309,6 @@ func TestValidate(t *testing.T) {
 		{name: "netDevices", mutate: func(s *specs.Spec, _ string) {
 			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {}}
 		}, field: "linux.netDevices", msg: "not supported"},
-		{name: "mountLabel", mutate: func(s *specs.Spec, _ string) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" }, field: "linux.mountLabel", msg: "not supported"},
 	}
 
 	old := ValidateSeccomp
@@ -395,6 +391,9 @@ func TestValidateWarnings(t *testing.T) {
 		{"relative mount destination", func(s *specs.Spec) { s.Mounts[0].Destination = "proc" }, `config.json: mounts[0].destination: "proc" is relative`},
 		{"newer minor", func(s *specs.Spec) { s.Version = "1.9.0" }, `ociVersion "1.9.0" is newer than`},
 		{"windows section", func(s *specs.Spec) { s.Windows = &specs.Windows{} }, `"windows" applies to another platform`},
+		{"bind mount with tmpfs options", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Source: "/etc", Options: []string{"bind", "mode=755", "size=1k"}})
+		}, `options: filesystem-specific options "mode=755,size=1k" on a bind mount are ignored`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -494,5 +493,26 @@ func TestValidateSeccompHook(t *testing.T) {
 				t.Fatalf("err = %#v, want field %q msg %q", err, tt.wantField, tt.wantMsg)
 			}
 		})
+	}
+}
+
+// A mount label can only be honoured by SELinux: refused where SELinux is
+// active (bulwark cannot apply labels), a warning where no policy reads it.
+func TestValidateMountLabel(t *testing.T) {
+	bundle, s := testBundle(t)
+	s.Linux.MountLabel = "system_u:object_r:container_file_t:s0"
+	warns, err := validate(s, bundle)
+	if _, serr := os.Stat("/sys/fs/selinux/enforce"); serr == nil {
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "linux.mountLabel" {
+			t.Fatalf("SELinux host: err = %v, want a linux.mountLabel field error", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("host without SELinux: %v", err)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "linux.mountLabel: SELinux is not enabled") {
+		t.Fatalf("warnings = %q, want one about linux.mountLabel", warns)
 	}
 }
