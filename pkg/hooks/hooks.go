@@ -63,6 +63,26 @@ func Run(kind string, hs []specs.Hook, st *specs.State) error {
 	return nil
 }
 
+// RunAll executes every hook even when some fail, and returns the failures
+// joined. poststart and poststop hooks need this: the spec says a failing one
+// is only logged and the remaining hooks and the lifecycle continue.
+func RunAll(kind string, hs []specs.Hook, st *specs.State) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	state, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("%s hooks: encoding container state: %w", kind, err)
+	}
+	var errs []error
+	for i, h := range hs {
+		if err := runOne(h, state); err != nil {
+			errs = append(errs, fmt.Errorf("%s hook [%d] %s: %w", kind, i, h.Path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func runOne(h specs.Hook, state []byte) error {
 	if !filepath.IsAbs(h.Path) {
 		// exec.Cmd would resolve a relative Path against our working directory,

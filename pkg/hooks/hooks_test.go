@@ -145,6 +145,30 @@ func TestRunFailureStopsAndNamesHook(t *testing.T) {
 	}
 }
 
+func TestRunAllRunsTheRestAfterAFailure(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "third-ran")
+	fail := script(t, dir, "fail.sh", `echo "first failure" >&2; exit 1`)
+	fail2 := script(t, dir, "fail2.sh", `echo "second failure" >&2; exit 2`)
+	third := script(t, dir, "third.sh", `: > "`+marker+`"`)
+
+	err := RunAll("poststart", []specs.Hook{{Path: fail}, {Path: fail2}, {Path: third}}, testState(dir))
+	if err == nil {
+		t.Fatal("RunAll succeeded although hooks [0] and [1] fail")
+	}
+	for _, want := range []string{"poststart hook [0] " + fail + ": exit status 1: first failure", "poststart hook [1] " + fail2 + ": exit status 2: second failure"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error = %q, want it to contain %q", err, want)
+		}
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("hook [2] did not run after earlier hooks failed: %v", err)
+	}
+	if err := RunAll("poststop", []specs.Hook{{Path: third}}, testState(dir)); err != nil {
+		t.Fatalf("RunAll of a succeeding hook: %v", err)
+	}
+}
+
 func TestRunInvalidHooks(t *testing.T) {
 	dir := t.TempDir()
 	ok := script(t, dir, "ok.sh", "exit 0")
