@@ -1,0 +1,326 @@
+package policy
+
+// The hardening floor.
+//
+// Threat: in OCI mode Bulwark runs whatever config an engine hands it, and
+// engines hand out weak ones by default: Docker's 14 capabilities include
+// NET_RAW (ARP and DNS spoofing on the bridge) and MKNOD, no_new_privs is
+// off so a setuid binary in the image raises privileges, a config without
+// linux.seccomp exposes every syscall, and nothing limits pids. An operator
+// who cannot change every engine's defaults switches on the floor
+// (`bulwark --harden` or /etc/bulwark/policy.json), and every container
+// Bulwark creates is raised to it. Each change is returned as a Decision
+// with its reason so the runtime can log it: an engine or a person can see
+// exactly how the config that ran differs from the one they wrote.
+//
+// The floor only raises: it never grants what the config did not ask for.
+// A container opts out of single items with the annotation
+// run.bulwark.allow (capability names, comma-separated), and out of the
+// privileged-shape refusal with run.bulwark.allow: privileged, which also
+// leaves the rest of that config as written (a --privileged container is
+// meant to be one).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/pkg/caps"
+	"github.com/bulwark-sec/bulwark/pkg/landlock"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
+)
+
+// AllowAnnotation lists what a container keeps despite the floor:
+// capability names with or without CAP_, or "privileged".
+const AllowAnnotation = "run.bulwark.allow"
+
+// AllowPrivileged in AllowAnnotation lets a privileged-shaped config run.
+const AllowPrivileged = "privileged"
+
+// DefaultPolicyPath is where the host's policy file is read from.
+const DefaultPolicyPath = "/etc/bulwark/policy.json"
+
+// FloorPidsLimit is the pids limit the floor sets when the config has none.
+const FloorPidsLimit = 1024
+
+// ErrPrivileged is wrapped by the refusal of a privileged-shaped config.
+var ErrPrivileged = errors.New("privileged-shaped config refused by the hardening floor")
+
+// Decision is one change (or deliberate non-change) the floor made.
+type Decision struct {
+	// Field is the config.json field concerned, e.g. "linux.seccomp".
+	Field  string `json:"field"`
+	Action string `json:"action"`
+	Reason string `json:"reason"`
+}
+
+func (d Decision) String() string {
+	return fmt.Sprintf("harden: %s: %s (%s)", d.Field, d.Action, d.Reason)
+}
+
+// HardenConfig is the host's side of the floor, from the policy file.
+type HardenConfig struct {
+	// Allow is added to every container's run.bulwark.allow.
+	Allow []string `json:"allow,omitempty"`
+	// PidsLimit is set where the config has no pids limit; 0 means
+	// FloorPidsLimit.
+	PidsLimit int64 `json:"pidsLimit,omitempty"`
+}
+
+// PolicyFile is /etc/bulwark/policy.json.
+type PolicyFile struct {
+	// Harden switches the floor on for every container, as --harden does.
+	Harden bool `json:"harden"`
+	HardenConfig
+}
+
+// LoadPolicyFile reads a policy file. A missing file is no policy (nil, nil):
+// most hosts have none. Unknown fields are errors, so a misspelt "harden"
+// never leaves an operator believing the floor is on.
+func LoadPolicyFile(path string) (*PolicyFile, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var p PolicyFile
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	if p.PidsLimit < 0 {
+		return nil, fmt.Errorf("policy %s: pidsLimit: %d is negative", path, p.PidsLimit)
+	}
+	if _, _, err := hardenParseAllow(p.Allow, "allow"); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+// hardenDroppedCaps are removed from all five sets unless allowed, with the
+// reason each is dangerous in a container.
+var hardenDroppedCaps = []struct{ name, why string }{
+	{"CAP_SYS_ADMIN", "mount, namespaces, bpf and most of the kernel's privileged interfaces: the usual first step of an escape"},
+	{"CAP_SYS_MODULE", "loads kernel modules: code in the host kernel"},
+	{"CAP_SYS_PTRACE", "reads and changes other processes' memory, and follows /proc/PID/root when the pid namespace is shared"},
+	{"CAP_SYS_RAWIO", "raw I/O ports and /dev/mem: the host's hardware and memory"},
+	{"CAP_NET_RAW", "raw and packet sockets: spoofing (ARP, DNS) and sniffing on the container network"},
+	{"CAP_MKNOD", "creates device nodes; with a lax devices cgroup, the host's disks"},
+}
+
+// hardenPrivilegedCaps, all in the bounding set, make a config privileged-shaped
+// together with no seccomp or an allow-all devices rule. No workload config
+// asks for all of them; `docker run --privileged` grants every capability,
+// disables seccomp and allows every device.
+var hardenPrivilegedCaps = []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE", "CAP_NET_ADMIN"}
+
+// hardenMaskedPaths are added to linux.maskedPaths: kernel memory and addresses
+// (kcore, kallsyms, slabinfo help exploits), host-global state other
+// containers and the host leak through (keys, timer_list, sched_debug,
+// latency_stats), firmware tables, and powercap energy counters (the
+// Platypus side channel).
+var hardenMaskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/kallsyms", "/proc/keys", "/proc/key-users",
+	"/proc/latency_stats", "/proc/slabinfo", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+}
+
+// Harden raises s to the floor in place and returns what it changed. It is
+// an error when s is privileged-shaped and not allowed to be, or when the
+// allow annotation names something that is not a capability.
+func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
+	if s == nil || s.Process == nil {
+		return nil, errors.New("config.json: process: required to harden a container")
+	}
+	allowCaps, allowPriv, err := hardenParseAllow(hardenSplitAllow(s.Annotations[AllowAnnotation]), fmt.Sprintf("annotations[%q]", AllowAnnotation))
+	if err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	hostCaps, hostPriv, _ := hardenParseAllow(cfg.Allow, "allow")
+	for c := range hostCaps {
+		allowCaps[c] = true
+	}
+	allowPriv = allowPriv || hostPriv
+
+	if shape := hardenPrivilegedShape(s); shape != "" {
+		if !allowPriv {
+			return nil, fmt.Errorf("config.json: process.capabilities: %s: %w; to run it anyway, annotate %s: %s",
+				shape, ErrPrivileged, AllowAnnotation, AllowPrivileged)
+		}
+		return []Decision{{Field: "config.json", Action: "left as written",
+			Reason: fmt.Sprintf("privileged-shaped (%s) and allowed by %s: %s", shape, AllowAnnotation, AllowPrivileged)}}, nil
+	}
+
+	var ds []Decision
+	if !s.Process.NoNewPrivileges {
+		s.Process.NoNewPrivileges = true
+		ds = append(ds, Decision{"process.noNewPrivileges", "set to true",
+			"setuid binaries and file capabilities in the image must not raise privileges"})
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	if s.Linux.Seccomp == nil {
+		s.Linux.Seccomp = profiles.Default()
+		ds = append(ds, Decision{"linux.seccomp", "set to Bulwark's default profile",
+			"the config had no seccomp filter, so every syscall was kernel attack surface"})
+	}
+	if c := s.Process.Capabilities; c != nil {
+		for _, dc := range hardenDroppedCaps {
+			if allowCaps[dc.name] {
+				if hardenHasCap(c, dc.name) {
+					ds = append(ds, Decision{"process.capabilities", "kept " + dc.name,
+						fmt.Sprintf("allowed by %s", AllowAnnotation)})
+				}
+				continue
+			}
+			if sets := hardenDropCap(c, dc.name); len(sets) > 0 {
+				ds = append(ds, Decision{"process.capabilities", fmt.Sprintf("dropped %s from %s", dc.name, strings.Join(sets, ", ")),
+					fmt.Sprintf("%s; to keep it, annotate %s: %s", dc.why, AllowAnnotation, strings.TrimPrefix(dc.name, "CAP_"))})
+			}
+		}
+	}
+	var added []string
+	for _, p := range hardenMaskedPaths {
+		if !slices.Contains(s.Linux.MaskedPaths, p) {
+			s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, p)
+			added = append(added, p)
+		}
+	}
+	if len(added) > 0 {
+		ds = append(ds, Decision{"linux.maskedPaths", "added " + strings.Join(added, " "),
+			"kernel memory and addresses, host-global state and side channels the container has no use for"})
+	}
+	if r := s.Linux.Resources; r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0 {
+		limit := cfg.PidsLimit
+		if limit <= 0 {
+			limit = FloorPidsLimit
+		}
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+		ds = append(ds, Decision{"linux.resources.pids.limit", fmt.Sprintf("set to %d", limit),
+			"without a limit a fork bomb in one container exhausts the host's pids"})
+	}
+	if _, ok := s.Annotations[landlock.Annotation]; !ok {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[landlock.Annotation] = landlock.ModeEnforce
+		reason := fmt.Sprintf("file access confined to the container's own mounts, with the kernel's Landlock ABI %d", landlock.ABI())
+		if landlock.ABI() == 0 {
+			reason = "this kernel has no Landlock, so nothing is enforced here; the annotation still states the intent"
+		}
+		ds = append(ds, Decision{fmt.Sprintf("annotations[%q]", landlock.Annotation), "set to " + landlock.ModeEnforce, reason})
+	}
+	return ds, nil
+}
+
+// hardenPrivilegedShape describes why s looks like `--privileged`, or is "".
+func hardenPrivilegedShape(s *specs.Spec) string {
+	c := s.Process.Capabilities
+	if c == nil {
+		return ""
+	}
+	for _, p := range hardenPrivilegedCaps {
+		if !slices.Contains(c.Bounding, p) {
+			return ""
+		}
+	}
+	noSeccomp := s.Linux == nil || s.Linux.Seccomp == nil
+	allDevices := false
+	if s.Linux != nil && s.Linux.Resources != nil {
+		for _, d := range s.Linux.Resources.Devices {
+			if d.Allow && (d.Type == "" || d.Type == "a") && d.Major == nil && d.Minor == nil && strings.Contains(d.Access, "r") && strings.Contains(d.Access, "w") && strings.Contains(d.Access, "m") {
+				allDevices = true
+			}
+		}
+	}
+	var why []string
+	if noSeccomp {
+		why = append(why, "no linux.seccomp")
+	}
+	if allDevices {
+		why = append(why, `every device allowed ("a *:* rwm")`)
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("bounding set holds %s with %s", strings.Join(hardenPrivilegedCaps, ", "), strings.Join(why, " and "))
+}
+
+func hardenSplitAllow(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// hardenParseAllow normalises names to CAP_X and rejects unknown ones: a typo in
+// an opt-out must not be silently ignored any more than in the config.
+func hardenParseAllow(names []string, field string) (map[string]bool, bool, error) {
+	known := caps.Names()
+	out := map[string]bool{}
+	priv := false
+	for _, n := range names {
+		if strings.EqualFold(n, AllowPrivileged) {
+			priv = true
+			continue
+		}
+		c := strings.ToUpper(n)
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		if !slices.Contains(known, c) {
+			return nil, false, fmt.Errorf("%s: %q is neither a capability nor %q", field, n, AllowPrivileged)
+		}
+		out[c] = true
+	}
+	return out, priv, nil
+}
+
+func hardenCapSets(c *specs.LinuxCapabilities) []struct {
+	name string
+	set  *[]string
+} {
+	return []struct {
+		name string
+		set  *[]string
+	}{
+		{"bounding", &c.Bounding}, {"effective", &c.Effective}, {"permitted", &c.Permitted},
+		{"inheritable", &c.Inheritable}, {"ambient", &c.Ambient},
+	}
+}
+
+func hardenHasCap(c *specs.LinuxCapabilities, name string) bool {
+	for _, s := range hardenCapSets(c) {
+		if slices.Contains(*s.set, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// hardenDropCap removes name from every set and returns the sets it was in.
+func hardenDropCap(c *specs.LinuxCapabilities, name string) []string {
+	var from []string
+	for _, s := range hardenCapSets(c) {
+		if slices.Contains(*s.set, name) {
+			*s.set = slices.DeleteFunc(*s.set, func(x string) bool { return x == name })
+			from = append(from, s.name)
+		}
+	}
+	return from
+}

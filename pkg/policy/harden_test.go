@@ -1,0 +1,289 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/pkg/landlock"
+)
+
+// dockerCaps is the capability list dockerd writes into config.json by
+// default (moby oci/caps/defaults.go).
+var dockerCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+	"CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// dockerShaped is a config as dockerd writes it for `docker run
+// --security-opt seccomp=unconfined`: 14 capabilities, no seccomp, no
+// no_new_privs, no pids limit.
+func dockerShaped() *specs.Spec {
+	c := func() []string { return slices.Clone(dockerCaps) }
+	return &specs.Spec{
+		Process: &specs.Process{
+			Args: []string{"sh"},
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: c(), Effective: c(), Permitted: c(), Inheritable: c(),
+			},
+		},
+		Linux: &specs.Linux{
+			MaskedPaths: []string{"/proc/kcore"},
+			Resources:   &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
+		},
+	}
+}
+
+func allCaps() []string {
+	return []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_MKNOD"}
+}
+
+func privilegedShaped() *specs.Spec {
+	s := dockerShaped()
+	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: allCaps(), Effective: allCaps(), Permitted: allCaps()}
+	return s
+}
+
+func inAnySet(c *specs.LinuxCapabilities, name string) bool {
+	return slices.Contains(c.Bounding, name) || slices.Contains(c.Effective, name) || slices.Contains(c.Permitted, name) ||
+		slices.Contains(c.Inheritable, name) || slices.Contains(c.Ambient, name)
+}
+
+func TestHarden(t *testing.T) {
+	limit := int64(50)
+	tests := []struct {
+		name    string
+		spec    func() *specs.Spec
+		cfg     HardenConfig
+		wantErr error
+		// check inspects the hardened spec and the decisions.
+		check func(t *testing.T, s *specs.Spec, ds []Decision)
+	}{
+		{
+			name: "docker-shaped config is raised to the floor",
+			spec: dockerShaped,
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if !s.Process.NoNewPrivileges {
+					t.Error("no_new_privs not set")
+				}
+				if s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction == specs.ActAllow {
+					t.Errorf("default seccomp profile not applied: %+v", s.Linux.Seccomp)
+				}
+				for _, c := range []string{"CAP_NET_RAW", "CAP_MKNOD"} {
+					if inAnySet(s.Process.Capabilities, c) {
+						t.Errorf("%s kept", c)
+					}
+				}
+				for _, c := range []string{"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"} {
+					if !slices.Contains(s.Process.Capabilities.Effective, c) {
+						t.Errorf("%s dropped, but the floor only drops the listed capabilities", c)
+					}
+				}
+				if n := s.Linux.Resources.Pids; n == nil || *n.Limit != FloorPidsLimit {
+					t.Errorf("pids limit = %+v, want %d", n, FloorPidsLimit)
+				}
+				for _, p := range []string{"/proc/kcore", "/proc/kallsyms", "/sys/firmware"} {
+					if !slices.Contains(s.Linux.MaskedPaths, p) {
+						t.Errorf("%s not masked", p)
+					}
+				}
+				if n := strings.Count(strings.Join(s.Linux.MaskedPaths, " "), "/proc/kcore"); n != 1 {
+					t.Errorf("/proc/kcore listed %d times", n)
+				}
+				if s.Annotations[landlock.Annotation] != landlock.ModeEnforce {
+					t.Errorf("landlock annotation = %q", s.Annotations[landlock.Annotation])
+				}
+				fields := map[string]bool{}
+				for _, d := range ds {
+					if d.Reason == "" || d.Action == "" {
+						t.Errorf("decision without reason or action: %+v", d)
+					}
+					fields[d.Field] = true
+				}
+				for _, f := range []string{"process.noNewPrivileges", "linux.seccomp", "process.capabilities", "linux.maskedPaths", "linux.resources.pids.limit", `annotations["run.bulwark.landlock"]`} {
+					if !fields[f] {
+						t.Errorf("no decision logged for %s: %+v", f, ds)
+					}
+				}
+			},
+		},
+		{
+			name: "allow annotation keeps NET_RAW, in any spelling",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Annotations = map[string]string{AllowAnnotation: "net_raw, CAP_MKNOD"}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				for _, c := range []string{"CAP_NET_RAW", "CAP_MKNOD"} {
+					if !slices.Contains(s.Process.Capabilities.Bounding, c) || !slices.Contains(s.Process.Capabilities.Effective, c) {
+						t.Errorf("%s dropped although allowed", c)
+					}
+				}
+				if !s.Process.NoNewPrivileges {
+					t.Error("allowing a capability switched off the rest of the floor")
+				}
+			},
+		},
+		{
+			name: "host policy allow list keeps a capability",
+			spec: dockerShaped,
+			cfg:  HardenConfig{Allow: []string{"NET_RAW"}, PidsLimit: 300},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if !slices.Contains(s.Process.Capabilities.Effective, "CAP_NET_RAW") {
+					t.Error("CAP_NET_RAW dropped although the policy allows it")
+				}
+				if *s.Linux.Resources.Pids.Limit != 300 {
+					t.Errorf("pids limit %d, want the policy's 300", *s.Linux.Resources.Pids.Limit)
+				}
+			},
+		},
+		{
+			name: "what the config already has is left alone",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Process.NoNewPrivileges = true
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
+				s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+				s.Annotations = map[string]string{landlock.Annotation: landlock.ModeOff}
+				s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if s.Linux.Seccomp.DefaultAction != specs.ActErrno || len(s.Linux.Seccomp.Syscalls) != 0 {
+					t.Error("the config's own seccomp profile was replaced")
+				}
+				if *s.Linux.Resources.Pids.Limit != limit {
+					t.Errorf("pids limit %d, want the config's %d", *s.Linux.Resources.Pids.Limit, limit)
+				}
+				if s.Annotations[landlock.Annotation] != landlock.ModeOff {
+					t.Error("the config's landlock annotation was overridden")
+				}
+				if len(ds) != 1 || ds[0].Field != "linux.maskedPaths" {
+					t.Errorf("want only the masked paths decision, got %+v", ds)
+				}
+			},
+		},
+		{
+			name:    "privileged-shaped config is refused",
+			spec:    privilegedShaped,
+			wantErr: ErrPrivileged,
+		},
+		{
+			name: "all devices with all capabilities is privileged-shaped even with seccomp",
+			spec: func() *specs.Spec {
+				s := privilegedShaped()
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+				s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+				return s
+			},
+			wantErr: ErrPrivileged,
+		},
+		{
+			name: "all capabilities with a seccomp profile and a device allowlist is not privileged-shaped",
+			spec: func() *specs.Spec {
+				s := privilegedShaped()
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if inAnySet(s.Process.Capabilities, "CAP_SYS_ADMIN") || inAnySet(s.Process.Capabilities, "CAP_SYS_MODULE") {
+					t.Error("CAP_SYS_ADMIN or CAP_SYS_MODULE kept")
+				}
+			},
+		},
+		{
+			name: "privileged-shaped config runs as written when annotated",
+			spec: func() *specs.Spec {
+				s := privilegedShaped()
+				s.Annotations = map[string]string{AllowAnnotation: "privileged"}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if !inAnySet(s.Process.Capabilities, "CAP_SYS_ADMIN") || s.Linux.Seccomp != nil || s.Process.NoNewPrivileges {
+					t.Error("an allowed privileged config was changed")
+				}
+				if len(ds) != 1 || !strings.Contains(ds[0].Reason, AllowAnnotation) {
+					t.Errorf("want one decision naming the annotation, got %+v", ds)
+				}
+			},
+		},
+		{
+			name: "misspelt allow annotation is an error",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Annotations = map[string]string{AllowAnnotation: "NET_RWA"}
+				return s
+			},
+			wantErr: errAny,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.spec()
+			ds, err := Harden(s, tc.cfg)
+			switch {
+			case tc.wantErr == errAny:
+				if err == nil || !strings.Contains(err.Error(), AllowAnnotation) {
+					t.Fatalf("want an error naming %s, got %v", AllowAnnotation, err)
+				}
+				return
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), AllowAnnotation+": "+AllowPrivileged) {
+					t.Fatalf("want %v naming the opt-in annotation, got %v", tc.wantErr, err)
+				}
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
+			tc.check(t, s, ds)
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+func TestLoadPolicyFile(t *testing.T) {
+	d := t.TempDir()
+	tests := []struct {
+		name, content string
+		want          *PolicyFile
+		wantErr       string
+	}{
+		{name: "missing file is no policy"},
+		{name: "full", content: `{"harden": true, "allow": ["NET_RAW"], "pidsLimit": 2048}`,
+			want: &PolicyFile{Harden: true, HardenConfig: HardenConfig{Allow: []string{"NET_RAW"}, PidsLimit: 2048}}},
+		{name: "misspelt field", content: `{"hardne": true}`, wantErr: "hardne"},
+		{name: "unknown capability", content: `{"harden": true, "allow": ["NET_RWA"]}`, wantErr: "allow"},
+		{name: "negative pids", content: `{"pidsLimit": -1}`, wantErr: "pidsLimit"},
+		{name: "syntax", content: `{"harden": tru}`, wantErr: "policy"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(d, "policy"+string(rune('a'+i))+".json")
+			if tc.content != "" {
+				if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := LoadPolicyFile(p)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), p) {
+					t.Fatalf("want an error naming %q and the file, got %v", tc.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == nil) != (tc.want == nil) || got != nil && (got.Harden != tc.want.Harden || got.PidsLimit != tc.want.PidsLimit || !slices.Equal(got.Allow, tc.want.Allow)) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
