@@ -377,11 +377,25 @@ func specCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "where to write config.json"},
 			&cli.BoolFlag{Name: "rootless", Usage: "a config for a non-root user"},
+			&cli.StringFlag{Name: "profile", Usage: "write a hardened config of this profile (see docs/profiles.md)"},
+			&cli.StringFlag{Name: "rootfs", Usage: "with --profile: root.path to write"},
+			&cli.StringSliceFlag{Name: "device", Usage: "with --profile: host device node to give the container"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			s := oci.Example()
 			if cmd.Bool("rootless") {
 				s = oci.ExampleRootless()
+			}
+			if cmd.IsSet("profile") {
+				var err error
+				if s, err = profileSpec(cmd, cmd.String("rootfs"), []string{"sh"}); err != nil {
+					return err
+				}
+				if !cmd.IsSet("rootfs") {
+					s.Root.Path = "rootfs"
+				}
+			} else if cmd.IsSet("rootfs") || cmd.IsSet("device") {
+				return errors.New("spec: --rootfs and --device go with --profile")
 			}
 			path := filepath.Join(cmd.String("bundle"), "config.json")
 			if _, err := os.Stat(path); err == nil {

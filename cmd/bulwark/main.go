@@ -76,6 +76,7 @@ func newApp() *cli.Command {
 			createCommand(), startCommand(), runCommand(), stateCommand(), killCommand(),
 			deleteCommand(), listCommand(), execCommand(), specCommand(), featuresCommand(),
 			pauseCommand(), resumeCommand(), psCommand(),
+			updateCommand(), eventsCommand(), checkpointCommand(), restoreCommand(),
 		},
 	}
 }

@@ -2,6 +2,8 @@ package container
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/selfexe"
+	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
 const execFifo = "exec.fifo"
@@ -31,6 +34,31 @@ type Runtime struct {
 	SystemdCgroup bool
 	// Warnf reports something the user should know that is not an error.
 	Warnf func(format string, args ...any)
+	// Userns is the pool of host id ranges the user face allocates from;
+	// nil means userns.Default(). Delete releases the container's range.
+	Userns *userns.Pool
+}
+
+func (r *Runtime) usernsPool() *userns.Pool {
+	if r.Userns != nil {
+		return r.Userns
+	}
+	return userns.Default()
+}
+
+// RunBundleDir is where the user face writes the bundle it generates for
+// a container; delete removes it with the container. Its parent, "@run",
+// can never be mistaken for a container: '@' is not allowed in an id.
+func (r *Runtime) RunBundleDir(id string) string { return filepath.Join(r.Root, "@run", id) }
+
+// RunDevDir is where the user face creates private device nodes for a
+// user-namespaced container (owned by its root, so it can open them). It
+// is on /dev, the one filesystem certain to allow device nodes and to be
+// reachable by an unprivileged uid, and named after root and id so two
+// roots never collide. Delete removes it.
+func (r *Runtime) RunDevDir(id string) string {
+	h := sha256.Sum256([]byte(r.Root + "\x00" + id))
+	return "/dev/bulwark/" + hex.EncodeToString(h[:16])
 }
 
 func (r *Runtime) warnf(format string, args ...any) {
@@ -153,6 +181,19 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	fifoFile := os.NewFile(uintptr(fifoFd), "exec.fifo")
 	defer fifoFile.Close()
 
+	// An idmapped (or nosuid/nodev) rootfs is mounted here, in the host's
+	// user namespace, which the init has left behind by the time it mounts.
+	rootTree, warning, err := rootfs.OpenRootTree(st.Rootfs, spec)
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		r.warnf("%s", warning)
+	}
+	if rootTree != nil {
+		defer rootTree.Close()
+	}
+
 	var consoleConn *os.File
 	if spec.Process.Terminal && o.ConsoleSocket != "" {
 		consoleConn, err = dialConsole(o.ConsoleSocket)
@@ -169,6 +210,8 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		cgroup:      cg,
 		resources:   res,
 		bootstrap:   createBootstrap(spec),
+		rootTree:    rootTree,
+		rlimits:     spec.Process.Rlimits,
 	})
 	if p != nil && p.pid > 0 {
 		st.Pid = p.pid
@@ -181,7 +224,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	cfg := &linux.InitConfig{
 		ID: id, Bundle: bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NewUserNS: newNS(spec, specs.UserNamespace), CgroupNS: newNS(spec, specs.CgroupNamespace),
-		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd,
+		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
 		State: &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Bundle: bundle, Annotations: spec.Annotations},
 	}
 	if err = p.conn.Send(&linux.Msg{Type: linux.MsgConfig, Config: cfg}); err != nil {
@@ -261,13 +304,18 @@ type initParams struct {
 	cgroup      *cgroups.Manager
 	resources   *specs.LinuxResources
 	bootstrap   string
+	rootTree    *os.File
+	// rlimits are set on the init from here: inside a user namespace the
+	// init could not raise a hard limit above the runtime's.
+	rlimits []specs.POSIXRlimit
 }
 
 type initProc struct {
 	pid       int
 	conn      *linux.Conn
-	consoleFd int
-	fifoFd    int
+	consoleFd  int
+	fifoFd     int
+	rootTreeFd int
 }
 
 // startInit starts `bulwark init` from the read-only view of our binary and
@@ -301,6 +349,10 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	if ip.console != nil {
 		p.consoleFd = 3 + len(extra)
 		extra = append(extra, ip.console)
+	}
+	if ip.rootTree != nil {
+		p.rootTreeFd = 3 + len(extra)
+		extra = append(extra, ip.rootTree)
 	}
 	cmd.ExtraFiles = extra
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -365,6 +417,10 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 						return fail(fmt.Errorf("config.json: linux.resources: %w", err))
 					}
 				}
+			}
+			if err := setRlimits(pid, ip.rlimits); err != nil {
+				unix.Kill(pid, unix.SIGKILL)
+				return fail(err)
 			}
 			if _, err := parent.WriteString("ok\n"); err != nil {
 				return fail(err)
@@ -433,6 +489,31 @@ func writeIDMaps(pid int, spec *specs.Spec) error {
 		return err
 	}
 	return write("gid_map", spec.Linux.GIDMappings)
+}
+
+// setRlimits applies process.rlimits to the init with prlimit(2), as the
+// privileged runtime; the init sets them again, which is then a no-op.
+func setRlimits(pid int, rls []specs.POSIXRlimit) error {
+	for i, rl := range rls {
+		res, ok := rlimitNumbers[rl.Type]
+		if !ok {
+			continue // the init reports unknown types with the field name
+		}
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
+			return fmt.Errorf("config.json: process.rlimits[%d]: prlimit %s: %w", i, rl.Type, err)
+		}
+	}
+	return nil
+}
+
+var rlimitNumbers = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
 func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {

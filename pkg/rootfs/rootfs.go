@@ -31,6 +31,9 @@ type Options struct {
 	// mounts are fresh cgroup filesystems (their root is the namespace root)
 	// instead of binds of the container's cgroup directories.
 	CgroupNS bool
+	// RootTree, when set, is the detached rootfs mount the runtime made
+	// (OpenRootTree); it is attached at rootfs instead of a self-bind.
+	RootTree *os.File
 }
 
 // Prepare builds the container's mount tree under rootfs, in runc's order:
@@ -49,7 +52,7 @@ func Prepare(s *specs.Spec, rootfs string, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := prepareRoot(rootfs, prop); err != nil {
+	if err := prepareRoot(rootfs, prop, o.RootTree); err != nil {
 		return err
 	}
 	// Opened after the self-bind so that every lookup walks the new mount.
@@ -120,7 +123,7 @@ func rootPropagation(s *specs.Spec) (int, error) {
 
 // prepareRoot stops mount events flowing back to the host before anything
 // is mounted, then turns rootfs into a mount point so pivot_root accepts it.
-func prepareRoot(rootfs string, prop int) error {
+func prepareRoot(rootfs string, prop int, tree *os.File) error {
 	if err := unix.Mount("", "/", "", uintptr(prop), ""); err != nil {
 		return fmt.Errorf("setting propagation %#x on /: %w", prop, err)
 	}
@@ -138,6 +141,9 @@ func prepareRoot(rootfs string, prop int) error {
 		if !errors.Is(err, unix.EINVAL) || p == "/" {
 			return fmt.Errorf("making the mount holding %q non-shared: %w", rootfs, err)
 		}
+	}
+	if tree != nil {
+		return attachRootTree(tree, rootfs)
 	}
 	if err := unix.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind-mounting rootfs %q onto itself: %w", rootfs, err)

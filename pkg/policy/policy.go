@@ -1,0 +1,588 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/caps"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp"
+)
+
+// Option changes a spec; it returns an error for input it cannot honour
+// instead of producing a weaker spec.
+type Option func(*specs.Spec) error
+
+// Sentinel errors callers (the CLI) map to the flag that caused them.
+var (
+	ErrUnknownCapability = errors.New("unknown capability")
+	ErrNotDevice         = errors.New("not a character or block device node")
+	ErrConflict          = errors.New("conflicting settings")
+	ErrUnknownProfile    = errors.New("unknown profile")
+)
+
+// Apply runs opts in order on s, then checks the combinations no single
+// option can see (see check).
+func Apply(s *specs.Spec, opts ...Option) error {
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return err
+		}
+	}
+	return check(s)
+}
+
+// Base is the spec the options start from: runc's template (what
+// `bulwark spec` writes), without a terminal and without a command.
+func Base() *specs.Spec {
+	s := oci.Example()
+	s.Process.Terminal = false
+	s.Process.Args = nil
+	s.Hostname = "bulwark"
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	return s
+}
+
+// check refuses the combinations that undo a profile's threat model.
+func check(s *specs.Spec) error {
+	if hasNS(s, specs.NetworkNamespace) {
+		return nil
+	}
+	if c := s.Process.Capabilities; c != nil {
+		for _, name := range []string{"CAP_NET_ADMIN", "CAP_NET_RAW"} {
+			if slices.Contains(c.Bounding, name) {
+				return fmt.Errorf("%w: %s with the host's network would let the container reconfigure or sniff the host's interfaces; keep its own network namespace", ErrConflict, name)
+			}
+		}
+	}
+	return nil
+}
+
+func linux(s *specs.Spec) *specs.Linux {
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	return s.Linux
+}
+
+func resources(s *specs.Spec) *specs.LinuxResources {
+	l := linux(s)
+	if l.Resources == nil {
+		l.Resources = &specs.LinuxResources{}
+	}
+	return l.Resources
+}
+
+func process(s *specs.Spec) *specs.Process {
+	if s.Process == nil {
+		s.Process = &specs.Process{Cwd: "/"}
+	}
+	return s.Process
+}
+
+func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func setNS(s *specs.Spec, t specs.LinuxNamespaceType) {
+	l := linux(s)
+	for i, ns := range l.Namespaces {
+		if ns.Type == t {
+			l.Namespaces[i].Path = "" // a new one, not whatever was joined
+			return
+		}
+	}
+	l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: t})
+}
+
+func dropNS(s *specs.Spec, t specs.LinuxNamespaceType) {
+	l := linux(s)
+	l.Namespaces = slices.DeleteFunc(l.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
+}
+
+func addRootfsOption(s *specs.Spec, opt string) {
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	cur := s.Annotations[rootfs.AnnotationRootfsOptions]
+	var list []string
+	if cur != "" {
+		list = strings.Split(cur, ",")
+	}
+	if !slices.Contains(list, opt) {
+		list = append(list, opt)
+	}
+	s.Annotations[rootfs.AnnotationRootfsOptions] = strings.Join(list, ",")
+}
+
+// WithRootfs sets root.path; it must be an existing directory.
+func WithRootfs(path string) Option {
+	return func(s *specs.Spec) error {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return fmt.Errorf("rootfs %q: %w", path, err)
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return fmt.Errorf("rootfs: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("rootfs %q: not a directory", path)
+		}
+		if s.Root == nil {
+			s.Root = &specs.Root{}
+		}
+		s.Root.Path = abs
+		return nil
+	}
+}
+
+// WithArgs sets the command.
+func WithArgs(args ...string) Option {
+	return func(s *specs.Spec) error {
+		if len(args) == 0 {
+			return errors.New("command: empty")
+		}
+		process(s).Args = slices.Clone(args)
+		return nil
+	}
+}
+
+// WithTerminal gives the process a pty.
+func WithTerminal(on bool) Option {
+	return func(s *specs.Spec) error { process(s).Terminal = on; return nil }
+}
+
+// WithHostname sets the hostname (the container has its own UTS namespace).
+func WithHostname(h string) Option {
+	return func(s *specs.Spec) error {
+		if len(h) > 64 || strings.ContainsAny(h, "/ \x00") {
+			return fmt.Errorf("hostname %q: not a valid host name", h)
+		}
+		setNS(s, specs.UTSNamespace)
+		s.Hostname = h
+		return nil
+	}
+}
+
+// WithUserNamespace maps container ids 0..size-1 to host ids
+// hostStart..hostStart+size-1 and makes the rootfs an idmapped mount, so
+// that the container's root reads a rootfs owned by host root as its own.
+// A hostStart of 0 is refused: the container's root would be the host's.
+func WithUserNamespace(hostStart, size uint32) Option {
+	return func(s *specs.Spec) error {
+		if hostStart == 0 {
+			return errors.New("user namespace: host id 0 would make the container's root the host's root")
+		}
+		if size == 0 || uint64(hostStart)+uint64(size) > 1<<32-1 {
+			return fmt.Errorf("user namespace: range %d+%d is empty or overflows 32-bit ids", hostStart, size)
+		}
+		setNS(s, specs.UserNamespace)
+		l := linux(s)
+		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: hostStart, Size: size}}
+		l.UIDMappings, l.GIDMappings = m, slices.Clone(m)
+		addRootfsOption(s, "idmap")
+		return nil
+	}
+}
+
+// WithNoCapabilities empties all five capability sets.
+func WithNoCapabilities() Option {
+	return func(s *specs.Spec) error {
+		process(s).Capabilities = &specs.LinuxCapabilities{
+			Bounding: []string{}, Effective: []string{}, Permitted: []string{}, Inheritable: []string{}, Ambient: []string{},
+		}
+		return nil
+	}
+}
+
+// CapName normalises "net_admin" / "NET_ADMIN" / "CAP_NET_ADMIN" and
+// checks the name against the capabilities this build knows.
+func CapName(n string) (string, error) {
+	name := strings.ToUpper(strings.TrimSpace(n))
+	if !strings.HasPrefix(name, "CAP_") {
+		name = "CAP_" + name
+	}
+	if !slices.Contains(caps.Names(), name) {
+		return "", fmt.Errorf("%w %q", ErrUnknownCapability, n)
+	}
+	return name, nil
+}
+
+func capSets(c *specs.LinuxCapabilities) []*[]string {
+	return []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable, &c.Ambient}
+}
+
+// WithCapabilities adds capabilities to every set, ambient included, so
+// that a non-root user keeps them across execve (Docker's --cap-add does
+// not, which is why "run as uid 1000 and bind port 80" fails there).
+func WithCapabilities(names ...string) Option {
+	return func(s *specs.Spec) error {
+		p := process(s)
+		if p.Capabilities == nil {
+			p.Capabilities = &specs.LinuxCapabilities{}
+		}
+		for _, n := range names {
+			name, err := CapName(n)
+			if err != nil {
+				return err
+			}
+			for _, set := range capSets(p.Capabilities) {
+				if !slices.Contains(*set, name) {
+					*set = append(*set, name)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// WithoutCapabilities removes capabilities from every set; "ALL" removes
+// them all.
+func WithoutCapabilities(names ...string) Option {
+	return func(s *specs.Spec) error {
+		p := process(s)
+		if p.Capabilities == nil {
+			return nil
+		}
+		for _, n := range names {
+			if strings.EqualFold(n, "ALL") {
+				if err := WithNoCapabilities()(s); err != nil {
+					return err
+				}
+				continue
+			}
+			name, err := CapName(n)
+			if err != nil {
+				return err
+			}
+			for _, set := range capSets(p.Capabilities) {
+				*set = slices.DeleteFunc(*set, func(c string) bool { return c == name })
+			}
+		}
+		return nil
+	}
+}
+
+// WithNoNewPrivileges sets no_new_privs: no exec can raise privileges
+// (set-user-id, file capabilities), whatever the rootfs ships.
+func WithNoNewPrivileges() Option {
+	return func(s *specs.Spec) error { process(s).NoNewPrivileges = true; return nil }
+}
+
+// WithSeccomp installs a seccomp profile after validating it.
+func WithSeccomp(sc *specs.LinuxSeccomp) Option {
+	return func(s *specs.Spec) error {
+		if sc == nil {
+			return errors.New("seccomp: no profile")
+		}
+		if err := seccomp.Validate(sc); err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
+		linux(s).Seccomp = sc
+		return nil
+	}
+}
+
+// WithReadonlyRootfs sets root.readonly.
+func WithReadonlyRootfs(ro bool) Option {
+	return func(s *specs.Spec) error {
+		if s.Root == nil {
+			s.Root = &specs.Root{}
+		}
+		s.Root.Readonly = ro
+		return nil
+	}
+}
+
+func checkDest(dest string) (string, error) {
+	if !filepath.IsAbs(dest) {
+		return "", fmt.Errorf("destination %q: must be an absolute path", dest)
+	}
+	d := filepath.Clean(dest)
+	if d == "/" {
+		return "", fmt.Errorf("destination %q: cannot cover the container's root", dest)
+	}
+	return d, nil
+}
+
+func replaceMount(s *specs.Spec, m specs.Mount) {
+	s.Mounts = slices.DeleteFunc(s.Mounts, func(o specs.Mount) bool { return filepath.Clean(o.Destination) == m.Destination })
+	s.Mounts = append(s.Mounts, m)
+}
+
+// WithTmpfs mounts a fresh tmpfs of at most sizeBytes at dest, nosuid,
+// nodev and noexec like Docker's --tmpfs: scratch space, not a place to
+// run downloaded binaries from.
+func WithTmpfs(dest string, sizeBytes int64) Option {
+	return func(s *specs.Spec) error {
+		d, err := checkDest(dest)
+		if err != nil {
+			return fmt.Errorf("tmpfs %w", err)
+		}
+		if sizeBytes <= 0 {
+			return fmt.Errorf("tmpfs %s: size must be positive (an unbounded tmpfs can eat the host's memory)", d)
+		}
+		replaceMount(s, specs.Mount{Destination: d, Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=" + strconv.FormatInt(sizeBytes, 10)}})
+		return nil
+	}
+}
+
+// WithNosuidNodev adds nosuid and nodev to every mount present and to the
+// rootfs. /dev and /dev/pts keep their device nodes usable: the nodes there
+// are the runtime's, not the image's.
+func WithNosuidNodev() Option {
+	return func(s *specs.Spec) error {
+		for i, m := range s.Mounts {
+			add := []string{"nosuid", "nodev"}
+			if d := filepath.Clean(m.Destination); d == "/dev" || d == "/dev/pts" {
+				add = add[:1]
+			}
+			for _, o := range add {
+				if !slices.Contains(m.Options, o) {
+					s.Mounts[i].Options = append(s.Mounts[i].Options, o)
+				}
+			}
+		}
+		addRootfsOption(s, "nosuid")
+		addRootfsOption(s, "nodev")
+		return nil
+	}
+}
+
+// DefaultMaskedPaths are runc's list plus what leaks kernel addresses,
+// allocator state or host hardware data (see docs/profiles.md for each).
+var DefaultMaskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/sys/firmware", "/sys/devices/virtual/powercap",
+	"/proc/kallsyms", "/proc/slabinfo", "/proc/vmallocinfo", "/proc/interrupts",
+}
+
+// DefaultReadonlyPaths are runc's.
+var DefaultReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+
+func addPaths(dst *[]string, paths []string) error {
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("path %q: must be absolute", p)
+		}
+		if !slices.Contains(*dst, p) {
+			*dst = append(*dst, p)
+		}
+	}
+	return nil
+}
+
+// WithMaskedPaths hides paths (empty file or directory); no paths means
+// DefaultMaskedPaths.
+func WithMaskedPaths(paths ...string) Option {
+	return func(s *specs.Spec) error {
+		if len(paths) == 0 {
+			paths = DefaultMaskedPaths
+		}
+		return addPaths(&linux(s).MaskedPaths, paths)
+	}
+}
+
+// WithReadonlyPaths makes paths read-only; no paths means
+// DefaultReadonlyPaths.
+func WithReadonlyPaths(paths ...string) Option {
+	return func(s *specs.Spec) error {
+		if len(paths) == 0 {
+			paths = DefaultReadonlyPaths
+		}
+		return addPaths(&linux(s).ReadonlyPaths, paths)
+	}
+}
+
+// WithDefaultDevicesOnly leaves the container the runtime's default nodes
+// (null zero full random urandom tty, ptmx and its own pts): the devices
+// cgroup denies everything else.
+func WithDefaultDevicesOnly() Option {
+	return func(s *specs.Spec) error {
+		linux(s).Devices = nil
+		resources(s).Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+		return nil
+	}
+}
+
+// WithDevice gives the container the host node at path (same path inside),
+// read and write through the devices cgroup, and nothing else of /dev.
+func WithDevice(path string) Option {
+	return func(s *specs.Spec) error {
+		if !filepath.IsAbs(path) {
+			return fmt.Errorf("device %q: must be an absolute path", path)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return fmt.Errorf("device %q: %w", path, err)
+		}
+		var typ string
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFCHR:
+			typ = "c"
+		case unix.S_IFBLK:
+			typ = "b"
+		default:
+			return fmt.Errorf("device %q: %w", path, ErrNotDevice)
+		}
+		major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+		l := linux(s)
+		for _, d := range l.Devices {
+			if filepath.Clean(d.Path) == filepath.Clean(path) {
+				return nil
+			}
+		}
+		mode := os.FileMode(0o660)
+		var zero uint32
+		l.Devices = append(l.Devices, specs.LinuxDevice{Path: filepath.Clean(path), Type: typ, Major: major, Minor: minor,
+			FileMode: &mode, UID: &zero, GID: &zero})
+		r := resources(s)
+		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rw"})
+		return nil
+	}
+}
+
+// WithPidsLimit caps the number of tasks (fork bombs stop there).
+func WithPidsLimit(n int64) Option {
+	return func(s *specs.Spec) error {
+		if n <= 0 {
+			return fmt.Errorf("pids limit %d: must be positive", n)
+		}
+		resources(s).Pids = &specs.LinuxPids{Limit: &n}
+		return nil
+	}
+}
+
+// WithMemoryLimit caps the container's memory (the OOM killer acts inside
+// the container, not on the host's processes).
+func WithMemoryLimit(bytes int64) Option {
+	return func(s *specs.Spec) error {
+		if bytes < 4<<20 {
+			return fmt.Errorf("memory limit %d: below 4MiB no container starts", bytes)
+		}
+		r := resources(s)
+		if r.Memory == nil {
+			r.Memory = &specs.LinuxMemory{}
+		}
+		r.Memory.Limit = &bytes
+		return nil
+	}
+}
+
+// WithHostNetwork shares the host's network namespace.
+func WithHostNetwork() Option {
+	return func(s *specs.Spec) error { dropNS(s, specs.NetworkNamespace); return nil }
+}
+
+// WithNetworkNone gives the container its own network namespace with only
+// a loopback interface.
+func WithNetworkNone() Option {
+	return func(s *specs.Spec) error { setNS(s, specs.NetworkNamespace); return nil }
+}
+
+// WithUser runs the process as uid:gid (container ids).
+func WithUser(uid, gid uint32) Option {
+	return func(s *specs.Spec) error {
+		p := process(s)
+		p.User.UID, p.User.GID = uid, gid
+		return nil
+	}
+}
+
+// WithEnv sets KEY=VALUE pairs, replacing an existing KEY.
+func WithEnv(kvs ...string) Option {
+	return func(s *specs.Spec) error {
+		p := process(s)
+		for _, kv := range kvs {
+			k, _, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("env %q: want KEY=VALUE", kv)
+			}
+			p.Env = slices.DeleteFunc(p.Env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+			p.Env = append(p.Env, kv)
+		}
+		return nil
+	}
+}
+
+// WithCwd sets the working directory.
+func WithCwd(dir string) Option {
+	return func(s *specs.Spec) error {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("working directory %q: must be absolute", dir)
+		}
+		process(s).Cwd = filepath.Clean(dir)
+		return nil
+	}
+}
+
+// WithMount bind-mounts the host path src at dst, nosuid and nodev (a
+// volume is data, not a way to bring set-user-id programs or device nodes
+// in), read-only when ro.
+func WithMount(src, dst string, ro bool) Option {
+	return func(s *specs.Spec) error {
+		d, err := checkDest(dst)
+		if err != nil {
+			return fmt.Errorf("mount %w", err)
+		}
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return fmt.Errorf("mount source %q: %w", src, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("mount source: %w", err)
+		}
+		opts := []string{"rbind", "nosuid", "nodev"}
+		if ro {
+			opts = append(opts, "ro")
+		}
+		replaceMount(s, specs.Mount{Destination: d, Type: "bind", Source: abs, Options: opts})
+		return nil
+	}
+}
+
+// WithRlimit sets one process rlimit, replacing an earlier one of the type.
+func WithRlimit(typ string, soft, hard uint64) Option {
+	return func(s *specs.Spec) error {
+		if soft > hard {
+			return fmt.Errorf("rlimit %s: soft %d above hard %d", typ, soft, hard)
+		}
+		p := process(s)
+		p.Rlimits = slices.DeleteFunc(p.Rlimits, func(r specs.POSIXRlimit) bool { return r.Type == typ })
+		p.Rlimits = append(p.Rlimits, specs.POSIXRlimit{Type: typ, Soft: soft, Hard: hard})
+		return nil
+	}
+}
+
+// WithAnnotation sets an annotation.
+func WithAnnotation(k, v string) Option {
+	return func(s *specs.Spec) error {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[k] = v
+		return nil
+	}
+}

@@ -1,0 +1,166 @@
+package policy
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
+	"github.com/bulwark-sec/bulwark/pkg/userns"
+)
+
+// Defaults of the floor every profile starts from.
+const (
+	DefaultPidsLimit   = 1024
+	DefaultMemoryLimit = 512 << 20
+	DefaultTmpSize     = 64 << 20
+	// DatabaseMemlock is the database profile's RLIMIT_MEMLOCK: inside a
+	// user namespace CAP_IPC_LOCK does not lift the limit (the kernel
+	// checks it against the host's user namespace), so the limit itself
+	// must allow what the database locks.
+	DatabaseMemlock = 256 << 20
+	// AppUID is the non-root user of webapp and database.
+	AppUID = 1000
+)
+
+// DockerDefaultCaps are the 14 capabilities Docker grants by default.
+var DockerDefaultCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// Default is the floor: every profile is Default plus its changes. The
+// user namespace maps the first pool range; a runtime that allocates one
+// per container applies WithUserNamespace again with it.
+func Default() []Option {
+	return []Option{
+		WithUserNamespace(userns.DefaultBase, userns.DefaultSize),
+		WithNoCapabilities(),
+		WithNoNewPrivileges(),
+		WithSeccomp(profiles.Default()),
+		WithReadonlyRootfs(true),
+		WithTmpfs("/tmp", DefaultTmpSize),
+		WithNosuidNodev(),
+		WithMaskedPaths(),
+		WithReadonlyPaths(),
+		WithDefaultDevicesOnly(),
+		WithPidsLimit(DefaultPidsLimit),
+		WithMemoryLimit(DefaultMemoryLimit),
+		WithNetworkNone(),
+	}
+}
+
+type profile struct {
+	summary string
+	// options come after Default; devices are the --device paths.
+	options func(devices []string) ([]Option, error)
+}
+
+func devicesOpts(devices []string) []Option {
+	var out []Option
+	for _, d := range devices {
+		out = append(out, WithDevice(d))
+	}
+	return out
+}
+
+func plain(opts ...Option) func([]string) ([]Option, error) {
+	return func(devices []string) ([]Option, error) {
+		return append(slices.Clone(opts), devicesOpts(devices)...), nil
+	}
+}
+
+var webapp = []Option{WithUser(AppUID, AppUID), WithCapabilities("CAP_NET_BIND_SERVICE")}
+
+var profileTable = map[string]profile{
+	"default": {"untrusted code: no privileges at all", plain()},
+	"webapp":  {"network service as uid 1000 with NET_BIND_SERVICE only", plain(webapp...)},
+	"database": {"webapp plus IPC_LOCK and a memlock limit for locked buffers",
+		plain(append(slices.Clone(webapp), WithCapabilities("CAP_IPC_LOCK"),
+			WithRlimit("RLIMIT_MEMLOCK", DatabaseMemlock, DatabaseMemlock))...)},
+	"dev": {"trusted team code: writable rootfs, Docker's capabilities minus SYS_ADMIN, NET_RAW, MKNOD",
+		plain(WithReadonlyRootfs(false), WithCapabilities(DockerDefaultCaps...),
+			WithoutCapabilities("CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_MKNOD"))},
+	"netadmin": {"NET_ADMIN and NET_RAW inside the container's own network namespace",
+		plain(WithNetworkNone(), WithCapabilities("CAP_NET_ADMIN", "CAP_NET_RAW"))},
+	"gpu": {"the GPU nodes named with --device (default: /dev/dri/*, /dev/nvidia*)",
+		func(devices []string) ([]Option, error) {
+			if len(devices) == 0 {
+				devices = gpuNodes()
+				if len(devices) == 0 {
+					return nil, fmt.Errorf("profile gpu: no /dev/dri/* or /dev/nvidia* on this host; name the nodes with --device")
+				}
+			}
+			return devicesOpts(devices), nil
+		}},
+	"rawdisk": {"the block devices named with --device, nothing else",
+		func(devices []string) ([]Option, error) {
+			if len(devices) == 0 {
+				return nil, fmt.Errorf("profile rawdisk: name the disk(s) with --device")
+			}
+			return devicesOpts(devices), nil
+		}},
+	"strict": {"compute only: strict seccomp (no sockets, no writes to files), no caps, read-only, no network",
+		plain(WithSeccomp(profiles.Strict()), WithNoCapabilities(), WithReadonlyRootfs(true), WithNetworkNone())},
+}
+
+// gpuNodes lists the GPU device nodes present on the host.
+func gpuNodes() []string {
+	var out []string
+	for _, pat := range []string{"/dev/dri/*", "/dev/nvidia*"} {
+		m, _ := filepath.Glob(pat)
+		out = append(out, m...)
+	}
+	return out
+}
+
+// Profiles lists the profile names with a one-line summary.
+func Profiles() map[string]string {
+	out := map[string]string{}
+	for n, p := range profileTable {
+		out[n] = p.summary
+	}
+	return out
+}
+
+// ProfileNames returns the names, sorted.
+func ProfileNames() []string {
+	var out []string
+	for n := range profileTable {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Profile returns the options of a named profile: Default followed by the
+// profile's changes. devices are the nodes the user named (--device); gpu
+// picks the host's GPU nodes without them, rawdisk requires them.
+func Profile(name string, devices ...string) ([]Option, error) {
+	p, ok := profileTable[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknownProfile, name, ProfileNames())
+	}
+	extra, err := p.options(devices)
+	if err != nil {
+		return nil, err
+	}
+	return append(Default(), extra...), nil
+}
+
+// Spec builds the full spec of a profile over Base.
+func Spec(name string, devices ...string) (*specs.Spec, error) {
+	opts, err := Profile(name, devices...)
+	if err != nil {
+		return nil, err
+	}
+	s := Base()
+	if err := Apply(s, opts...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

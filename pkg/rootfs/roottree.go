@@ -1,0 +1,136 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// AnnotationRootfsOptions asks for the rootfs to be attached with mount
+// attributes a plain self-bind cannot give it. The value is a comma list:
+//
+//	idmap   the rootfs is an idmapped mount through the container's
+//	        linux.uidMappings/gidMappings, so files owned by host root
+//	        appear owned by the container's root;
+//	nosuid  set-user-id bits on the rootfs are ignored;
+//	nodev   device nodes shipped in the rootfs cannot be opened.
+//
+// An idmapped mount of a host filesystem can only be made by a process
+// privileged in the host's user namespace, which the container's init no
+// longer is; so the runtime makes the mount (OpenRootTree) and hands the
+// detached tree to the init, which attaches it instead of self-binding the
+// rootfs (Options.RootTree).
+const AnnotationRootfsOptions = "run.bulwark.rootfs-options"
+
+// RootTreeOptions parses the annotation; ok is false when it is absent.
+func RootTreeOptions(s *specs.Spec) (idmap bool, attrs uint64, ok bool, err error) {
+	v, ok := s.Annotations[AnnotationRootfsOptions]
+	if !ok {
+		return false, 0, false, nil
+	}
+	for _, o := range strings.Split(v, ",") {
+		switch strings.TrimSpace(o) {
+		case "idmap":
+			idmap = true
+		case "nosuid":
+			attrs |= unix.MOUNT_ATTR_NOSUID
+		case "nodev":
+			attrs |= unix.MOUNT_ATTR_NODEV
+		case "":
+		default:
+			return false, 0, true, fmt.Errorf("annotations[%q]: unknown option %q (want idmap, nosuid, nodev)", AnnotationRootfsOptions, o)
+		}
+	}
+	if idmap && (s.Linux == nil || len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
+		return false, 0, true, fmt.Errorf("annotations[%q]: idmap needs linux.uidMappings and linux.gidMappings", AnnotationRootfsOptions)
+	}
+	return idmap, attrs, true, nil
+}
+
+// OpenRootTree makes the detached mount the init attaches as its rootfs,
+// as the annotation asks; nil when there is no annotation. It runs in the
+// runtime, before the init starts. When the filesystem holding the rootfs
+// cannot be idmapped, the tree is made without the idmap and warning says
+// what that means for the container.
+func OpenRootTree(rootfs string, s *specs.Spec) (tree *os.File, warning string, err error) {
+	idmap, attrs, ok, err := RootTreeOptions(s)
+	if err != nil || !ok {
+		return nil, "", err
+	}
+	rootfs, err = cleanRootfs(rootfs)
+	if err != nil {
+		return nil, "", err
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, "", fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", rootfs, err)
+	}
+	tree = os.NewFile(uintptr(fd), "rootfs-tree")
+	defer func() {
+		if err != nil {
+			tree.Close()
+			tree = nil
+		}
+	}()
+	if attrs != 0 {
+		attr := &unix.MountAttr{Attr_set: attrs}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return nil, "", fmt.Errorf("mount_setattr(%#x) on a clone of rootfs %q: %w", attrs, rootfs, err)
+		}
+	}
+	if idmap {
+		nsfd, err := usernsFd(s.Linux.UIDMappings, s.Linux.GIDMappings)
+		if err != nil {
+			return nil, "", err
+		}
+		defer unix.Close(nsfd)
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(nsfd)}
+		err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
+			// EINVAL is how the kernel says "this filesystem (or one of the
+			// submounts) has no idmapped-mount support".
+			warning = fmt.Sprintf("rootfs %s on %s cannot be idmapped (%v): files owned by host root appear as nobody in the container; "+
+				"use a writable rootfs only after chowning it to the container's host id range", rootfs, fsName(rootfs), err)
+		default:
+			return nil, "", fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP) on a clone of rootfs %q: %w", rootfs, err)
+		}
+	}
+	return tree, warning, nil
+}
+
+// attachRootTree puts the runtime's detached tree on rootfs, in place of
+// prepareRoot's self-bind.
+func attachRootTree(tree *os.File, rootfs string) error {
+	if err := unix.MoveMount(int(tree.Fd()), "", unix.AT_FDCWD, rootfs, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attaching the prepared rootfs tree on %q: %w", rootfs, err)
+	}
+	return nil
+}
+
+func fsName(path string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return "an unknown filesystem"
+	}
+	switch st.Type {
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.NFS_SUPER_MAGIC:
+		return "nfs"
+	}
+	return fmt.Sprintf("filesystem type %#x", st.Type)
+}
