@@ -72,7 +72,7 @@ func masked(i uint, mask, v uint64) specs.LinuxSeccompArg {
 // unconditional part) restricted to names libseccomp 2.5 knows, without
 // ioctl, socketpair and name_to_handle_at (argument rules or denied below)
 // and without the i386 multiplexers socketcall and ipc.
-const defaultAllow = `accept accept4 access adjtimex alarm bind brk cachestat capget capset chdir chmod chown chown32
+const defaultAllow = `accept accept4 access adjtimex alarm arch_prctl bind brk cachestat capget capset chdir chmod chown chown32
 chroot clock_adjtime clock_adjtime64 clock_getres clock_getres_time64 clock_gettime clock_gettime64
 clock_nanosleep clock_nanosleep_time64 close close_range connect copy_file_range creat dup dup2 dup3
 epoll_create epoll_create1 epoll_ctl epoll_ctl_old epoll_pwait epoll_pwait2 epoll_wait
