@@ -13,6 +13,7 @@ import (
 	_ "github.com/bulwark-sec/bulwark/internal/nsenter" // C constructor for init/exec
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/linux"
+	"github.com/bulwark-sec/bulwark/pkg/policy"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -52,6 +53,7 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 		Root:          cmd.String("root"),
 		SystemdCgroup: cmd.Bool("systemd-cgroup"),
 		Warnf:         logWarn,
+		Harden:        hardenFrom(cmd),
 	}
 }
 
@@ -68,6 +70,8 @@ func newApp() *cli.Command {
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "cgroupsPath is slice:prefix:name, managed through systemd"},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
 			&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for runc compatibility"},
+			&cli.BoolFlag{Name: "harden", Usage: "raise every container to the hardening floor (logged per change)"},
+			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N})"},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
 			return ctx, setupLog(cmd.String("log"), cmd.String("log-format"), cmd.Bool("debug"))
