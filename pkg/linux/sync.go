@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -119,6 +120,10 @@ func (c *Conn) Recv() (*Msg, []*os.File, error) {
 	}
 	if n < 4 {
 		if _, err := io.ReadFull(c.f, hdr[n:]); err != nil {
+			// Not io.EOF: callers read a clean EOF as "the init exec'd".
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
 			return nil, files, fmt.Errorf("sync socket: short header: %w", err)
 		}
 	}
@@ -126,12 +131,17 @@ func (c *Conn) Recv() (*Msg, []*os.File, error) {
 	if size > maxFrame {
 		return nil, files, fmt.Errorf("sync socket: frame of %d bytes", size)
 	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(c.f, body); err != nil {
-		return nil, files, fmt.Errorf("sync socket: short frame: %w", err)
+	// Grow with what actually arrives: a header announcing maxFrame from a
+	// peer that then sends nothing must not cost maxFrame of memory.
+	var body bytes.Buffer
+	if n, err := io.CopyN(&body, c.f, int64(size)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, files, fmt.Errorf("sync socket: short frame (%d of %d bytes): %w", n, size, err)
 	}
 	m := new(Msg)
-	if err := json.Unmarshal(body, m); err != nil {
+	if err := json.Unmarshal(body.Bytes(), m); err != nil {
 		return nil, files, fmt.Errorf("sync socket: %w", err)
 	}
 	return m, files, nil
