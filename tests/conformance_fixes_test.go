@@ -1,10 +1,16 @@
 package tests
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
 // These tests pin behaviour the OCI runtime-tools validation suite checks
@@ -30,3 +36,123 @@ func TestSeccompWithoutNNPNeedNotAllowCloseRange(t *testing.T) {
 		t.Fatalf("container output %q, want \"ran\"", out)
 	}
 }
+
+// A filter denying getcwd must not break the check that process.cwd lies
+// inside the container (runtime-tools linux_seccomp), with or without
+// no_new_privs (which decides whether the filter goes in before the check).
+func TestSeccompDenyingGetcwdStillRuns(t *testing.T) {
+	for _, nnp := range []bool{false, true} {
+		e := newEnv(t)
+		out := e.mustSh(func(s *specs.Spec) {
+			s.Process.NoNewPrivileges = nnp
+			s.Process.Cwd = "/tmp"
+			s.Linux.Seccomp = &specs.LinuxSeccomp{
+				DefaultAction: specs.ActAllow,
+				Syscalls:      []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno}},
+			}
+		}, "echo ran")
+		if out != "ran" {
+			t.Fatalf("nnp=%v: container output %q, want \"ran\"", nnp, out)
+		}
+	}
+}
+
+func hookScript(script string) specs.Hook {
+	return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", script}}
+}
+
+// prestart hooks read "created" from the state on stdin (runtime-tools
+// hooks_stdin; crun does the same), createRuntime ones "creating".
+func TestPrestartHookSeesCreated(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	pre, cr := filepath.Join(dir, "prestart"), filepath.Join(dir, "createRuntime")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{
+			Prestart:      []specs.Hook{hookScript("cat > "+pre)},
+			CreateRuntime: []specs.Hook{hookScript("cat > "+cr)},
+		}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	for file, want := range map[string]string{pre: "created", cr: "creating"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st specs.State
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatalf("%s: %v: %s", file, err, b)
+		}
+		if st.Status != specs.ContainerState(want) || st.ID != id || st.Pid == 0 {
+			t.Fatalf("%s hook got %+v, want status %q", filepath.Base(file), st, want)
+		}
+	}
+}
+
+// `start` returns only once the payload has been executed, so poststart
+// hooks follow it (runtime-tools poststart). A startContainer hook that
+// sleeps holds the init between releasing start and execve: the init must
+// already be the payload when start returns.
+func TestStartReturnsAfterThePayloadIsExecuted(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+		s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "1"}}}}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	pid := strconv.Itoa(int(e.state(id)["pid"].(float64)))
+	e.mustOK("start", id)
+	comm, err := os.ReadFile("/proc/" + pid + "/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(comm)); got != "sleep" {
+		t.Fatalf("right after start the init is %q, want the payload \"sleep\"", got)
+	}
+}
+
+// A failing poststart or poststop hook is logged; the hooks after it still
+// run and the operation succeeds (runtime-tools poststart_fail, poststop_fail).
+func TestFailingPoststartAndPoststopHooksDoNotStopTheRest(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	post, stop := filepath.Join(dir, "poststart"), filepath.Join(dir, "poststop")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{
+			Poststart: []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > "+post)},
+			Poststop:  []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > "+stop)},
+		}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	if r := e.bw("start", id); r.code != 0 || !strings.Contains(r.stderr, "poststart hook [0] /bin/false") {
+		t.Fatalf("start with a failing poststart hook: %v", r)
+	}
+	waitStatus(t, e, id, "stopped")
+	if r := e.bw("delete", id); r.code != 0 || !strings.Contains(r.stderr, "poststop hook [0] /bin/false") {
+		t.Fatalf("delete with a failing poststop hook: %v", r)
+	}
+	for _, f := range []string{post, stop} {
+		if b, err := os.ReadFile(f); err != nil || strings.TrimSpace(string(b)) != "ran" {
+			t.Fatalf("%s: the hook after the failing one did not run (%q, %v)", filepath.Base(f), b, err)
+		}
+	}
+}
+
+// A FIFO in linux.devices is created but has no place in the devices cgroup
+// (runtime-tools linux_devices).
+func TestFifoDeviceIsCreated(t *testing.T) {
+	e := newEnv(t)
+	out := e.mustSh(func(s *specs.Spec) {
+		s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/test-fifo", Type: "p", FileMode: ptrMode(0o644)}}
+	}, "test -p /dev/test-fifo && echo fifo")
+	if out != "fifo" {
+		t.Fatalf("container output %q, want \"fifo\"", out)
+	}
+}
+
+func ptrMode(m os.FileMode) *os.FileMode { return &m }

@@ -47,21 +47,32 @@ func (r *Runtime) Start(id string) error {
 		return fmt.Errorf("container %q: exec fifo: %w", id, err)
 	}
 	defer unix.Close(fd)
-	// The init opens the FIFO for writing once we are its reader; poll so a
-	// dead init cannot hang start forever.
+	// The init opens the FIFO for writing once we are its reader, writes one
+	// byte, and keeps its end open until execve closes it (O_CLOEXEC). EOF
+	// after the byte therefore means the payload has been executed, which
+	// the poststart hooks must follow. Poll so a dead init cannot hang start.
 	buf := make([]byte, 1)
+	released := false
 	for {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(pfd, 100)
 		if err != nil && err != unix.EINTR {
 			return fmt.Errorf("container %q: exec fifo: %w", id, err)
 		}
-		if n > 0 && pfd[0].Revents&unix.POLLIN != 0 {
-			if c, _ := unix.Read(fd, buf); c == 1 {
-				break
+		if n > 0 && pfd[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
+			c, rerr := unix.Read(fd, buf)
+			if c == 1 {
+				released = true
+				continue
+			}
+			if c == 0 && rerr == nil {
+				if released {
+					break
+				}
+				return fmt.Errorf("container %q: init exited before start", id)
 			}
 		}
-		if !st.alive() {
+		if !released && !st.alive() {
 			return fmt.Errorf("container %q: init exited before start", id)
 		}
 	}
@@ -70,7 +81,7 @@ func (r *Runtime) Start(id string) error {
 	}
 	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststart) > 0 {
 		s := r.OCIState(st)
-		if err := hooks.Run("poststart", st.Config.Hooks.Poststart, s); err != nil {
+		if err := hooks.RunAll("poststart", st.Config.Hooks.Poststart, s); err != nil {
 			// The spec: a failing poststart hook is logged, the container runs on.
 			r.warnf("%v", err)
 		}
@@ -192,7 +203,7 @@ func (r *Runtime) destroy(st *State) error {
 	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
 		s := r.OCIState(st)
 		s.Status = specs.StateStopped
-		if err := hooks.Run("poststop", st.Config.Hooks.Poststop, s); err != nil {
+		if err := hooks.RunAll("poststop", st.Config.Hooks.Poststop, s); err != nil {
 			r.warnf("%v", err)
 		}
 	}

@@ -169,6 +169,10 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
 		return err
 	}
+	cwdChecked, err := checkCwd(p.Cwd)
+	if err != nil {
+		return err
+	}
 	sc := seccompOf(s)
 	notify := sc != nil && hasNotify(sc)
 	// Without no_new_privs the kernel only lets a privileged process load a
@@ -180,7 +184,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		}
 		sc = nil
 	}
-	if err := finalize(p); err != nil {
+	if err := finalize(p, cwdChecked); err != nil {
 		return err
 	}
 	if p.NoNewPrivileges {
@@ -209,7 +213,8 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if _, err := unix.Write(fifo, []byte("0")); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	unix.Close(fifo)
+	// fifo stays open: execve closes it (O_CLOEXEC), and that EOF tells
+	// `start` the payload now runs, so its poststart hooks come after.
 	unix.Close(cfg.FifoFd)
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		st := *cfg.State
@@ -257,6 +262,10 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
 		return err
 	}
+	cwdChecked, err := checkCwd(p.Cwd)
+	if err != nil {
+		return err
+	}
 	sc := seccompOf(s)
 	if sc != nil && !p.NoNewPrivileges {
 		if err := loadSeccomp(conn, sc); err != nil {
@@ -264,7 +273,7 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 		}
 		sc = nil
 	}
-	if err := finalize(p); err != nil {
+	if err := finalize(p, cwdChecked); err != nil {
 		return err
 	}
 	if p.NoNewPrivileges {
@@ -419,9 +428,34 @@ func cloexecHostFds(preserveFds int) error {
 	return nil
 }
 
+// checkCwd enters process.cwd while the init is still root and no seccomp
+// filter is loaded yet: a config's filter may deny getcwd (the runtime-tools
+// suite's linux_seccomp test does), which would make the check impossible
+// later. It reports false when root cannot enter the directory; finalize then
+// enters it as the process user and checks there. The path resolves to the
+// same directory for both, in the same root and mount namespace.
+func checkCwd(cwd string) (bool, error) {
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return false, nil
+	}
+	return true, cwdInside(cwd)
+}
+
+// cwdInside checks the current directory. CVE-2024-21626: a cwd outside our
+// root (a leaked host directory) reads as "(unreachable)".
+func cwdInside(cwd string) error {
+	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("config.json: process.cwd %q is outside the container", cwd)
+	}
+	return nil
+}
+
 // finalize drops privileges: bounding set, user and groups, cwd, then the
 // remaining capability sets.
-func finalize(p *specs.Process) error {
+func finalize(p *specs.Process, cwdChecked bool) error {
 	if p.Capabilities != nil {
 		if err := caps.DropBounding(p.Capabilities); err != nil {
 			return err
@@ -443,9 +477,10 @@ func finalize(p *specs.Process) error {
 	if err := unix.Chdir(cwd); err != nil {
 		return fmt.Errorf("config.json: process.cwd %q: %w", cwd, err)
 	}
-	// A cwd outside our root (a leaked host directory) reads as "(unreachable)".
-	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
-		return fmt.Errorf("config.json: process.cwd %q is outside the container", cwd)
+	if !cwdChecked {
+		if err := cwdInside(cwd); err != nil {
+			return err
+		}
 	}
 	if p.Capabilities != nil {
 		if err := caps.Apply(p.Capabilities); err != nil {
