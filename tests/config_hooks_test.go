@@ -1,0 +1,164 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// recordScript saves the state from stdin and $BWT_HOOK as the next entry
+// of a numbered log in the directory $1, so order and content can be read
+// back. It is used both on the host and (with /bin/sh of busybox) inside.
+const recordScript = `d=$1; n=$(ls "$d" | grep -c json); cat > "$d/$n-$BWT_HOOK.json"`
+
+type hookRecord struct {
+	kind  string
+	state specs.State
+}
+
+func readHookLog(t *testing.T, dir string) []hookRecord {
+	t.Helper()
+	ents, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	sort.Slice(ents, func(i, j int) bool {
+		a, _ := strconv.Atoi(strings.SplitN(filepath.Base(ents[i]), "-", 2)[0])
+		b, _ := strconv.Atoi(strings.SplitN(filepath.Base(ents[j]), "-", 2)[0])
+		return a < b
+	})
+	var out []hookRecord
+	for _, p := range ents {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r hookRecord
+		r.kind = strings.TrimSuffix(strings.SplitN(filepath.Base(p), "-", 2)[1], ".json")
+		if r.kind != "payload" {
+			if err := json.Unmarshal(b, &r.state); err != nil {
+				t.Fatalf("%s: state on stdin is not JSON: %v: %q", p, err, b)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func kinds(rs []hookRecord) string {
+	var k []string
+	for _, r := range rs {
+		k = append(k, r.kind)
+	}
+	return strings.Join(k, ",")
+}
+
+func TestConfigHooksRunInOrderWithTheStateOfTheirPhase(t *testing.T) {
+	e := newEnv(t)
+	logDir := t.TempDir()
+	host := func(kind string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", recordScript, "sh", logDir}, Env: []string{"BWT_HOOK=" + kind}, Timeout: ptr(10)}
+	}
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		// The payload logs itself the same way, through a bind of logDir.
+		s.Process.Args = []string{"sh", "-c", "BWT_HOOK=payload; " + recordScript + " </dev/null; exec sleep 100", "sh", "/mnt"}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: logDir, Options: []string{"rbind", "rw"}})
+		s.Hooks = &specs.Hooks{
+			Prestart:        []specs.Hook{host("prestart")}, //nolint:staticcheck // deprecated but still used by engines
+			CreateRuntime:   []specs.Hook{host("createRuntime")},
+			CreateContainer: []specs.Hook{host("createContainer")},
+			// startContainer runs after pivot_root: its path is in the rootfs.
+			StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", recordScript, "sh", "/mnt"}, Env: []string{"BWT_HOOK=startContainer"}}},
+			Poststart:      []specs.Hook{host("poststart")},
+			Poststop:       []specs.Hook{host("poststop")},
+		}
+	})
+	id := e.id()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.mustOK("create", "-b", bundle, "--pid-file", pidFile, id)
+	pb, _ := os.ReadFile(pidFile)
+	initPid, _ := strconv.Atoi(string(pb))
+	if got := kinds(readHookLog(t, logDir)); got != "prestart,createRuntime,createContainer" {
+		t.Fatalf("after create: hooks %q", got)
+	}
+	e.mustOK("start", id)
+	// The payload logs itself concurrently with poststart: wait for it.
+	for i := 0; i < 250 && len(readHookLog(t, logDir)) < 6; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := kinds(readHookLog(t, logDir)); got != "prestart,createRuntime,createContainer,startContainer,payload,poststart" &&
+		got != "prestart,createRuntime,createContainer,startContainer,poststart,payload" {
+		t.Fatalf("after start: hooks %q", got)
+	}
+	e.mustOK("kill", id, "KILL")
+	waitStatus(t, e, id, "stopped")
+	e.mustOK("delete", id)
+	rs := readHookLog(t, logDir)
+	if rs[len(rs)-1].kind != "poststop" || len(rs) != 7 {
+		t.Fatalf("after delete: hooks %q", kinds(rs))
+	}
+	for _, r := range rs {
+		if r.kind == "payload" {
+			continue
+		}
+		st := r.state
+		if st.ID != id || st.Bundle != bundle || st.Version == "" {
+			t.Errorf("%s: state %+v", r.kind, st)
+		}
+		wantStatus, wantPid := map[string]specs.ContainerState{
+			// prestart, specified before createRuntime existed, reports
+			// "created" as crun and the runtime-tools suite expect.
+			"prestart": specs.StateCreated, "createRuntime": specs.StateCreating, "createContainer": specs.StateCreating,
+			"startContainer": specs.StateCreated, "poststart": specs.StateRunning, "poststop": specs.StateStopped,
+		}[r.kind], initPid
+		switch r.kind {
+		case "createContainer", "startContainer":
+			// These run inside the container's pid namespace, where the
+			// init is pid 1.
+			wantPid = 1
+		case "poststop":
+			wantPid = st.Pid // no process is left to name
+		}
+		if st.Status != wantStatus || st.Pid != wantPid {
+			t.Errorf("%s: status %q pid %d, want %q pid %d", r.kind, st.Status, st.Pid, wantStatus, wantPid)
+		}
+	}
+}
+
+func TestConfigFailingCreateRuntimeHookFailsCreateAndLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		hook specs.Hook
+		want string
+	}{
+		{"exit status", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook-says-no >&2; exit 3"}}, "createRuntime"},
+		{"timeout", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "exec sleep 60"}, Timeout: ptr(1)}, "createRuntime"},
+		{"env reaches the hook", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", `[ "$BWT_X" = "y z" ] || exit 0; echo env-seen >&2; exit 1`}, Env: []string{"BWT_X=y z"}}, "env-seen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+				s.Process.Args = []string{"sleep", "100"}
+				s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{tc.hook}}
+			})
+			id := e.id()
+			r := e.bw("create", "-b", bundle, id)
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("create with a failing createRuntime hook: %v", r)
+			}
+			if r := e.bw("state", id); r.code == 0 {
+				t.Fatalf("container exists after a failed create: %v", r)
+			}
+			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+				t.Fatalf("state left in --root: %v", ents)
+			}
+			assertNoLeftovers(t, id)
+		})
+	}
+}
