@@ -234,7 +234,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	}
 	if sc != nil {
 		if _, err := seccomp.Load(sc); err != nil {
-			return fmt.Errorf("config.json: linux.seccomp: %w", err)
+			return fmt.Errorf("config.json: %w", err)
 		}
 	}
 	return execve(path, p)
@@ -359,7 +359,7 @@ func hasNotify(sc *specs.LinuxSeccomp) bool {
 func loadSeccomp(conn *Conn, sc *specs.LinuxSeccomp) error {
 	fd, err := seccomp.Load(sc)
 	if err != nil {
-		return fmt.Errorf("config.json: linux.seccomp: %w", err)
+		return fmt.Errorf("config.json: %w", err)
 	}
 	if fd >= 0 {
 		if err := conn.Send(&Msg{Type: MsgSeccomp}, fd); err != nil {
