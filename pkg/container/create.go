@@ -34,6 +34,10 @@ type Runtime struct {
 	SystemdCgroup bool
 	// Warnf reports something the user should know that is not an error.
 	Warnf func(format string, args ...any)
+	// Harden, when set, raises each config to the host's hardening floor
+	// right after it is loaded (bulwark --harden, /etc/bulwark/policy.json).
+	// A func keeps policy decisions out of the lifecycle code.
+	Harden func(*specs.Spec) error
 	// Userns is the pool of host id ranges the user face allocates from;
 	// nil means userns.Default(). Delete releases the container's range.
 	Userns *userns.Pool
@@ -105,6 +109,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	if spec.Process == nil {
 		return &oci.FieldError{File: "config.json", Field: "process", Msg: "required to create a container", Err: oci.ErrInvalidConfig}
+	}
+	if r.Harden != nil {
+		if err := r.Harden(spec); err != nil {
+			return err
+		}
 	}
 	if !hasNS(spec, specs.MountNamespace) {
 		return &oci.FieldError{File: "config.json", Field: "linux.namespaces", Msg: "a mount namespace is required (without one pivot_root would change the host's root)", Err: oci.ErrInvalidConfig}
