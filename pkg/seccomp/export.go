@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/bpfvm"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,4 +52,34 @@ func ExportBPF(s *specs.LinuxSeccomp) ([]byte, error) {
 		return nil, fmt.Errorf("exporting seccomp BPF: reading back the program: %w", err)
 	}
 	return out, nil
+}
+
+// auditArch is the AUDIT_ARCH_* value the kernel puts in seccomp_data.arch
+// for native syscalls of the hosts Bulwark is built for.
+var auditArch = map[string]uint32{
+	"amd64": unix.AUDIT_ARCH_X86_64,
+	"arm64": unix.AUDIT_ARCH_AARCH64,
+}
+
+// Simulate runs the filter Load would install for s over one native syscall
+// with the given arguments, in user space (pkg/seccomp/bpfvm), and returns
+// the SECCOMP_RET_* verdict the kernel would reach. Nothing is loaded.
+func Simulate(s *specs.LinuxSeccomp, name string, args [6]uint64) (uint32, error) {
+	arch, ok := auditArch[runtime.GOARCH]
+	if !ok {
+		return 0, fmt.Errorf("seccomp: simulating filters is not supported on %s", runtime.GOARCH)
+	}
+	nr, err := libseccomp.GetSyscallFromName(name)
+	if err != nil {
+		return 0, fmt.Errorf("syscall %q is not known to libseccomp %s: %w", name, Version(), ErrUnknownSyscall)
+	}
+	raw, err := ExportBPF(s)
+	if err != nil {
+		return 0, err
+	}
+	prog, err := bpfvm.Decode(raw)
+	if err != nil {
+		return 0, fmt.Errorf("seccomp: decoding libseccomp's program: %w", err)
+	}
+	return bpfvm.Run(prog, bpfvm.Data{Nr: int32(nr), Arch: arch, Args: args})
 }

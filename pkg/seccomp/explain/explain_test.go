@@ -78,6 +78,7 @@ func TestEvaluateMatchesBPF(t *testing.T) {
 		want    uint32
 	}{
 		{"default", profiles.Default(), c("getpid"), allow},
+		{"default", profiles.Default(), c("arch_prctl", 0x1002 /* ARCH_SET_FS */), allow},
 		{"default", profiles.Default(), c("clone3"), enosys},
 		{"default", profiles.Default(), c("faccessat2"), allow},
 		{"default", profiles.Default(), c("modify_ldt"), enosys},

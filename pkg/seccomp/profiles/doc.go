@@ -111,6 +111,11 @@
 // EPERM for some arguments instead of killing, because language runtimes
 // make them optionally and cope with a refusal:
 //
+//   - epoll_pwait and epoll_wait are allowed although epoll_create is not:
+//     Bulwark's init is a Go program whose runtime threads keep running
+//     between loading the filter and execve, and its network poller waits
+//     in epoll_pwait; a kill there would kill the container before its
+//     payload starts. They can only wait on an epoll fd that already exists.
 //   - execve is allowed: the runtime loads the filter before its own final
 //     execve of the payload, so the first execve must pass. Later ones gain
 //     nothing, since the filter is inherited by whatever is executed.

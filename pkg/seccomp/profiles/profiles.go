@@ -69,7 +69,8 @@ func masked(i uint, mask, v uint64) specs.LinuxSeccompArg {
 }
 
 // defaultAllow is Docker's default allowlist (moby profiles/seccomp v0.2.3,
-// unconditional part) restricted to names libseccomp 2.5 knows, without
+// unconditional part, plus its amd64 block's arch_prctl, without which no
+// x86_64 program can set up thread-local storage) restricted to names libseccomp 2.5 knows, without
 // ioctl, socketpair and name_to_handle_at (argument rules or denied below)
 // and without the i386 multiplexers socketcall and ipc.
 const defaultAllow = `accept accept4 access adjtimex alarm arch_prctl bind brk cachestat capget capset chdir chmod chown chown32
@@ -209,7 +210,7 @@ const strictAllow = `read write readv writev pread64 pwrite64 close fstat lseek 
 exit exit_group rt_sigreturn rt_sigaction rt_sigprocmask sigaltstack restart_syscall tgkill
 brk mmap munmap mremap mprotect madvise futex set_robust_list set_tid_address rseq arch_prctl
 clock_gettime clock_getres clock_nanosleep nanosleep gettimeofday sched_yield sched_getaffinity
-getpid gettid getppid getrandom execve`
+getpid gettid getppid getrandom execve epoll_pwait epoll_wait`
 
 func strictRules() []rule {
 	rules := []rule{allow("in the compute subset", strings.Fields(strictAllow)...)}
