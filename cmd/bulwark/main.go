@@ -81,6 +81,7 @@ func newApp() *cli.Command {
 			deleteCommand(), listCommand(), execCommand(), specCommand(), featuresCommand(),
 			pauseCommand(), resumeCommand(), psCommand(),
 			updateCommand(), eventsCommand(), checkpointCommand(), restoreCommand(),
+			seccompCommand(),
 		},
 	}
 }
