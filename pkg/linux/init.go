@@ -132,6 +132,9 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 			return err
 		}
 	}
+	if err := loopbackUp(s); err != nil {
+		return err
+	}
 	if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
 		return err
 	}

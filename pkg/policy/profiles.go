@@ -7,6 +7,9 @@ import (
 	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/caps"
 
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
@@ -17,10 +20,15 @@ const (
 	DefaultPidsLimit   = 1024
 	DefaultMemoryLimit = 512 << 20
 	DefaultTmpSize     = 64 << 20
+	// DefaultMemlock is the floor's RLIMIT_MEMLOCK, the kernel's historical
+	// default: untrusted code has no business pinning memory.
+	DefaultMemlock = 64 << 10
 	// DatabaseMemlock is the database profile's RLIMIT_MEMLOCK: inside a
-	// user namespace CAP_IPC_LOCK does not lift the limit (the kernel
-	// checks it against the host's user namespace), so the limit itself
-	// must allow what the database locks.
+	// user namespace CAP_IPC_LOCK does not lift the limit (mlock checks
+	// the capability in the host's user namespace), so the limit itself
+	// must allow what the database locks. A runtime without
+	// CAP_SYS_RESOURCE cannot raise a hard limit and gives its own instead
+	// (DatabaseMemlockLimit).
 	DatabaseMemlock = 256 << 20
 	// AppUID is the non-root user of webapp and database.
 	AppUID = 1000
@@ -49,6 +57,7 @@ func Default() []Option {
 		WithReadonlyPaths(),
 		WithDefaultDevicesOnly(),
 		WithPidsLimit(DefaultPidsLimit),
+		WithRlimit("RLIMIT_MEMLOCK", DefaultMemlock, DefaultMemlock),
 		WithMemoryLimit(DefaultMemoryLimit),
 		WithNetworkNone(),
 	}
@@ -81,7 +90,7 @@ var profileTable = map[string]profile{
 	"webapp":  {"network service as uid 1000 with NET_BIND_SERVICE only", plain(webapp...)},
 	"database": {"webapp plus IPC_LOCK and a memlock limit for locked buffers",
 		plain(append(slices.Clone(webapp), WithCapabilities("CAP_IPC_LOCK"),
-			WithRlimit("RLIMIT_MEMLOCK", DatabaseMemlock, DatabaseMemlock))...)},
+			withDatabaseMemlock())...)},
 	"dev": {"trusted team code: writable rootfs, Docker's capabilities minus SYS_ADMIN, NET_RAW, MKNOD",
 		plain(WithReadonlyRootfs(false), WithCapabilities(DockerDefaultCaps...),
 			WithoutCapabilities("CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_MKNOD"))},
@@ -106,6 +115,27 @@ var profileTable = map[string]profile{
 		}},
 	"strict": {"compute only: strict seccomp (no sockets, no writes to files), no caps, read-only, no network",
 		plain(WithSeccomp(profiles.Strict()), WithNoCapabilities(), WithReadonlyRootfs(true), WithNetworkNone())},
+}
+
+func withDatabaseMemlock() Option {
+	return func(s *specs.Spec) error {
+		n := DatabaseMemlockLimit()
+		return WithRlimit("RLIMIT_MEMLOCK", n, n)(s)
+	}
+}
+
+// DatabaseMemlockLimit is DatabaseMemlock, or the calling process's hard
+// RLIMIT_MEMLOCK when that is lower and the process lacks
+// CAP_SYS_RESOURCE to raise it.
+func DatabaseMemlockLimit() uint64 {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil || lim.Max >= DatabaseMemlock {
+		return DatabaseMemlock
+	}
+	if c, err := caps.Current(); err == nil && slices.Contains(c["effective"], "CAP_SYS_RESOURCE") {
+		return DatabaseMemlock
+	}
+	return lim.Max
 }
 
 // gpuNodes lists the GPU device nodes present on the host.
