@@ -23,16 +23,16 @@ func PrepareDeviceNodes(s *specs.Spec, dir string) error {
 	if s.Linux == nil || !hasNS(s, specs.UserNamespace) || len(s.Linux.Devices) == 0 {
 		return nil
 	}
+	nodes := dir
+	if err := os.MkdirAll(nodes, 0o711); err != nil {
+		return fmt.Errorf("device nodes: %w", err)
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return fmt.Errorf("device nodes in %s: %w", dir, err)
 	}
 	if st.Flags&unix.ST_NODEV != 0 {
-		return fmt.Errorf("device nodes in %s: the filesystem is mounted nodev, so the container could not open them; use a --root on a filesystem without nodev", dir)
-	}
-	nodes := dir
-	if err := os.MkdirAll(nodes, 0o711); err != nil {
-		return fmt.Errorf("device nodes: %w", err)
+		return fmt.Errorf("device nodes in %s: the filesystem is mounted nodev, so the container could not open them; /dev itself should never be nodev", dir)
 	}
 	for i, d := range s.Linux.Devices {
 		var typ uint32

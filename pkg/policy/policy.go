@@ -42,11 +42,10 @@ func Apply(s *specs.Spec, opts ...Option) error {
 }
 
 // Base is the spec the options start from: runc's template (what
-// `bulwark spec` writes), without a terminal and without a command.
+// `bulwark spec` writes, command "sh"), without a terminal.
 func Base() *specs.Spec {
 	s := oci.Example()
 	s.Process.Terminal = false
-	s.Process.Args = nil
 	s.Hostname = "bulwark"
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
