@@ -47,6 +47,9 @@ type Result struct {
 	// Shadowed lists entries with argument conditions for this syscall that
 	// libseccomp discarded because an unconditional rule exists for it.
 	Shadowed []int
+	// SameAsDefault lists entries for this syscall whose action equals the
+	// default action; the loader folds them into the default.
+	SameAsDefault []int
 }
 
 type cand struct {
@@ -159,7 +162,10 @@ func Evaluate(s *specs.LinuxSeccomp, name string, args [6]uint64) Result {
 		}
 		act, errno := normalize(sc.Action, sc.ErrnoRet)
 		if act == defAct && errno == defErrno {
-			continue // libseccomp refuses a rule equal to the default; the loader skips it
+			// libseccomp refuses a rule equal to the default; the loader
+			// skips it, but it still says why the default applies.
+			r.SameAsDefault = append(r.SameAsDefault, i)
+			continue
 		}
 		var cs []specs.LinuxSeccompArg
 		for _, a := range sc.Args {
@@ -298,6 +304,12 @@ func (r Result) Why(reasons []string) string {
 		return "no seccomp filter"
 	case RuleDefault:
 		b.WriteString("by the default action: no rule matches")
+		for _, i := range r.SameAsDefault {
+			fmt.Fprintf(&b, "; rule #%d says the same", i)
+			if i < len(reasons) && reasons[i] != "" {
+				fmt.Fprintf(&b, " (%s)", reasons[i])
+			}
+		}
 	case RuleClone3:
 		b.WriteString("by Bulwark's clone3 rule: its flags are in memory where seccomp cannot check them, and ENOSYS makes libc fall back to clone, which the profile does filter")
 	default:

@@ -221,6 +221,7 @@ func TestWhy(t *testing.T) {
 		{"rule with reason", profiles.Default(), profiles.Reasons("default"), c("ioctl", 0, 0xffffffff00005412),
 			"args[1] & 0xffffffff == 0x5412 (TIOCSTI: pushes input into the terminal of another process)"},
 		{"default action", profiles.Default(), nil, c("modify_ldt"), "by the default action"},
+		{"rule folded into the default keeps its reason", profiles.Default(), profiles.Reasons("default"), c("clone3"), "rule #1 says the same (clone3's flags are in memory"},
 		{"clone3 compat", killDefault, nil, c("clone3"), "Bulwark's clone3 rule"},
 		{"shadowed rules reported", shadowed, nil, c("ioctl", 0, unix.TIOCSTI), "rules [0] for ioctl have argument conditions but are ignored"},
 		{"no filter", nil, nil, c("mount"), "no seccomp filter"},
