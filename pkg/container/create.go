@@ -250,8 +250,13 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		case linux.MsgHooks:
 			hs := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: st.Pid, Bundle: bundle, Annotations: spec.Annotations}
 			if spec.Hooks != nil {
+				// prestart predates createRuntime and was specified to run
+				// once the container exists; its consumers (and the
+				// runtime-tools suite, and crun) expect "created".
+				pre := *hs
+				pre.Status = specs.StateCreated
 				//nolint:staticcheck // prestart is deprecated but engines still use it
-				if err = hooks.Run("prestart", spec.Hooks.Prestart, hs); err != nil {
+				if err = hooks.Run("prestart", spec.Hooks.Prestart, &pre); err != nil {
 					return err
 				}
 				if err = hooks.Run("createRuntime", spec.Hooks.CreateRuntime, hs); err != nil {
@@ -569,6 +574,11 @@ func resourcesWithDevices(s *specs.Spec) *specs.LinuxResources {
 	rules = append(rules, rootfs.DefaultDeviceRules()...)
 	if s.Linux != nil {
 		for _, d := range s.Linux.Devices {
+			if d.Type == "p" {
+				// The devices cgroup knows only block and char devices;
+				// a FIFO is opened like any file.
+				continue
+			}
 			maj, min := d.Major, d.Minor
 			rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &maj, Minor: &min, Access: "rwm"})
 		}
