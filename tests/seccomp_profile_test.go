@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -207,5 +210,58 @@ func TestStrictSeccompProfileAllowsComputeOnly(t *testing.T) {
 				t.Errorf("the call succeeded before the process died: %v", r)
 			}
 		})
+	}
+}
+
+func TestSeccompCommandExplainsAndExportsProfiles(t *testing.T) {
+	e := newEnv(t)
+	naive := filepath.Join(t.TempDir(), "naive.json")
+	b, _ := json.Marshal(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{
+		Names: []string{"ioctl"}, Action: specs.ActErrno,
+		Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: 0x5412}},
+	}}})
+	if err := os.WriteFile(naive, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"list", []string{"seccomp", "list"}, 0, []string{"default ", "strict ", "unconfined "}},
+		{"TIOCSTI with high bits", []string{"seccomp", "explain", "default", "ioctl", "0", "0xffffffff00005412"}, 0,
+			[]string{"denied with EPERM by rule #", "args[1] & 0xffffffff == 0x5412 (TIOCSTI: pushes input into the terminal of another process)", "agrees: SCMP_ACT_ERRNO(EPERM)"}},
+		{"clone3", []string{"seccomp", "explain", "default", "clone3"}, 0, []string{"ENOSYS", "agrees: SCMP_ACT_ERRNO(ENOSYS)"}},
+		{"allowlist", []string{"seccomp", "explain", "default", "getpid"}, 0, []string{"getpid(): allowed by rule #0", "agrees: SCMP_ACT_ALLOW"}},
+		{"strict kills", []string{"seccomp", "explain", "strict", "socket", "2", "1", "0"}, 0, []string{"kills the whole process", "SCMP_ACT_KILL_PROCESS"}},
+		{"file: naive rule is bypassed", []string{"seccomp", "explain", naive, "ioctl", "0", "0xffffffff00005412"}, 0, []string{"allowed by the default action", "agrees: SCMP_ACT_ALLOW"}},
+		{"unconfined", []string{"seccomp", "explain", "unconfined", "mount"}, 0, []string{"allowed no seccomp filter"}},
+		{"unknown profile", []string{"seccomp", "explain", "defualt", "getpid"}, 1, []string{`unknown seccomp profile "defualt" (known: default, strict, unconfined`}},
+		{"unknown syscall", []string{"seccomp", "explain", "default", "getpidd"}, 1, []string{`syscall "getpidd" is not known`}},
+		{"bad argument", []string{"seccomp", "explain", "default", "ioctl", "zero"}, 1, []string{`argument 0: "zero" is not a number`}},
+		{"export text", []string{"seccomp", "export", "strict"}, 0, []string{"   0: ld [arch]", "ret SCMP_ACT_KILL_PROCESS", " instructions"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.bw(tc.args...)
+			out := r.stdout + r.stderr
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d: %v", r.code, tc.code, r)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	// The raw export is the program itself: 8 bytes per instruction, as
+	// many as the text export counts.
+	text := e.mustOK("seccomp", "export", "default")
+	raw := e.mustOK("seccomp", "export", "--format", "raw", "default")
+	var n int
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "%d instructions", &n); err != nil || n < 100 || len(raw) != 8*n {
+		t.Errorf("text export says %d instructions (%v), raw export has %d bytes", n, err, len(raw))
 	}
 }

@@ -59,7 +59,10 @@
 //   - personality only to the values Docker allows: PER_LINUX (0),
 //     PER_LINUX32 (8), UNAME26 (0x20000), PER_LINUX32|UNAME26 and the query
 //     0xffffffff. Flags such as ADDR_NO_RANDOMIZE and READ_IMPLIES_EXEC
-//     switch off ASLR or NX for the exploit's next stage.
+//     switch off ASLR or NX for the exploit's next stage. Other values get
+//     the default ENOSYS, not EPERM: seccomp cannot AND two comparisons of
+//     one argument, and among overlapping rules the stricter action wins, so
+//     "every value but these five" has no compact EPERM rule.
 //   - EPERM, not ENOSYS, for what is refused on purpose, so a program (and
 //     a person reading strace) can tell "forbidden" from "not here":
 //     ptrace, process_vm_readv/writev, pidfd_getfd, process_madvise, kcmp
