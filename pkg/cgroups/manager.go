@@ -11,6 +11,7 @@ import (
 	"time"
 
 	lib "github.com/opencontainers/cgroups"
+	devcfg "github.com/opencontainers/cgroups/devices/config"
 	// Registers the v1 devices-file writer and the v2 eBPF device filter;
 	// without it the library refuses every device rule.
 	_ "github.com/opencontainers/cgroups/devices"
@@ -235,6 +236,11 @@ func (m *Manager) Set(r *specs.LinuxResources) error {
 		return err
 	}
 
+	if !m.lay.v2 && !m.cfg.Systemd && !res.SkipDevices && !m.devicesProgrammed {
+		if err := writeDevicesInOrder(m.paths["devices"], res.Devices); err != nil {
+			return fmt.Errorf("cgroups: cannot set linux.resources.devices on %s: %w", m.where(), err)
+		}
+	}
 	var unifiedHugetlb []*lib.HugepageLimit
 	if m.hugetlbOnUnified() {
 		unifiedHugetlb, res.HugetlbLimit = res.HugetlbLimit, nil
@@ -257,6 +263,29 @@ func (m *Manager) Set(r *specs.LinuxResources) error {
 	}
 	// On cgroup v2 there is no separate TCP buffer limit: socket memory is
 	// charged to memory.max, so kernelTCP is covered by the memory limit.
+	return nil
+}
+
+// writeDevicesInOrder programs a fresh v1 devices cgroup rule by rule, in the
+// config's order: the spec says entries are applied in the listed order, and
+// the library's minimal transition writes them sorted instead, which shows in
+// devices.list. It is only used before the container runs (the first Set): on
+// a live container the library's transition is what avoids a moment in which
+// every device is denied. The library's Set then finds nothing to change and
+// still verifies the result.
+func writeDevicesInOrder(dir string, rules []*devcfg.Rule) error {
+	if dir == "" {
+		return nil
+	}
+	for i, r := range rules {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if err := lib.WriteFile(dir, file, r.CgroupString()); err != nil {
+			return fmt.Errorf("linux.resources.devices[%d] %q: %w", i, r.CgroupString(), err)
+		}
+	}
 	return nil
 }
 

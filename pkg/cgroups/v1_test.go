@@ -173,6 +173,32 @@ func TestV1DevicesDenyAllowNull(t *testing.T) {
 	f.Close()
 }
 
+// TestV1DevicesListedInConfigOrder: the spec says device rules apply in the
+// listed order, and devices.list shows the order they were written in
+// (runtime-tools linux_cgroups_devices reads it back).
+func TestV1DevicesListedInConfigOrder(t *testing.T) {
+	lay := hostV1(t)
+	name := testName(t)
+	dev := func(typ string, major, minor int64, access string) specs.LinuxDeviceCgroup {
+		return specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: ptr(major), Minor: ptr(minor), Access: access}
+	}
+	r := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		dev("c", 10, 229, "rwm"), dev("b", 8, 20, "rw"), dev("c", 1, 3, "rwm"), dev("b", 10, 200, "r"),
+	}}
+	m := newTestManager(t, Config{Path: "/" + name, ID: name}, r, lay)
+	if err := m.Apply(-1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set(r); err != nil {
+		t.Fatal(err)
+	}
+	want := "c 10:229 rwm\nb 8:20 rw\nc 1:3 rwm\nb 10:200 r"
+	if got := readCgroupFile(t, m.Paths()["devices"], "devices.list"); got != want {
+		t.Fatalf("devices.list = %q, want the config's order %q", got, want)
+	}
+}
+
 // TestFirstSetWithoutDevicesDeniesAll pins the secure default.
 func TestFirstSetWithoutDevicesDeniesAll(t *testing.T) {
 	lay := hostV1(t)
