@@ -701,8 +701,11 @@ func (v *validator) devices(l *specs.Linux) error {
 		default:
 			return fieldErr(f+".type", "unknown device type %s (c, b, u or p)", truncQuote(d.Type))
 		}
-		if d.FileMode != nil && *d.FileMode&^0o7777 != 0 {
-			return fieldErr(f+".fileMode", "%#o has bits beyond the permission bits (07777)", uint32(*d.FileMode))
+		// Podman (and runc's own libcontainer specconv) write the raw
+		// st_mode, file type included (020666 for a char device): accept
+		// the type bits when they match linux.devices[].type.
+		if d.FileMode != nil && uint32(*d.FileMode)&^0o7777 != 0 && uint32(*d.FileMode)&^0o7777 != deviceTypeBits[d.Type] {
+			return fieldErr(f+".fileMode", "%#o has bits beyond the permission bits (07777) that are not the file type of a %q device", uint32(*d.FileMode), d.Type)
 		}
 	}
 	if l.Resources == nil {
@@ -824,3 +827,6 @@ func selinuxEnabled() bool {
 	_, err := os.Stat("/sys/fs/selinux/enforce")
 	return err == nil
 }
+
+// deviceTypeBits is the S_IFMT part of st_mode for each linux.devices type.
+var deviceTypeBits = map[string]uint32{"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}

@@ -283,9 +283,12 @@ func TestValidate(t *testing.T) {
 		{name: "fifo needs no numbers", mutate: func(s *specs.Spec, _ string) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fifo", Type: "p"}}
 		}},
-		{name: "device fileMode", mutate: func(s *specs.Spec, _ string) {
-			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: ptr(os.FileMode(0o20666))}}
+		{name: "device fileMode with a foreign file type", mutate: func(s *specs.Spec, _ string) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: ptr(os.FileMode(0o60666))}}
 		}, field: "linux.devices[0].fileMode", msg: "beyond the permission bits"},
+		{name: "device fileMode with its own file type (podman)", mutate: func(s *specs.Spec, _ string) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: ptr(os.FileMode(0o20666))}}
+		}},
 		{name: "device cgroup access", mutate: func(s *specs.Spec, _ string) { s.Linux.Resources.Devices[0].Access = "rwx" }, field: "linux.resources.devices[0].access", msg: "only contain r, w and m"},
 		{name: "device cgroup type", mutate: func(s *specs.Spec, _ string) { s.Linux.Resources.Devices[0].Type = "p" }, field: "linux.resources.devices[0].type", msg: "unknown device type"},
 		{name: "cgroupsPath escape", mutate: func(s *specs.Spec, _ string) { s.Linux.CgroupsPath = "/bulwark/../../evil" }, field: "linux.cgroupsPath", msg: `".." component`},

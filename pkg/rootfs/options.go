@@ -16,6 +16,7 @@ type mountOpts struct {
 	data        []string // filesystem-specific options, passed to mount(2) verbatim
 	idmap       bool     // idmapped mount of the source's top mount only
 	ridmap      bool     // idmapped mount applied to the whole tree
+	tmpcopyup   bool     // copy the covered directory's contents into a new tmpfs (runc, crun)
 }
 
 // optKind says which part of mountOpts a table entry feeds.
@@ -27,6 +28,7 @@ const (
 	optPropagation
 	optRecAttr
 	optIDMap
+	optTmpCopyUp
 )
 
 type optSpec struct {
@@ -104,6 +106,10 @@ var mountOptTable = map[string]optSpec{
 
 	"idmap":  {kind: optIDMap},
 	"ridmap": {kind: optIDMap, rec: true},
+
+	// Podman asks for it on the tmpfs it puts on /run, /tmp and /var/tmp
+	// (--read-only, --read-only-tmpfs); passing it to mount(2) is EINVAL.
+	"tmpcopyup": {kind: optTmpCopyUp},
 }
 
 // parseMountOptions turns an OCI options list into mount(2) flags,
@@ -139,6 +145,8 @@ func parseMountOptions(opts []string) (mountOpts, error) {
 			}
 			m.recAttr.Attr_set = m.recAttr.Attr_set&^spec.clr | spec.set
 			m.recAttr.Attr_clr = m.recAttr.Attr_clr&^spec.set | spec.clr
+		case optTmpCopyUp:
+			m.tmpcopyup = true
 		case optIDMap:
 			if spec.rec {
 				m.ridmap = true

@@ -499,6 +499,12 @@ func (mt *mounter) fs(m specs.Mount, opts mountOpts) error {
 		return err
 	}
 	defer top.Close()
+	if opts.tmpcopyup && m.Type == "tmpfs" && existed {
+		// target still names the covered directory, top the new tmpfs.
+		if err := copyUp(procFd(target), procFd(top)); err != nil {
+			return fmt.Errorf("tmpcopyup: %w", err)
+		}
+	}
 	return applyPropagationAndAttrs(top, opts)
 }
 
