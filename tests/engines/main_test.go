@@ -1,0 +1,298 @@
+// Package engines drives Bulwark through the real container engines from
+// Debian — dockerd (docker.io), podman and containerd (ctr) — the way a user
+// registers it: `dockerd --add-runtime`, `podman --runtime`, `ctr run
+// --runc-binary`. Every engine runs with private roots, sockets and state in
+// a temporary directory, without networking (docker: --bridge=none and no
+// iptables; podman: --network none; ctr: no CNI), and is stopped and its data
+// removed when the tests end.
+//
+// scripts/install-engines.sh installs the engines; a test whose engine is
+// still missing skips and says which.
+package engines
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+var (
+	bulwarkBin string
+	// workDir holds the binary, the rootfs and every engine's data; short,
+	// because unix socket paths are limited to 107 bytes.
+	workDir string
+	// installErr is why scripts/install-engines.sh failed, if it did.
+	installErr error
+)
+
+// hostPaths are directories the engines create on the host whatever their
+// --root says (dockerd's trust key in /etc/docker, its plugin directory,
+// containerd's shim sockets under /run/containerd/s, podman's blob cache).
+// The ones that did not exist before the tests are removed after them.
+// defaultRoot is bulwark's default --root, which podman leaves it on.
+const defaultRoot = "/run/bulwark"
+
+var hostPaths = []string{"/etc/docker", "/run/docker", "/run/containerd", "/var/lib/containers", "/run/containers", "/run/libpod"}
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("SKIP: engine tests start container daemons and need root")
+		os.Exit(0)
+	}
+	existed := map[string]bool{}
+	for _, p := range append(hostPaths, defaultRoot) {
+		if _, err := os.Lstat(p); err == nil {
+			existed[p] = true
+		}
+	}
+	code := run(m)
+	for _, p := range hostPaths {
+		if !existed[p] {
+			os.RemoveAll(p)
+		}
+	}
+	if !existed[defaultRoot] {
+		// Not RemoveAll: another test run may be using it by now.
+		os.Remove(defaultRoot)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) int {
+	var err error
+	if workDir, err = os.MkdirTemp("", "bwe-"); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer removeAll(workDir)
+	if out, err := exec.Command("../../scripts/install-engines.sh").CombinedOutput(); err != nil {
+		installErr = fmt.Errorf("scripts/install-engines.sh: %v: %s", err, bytes.TrimSpace(out))
+		fmt.Println("engine install failed, engine tests will skip:", installErr)
+	}
+	bulwarkBin = filepath.Join(workDir, "bulwark")
+	if env := os.Getenv("BULWARK"); env != "" {
+		bulwarkBin = env
+	} else {
+		cmd := exec.Command("go", "build", "-o", bulwarkBin, "../../cmd/bulwark")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Println("building bulwark:", err)
+			return 1
+		}
+	}
+	defer stopAll()
+	return m.Run()
+}
+
+// stoppers are the engine daemons started by the tests, stopped at the end
+// in reverse order.
+var (
+	stopMu   sync.Mutex
+	stoppers []func()
+)
+
+func atExit(f func()) {
+	stopMu.Lock()
+	defer stopMu.Unlock()
+	stoppers = append(stoppers, f)
+}
+
+func stopAll() {
+	stopMu.Lock()
+	defer stopMu.Unlock()
+	for i := len(stoppers) - 1; i >= 0; i-- {
+		stoppers[i]()
+	}
+	stoppers = nil
+}
+
+// requireEngine skips unless every named binary is installed.
+func requireEngine(t *testing.T, bins ...string) {
+	t.Helper()
+	for _, b := range bins {
+		if _, err := exec.LookPath(b); err != nil {
+			if installErr != nil {
+				t.Skipf("%s not installed (%v)", b, installErr)
+			}
+			t.Skipf("%s not installed: run scripts/install-engines.sh", b)
+		}
+	}
+}
+
+var (
+	rootfsOnce sync.Once
+	rootfsTar  string
+	rootfsErr  error
+)
+
+// rootfsTarball is the test rootfs (busybox + payloads) as a tar archive,
+// the input of `docker import` and `podman import` and the single layer of
+// the OCI archive for `ctr image import`.
+func rootfsTarball(t *testing.T) string {
+	t.Helper()
+	rootfsOnce.Do(func() {
+		dir := filepath.Join(workDir, "rootfs")
+		if rootfsErr = testrootfs.Build(dir); rootfsErr != nil {
+			return
+		}
+		rootfsTar = filepath.Join(workDir, "rootfs.tar")
+		out, err := exec.Command("tar", "-C", dir, "--numeric-owner", "-cf", rootfsTar, ".").CombinedOutput()
+		if err != nil {
+			rootfsErr = fmt.Errorf("tar rootfs: %v: %s", err, out)
+		}
+	})
+	if rootfsErr != nil {
+		t.Fatalf("building the test rootfs: %v", rootfsErr)
+	}
+	return rootfsTar
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+}
+
+// runCmd runs a command with a time limit, stdout and stderr to files (a
+// detached child that inherits a pipe would block the wait forever).
+func runCmd(t *testing.T, stdin []byte, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	dir := t.TempDir()
+	out, _ := os.Create(filepath.Join(dir, "out"))
+	errf, _ := os.Create(filepath.Join(dir, "err"))
+	defer out.Close()
+	defer errf.Close()
+	cmd.Stdout, cmd.Stderr = out, errf
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Start()
+	if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(120 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s %v: still running after 120s", name, args)
+	}
+	ob, _ := os.ReadFile(out.Name())
+	eb, _ := os.ReadFile(errf.Name())
+	r := result{stdout: string(ob), stderr: string(eb)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return r
+}
+
+// waitFor polls cond until it holds or the deadline passes (daemons coming
+// up); it reports whether cond held.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// mountsUnder lists mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			out = append(out, f[4])
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// removeAll unmounts what the engines left mounted below dir (overlay
+// layers, shm, netns files, the daemons' own bind mounts) and deletes it.
+func removeAll(dir string) error {
+	for range 3 {
+		ms := mountsUnder(dir)
+		if len(ms) == 0 {
+			break
+		}
+		for _, m := range ms {
+			unix.Unmount(m, unix.MNT_DETACH)
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+// stopProcess sends SIGTERM, waits, then SIGKILL; pid 0 is ignored.
+func stopProcess(pid int, grace time.Duration) {
+	if pid <= 0 {
+		return
+	}
+	if unix.Kill(pid, unix.SIGTERM) != nil {
+		return
+	}
+	if !waitFor(grace, func() bool { return unix.Kill(pid, 0) != nil }) {
+		unix.Kill(pid, unix.SIGKILL)
+		waitFor(5*time.Second, func() bool { return unix.Kill(pid, 0) != nil })
+	}
+}
+
+// leftoverCgroups lists cgroup directories whose name contains id, on every
+// hierarchy: what a container must not leave behind.
+func leftoverCgroups(id string) []string {
+	var found []string
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return filepath.SkipDir
+		}
+		if d.IsDir() && strings.Contains(d.Name(), id) {
+			found = append(found, p)
+		}
+		if strings.Count(p, "/") > 7 {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return found
+}
+
+// hostMountsNaming lists host mounts whose line mentions id.
+func hostMountsNaming(id string) []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, id) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
