@@ -367,5 +367,3 @@ func TestCheckpointRefusedClearly(t *testing.T) {
 		t.Fatalf("restore should fail with 'not supported': %v", r)
 	}
 }
-
-
