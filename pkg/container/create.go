@@ -115,8 +115,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 			return err
 		}
 	}
-	if !hasNS(spec, specs.MountNamespace) {
-		return &oci.FieldError{File: "config.json", Field: "linux.namespaces", Msg: "a mount namespace is required (without one pivot_root would change the host's root)", Err: oci.ErrInvalidConfig}
+	hostMountNS := !hasNS(spec, specs.MountNamespace)
+	if hostMountNS {
+		if err := checkHostMountNS(spec); err != nil {
+			return err
+		}
 	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.wantConsole {
 		return &oci.FieldError{File: "config.json", Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
@@ -151,6 +154,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		Cgroup:      cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id},
 	}
 	var cg *cgroups.Manager
+	var hostMountsBefore map[int]string
 	defer func() {
 		if err == nil {
 			return
@@ -163,6 +167,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 			_ = cg.KillAll(unix.SIGKILL)
 			waitEmpty(cg)
 			_ = cg.Destroy()
+		}
+		if hostMountsBefore != nil {
+			if ids, merr := newMountsBelow(st.Rootfs, hostMountsBefore); merr == nil {
+				_ = unmountHostMounts(st.Rootfs, ids)
+			}
 		}
 		os.RemoveAll(r.dir(id))
 	}()
@@ -212,6 +221,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		defer consoleConn.Close()
 	}
 
+	if hostMountNS {
+		if hostMountsBefore, err = mountsBelow(st.Rootfs); err != nil {
+			return err
+		}
+	}
 	p, err := r.startInit(spec, st, initParams{
 		preserveFds: o.PreserveFds,
 		fifo:        fifoFile,
@@ -281,6 +295,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 			}
 		case linux.MsgReady:
 			st.Phase = PhaseCreated
+			if hostMountNS {
+				if st.HostMounts, err = newMountsBelow(st.Rootfs, hostMountsBefore); err != nil {
+					return err
+				}
+			}
 			if err = r.saveState(st); err != nil {
 				return err
 			}

@@ -183,6 +183,9 @@ func (r *Runtime) destroy(st *State) error {
 	for i := 0; i < 200 && st.alive(); i++ {
 		time.Sleep(5 * time.Millisecond)
 	}
+	if err := unmountHostMounts(st.Rootfs, st.HostMounts); err != nil {
+		errs = append(errs, err)
+	}
 	if err := os.RemoveAll(r.dir(st.ID)); err != nil {
 		errs = append(errs, err)
 	}

@@ -56,6 +56,9 @@ type State struct {
 	Cgroup      cgroups.Config    `json:"cgroup"`
 	Config      *specs.Spec       `json:"config"`
 	Owner       string            `json:"owner"`
+	// HostMounts are the IDs of the mounts the init made in the host's
+	// mount table (a config without a mount namespace); delete removes them.
+	HostMounts []int `json:"hostMounts,omitempty"`
 }
 
 func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }

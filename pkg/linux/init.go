@@ -105,10 +105,11 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		tree = os.NewFile(uintptr(cfg.RootTreeFd), "rootfs-tree")
 	}
 	err := rootfs.Prepare(s, cfg.Rootfs, rootfs.Options{
-		NoPivot:  cfg.NoPivot,
-		InUserNS: cfg.NewUserNS || joinsUserNS(s),
-		CgroupNS: cfg.CgroupNS,
-		RootTree: tree,
+		NoPivot:     cfg.NoPivot,
+		InUserNS:    cfg.NewUserNS || joinsUserNS(s),
+		CgroupNS:    cfg.CgroupNS,
+		RootTree:    tree,
+		HostMountNS: sharesHostMountNS(s),
 	})
 	if tree != nil {
 		// Attached or not, the payload must never hold a handle on it.
@@ -135,7 +136,11 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err := loopbackUp(s); err != nil {
 		return err
 	}
-	if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
+	if sharesHostMountNS(s) {
+		if err := rootfs.Chroot(cfg.Rootfs); err != nil {
+			return err
+		}
+	} else if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
 		return err
 	}
 	if p.Terminal {
@@ -246,6 +251,13 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 func initExec(conn *Conn, cfg *InitConfig) error {
 	p := cfg.Process
 	s := cfg.Spec
+	// Joining the host's mount namespace leaves us at the host's root: the
+	// container's root is only a chroot, which setns does not carry over.
+	if sharesHostMountNS(s) {
+		if err := rootfs.Chroot(cfg.Rootfs); err != nil {
+			return err
+		}
+	}
 	if p.Terminal {
 		if _, err := unix.Setsid(); err != nil {
 			return fmt.Errorf("setsid: %w", err)
@@ -324,6 +336,20 @@ func prepareLandlock(s *specs.Spec, p *specs.Process) (*landlock.Ruleset, error)
 		p.NoNewPrivileges = true
 	}
 	return ll, nil
+}
+
+// sharesHostMountNS: the config names no mount namespace at all, so the
+// container lives in the host's mount table.
+func sharesHostMountNS(s *specs.Spec) bool {
+	if s == nil || s.Linux == nil {
+		return true
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.MountNamespace {
+			return false
+		}
+	}
+	return true
 }
 
 func joinsUserNS(s *specs.Spec) bool {

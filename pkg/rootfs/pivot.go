@@ -31,6 +31,22 @@ func Pivot(rootfs string, noPivot bool) error {
 	return pivotRoot(rootfs)
 }
 
+// Chroot enters rootfs for a container that shares the host's mount
+// namespace, where pivot_root would replace the host's own root.
+func Chroot(rootfs string) error {
+	rootfs, err := cleanRootfs(rootfs)
+	if err != nil {
+		return err
+	}
+	if err := unix.Chroot(rootfs); err != nil {
+		return fmt.Errorf("chroot into %q: %w", rootfs, err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir / after chroot: %w", err)
+	}
+	return nil
+}
+
 func pivotRoot(rootfs string) error {
 	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -34,6 +34,12 @@ type Options struct {
 	// RootTree, when set, is the detached rootfs mount the runtime made
 	// (OpenRootTree); it is attached at rootfs instead of a self-bind.
 	RootTree *os.File
+	// HostMountNS: the config has no mount namespace, so the init works in
+	// the host's mount table. Nothing may change the host's propagation or
+	// bind the rootfs onto itself there; the spec mounts are made under the
+	// rootfs (the runtime records and later removes them) and Chroot, not
+	// Pivot, enters it.
+	HostMountNS bool
 }
 
 // Prepare builds the container's mount tree under rootfs, in runc's order:
@@ -52,8 +58,10 @@ func Prepare(s *specs.Spec, rootfs string, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := prepareRoot(rootfs, prop, o.RootTree); err != nil {
-		return err
+	if !o.HostMountNS {
+		if err := prepareRoot(rootfs, prop, o.RootTree); err != nil {
+			return err
+		}
 	}
 	// Opened after the self-bind so that every lookup walks the new mount.
 	root, err := os.OpenFile(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
