@@ -241,7 +241,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		}
 	}
 	if sc != nil {
-		if _, err := seccomp.Load(sc); err != nil {
+		if _, err := seccomp.LoadThread(sc); err != nil {
 			return fmt.Errorf("config.json: %w", err)
 		}
 	}
@@ -386,7 +386,7 @@ func hasNotify(sc *specs.LinuxSeccomp) bool {
 // loadSeccomp loads the filter and, for notify filters, hands the listener fd
 // to the runtime, which passes it on to linux.seccomp.listenerPath.
 func loadSeccomp(conn *Conn, sc *specs.LinuxSeccomp) error {
-	fd, err := seccomp.Load(sc)
+	fd, err := seccomp.LoadThread(sc)
 	if err != nil {
 		return fmt.Errorf("config.json: %w", err)
 	}

@@ -32,6 +32,7 @@ const (
 	envProbes   = "BULWARK_SECCOMP_PROBES"
 	envListener = "BULWARK_SECCOMP_LISTENER"
 	envDropCap  = "BULWARK_SECCOMP_DROP_SYS_ADMIN"
+	envThread   = "BULWARK_SECCOMP_THREAD" // use LoadThread instead of Load
 )
 
 // probes make one syscall each and return its errno (0 on success). They use
@@ -110,7 +111,11 @@ func helperMain() int {
 	}()
 	<-preThread
 
-	fd, err := Load(&s)
+	load := Load
+	if os.Getenv(envThread) == "1" {
+		load = LoadThread
+	}
+	fd, err := load(&s)
 	if err != nil {
 		fmt.Printf("LOADERR %v\n", err)
 		return 0
