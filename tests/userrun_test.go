@@ -289,3 +289,34 @@ func TestUserRunRefusesBadInputBeforeCreatingAnything(t *testing.T) {
 		})
 	}
 }
+
+func TestUserRunDefaultHasCgroupNamespaceAndLandlock(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	e.mustOK("spec", "--profile", "default", "--bundle", dir)
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Annotations map[string]string `json:"annotations"`
+		Linux       struct {
+			Namespaces []struct{ Type string } `json:"namespaces"`
+		} `json:"linux"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Annotations["run.bulwark.landlock"] != "enforce" {
+		t.Errorf("default profile does not enforce Landlock: %v", s.Annotations)
+	}
+	r := e.userRun(nil, nil, userRootfs(t), "cat", "/proc/self/cgroup")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("cgroup path visible inside the default container: %q", l)
+		}
+	}
+}

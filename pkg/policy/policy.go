@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"os"
 	"path/filepath"
 	"slices"
@@ -584,4 +585,18 @@ func WithAnnotation(k, v string) Option {
 		s.Annotations[k] = v
 		return nil
 	}
+}
+
+// WithCgroupNamespace gives the container its own cgroup namespace, so
+// /proc/self/cgroup and a cgroup mount show the container's cgroup as "/"
+// instead of the host's hierarchy and naming.
+func WithCgroupNamespace() Option {
+	return func(s *specs.Spec) error { setNS(s, specs.CgroupNamespace); return nil }
+}
+
+// WithLandlock confines filesystem access to the container's own mounts
+// (pkg/landlock): a host path reached through a leaked fd or /proc/PID/root
+// stays out of reach even if every other layer failed.
+func WithLandlock() Option {
+	return WithAnnotation(landlock.Annotation, landlock.ModeEnforce)
 }

@@ -60,6 +60,8 @@ func Default() []Option {
 		WithRlimit("RLIMIT_MEMLOCK", DefaultMemlock, DefaultMemlock),
 		WithMemoryLimit(DefaultMemoryLimit),
 		WithNetworkNone(),
+		WithCgroupNamespace(),
+		WithLandlock(),
 	}
 }
 
