@@ -80,7 +80,7 @@ func newApp() *cli.Command {
 			createCommand(), startCommand(), runCommand(), stateCommand(), killCommand(),
 			deleteCommand(), listCommand(), execCommand(), specCommand(), featuresCommand(),
 			pauseCommand(), resumeCommand(), psCommand(),
-			updateCommand(), eventsCommand(), checkpointCommand(), restoreCommand(),
+			updateCommand(), eventsCommand(), checkpointCommand(), restoreCommand(), installCommand(),
 			seccompCommand(),
 		},
 	}

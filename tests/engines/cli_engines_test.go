@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,19 +140,32 @@ func startDockerd(dir string, extra ...string) (*dockerd, error) {
 		"-H", "unix://" + d.sock, "--pidfile", filepath.Join(dir, "docker.pid"),
 		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
 		"--storage-driver", storageDriver(), "--log-level", "warn",
-		// Without this dockerd reads /etc/docker/daemon.json, which
-		// `bulwark install docker` may have changed on this host.
-		"--config-file", emptyConfig(dir),
 	}, extra...)
+	if !slices.Contains(extra, "--config-file") {
+		// Without it dockerd reads /etc/docker/daemon.json, which
+		// `bulwark install docker` may have changed on this host.
+		args = append(args, "--config-file", emptyConfig(dir))
+	}
 	d.cmd = exec.Command("dockerd", args...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("dockerd: %w", err)
 	}
-	go d.cmd.Wait()
+	exited := make(chan struct{})
+	go func() { d.cmd.Wait(); close(exited) }()
 	up := waitFor(60*time.Second, func() bool {
+		select {
+		case <-exited:
+			return true // it refused its config: no point waiting
+		default:
+		}
 		return exec.Command(dockerBin, "-H", "unix://"+d.sock, "version").Run() == nil
 	})
+	select {
+	case <-exited:
+		up = false
+	default:
+	}
 	if !up {
 		b, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
 		d.stop()
