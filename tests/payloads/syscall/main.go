@@ -19,6 +19,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
@@ -223,6 +224,42 @@ func init() {
 			return errnoOf(err)
 		}},
 		"setuid": {"UID", func(a []string) syscall.Errno { return raw(unix.SYS_SETUID, num(need(a, 0))) }},
+		"openw": {"PATH (open for writing without O_CREAT or O_TRUNC and close at once: proves the open, writes nothing)", func(a []string) syscall.Errno {
+			fd, err := unix.Open(need(a, 0), unix.O_WRONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+			return errnoOf(err)
+		}},
+		"read": {"PATH [BYTES] (open read-only and read up to BYTES, default 512; prints EMPTY when the read returns nothing, as a masked path does)", func(a []string) syscall.Errno {
+			return readSome(need(a, 0), int(num(arg(a, 1, "512"))))
+		}},
+		"blkread": {"PATH MAJOR MINOR (mknod a block node at PATH, read 512 bytes from it, remove it; after the mknod, failures print open:ERRNO or read:ERRNO)", func(a []string) syscall.Errno {
+			path := need(a, 0)
+			dev := unix.Mkdev(uint32(num(need(a, 1))), uint32(num(need(a, 2))))
+			if err := unix.Mknod(path, unix.S_IFBLK|0o600, int(dev)); err != nil {
+				return errnoOf(err)
+			}
+			defer os.Remove(path)
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				fmt.Println("open:" + payload.ErrnoName(err))
+				os.Remove(path)
+				os.Exit(0)
+			}
+			defer unix.Close(fd)
+			buf := make([]byte, 512)
+			if _, err := unix.Read(fd, buf); err != nil {
+				fmt.Println("read:" + payload.ErrnoName(err))
+				unix.Close(fd)
+				os.Remove(path)
+				os.Exit(0)
+			}
+			return 0
+		}},
+		"tiocsti": {"[CMD] (default TIOCSTI; pushes a space into a fresh pty made our controlling terminal, which nobody reads; setup failures print setup:ERRNO)", func(a []string) syscall.Errno {
+			return tiocsti(num(arg(a, 0, "TIOCSTI")))
+		}},
 		"raw": {"NR [ARGS...] (any syscall by number, up to six arguments)", func(a []string) syscall.Errno {
 			nr := num(need(a, 0))
 			var v [6]uintptr
@@ -300,6 +337,63 @@ func forked(cloneFlags uintptr, nr uintptr, a ...uintptr) syscall.Errno {
 		os.Exit(0)
 	}
 	return e
+}
+
+// readSome opens path read-only and reads up to n bytes.
+func readSome(path string, n int) syscall.Errno {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, max(n, 1))
+	got, err := unix.Read(fd, buf)
+	if err != nil {
+		return errnoOf(err)
+	}
+	if got == 0 {
+		fmt.Println("EMPTY")
+		unix.Close(fd)
+		os.Exit(0)
+	}
+	return 0
+}
+
+// tiocsti is the terminal injection attack against a terminal of our own:
+// TIOCSTI is only allowed on the caller's controlling terminal (without
+// CAP_SYS_ADMIN), so the payload opens a new pty, becomes a session leader
+// and takes the pty as its controlling terminal first. The injected space
+// lands in an input queue that is discarded when the pty is closed.
+func tiocsti(cmd uintptr) syscall.Errno {
+	// Closing the master hangs up the terminal we lead: SIGHUP would kill
+	// us before the result is printed.
+	signal.Ignore(syscall.SIGHUP)
+	setup := func(step string, err error) syscall.Errno {
+		fmt.Printf("setup:%s:%s\n", step, payload.ErrnoName(err))
+		os.Exit(0)
+		return 0
+	}
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return setup("ptmx", err)
+	}
+	defer unix.Close(m)
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		return setup("unlockpt", err)
+	}
+	s, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_CLOEXEC)
+	if e != 0 {
+		return setup("peer", e)
+	}
+	defer unix.Close(int(s))
+	// EPERM from setsid means we already lead a session (a container's
+	// init can), which is what TIOCSCTTY needs anyway.
+	unix.Setsid()
+	if err := unix.IoctlSetInt(int(s), unix.TIOCSCTTY, 0); err != nil {
+		return setup("ctty", err)
+	}
+	c := byte(' ')
+	return raw(unix.SYS_IOCTL, s, cmd, uintptr(unsafe.Pointer(&c)))
 }
 
 func errnoOf(err error) syscall.Errno {
