@@ -58,7 +58,14 @@ func (e *cliEngine) start(t *testing.T, flags ...string) string {
 	a := append([]string{"run", "-d", "--name", name}, e.runFlags...)
 	a = append(append(a, flags...), e.image, "sleep", "100000")
 	e.ok(t, a...)
-	t.Cleanup(func() { e.do(t, "rm", "-f", name) })
+	t.Cleanup(func() {
+		if e.name == "podman" {
+			// sleep as pid 1 ignores SIGTERM: skip podman's 10 s grace.
+			e.do(t, "rm", "-f", "-t", "0", name)
+			return
+		}
+		e.do(t, "rm", "-f", name)
+	})
 	return name
 }
 
