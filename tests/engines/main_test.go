@@ -179,6 +179,9 @@ func runCmd(t *testing.T, stdin []byte, name string, args ...string) result {
 	defer out.Close()
 	defer errf.Close()
 	cmd.Stdout, cmd.Stderr = out, errf
+	// conmon writes an "oom" marker into its cwd when podman's container
+	// is OOM-killed: keep that out of the source tree.
+	cmd.Dir = dir
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
