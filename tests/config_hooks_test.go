@@ -70,6 +70,7 @@ func TestConfigHooksRunInOrderWithTheStateOfTheirPhase(t *testing.T) {
 		s.Process.Args = []string{"sh", "-c", "BWT_HOOK=payload; " + recordScript + " </dev/null; exec sleep 100", "sh", "/mnt"}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: logDir, Options: []string{"rbind", "rw"}})
 		s.Hooks = &specs.Hooks{
+			//lint:ignore SA1019 prestart is deprecated but engines and the conformance suite still use it
 			Prestart:        []specs.Hook{host("prestart")}, //nolint:staticcheck // deprecated but still used by engines
 			CreateRuntime:   []specs.Hook{host("createRuntime")},
 			CreateContainer: []specs.Hook{host("createContainer")},

@@ -83,7 +83,7 @@ func TestKilledCreateIsCleanedByForceDelete(t *testing.T) {
 		set  func(h *specs.Hooks, hook specs.Hook)
 	}{
 		{"during createRuntime hook", func(h *specs.Hooks, hook specs.Hook) { h.CreateRuntime = []specs.Hook{hook} }},
-		//nolint:staticcheck // prestart is deprecated but engines still use it
+		//lint:ignore SA1019 prestart is deprecated but engines still use it
 		{"during prestart hook", func(h *specs.Hooks, hook specs.Hook) { h.Prestart = []specs.Hook{hook} }},
 		{"during createContainer hook", func(h *specs.Hooks, hook specs.Hook) { h.CreateContainer = []specs.Hook{hook} }},
 	} {

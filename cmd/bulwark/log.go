@@ -11,9 +11,8 @@ import (
 // Engines (containerd's shim) read errors from --log in runc's JSON format:
 // one object per line with level, msg and time.
 var (
-	logOut   io.Writer = os.Stderr
-	logJSON  bool
-	logDebug bool
+	logOut  io.Writer = os.Stderr
+	logJSON bool
 )
 
 func setupLog(path, format string, debug bool) error {
@@ -24,7 +23,7 @@ func setupLog(path, format string, debug bool) error {
 	default:
 		return fmt.Errorf("--log-format: %q is neither text nor json", format)
 	}
-	logDebug = debug
+	_ = debug // accepted for runc compatibility; there are no debug messages yet
 	if path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)
 		if err != nil {

@@ -36,6 +36,9 @@ func main() {
 		os.Exit(1)
 	}
 	app := newApp()
+	if isUserRun(os.Args) {
+		useUserRun(app)
+	}
 	err := app.Run(context.Background(), os.Args)
 	var ec exitCode
 	switch {

@@ -152,9 +152,10 @@ func updateResources(cmd *cli.Command) (*specs.LinuxResources, error) {
 }
 
 func warnKernelMemory(r *specs.LinuxResources) {
-	//nolint:staticcheck // the deprecated field is what old engines still send
+	//lint:ignore SA1019 the deprecated field is what old engines still send
 	if r.Memory != nil && r.Memory.Kernel != nil {
 		logWarn("update: memory.kernel is obsolete and ignored (kernel memory is charged to memory.limit)")
+		//lint:ignore SA1019 deprecated field still sent by engines
 		r.Memory.Kernel = nil
 	}
 }

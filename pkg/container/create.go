@@ -269,7 +269,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 				// runtime-tools suite, and crun) expect "created".
 				pre := *hs
 				pre.Status = specs.StateCreated
-				//nolint:staticcheck // prestart is deprecated but engines still use it
+				//lint:ignore SA1019 prestart is deprecated but engines still use it
 				if err = hooks.Run("prestart", spec.Hooks.Prestart, &pre); err != nil {
 					return err
 				}

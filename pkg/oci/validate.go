@@ -438,6 +438,7 @@ func (v *validator) hooks() error {
 		name  string
 		hooks []specs.Hook
 	}{
+		//lint:ignore SA1019 prestart is deprecated but engines and the conformance suite still use it
 		{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
 		{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop},
 	}

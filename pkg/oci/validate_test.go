@@ -168,6 +168,7 @@ func TestValidate(t *testing.T) {
 		}, field: "hooks.createRuntime[1].path", msg: `"hook.sh" is not an absolute path`},
 		{name: "hook empty path", mutate: func(s *specs.Spec, _ string) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{}}} }, field: "hooks.poststop[0].path", msg: "empty"},
 		{name: "hook timeout", mutate: func(s *specs.Spec, _ string) {
+			//lint:ignore SA1019 prestart is deprecated but engines and the conformance suite still use it
 			s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/true", Timeout: ptr(0)}}}
 		}, field: "hooks.prestart[0].timeout", msg: "greater than 0"},
 		{name: "annotation empty key", mutate: func(s *specs.Spec, _ string) { s.Annotations = map[string]string{"": "x"} }, field: "annotations", msg: "empty key"},

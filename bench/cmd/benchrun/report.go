@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -129,14 +128,6 @@ func (b *bench) ratios(m *md, s series, what string) {
 		}
 		m.row(cells...)
 	}
-}
-
-func shOut(name string, args ...string) string {
-	o, err := exec.Command(name, args...).Output()
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(o))
 }
 
 func cpuModel() string {
