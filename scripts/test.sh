@@ -3,7 +3,8 @@
 # engine tests, fuzz smoke runs, vet and staticcheck. This is what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo /root/go)/bin"
+export PATH="$PATH:/usr/local/go/bin"
+export PATH="$PATH:$(go env GOPATH)/bin"
 ./scripts/setup.sh
 [ -x scripts/install-engines.sh ] && ./scripts/install-engines.sh
 
@@ -11,6 +12,9 @@ echo "== gofmt / go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 go vet ./...
+echo "== staticcheck"
+command -v staticcheck >/dev/null || GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+staticcheck ./...
 
 echo "== go test"
 # -p 1: the integration packages start real containers and engines; running
