@@ -97,28 +97,28 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 	sock := func(key, fam, args, why string) escapeAttempt {
 		return escapeAttempt{key: key, name: "socket(" + fam + ")", sh: "syscall socket " + fam + " " + args, why: why}
 	}
-	rareWhy := "a rarely used socket family with a history of kernel CVEs; the default's seccomp allows only AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK and answers EAFNOSUPPORT, as a kernel without the family would"
+	rareWhy := "blocked by seccomp (EAFNOSUPPORT): a rarely used socket family with a history of kernel CVEs; the default allows only AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK and answers as a kernel without the family would. Where runc's column also says EAFNOSUPPORT, this kernel lacks the family"
 	return []escapeAttempt{
 		{key: "mount-tmpfs", name: "mount tmpfs", sh: "syscall mount none /mnt tmpfs 0 ''",
-			why: "mount(2) needs CAP_SYS_ADMIN over the mount namespace; the default has no capabilities and its seccomp refuses mount outright (ENOSYS)"},
+			why: "blocked by seccomp (EPERM): the default denies mount, umount2, fsopen, open_tree, move_mount and pivot_root outright; without it the missing CAP_SYS_ADMIN would refuse it too"},
 		{key: "mount-bind", name: "bind-mount /", sh: "syscall mount / /mnt '' 'MS_BIND|MS_REC' ''",
-			why: "a recursive bind of / is the first step of many escapes (reaching covered paths, remounting read-write); refused like any mount"},
+			why: "blocked by seccomp (EPERM): a recursive bind of / is the first step of many escapes (reaching paths mounted over, remounting read-write); refused like any mount"},
 		{key: "keyctl", name: "keyctl", sh: "syscall keyctl",
-			why: "the kernel keyring is not namespaced: keys of other containers and of the host are one lookup away; seccomp refuses keyctl, add_key and request_key"},
+			why: "blocked by seccomp (EPERM): the kernel keyring is not namespaced, so keys of other containers and of the host are one lookup away; keyctl, add_key and request_key are denied (runc's default allows it)"},
 		{key: "bpf", name: "bpf (map create)", sh: "syscall bpf",
-			why: "eBPF is a rich source of local privilege escalations; seccomp refuses bpf"},
+			why: "blocked by seccomp (EPERM): eBPF is a rich source of local privilege escalations (the host's unprivileged_bpf_disabled also refuses it without CAP_BPF)"},
 		{key: "userfaultfd", name: "userfaultfd", sh: "syscall userfaultfd",
-			why: "userfaultfd lets an exploit stall the kernel mid-copy to win races; seccomp refuses it"},
+			why: "blocked by seccomp (EPERM): userfaultfd lets an exploit stall the kernel mid-copy to win races"},
 		{key: "io_uring", name: "io_uring_setup", sh: "syscall io_uring_setup",
-			why: "io_uring bypasses per-syscall filtering and has had many privilege escalations; seccomp refuses it"},
+			why: "blocked by seccomp (EPERM): io_uring does its work outside per-syscall filtering and has had many privilege escalations (runc's default allows it)"},
 		{key: "perf", name: "perf_event_open", sh: "syscall perf_event_open",
-			why: "perf events leak kernel addresses and have had privilege escalations; seccomp refuses it"},
+			why: "blocked by seccomp (EPERM): perf events leak kernel addresses and have had privilege escalations (perf_event_paranoid refuses it too where no seccomp does: EACCES)"},
 		{key: "open_by_handle_at", name: "open_by_handle_at (shocker)", sh: "syscall open_by_handle_at",
-			why: "the 'shocker' escape: a file handle opens any inode of the filesystem, outside the container's root; needs CAP_DAC_READ_SEARCH and seccomp refuses it"},
+			why: "blocked by seccomp (EPERM): the 'shocker' escape, a file handle opens any inode of the filesystem outside the container's root; it also needs CAP_DAC_READ_SEARCH"},
 		{key: "ptrace", name: "ptrace a sibling process", sh: "sleep 30 & p=$!; r=$(syscall ptrace attach $p); kill $p; echo $r",
-			why: "ptrace reads and changes another process (and, with a runtime process in reach, was an escape); seccomp refuses ptrace"},
-		sock("raw", "AF_INET", "SOCK_RAW IPPROTO_ICMP", "raw IP sockets forge packets (ARP/DNS spoofing on a bridge); they need CAP_NET_RAW, which the default does not have"),
-		sock("packet", "AF_PACKET", "SOCK_RAW ETH_P_ALL", "packet sockets sniff and inject frames and have had privilege escalations (CVE-2017-7308, CVE-2020-14386); seccomp refuses the family and CAP_NET_RAW is absent"),
+			why: "blocked by seccomp (EPERM): ptrace reads and changes another process (with a runtime process in reach, an escape); runc's and Docker's defaults allow tracing a sibling of the same uid"},
+		sock("raw", "AF_INET", "SOCK_RAW IPPROTO_ICMP", "blocked by capabilities (EPERM): raw IP sockets forge packets (ARP/DNS spoofing on a bridge) and need CAP_NET_RAW; the seccomp allows AF_INET, the empty capability set refuses SOCK_RAW"),
+		sock("packet", "AF_PACKET", "SOCK_RAW ETH_P_ALL", "blocked by seccomp (EAFNOSUPPORT): packet sockets sniff and inject frames and have had privilege escalations (CVE-2017-7308, CVE-2020-14386); the family is refused, and CAP_NET_RAW is absent anyway"),
 		sock("vsock", "AF_VSOCK", "SOCK_STREAM", rareWhy),
 		sock("alg", "AF_ALG", "SOCK_SEQPACKET", rareWhy),
 		sock("key", "AF_KEY", "SOCK_RAW 2", rareWhy),
@@ -131,26 +131,26 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 		sock("xdp", "AF_XDP", "SOCK_RAW", rareWhy),
 		{key: "blkdev", name: fmt.Sprintf("mknod b %d:%d + read (host disk)", diskMaj, diskMin),
 			sh:  fmt.Sprintf("r=$(syscall blkread /dev/escape-disk %d %d); [ \"$r\" = EROFS ] && r=$(syscall blkread /tmp/escape-disk %d %d); echo $r", diskMaj, diskMin, diskMaj, diskMin),
-			why: "a block node made with mknod reads the host's disk whatever the mount options; needs CAP_MKNOD (absent) and, past that, the devices cgroup allows only the default character devices"},
+			why: "blocked by capabilities and the user namespace (EPERM; EACCES for uid 1000, who cannot write /dev): a block node made with mknod reads the host's disk whatever the mount options; no user namespace may make device nodes, and past that the devices cgroup refuses mknod and open of anything but the default character devices (the Docker columns' EPERM, with CAP_MKNOD)"},
 		{key: "drop_caches", name: "open /proc/sys/vm/drop_caches for write", sh: "syscall openw /proc/sys/vm/drop_caches",
-			why: "/proc/sys is host-global for most keys; it is read-only in the container and owned by the host's root, whom container root is not"},
+			why: "blocked by the user namespace (EACCES): most of /proc/sys is host-global; its files belong to the host's root, whom container root is not, and /proc/sys is a read-only path besides (runc's and Docker's EROFS)"},
 		{key: "sysrq", name: "open /proc/sysrq-trigger for write", sh: "syscall openw /proc/sysrq-trigger", needs: "/proc/sysrq-trigger",
-			why: "sysrq-trigger reboots or crashes the host; read-only path, and owned by the host's root"},
+			why: "sysrq-trigger reboots or crashes the host; a read-only path owned by the host's root. n/a where the kernel has no sysrq"},
 		{key: "core_pattern", name: "open /proc/sys/kernel/core_pattern for write", sh: "syscall openw /proc/sys/kernel/core_pattern",
-			why: "a core_pattern starting with | runs a program as host root on the next crash; /proc/sys is read-only"},
+			why: "blocked by the user namespace (EACCES): a core_pattern starting with | runs a program as host root on the next crash; owned by the host's root, and a read-only path (runc's EROFS)"},
 		{key: "sysfs", name: "open /sys/kernel/mm/transparent_hugepage/enabled for write", sh: "syscall openw /sys/kernel/mm/transparent_hugepage/enabled",
-			why: "sysfs attributes change host-wide kernel state; /sys is mounted read-only (and a sysfs mounted in a user namespace shows host attributes as nobody's)"},
+			why: "blocked by a read-only mount (EROFS): sysfs attributes change host-wide kernel state; /sys is mounted read-only, and its host attributes belong to the host's root"},
 		{key: "release_agent", name: "open a cgroup release_agent for write",
 			sh:  "r=NOFILE; for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/release_agent; do [ -e \"$f\" ] || continue; r=$(syscall openw $f); [ \"$r\" = OK ] && break; done; echo $r",
-			why: "the release_agent of a cgroup v1 hierarchy runs as host root (CVE-2022-0492); a container sees only its own cgroup below the root, where the file does not exist (NOFILE), or a cgroup2 view, which has none"},
+			why: "blocked by the cgroup namespace (NOFILE): the release_agent of a cgroup v1 hierarchy runs as host root (CVE-2022-0492); a container sees only its own cgroup below the hierarchy's root, where the file does not exist"},
 		{key: "cgroup_mount", name: "mount cgroup v1 (for its release_agent)",
 			sh:  "r=$(syscall mount cgroup /mnt cgroup 0 memory); if [ \"$r\" = OK ]; then r=mounted:$(syscall openw /mnt/release_agent); syscall umount2 /mnt MNT_DETACH >/dev/null; fi; echo $r",
-			why: "mounting a v1 hierarchy is the other way to reach a release_agent; a mount, so refused by seccomp, and a v1 cgroup mount needs CAP_SYS_ADMIN in the host's user namespace anyway"},
+			why: "blocked by seccomp (EPERM): mounting a v1 hierarchy is the other way to a release_agent; a mount, so refused, and a v1 cgroup mount needs CAP_SYS_ADMIN in the host's user namespace anyway"},
 		{key: "self_exe", name: "open /proc/self/exe for write", sh: "syscall openw /proc/self/exe",
-			why: "CVE-2019-5736 overwrote the runtime through /proc/PID/exe; here the payload's own binary: the rootfs is read-only (EROFS) and a running binary is ETXTBSY"},
+			why: "blocked by the kernel (ETXTBSY; EACCES for uid 1000): CVE-2019-5736 overwrote the runtime through /proc/PID/exe; here it is the payload's own binary, a rootfs copy, which the kernel refuses to open for writing while it runs; the rootfs is read-only besides. The runtime's own binary is the subject of pkg/selfexe and its tests (exeattack)"},
 		{key: "fdleak", name: "leaked fds / cwd outside the root", sh: "fdleak | tr -d ' \\n' | grep -o '\"escapes\":[0-9]*'",
 			judge: judgeNumber(regexp.MustCompile(`"escapes":\s*(\d+)`), 1, "fds leading out"),
-			why:   "CVE-2024-21626: an fd or cwd the runtime left open on a host directory leads out of the root; the runtime closes everything but stdio before exec"},
+			why:   "blocked by the runtime (0 fds lead out): CVE-2024-21626, an fd or cwd the runtime left open on a host directory leads out of the root; the fdleak payload walks .. from every directory fd and the cwd"},
 		{key: "userns", name: "unshare(CLONE_NEWUSER) to regain capabilities",
 			sh: "r=$(syscall unshare 'CLONE_NEWUSER|CLONE_NEWNS'); if [ \"$r\" = OK ]; then echo unshare=OK,$(unshare -r -m sh -c 'echo caps=$(grep CapEff /proc/self/status | cut -f2),mount=$(syscall mount none /mnt tmpfs)' 2>&1 | tail -n 1); else echo $r; fi",
 			// A successful unshare(CLONE_NEWUSER) is the escape to
@@ -163,7 +163,7 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 				}
 				return judgeOK(tok)
 			},
-			why: "a new user namespace gives back a full capability set (over the new namespaces only), which opens kernel code (mounts, netfilter) written for root; seccomp refuses the namespace flags of unshare and clone"},
+			why: "blocked by seccomp (EPERM): a new user namespace gives back a full capability set (over the new namespaces), which opens kernel code written for root (mounts, netfilter); the namespace flags of unshare and clone are refused. Under runc the unshare succeeds (allowed), though busybox cannot then map root there"},
 		{key: "setuid", name: "setuid-root binary run as uid 1000", sh: escapeSuidPath, asUser: true,
 			judge: func(tok string) (bool, string, bool) {
 				m := regexp.MustCompile(`euid=(\d+)`).FindStringSubmatch(tok)
@@ -172,31 +172,31 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 				}
 				return m[1] == "0", "euid=" + m[1], true
 			},
-			why: "a set-user-id root binary in the image makes an unprivileged user root; the rootfs is nosuid and no_new_privs is set, so euid stays 1000"},
+			why: "blocked by nosuid and no_new_privs (euid=1000): a set-user-id root binary in the image makes an unprivileged user root; the test copies the ids payload as root:root 4755 into the rootfs; runc's default sets no_new_privs, Docker's does not (euid=0), --harden sets it"},
 		{key: "tiocsti", name: "TIOCSTI on the container's tty", sh: "syscall tiocsti",
-			why: "TIOCSTI pushes input into a terminal, a shell outside the container if it shares one; seccomp refuses the ioctl command"},
+			why: "blocked by seccomp (EPERM): TIOCSTI pushes input into a terminal, a shell outside the container if it shares one; the payload tries it on a pty of its own made its controlling terminal. Docker's seccomp does not filter it, and this kernel has legacy_tiocsti=1"},
 		{key: "tiocsti_hi", name: "TIOCSTI as 0xffffffff00005412", sh: "syscall tiocsti 0xffffffff00005412",
-			why: "the kernel truncates the ioctl command to 32 bits; a filter comparing all 64 would let this through; the default compares the low 32 bits"},
+			why: "blocked by seccomp (EPERM): the kernel truncates the ioctl command to 32 bits, so a filter comparing all 64 would let this through; the default compares the low 32 bits only"},
 		{key: "forkbomb", name: fmt.Sprintf("fork bomb (%d)", escapeForks), sh: fmt.Sprintf("forkbomb %d | tr -d ' \\n'", escapeForks),
 			judge: judgeNumber(regexp.MustCompile(`"forked":\s*(\d+)`), escapeForks, "forks"),
-			why:   "a fork bomb starves the host of pids; the pids cgroup stops it at the limit (1024) with EAGAIN"},
+			why:   "blocked by the pids cgroup (EAGAIN): a fork bomb starves the host of pids; the default's limit of 1024 stops it (the shell and the payload hold the rest); runc's and Docker's defaults have no limit, --harden adds one"},
 		{key: "membomb", name: fmt.Sprintf("memory bomb (%d MiB)", escapeMemMiB), sh: fmt.Sprintf("n=$(membomb %d | grep -c '^allocated'); echo allocated $n", escapeMemMiB),
 			judge: judgeNumber(regexp.MustCompile(`allocated[_a-z":]*\s+(\d+)`), escapeMemMiB, "MiB"),
-			why:   "touching memory without bound pushes the host into its OOM killer; the memory cgroup (512 MiB) kills the bomb inside the container"},
+			why:   "blocked by the memory cgroup (OOM kill inside the container): touching memory without bound pushes the host into its OOM killer; the default's 512 MiB limit kills the bomb; neither runc's, Docker's nor the floor set one"},
 		{key: "diskfill_root", name: fmt.Sprintf("fill / (%d MiB)", escapeDiskMiB), sh: fmt.Sprintf("diskfill /escape-fill %d | tr -d ' \\n'", escapeDiskMiB),
 			judge: judgeNumber(regexp.MustCompile(`"written_mib":\s*(\d+)`), escapeDiskMiB, "MiB"),
-			why:   "writing to the rootfs fills the host's disk; the default rootfs is read-only (EROFS)"},
+			why:   "blocked by a read-only rootfs (EROFS): writing to the rootfs fills the host's disk; dev's rootfs is writable by design"},
 		{key: "diskfill_tmp", name: fmt.Sprintf("fill /tmp (%d MiB)", escapeDiskMiB), sh: fmt.Sprintf("diskfill /tmp/escape-fill %d | tr -d ' \\n'", escapeDiskMiB),
 			judge: judgeNumber(regexp.MustCompile(`"written_mib":\s*(\d+)`), escapeDiskMiB, "MiB"),
-			why:   "the writable scratch space is a 64 MiB tmpfs: the fill stops there with ENOSPC"},
+			why:   "capped by the tmpfs size (ENOSPC at 64 MiB): the writable scratch space is a 64 MiB tmpfs, counted in the memory cgroup"},
 		{key: "kallsyms", name: "/proc/kallsyms non-zero addresses", needs: "/proc/kallsyms",
 			sh:    "n=$(head -n 200 /proc/kallsyms 2>/dev/null | grep -vc '^0000000000000000 '); echo nonzero=$n",
 			judge: judgeNumber(regexp.MustCompile(`nonzero=(\d+)`), 1, "non-zero"),
-			why:   "kernel symbol addresses defeat KASLR; /proc/kallsyms is masked (and shows zeros to anyone without CAP_SYSLOG in the host's namespace)"},
+			why:   "blocked by a masked path (no addresses): kernel symbol addresses defeat KASLR; /proc/kallsyms is masked, and the kernel shows zeros to anyone without CAP_SYSLOG in the host's user namespace"},
 		{key: "kcore", name: "read /proc/kcore", sh: "syscall read /proc/kcore 16", needs: "/proc/kcore",
-			why: "/proc/kcore is the kernel's memory; masked (EMPTY: /dev/null is mounted over it)"},
+			why: "/proc/kcore is the kernel's memory; masked (EMPTY: /dev/null is mounted over it). n/a where the kernel has no /proc/kcore"},
 		{key: "syslog", name: "syslog(READ_ALL) (dmesg)", sh: "syscall syslog",
-			why: "the kernel log leaks addresses and host activity; seccomp refuses syslog"},
+			why: "blocked by seccomp (EPERM): the kernel log leaks addresses and host activity; dmesg_restrict refuses it without CAP_SYSLOG too"},
 	}
 }
 
@@ -601,9 +601,11 @@ creates and does not mention to the container (the script knows its major:minor,
 /sys/dev/block would); fork bomb, memory bomb and disk fill stop at fixed counts.
 
 The default column must be blocked in every row (the test fails otherwise); the profiles must block every
-row except what their threat model grants (netadmin: raw and packet sockets in its own network namespace;
-dev: a writable rootfs); runc's and Docker's columns assert only what those configs document and record
-the rest.
+row except what their threat model grants (netadmin must be able to open raw sockets in its own network
+namespace; its packet sockets and dev's fill of its writable rootfs are recorded); runc's and Docker's
+columns assert only what those configs document (Docker's: NET_RAW, no pids limit and no no_new_privs,
+all three blocked under --harden) and record the rest. "n/a" marks an attempt on something this kernel
+does not have; "skipped" a configuration this host cannot run.
 
 `)
 	fmt.Fprintf(&b, "Host: kernel %s", kernelRelease())
@@ -643,7 +645,7 @@ the rest.
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n## The attempts and what blocks them in the default\n\n")
+	b.WriteString("\n## The attempts and what blocks them in the default\n\nEach line: what blocks it in the default (the errno it returns), the attack, and notes on the other columns.\n\n")
 	for _, a := range as {
 		fmt.Fprintf(&b, "- **%s** (`%s`): %s.\n", a.name, a.sh, a.why)
 	}
