@@ -35,7 +35,7 @@ import (
 // Bounds of the resource attacks.
 const (
 	escapeForks    = 5000
-	escapeMemMiB   = 2048
+	escapeMemMiB   = 2048 // at most; see memBombMiB
 	escapeDiskMiB  = 200
 	escapeScript   = "/escape.sh"
 	escapeSuidPath = "/usr/local/bin/suid-ids"
@@ -93,7 +93,29 @@ func judgeNumber(re *regexp.Regexp, limit int, unit string) func(string) (bool, 
 	}
 }
 
+// memBombMiB is escapeMemMiB, or a quarter of the host's available memory
+// when that is less (but at least 1 GiB): under runc's and Docker's defaults nothing limits the
+// bomb, and it must not push a small host into its own OOM killer.
+func memBombMiB() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return escapeMemMiB
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemAvailable:" {
+			kib, err := strconv.Atoi(f[1])
+			if err == nil {
+				// Never below 1 GiB: the bomb must outgrow the
+				// default's 512 MiB limit to prove it.
+				return max(1024, min(escapeMemMiB, kib/1024/4))
+			}
+		}
+	}
+	return escapeMemMiB
+}
+
 func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
+	memMiB := memBombMiB()
 	sock := func(key, fam, args, why string) escapeAttempt {
 		return escapeAttempt{key: key, name: "socket(" + fam + ")", sh: "syscall socket " + fam + " " + args, why: why}
 	}
@@ -180,8 +202,8 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 		{key: "forkbomb", name: fmt.Sprintf("fork bomb (%d)", escapeForks), sh: fmt.Sprintf("forkbomb %d | tr -d ' \\n'", escapeForks),
 			judge: judgeNumber(regexp.MustCompile(`"forked":\s*(\d+)`), escapeForks, "forks"),
 			why:   "blocked by the pids cgroup (EAGAIN): a fork bomb starves the host of pids; the default's limit of 1024 stops it (the shell and the payload hold the rest); runc's and Docker's defaults have no limit, --harden adds one"},
-		{key: "membomb", name: fmt.Sprintf("memory bomb (%d MiB)", escapeMemMiB), sh: fmt.Sprintf("n=$(membomb %d | grep -c '^allocated'); echo allocated $n", escapeMemMiB),
-			judge: judgeNumber(regexp.MustCompile(`allocated[_a-z":]*\s+(\d+)`), escapeMemMiB, "MiB"),
+		{key: "membomb", name: fmt.Sprintf("memory bomb (%d MiB)", memMiB), sh: fmt.Sprintf("n=$(membomb %d | grep -c '^allocated'); echo allocated $n", memMiB),
+			judge: judgeNumber(regexp.MustCompile(`allocated[_a-z":]*\s+(\d+)`), memMiB, "MiB"),
 			why:   "blocked by the memory cgroup (OOM kill inside the container): touching memory without bound pushes the host into its OOM killer; the default's 512 MiB limit kills the bomb; neither runc's, Docker's nor the floor set one"},
 		{key: "diskfill_root", name: fmt.Sprintf("fill / (%d MiB)", escapeDiskMiB), sh: fmt.Sprintf("diskfill /escape-fill %d | tr -d ' \\n'", escapeDiskMiB),
 			judge: judgeNumber(regexp.MustCompile(`"written_mib":\s*(\d+)`), escapeDiskMiB, "MiB"),
