@@ -117,7 +117,7 @@ func memBombMiB() int {
 func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 	memMiB := memBombMiB()
 	sock := func(key, fam, args, why string) escapeAttempt {
-		return escapeAttempt{key: key, name: "socket(" + fam + ")", sh: "syscall socket " + fam + " " + args, why: why}
+		return escapeAttempt{key: key, name: "socket(" + fam + ", " + strings.Fields(args)[0] + ")", sh: "syscall socket " + fam + " " + args, why: why}
 	}
 	rareWhy := "blocked by seccomp (EAFNOSUPPORT): a rarely used socket family with a history of kernel CVEs; the default allows only AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK and answers as a kernel without the family would. Where runc's column also says EAFNOSUPPORT, this kernel lacks the family"
 	return []escapeAttempt{
