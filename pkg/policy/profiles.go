@@ -97,7 +97,7 @@ var profileTable = map[string]profile{
 		plain(WithReadonlyRootfs(false), WithCapabilities(DockerDefaultCaps...),
 			WithoutCapabilities("CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_MKNOD"))},
 	"netadmin": {"NET_ADMIN and NET_RAW inside the container's own network namespace",
-		plain(WithNetworkNone(), WithCapabilities("CAP_NET_ADMIN", "CAP_NET_RAW"))},
+		plain(WithNetworkNone(), WithCapabilities("CAP_NET_ADMIN", "CAP_NET_RAW"), WithSeccomp(profiles.NetAdmin()))},
 	"gpu": {"the GPU nodes named with --device (default: /dev/dri/*, /dev/nvidia*)",
 		func(devices []string) ([]Option, error) {
 			if len(devices) == 0 {

@@ -1,7 +1,9 @@
 package profiles
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 const (
 	NameDefault    = "default"
 	NameStrict     = "strict"
+	NameNetAdmin   = "netadmin"
 	NameUnconfined = "unconfined"
 )
 
@@ -170,7 +173,10 @@ func familyRules(name string, allowed []uint64, allowedNames []string) []rule {
 	return append(out, cond(deny(unix.EAFNOSUPPORT, why, name), arg(0, specs.OpGreaterThan, max)))
 }
 
-func defaultRules() []rule {
+func defaultRules(extraFamilies ...struct {
+	name string
+	v    uint64
+}) []rule {
 	rules := []rule{allow("in the allowlist (Docker's default minus the denied calls)", strings.Fields(defaultAllow)...)}
 	rules = append(rules, rule{specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: errnoRet(unix.ENOSYS)},
 		"clone3's flags are in memory where seccomp cannot check them; ENOSYS makes libc fall back to clone, whose flags are checked"})
@@ -178,7 +184,14 @@ func defaultRules() []rule {
 	rules = append(rules, nsRules("unshare", 0)...)
 	var fams []uint64
 	var famNames []string
-	for _, f := range socketFamilies {
+	all := append(slices.Clone(socketFamilies), extraFamilies...)
+	slices.SortFunc(all, func(a, b struct {
+		name string
+		v    uint64
+	}) int {
+		return cmp.Compare(a.v, b.v)
+	})
+	for _, f := range all {
 		fams = append(fams, f.v)
 		famNames = append(famNames, f.name)
 	}
@@ -256,6 +269,17 @@ func Default() *specs.LinuxSeccomp {
 	return toSpec(specs.ActErrno, errnoRet(unix.ENOSYS), []specs.Arch{specs.ArchX86_64, specs.ArchX32}, defaultRules())
 }
 
+// NetAdmin is Default plus AF_PACKET sockets: the netadmin profile holds
+// NET_RAW inside its own network namespace to capture and craft packets
+// there (tcpdump, arping, DHCP clients), which needs packet sockets. Every
+// other rare family stays refused.
+func NetAdmin() *specs.LinuxSeccomp {
+	return toSpec(specs.ActErrno, errnoRet(unix.ENOSYS), []specs.Arch{specs.ArchX86_64, specs.ArchX32}, defaultRules(struct {
+		name string
+		v    uint64
+	}{"AF_PACKET", unix.AF_PACKET}))
+}
+
 // Strict returns a fresh copy of the compute-only profile.
 func Strict() *specs.LinuxSeccomp {
 	return toSpec(specs.ActKillProcess, nil, []specs.Arch{specs.ArchX86_64}, strictRules())
@@ -263,7 +287,7 @@ func Strict() *specs.LinuxSeccomp {
 
 // Names lists the names ByName accepts, sorted.
 func Names() []string {
-	n := []string{NameDefault, NameStrict, NameUnconfined}
+	n := []string{NameDefault, NameStrict, NameNetAdmin, NameUnconfined}
 	sort.Strings(n)
 	return n
 }
@@ -276,6 +300,8 @@ func ByName(name string) (*specs.LinuxSeccomp, error) {
 		return Default(), nil
 	case NameStrict:
 		return Strict(), nil
+	case NameNetAdmin:
+		return NetAdmin(), nil
 	case NameUnconfined:
 		return nil, nil
 	}

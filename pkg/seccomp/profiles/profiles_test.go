@@ -141,7 +141,7 @@ func TestNoSyscallBothAllowedAndDenied(t *testing.T) {
 }
 
 func TestNamesAndByName(t *testing.T) {
-	if got := profiles.Names(); !slices.Equal(got, []string{"default", "strict", "unconfined"}) {
+	if got := profiles.Names(); !slices.Equal(got, []string{"default", "netadmin", "strict", "unconfined"}) {
 		t.Errorf("Names() = %v", got)
 	}
 	for _, tc := range []struct {
@@ -151,8 +151,9 @@ func TestNamesAndByName(t *testing.T) {
 	}{
 		{"default", false, ""},
 		{"strict", false, ""},
+		{"netadmin", false, ""},
 		{"unconfined", true, ""},
-		{"Default", true, `unknown seccomp profile "Default" (known: default, strict, unconfined)`},
+		{"Default", true, `unknown seccomp profile "Default" (known: default, netadmin, strict, unconfined)`},
 		{"", true, "unknown seccomp profile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,5 +232,40 @@ func TestResolve(t *testing.T) {
 				t.Errorf("defaultAction %q reasons %v, want %q %v", got, reasons != nil, tc.wantDefault, tc.wantReasons)
 			}
 		})
+	}
+}
+
+// netadmin may open packet sockets (capture inside its own netns); the
+// default may not, and both still refuse the rest of the rare families.
+func TestNetAdminAllowsPacketSocketsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		profile string
+		family  uint64
+		want    string
+	}{
+		{"default", unix.AF_PACKET, "EAFNOSUPPORT"},
+		{"netadmin", unix.AF_PACKET, "allow"},
+		{"netadmin", unix.AF_INET, "allow"},
+		{"netadmin", unix.AF_VSOCK, "EAFNOSUPPORT"},
+		{"netadmin", unix.AF_ALG, "EAFNOSUPPORT"},
+		{"netadmin", 0xffffffff00000011, "EAFNOSUPPORT"},
+	} {
+		s, err := profiles.ByName(tc.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "allow"
+		for _, r := range s.Syscalls {
+			if !slices.Contains(r.Names, "socket") || r.Action != specs.ActErrno || len(r.Args) != 1 {
+				continue
+			}
+			a := r.Args[0]
+			if (a.Op == specs.OpEqualTo && tc.family == a.Value) || (a.Op == specs.OpGreaterThan && tc.family > a.Value) {
+				got = unix.ErrnoName(unix.Errno(*r.ErrnoRet))
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s: socket(%#x) -> %s, want %s", tc.profile, tc.family, got, tc.want)
+		}
 	}
 }
