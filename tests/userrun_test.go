@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -318,5 +319,38 @@ func TestUserRunDefaultHasCgroupNamespaceAndLandlock(t *testing.T) {
 		if !strings.HasSuffix(l, ":/") {
 			t.Errorf("cgroup path visible inside the default container: %q", l)
 		}
+	}
+}
+
+func TestUserRunGivesTheContainerPrivateEtcFiles(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	hostHosts, _ := os.ReadFile("/etc/hosts")
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	script := `cat /etc/hostname; grep -c localhost /etc/hosts; grep -c myhost /etc/hosts; cat /etc/resolv.conf | grep -c nameserver
+echo evil >> /etc/hosts 2>/dev/null && echo hosts=written || echo hosts=readonly
+echo evil >> /etc/resolv.conf 2>/dev/null && echo resolv=written || echo resolv=readonly`
+	for _, tc := range []struct {
+		net         string
+		nameservers string
+	}{
+		{"none", "0"},
+		{"host", strconv.Itoa(strings.Count(string(hostResolv), "nameserver"))},
+	} {
+		r := e.userRun(nil, []string{"--hostname", "myhost", "--net", tc.net}, rootfs, "sh", "-c", script)
+		if r.code != 0 {
+			t.Fatalf("--net %s: %v", tc.net, r)
+		}
+		want := "myhost\n2\n1\n" + tc.nameservers + "\nhosts=readonly\nresolv=readonly\n"
+		if r.stdout != want {
+			t.Errorf("--net %s: got\n%s\nwant\n%s", tc.net, r.stdout, want)
+		}
+		e.assertUserRunGone(e.ids[len(e.ids)-1])
+	}
+	if b, _ := os.ReadFile("/etc/hosts"); string(b) != string(hostHosts) {
+		t.Errorf("the host's /etc/hosts changed")
+	}
+	if b, _ := os.ReadFile("/etc/resolv.conf"); string(b) != string(hostResolv) {
+		t.Errorf("the host's /etc/resolv.conf changed")
 	}
 }

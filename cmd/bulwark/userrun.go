@@ -308,8 +308,20 @@ func writeBundle(bundle, devDir string, s *specs.Spec) error {
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
+	// The init mounts the generated /etc files from inside the user
+	// namespace, as the container's unprivileged root: it must be able to
+	// traverse (not list) the state root down to them. Everything else in
+	// there stays 0600.
+	for _, d := range []string{filepath.Dir(filepath.Dir(bundle)), filepath.Dir(bundle), bundle} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+	}
 	if err := policy.PrepareDeviceNodes(s, devDir); err != nil {
 		return fmt.Errorf("--device: %w", err)
+	}
+	if err := policy.WriteEtcFiles(s, filepath.Join(bundle, "etc")); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(s, "", "\t")
 	if err != nil {
