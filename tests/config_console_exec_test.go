@@ -134,7 +134,9 @@ func TestConfigPreserveFdsPassesExtraFds(t *testing.T) {
 
 func TestConfigNoPivotRunsContainedInTheRootfs(t *testing.T) {
 	e := newEnv(t)
-	bundle := testrootfs.Bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"sh", "-c", "cat /etc/hostname >&2; exec /usr/local/bin/fdleak"} })
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "cat /etc/hostname >&2; exec /usr/local/bin/fdleak"}
+	})
 	r := e.bw("run", "--no-pivot", "-b", bundle, e.id())
 	type entry struct {
 		FD      int  `json:"fd"`
