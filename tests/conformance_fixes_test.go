@@ -70,8 +70,9 @@ func TestPrestartHookSeesCreated(t *testing.T) {
 	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
 		s.Process.Args = []string{"true"}
 		s.Hooks = &specs.Hooks{
-			Prestart:      []specs.Hook{hookScript("cat > "+pre)},
-			CreateRuntime: []specs.Hook{hookScript("cat > "+cr)},
+			//lint:ignore SA1019 prestart is deprecated but engines and the conformance suite still use it
+			Prestart:      []specs.Hook{hookScript("cat > " + pre)},
+			CreateRuntime: []specs.Hook{hookScript("cat > " + cr)},
 		}
 	})
 	id := e.id()
@@ -123,8 +124,8 @@ func TestFailingPoststartAndPoststopHooksDoNotStopTheRest(t *testing.T) {
 	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
 		s.Process.Args = []string{"true"}
 		s.Hooks = &specs.Hooks{
-			Poststart: []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > "+post)},
-			Poststop:  []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > "+stop)},
+			Poststart: []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > " + post)},
+			Poststop:  []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > " + stop)},
 		}
 	})
 	id := e.id()
