@@ -171,9 +171,17 @@ func (r *Runtime) destroy(st *State) error {
 		cfg = cgroups.Config{ID: st.ID, Systemd: r.SystemdCgroup}
 	}
 	if m, err := cgroups.Load(cfg); err == nil && m.Exists() {
-		_ = m.Thaw()
-		_ = m.KillAll(unix.SIGKILL)
-		waitEmpty(m)
+		// The usual delete follows an init that has exited and taken its
+		// pid namespace with it: the cgroup is empty, and thaw, freeze,
+		// kill and thaw again of nobody cost a dozen cgroupfs writes and
+		// the freezer's polling. Skipping them is safe because an empty
+		// cgroup has no process left that could fork into it; any doubt
+		// (a read error, a process) takes the full sweep.
+		if pids, perr := m.Pids(); perr != nil || len(pids) > 0 {
+			_ = m.Thaw()
+			_ = m.KillAll(unix.SIGKILL)
+			waitEmpty(m)
+		}
 		if err := m.Destroy(); err != nil {
 			errs = append(errs, fmt.Errorf("cgroup: %w", err))
 		}
