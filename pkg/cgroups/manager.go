@@ -235,6 +235,15 @@ func (m *Manager) Set(r *specs.LinuxResources) error {
 	if err := m.checkAvailable(res); err != nil {
 		return err
 	}
+	// cgroup v2 has cpu.weight (1-10000) instead of cpu.shares, and the
+	// library's fs2 and systemd v2 managers leave the conversion to their
+	// caller (runc does it in specconv): without it linux.resources.cpu.shares
+	// would be silently ignored on a v2 host. An explicit cpu.weight in
+	// linux.resources.unified is written after this (fs2 writes unified
+	// last) and so still wins.
+	if m.lay.v2 && res.CpuShares != 0 && res.CpuWeight == 0 {
+		res.CpuWeight = lib.ConvertCPUSharesToCgroupV2Value(res.CpuShares)
+	}
 
 	if !m.lay.v2 && !m.cfg.Systemd && !res.SkipDevices && !m.devicesProgrammed {
 		if err := writeDevicesInOrder(m.paths["devices"], res.Devices); err != nil {

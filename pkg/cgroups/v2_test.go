@@ -180,7 +180,9 @@ func TestV2Limits(t *testing.T) {
 	}{
 		{"memory", []string{"memory"}, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20))}}, "memory.max", strconv.Itoa(64 << 20)},
 		{"pids", []string{"pids"}, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(10))}}, "pids.max", "10"},
-		{"cpu shares to weight", []string{"cpu"}, &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: ptr(uint64(1024))}}, "cpu.weight", "39"},
+		// 512, not the default 1024: its weight differs from the kernel's
+		// default of 100, so a shares value that is never written fails.
+		{"cpu shares to weight", []string{"cpu"}, &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: ptr(uint64(512))}}, "cpu.weight", strconv.FormatUint(lib.ConvertCPUSharesToCgroupV2Value(512), 10)},
 		{"hugetlb", []string{"hugetlb"}, &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}}}, "hugetlb.2MB.max", strconv.Itoa(4 << 20)},
 		{"unified", []string{"memory"}, &specs.LinuxResources{Unified: map[string]string{"memory.high": "33554432"}}, "memory.high", "33554432"},
 	}
