@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs what tests/vm boots: QEMU (qemu-system-x86, run under TCG) and a
+# stock Debian kernel for the guest (linux-image-amd64, which puts
+# /boot/vmlinuz-* and its modules under /lib/modules on the host). The guest
+# runs Bulwark on a pure cgroup v2 hierarchy, which this host (cgroup v1
+# hybrid) cannot offer itself.
+#
+# Idempotent: packages already present are not touched, so running it before
+# every test run costs one dpkg query. Needs root and Debian's apt.
+set -eu
+
+need=""
+for p in qemu-system-x86 linux-image-amd64 busybox-static; do
+	# dpkg-query prints "install ok installed" only for a fully set-up package.
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		need="$need $p"
+	fi
+done
+if [ -z "$need" ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "install-vm.sh: must run as root to install:$need" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# --no-install-recommends: no GUI, no UEFI firmware, no extra block drivers;
+# the tests boot a kernel directly on the serial console with no devices.
+apt-get install -y -qq --no-install-recommends $need >/dev/null

@@ -1,0 +1,289 @@
+// Package vm boots a QEMU guest to test Bulwark where this host cannot: the
+// CI host is cgroup v1 hybrid, so the v2 code paths (eBPF device filter,
+// cgroup.freeze, cgroup.kill, memory.events, the cgroup2 mount of a
+// container, linux.resources.unified) only run for real on a guest booted
+// with cgroup v2 alone. See docs/cgroupv2.md.
+package vm
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	lib "github.com/opencontainers/cgroups"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/cgroups"
+)
+
+//go:embed guest/init.sh
+var guestInit []byte
+
+//go:embed guest/cgroupv2.sh
+var guestChecks []byte
+
+// The limits the bundles set; the guest script gets them through
+// /vm/expect.env so both sides compare against the same numbers.
+const (
+	memoryMax   = 96 << 20
+	memoryHigh  = 48 << 20
+	pidsMax     = 64
+	cpuQuota    = 50000
+	cpuPeriod   = 100000
+	cpuShares   = 512
+	cpusetCPUs  = "0"
+	blkioWeight = 500
+	hugetlbMax  = 4 << 20
+
+	oomMemory       = 32 << 20
+	forkbombPidsMax = 16
+	forkbombN       = 500
+
+	updateMemory = 128 << 20
+
+	userMemory      = "64m"
+	userMemoryBytes = 64 << 20
+	userPids        = 20
+)
+
+// checks is every line the guest must report as PASS. A check missing from
+// the console fails the test as surely as a FAIL line does.
+var checks = []string{
+	"host_pure_cgroup2", "controllers_enabled",
+	"create_limits", "memory_max_set", "pids_max_set", "cpu_max_set", "cpu_weight_set",
+	"cpuset_cpus_set", "io_weight_set", "hugetlb_max_set", "unified_memory_high_set",
+	"cgroupns_root", "cgroup_mount_own_subtree", "cgroup_mount_readonly", "delete_removes_cgroup",
+	"oom_run_exit_137", "oom_kill_counted", "forkbomb_stopped_at_limit",
+	"device_open_denied", "device_mknod_denied", "device_null_allowed",
+	"events_stats_v2", "pause_freezes", "paused_counter_stops", "resume_thaws",
+	"update_memory_max", "kill_all_uses_cgroup_kill", "delete_after_kill_removes_cgroup",
+	"user_face_limits", "user_face_oom_exit_137", "no_leftovers",
+}
+
+// TestCgroupV2HostEnforcesContainerLimits boots one guest whose only cgroup
+// hierarchy is cgroup2 and runs bulwark there (both the OCI face and the
+// user face), then fails on every check the guest reports as failed or does
+// not report at all. One boot for the whole batch keeps it to about a
+// minute of TCG time.
+func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
+	qemu, kernel := needVM(t)
+	tree := t.TempDir()
+	// The container rootfs is reached by unprivileged ids (the user face
+	// maps root to 100000+), so the tree must be traversable.
+	if err := os.Chmod(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	bin := filepath.Join(t.TempDir(), "bulwark")
+	build := exec.Command(goTool(), "build", "-o", bin, "../../cmd/bulwark")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build bulwark: %v\n%s", err, out)
+	}
+	if err := copyWithLibs(bin, tree, "usr/local/bin/bulwark"); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(testrootfs.BusyboxPath, filepath.Join(tree, "bin/busybox"), 0o755); err != nil {
+		t.Fatalf("busybox-static: %v", err)
+	}
+	write(t, filepath.Join(tree, "init"), guestInit, 0o755)
+	write(t, filepath.Join(tree, "vm/run.sh"), guestChecks, 0o755)
+	write(t, filepath.Join(tree, "vm/expect.env"), []byte(expectEnv()), 0o644)
+	if err := testrootfs.Build(filepath.Join(tree, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range bundles() {
+		b, err := json.MarshalIndent(s, "", "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(tree, "bundles", name, "config.json"), b, 0o644)
+	}
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := writeInitramfs(tree, initrd); err != nil {
+		t.Fatal(err)
+	}
+	// The tree is in the initramfs now; free the disk before booting.
+	os.RemoveAll(tree)
+
+	// cgroup_no_v1=all: no v1 hierarchy can be mounted, so whatever works
+	// works on cgroup v2 alone. loglevel=1 keeps the OOM killer's reports
+	// off the console the results travel on; panic=-1 with -no-reboot turns
+	// a guest panic into a QEMU exit instead of a hang until the timeout.
+	cmdline := "console=ttyS0 rdinit=/init panic=-1 loglevel=1 cgroup_no_v1=all"
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := boot(ctx, qemu, kernel, initrd, cmdline)
+	if res == nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest kernel %s; %d console lines", kernel, len(res.console))
+	if err != nil || !res.done {
+		t.Errorf("boot did not finish (err %v, BWVM DONE seen: %v); console:\n%s", err, res.done, strings.Join(res.console, "\n"))
+	}
+	for _, c := range checks {
+		v, ok := res.checks[c]
+		switch {
+		case !ok:
+			t.Errorf("%s: never reported by the guest", c)
+		case !strings.HasPrefix(v, "PASS"):
+			t.Errorf("%s: %s", c, v)
+		default:
+			t.Logf("%s: %s", c, v)
+		}
+	}
+	for _, c := range res.order {
+		if !contains(checks, c) {
+			t.Errorf("guest reported %q, which the test does not know: add it to checks", c)
+		}
+	}
+	checkStats(t, res.data["events_stats"])
+	if t.Failed() {
+		t.Logf("console:\n%s", strings.Join(res.console, "\n"))
+	}
+}
+
+// checkStats decodes `bulwark events --stats` as the guest printed it and
+// checks that the numbers come from the v2 files: the memory limit is
+// memory.max, usage is non-zero, and pids reports both the current count and
+// pids.max.
+func checkStats(t *testing.T, line string) {
+	t.Helper()
+	var ev struct {
+		Type string        `json:"type"`
+		Data cgroups.Stats `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Errorf("events --stats: not JSON (%v): %q", err, line)
+		return
+	}
+	s := ev.Data
+	if ev.Type != "stats" || s.Memory.Usage.Limit != memoryMax || s.Memory.Usage.Usage == 0 ||
+		s.Pids.Current == 0 || s.Pids.Limit != pidsMax {
+		t.Errorf("events --stats: type %q, memory usage %d limit %d (want %d), pids current %d limit %d (want %d)",
+			ev.Type, s.Memory.Usage.Usage, s.Memory.Usage.Limit, memoryMax, s.Pids.Current, s.Pids.Limit, pidsMax)
+	}
+}
+
+func expectEnv() string {
+	vars := []struct {
+		k string
+		v any
+	}{
+		{"MEMORY_MAX", memoryMax}, {"MEMORY_HIGH", memoryHigh}, {"PIDS_MAX", pidsMax},
+		{"CPU_QUOTA", cpuQuota}, {"CPU_PERIOD", cpuPeriod},
+		// The shares -> weight conversion is the library's; the check is
+		// that Bulwark wrote its result, not a re-derivation of it.
+		{"CPU_WEIGHT", lib.ConvertCPUSharesToCgroupV2Value(cpuShares)},
+		{"CPUSET_CPUS", cpusetCPUs},
+		{"BLKIO_WEIGHT", blkioWeight}, {"IO_WEIGHT", lib.ConvertBlkIOToIOWeightValue(blkioWeight)},
+		{"HUGETLB_MAX", hugetlbMax},
+		{"FORKBOMB_PIDS_MAX", forkbombPidsMax}, {"FORKBOMB_N", forkbombN},
+		{"UPDATE_MEMORY", updateMemory},
+		{"USER_MEMORY", userMemory}, {"USER_MEMORY_BYTES", userMemoryBytes}, {"USER_PIDS", userPids},
+	}
+	var b strings.Builder
+	for _, kv := range vars {
+		fmt.Fprintf(&b, "%s=%v\n", kv.k, kv.v)
+	}
+	return b.String()
+}
+
+// goTool finds go on PATH or where this project's machines install it.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// bundles are the OCI bundles the guest runs, all on the one read-only
+// rootfs at /rootfs (testrootfs.Build: busybox plus tests/payloads).
+func bundles() map[string]*specs.Spec {
+	spec := func(args ...string) *specs.Spec {
+		s := testrootfs.DefaultSpec()
+		s.Root.Path = "/rootfs"
+		s.Process.Args = args
+		return s
+	}
+	out := map[string]*specs.Spec{}
+
+	// Every limit at once; the process reports what it sees of its own
+	// cgroup: /proc/self/cgroup, the cgroup2 mount, memory.max through it,
+	// the mount's top level, and a mkdir that must fail.
+	s := spec("sh", "-c", `cat /proc/self/cgroup
+grep " /sys/fs/cgroup " /proc/self/mountinfo | sed "s/^/MI /"
+echo "MAX $(cat /sys/fs/cgroup/memory.max)"
+ls /sys/fs/cgroup | sed "s/^/LS /"
+echo "MKDIR $(mkdir /sys/fs/cgroup/x 2>&1)"`)
+	s.Linux.Resources = &specs.LinuxResources{
+		Devices: s.Linux.Resources.Devices,
+		Memory:  &specs.LinuxMemory{Limit: ptr[int64](memoryMax), Swap: ptr[int64](memoryMax)},
+		Pids:    &specs.LinuxPids{Limit: ptr[int64](pidsMax)},
+		CPU: &specs.LinuxCPU{
+			Shares: ptr[uint64](cpuShares), Quota: ptr[int64](cpuQuota), Period: ptr[uint64](cpuPeriod),
+			Cpus: cpusetCPUs,
+		},
+		BlockIO:        &specs.LinuxBlockIO{Weight: ptr[uint16](blkioWeight)},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: hugetlbMax}},
+		Unified:        map[string]string{"memory.high": fmt.Sprint(memoryHigh)},
+	}
+	out["limits"] = s
+
+	s = spec("membomb", "1024")
+	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr[int64](oomMemory), Swap: ptr[int64](oomMemory)}
+	out["membomb"] = s
+
+	s = spec("forkbomb", fmt.Sprint(forkbombN))
+	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr[int64](forkbombPidsMax)}
+	out["forkbomb"] = s
+
+	// CAP_MKNOD so that only the devices cgroup stands between the process
+	// and a device: c 1:1 (/dev/mem) may be created but not opened, b 8:0
+	// (a disk) not even created, /dev/null (a runtime default) works.
+	s = spec("sh", "-c", `mknod /dev/bwmem c 1 1 && echo "MKNOD_MEM ok"
+echo "OPEN_MEM $(head -c 1 /dev/bwmem 2>&1 >/dev/null)"
+echo "MKNOD_DISK $(mknod /dev/bwdisk b 8 0 2>&1 && echo made)"
+echo x >/dev/null && head -c 1 /dev/null && echo "NULL ok"`)
+	for _, set := range []*[]string{&s.Process.Capabilities.Bounding, &s.Process.Capabilities.Effective, &s.Process.Capabilities.Permitted} {
+		*set = append(*set, "CAP_MKNOD")
+	}
+	s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: ptr[int64](1), Minor: ptr[int64](1), Access: "m"})
+	out["devices"] = s
+
+	// A counter on stdout: its line count stops while frozen.
+	s = spec("sh", "-c", "while :; do echo tick; sleep 0.1; done")
+	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr[int64](memoryMax)}
+	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr[int64](pidsMax)}
+	out["ticker"] = s
+	return out
+}
+
+func write(t *testing.T, path string, b []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
