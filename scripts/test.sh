@@ -7,6 +7,7 @@ export PATH="$PATH:/usr/local/go/bin"
 export PATH="$PATH:$(go env GOPATH)/bin"
 ./scripts/setup.sh
 [ -x scripts/install-engines.sh ] && ./scripts/install-engines.sh
+[ -x scripts/install-vm.sh ] && ./scripts/install-vm.sh  # qemu + a Debian kernel for tests/vm (pure cgroup v2 guest)
 
 echo "== gofmt / go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
