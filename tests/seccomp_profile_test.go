@@ -237,7 +237,7 @@ func TestSeccompCommandExplainsAndExportsProfiles(t *testing.T) {
 		{"strict kills", []string{"seccomp", "explain", "strict", "socket", "2", "1", "0"}, 0, []string{"kills the whole process", "SCMP_ACT_KILL_PROCESS"}},
 		{"file: naive rule is bypassed", []string{"seccomp", "explain", naive, "ioctl", "0", "0xffffffff00005412"}, 0, []string{"allowed by the default action", "agrees: SCMP_ACT_ALLOW"}},
 		{"unconfined", []string{"seccomp", "explain", "unconfined", "mount"}, 0, []string{"allowed no seccomp filter"}},
-		{"unknown profile", []string{"seccomp", "explain", "defualt", "getpid"}, 1, []string{`unknown seccomp profile "defualt" (known: default, strict, unconfined`}},
+		{"unknown profile", []string{"seccomp", "explain", "defualt", "getpid"}, 1, []string{`unknown seccomp profile "defualt" (known: default, netadmin, strict, unconfined`}},
 		{"unknown syscall", []string{"seccomp", "explain", "default", "getpidd"}, 1, []string{`syscall "getpidd" is not known`}},
 		{"bad argument", []string{"seccomp", "explain", "default", "ioctl", "zero"}, 1, []string{`argument 0: "zero" is not a number`}},
 		{"export text", []string{"seccomp", "export", "strict"}, 0, []string{"   0: ld [arch]", "ret SCMP_ACT_KILL_PROCESS", " instructions"}},

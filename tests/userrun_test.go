@@ -37,7 +37,7 @@ func (e *env) userRun(stdin []byte, flags []string, rootfs string, cmd ...string
 func (e *env) assertUserRunGone(id string) {
 	e.t.Helper()
 	rt := &container.Runtime{Root: e.root}
-	for _, p := range []string{rt.StateDir(id), rt.RunBundleDir(id), rt.RunDevDir(id)} {
+	for _, p := range []string{rt.StateDir(id), rt.RunBundleDir(id), rt.RunDevDir(id), rt.RunFilesDir(id)} {
 		if _, err := os.Stat(p); err == nil {
 			e.t.Errorf("%s left behind", p)
 		}

@@ -272,7 +272,9 @@ func userRun(cmd *cli.Command, rootfs string, argv []string) error {
 	pool := userns.Default()
 	bundle := rt.RunBundleDir(id)
 	devDir := rt.RunDevDir(id)
+	filesDir := rt.RunFilesDir(id)
 	cleanup := func() {
+		os.RemoveAll(filesDir)
 		_ = pool.Release(rt.StateDir(id))
 		os.RemoveAll(bundle)
 		os.RemoveAll(devDir)
@@ -287,7 +289,7 @@ func userRun(cmd *cli.Command, rootfs string, argv []string) error {
 			return err
 		}
 	}
-	if err := writeBundle(bundle, devDir, s); err != nil {
+	if err := writeBundle(bundle, devDir, filesDir, s); err != nil {
 		cleanup()
 		return err
 	}
@@ -304,23 +306,14 @@ func userRun(cmd *cli.Command, rootfs string, argv []string) error {
 
 // writeBundle writes config.json beside nothing else (the rootfs stays
 // where the user has it), for `bulwark state` and for people debugging.
-func writeBundle(bundle, devDir string, s *specs.Spec) error {
+func writeBundle(bundle, devDir, filesDir string, s *specs.Spec) error {
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return fmt.Errorf("bundle: %w", err)
-	}
-	// The init mounts the generated /etc files from inside the user
-	// namespace, as the container's unprivileged root: it must be able to
-	// traverse (not list) the state root down to them. Everything else in
-	// there stays 0600.
-	for _, d := range []string{filepath.Dir(filepath.Dir(bundle)), filepath.Dir(bundle), bundle} {
-		if err := os.Chmod(d, 0o711); err != nil {
-			return fmt.Errorf("bundle: %w", err)
-		}
 	}
 	if err := policy.PrepareDeviceNodes(s, devDir); err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}
-	if err := policy.WriteEtcFiles(s, filepath.Join(bundle, "etc")); err != nil {
+	if err := policy.WriteEtcFiles(s, filesDir); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(s, "", "\t")

@@ -65,6 +65,17 @@ func (r *Runtime) RunDevDir(id string) string {
 	return "/dev/bulwark/" + hex.EncodeToString(h[:16])
 }
 
+// RunFilesDir is where the user face writes files the container bind-mounts
+// read-only (its /etc/hostname, hosts, resolv.conf). The init mounts them as
+// the container's unprivileged root, which must be able to reach them
+// whatever --root's permissions are, so they live outside it, under a
+// directory anyone may traverse but not list, named like RunDevDir. Delete
+// removes it.
+func (r *Runtime) RunFilesDir(id string) string {
+	h := sha256.Sum256([]byte(r.Root + "\x00" + id))
+	return "/run/bulwark-files/" + hex.EncodeToString(h[:16])
+}
+
 func (r *Runtime) warnf(format string, args ...any) {
 	if r.Warnf != nil {
 		r.Warnf(format, args...)

@@ -211,6 +211,10 @@ func (r *Runtime) destroy(st *State) error {
 	}
 	// The shared parent goes once the last container's nodes are gone.
 	_ = os.Remove(filepath.Dir(r.RunDevDir(st.ID)))
+	if err := os.RemoveAll(r.RunFilesDir(st.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	_ = os.Remove(filepath.Dir(r.RunFilesDir(st.ID)))
 	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
 		s := r.OCIState(st)
 		s.Status = specs.StateStopped

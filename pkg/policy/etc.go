@@ -16,8 +16,15 @@ import (
 // (no network) there is nothing to resolve, and with --net host the
 // container gets a copy of the host's resolv.conf, never the file itself.
 func WriteEtcFiles(s *specs.Spec, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("container /etc files: %w", err)
+	// Traversable, not listable: the init, as the container's mapped root,
+	// opens these by name; nobody else learns which containers exist.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return fmt.Errorf("container /etc files: %w", err)
+		}
+		if err := os.Chmod(d, 0o711); err != nil {
+			return fmt.Errorf("container /etc files: %w", err)
+		}
 	}
 	hostname := s.Hostname
 	if hostname == "" {
