@@ -113,6 +113,13 @@ func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
 	// The tree is in the initramfs now; free the disk before booting.
 	os.RemoveAll(tree)
 
+	bootImage := kernel
+	if vmlinux, err := uncompressedKernel(kernel, t.TempDir()); err != nil {
+		t.Logf("booting the bzImage: %v", err)
+	} else if vmlinux != "" {
+		bootImage = vmlinux
+	}
+
 	// cgroup_no_v1=all: no v1 hierarchy can be mounted, so whatever works
 	// works on cgroup v2 alone. loglevel=1 keeps the OOM killer's reports
 	// off the console the results travel on; panic=-1 with -no-reboot turns
@@ -120,11 +127,11 @@ func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
 	cmdline := "console=ttyS0 rdinit=/init panic=-1 loglevel=1 cgroup_no_v1=all"
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	res, err := boot(ctx, qemu, kernel, initrd, cmdline)
+	res, err := boot(ctx, qemu, bootImage, initrd, cmdline)
 	if res == nil {
 		t.Fatal(err)
 	}
-	t.Logf("guest kernel %s; %d console lines", kernel, len(res.console))
+	t.Logf("guest kernel %s (booted as %s); %d console lines", kernel, bootImage, len(res.console))
 	if err != nil || !res.done {
 		t.Errorf("boot did not finish (err %v, BWVM DONE seen: %v); console:\n%s", err, res.done, strings.Join(res.console, "\n"))
 	}
