@@ -3,14 +3,15 @@
 # stock Debian kernel for the guest (linux-image-amd64, which puts
 # /boot/vmlinuz-* and its modules under /lib/modules on the host). The guest
 # runs Bulwark on a pure cgroup v2 hierarchy, which this host (cgroup v1
-# hybrid) cannot offer itself.
+# hybrid) cannot offer itself. xz-utils unpacks the bzImage into the vmlinux
+# QEMU boots faster under TCG (it is part of every Debian install anyway).
 #
 # Idempotent: packages already present are not touched, so running it before
 # every test run costs one dpkg query. Needs root and Debian's apt.
 set -eu
 
 need=""
-for p in qemu-system-x86 linux-image-amd64 busybox-static; do
+for p in qemu-system-x86 linux-image-amd64 busybox-static xz-utils; do
 	# dpkg-query prints "install ok installed" only for a fully set-up package.
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		need="$need $p"

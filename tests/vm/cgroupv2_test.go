@@ -61,6 +61,7 @@ var checks = []string{
 	"create_limits", "memory_max_set", "pids_max_set", "cpu_max_set", "cpu_weight_set",
 	"cpuset_cpus_set", "io_weight_set", "hugetlb_max_set", "unified_memory_high_set",
 	"cgroupns_root", "cgroup_mount_own_subtree", "cgroup_mount_readonly", "delete_removes_cgroup",
+	"no_cgroupns_bind_own_subtree",
 	"oom_run_exit_137", "oom_kill_counted", "forkbomb_stopped_at_limit",
 	"device_open_denied", "device_mknod_denied", "device_null_allowed",
 	"events_stats_v2", "pause_freezes", "paused_counter_stops", "resume_thaws",
@@ -245,6 +246,25 @@ echo "MKDIR $(mkdir /sys/fs/cgroup/x 2>&1)"`)
 		Unified:        map[string]string{"memory.high": fmt.Sprint(memoryHigh)},
 	}
 	out["limits"] = s
+
+	// Without a cgroup namespace the runtime cannot mount a fresh cgroup2
+	// rooted at the container's cgroup; it binds that directory instead
+	// (a different path through pkg/rootfs). The process must still see
+	// only its own subtree, read-only, while /proc/self/cgroup shows the
+	// real path.
+	s = spec("sh", "-c", `cat /proc/self/cgroup
+grep " /sys/fs/cgroup " /proc/self/mountinfo | sed "s/^/MI /"
+echo "MAX $(cat /sys/fs/cgroup/memory.max)"
+echo "MKDIR $(mkdir /sys/fs/cgroup/x 2>&1)"`)
+	var nss []specs.LinuxNamespace
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != specs.CgroupNamespace {
+			nss = append(nss, ns)
+		}
+	}
+	s.Linux.Namespaces = nss
+	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr[int64](memoryMax)}
+	out["nocgns"] = s
 
 	s = spec("membomb", "1024")
 	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr[int64](oomMemory), Swap: ptr[int64](oomMemory)}

@@ -134,6 +134,20 @@ else
 	fail create_limits "$(cat /tmp/limits.out)"
 fi
 
+# --- no cgroup namespace: the container's own cgroup is bound instead -------
+"$BW" run -b /bundles/nocgns nocgns >/tmp/nocgns.out 2>&1
+rc=$?
+out=$(cat /tmp/nocgns.out)
+echo "BWVM DATA nocgns_out $(echo "$out" | tr '\n' '|')"
+mi=$(echo "$out" | grep '^MI ')
+if [ $rc = 0 ] && echo "$out" | grep -qx '0::/bulwark/nocgns' &&
+	echo "$mi" | grep -q ' /bulwark/nocgns /sys/fs/cgroup ro,.* - cgroup2 ' &&
+	echo "$out" | grep -qx "MAX $MEMORY_MAX" && echo "$out" | grep -q '^MKDIR .*Read-only file system'; then
+	pass no_cgroupns_bind_own_subtree "$mi"
+else
+	fail no_cgroupns_bind_own_subtree "exit $rc: $(echo "$out" | tr '\n' '|')"
+fi
+
 # --- memory.max enforced: a memory bomb is OOM-killed -----------------------
 "$BW" run -b /bundles/membomb oom1 >/tmp/oom1.out 2>&1
 expect oom_run_exit_137 137 "$?"
