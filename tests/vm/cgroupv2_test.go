@@ -47,7 +47,8 @@ const (
 	forkbombPidsMax = 16
 	forkbombN       = 500
 
-	updateMemory = 128 << 20
+	updateMemory    = 128 << 20
+	updateCPUShares = 2048
 
 	userMemory      = "64m"
 	userMemoryBytes = 64 << 20
@@ -65,7 +66,7 @@ var checks = []string{
 	"oom_run_exit_137", "oom_kill_counted", "forkbomb_stopped_at_limit",
 	"device_open_denied", "device_mknod_denied", "device_null_allowed",
 	"events_stats_v2", "pause_freezes", "paused_counter_stops", "resume_thaws",
-	"update_memory_max", "kill_all_uses_cgroup_kill", "delete_after_kill_removes_cgroup",
+	"update_memory_max", "update_cpu_weight", "kill_all_uses_cgroup_kill", "delete_after_kill_removes_cgroup",
 	"user_face_limits", "user_face_oom_exit_137", "no_leftovers",
 }
 
@@ -195,6 +196,7 @@ func expectEnv() string {
 		{"HUGETLB_MAX", hugetlbMax},
 		{"FORKBOMB_PIDS_MAX", forkbombPidsMax}, {"FORKBOMB_N", forkbombN},
 		{"UPDATE_MEMORY", updateMemory},
+		{"UPDATE_CPU_SHARES", updateCPUShares}, {"UPDATE_CPU_WEIGHT", lib.ConvertCPUSharesToCgroupV2Value(updateCPUShares)},
 		{"USER_MEMORY", userMemory}, {"USER_MEMORY_BYTES", userMemoryBytes}, {"USER_PIDS", userPids},
 	}
 	var b strings.Builder

@@ -230,6 +230,8 @@ fi
 
 "$BW" update --memory "$UPDATE_MEMORY" $id
 expect update_memory_max "$UPDATE_MEMORY" "$(firstline $d/memory.max)"
+"$BW" update --cpu-share "$UPDATE_CPU_SHARES" $id
+expect update_cpu_weight "$UPDATE_CPU_WEIGHT" "$(firstline $d/cpu.weight)"
 
 # kill --all must go through cgroup.kill: the function tracer records
 # whether the kernel's handler of that file ran during the kill.
