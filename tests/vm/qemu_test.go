@@ -45,6 +45,11 @@ func needVM(t *testing.T) (qemu, kernel string) {
 		t.Skip("qemu-system-x86_64 not installed (scripts/install-vm.sh installs qemu-system-x86):", err)
 	}
 	kernel, err = guestKernel()
+	if err != nil && os.Getenv("BULWARK_VM_KERNEL") != "" {
+		// A kernel asked for by name that is not there is a mistake, not
+		// a machine without a kernel.
+		t.Fatal(err)
+	}
 	if err != nil {
 		t.Skip(err)
 	}
