@@ -237,6 +237,8 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 			return err
 		}
 	}
+	// Compile the seccomp program while the init enters its namespaces.
+	bpf := r.compileSeccomp(spec)
 	p, err := r.startInit(spec, st, initParams{
 		preserveFds: o.PreserveFds,
 		fifo:        fifoFile,
@@ -260,6 +262,9 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		NoPivot: o.NoPivot, NewUserNS: newNS(spec, specs.UserNamespace), CgroupNS: newNS(spec, specs.CgroupNamespace),
 		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
 		State: &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Bundle: bundle, Annotations: spec.Annotations},
+	}
+	if cfg.SeccompProgram, err = bpf(); err != nil {
+		return err
 	}
 	if err = p.conn.Send(&linux.Msg{Type: linux.MsgConfig, Config: cfg}); err != nil {
 		return err
@@ -692,3 +697,31 @@ func absBindSources(s *specs.Spec, bundle string) {
 		}
 	}
 }
+
+// compileSeccomp starts compiling linux.seccomp to BPF, through the cache
+// under --root, and returns a function that waits for the result.
+func (r *Runtime) compileSeccomp(s *specs.Spec) func() ([]byte, error) {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return func() ([]byte, error) { return nil, nil }
+	}
+	type result struct {
+		prog []byte
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		prog, err := seccomp.Compile(s.Linux.Seccomp, filepath.Join(r.Root, seccompCacheDir))
+		if err != nil {
+			err = fmt.Errorf("config.json: %w", err)
+		}
+		ch <- result{prog, err}
+	}()
+	return func() ([]byte, error) {
+		res := <-ch
+		return res.prog, res.err
+	}
+}
+
+// seccompCacheDir holds compiled seccomp programs under --root; '@' keeps
+// it from ever being taken for a container id.
+const seccompCacheDir = "@seccomp-cache"

@@ -115,6 +115,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		signal.Notify(sigs)
 		defer signal.Stop(sigs)
 	}
+	bpf := r.compileSeccomp(st.Config)
 	ip, err := r.startInit(st.Config, nil, initParams{
 		preserveFds: o.PreserveFds,
 		console:     consoleConn,
@@ -130,6 +131,10 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 	defer ip.conn.Close()
 	cfg := &linux.InitConfig{ID: id, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: st.Config, Process: p, Exec: true,
 		PreserveFds: o.PreserveFds, ConsoleFd: ip.consoleFd, FifoFd: -1}
+	if cfg.SeccompProgram, err = bpf(); err != nil {
+		unix.Kill(ip.pid, unix.SIGKILL)
+		return -1, err
+	}
 	if err := ip.conn.Send(&linux.Msg{Type: linux.MsgConfig, Config: cfg}); err != nil {
 		unix.Kill(ip.pid, unix.SIGKILL)
 		return -1, err

@@ -57,6 +57,9 @@ type InitConfig struct {
 	// prepared (idmapped, nosuid, nodev: rootfs.OpenRootTree), attached in
 	// place of the rootfs self-bind.
 	RootTreeFd int `json:"rootTreeFd,omitempty"`
+	// SeccompProgram is linux.seccomp compiled to BPF by the runtime (from
+	// its cache when it can), so the init does not run libseccomp.
+	SeccompProgram []byte `json:"seccompProgram,omitempty"`
 	// State is the container state passed to createContainer/startContainer hooks.
 	State *specs.State `json:"state,omitempty"`
 }
@@ -187,7 +190,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	// filter, so it goes in before capabilities are dropped. A notify filter
 	// must be loaded while the runtime is still there to pass its fd on.
 	if sc != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(conn, sc); err != nil {
+		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
 			return err
 		}
 		sc = nil
@@ -201,7 +204,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		}
 	}
 	if sc != nil && notify {
-		if err := loadSeccomp(conn, sc); err != nil {
+		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
 			return err
 		}
 		sc = nil
@@ -241,8 +244,8 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		}
 	}
 	if sc != nil {
-		if _, err := seccomp.LoadThread(sc); err != nil {
-			return fmt.Errorf("config.json: %w", err)
+		if _, err := installSeccomp(sc, cfg.SeccompProgram); err != nil {
+			return err
 		}
 	}
 	return execve(path, p)
@@ -283,7 +286,7 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 	}
 	sc := seccompOf(s)
 	if sc != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(conn, sc); err != nil {
+		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
 			return err
 		}
 		sc = nil
@@ -306,7 +309,7 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 		}
 	}
 	if sc != nil {
-		if err := loadSeccomp(conn, sc); err != nil {
+		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
 			return err
 		}
 	}
@@ -385,10 +388,10 @@ func hasNotify(sc *specs.LinuxSeccomp) bool {
 
 // loadSeccomp loads the filter and, for notify filters, hands the listener fd
 // to the runtime, which passes it on to linux.seccomp.listenerPath.
-func loadSeccomp(conn *Conn, sc *specs.LinuxSeccomp) error {
-	fd, err := seccomp.LoadThread(sc)
+func loadSeccomp(conn *Conn, sc *specs.LinuxSeccomp, prog []byte) error {
+	fd, err := installSeccomp(sc, prog)
 	if err != nil {
-		return fmt.Errorf("config.json: %w", err)
+		return err
 	}
 	if fd >= 0 {
 		if err := conn.Send(&Msg{Type: MsgSeccomp}, fd); err != nil {
@@ -400,6 +403,22 @@ func loadSeccomp(conn *Conn, sc *specs.LinuxSeccomp) error {
 		}
 	}
 	return nil
+}
+
+// installSeccomp installs the program the runtime compiled (and cached) for
+// sc, or compiles it here when there is none (a runtime that sent none).
+func installSeccomp(sc *specs.LinuxSeccomp, prog []byte) (int, error) {
+	var fd int
+	var err error
+	if prog != nil {
+		fd, err = seccomp.InstallProgram(prog, sc)
+	} else {
+		fd, err = seccomp.LoadThread(sc)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("config.json: %w", err)
+	}
+	return fd, nil
 }
 
 // setupProcess applies what needs privileges but is not yet a drop of them.

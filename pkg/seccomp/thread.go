@@ -32,9 +32,17 @@ func LoadThread(s *specs.LinuxSeccomp) (notifyFd int, err error) {
 	if err != nil {
 		return -1, err
 	}
+	return InstallProgram(prog, s)
+}
+
+// InstallProgram installs prog, a program Compile or ExportBPF made for s,
+// on the calling thread, with the flags s asks for (see LoadThread). s
+// supplies only the flags and whether a notify listener is wanted; the
+// caller vouches that prog was compiled from it.
+func InstallProgram(prog []byte, s *specs.LinuxSeccomp) (notifyFd int, err error) {
 	const insnSize = int(unsafe.Sizeof(unix.SockFilter{}))
-	if len(prog) == 0 || len(prog)%insnSize != 0 {
-		return -1, fmt.Errorf("seccomp: libseccomp exported a malformed program (%d bytes)", len(prog))
+	if len(prog) == 0 || len(prog)%insnSize != 0 || len(prog)/insnSize > 0xffff {
+		return -1, fmt.Errorf("seccomp: malformed program (%d bytes)", len(prog))
 	}
 	var flags uintptr
 	for _, f := range s.Flags {
