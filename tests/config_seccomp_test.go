@@ -82,8 +82,11 @@ func TestConfigSeccompActionsReachThePayload(t *testing.T) {
 	}
 }
 
-// kmsgAfter returns kernel log lines written while fn ran.
-func kmsgAfter(t *testing.T, fn func()) string {
+// kmsgAfter returns kernel log lines written while fn ran and shortly
+// after: without auditd, kauditd prints seccomp records to the kernel log
+// from its own thread, so a record can land after fn has returned. It polls
+// until done(log) or a few seconds have passed.
+func kmsgAfter(t *testing.T, fn func(), done func(string) bool) string {
 	t.Helper()
 	f, err := os.OpenFile("/dev/kmsg", os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -96,17 +99,19 @@ func kmsgAfter(t *testing.T, fn func()) string {
 	fn()
 	var b strings.Builder
 	buf := make([]byte, 8192)
-	for {
+	for deadline := time.Now().Add(3 * time.Second); ; {
 		n, err := unix.Read(int(f.Fd()), buf)
 		if n > 0 {
 			b.Write(buf[:n])
+			continue
 		}
 		if errors.Is(err, unix.EPIPE) {
 			continue // overwritten records: keep reading
 		}
-		if err != nil || n <= 0 {
+		if done(b.String()) || time.Now().After(deadline) {
 			return b.String()
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -141,9 +146,11 @@ func TestConfigSeccompLogActionAndLogFlagWriteAuditRecords(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r result
+			// An expected record ends the wait at once; the absence of one
+			// is only believed after the full wait.
 			log := kmsgAfter(t, func() {
 				r = e.runIn(func(s *specs.Spec) { s.Linux.Seccomp = tc.sc }, "/usr/local/bin/syscall", "getppid")
-			})
+			}, func(log string) bool { return tc.want && auditRecord(log, unix.SYS_GETPPID, tc.code) })
 			if strings.TrimSpace(r.stdout) != tc.print {
 				t.Fatalf("want %s: %v", tc.print, r)
 			}
