@@ -5,13 +5,15 @@
 # runs Bulwark on a pure cgroup v2 hierarchy, which this host (cgroup v1
 # hybrid) cannot offer itself. xz-utils unpacks the bzImage into the vmlinux
 # QEMU boots faster under TCG (it is part of every Debian install anyway).
+# systemd: the systemd cgroup driver test boots the host's own systemd as the
+# guest's PID 1 (over a read-only 9p export of /); it is not started here.
 #
 # Idempotent: packages already present are not touched, so running it before
 # every test run costs one dpkg query. Needs root and Debian's apt.
 set -eu
 
 need=""
-for p in qemu-system-x86 linux-image-amd64 busybox-static xz-utils; do
+for p in qemu-system-x86 linux-image-amd64 busybox-static xz-utils systemd; do
 	# dpkg-query prints "install ok installed" only for a fully set-up package.
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		need="$need $p"

@@ -76,13 +76,16 @@ type bootResult struct {
 // network device (-nic none) and no disk: its only input is the initramfs,
 // its only output the serial console. The context bounds the boot; QEMU is
 // killed when it expires or when the test fails, so nothing outlives it.
-func boot(ctx context.Context, qemu, kernel, initrd string, cmdline string) (*bootResult, error) {
+// extra is appended to QEMU's arguments (the systemd test's read-only 9p
+// export of the host root).
+func boot(ctx context.Context, qemu, kernel, initrd string, cmdline string, extra ...string) (*bootResult, error) {
 	args := []string{
 		"-accel", "tcg", "-m", "1024", "-smp", "2",
 		"-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-nic", "none", "-no-reboot",
 		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
 	}
+	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	cmd.Stdin = nil
 	cmd.Stderr = os.Stderr

@@ -1,0 +1,149 @@
+#!/bin/sh
+# Runs as bwvm.service under systemd as PID 1 in the systemd VM (see
+# systemd-init.sh and tests/vm/systemd_test.go) and drives bulwark's systemd
+# cgroup driver: every container here is created with --systemd-cgroup, so
+# its cgroup is a transient scope that bulwark asks systemd for over D-Bus.
+# One framed line per check on the serial console:
+#
+#   BWVM PASS <check> [detail]      BWVM FAIL <check> <why>
+#   BWVM DONE                       (every check ran; nothing after it counts)
+#
+# The host test knows the full list of checks and fails on any FAIL and on
+# any check that never reported. Numbers come from /vm/expect.env, written
+# by the host test from the constants it builds the bundles with.
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+. /vm/expect.env
+BW="/vm/bulwark --systemd-cgroup"
+CG=/sys/fs/cgroup
+
+pass() { echo "BWVM PASS $*"; }
+fail() { n=$1; shift; echo "BWVM FAIL $n $*" | tr '\n' ' '; echo; }
+expect() {
+	if [ "$2" = "$3" ]; then pass "$1" "$3"; else fail "$1" "want '$2' got '$3'"; fi
+}
+status() { $BW state "$1" 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'; }
+initpid() { $BW state "$1" 2>/dev/null | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$'; }
+# wait_status ID STATUS: bounded poll (60 s); kill returns before the
+# container's init has died.
+wait_status() {
+	i=0
+	while [ "$(status "$1")" != "$2" ]; do
+		i=$((i + 1))
+		[ $i -gt 600 ] && return 1
+		sleep 0.1
+	done
+}
+# prop UNIT PROPERTY: what systemd itself says about the unit, not what is
+# in cgroupfs, so a limit bulwark wrote behind systemd's back would not pass.
+prop() { systemctl show -p "$2" --value "$1" 2>&1; }
+# gone UNIT: the transient unit was stopped and garbage-collected (a failed
+# scope would stay loaded until reset-failed) and its cgroup removed.
+gone() {
+	echo "load=$(prop "$1" LoadState) active=$(prop "$1" ActiveState) dir=$([ -e "$CG/system.slice/$1" ] && echo present || echo absent)"
+}
+GONE="load=not-found active=inactive dir=absent"
+
+echo "BWVM BOOTED $(uname -r)"
+
+# --- the host: systemd is PID 1 on a pure cgroup v2 hierarchy ----------------
+comm=$(cat /proc/1/comm)
+fstype=$(awk '$2 == "/sys/fs/cgroup" { print $3 }' /proc/mounts)
+# The manager's Version comes over D-Bus (systemctl as root uses PID 1's
+# private socket, as the library does), so an answer proves the bus works.
+ver=$(systemctl show -p Version --value 2>&1)
+mycg=$(cat /proc/self/cgroup)
+if [ "$comm" = systemd ] && [ -d /run/systemd/system ] && [ -n "$ver" ] && [ "$fstype" = cgroup2 ] &&
+	[ "$mycg" = "0::/system.slice/bwvm.service" ]; then
+	pass systemd_pid1 "systemd $ver; /sys/fs/cgroup is $fstype; this script in $mycg"
+else
+	fail systemd_pid1 "pid 1 '$comm' version '$ver', /run/systemd/system $([ -d /run/systemd/system ] && echo present || echo missing), /sys/fs/cgroup '$fstype', own cgroup '$mycg'"
+fi
+
+# --- a cgroupsPath the systemd driver cannot use ------------------------------
+out=$($BW create -b /vm/bundles/bad sdbad 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && echo "$out" | grep -q 'linux.cgroupsPath' && echo "$out" | grep -q 'slice:prefix:name' &&
+	[ -z "$($BW list -q)" ]; then
+	pass bad_path_names_field "exit $rc: $out"
+else
+	fail bad_path_names_field "exit $rc, containers '$($BW list -q)': $out"
+fi
+
+# --- a detached container in system.slice:bulwark:sd1 -------------------------
+U=bulwark-sd1.scope
+$BW run -d -b /vm/bundles/sd1 sd1 >/tmp/sd1.out 2>&1
+rc=$?
+expect run_detached "0 running" "$rc $(status sd1)"
+[ $rc -eq 0 ] || cat /tmp/sd1.out
+expect scope_active "active" "$(prop $U ActiveState)"
+pid=$(initpid sd1)
+expect init_in_scope "0::/system.slice/$U" "$(cat /proc/"$pid"/cgroup 2>&1)"
+expect scope_in_slice "system.slice" "$(prop $U Slice)"
+# Delegate=yes: the library asks for it so that systemd leaves the limits
+# bulwark writes to the cgroup files alone.
+expect scope_delegated "yes" "$(prop $U Delegate)"
+# Both views must agree: the unit property (what systemd would restore on a
+# daemon-reload) and the kernel's file (what is enforced).
+D=$CG/system.slice/$U
+expect memory_max_set "$SD_MEMORY $SD_MEMORY" "$(prop $U MemoryMax) $(cat $D/memory.max)"
+expect tasks_max_set "$SD_PIDS $SD_PIDS" "$(prop $U TasksMax) $(cat $D/pids.max)"
+expect cpu_quota_set "$SD_CPU_QUOTA_PER_SEC $SD_CPU_QUOTA $SD_CPU_PERIOD" "$(prop $U CPUQuotaPerSecUSec) $(cat $D/cpu.max)"
+expect cpu_weight_set "$SD_CPU_WEIGHT $SD_CPU_WEIGHT" "$(prop $U CPUWeight) $(cat $D/cpu.weight)"
+# The spec denies every device but the runtime's defaults; the library
+# turns that into DevicePolicy=strict plus DeviceAllow entries.
+expect device_policy_strict "strict" "$(prop $U DevicePolicy)"
+
+# --- pause / resume through the cgroup v2 freezer ------------------------------
+$BW pause sd1
+expect pause_freezes "paused 1 frozen 1" "$(status sd1) $(cat $D/cgroup.freeze) $(grep frozen $D/cgroup.events)"
+$BW resume sd1
+expect resume_thaws "running 0 frozen 0" "$(status sd1) $(cat $D/cgroup.freeze) $(grep frozen $D/cgroup.events)"
+
+# --- update goes through systemd too -----------------------------------------
+out=$($BW update --memory "$UPDATE_MEMORY" --pids-limit "$UPDATE_PIDS" sd1 2>&1) || fail update_memory_max "update: $out"
+expect update_memory_max "$UPDATE_MEMORY $UPDATE_MEMORY" "$(prop $U MemoryMax) $(cat $D/memory.max)"
+expect update_tasks_max "$UPDATE_PIDS $UPDATE_PIDS" "$(prop $U TasksMax) $(cat $D/pids.max)"
+# The limits not named in the update stay as they were.
+expect update_keeps_cpu "$SD_CPU_QUOTA_PER_SEC $SD_CPU_WEIGHT" "$(prop $U CPUQuotaPerSecUSec) $(prop $U CPUWeight)"
+
+# --- kill, then delete: the scope goes away ------------------------------------
+$BW kill sd1 KILL
+if wait_status sd1 stopped; then pass kill_stops_container "stopped"; else fail kill_stops_container "status $(status sd1)"; fi
+out=$($BW delete sd1 2>&1)
+rc=$?
+expect delete_removes_scope "0 $GONE" "$rc $(gone $U)"
+[ $rc -eq 0 ] || echo "$out"
+
+# --- delete --force of a running container -------------------------------------
+U2=bulwark-sd2.scope
+$BW run -d -b /vm/bundles/sd2 sd2 >/tmp/sd2.out 2>&1
+before="$(status sd2) $(prop $U2 ActiveState)"
+out=$($BW delete --force sd2 2>&1)
+rc=$?
+expect delete_force_removes_scope "running active 0 $GONE" "$before $rc $(gone $U2)"
+[ $rc -eq 0 ] || echo "$out"
+
+# --- run in the foreground with the default cgroupsPath ------------------------
+# An empty cgroupsPath under --systemd-cgroup means system.slice:bulwark:<id>;
+# the container has no cgroup namespace so it sees its real cgroup.
+out=$($BW run -b /vm/bundles/default sddef 2>/tmp/sddef.err)
+rc=$?
+expect run_default_path "$SD_DEFAULT_EXIT 0::/system.slice/bulwark-sddef.scope" "$rc $out"
+[ $rc -eq "$SD_DEFAULT_EXIT" ] || cat /tmp/sddef.err
+expect run_removes_scope "$GONE" "$(gone bulwark-sddef.scope)"
+
+# --- the memory limit is enforced, and an OOM kill leaves no failed unit -------
+# systemd marks a scope whose process the OOM killer chose as failed and keeps
+# it loaded until reset-failed; delete must clear that too.
+$BW run -b /vm/bundles/sdoom sdoom >/tmp/sdoom.out 2>&1
+rc=$?
+expect oom_exit_137 137 "$rc"
+expect oom_leaves_no_failed_scope "$GONE failed=" "$(gone bulwark-sdoom.scope) failed=$(systemctl list-units --failed --plain --no-legend 'bulwark-*')"
+
+# --- nothing left ---------------------------------------------------------------
+units=$(systemctl list-units --all --plain --no-legend 'bulwark-*' | tr '\n' ' ')
+dirs=$(ls -d $CG/system.slice/bulwark-* 2>/dev/null | tr '\n' ' ')
+expect no_leftovers "containers= units= dirs=" "containers=$($BW list -q | tr '\n' ' ') units=$units dirs=$dirs"
+
+echo "BWVM DONE"
