@@ -169,46 +169,11 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err := rootfs.Finish(s); err != nil {
 		return err
 	}
-	ll, err := prepareLandlock(s, p)
+	ll, sc, err := dropPrivileges(conn, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer ll.Close()
-	if err := setupProcess(p, s, false); err != nil {
-		return err
-	}
-	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
-		return err
-	}
-	cwdChecked, err := checkCwd(p.Cwd)
-	if err != nil {
-		return err
-	}
-	sc := seccompOf(s)
-	notify := sc != nil && hasNotify(sc)
-	// Without no_new_privs the kernel only lets a privileged process load a
-	// filter, so it goes in before capabilities are dropped. A notify filter
-	// must be loaded while the runtime is still there to pass its fd on.
-	if sc != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
-			return err
-		}
-		sc = nil
-	}
-	if err := finalize(p, cwdChecked); err != nil {
-		return err
-	}
-	if p.NoNewPrivileges {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("no_new_privs: %w", err)
-		}
-	}
-	if sc != nil && notify {
-		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
-			return err
-		}
-		sc = nil
-	}
 	path, err := lookPath(p)
 	if err != nil {
 		return err
@@ -269,36 +234,11 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 			return err
 		}
 	}
-	ll, err := prepareLandlock(s, p)
+	ll, sc, err := dropPrivileges(conn, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer ll.Close()
-	if err := setupProcess(p, s, true); err != nil {
-		return err
-	}
-	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
-		return err
-	}
-	cwdChecked, err := checkCwd(p.Cwd)
-	if err != nil {
-		return err
-	}
-	sc := seccompOf(s)
-	if sc != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
-			return err
-		}
-		sc = nil
-	}
-	if err := finalize(p, cwdChecked); err != nil {
-		return err
-	}
-	if p.NoNewPrivileges {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("no_new_privs: %w", err)
-		}
-	}
 	path, err := lookPath(p)
 	if err != nil {
 		return err
@@ -314,6 +254,61 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 		}
 	}
 	return execve(path, p)
+}
+
+// dropPrivileges is what create and exec do alike once the process's view
+// of the system is in place, in this order: the Landlock ruleset is built
+// (it needs to open every mountpoint), rlimits and the like are applied,
+// host fds are marked close-on-exec (CVE-2024-21626) and the cwd checked,
+// a filter that needs privileges to load goes in, then capabilities and
+// user are dropped (finalize) and no_new_privs is set. A create loads a
+// notify filter right after no_new_privs, while the runtime still waits to
+// pass its fd on. What is returned is left for the last moment before
+// execve: the Landlock ruleset and the seccomp filter.
+func dropPrivileges(conn *Conn, cfg *InitConfig, isExec bool) (*landlock.Ruleset, *specs.LinuxSeccomp, error) {
+	p, s := cfg.Process, cfg.Spec
+	ll, err := prepareLandlock(s, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*landlock.Ruleset, *specs.LinuxSeccomp, error) {
+		ll.Close()
+		return nil, nil, err
+	}
+	if err := setupProcess(p, s, isExec); err != nil {
+		return fail(err)
+	}
+	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
+		return fail(err)
+	}
+	cwdChecked, err := checkCwd(p.Cwd)
+	if err != nil {
+		return fail(err)
+	}
+	sc := seccompOf(s)
+	// Without no_new_privs the kernel only lets a privileged process load a
+	// filter, so it goes in before capabilities are dropped.
+	if sc != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
+			return fail(err)
+		}
+		sc = nil
+	}
+	if err := finalize(p, cwdChecked); err != nil {
+		return fail(err)
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fail(fmt.Errorf("no_new_privs: %w", err))
+		}
+	}
+	if sc != nil && !isExec && hasNotify(sc) {
+		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
+			return fail(err)
+		}
+		sc = nil
+	}
+	return ll, sc, nil
 }
 
 // prepareLandlock builds the Landlock ruleset the annotation asks for. It
