@@ -24,20 +24,31 @@ func (r *Runtime) Load(id string) (*State, error) {
 	return r.loadState(id)
 }
 
-// Start runs the payload of a created container.
-func (r *Runtime) Start(id string) error {
+// lockedState validates id, takes the container's lock and loads its
+// state: the preamble of every command that changes a container.
+func (r *Runtime) lockedState(id string) (*State, func(), error) {
 	if err := oci.ValidateID(id); err != nil {
-		return err
+		return nil, nil, err
 	}
 	l, err := r.lock(id)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer l.Unlock()
 	st, err := r.loadState(id)
+	if err != nil {
+		l.Unlock()
+		return nil, nil, err
+	}
+	return st, l.Unlock, nil
+}
+
+// Start runs the payload of a created container.
+func (r *Runtime) Start(id string) error {
+	st, unlock, err := r.lockedState(id)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	if s := r.Status(st); s != specs.StateCreated {
 		return fmt.Errorf("container %q is %s: %w", id, s, ErrNotCreated)
 	}
@@ -91,18 +102,11 @@ func (r *Runtime) Start(id string) error {
 
 // Kill sends sig to the init, or with all to every process of the container.
 func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
-	if err := oci.ValidateID(id); err != nil {
-		return err
-	}
-	l, err := r.lock(id)
+	st, unlock, err := r.lockedState(id)
 	if err != nil {
 		return err
 	}
-	defer l.Unlock()
-	st, err := r.loadState(id)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	status := r.Status(st)
 	if all {
 		m, err := cgroups.Load(st.Cgroup)
@@ -139,18 +143,11 @@ func signalInit(st *State, sig unix.Signal) error {
 
 // Delete removes a stopped container; with force it kills a live one first.
 func (r *Runtime) Delete(id string, force bool) error {
-	if err := oci.ValidateID(id); err != nil {
-		return err
-	}
-	l, err := r.lock(id)
+	st, unlock, err := r.lockedState(id)
 	if err != nil {
 		return err
 	}
-	defer l.Unlock()
-	st, err := r.loadState(id)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	status := r.Status(st)
 	if status != specs.StateStopped && status != specs.StateCreating && !force {
 		return fmt.Errorf("container %q is %s, delete it with --force: %w", id, status, ErrRunning)
@@ -270,18 +267,11 @@ func (r *Runtime) Resume(id string) error {
 }
 
 func (r *Runtime) withCgroup(id string, fn func(*State, *cgroups.Manager) error) error {
-	if err := oci.ValidateID(id); err != nil {
-		return err
-	}
-	l, err := r.lock(id)
+	st, unlock, err := r.lockedState(id)
 	if err != nil {
 		return err
 	}
-	defer l.Unlock()
-	st, err := r.loadState(id)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	m, err := cgroups.Load(st.Cgroup)
 	if err != nil {
 		return fmt.Errorf("container %q: %w", id, err)

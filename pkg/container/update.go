@@ -6,7 +6,6 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // Update changes the resource limits of a live container (runc update).
@@ -19,21 +18,14 @@ import (
 // allowlist of a running container would briefly deny devices it has open,
 // and the engines do not send device rules through update.
 func (r *Runtime) Update(id string, upd *specs.LinuxResources) error {
-	if err := oci.ValidateID(id); err != nil {
-		return err
-	}
 	if upd == nil {
 		return fmt.Errorf("update %q: no resources given", id)
 	}
-	l, err := r.lock(id)
+	st, unlock, err := r.lockedState(id)
 	if err != nil {
 		return err
 	}
-	defer l.Unlock()
-	st, err := r.loadState(id)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	if s := r.Status(st); s == specs.StateStopped || s == specs.StateCreating {
 		return fmt.Errorf("container %q is %s: %w", id, s, ErrNotRunning)
 	}
