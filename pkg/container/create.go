@@ -324,6 +324,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 					return err
 				}
 			}
+			// Only now may the init wait for start: a create killed
+			// before this line takes its init with it (EOF instead).
+			if err = p.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+				return fmt.Errorf("container init exited before the container was created: %w", err)
+			}
 			return nil
 		default:
 			closeFiles(files)

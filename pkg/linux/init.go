@@ -181,6 +181,14 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err := conn.Send(&Msg{Type: MsgReady, Pid: os.Getpid()}); err != nil {
 		return err
 	}
+	// The runtime answers once it has saved the state and written the pid
+	// file. If it is killed before (an engine's timeout), nobody knows this
+	// init to start or delete it, and blocked on the exec fifo it would hold
+	// the engine's stdio pipes forever (conmon waits for their EOF): EOF
+	// here ends the init instead.
+	if _, _, err := conn.Expect(MsgResume); err != nil {
+		return fmt.Errorf("the runtime exited before the container was created: %w", err)
+	}
 	// Block here until `start` opens the FIFO for reading.
 	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
