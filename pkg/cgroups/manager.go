@@ -66,6 +66,9 @@ type Manager struct {
 	// devicesProgrammed tells Set whether a nil device list means "keep
 	// the rules already in the kernel" (true) or "deny all" (false).
 	devicesProgrammed bool
+	// loaded is true for a manager made by Load: its cgroup was created
+	// by an earlier command, and Apply adds a process to it (exec).
+	loaded bool
 }
 
 // New computes the container's cgroup paths from cfg; it changes nothing on
@@ -131,6 +134,7 @@ func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*
 		paths:             make(map[string]string),
 		cleanupParent:     parent,
 		devicesProgrammed: loaded,
+		loaded:            loaded,
 	}
 	for k, v := range mgr.GetPaths() {
 		m.paths[k] = v
@@ -189,6 +193,7 @@ func (m *Manager) Exists() bool {
 
 // Apply creates the cgroup(s) and moves pid in (-1 only creates them).
 // On failure the caller should call Destroy, which removes what was made.
+// On a manager made by Load it adds pid to the existing cgroup (exec).
 func (m *Manager) Apply(pid int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -207,6 +212,16 @@ func (m *Manager) Apply(pid int) error {
 }
 
 func (m *Manager) apply(pid int) error {
+	if m.cfg.Systemd && m.loaded {
+		// The container's scope exists already (create started it).
+		// The library's Apply would start the transient unit again,
+		// which systemd refuses ("already loaded"), so exec into a
+		// systemd-managed container failed; AddPid attaches the process
+		// to the running unit over D-Bus (AttachProcessesToUnit), so
+		// systemd knows it belongs there. The cgroupfs drivers' Apply
+		// already joins an existing cgroup.
+		return m.lib.AddPid("", pid)
+	}
 	if m.lay.v2 && !m.cfg.Systemd {
 		if err := createV2Dir(m.lay.unifiedRoot, m.unifiedDir); err != nil {
 			return err

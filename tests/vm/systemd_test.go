@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 )
 
 //go:embed guest/systemd-init.sh
@@ -53,6 +54,7 @@ var sdChecks = []string{
 	"memory_max_set", "tasks_max_set", "cpu_quota_set", "cpu_weight_set", "device_policy_strict",
 	"pause_freezes", "resume_thaws",
 	"update_memory_max", "update_tasks_max", "update_keeps_cpu",
+	"exec_devices", "ps_lists_exec", "kill_all_reaches_exec", "reload_keeps_limits", "reload_keeps_devices",
 	"kill_stops_container", "delete_removes_scope", "delete_force_removes_scope",
 	"run_default_path", "run_removes_scope", "oom_exit_137", "oom_leaves_no_failed_scope",
 	"no_leftovers",
@@ -169,8 +171,32 @@ func TestSystemdCgroupDriver(t *testing.T) {
 			t.Errorf("guest reported %q, which the test does not know: add it to sdChecks", c)
 		}
 	}
+	checkSystemdStats(t, res.data["sd_stats"])
 	if t.Failed() {
 		t.Logf("console:\n%s", strings.Join(res.console, "\n"))
+	}
+}
+
+// checkSystemdStats decodes `bulwark events --stats` of the systemd-managed
+// container after its update: the limits must be the updated ones, read
+// back from the scope's cgroup, and it must count its running process.
+func checkSystemdStats(t *testing.T, line string) {
+	t.Helper()
+	var ev struct {
+		Type string        `json:"type"`
+		Data cgroups.Stats `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Errorf("events --stats: not JSON (%v): %q", err, line)
+		return
+	}
+	s := ev.Data
+	if ev.Type != "stats" || s.Memory.Usage.Limit != sdUpdMem || s.Memory.Usage.Usage == 0 ||
+		s.Pids.Current == 0 || s.Pids.Limit != sdUpdPids {
+		t.Errorf("events --stats: type %q, memory usage %d limit %d (want %d), pids current %d limit %d (want %d)",
+			ev.Type, s.Memory.Usage.Usage, s.Memory.Usage.Limit, sdUpdMem, s.Pids.Current, s.Pids.Limit, sdUpdPids)
+	} else {
+		t.Logf("events --stats: memory limit %d, usage %d; pids %d of %d", s.Memory.Usage.Limit, s.Memory.Usage.Usage, s.Pids.Current, s.Pids.Limit)
 	}
 }
 
@@ -300,13 +326,21 @@ func systemdBundles() map[string]*specs.Spec {
 		}
 		return s
 	}
-	out["sd1"] = limits(spec("system.slice:bulwark:sd1", "sleep", "1000"))
+	// sd1 also gets CAP_MKNOD and a rule allowing only mknod of c 1:1,
+	// so that the device rules alone decide what exec_devices sees.
+	s := limits(spec("system.slice:bulwark:sd1", "sleep", "1000"))
+	for _, set := range []*[]string{&s.Process.Capabilities.Bounding, &s.Process.Capabilities.Effective, &s.Process.Capabilities.Permitted} {
+		*set = append(*set, "CAP_MKNOD")
+	}
+	s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: ptr[int64](1), Minor: ptr[int64](1), Access: "m"})
+	out["sd1"] = s
 	out["sd2"] = limits(spec("system.slice:bulwark:sd2", "sleep", "1000"))
 	// Not slice:prefix:name; the driver must refuse it naming the field.
 	out["bad"] = spec("bad", "true")
 	// The default path, and no cgroup namespace so /proc/self/cgroup
 	// shows the real cgroup.
-	s := spec("", "sh", "-c", fmt.Sprintf("cat /proc/self/cgroup; exit %d", sdDefaultX))
+	s = spec("", "sh", "-c", fmt.Sprintf("cat /proc/self/cgroup; exit %d", sdDefaultX))
 	var nss []specs.LinuxNamespace
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type != specs.CgroupNamespace {

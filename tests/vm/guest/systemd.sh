@@ -107,6 +107,41 @@ expect update_tasks_max "$UPDATE_PIDS $UPDATE_PIDS" "$(prop $U TasksMax) $(cat $
 # The limits not named in the update stay as they were.
 expect update_keeps_cpu "$SD_CPU_QUOTA_PER_SEC $SD_CPU_WEIGHT" "$(prop $U CPUQuotaPerSecUSec) $(prop $U CPUWeight)"
 
+# --- devices, exec, ps, stats --------------------------------------------------
+# The bundle gives CAP_MKNOD and allows only mknod ("m") of c 1:1, so the
+# device rules alone decide: /dev/null (a runtime default) works, opening
+# the c 1:1 node and creating a disk node do not. Under the systemd driver
+# two device programs guard the scope (systemd's DevicePolicy/DeviceAllow
+# and the library's own eBPF program), and both must let the defaults in.
+devprobe='echo x >/dev/null && head -c 1 /dev/null && echo NULL=ok
+mknod /dev/bwmem c 1 1 2>/dev/null; echo "OPEN_MEM=$(head -c 1 /dev/bwmem 2>&1 >/dev/null | grep -o "not permitted")"
+rm -f /dev/bwmem
+echo "MKNOD_DISK=$(mknod /dev/bwdisk b 8 0 2>&1 | grep -o "not permitted")"'
+DEVOK="NULL=ok OPEN_MEM=not permitted MKNOD_DISK=not permitted"
+expect exec_devices "$DEVOK" "$($BW exec sd1 sh -c "$devprobe" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+# exec's process joins the scope: ps (the scope's cgroup.procs) lists it
+# next to the init while it runs.
+$BW exec sd1 sleep 30 &
+execpid=$!
+i=0
+while [ "$($BW ps -f json sd1 | tr -cd , | wc -c)" -lt 1 ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
+expect ps_lists_exec "2 pids, 2 procs" "$($BW ps -f json sd1 | tr -cd , | wc -c | awk '{print $1 + 1}') pids, $(wc -l <$D/cgroup.procs | tr -d ' ') procs"
+# kill --all reaches the exec'd process through the scope's cgroup; the
+# init (sleep 1000, pid 1 of its namespace, no TERM handler) ignores TERM.
+$BW kill --all sd1 TERM
+wait $execpid 2>/dev/null
+expect kill_all_reaches_exec "143 running" "$? $(status sd1)"
+echo "BWVM DATA sd_stats $($BW events --stats sd1 2>&1 | head -n 1)"
+
+# --- systemctl daemon-reload re-applies every unit's properties ---------------
+# Whatever bulwark set only in cgroupfs and not as a unit property would be
+# reset here (systemd rewrites the cgroup files from the unit and replaces
+# its own device program).
+systemctl daemon-reload
+expect reload_keeps_limits "$UPDATE_MEMORY $UPDATE_PIDS $SD_CPU_QUOTA $SD_CPU_PERIOD $SD_CPU_WEIGHT" \
+	"$(cat $D/memory.max) $(cat $D/pids.max) $(cat $D/cpu.max) $(cat $D/cpu.weight)"
+expect reload_keeps_devices "$DEVOK" "$($BW exec sd1 sh -c "$devprobe" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+
 # --- kill, then delete: the scope goes away ------------------------------------
 $BW kill sd1 KILL
 if wait_status sd1 stopped; then pass kill_stops_container "stopped"; else fail kill_stops_container "status $(status sd1)"; fi
