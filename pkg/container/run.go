@@ -140,6 +140,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		return -1, err
 	}
 	var master *os.File
+	readyReported := false
 	for {
 		m, files, err := ip.conn.Recv()
 		if errors.Is(err, io.EOF) {
@@ -153,7 +154,26 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		case linux.MsgError:
 			closeFiles(files)
 			reap(ip.pid)
+			if o.PidFile != "" && readyReported {
+				os.Remove(o.PidFile)
+			}
 			return -1, fmt.Errorf("exec in %q: %s", id, m.Error)
+		case linux.MsgReady:
+			// The process is set up and waits for our word: report its
+			// pid first, so a runtime killed before the word leaves no
+			// process the engine does not know (the init exits on EOF).
+			closeFiles(files)
+			if o.PidFile != "" {
+				if err := writePidFile(o.PidFile, ip.pid); err != nil {
+					unix.Kill(ip.pid, unix.SIGKILL)
+					return -1, err
+				}
+			}
+			readyReported = true
+			if err := ip.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+				unix.Kill(ip.pid, unix.SIGKILL)
+				return -1, err
+			}
 		case linux.MsgConsole:
 			if len(files) == 1 {
 				master = files[0]
@@ -170,10 +190,10 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 			closeFiles(files)
 		}
 	}
-	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, ip.pid); err != nil {
-			return -1, err
-		}
+	if !readyReported {
+		// EOF before the init said it was ready: it died.
+		reap(ip.pid)
+		return -1, fmt.Errorf("exec in %q: the process exited before it was started", id)
 	}
 	if o.Detach {
 		return 0, nil

@@ -251,6 +251,16 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 	if err != nil {
 		return err
 	}
+	// The runtime reports our pid (--pid-file) and then lets us run. If it
+	// is killed before that, the engine never learns of this process and,
+	// running, it would hold the engine's stdio (conmon, and podman's lock
+	// on the container, wait for its EOF): EOF here ends it instead.
+	if err := conn.Send(&Msg{Type: MsgReady, Pid: os.Getpid()}); err != nil {
+		return err
+	}
+	if _, _, err := conn.Expect(MsgResume); err != nil {
+		return fmt.Errorf("the runtime exited before the process was started: %w", err)
+	}
 	if ll != nil {
 		if err := ll.Restrict(); err != nil {
 			return err
