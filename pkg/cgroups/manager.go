@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
 	lib "github.com/opencontainers/cgroups"
 	devcfg "github.com/opencontainers/cgroups/devices/config"
 	// Registers the v1 devices-file writer and the v2 eBPF device filter;
@@ -115,6 +117,9 @@ func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*
 		if lay.v2 {
 			mgr, err = systemd.NewUnifiedManager(cg, "")
 		} else {
+			if !loaded {
+				cg.SystemdProps = append(cg.SystemdProps, legacyDevicePolicy)
+			}
 			mgr, err = systemd.NewLegacyManager(cg, nil)
 		}
 	case lay.v2:
@@ -144,6 +149,20 @@ func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*
 	}
 	return m, nil
 }
+
+// legacyDevicePolicy is started with every v1 (legacy or hybrid) scope.
+// systemd creates a scope's cgroup only in the v1 hierarchies of the
+// controllers its properties enable, and Delegate=yes does not enable v1
+// devices. Without it the library put the init into devices/<scope> by
+// hand, systemd (which migrates a scope's processes per v1 controller as it
+// realizes them) left it in the parent's devices cgroup once Set enabled the
+// controller with DeviceAllow, and the container ran in devices:/system.slice
+// with no device rule at all while its exec'd processes were confined (found
+// by the systemd VM test on the hybrid layout, right after create). With a
+// device policy from the start, the scope owns its devices cgroup when the
+// init joins; Set replaces the deny-all with the spec's rules before the
+// init runs anything.
+var legacyDevicePolicy = sdbus.Property{Name: "DevicePolicy", Value: dbus.MakeVariant("strict")}
 
 func errUnifiedOnV1() error {
 	return errors.New("linux.resources.unified sets cgroup v2 files, but this host uses cgroup v1 (or hybrid v1 + v2); remove linux.resources.unified or boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)")

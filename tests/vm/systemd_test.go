@@ -50,7 +50,7 @@ const (
 // sdChecks is every check the guest must report as PASS.
 var sdChecks = []string{
 	"systemd_pid1", "bad_path_names_field",
-	"run_detached", "scope_active", "init_in_scope", "scope_in_slice", "scope_delegated",
+	"run_detached", "scope_active", "init_in_scope", "init_every_hierarchy_in_scope", "scope_in_slice", "scope_delegated",
 	"memory_max_set", "tasks_max_set", "cpu_quota_set", "cpu_weight_set", "device_policy_strict",
 	"pause_freezes", "resume_thaws",
 	"update_memory_max", "update_tasks_max", "update_keeps_cpu",
@@ -134,18 +134,31 @@ func TestSystemdCgroupDriver(t *testing.T) {
 		bootImage = vmlinux
 	}
 
+	// Both layouts systemd 252 can boot: pure cgroup v2 (the library's
+	// UnifiedManager) and hybrid (=0: v1 controllers, with a cgroup2 at
+	// /sys/fs/cgroup/unified for systemd's own tracking; LegacyManager).
+	// The guest script reads the choice from /proc/cmdline.
+	for _, layout := range []struct{ name, unified string }{{"v2", "1"}, {"v1-hybrid", "0"}} {
+		t.Run(layout.name, func(t *testing.T) {
+			bootSystemd(t, qemu, kernel, bootImage, initrd, layout.unified)
+		})
+	}
+}
+
+// bootSystemd boots the guest once and checks its verdicts.
+func bootSystemd(t *testing.T, qemu, kernel, bootImage, initrd, unified string) {
 	// systemd.unit=bwvm.target: only the checks, no getty or network.
 	// show_status=false and log_level=warning keep systemd's own lines
 	// off the console the verdicts travel on (the parser finds a frame
 	// anywhere in a line, so an interleaved line costs nothing but noise).
 	cmdline := "console=ttyS0 rdinit=/init panic=-1 loglevel=1 " +
-		"systemd.unit=bwvm.target systemd.unified_cgroup_hierarchy=1 " +
+		"systemd.unit=bwvm.target systemd.unified_cgroup_hierarchy=" + unified + " " +
 		"systemd.show_status=false systemd.log_level=warning systemd.log_target=console"
 	// readonly=on: the guest cannot write to the host's files whatever
 	// runs in it. multidevs=remap: / spans several host filesystems
 	// (/proc, /sys, /dev), whose inode numbers would otherwise collide.
 	virtfs := []string{"-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := boot(ctx, qemu, bootImage, initrd, cmdline, virtfs...)
 	if res == nil {
@@ -295,7 +308,7 @@ func systemdExpectEnv() string {
 		{"SD_MEMORY", sdMemory}, {"SD_PIDS", sdPids},
 		{"SD_CPU_QUOTA", sdQuota}, {"SD_CPU_PERIOD", sdPeriod},
 		{"SD_CPU_QUOTA_PER_SEC", fmt.Sprintf("%dms", share.Milliseconds())},
-		{"SD_CPU_WEIGHT", lib.ConvertCPUSharesToCgroupV2Value(sdShares)},
+		{"SD_CPU_SHARES", sdShares}, {"SD_CPU_WEIGHT", lib.ConvertCPUSharesToCgroupV2Value(sdShares)},
 		{"UPDATE_MEMORY", sdUpdMem}, {"UPDATE_PIDS", sdUpdPids},
 		{"SD_DEFAULT_EXIT", sdDefaultX},
 	}

@@ -37,25 +37,66 @@ wait_status() {
 # prop UNIT PROPERTY: what systemd itself says about the unit, not what is
 # in cgroupfs, so a limit bulwark wrote behind systemd's back would not pass.
 prop() { systemctl show -p "$2" --value "$1" 2>&1; }
+# The host test boots the guest twice: pure cgroup v2
+# (systemd.unified_cgroup_hierarchy=1, the library's UnifiedManager) and
+# systemd's hybrid layout (=0: v1 controllers plus a cgroup2 for systemd's
+# own tracking, the library's LegacyManager). The checks are the same; these
+# say where each one reads its numbers and which unit property holds them.
+if grep -q 'systemd.unified_cgroup_hierarchy=0' /proc/cmdline; then
+	V=1
+	WANT_FS=tmpfs
+	MYCG="1:name=systemd:/system.slice/bwvm.service"
+	MEMPROP=MemoryLimit # v1's memory.limit_in_bytes
+	WPROP=CPUShares
+	WANT_W=$SD_CPU_SHARES
+	FROZEN=FROZEN
+	THAWED=THAWED
+	memmax() { cat $CG/memory/system.slice/$1/memory.limit_in_bytes; }
+	pidsmax() { cat $CG/pids/system.slice/$1/pids.max; }
+	cpumax() { echo "$(cat $CG/cpu/system.slice/$1/cpu.cfs_quota_us) $(cat $CG/cpu/system.slice/$1/cpu.cfs_period_us)"; }
+	cpuweight() { cat $CG/cpu/system.slice/$1/cpu.shares; }
+	freezer() { cat $CG/freezer/system.slice/$1/freezer.state; }
+	procs() { cat $CG/memory/system.slice/$1/cgroup.procs; }
+	# The line of /proc/PID/cgroup that names the memory hierarchy.
+	cgline() { grep ':memory:' | cut -d: -f2-; }
+else
+	V=2
+	WANT_FS=cgroup2
+	MYCG="0::/system.slice/bwvm.service"
+	MEMPROP=MemoryMax
+	WPROP=CPUWeight
+	WANT_W=$SD_CPU_WEIGHT
+	FROZEN="1 frozen 1"
+	THAWED="0 frozen 0"
+	memmax() { cat $CG/system.slice/$1/memory.max; }
+	pidsmax() { cat $CG/system.slice/$1/pids.max; }
+	cpumax() { cat $CG/system.slice/$1/cpu.max; }
+	cpuweight() { cat $CG/system.slice/$1/cpu.weight; }
+	freezer() { echo "$(cat $CG/system.slice/$1/cgroup.freeze) $(grep frozen $CG/system.slice/$1/cgroup.events)"; }
+	procs() { cat $CG/system.slice/$1/cgroup.procs; }
+	cgline() { grep '^0::' | cut -d: -f2-; }
+fi
+# scopedirs UNIT: every directory of the unit on any hierarchy.
+scopedirs() { ls -d $CG/system.slice/$1 $CG/*/system.slice/$1 2>/dev/null | tr '\n' ' '; }
 # gone UNIT: the transient unit was stopped and garbage-collected (a failed
-# scope would stay loaded until reset-failed) and its cgroup removed.
+# scope would stay loaded until reset-failed) and its cgroups removed.
 gone() {
-	echo "load=$(prop "$1" LoadState) active=$(prop "$1" ActiveState) dir=$([ -e "$CG/system.slice/$1" ] && echo present || echo absent)"
+	echo "load=$(prop "$1" LoadState) active=$(prop "$1" ActiveState) dirs=$(scopedirs "$1")"
 }
-GONE="load=not-found active=inactive dir=absent"
+GONE="load=not-found active=inactive dirs="
 
 echo "BWVM BOOTED $(uname -r)"
 
-# --- the host: systemd is PID 1 on a pure cgroup v2 hierarchy ----------------
+# --- the host: systemd is PID 1 on the layout asked for ------------------------
 comm=$(cat /proc/1/comm)
 fstype=$(awk '$2 == "/sys/fs/cgroup" { print $3 }' /proc/mounts)
 # The manager's Version comes over D-Bus (systemctl as root uses PID 1's
 # private socket, as the library does), so an answer proves the bus works.
 ver=$(systemctl show -p Version --value 2>&1)
 mycg=$(cat /proc/self/cgroup)
-if [ "$comm" = systemd ] && [ -d /run/systemd/system ] && [ -n "$ver" ] && [ "$fstype" = cgroup2 ] &&
-	[ "$mycg" = "0::/system.slice/bwvm.service" ]; then
-	pass systemd_pid1 "systemd $ver; /sys/fs/cgroup is $fstype; this script in $mycg"
+if [ "$comm" = systemd ] && [ -d /run/systemd/system ] && [ -n "$ver" ] && [ "$fstype" = $WANT_FS ] &&
+	echo "$mycg" | grep -qx "$MYCG"; then
+	pass systemd_pid1 "systemd $ver; cgroup v$V, /sys/fs/cgroup is $fstype; this script in $MYCG"
 else
 	fail systemd_pid1 "pid 1 '$comm' version '$ver', /run/systemd/system $([ -d /run/systemd/system ] && echo present || echo missing), /sys/fs/cgroup '$fstype', own cgroup '$mycg'"
 fi
@@ -78,34 +119,36 @@ expect run_detached "0 running" "$rc $(status sd1)"
 [ $rc -eq 0 ] || cat /tmp/sd1.out
 expect scope_active "active" "$(prop $U ActiveState)"
 pid=$(initpid sd1)
-expect init_in_scope "0::/system.slice/$U" "$(cat /proc/"$pid"/cgroup 2>&1)"
+expect init_in_scope ":/system.slice/$U" "$(cgline </proc/"$pid"/cgroup 2>&1 | sed 's/^memory//')"
+# On v1 every hierarchy has its own cgroup: the init must be in the scope in
+# each of them (the devices one above all, or it runs unconfined).
+expect init_every_hierarchy_in_scope "" "$(grep -v "/system.slice/$U\$" /proc/"$pid"/cgroup | tr '\n' ' ')"
 expect scope_in_slice "system.slice" "$(prop $U Slice)"
 # Delegate=yes: the library asks for it so that systemd leaves the limits
 # bulwark writes to the cgroup files alone.
 expect scope_delegated "yes" "$(prop $U Delegate)"
 # Both views must agree: the unit property (what systemd would restore on a
 # daemon-reload) and the kernel's file (what is enforced).
-D=$CG/system.slice/$U
-expect memory_max_set "$SD_MEMORY $SD_MEMORY" "$(prop $U MemoryMax) $(cat $D/memory.max)"
-expect tasks_max_set "$SD_PIDS $SD_PIDS" "$(prop $U TasksMax) $(cat $D/pids.max)"
-expect cpu_quota_set "$SD_CPU_QUOTA_PER_SEC $SD_CPU_QUOTA $SD_CPU_PERIOD" "$(prop $U CPUQuotaPerSecUSec) $(cat $D/cpu.max)"
-expect cpu_weight_set "$SD_CPU_WEIGHT $SD_CPU_WEIGHT" "$(prop $U CPUWeight) $(cat $D/cpu.weight)"
+expect memory_max_set "$SD_MEMORY $SD_MEMORY" "$(prop $U $MEMPROP) $(memmax $U)"
+expect tasks_max_set "$SD_PIDS $SD_PIDS" "$(prop $U TasksMax) $(pidsmax $U)"
+expect cpu_quota_set "$SD_CPU_QUOTA_PER_SEC $SD_CPU_QUOTA $SD_CPU_PERIOD" "$(prop $U CPUQuotaPerSecUSec) $(cpumax $U)"
+expect cpu_weight_set "$WANT_W $WANT_W" "$(prop $U $WPROP) $(cpuweight $U)"
 # The spec denies every device but the runtime's defaults; the library
 # turns that into DevicePolicy=strict plus DeviceAllow entries.
 expect device_policy_strict "strict" "$(prop $U DevicePolicy)"
 
-# --- pause / resume through the cgroup v2 freezer ------------------------------
+# --- pause / resume through the freezer (cgroup.freeze, or v1 freezer.state) ---
 $BW pause sd1
-expect pause_freezes "paused 1 frozen 1" "$(status sd1) $(cat $D/cgroup.freeze) $(grep frozen $D/cgroup.events)"
+expect pause_freezes "paused $FROZEN" "$(status sd1) $(freezer $U)"
 $BW resume sd1
-expect resume_thaws "running 0 frozen 0" "$(status sd1) $(cat $D/cgroup.freeze) $(grep frozen $D/cgroup.events)"
+expect resume_thaws "running $THAWED" "$(status sd1) $(freezer $U)"
 
 # --- update goes through systemd too -----------------------------------------
 out=$($BW update --memory "$UPDATE_MEMORY" --pids-limit "$UPDATE_PIDS" sd1 2>&1) || fail update_memory_max "update: $out"
-expect update_memory_max "$UPDATE_MEMORY $UPDATE_MEMORY" "$(prop $U MemoryMax) $(cat $D/memory.max)"
-expect update_tasks_max "$UPDATE_PIDS $UPDATE_PIDS" "$(prop $U TasksMax) $(cat $D/pids.max)"
+expect update_memory_max "$UPDATE_MEMORY $UPDATE_MEMORY" "$(prop $U $MEMPROP) $(memmax $U)"
+expect update_tasks_max "$UPDATE_PIDS $UPDATE_PIDS" "$(prop $U TasksMax) $(pidsmax $U)"
 # The limits not named in the update stay as they were.
-expect update_keeps_cpu "$SD_CPU_QUOTA_PER_SEC $SD_CPU_WEIGHT" "$(prop $U CPUQuotaPerSecUSec) $(prop $U CPUWeight)"
+expect update_keeps_cpu "$SD_CPU_QUOTA_PER_SEC $WANT_W" "$(prop $U CPUQuotaPerSecUSec) $(prop $U $WPROP)"
 
 # --- devices, exec, ps, stats --------------------------------------------------
 # The bundle gives CAP_MKNOD and allows only mknod ("m") of c 1:1, so the
@@ -125,7 +168,7 @@ $BW exec sd1 sleep 30 &
 execpid=$!
 i=0
 while [ "$($BW ps -f json sd1 | tr -cd , | wc -c)" -lt 1 ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
-expect ps_lists_exec "2 pids, 2 procs" "$($BW ps -f json sd1 | tr -cd , | wc -c | awk '{print $1 + 1}') pids, $(wc -l <$D/cgroup.procs | tr -d ' ') procs"
+expect ps_lists_exec "2 pids, 2 procs" "$($BW ps -f json sd1 | tr -cd , | wc -c | awk '{print $1 + 1}') pids, $(procs $U | wc -l | tr -d ' ') procs"
 # kill --all reaches the exec'd process through the scope's cgroup; the
 # init (sleep 1000, pid 1 of its namespace, no TERM handler) ignores TERM.
 $BW kill --all sd1 TERM
@@ -138,8 +181,8 @@ echo "BWVM DATA sd_stats $($BW events --stats sd1 2>&1 | head -n 1)"
 # reset here (systemd rewrites the cgroup files from the unit and replaces
 # its own device program).
 systemctl daemon-reload
-expect reload_keeps_limits "$UPDATE_MEMORY $UPDATE_PIDS $SD_CPU_QUOTA $SD_CPU_PERIOD $SD_CPU_WEIGHT" \
-	"$(cat $D/memory.max) $(cat $D/pids.max) $(cat $D/cpu.max) $(cat $D/cpu.weight)"
+expect reload_keeps_limits "$UPDATE_MEMORY $UPDATE_PIDS $SD_CPU_QUOTA $SD_CPU_PERIOD $WANT_W" \
+	"$(memmax $U) $(pidsmax $U) $(cpumax $U) $(cpuweight $U)"
 expect reload_keeps_devices "$DEVOK" "$($BW exec sd1 sh -c "$devprobe" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 
 # --- kill, then delete: the scope goes away ------------------------------------
@@ -164,7 +207,7 @@ expect delete_force_removes_scope "running active 0 $GONE" "$before $rc $(gone $
 # the container has no cgroup namespace so it sees its real cgroup.
 out=$($BW run -b /vm/bundles/default sddef 2>/tmp/sddef.err)
 rc=$?
-expect run_default_path "$SD_DEFAULT_EXIT 0::/system.slice/bulwark-sddef.scope" "$rc $out"
+expect run_default_path "$SD_DEFAULT_EXIT :/system.slice/bulwark-sddef.scope" "$rc $(echo "$out" | cgline | sed 's/^memory//')"
 [ $rc -eq "$SD_DEFAULT_EXIT" ] || cat /tmp/sddef.err
 expect run_removes_scope "$GONE" "$(gone bulwark-sddef.scope)"
 
@@ -178,7 +221,7 @@ expect oom_leaves_no_failed_scope "$GONE failed=" "$(gone bulwark-sdoom.scope) f
 
 # --- nothing left ---------------------------------------------------------------
 units=$(systemctl list-units --all --plain --no-legend 'bulwark-*' | tr '\n' ' ')
-dirs=$(ls -d $CG/system.slice/bulwark-* 2>/dev/null | tr '\n' ' ')
+dirs=$(scopedirs 'bulwark-*')
 expect no_leftovers "containers= units= dirs=" "containers=$($BW list -q | tr '\n' ' ') units=$units dirs=$dirs"
 
 echo "BWVM DONE"
