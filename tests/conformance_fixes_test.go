@@ -236,3 +236,30 @@ func mustReal(t *testing.T, p string) string {
 	}
 	return r
 }
+
+// A payload that exits at once must not turn the poststart hook's state
+// into "stopped" without a pid: start did start it (runtime-tools
+// hooks_stdin).
+func TestPoststartHookSeesRunningEvenForAnInstantPayload(t *testing.T) {
+	e := newEnv(t)
+	out := filepath.Join(t.TempDir(), "poststart")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{Poststart: []specs.Hook{hookScript("cat > " + out)}}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	pid := int(e.state(id)["pid"].(float64))
+	e.mustOK("start", id)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st specs.State
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if st.Status != specs.StateRunning || st.Pid != pid {
+		t.Fatalf("poststart state: status %q pid %d, want running and %d", st.Status, st.Pid, pid)
+	}
+}

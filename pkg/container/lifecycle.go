@@ -91,7 +91,10 @@ func (r *Runtime) Start(id string) error {
 		return fmt.Errorf("container %q: %w", id, err)
 	}
 	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststart) > 0 {
+		// The payload has started, but a short one may already have
+		// exited: poststart hooks are told what start did, not a race.
 		s := r.OCIState(st)
+		s.Status, s.Pid = specs.StateRunning, st.Pid
 		if err := hooks.RunAll("poststart", st.Config.Hooks.Poststart, s); err != nil {
 			// The spec: a failing poststart hook is logged, the container runs on.
 			r.warnf("%v", err)
