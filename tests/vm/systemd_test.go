@@ -56,7 +56,7 @@ var sdChecks = []string{
 	"update_memory_max", "update_tasks_max", "update_keeps_cpu",
 	"exec_devices", "ps_lists_exec", "kill_all_reaches_exec", "reload_keeps_limits", "reload_keeps_devices",
 	"kill_stops_container", "delete_removes_scope", "delete_force_removes_scope",
-	"run_default_path", "run_removes_scope", "oom_exit_137", "oom_leaves_no_failed_scope",
+	"run_default_path", "init_devices", "run_removes_scope", "oom_exit_137", "oom_leaves_no_failed_scope",
 	"no_leftovers",
 }
 
@@ -114,6 +114,9 @@ func TestSystemdCgroupDriver(t *testing.T) {
 	if err := testrootfs.Build(filepath.Join(vm, "rootfs")); err != nil {
 		t.Fatal(err)
 	}
+	// exec_devices and init_devices run it; the bundles give CAP_MKNOD and
+	// allow only mknod ("m") of c 1:1, so the device rules alone decide.
+	write(t, filepath.Join(vm, "rootfs/devprobe.sh"), []byte(devProbe), 0o755)
 	for name, s := range systemdBundles() {
 		b, err := json.MarshalIndent(s, "", "\t")
 		if err != nil {
@@ -319,6 +322,26 @@ func systemdExpectEnv() string {
 	return b.String()
 }
 
+// devProbe prints NULL=ok when /dev/null (a runtime default device) works,
+// and "not permitted" for opening a c 1:1 node it may create and for creating
+// a disk node (b 8:0). The guest compares the three lines.
+const devProbe = `echo x >/dev/null && head -c 1 /dev/null && echo NULL=ok
+mknod /dev/bwmem c 1 1 2>/dev/null; echo "OPEN_MEM=$(head -c 1 /dev/bwmem 2>&1 >/dev/null | grep -o "not permitted")"
+rm -f /dev/bwmem
+echo "MKNOD_DISK=$(mknod /dev/bwdisk b 8 0 2>&1 | grep -o "not permitted")"
+`
+
+// withMknod gives s CAP_MKNOD and allows only mknod of c 1:1 on top of the
+// runtime's default devices.
+func withMknod(s *specs.Spec) *specs.Spec {
+	for _, set := range []*[]string{&s.Process.Capabilities.Bounding, &s.Process.Capabilities.Effective, &s.Process.Capabilities.Permitted} {
+		*set = append(*set, "CAP_MKNOD")
+	}
+	s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: ptr[int64](1), Minor: ptr[int64](1), Access: "m"})
+	return s
+}
+
 // systemdBundles are the guest's bundles, all on the read-only /vm/rootfs.
 // The cgroupsPath of each names its own scope, so the guest can tell them
 // apart in systemctl's output.
@@ -339,21 +362,13 @@ func systemdBundles() map[string]*specs.Spec {
 		}
 		return s
 	}
-	// sd1 also gets CAP_MKNOD and a rule allowing only mknod of c 1:1,
-	// so that the device rules alone decide what exec_devices sees.
-	s := limits(spec("system.slice:bulwark:sd1", "sleep", "1000"))
-	for _, set := range []*[]string{&s.Process.Capabilities.Bounding, &s.Process.Capabilities.Effective, &s.Process.Capabilities.Permitted} {
-		*set = append(*set, "CAP_MKNOD")
-	}
-	s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
-		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: ptr[int64](1), Minor: ptr[int64](1), Access: "m"})
-	out["sd1"] = s
+	out["sd1"] = withMknod(limits(spec("system.slice:bulwark:sd1", "sleep", "1000")))
 	out["sd2"] = limits(spec("system.slice:bulwark:sd2", "sleep", "1000"))
 	// Not slice:prefix:name; the driver must refuse it naming the field.
 	out["bad"] = spec("bad", "true")
 	// The default path, and no cgroup namespace so /proc/self/cgroup
 	// shows the real cgroup.
-	s = spec("", "sh", "-c", fmt.Sprintf("cat /proc/self/cgroup; exit %d", sdDefaultX))
+	s := withMknod(spec("", "sh", "-c", fmt.Sprintf("cat /proc/self/cgroup; sh /devprobe.sh; exit %d", sdDefaultX)))
 	var nss []specs.LinuxNamespace
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type != specs.CgroupNamespace {
