@@ -95,22 +95,46 @@ func (e *env) bw(args ...string) result {
 
 func (e *env) bwIn(stdin []byte, args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(bulwarkBin, append([]string{"--root", e.root}, args...)...)
-	// Files, not pipes: a detached container inherits our stdio and would
-	// keep a pipe open, making Wait hang until the container exits.
-	out, err := os.CreateTemp(e.t.TempDir(), "stdout")
-	if err != nil {
-		e.t.Fatal(err)
+	return e.bwWith(bwOpts{stdin: stdin}, args...)
+}
+
+// bwOpts runs a bulwark binary other than the shared one, with stdin, or
+// with files the runtime inherits from its caller (fds 3, 4, ...: the way
+// an engine passes fds with --preserve-fds).
+type bwOpts struct {
+	bin    string
+	stdin  []byte
+	stdout *os.File // default: a temp file
+	extra  []*os.File
+}
+
+// bwWith runs bulwark with this env's --root. Its output goes to files, not
+// pipes: a detached container inherits our stdio and would keep a pipe
+// open, making Wait hang until the container exits.
+func (e *env) bwWith(o bwOpts, args ...string) result {
+	e.t.Helper()
+	bin := o.bin
+	if bin == "" {
+		bin = bulwarkBin
 	}
-	defer out.Close()
+	cmd := exec.Command(bin, append([]string{"--root", e.root}, args...)...)
+	out := o.stdout
+	if out == nil {
+		f, err := os.CreateTemp(e.t.TempDir(), "stdout")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer f.Close()
+		out = f
+	}
 	errf, err := os.CreateTemp(e.t.TempDir(), "stderr")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer errf.Close()
-	cmd.Stdout, cmd.Stderr = out, errf
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, errf, o.extra
+	if o.stdin != nil {
+		cmd.Stdin = bytes.NewReader(o.stdin)
 	}
 	err = runWithTimeout(cmd, 60*time.Second)
 	ob, _ := os.ReadFile(out.Name())

@@ -1,14 +1,12 @@
 package tests
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -36,32 +34,7 @@ func withTmp(s *specs.Spec) {
 // fd ends up inside a container.
 func (e *env) bwFds(extra []*os.File, args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(bulwarkBin, append([]string{"--root", e.root}, args...)...)
-	dir := e.t.TempDir()
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer out.Close()
-	errf, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer errf.Close()
-	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, errf, extra
-	err = runWithTimeout(cmd, 60*time.Second)
-	ob, _ := os.ReadFile(out.Name())
-	eb, _ := os.ReadFile(errf.Name())
-	r := result{stdout: string(ob), stderr: string(eb)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		e.t.Fatalf("bulwark %v: %v", args, err)
-	}
-	return r
+	return e.bwWith(bwOpts{extra: extra}, args...)
 }
 
 // hostSecretDir is a host directory outside every container mount, holding

@@ -3,11 +3,9 @@ package tests
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,51 +16,6 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
-
-// bwOpts runs a bulwark binary other than the shared one, or with files the
-// runtime inherits from its caller.
-type bwOpts struct {
-	bin    string
-	stdout *os.File // default: a temp file
-	extra  []*os.File
-}
-
-func (e *env) bwWith(o bwOpts, args ...string) result {
-	e.t.Helper()
-	bin := o.bin
-	if bin == "" {
-		bin = bulwarkBin
-	}
-	cmd := exec.Command(bin, append([]string{"--root", e.root}, args...)...)
-	out := o.stdout
-	if out == nil {
-		f, err := os.CreateTemp(e.t.TempDir(), "stdout")
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		defer f.Close()
-		out = f
-	}
-	errf, err := os.CreateTemp(e.t.TempDir(), "stderr")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer errf.Close()
-	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, errf, o.extra
-	err = runWithTimeout(cmd, 60*time.Second)
-	ob, _ := os.ReadFile(out.Name())
-	eb, _ := os.ReadFile(errf.Name())
-	r := result{stdout: string(ob), stderr: string(eb)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		e.t.Fatalf("bulwark %v: %v", args, err)
-	}
-	return r
-}
 
 func sha256File(t *testing.T, path string) string {
 	t.Helper()

@@ -137,7 +137,19 @@ func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
 	if err != nil || !res.done {
 		t.Errorf("boot did not finish (err %v, BWVM DONE seen: %v); console:\n%s", err, res.done, strings.Join(res.console, "\n"))
 	}
-	for _, c := range checks {
+	assertChecks(t, res, checks)
+	checkStats(t, res.data["events_stats"], memoryMax, pidsMax)
+	if t.Failed() {
+		t.Logf("console:\n%s", strings.Join(res.console, "\n"))
+	}
+}
+
+// assertChecks fails for every expected check the guest did not pass or
+// never reported, and for any check it reported that the test does not know
+// (a guest script and its test drifting apart).
+func assertChecks(t *testing.T, res *bootResult, want []string) {
+	t.Helper()
+	for _, c := range want {
 		v, ok := res.checks[c]
 		switch {
 		case !ok:
@@ -149,21 +161,17 @@ func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
 		}
 	}
 	for _, c := range res.order {
-		if !contains(checks, c) {
-			t.Errorf("guest reported %q, which the test does not know: add it to checks", c)
+		if !contains(want, c) {
+			t.Errorf("guest reported %q, which the test does not know: add it to the test's list", c)
 		}
-	}
-	checkStats(t, res.data["events_stats"])
-	if t.Failed() {
-		t.Logf("console:\n%s", strings.Join(res.console, "\n"))
 	}
 }
 
 // checkStats decodes `bulwark events --stats` as the guest printed it and
-// checks that the numbers come from the v2 files: the memory limit is
-// memory.max, usage is non-zero, and pids reports both the current count and
-// pids.max.
-func checkStats(t *testing.T, line string) {
+// checks that the numbers come from the cgroup files: the memory limit and
+// pids limit are the ones set (wantMem, wantPids), usage and the current pid
+// count are non-zero.
+func checkStats(t *testing.T, line string, wantMem uint64, wantPids uint64) {
 	t.Helper()
 	var ev struct {
 		Type string        `json:"type"`
@@ -174,11 +182,13 @@ func checkStats(t *testing.T, line string) {
 		return
 	}
 	s := ev.Data
-	if ev.Type != "stats" || s.Memory.Usage.Limit != memoryMax || s.Memory.Usage.Usage == 0 ||
-		s.Pids.Current == 0 || s.Pids.Limit != pidsMax {
+	if ev.Type != "stats" || s.Memory.Usage.Limit != wantMem || s.Memory.Usage.Usage == 0 ||
+		s.Pids.Current == 0 || s.Pids.Limit != wantPids {
 		t.Errorf("events --stats: type %q, memory usage %d limit %d (want %d), pids current %d limit %d (want %d)",
-			ev.Type, s.Memory.Usage.Usage, s.Memory.Usage.Limit, memoryMax, s.Pids.Current, s.Pids.Limit, pidsMax)
+			ev.Type, s.Memory.Usage.Usage, s.Memory.Usage.Limit, wantMem, s.Pids.Current, s.Pids.Limit, wantPids)
+		return
 	}
+	t.Logf("events --stats: memory limit %d, usage %d; pids %d of %d", s.Memory.Usage.Limit, s.Memory.Usage.Usage, s.Pids.Current, s.Pids.Limit)
 }
 
 func expectEnv() string {

@@ -18,7 +18,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
-	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 )
 
 //go:embed guest/systemd-init.sh
@@ -171,48 +170,10 @@ func bootSystemd(t *testing.T, qemu, kernel, bootImage, initrd, unified string) 
 	if err != nil || !res.done {
 		t.Errorf("boot did not finish (err %v, BWVM DONE seen: %v)", err, res.done)
 	}
-	for _, c := range sdChecks {
-		v, ok := res.checks[c]
-		switch {
-		case !ok:
-			t.Errorf("%s: never reported by the guest", c)
-		case !strings.HasPrefix(v, "PASS"):
-			t.Errorf("%s: %s", c, v)
-		default:
-			t.Logf("%s: %s", c, v)
-		}
-	}
-	for _, c := range res.order {
-		if !contains(sdChecks, c) {
-			t.Errorf("guest reported %q, which the test does not know: add it to sdChecks", c)
-		}
-	}
-	checkSystemdStats(t, res.data["sd_stats"])
+	assertChecks(t, res, sdChecks)
+	checkStats(t, res.data["sd_stats"], sdUpdMem, sdUpdPids)
 	if t.Failed() {
 		t.Logf("console:\n%s", strings.Join(res.console, "\n"))
-	}
-}
-
-// checkSystemdStats decodes `bulwark events --stats` of the systemd-managed
-// container after its update: the limits must be the updated ones, read
-// back from the scope's cgroup, and it must count its running process.
-func checkSystemdStats(t *testing.T, line string) {
-	t.Helper()
-	var ev struct {
-		Type string        `json:"type"`
-		Data cgroups.Stats `json:"data"`
-	}
-	if err := json.Unmarshal([]byte(line), &ev); err != nil {
-		t.Errorf("events --stats: not JSON (%v): %q", err, line)
-		return
-	}
-	s := ev.Data
-	if ev.Type != "stats" || s.Memory.Usage.Limit != sdUpdMem || s.Memory.Usage.Usage == 0 ||
-		s.Pids.Current == 0 || s.Pids.Limit != sdUpdPids {
-		t.Errorf("events --stats: type %q, memory usage %d limit %d (want %d), pids current %d limit %d (want %d)",
-			ev.Type, s.Memory.Usage.Usage, s.Memory.Usage.Limit, sdUpdMem, s.Pids.Current, s.Pids.Limit, sdUpdPids)
-	} else {
-		t.Logf("events --stats: memory limit %d, usage %d; pids %d of %d", s.Memory.Usage.Limit, s.Memory.Usage.Usage, s.Pids.Current, s.Pids.Limit)
 	}
 }
 
