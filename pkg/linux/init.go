@@ -178,16 +178,8 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := conn.Send(&Msg{Type: MsgReady, Pid: os.Getpid()}); err != nil {
+	if err := readyAndWait(conn, "the container was created"); err != nil {
 		return err
-	}
-	// The runtime answers once it has saved the state and written the pid
-	// file. If it is killed before (an engine's timeout), nobody knows this
-	// init to start or delete it, and blocked on the exec fifo it would hold
-	// the engine's stdio pipes forever (conmon waits for their EOF): EOF
-	// here ends the init instead.
-	if _, _, err := conn.Expect(MsgResume); err != nil {
-		return fmt.Errorf("the runtime exited before the container was created: %w", err)
 	}
 	// Block here until `start` opens the FIFO for reading.
 	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
@@ -251,15 +243,8 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 	if err != nil {
 		return err
 	}
-	// The runtime reports our pid (--pid-file) and then lets us run. If it
-	// is killed before that, the engine never learns of this process and,
-	// running, it would hold the engine's stdio (conmon, and podman's lock
-	// on the container, wait for its EOF): EOF here ends it instead.
-	if err := conn.Send(&Msg{Type: MsgReady, Pid: os.Getpid()}); err != nil {
+	if err := readyAndWait(conn, "the process was started"); err != nil {
 		return err
-	}
-	if _, _, err := conn.Expect(MsgResume); err != nil {
-		return fmt.Errorf("the runtime exited before the process was started: %w", err)
 	}
 	if ll != nil {
 		if err := ll.Restrict(); err != nil {
@@ -272,6 +257,22 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 		}
 	}
 	return execve(path, p)
+}
+
+// readyAndWait reports the init ready and waits for the runtime's go-ahead,
+// which it sends once it has saved the state and written the pid file. If
+// the runtime is killed before that (an engine's timeout), nobody knows this
+// process to start, signal or delete it, and waiting on the exec fifo or
+// running it would hold the engine's stdio pipes forever (conmon, and
+// podman's lock on the container, wait for their EOF): EOF here ends it.
+func readyAndWait(conn *Conn, what string) error {
+	if err := conn.Send(&Msg{Type: MsgReady, Pid: os.Getpid()}); err != nil {
+		return err
+	}
+	if _, _, err := conn.Expect(MsgResume); err != nil {
+		return fmt.Errorf("the runtime exited before %s: %w", what, err)
+	}
+	return nil
 }
 
 // dropPrivileges is what create and exec do alike once the process's view
