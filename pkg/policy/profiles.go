@@ -85,6 +85,13 @@ func plain(opts ...Option) func([]string) ([]Option, error) {
 	}
 }
 
+// lazy builds a profile's options when it is used: the seccomp profiles
+// cost a few hundred microseconds to build, which every bulwark process
+// (each container's init included) paid at start-up as package init.
+func lazy(opts func() []Option) func([]string) ([]Option, error) {
+	return func(devices []string) ([]Option, error) { return plain(opts()...)(devices) }
+}
+
 var webapp = []Option{WithUser(AppUID, AppUID), WithCapabilities("CAP_NET_BIND_SERVICE")}
 
 var profileTable = map[string]profile{
@@ -97,7 +104,9 @@ var profileTable = map[string]profile{
 		plain(WithReadonlyRootfs(false), WithCapabilities(DockerDefaultCaps...),
 			WithoutCapabilities("CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_MKNOD"))},
 	"netadmin": {"NET_ADMIN and NET_RAW inside the container's own network namespace",
-		plain(WithNetworkNone(), WithCapabilities("CAP_NET_ADMIN", "CAP_NET_RAW"), WithSeccomp(profiles.NetAdmin()))},
+		lazy(func() []Option {
+			return []Option{WithNetworkNone(), WithCapabilities("CAP_NET_ADMIN", "CAP_NET_RAW"), WithSeccomp(profiles.NetAdmin())}
+		})},
 	"gpu": {"the GPU nodes named with --device (default: /dev/dri/*, /dev/nvidia*)",
 		func(devices []string) ([]Option, error) {
 			if len(devices) == 0 {
@@ -116,7 +125,9 @@ var profileTable = map[string]profile{
 			return devicesOpts(devices), nil
 		}},
 	"strict": {"compute only: strict seccomp (no sockets, no writes to files), no caps, read-only, no network",
-		plain(WithSeccomp(profiles.Strict()), WithNoCapabilities(), WithReadonlyRootfs(true), WithNetworkNone())},
+		lazy(func() []Option {
+			return []Option{WithSeccomp(profiles.Strict()), WithNoCapabilities(), WithReadonlyRootfs(true), WithNetworkNone()}
+		})},
 }
 
 func withDatabaseMemlock() Option {
