@@ -125,7 +125,7 @@ func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*
 	case lay.v2:
 		mgr, err = fs2.NewManager(cg, filepath.Join(lay.unifiedRoot, cg.Path))
 	default:
-		mgr, err = fs.NewManager(cg, nil)
+		mgr, err = fs.NewManager(cg, fastV1Paths(cg.Path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: cannot compute cgroup paths for container %q (linux.cgroupsPath %q): %w", cfg.ID, cfg.Path, err)
