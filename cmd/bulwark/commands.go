@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,7 +93,11 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			phase.Mark("run action")
 			o := &container.RunOpts{CreateOpts: createOpts(cmd), Detach: cmd.Bool("detach"), Keep: cmd.Bool("keep")}
+			if !o.Detach {
+				o.Signals = container.NotifySignals()
+			}
 			code, err := runtimeFrom(cmd).Run(id, cmd.String("bundle"), o)
 			if err != nil {
 				return err
@@ -278,10 +283,15 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			code, err := r.Exec(id, &container.ExecOpts{
+			o := &container.ExecOpts{
 				Process: p, PidFile: cmd.String("pid-file"), ConsoleSocket: cmd.String("console-socket"),
 				Detach: cmd.Bool("detach"), PreserveFds: cmd.Int("preserve-fds"),
-			})
+			}
+			if !o.Detach {
+				// The process exits after this command: nothing to unregister.
+				o.Signals = container.NotifySignals()
+			}
+			code, err := r.Exec(id, o)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"os"
 
 	"github.com/urfave/cli/v3"
@@ -25,6 +26,7 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func main() {
+	phase.Mark("main")
 	// The init is started as "bulwark init" after the C constructor ran:
 	// skip all CLI work on that path, it is on every container's start.
 	if len(os.Args) > 1 && os.Args[1] == "init" {
@@ -36,6 +38,7 @@ func main() {
 		os.Exit(1)
 	}
 	app := newApp()
+	phase.Mark("newApp")
 	if isUserRun(os.Args) {
 		useUserRun(app)
 	}

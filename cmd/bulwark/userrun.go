@@ -293,7 +293,7 @@ func userRun(cmd *cli.Command, rootfs string, argv []string) error {
 		cleanup()
 		return err
 	}
-	code, err := rt.Run(id, bundle, &container.RunOpts{CreateOpts: container.CreateOpts{Spec: s}})
+	code, err := rt.Run(id, bundle, &container.RunOpts{CreateOpts: container.CreateOpts{Spec: s}, Signals: container.NotifySignals()})
 	if err != nil {
 		cleanup()
 		return err

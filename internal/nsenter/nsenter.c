@@ -7,7 +7,12 @@
 // Protocol on the sync socket (fd from _BULWARK_INITPIPE), all text lines:
 //   parent -> child: "oom N", "clone HEX", "join TYPE PATH", "timens CLOCK SEC NSEC", then "end"
 //   child -> parent: "maps PID" (after unshare(CLONE_NEWUSER)); parent answers "ok"
-//   child -> parent: "pid PID" (the final process); parent answers "ok" once it is in the cgroup
+//   child -> parent: "pid PID" (the final process); with a new cgroup namespace the
+//                    parent answers "ok" once it is in the cgroup
+// Without a new cgroup namespace nothing here depends on the cgroup, so the
+// child goes on at once and its Go runtime starts while the runtime sets up
+// the cgroup (about a millisecond each); the init does nothing in the
+// container until the runtime sends its config, after the cgroup is in place.
 // Any read of EOF means the runtime died: exit at once so nothing is left behind.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -247,8 +252,9 @@ __attribute__((constructor)) static void nsenter(void) {
 	} else {
 		sendline("pid %d\n", getpid());
 	}
-	waitok();
-
-	if ((cloneflags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-		bail("nsenter: unshare cgroup namespace");
+	if (cloneflags & CLONE_NEWCGROUP) {
+		waitok();
+		if (unshare(CLONE_NEWCGROUP) < 0)
+			bail("nsenter: unshare cgroup namespace");
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"net"
 	"os"
 	"path/filepath"
@@ -41,6 +42,8 @@ type Runtime struct {
 	// Userns is the pool of host id ranges the user face allocates from;
 	// nil means userns.Default(). Delete releases the container's range.
 	Userns *userns.Pool
+
+	states stateCache
 }
 
 func (r *Runtime) usernsPool() *userns.Pool {
@@ -118,6 +121,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 			r.warnf("%s", w)
 		}
 	}
+	phase.Mark("loaded bundle")
 	if spec.Process == nil {
 		return &oci.FieldError{File: "config.json", Field: "process", Msg: "required to create a container", Err: oci.ErrInvalidConfig}
 	}
@@ -186,9 +190,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		}
 		os.RemoveAll(r.dir(id))
 	}()
+	phase.Mark("pre-saveState")
 	if err = r.saveState(st); err != nil {
 		return err
 	}
+	phase.Mark("saveState")
 	fifo := filepath.Join(r.dir(id), execFifo)
 	if err = unix.Mkfifo(fifo, 0o622); err != nil {
 		return fmt.Errorf("exec fifo: %w", err)
@@ -202,6 +208,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	if err != nil {
 		return fmt.Errorf("config.json: linux.cgroupsPath: %w", err)
 	}
+	phase.Mark("cgroups.New")
 
 	fifoFd, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -239,6 +246,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	// Compile the seccomp program while the init enters its namespaces.
 	bpf := r.compileSeccomp(spec)
+	phase.Mark("before startInit")
 	p, err := r.startInit(spec, st, initParams{
 		preserveFds: o.PreserveFds,
 		fifo:        fifoFile,
@@ -246,6 +254,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		cgroup:      cg,
 		resources:   res,
 		bootstrap:   createBootstrap(spec),
+		cgroupNS:    newNS(spec, specs.CgroupNamespace),
 		rootTree:    rootTree,
 		rlimits:     spec.Process.Rlimits,
 	})
@@ -256,6 +265,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		return err
 	}
 	defer p.conn.Close()
+	phase.Mark("startInit done")
 
 	cfg := &linux.InitConfig{
 		ID: id, Bundle: bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
@@ -310,6 +320,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 				return err
 			}
 		case linux.MsgReady:
+			phase.Mark("got ready")
 			st.Phase = PhaseCreated
 			if hostMountNS {
 				if st.HostMounts, err = newMountsBelow(st.Rootfs, hostMountsBefore); err != nil {
@@ -358,7 +369,10 @@ type initParams struct {
 	cgroup      *cgroups.Manager
 	resources   *specs.LinuxResources
 	bootstrap   string
-	rootTree    *os.File
+	// cgroupNS: the bootstrap creates a cgroup namespace (the constructor
+	// then waits for the cgroup before it does).
+	cgroupNS bool
+	rootTree *os.File
 	// rlimits are set on the init from here: inside a user namespace the
 	// init could not raise a hard limit above the runtime's.
 	rlimits []specs.POSIXRlimit
@@ -411,12 +425,16 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	cmd.ExtraFiles = extra
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = []string{linux.EnvInitPipe + "=" + strconv.Itoa(syncFd)}
+	if phase.On() {
+		cmd.Env = append(cmd.Env, "BULWARK_PHASES=1")
+	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	child.Close()
 	stage0 := cmd.Process.Pid
+	phase.Mark("cmd started")
 	fail := func(err error) (*initProc, error) {
 		unix.Kill(stage0, unix.SIGKILL)
 		cmd.Wait()
@@ -448,6 +466,7 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 				return fail(fmt.Errorf("sync socket: bad line %q", line))
 			}
 			p.pid = pid
+			phase.Mark("got pid")
 			if pid != stage0 {
 				// The constructor forked into the pid namespace; its
 				// parent exits now.
@@ -465,6 +484,7 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 					unix.Kill(pid, unix.SIGKILL)
 					return fail(fmt.Errorf("cgroup: %w", err))
 				}
+				phase.Mark("cgroup applied")
 				if ip.resources != nil {
 					if err := ip.cgroup.Set(ip.resources); err != nil {
 						unix.Kill(pid, unix.SIGKILL)
@@ -476,8 +496,13 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 				unix.Kill(pid, unix.SIGKILL)
 				return fail(err)
 			}
-			if _, err := parent.WriteString("ok\n"); err != nil {
-				return fail(err)
+			phase.Mark("cgroup set+rlimits")
+			// Only a constructor about to create a cgroup namespace
+			// waits for this (nsenter.c).
+			if ip.cgroupNS {
+				if _, err := parent.WriteString("ok\n"); err != nil {
+					return fail(err)
+				}
 			}
 			return p, nil
 		default:

@@ -3,9 +3,9 @@ package container
 import (
 	"errors"
 	"fmt"
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -21,6 +21,9 @@ type RunOpts struct {
 	CreateOpts
 	Detach bool
 	Keep   bool // keep the stopped container instead of deleting it
+	// Signals, when set, are the caller's (NotifySignals), left registered
+	// after Run; without, Run registers and unregisters its own.
+	Signals *Signals
 }
 
 // Run creates and starts a container; attached, it forwards signals and the
@@ -41,9 +44,12 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return -1, fmt.Errorf("subreaper: %w", err)
 	}
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+	sigs := o.Signals
+	if sigs == nil {
+		sigs = NotifySignals()
+		defer sigs.Stop()
+	}
+	phase.Mark("signal.Notify")
 	o.wantConsole = o.ConsoleSocket == ""
 	if err := r.Create(id, bundle, &o.CreateOpts); err != nil {
 		return -1, err
@@ -53,11 +59,15 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 		return -1, err
 	}
 	tty := attachConsole(o.gotConsole)
+	phase.Mark("created")
+	sigs.Wait()
 	if err := r.Start(id); err != nil {
 		r.Delete(id, true)
 		return -1, err
 	}
-	code := waitFor(st.Pid, sigs, tty)
+	phase.Mark("started")
+	code := waitFor(st.Pid, sigs.C, tty)
+	phase.Mark("waited")
 	if tty != nil {
 		tty.close()
 	}
@@ -66,6 +76,7 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 			return code, err
 		}
 	}
+	phase.Mark("deleted")
 	return code, nil
 }
 
@@ -76,6 +87,8 @@ type ExecOpts struct {
 	ConsoleSocket string
 	Detach        bool
 	PreserveFds   int
+	// Signals as in RunOpts; unused with Detach.
+	Signals *Signals
 }
 
 // Exec starts another process inside a running container.
@@ -110,10 +123,10 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("container %q: %w", id, err)
 	}
-	sigs := make(chan os.Signal, 32)
-	if !o.Detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+	sigs := o.Signals
+	if sigs == nil && !o.Detach {
+		sigs = NotifySignals()
+		defer sigs.Stop()
 	}
 	bpf := r.compileSeccomp(st.Config)
 	ip, err := r.startInit(st.Config, nil, initParams{
@@ -170,6 +183,9 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 				}
 			}
 			readyReported = true
+			if sigs != nil {
+				sigs.Wait()
+			}
 			if err := ip.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
 				unix.Kill(ip.pid, unix.SIGKILL)
 				return -1, err
@@ -199,7 +215,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		return 0, nil
 	}
 	tty := attachConsole(master)
-	code := waitFor(ip.pid, sigs, tty)
+	code := waitFor(ip.pid, sigs.C, tty)
 	if tty != nil {
 		tty.close()
 	}

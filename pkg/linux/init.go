@@ -13,6 +13,7 @@ package linux
 import (
 	"errors"
 	"fmt"
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -67,6 +68,7 @@ type InitConfig struct {
 // Init runs in the container's init after the C constructor has placed it in
 // its namespaces. It never returns on success: it execs the payload.
 func Init() error {
+	phase.Mark("init main")
 	runtime.LockOSThread()
 	// We were exec'd through /proc/self/fd/N, so comm reads "N"; name the
 	// process for ps and for people reading the host's process list.
@@ -83,6 +85,7 @@ func Init() error {
 		return fmt.Errorf("init: %w", err)
 	}
 	cfg := m.Config
+	phase.Mark("init got config")
 	if cfg == nil || cfg.Process == nil {
 		err = errors.New("init: config without process")
 	} else if cfg.Exec {
@@ -118,6 +121,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		// Attached or not, the payload must never hold a handle on it.
 		tree.Close()
 	}
+	phase.Mark("init prepared rootfs")
 	if err != nil {
 		return err
 	}
@@ -169,10 +173,12 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err := rootfs.Finish(s); err != nil {
 		return err
 	}
+	phase.Mark("init pivoted+finished")
 	ll, sc, err := dropPrivileges(conn, cfg, false)
 	if err != nil {
 		return err
 	}
+	phase.Mark("init dropped privs")
 	defer ll.Close()
 	path, err := lookPath(p)
 	if err != nil {
@@ -192,6 +198,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	// fifo stays open: execve closes it (O_CLOEXEC), and that EOF tells
 	// `start` the payload now runs, so its poststart hooks come after.
 	unix.Close(cfg.FifoFd)
+	phase.Mark("init fifo done")
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		st := *cfg.State
 		st.Pid = os.Getpid()
