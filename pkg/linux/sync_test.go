@@ -2,6 +2,7 @@ package linux
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -127,4 +128,22 @@ func FuzzRecv(f *testing.F) {
 		}
 		t.Fatalf("Recv returned more frames than %d bytes can hold", len(data))
 	})
+}
+
+// Send's shortcut for frames without a config must put the same bytes on
+// the wire as Msg would: the runtime decodes them as Msg.
+func TestPlainMsgEncodesLikeMsg(t *testing.T) {
+	for _, m := range []Msg{{Type: MsgReady, Pid: 42}, {Type: MsgError, Error: "x: \"y\""}, {Type: MsgHooks}} {
+		want, err := json.Marshal(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(&plainMsg{Type: m.Type, Error: m.Error, Pid: m.Pid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("plainMsg %s, Msg %s", got, want)
+		}
+	}
 }

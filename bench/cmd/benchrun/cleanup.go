@@ -66,13 +66,16 @@ func (b *bench) cleanup() cleanState {
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, l := range strings.Split(string(mi), "\n") {
-		if strings.Contains(l, b.work) || strings.Contains(l, "bb-"+b.tag) {
+		if strings.Contains(l, b.work) || strings.Contains(l, b.stateBase) || strings.Contains(l, "bb-"+b.tag) {
 			c.mounts = append(c.mounts, l)
 		}
 	}
 	c.procs = len(descendants(os.Getpid()))
 	if len(c.mounts) == 0 {
 		os.RemoveAll(b.work)
+		if b.stateBase != b.work {
+			os.RemoveAll(b.stateBase)
+		}
 	}
 	return c
 }
