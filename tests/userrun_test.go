@@ -215,22 +215,32 @@ func TestUserRunConcurrentContainersGetDistinctRanges(t *testing.T) {
 	}
 }
 
+// TERM is caught the moment run starts; USR1 and WINCH's neighbours are
+// registered on another goroutine while the container is created, and must
+// be in place before the payload runs (container.NotifySignals).
 func TestUserRunForwardsSignalsToTheContainer(t *testing.T) {
-	e := newEnv(t)
-	rootfs := userRootfs(t)
-	c, out, stop := e.startUserRun(nil, rootfs, "sh", "-c", `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done`)
-	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("container did not start: %q %v", line, err)
+	for _, sig := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"TERM", syscall.SIGTERM}, {"USR1", syscall.SIGUSR1}, {"USR2", syscall.SIGUSR2}} {
+		t.Run(sig.name, func(t *testing.T) {
+			e := newEnv(t)
+			rootfs := userRootfs(t)
+			c, out, stop := e.startUserRun(nil, rootfs, "sh", "-c", `trap 'echo got `+sig.name+`; exit 7' `+sig.name+`; echo ready; while :; do sleep 0.1; done`)
+			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+				t.Fatalf("container did not start: %q %v", line, err)
+			}
+			if err := c.Process.Signal(sig.sig); err != nil {
+				t.Fatal(err)
+			}
+			line, _ := out.ReadString('\n')
+			stop()
+			if line != "got "+sig.name+"\n" || c.ProcessState.ExitCode() != 7 {
+				t.Errorf("payload said %q and bulwark exited %d, want the trap's output and 7", line, c.ProcessState.ExitCode())
+			}
+			e.assertUserRunGone(e.ids[0])
+		})
 	}
-	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	line, _ := out.ReadString('\n')
-	stop()
-	if line != "got TERM\n" || c.ProcessState.ExitCode() != 7 {
-		t.Errorf("payload said %q and bulwark exited %d, want the trap's output and 7", line, c.ProcessState.ExitCode())
-	}
-	e.assertUserRunGone(e.ids[0])
 }
 
 func TestUserRunAndRuncRunAreToldApartOnlyByDoubleDash(t *testing.T) {
