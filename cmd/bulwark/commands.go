@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bulwark-sec/bulwark/internal/phase"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +92,6 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			phase.Mark("run action")
 			o := &container.RunOpts{CreateOpts: createOpts(cmd), Detach: cmd.Bool("detach"), Keep: cmd.Bool("keep")}
 			if !o.Detach {
 				o.Signals = container.NotifySignals()

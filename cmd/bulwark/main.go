@@ -38,7 +38,6 @@ func main() {
 		os.Exit(1)
 	}
 	app := newApp()
-	phase.Mark("newApp")
 	if isUserRun(os.Args) {
 		useUserRun(app)
 	}

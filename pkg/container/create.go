@@ -190,7 +190,6 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		}
 		os.RemoveAll(r.dir(id))
 	}()
-	phase.Mark("pre-saveState")
 	if err = r.saveState(st); err != nil {
 		return err
 	}
@@ -246,7 +245,6 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	// Compile the seccomp program while the init enters its namespaces.
 	bpf := r.compileSeccomp(spec)
-	phase.Mark("before startInit")
 	p, err := r.startInit(spec, st, initParams{
 		preserveFds: o.PreserveFds,
 		fifo:        fifoFile,

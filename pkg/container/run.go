@@ -49,7 +49,7 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 		sigs = NotifySignals()
 		defer sigs.Stop()
 	}
-	phase.Mark("signal.Notify")
+	phase.Mark("signals")
 	o.wantConsole = o.ConsoleSocket == ""
 	if err := r.Create(id, bundle, &o.CreateOpts); err != nil {
 		return -1, err

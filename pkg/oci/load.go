@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bulwark-sec/bulwark/internal/phase"
 	"io"
 	"os"
 	"path/filepath"
@@ -38,14 +37,11 @@ const maxJSONDepth = 10000
 // runtimes MUST ignore unknown properties, but a user who wrote
 // "noNewPrivilege" needs to hear that it did nothing.
 func LoadBundle(bundle string) (*specs.Spec, []string, error) {
-	phase.Mark("LoadBundle")
 	data, err := readConfig(bundle)
 	if err != nil {
 		return nil, nil, err
 	}
-	phase.Mark("read config")
 	s, warns, err := decodeConfig(data)
-	phase.Mark("decoded")
 	if err != nil {
 		return nil, warns, err
 	}
