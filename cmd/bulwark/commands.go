@@ -66,17 +66,22 @@ func createCommand() *cli.Command {
 	}
 }
 
-func startCommand() *cli.Command {
+// idCommand is a command whose only argument is the container id.
+func idCommand(name, usage string, do func(*container.Runtime, string) error) *cli.Command {
 	return &cli.Command{
-		Name: "start", Usage: "start a created container", ArgsUsage: "ID",
+		Name: name, Usage: usage, ArgsUsage: "ID",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			id, err := needID(cmd)
 			if err != nil {
 				return err
 			}
-			return runtimeFrom(cmd).Start(id)
+			return do(runtimeFrom(cmd), id)
 		},
 	}
+}
+
+func startCommand() *cli.Command {
+	return idCommand("start", "start a created container", (*container.Runtime).Start)
 }
 
 func runCommand() *cli.Command {
@@ -426,29 +431,11 @@ func featuresCommand() *cli.Command {
 }
 
 func pauseCommand() *cli.Command {
-	return &cli.Command{
-		Name: "pause", Usage: "freeze all processes of a container", ArgsUsage: "ID",
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			id, err := needID(cmd)
-			if err != nil {
-				return err
-			}
-			return runtimeFrom(cmd).Pause(id)
-		},
-	}
+	return idCommand("pause", "freeze all processes of a container", (*container.Runtime).Pause)
 }
 
 func resumeCommand() *cli.Command {
-	return &cli.Command{
-		Name: "resume", Usage: "thaw a paused container", ArgsUsage: "ID",
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			id, err := needID(cmd)
-			if err != nil {
-				return err
-			}
-			return runtimeFrom(cmd).Resume(id)
-		},
-	}
+	return idCommand("resume", "thaw a paused container", (*container.Runtime).Resume)
 }
 
 func psCommand() *cli.Command {
