@@ -226,3 +226,36 @@ func hostV1(t *testing.T) layout {
 	}
 	return lay
 }
+
+// startDeviceProbe puts a shell in a new cgroup whose device rules deny all
+// but /dev/null; once released, it reports whether it can open /dev/null
+// and /dev/zero (checkNullOnly).
+func startDeviceProbe(t *testing.T, lay layout) (*Manager, *child) {
+	name := testName(t)
+	r := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"},
+	}}
+	m := newTestManager(t, Config{Path: "/" + name, ID: name}, r, lay)
+	c := startShell(t, `read x
+(: > /dev/null) 2>/dev/null && echo null:ok || echo null:denied
+(: < /dev/zero) 2>/dev/null && echo zero:ok || echo zero:denied`)
+	if err := m.Apply(c.pid()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set(r); err != nil {
+		t.Fatalf("Set devices: %v", err)
+	}
+	return m, c
+}
+
+func checkNullOnly(t *testing.T, c *child) {
+	t.Helper()
+	c.release(t)
+	if err := c.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("shell: %v (stderr %q)", err, c.stderr.String())
+	}
+	if got := strings.TrimSpace(c.stdout.String()); got != "null:ok\nzero:denied" {
+		t.Fatalf("inside the cgroup: %q, want null allowed and zero denied", got)
+	}
+}
