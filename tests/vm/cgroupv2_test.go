@@ -101,26 +101,8 @@ func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
 	if err := testrootfs.Build(filepath.Join(tree, "rootfs")); err != nil {
 		t.Fatal(err)
 	}
-	for name, s := range bundles() {
-		b, err := json.MarshalIndent(s, "", "\t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(t, filepath.Join(tree, "bundles", name, "config.json"), b, 0o644)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := writeInitramfs(tree, initrd); err != nil {
-		t.Fatal(err)
-	}
-	// The tree is in the initramfs now; free the disk before booting.
-	os.RemoveAll(tree)
-
-	bootImage := kernel
-	if vmlinux, err := uncompressedKernel(kernel, t.TempDir()); err != nil {
-		t.Logf("booting the bzImage: %v", err)
-	} else if vmlinux != "" {
-		bootImage = vmlinux
-	}
+	writeBundles(t, filepath.Join(tree, "bundles"), bundles())
+	initrd, bootImage := packForBoot(t, tree, kernel)
 
 	// cgroup_no_v1=all: no v1 hierarchy can be mounted, so whatever works
 	// works on cgroup v2 alone. loglevel=1 keeps the OOM killer's reports
@@ -306,6 +288,35 @@ echo x >/dev/null && head -c 1 /dev/null && echo "NULL ok"`)
 	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr[int64](pidsMax)}
 	out["ticker"] = s
 	return out
+}
+
+// writeBundles writes each spec as dir/NAME/config.json.
+func writeBundles(t *testing.T, dir string, bs map[string]*specs.Spec) {
+	for name, s := range bs {
+		b, err := json.MarshalIndent(s, "", "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, name, "config.json"), b, 0o644)
+	}
+}
+
+// packForBoot packs tree into an initramfs, frees the disk the tree took,
+// and returns the initramfs and the kernel image to boot (uncompressed
+// when it can be: QEMU's TCG boots a vmlinux faster than a bzImage).
+func packForBoot(t *testing.T, tree, kernel string) (initrd, bootImage string) {
+	initrd = filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := writeInitramfs(tree, initrd); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(tree)
+	bootImage = kernel
+	if vmlinux, err := uncompressedKernel(kernel, t.TempDir()); err != nil {
+		t.Logf("booting the bzImage: %v", err)
+	} else if vmlinux != "" {
+		bootImage = vmlinux
+	}
+	return initrd, bootImage
 }
 
 func write(t *testing.T, path string, b []byte, mode os.FileMode) {

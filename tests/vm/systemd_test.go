@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -116,25 +115,8 @@ func TestSystemdCgroupDriver(t *testing.T) {
 	// exec_devices and init_devices run it; the bundles give CAP_MKNOD and
 	// allow only mknod ("m") of c 1:1, so the device rules alone decide.
 	write(t, filepath.Join(vm, "rootfs/devprobe.sh"), []byte(devProbe), 0o755)
-	for name, s := range systemdBundles() {
-		b, err := json.MarshalIndent(s, "", "\t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(t, filepath.Join(vm, "bundles", name, "config.json"), b, 0o644)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := writeInitramfs(tree, initrd); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(tree)
-
-	bootImage := kernel
-	if vmlinux, err := uncompressedKernel(kernel, t.TempDir()); err != nil {
-		t.Logf("booting the bzImage: %v", err)
-	} else if vmlinux != "" {
-		bootImage = vmlinux
-	}
+	writeBundles(t, filepath.Join(vm, "bundles"), systemdBundles())
+	initrd, bootImage := packForBoot(t, tree, kernel)
 
 	// Both layouts systemd 252 can boot: pure cgroup v2 (the library's
 	// UnifiedManager) and hybrid (=0: v1 controllers, with a cgroup2 at
