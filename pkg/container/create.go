@@ -490,7 +490,7 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 					}
 				}
 			}
-			if err := setRlimits(pid, ip.rlimits); err != nil {
+			if err := linux.SetRlimits(pid, ip.rlimits); err != nil {
 				unix.Kill(pid, unix.SIGKILL)
 				return fail(err)
 			}
@@ -566,31 +566,6 @@ func writeIDMaps(pid int, spec *specs.Spec) error {
 		return err
 	}
 	return write("gid_map", spec.Linux.GIDMappings)
-}
-
-// setRlimits applies process.rlimits to the init with prlimit(2), as the
-// privileged runtime; the init sets them again, which is then a no-op.
-func setRlimits(pid int, rls []specs.POSIXRlimit) error {
-	for i, rl := range rls {
-		res, ok := rlimitNumbers[rl.Type]
-		if !ok {
-			continue // the init reports unknown types with the field name
-		}
-		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
-			return fmt.Errorf("config.json: process.rlimits[%d]: prlimit %s: %w", i, rl.Type, err)
-		}
-	}
-	return nil
-}
-
-var rlimitNumbers = map[string]int{
-	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
-	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
-	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
-	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
-	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
-	"RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
 func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {

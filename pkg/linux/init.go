@@ -442,15 +442,30 @@ func installSeccomp(sc *specs.LinuxSeccomp, prog []byte) (int, error) {
 	return fd, nil
 }
 
+// SetRlimits applies process.rlimits to pid (0: the caller) with
+// prlimit(2). The runtime applies a create's to its init: inside a user
+// namespace the init could not raise a hard limit above the runtime's.
+func SetRlimits(pid int, rls []specs.POSIXRlimit) error {
+	for i, rl := range rls {
+		res, ok := oci.RlimitResource(rl.Type)
+		if !ok {
+			return fmt.Errorf("config.json: process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
+		}
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
+			return fmt.Errorf("config.json: process.rlimits[%d]: prlimit %s: %w", i, rl.Type, err)
+		}
+	}
+	return nil
+}
+
 // setupProcess applies what needs privileges but is not yet a drop of them.
 func setupProcess(p *specs.Process, s *specs.Spec, isExec bool) error {
-	for i, r := range p.Rlimits {
-		res, ok := rlimitNames[r.Type]
-		if !ok {
-			return fmt.Errorf("config.json: process.rlimits[%d].type: unknown rlimit %q", i, r.Type)
-		}
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
-			return fmt.Errorf("config.json: process.rlimits[%d]: setrlimit %s: %w", i, r.Type, err)
+	// A create's init got its rlimits from the runtime before the config
+	// was sent (SetRlimits); an exec'd process sets its own.
+	if isExec {
+		if err := SetRlimits(0, p.Rlimits); err != nil {
+			return err
 		}
 	}
 	if s != nil && s.Linux != nil && s.Linux.Personality != nil {
@@ -633,15 +648,3 @@ func execve(path string, p *specs.Process) error {
 	err := unix.Exec(path, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", path, err)
 }
-
-var rlimitNames = map[string]int{
-	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
-	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
-	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
-	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
-	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
-	"RLIMIT_STACK": unix.RLIMIT_STACK,
-}
-
-// RlimitKnown reports whether the runtime understands an rlimit type.
-func RlimitKnown(name string) bool { _, ok := rlimitNames[name]; return ok }

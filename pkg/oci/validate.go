@@ -187,11 +187,20 @@ func absPath(field, p string) error {
 	return nil
 }
 
-var knownRlimits = map[string]bool{
-	"RLIMIT_AS": true, "RLIMIT_CORE": true, "RLIMIT_CPU": true, "RLIMIT_DATA": true, "RLIMIT_FSIZE": true,
-	"RLIMIT_LOCKS": true, "RLIMIT_MEMLOCK": true, "RLIMIT_MSGQUEUE": true, "RLIMIT_NICE": true,
-	"RLIMIT_NOFILE": true, "RLIMIT_NPROC": true, "RLIMIT_RSS": true, "RLIMIT_RTPRIO": true,
-	"RLIMIT_RTTIME": true, "RLIMIT_SIGPENDING": true, "RLIMIT_STACK": true,
+// rlimits maps the spec's rlimit names to the kernel's resource numbers.
+var rlimits = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// RlimitResource returns the resource number of a process.rlimits type.
+func RlimitResource(name string) (int, bool) {
+	r, ok := rlimits[name]
+	return r, ok
 }
 
 func (v *validator) process() error {
@@ -233,7 +242,7 @@ func (v *validator) process() error {
 	seen := map[string]int{}
 	for i, rl := range p.Rlimits {
 		f := fmt.Sprintf("process.rlimits[%d]", i)
-		if !knownRlimits[rl.Type] {
+		if _, ok := rlimits[rl.Type]; !ok {
 			return fieldErr(f+".type", "unknown rlimit type %s (known: RLIMIT_AS, RLIMIT_CORE, ... see getrlimit(2))", truncQuote(rl.Type))
 		}
 		if j, dup := seen[rl.Type]; dup {
