@@ -182,22 +182,7 @@ func (mt *mounter) cgroupHierarchy(dest string, h cgroupHier, fstype string, opt
 			return err
 		}
 		defer target.Close()
-		source, data := "cgroup", h.controllers
-		if fstype == "cgroup2" {
-			source, data = "cgroup2", ""
-		}
-		err = mountFd(source, target, fstype, opts.flags&^unix.MS_BIND, data)
-		if err == nil {
-			top, err := mt.reopen(target)
-			if err != nil {
-				return err
-			}
-			defer top.Close()
-			return applyPropagationAndAttrs(top, opts)
-		}
-		// A user namespace that does not own the cgroup namespace cannot
-		// mount; fall through to the bind, which is still scoped.
-		if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EBUSY) {
+		if done, err := mountCgroupFS(target, h, fstype, opts, func() (*os.File, error) { return mt.reopen(target) }); done || err != nil {
 			return err
 		}
 	}
@@ -208,6 +193,32 @@ func (mt *mounter) cgroupHierarchy(dest string, h cgroupHier, fstype string, opt
 	bindOpts := opts
 	bindOpts.flags |= unix.MS_BIND | unix.MS_REC
 	return mt.bind(specs.Mount{Type: "bind", Source: src, Destination: dest}, bindOpts)
+}
+
+// mountCgroupFS mounts a new cgroup (v1) or cgroup2 filesystem of h on
+// target, scoped by the container's cgroup namespace, and applies opts to
+// its root (reopen finds it once mounted). done is false, with no error,
+// when the kernel refused in a way the scoped bind of the runtime's view
+// works around: a user namespace that does not own the cgroup namespace
+// cannot mount.
+func mountCgroupFS(target *os.File, h cgroupHier, fstype string, opts mountOpts, reopen func() (*os.File, error)) (done bool, err error) {
+	source, data := "cgroup", h.controllers
+	if fstype == "cgroup2" {
+		source, data = "cgroup2", ""
+	}
+	err = mountFd(source, target, fstype, opts.flags&^unix.MS_BIND, data)
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	top, err := reopen()
+	if err != nil {
+		return true, err
+	}
+	defer top.Close()
+	return true, applyPropagationAndAttrs(top, opts)
 }
 
 // cgroupHierarchyIn mounts one hierarchy at name in dir, the tmpfs this init
@@ -241,21 +252,7 @@ func (mt *mounter) cgroupHierarchyIn(dir *os.File, name, dest string, h cgroupHi
 	}
 	defer target.Close()
 	if mt.o.CgroupNS {
-		source, data := "cgroup", h.controllers
-		if fstype == "cgroup2" {
-			source, data = "cgroup2", ""
-		}
-		err := mountFd(source, target, fstype, opts.flags&^unix.MS_BIND, data)
-		if err == nil {
-			top, err := open()
-			if err != nil {
-				return err
-			}
-			defer top.Close()
-			return applyPropagationAndAttrs(top, opts)
-		}
-		// As in cgroupHierarchy: fall through to the scoped bind.
-		if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EBUSY) {
+		if done, err := mountCgroupFS(target, h, fstype, opts, open); done || err != nil {
 			return err
 		}
 	}
