@@ -198,6 +198,14 @@ func TestV1FreezeThaw(t *testing.T) {
 	lay := hostV1(t)
 	name := testName(t)
 	m := newTestManager(t, Config{Path: "/" + name, ID: name}, nil, lay)
+	testFreezeThaw(t, m)
+}
+
+// testFreezeThaw puts a counting shell in m's cgroup and checks state reads
+// and that a frozen process really stops making progress (the counter file
+// stops changing) and resumes on thaw.
+func testFreezeThaw(t *testing.T, m *Manager) {
+	t.Helper()
 	counter := filepath.Join(t.TempDir(), "counter")
 	c := startShell(t, `read x; i=0; while :; do i=$((i+1)); echo $i > `+counter+`.tmp; mv `+counter+`.tmp `+counter+`; sleep 0.02; done`)
 	if err := m.Apply(c.pid()); err != nil {
@@ -206,13 +214,6 @@ func TestV1FreezeThaw(t *testing.T) {
 	// The loop starts only after Apply: a subprocess forked earlier would
 	// stay outside the cgroup and keep writing while the cgroup is frozen.
 	c.release(t)
-	testFreezeThaw(t, m, counter)
-}
-
-// testFreezeThaw checks state reads and that a frozen process really stops
-// making progress (the counter file stops changing) and resumes on thaw.
-func testFreezeThaw(t *testing.T, m *Manager, counter string) {
-	t.Helper()
 	read := func() string {
 		b, _ := os.ReadFile(counter)
 		return string(b)
