@@ -9,13 +9,8 @@
 # every test run costs one dpkg query. Needs root and Debian's apt.
 set -eu
 
-need=""
-for p in docker.io podman containerd runc uidmap iptables; do
-	# dpkg-query prints "install ok installed" only for a fully set-up package.
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		need="$need $p"
-	fi
-done
+. "$(dirname "$0")/lib.sh"
+need=$(missing_packages docker.io podman containerd runc uidmap iptables)
 if [ -z "$need" ]; then
 	exit 0
 fi

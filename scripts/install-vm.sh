@@ -12,13 +12,8 @@
 # every test run costs one dpkg query. Needs root and Debian's apt.
 set -eu
 
-need=""
-for p in qemu-system-x86 linux-image-amd64 busybox-static xz-utils systemd; do
-	# dpkg-query prints "install ok installed" only for a fully set-up package.
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		need="$need $p"
-	fi
-done
+. "$(dirname "$0")/lib.sh"
+need=$(missing_packages qemu-system-x86 linux-image-amd64 busybox-static xz-utils systemd)
 if [ -z "$need" ]; then
 	exit 0
 fi
