@@ -104,26 +104,33 @@ func startDocker(t *testing.T) *cliEngine {
 	t.Helper()
 	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
 	dockerOnce.Do(func() {
-		dir := filepath.Join(workDir, "docker")
-		d, err := startDockerd(dir, "--add-runtime", "bulwark="+bulwarkBin)
-		if err != nil {
+		var err error
+		if dockerEng, err = newDockerEngine(t, "docker", "bulwark", bulwarkBin); err != nil {
 			dockerSkip = err.Error()
-			return
 		}
-		atExit(d.stop)
-		e := &cliEngine{name: "docker", bin: dockerBin, global: []string{"-H", "unix://" + d.sock},
-			runFlags: []string{"--runtime", "bulwark", "--network", "none"}, image: "bwtest:1",
-			stateDir: filepath.Join(dir, "exec")}
-		if r := e.do(t, "import", rootfsTarball(t), e.image); r.code != 0 {
-			dockerSkip = fmt.Sprintf("docker import: %v", r)
-			return
-		}
-		dockerEng = e
 	})
 	if dockerEng == nil {
 		t.Fatalf("dockerd did not start: %s", dockerSkip)
 	}
 	return dockerEng
+}
+
+// newDockerEngine starts a dockerd of its own under workDir/dir (stopped
+// at exit) with runtime registered as name and the test image imported.
+func newDockerEngine(t *testing.T, dir, name, runtime string) (*cliEngine, error) {
+	dir = filepath.Join(workDir, dir)
+	d, err := startDockerd(dir, "--add-runtime", name+"="+runtime)
+	if err != nil {
+		return nil, err
+	}
+	atExit(d.stop)
+	e := &cliEngine{name: "docker", bin: dockerBin, global: []string{"-H", "unix://" + d.sock},
+		runFlags: []string{"--runtime", name, "--network", "none"}, image: "bwtest:1",
+		stateDir: filepath.Join(dir, "exec")}
+	if r := e.do(t, "import", rootfsTarball(t), e.image); r.code != 0 {
+		return nil, fmt.Errorf("docker import: %v", r)
+	}
+	return e, nil
 }
 
 type dockerd struct {

@@ -781,21 +781,10 @@ func startCrashDocker(t *testing.T) *cliEngine {
 	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
 	c := crashControl(t)
 	crashDockerOnce.Do(func() {
-		dir := filepath.Join(workDir, "dcrash")
-		d, err := startDockerd(dir, "--add-runtime", "bwcrash="+c.wrapper)
-		if err != nil {
+		var err error
+		if crashDocker, err = newDockerEngine(t, "dcrash", "bwcrash", c.wrapper); err != nil {
 			crashDockerErr = err.Error()
-			return
 		}
-		atExit(d.stop)
-		e := &cliEngine{name: "docker", bin: dockerBin, global: []string{"-H", "unix://" + d.sock},
-			runFlags: []string{"--runtime", "bwcrash", "--network", "none"}, image: "bwtest:1",
-			stateDir: filepath.Join(dir, "exec")}
-		if r := e.do(t, "import", rootfsTarball(t), e.image); r.code != 0 {
-			crashDockerErr = fmt.Sprintf("docker import: %v", r)
-			return
-		}
-		crashDocker = e
 	})
 	if crashDocker == nil {
 		t.Fatalf("dockerd with the crash wrapper did not start: %s", crashDockerErr)
