@@ -117,6 +117,16 @@ func findComm(self, comm string) (int, int, error) {
 		return 0, 0, nil
 	}
 	me := os.Getpid()
+	// stillComm: the pid may have exec'd the payload since its comm was
+	// read (execve makes it dumpable, leaves only the payload's fds and
+	// swaps its exe). comm changes at that execve and never back, so if it
+	// still names the runtime afterwards, what was read came from the
+	// runtime.
+	stillComm := func(pid int) bool {
+		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		return strings.TrimSpace(string(c)) == comm
+	}
+procs:
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == me {
@@ -132,6 +142,9 @@ func findComm(self, comm string) (int, int, error) {
 			for _, f := range fds {
 				_, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, f.Name()))
 				if err == nil {
+					if !stillComm(pid) {
+						continue procs
+					}
 					return 0, 0, errFdsReadable
 				}
 				if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
@@ -154,6 +167,10 @@ func findComm(self, comm string) (int, int, error) {
 		}
 		fd, err := unix.Open(exe, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err == nil {
+			if !stillComm(pid) {
+				unix.Close(fd)
+				continue
+			}
 			return pid, fd, nil
 		}
 		if err != unix.ENOENT && err != unix.ESRCH {
