@@ -2,14 +2,17 @@ package linux
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"runtime"
 	"testing"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/wire"
 )
 
 // pair returns the two ends of a socketpair like the runtime's sync socket.
@@ -110,6 +113,7 @@ func FuzzRecv(f *testing.F) {
 	f.Add(frame(0xffffffff, "x"))
 	f.Add([]byte{0})
 	f.Add(frame(4, "null"))
+	f.Add(frame(3, "\x01\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, peer := pair(t)
 		feed(peer, data)
@@ -130,20 +134,51 @@ func FuzzRecv(f *testing.F) {
 	})
 }
 
-// Send's shortcut for frames without a config must put the same bytes on
-// the wire as Msg would: the runtime decodes them as Msg.
-func TestPlainMsgEncodesLikeMsg(t *testing.T) {
-	for _, m := range []Msg{{Type: MsgReady, Pid: 42}, {Type: MsgError, Error: "x: \"y\""}, {Type: MsgHooks}} {
-		want, err := json.Marshal(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := json.Marshal(&plainMsg{Type: m.Type, Error: m.Error, Pid: m.Pid})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("plainMsg %s, Msg %s", got, want)
-		}
+// The config frame is the one frame not in JSON: what the runtime sends must
+// arrive whole, fds included, and a JSON frame can never smuggle a config.
+func TestConfigFrameRoundTrip(t *testing.T) {
+	cfg := &InitConfig{
+		ID: "c1", Bundle: "/b", Rootfs: "/b/rootfs", ConsoleFd: -1, FifoFd: 5, NewUserNS: true,
+		Spec: &specs.Spec{Version: specs.Version, Hostname: "h", Annotations: map[string]string{"a": "b"},
+			Linux: &specs.Linux{MaskedPaths: []string{"/proc/kcore"}, Resources: &specs.LinuxResources{}}},
+		Process:        &specs.Process{Args: []string{"sh", "-c", "true"}, Env: []string{}, Capabilities: &specs.LinuxCapabilities{Bounding: []string{}}},
+		SeccompProgram: []byte{0, 1, 2, 255},
+	}
+	c, peer := pair(t)
+	sender := NewConn(peer)
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	if err := sender.Send(&Msg{Type: MsgConfig, Config: cfg}, int(devnull.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	m, files, err := c.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	if m.Type != MsgConfig || len(files) != 1 || !reflect.DeepEqual(m.Config, cfg) {
+		t.Fatalf("got %+v with %d fds, want %+v", m.Config, len(files), cfg)
+	}
+
+	if err := sender.Send(&Msg{Type: MsgReady, Config: cfg}); err == nil {
+		t.Fatal("a config was sent in a ready frame")
+	}
+	smuggled := `{"type":"config","config":{"id":"x"}}`
+	feed(peer, frame(uint32(len(smuggled)), smuggled))
+	if m, _, err := c.Recv(); err != nil || m.Config != nil {
+		t.Fatalf("JSON config frame: got %+v, %v; want a message without config", m, err)
+	}
+}
+
+func TestRecvRejectsACorruptConfigFrame(t *testing.T) {
+	c, peer := pair(t)
+	feed(peer, frame(4, "\x01\xff\xff\xff"))
+	if _, _, err := c.Recv(); !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("got %v, want wire.ErrMalformed", err)
 	}
 }
