@@ -23,7 +23,7 @@ echo "== go test"
 go test -p 1 -count=1 -timeout 40m ./...
 
 echo "== fuzz smoke"
-for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp"; do
+for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp" "FuzzUnmarshal ./internal/wire"; do
 	set -- $target
 	go test -run '^$' -fuzz "^$1\$" -fuzztime 15s "$2"
 done
