@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -38,11 +39,10 @@ func main() {
 		linux.Init()
 		os.Exit(1)
 	}
-	app := newApp()
+	app := newApp(os.Args)
 	if isUserRun(os.Args) {
 		useUserRun(app)
 	}
-	keepOnlyCommand(app, os.Args)
 	err := app.Run(context.Background(), os.Args)
 	var ec exitCode
 	switch {
@@ -64,8 +64,10 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 	}
 }
 
-func newApp() *cli.Command {
-	return &cli.Command{
+// newApp builds the CLI. A start gets only the command args run (see
+// commandIn), anything else the whole tree.
+func newApp(args []string) *cli.Command {
+	app := &cli.Command{
 		Name:    "bulwark",
 		Usage:   "a secure-by-default OCI container runtime (runc-compatible)",
 		Version: version,
@@ -83,39 +85,69 @@ func newApp() *cli.Command {
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
 			return ctx, setupLog(cmd.String("log"), cmd.String("log-format"), cmd.Bool("debug"))
 		},
-		Commands: []*cli.Command{
-			createCommand(), startCommand(), runCommand(), stateCommand(), killCommand(),
-			deleteCommand(), listCommand(), execCommand(), specCommand(), featuresCommand(),
-			pauseCommand(), resumeCommand(), psCommand(),
-			updateCommand(), eventsCommand(), checkpointCommand(), restoreCommand(), installCommand(),
-			seccompCommand(),
-		},
 	}
+	if c := commandIn(app, args); c != nil {
+		app.Commands = []*cli.Command{c.build()}
+		return app
+	}
+	for _, c := range topCommands {
+		app.Commands = append(app.Commands, c.build())
+	}
+	return app
 }
 
-// keepOnlyCommand drops every top-level command but the one args name, so
-// that a start sets up one command instead of the whole tree: urfave/cli
-// gives each command of the tree a help command, a help flag and flag
-// categories, and checks it for duplicate flags, on every start. That was
-// ~0.15 ms and ~70 of ~425 page faults of `bulwark create/start/state/...`
-// up to the command's Action (hyperfine, perf stat), paid on each container
-// start an engine makes. The kept command is found, parsed and run exactly
-// as in the whole tree, because everything before it is a root flag whose
-// parse is certain. Any other argument list (help, --version, a typo, an
-// unknown flag, a value that might not parse) keeps the whole tree, so its
+type topCommand struct {
+	names []string
+	build func() *cli.Command
+}
+
+// topCommands are the top-level commands in help order, under the names
+// they answer to (TestTopCommandNames), so that a start builds only its own.
+var topCommands = []topCommand{
+	{[]string{"create"}, createCommand},
+	{[]string{"start"}, startCommand},
+	{[]string{"run"}, runCommand},
+	{[]string{"state"}, stateCommand},
+	{[]string{"kill"}, killCommand},
+	{[]string{"delete"}, deleteCommand},
+	{[]string{"list", "ls"}, listCommand},
+	{[]string{"exec"}, execCommand},
+	{[]string{"spec"}, specCommand},
+	{[]string{"features"}, featuresCommand},
+	{[]string{"pause"}, pauseCommand},
+	{[]string{"resume"}, resumeCommand},
+	{[]string{"ps"}, psCommand},
+	{[]string{"update"}, updateCommand},
+	{[]string{"events"}, eventsCommand},
+	{[]string{"checkpoint"}, checkpointCommand},
+	{[]string{"restore"}, restoreCommand},
+	{[]string{"install"}, installCommand},
+	{[]string{"seccomp"}, seccompCommand},
+}
+
+// commandIn returns the top-level command args run when that is certain,
+// so that a start builds and sets up that one command instead of the whole
+// tree: urfave/cli gives each command of the tree a help command, a help
+// flag and flag categories, and checks it for duplicate flags, on every
+// start. Building and setting up the whole tree was ~0.2 ms and ~80 of
+// ~425 page faults of `bulwark create/start/state/...` up to the command's
+// Action, paid on each container start an engine makes (interleaved A/B,
+// perf stat). The command is found, parsed and run exactly as in the whole
+// tree, because everything before it is a root flag whose parse is
+// certain. Any other argument list (help, --version, a typo, an unknown
+// flag, a value that might not parse) gets nil and the whole tree, so its
 // help, errors and suggestions are unchanged. TestWholeTree checks the
 // commands a start skips.
-func keepOnlyCommand(app *cli.Command, args []string) {
+func commandIn(app *cli.Command, args []string) *topCommand {
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		if !strings.HasPrefix(a, "-") {
-			for _, c := range app.Commands {
-				if c.HasName(a) {
-					app.Commands = []*cli.Command{c}
-					return
+			for j, c := range topCommands {
+				if slices.Contains(c.names, a) {
+					return &topCommands[j]
 				}
 			}
-			return
+			return nil
 		}
 		// As urfave/cli reads a flag: "--name" or "-name", "=value" or the
 		// next argument.
@@ -130,12 +162,13 @@ func keepOnlyCommand(app *cli.Command, args []string) {
 			// "--debug=x" might not parse, and a parse error prints the
 			// root's help, which lists the commands.
 			if inline {
-				return
+				return nil
 			}
 		default:
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 func rootFlag(app *cli.Command, name string) cli.Flag {

@@ -3,27 +3,41 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 )
 
+var helpArgs = []string{"bulwark", "--help"}
+
 // TestWholeTree sets up every command, as `bulwark --help` does: a start
-// sets up only its own (keepOnlyCommand), so a duplicate flag in another
-// command would otherwise go unnoticed.
+// sets up only its own (commandIn), so a duplicate flag in another command
+// would otherwise go unnoticed.
 func TestWholeTree(t *testing.T) {
-	app := newApp()
+	app := newApp(helpArgs)
+	if len(app.Commands) != len(topCommands) {
+		t.Fatalf("--help built %d of %d commands", len(app.Commands), len(topCommands))
+	}
 	var out bytes.Buffer
 	app.Writer = &out
-	if err := app.Run(context.Background(), []string{"bulwark", "--help"}); err != nil {
+	if err := app.Run(context.Background(), helpArgs); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range newApp().Commands {
-		if !bytes.Contains(out.Bytes(), []byte(c.Name)) {
-			t.Errorf("root help does not list %q", c.Name)
+	for _, c := range topCommands {
+		if !bytes.Contains(out.Bytes(), []byte(c.names[0])) {
+			t.Errorf("root help does not list %q", c.names[0])
 		}
 	}
 }
 
-func TestKeepOnlyCommand(t *testing.T) {
+func TestTopCommandNames(t *testing.T) {
+	for _, c := range topCommands {
+		if got := c.build().Names(); !slices.Equal(got, c.names) {
+			t.Errorf("topCommands lists %q as %q", got, c.names)
+		}
+	}
+}
+
+func TestCommandIn(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		keep string // "" = the whole tree
@@ -47,42 +61,37 @@ func TestKeepOnlyCommand(t *testing.T) {
 		{[]string{"bulwark", "sate", "id"}, ""},
 		{[]string{"bulwark"}, ""},
 	} {
-		app := newApp()
-		n := len(app.Commands)
-		keepOnlyCommand(app, tc.args)
+		app := newApp(tc.args)
 		switch {
-		case tc.keep == "" && len(app.Commands) != n:
-			t.Errorf("%q: kept %d of %d commands, want all", tc.args, len(app.Commands), n)
+		case tc.keep == "" && len(app.Commands) != len(topCommands):
+			t.Errorf("%q: built %d of %d commands, want all", tc.args, len(app.Commands), len(topCommands))
 		case tc.keep != "" && (len(app.Commands) != 1 || app.Commands[0].Name != tc.keep):
-			t.Errorf("%q: kept %d commands, want only %q", tc.args, len(app.Commands), tc.keep)
+			t.Errorf("%q: built %d commands, want only %q", tc.args, len(app.Commands), tc.keep)
 		}
 	}
 }
 
-// TestKeptCommandHelp: a command set up alone prints the same help as in the
-// whole tree.
-func TestKeptCommandHelp(t *testing.T) {
-	help := func(prune bool, name string) string {
-		app := newApp()
-		var out bytes.Buffer
-		app.Writer = &out
+// TestCommandAloneHelp: a command set up alone prints the same help as in
+// the whole tree.
+func TestCommandAloneHelp(t *testing.T) {
+	help := func(alone bool, name string) string {
 		args := []string{"bulwark", "--root", "/nonexistent", name, "--help"}
-		if prune {
-			keepOnlyCommand(app, args)
+		app := newApp(helpArgs)
+		if alone {
+			app = newApp(args)
 			if len(app.Commands) != 1 {
-				t.Fatalf("%s: kept %d commands", name, len(app.Commands))
+				t.Fatalf("%s: built %d commands", name, len(app.Commands))
 			}
 		}
+		var out bytes.Buffer
+		app.Writer = &out
 		if err := app.Run(context.Background(), args); err != nil {
 			t.Fatalf("%s --help: %v", name, err)
 		}
 		return out.String()
 	}
-	var names []string
-	for _, c := range newApp().Commands {
-		names = append(names, c.Name)
-	}
-	for _, name := range names {
+	for _, c := range topCommands {
+		name := c.names[0]
 		whole, alone := help(false, name), help(true, name)
 		if whole != alone || whole == "" {
 			t.Errorf("%s --help differs when set up alone:\n%s\n---\n%s", name, whole, alone)
