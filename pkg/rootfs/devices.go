@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -75,7 +74,7 @@ func (mt *mounter) setupDev(s *specs.Spec) error {
 		}
 	}
 
-	dev, err := pathrs.MkdirAllHandle(mt.root, "/dev", 0o755)
+	dev, err := mt.dirInRoot("/dev")
 	if err != nil {
 		return fmt.Errorf("opening /dev inside rootfs: %w", err)
 	}
@@ -146,7 +145,7 @@ func (mt *mounter) createDevice(d specs.LinuxDevice) error {
 		return errors.New("device path cannot be /")
 	}
 	dirName, base := filepath.Split(rel)
-	dir, err := pathrs.MkdirAllHandle(mt.root, dirName, 0o755)
+	dir, err := mt.dirInRoot(dirName)
 	if err != nil {
 		return fmt.Errorf("creating parent %q inside rootfs: %w", dirName, err)
 	}

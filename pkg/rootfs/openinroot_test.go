@@ -1,0 +1,78 @@
+package rootfs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// openInRoot must keep every lookup inside the rootfs, with the kernel's
+// openat2 and with the pathrs fallback for kernels that lack it.
+func TestOpenInRootStaysInsideTheRootfs(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc", "dev"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("inside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"abs": "/etc", "up": "../../../../etc", "dangling": "/nowhere"} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootF, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rootF.Close()
+
+	for _, kernel := range []string{"openat2", "no openat2"} {
+		t.Run(kernel, func(t *testing.T) {
+			if kernel == "no openat2" {
+				openat2 = func(int, string, *unix.OpenHow) (int, error) { return -1, unix.ENOSYS }
+				t.Cleanup(func() { openat2 = unix.Openat2 })
+			}
+			for _, tc := range []struct {
+				rel   string
+				flags uint64
+				want  string // the resolved host path, relative to root; "" for an error
+				err   error
+			}{
+				{"/etc/passwd", 0, "etc/passwd", nil},
+				{"/abs/passwd", 0, "etc/passwd", nil},
+				{"/up/passwd", 0, "etc/passwd", nil},
+				{"/../../etc/passwd", 0, "etc/passwd", nil},
+				{"/dev", unix.O_DIRECTORY, "dev", nil},
+				{"/etc/passwd", unix.O_DIRECTORY, "", unix.ENOTDIR},
+				{"/dangling", 0, "", os.ErrNotExist},
+				{"/missing/x", 0, "", os.ErrNotExist},
+			} {
+				f, err := openInRoot(rootF, tc.rel, tc.flags)
+				if tc.err != nil {
+					if !errors.Is(err, tc.err) {
+						t.Errorf("%s: got %v, want %v", tc.rel, err, tc.err)
+					}
+					if f != nil {
+						f.Close()
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("%s: %v", tc.rel, err)
+					continue
+				}
+				got, err := fdPath(f)
+				f.Close()
+				if err != nil || got != filepath.Join(root, tc.want) {
+					t.Errorf("%s resolved to %q (%v), want %q", tc.rel, got, err, filepath.Join(root, tc.want))
+				}
+			}
+		})
+	}
+}
