@@ -76,3 +76,55 @@ func TestOpenInRootStaysInsideTheRootfs(t *testing.T) {
 		})
 	}
 }
+
+func TestDirInRootCreatesInsideTheRootfs(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "dev"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/made/by/link", filepath.Join(root, "dev/dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../..", filepath.Join(root, "up")); err != nil {
+		t.Fatal(err)
+	}
+	rootF, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rootF.Close()
+	mt := &mounter{root: rootF, rootfs: root}
+	for _, tc := range []struct{ rel, want string }{
+		{"/dev", "dev"},                   // exists
+		{"/dev/pts", "dev/pts"},           // last component missing: mkdirat
+		{"/a/b/c", "a/b/c"},               // parents missing: pathrs
+		{"/up/escaped", "escaped"},        // ".." through a symlink stays in root
+		{"/dev/../dev/./shm/", "dev/shm"}, // unclean
+	} {
+		f, err := mt.dirInRoot(tc.rel)
+		if err != nil {
+			t.Errorf("%s: %v", tc.rel, err)
+			continue
+		}
+		got, err := fdPath(f)
+		f.Close()
+		if err != nil || got != filepath.Join(root, tc.want) {
+			t.Errorf("%s resolved to %q (%v), want %q", tc.rel, got, err, filepath.Join(root, tc.want))
+		}
+		if fi, err := os.Lstat(filepath.Join(root, tc.want)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %s is not a directory: %v", tc.rel, tc.want, err)
+		}
+	}
+	// A dangling symlink is refused (pathrs does not create through one),
+	// and nothing appears at its target either.
+	if f, err := mt.dirInRoot("/dev/dangling"); err == nil {
+		f.Close()
+		t.Error("/dev/dangling: created through a dangling symlink")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "made")); err == nil {
+		t.Error("the dangling symlink's target was created")
+	}
+	if _, err := os.Lstat(filepath.Join(filepath.Dir(root), "escaped")); err == nil {
+		t.Error("a directory was created outside the rootfs")
+	}
+}

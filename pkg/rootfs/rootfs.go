@@ -245,14 +245,34 @@ func openInRoot(root *os.File, rel string, flags uint64) (*os.File, error) {
 }
 
 // dirInRoot returns a handle to directory rel inside the rootfs, creating
-// it and its parents when missing (pathrs.MkdirAllHandle, for that rare
-// case only: the lookup of an existing directory is one openat2).
+// it and its parents when missing. An existing directory is one openat2.
+// A missing last component under an existing parent (/dev/pts, /dev/shm in
+// the fresh /dev tmpfs: every start) is a mkdirat and an O_NOFOLLOW open
+// relative to the parent's handle, so a symlink raced into its place
+// cannot redirect it. Deeper creation is pathrs.MkdirAllHandle's.
 func (mt *mounter) dirInRoot(rel string) (*os.File, error) {
 	f, err := openInRoot(mt.root, rel, unix.O_DIRECTORY)
-	if errors.Is(err, os.ErrNotExist) {
-		return pathrs.MkdirAllHandle(mt.root, rel, 0o755)
+	if !errors.Is(err, os.ErrNotExist) {
+		return f, err
 	}
-	return f, err
+	rel = filepath.Clean("/" + rel)
+	if parentRel, base := filepath.Split(rel); base != "" && base != "." && base != ".." {
+		if parent, perr := openInRoot(mt.root, parentRel, unix.O_DIRECTORY); perr == nil {
+			defer parent.Close()
+			// EEXIST: a dangling symlink is there; pathrs creates its
+			// target inside the rootfs, as before.
+			if err := unix.Mkdirat(int(parent.Fd()), base, 0o755); err == nil {
+				fd, err := unix.Openat(int(parent.Fd()), base, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return nil, &os.PathError{Op: "open in rootfs", Path: rel, Err: err}
+				}
+				return os.NewFile(uintptr(fd), rel), nil
+			} else if !errors.Is(err, unix.EEXIST) {
+				return nil, &os.PathError{Op: "mkdir in rootfs", Path: rel, Err: err}
+			}
+		}
+	}
+	return pathrs.MkdirAllHandle(mt.root, rel, 0o755)
 }
 
 // openTarget resolves dest inside the rootfs and returns an O_PATH handle
