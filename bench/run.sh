@@ -66,7 +66,7 @@ trap 'rm -rf "$tmp"' EXIT
 # commit would put wrong numbers under Bulwark's name.
 bulwark=bin/bulwark
 if [ -d cmd/bulwark ]; then
-	if go build -o bin/bulwark ./cmd/bulwark 2>"$tmp/bulwark-build.log"; then
+	if ./scripts/build.sh bin/bulwark 2>"$tmp/bulwark-build.log"; then
 		notes+=("bulwark built from this tree ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))")
 	else
 		echo "bench: building bulwark failed; benchmarking runc and crun only:" >&2

@@ -21,5 +21,5 @@ if ! command -v go >/dev/null; then
 	exit 1
 fi
 go mod download
-go build -o bin/bulwark ./cmd/bulwark
+./scripts/build.sh bin/bulwark
 echo "setup: built $(pwd)/bin/bulwark"

@@ -218,6 +218,24 @@ func buildPayloads() (string, error) {
 	return dir, nil
 }
 
+// BuildBulwark builds the runtime into out with scripts/build.sh, so the
+// tests exercise the binary as it ships (statically linked).
+func BuildBulwark(out string) error {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return fmt.Errorf("testrootfs: cannot locate the source tree")
+	}
+	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "build.sh")
+	cmd := exec.Command("bash", script, out)
+	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":"+filepath.Dir(goTool()))
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("scripts/build.sh %s: %w\n%s", out, err, stderr.String())
+	}
+	return nil
+}
+
 func payloadSource() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {

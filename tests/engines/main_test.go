@@ -85,9 +85,7 @@ func run(m *testing.M) int {
 	if env := os.Getenv("BULWARK"); env != "" {
 		bulwarkBin = env
 	} else {
-		cmd := exec.Command("go", "build", "-o", bulwarkBin, "../../cmd/bulwark")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
+		if err := testrootfs.BuildBulwark(bulwarkBin); err != nil {
 			fmt.Println("building bulwark:", err)
 			return 1
 		}

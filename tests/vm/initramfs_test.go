@@ -127,32 +127,6 @@ func writeInitramfs(tree, out string) error {
 	return f.Close()
 }
 
-// copyWithLibs copies the dynamically linked binary bin to dst inside tree
-// and every shared library ldd names (libseccomp, libc, the loader) to the
-// same absolute paths inside tree, so it runs in the guest unchanged.
-func copyWithLibs(bin, tree, dst string) error {
-	if err := copyFile(bin, filepath.Join(tree, dst), 0o755); err != nil {
-		return err
-	}
-	out, err := exec.Command("ldd", bin).Output()
-	if err != nil {
-		return fmt.Errorf("ldd %s: %w", bin, err)
-	}
-	for line := range strings.Lines(string(out)) {
-		for f := range strings.FieldsSeq(line) {
-			if !strings.HasPrefix(f, "/") {
-				continue
-			}
-			// The loader's path is what the binary asks for; the
-			// library's real file may be behind a symlink.
-			if err := copyFile(f, filepath.Join(tree, f), 0o755); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func copyFile(src, dst string, mode os.FileMode) error {
 	b, err := os.ReadFile(src)
 	if err != nil {

@@ -99,11 +99,8 @@ func TestSystemdCgroupDriver(t *testing.T) {
 	}
 	write(t, filepath.Join(tree, "init"), systemdInit, 0o755)
 	vm := filepath.Join(tree, "vm")
-	// bulwark's shared libraries (libseccomp, libc) come from the host
-	// root the guest runs on, so the binary alone is enough.
-	build := exec.Command(goTool(), "build", "-o", filepath.Join(vm, "bulwark"), "../../cmd/bulwark")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build bulwark: %v\n%s", err, out)
+	if err := testrootfs.BuildBulwark(filepath.Join(vm, "bulwark")); err != nil {
+		t.Fatal(err)
 	}
 	write(t, filepath.Join(vm, "systemd.sh"), systemdChecks, 0o755)
 	write(t, filepath.Join(vm, "units/bwvm.service"), systemdService, 0o644)
