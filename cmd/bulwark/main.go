@@ -40,7 +40,7 @@ func main() {
 		os.Exit(1)
 	}
 	app := newApp(os.Args)
-	if isUserRun(os.Args) {
+	if isUserRun(app, os.Args) {
 		useUserRun(app)
 	}
 	err := app.Run(context.Background(), os.Args)
@@ -139,18 +139,30 @@ var topCommands = []topCommand{
 // help, errors and suggestions are unchanged. TestWholeTree checks the
 // commands a start skips.
 func commandIn(app *cli.Command, args []string) *topCommand {
-	for i := 1; i < len(args); i++ {
+	i, certain := commandArg(app, args)
+	if !certain || i >= len(args) {
+		return nil
+	}
+	for j, c := range topCommands {
+		if slices.Contains(c.names, args[i]) {
+			return &topCommands[j]
+		}
+	}
+	return nil
+}
+
+// commandArg skips the root flags at the start of args (after the program
+// name) as urfave/cli reads them, "--name" or "-name" with "=value" or the
+// next argument, and returns the index of the command name. certain is
+// false if a flag is unknown, or could fail to parse: "--debug=x" might,
+// and a parse error prints the root's help, which lists the commands.
+func commandArg(app *cli.Command, args []string) (i int, certain bool) {
+	certain = true
+	for i = 1; i < len(args); i++ {
 		a := args[i]
 		if !strings.HasPrefix(a, "-") {
-			for j, c := range topCommands {
-				if slices.Contains(c.names, a) {
-					return &topCommands[j]
-				}
-			}
-			return nil
+			return i, certain
 		}
-		// As urfave/cli reads a flag: "--name" or "-name", "=value" or the
-		// next argument.
 		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
 		name, _, inline := strings.Cut(name, "=")
 		switch rootFlag(app, name).(type) {
@@ -159,16 +171,14 @@ func commandIn(app *cli.Command, args []string) *topCommand {
 				i++
 			}
 		case *cli.BoolFlag:
-			// "--debug=x" might not parse, and a parse error prints the
-			// root's help, which lists the commands.
 			if inline {
-				return nil
+				certain = false
 			}
 		default:
-			return nil
+			return i, false
 		}
 	}
-	return nil
+	return i, certain
 }
 
 func rootFlag(app *cli.Command, name string) cli.Flag {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -95,6 +96,32 @@ func TestCommandAloneHelp(t *testing.T) {
 		whole, alone := help(false, name), help(true, name)
 		if whole != alone || whole == "" {
 			t.Errorf("%s --help differs when set up alone:\n%s\n---\n%s", name, whole, alone)
+		}
+	}
+}
+
+// The user face is told apart from runc's run by the literal "--" after
+// the run verb, whatever root flags come first (a --policy value once hid
+// it: the flags were listed twice and one list lacked it).
+func TestIsUserRun(t *testing.T) {
+	for _, tc := range []struct {
+		args string
+		want bool
+	}{
+		{"bulwark run /rootfs -- sh", true},
+		{"bulwark --policy /etc/p.json run /rootfs -- sh", true},
+		{"bulwark --root /x --log /l --debug run --profile strict /rootfs -- sh -c true", true},
+		{"bulwark --root=/x run /rootfs -- sh", true},
+		{"bulwark run -b /bundle id", false},
+		{"bulwark --root /x run id", false},
+		{"bulwark --policy run run id", false},
+		{"bulwark exec id -- sh", false},
+		{"bulwark --bogus run /rootfs -- sh", false},
+		{"bulwark", false},
+	} {
+		args := strings.Fields(tc.args)
+		if got := isUserRun(newApp(args), args); got != tc.want {
+			t.Errorf("isUserRun(%q) = %v, want %v", tc.args, got, tc.want)
 		}
 	}
 }

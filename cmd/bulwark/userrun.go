@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,28 +25,12 @@ import (
 // isUserRun tells the user face (`run [flags] ROOTFS -- CMD`) from runc's
 // `run [-b DIR] ID` by the literal "--" after the run verb, and by nothing
 // else: a bare ID may well name a directory too.
-func isUserRun(args []string) bool {
-	valued := map[string]bool{"--root": true, "--log": true, "--log-format": true, "--rootless": true, "--criu": true}
-	i := 1
-	for i < len(args) {
-		a := args[i]
-		if a == "--" || !strings.HasPrefix(a, "-") {
-			break
-		}
-		if valued[a] {
-			i++
-		}
-		i++
-	}
+func isUserRun(app *cli.Command, args []string) bool {
+	i, _ := commandArg(app, args)
 	if i >= len(args) || args[i] != "run" {
 		return false
 	}
-	for _, a := range args[i+1:] {
-		if a == "--" {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(args[i+1:], "--")
 }
 
 // useUserRun swaps runc's run for the user face's. Values of -e and -v may
