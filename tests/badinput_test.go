@@ -305,6 +305,22 @@ func TestBadConfigIsRefusedNamingTheFieldAndLeavesNothing(t *testing.T) {
 				s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/tmp/pwn"}
 			}))
 		}, want: []string{"config.json", "linux.sysctl", "kernel.core_pattern"}},
+		// The two below fail once the init runs: it starts on the rootfs
+		// while the runtime still writes its cgroups, so a refusal on
+		// either side must still be reported as itself and undo the other.
+		{name: "a mount the kernel refuses, before the cgroup mount", config: func(t *testing.T) string {
+			return mustJSON(t, specJSON(t, func(s *specs.Spec) {
+				s.Mounts = append([]specs.Mount{{Destination: "/mnt", Type: "nosuchfs", Source: "x"}}, s.Mounts...)
+			}))
+		}, want: []string{"mounts[0]", "nosuchfs", "/mnt", "no such device"}},
+		{name: "a cpuset the kernel refuses, while the init prepares the rootfs", config: func(t *testing.T) string {
+			return mustJSON(t, specJSON(t, func(s *specs.Spec) {
+				if s.Linux.Resources == nil {
+					s.Linux.Resources = &specs.LinuxResources{}
+				}
+				s.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: "8191"}
+			}))
+		}, want: []string{"cgroup", "cpuset.cpus", "8191"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

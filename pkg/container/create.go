@@ -245,7 +245,8 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	// Compile the seccomp program while the init enters its namespaces.
 	bpf := r.compileSeccomp(spec)
-	p, err := r.startInit(spec, st, initParams{
+	deferPlace := !newNS(spec, specs.CgroupNamespace) && !hostMountNS
+	ip := initParams{
 		preserveFds: o.PreserveFds,
 		fifo:        fifoFile,
 		console:     consoleConn,
@@ -255,7 +256,9 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		cgroupNS:    newNS(spec, specs.CgroupNamespace),
 		rootTree:    rootTree,
 		rlimits:     spec.Process.Rlimits,
-	})
+		deferPlace:  deferPlace,
+	}
+	p, err := r.startInit(spec, st, ip)
 	if p != nil && p.pid > 0 {
 		st.Pid = p.pid
 	}
@@ -274,8 +277,17 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	if cfg.SeccompProgram, err = bpf(); err != nil {
 		return err
 	}
+	cfg.CgroupPending = deferPlace
 	if err = p.conn.Send(&linux.Msg{Type: linux.MsgConfig, Config: cfg}); err != nil {
 		return err
+	}
+	if deferPlace {
+		if err = ip.place(p.pid); err != nil {
+			return err
+		}
+		if err = p.conn.Send(&linux.Msg{Type: linux.MsgCgroup}); err != nil {
+			return err
+		}
 	}
 	for {
 		m, files, rerr := p.conn.Recv()
@@ -374,6 +386,13 @@ type initParams struct {
 	// rlimits are set on the init from here: inside a user namespace the
 	// init could not raise a hard limit above the runtime's.
 	rlimits []specs.POSIXRlimit
+	// deferPlace: startInit returns once the init's pid is known and the
+	// caller places it (place) after sending the config, so that the
+	// init's rootfs work overlaps the cgroup writes. Not with a new cgroup
+	// namespace (the constructor waits for the cgroup before creating it)
+	// nor without a mount namespace (a killed init would leave its mounts
+	// in the host's table).
+	deferPlace bool
 }
 
 type initProc struct {
@@ -477,24 +496,13 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 				}
 				st.Pid, st.PidStart = pid, start
 			}
-			if ip.cgroup != nil {
-				if err := ip.cgroup.Apply(pid); err != nil {
-					unix.Kill(pid, unix.SIGKILL)
-					return fail(fmt.Errorf("cgroup: %w", err))
-				}
-				phase.Mark("cgroup applied")
-				if ip.resources != nil {
-					if err := ip.cgroup.Set(ip.resources); err != nil {
-						unix.Kill(pid, unix.SIGKILL)
-						return fail(fmt.Errorf("config.json: linux.resources: %w", err))
-					}
-				}
+			if ip.deferPlace {
+				return p, nil
 			}
-			if err := linux.SetRlimits(pid, ip.rlimits); err != nil {
+			if err := ip.place(pid); err != nil {
 				unix.Kill(pid, unix.SIGKILL)
 				return fail(err)
 			}
-			phase.Mark("cgroup set+rlimits")
 			// Only a constructor about to create a cgroup namespace
 			// waits for this (nsenter.c).
 			if ip.cgroupNS {
@@ -507,6 +515,27 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 			return fail(fmt.Errorf("sync socket: unexpected %q", line))
 		}
 	}
+}
+
+// place puts the init in its cgroups, applies linux.resources and sets its
+// rlimits.
+func (ip initParams) place(pid int) error {
+	if ip.cgroup != nil {
+		if err := ip.cgroup.Apply(pid); err != nil {
+			return fmt.Errorf("cgroup: %w", err)
+		}
+		phase.Mark("cgroup applied")
+		if ip.resources != nil {
+			if err := ip.cgroup.Set(ip.resources); err != nil {
+				return fmt.Errorf("config.json: linux.resources: %w", err)
+			}
+		}
+	}
+	if err := linux.SetRlimits(pid, ip.rlimits); err != nil {
+		return err
+	}
+	phase.Mark("cgroup set+rlimits")
+	return nil
 }
 
 // rawReader reads the socket without Go's buffering so that nothing beyond

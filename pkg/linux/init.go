@@ -61,6 +61,12 @@ type InitConfig struct {
 	// SeccompProgram is linux.seccomp compiled to BPF by the runtime (from
 	// its cache when it can), so the init does not run libseccomp.
 	SeccompProgram []byte `json:"seccompProgram,omitempty"`
+	// CgroupPending: the runtime sent this config before placing the init
+	// in its cgroups, so that the init's rootfs work overlaps those writes
+	// (about a millisecond across the eleven v1 hierarchies). A "cgroup"
+	// frame follows; the init reads it before its first cgroup mount and
+	// in any case before it sends anything.
+	CgroupPending bool `json:"cgroupPending,omitempty"`
 	// State is the container state passed to createContainer/startContainer hooks.
 	State *specs.State `json:"state,omitempty"`
 }
@@ -93,9 +99,28 @@ func Init() error {
 	} else {
 		err = initContainer(conn, cfg)
 	}
-	// Only reached on failure: tell the runtime why, it prints it.
+	// Only reached on failure: tell the runtime why, it prints it. A
+	// runtime still placing us in cgroups reads nothing before the
+	// "cgroup" frame is taken.
+	if cfg != nil {
+		_ = cfg.awaitCgroup(conn)
+	}
 	_ = conn.Send(&Msg{Type: MsgError, Error: err.Error()})
 	return err
+}
+
+// awaitCgroup reads the "cgroup" frame if the config said one follows;
+// later calls return at once.
+func (cfg *InitConfig) awaitCgroup(conn *Conn) error {
+	if !cfg.CgroupPending {
+		return nil
+	}
+	cfg.CgroupPending = false
+	if _, _, err := conn.Expect(MsgCgroup); err != nil {
+		return fmt.Errorf("init: waiting to be placed in the container's cgroups: %w", err)
+	}
+	phase.Mark("init in cgroup")
+	return nil
 }
 
 func initContainer(conn *Conn, cfg *InitConfig) error {
@@ -116,6 +141,9 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		CgroupNS:    cfg.CgroupNS,
 		RootTree:    tree,
 		HostMountNS: sharesHostMountNS(s),
+		BeforeCgroupMount: func() error {
+			return cfg.awaitCgroup(conn)
+		},
 	})
 	if tree != nil {
 		// Attached or not, the payload must never hold a handle on it.
@@ -123,6 +151,9 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	}
 	phase.Mark("init prepared rootfs")
 	if err != nil {
+		return err
+	}
+	if err := cfg.awaitCgroup(conn); err != nil {
 		return err
 	}
 	// prestart and createRuntime hooks run in the runtime's namespaces, now

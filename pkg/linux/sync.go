@@ -33,6 +33,7 @@ type Msg struct {
 // Message types, in the order they flow during create.
 const (
 	MsgConfig   = "config"   // runtime -> init
+	MsgCgroup   = "cgroup"   // runtime -> init: in its cgroups now (after a config with CgroupPending)
 	MsgHooks    = "hooks"    // init -> runtime: run prestart/createRuntime now
 	MsgResume   = "resume"   // runtime -> init
 	MsgConsole  = "console"  // init -> runtime: pty master attached (when no console socket)

@@ -118,6 +118,11 @@ func readCgroupInfo() (*cgroupInfo, error) {
 // host. Everything is nosuid,nodev,noexec and read-only if "ro" was asked;
 // the tmpfs itself is always left read-only.
 func (mt *mounter) cgroup(m specs.Mount, opts mountOpts) error {
+	if mt.cg == nil && mt.o.BeforeCgroupMount != nil {
+		if err := mt.o.BeforeCgroupMount(); err != nil {
+			return err
+		}
+	}
 	if mt.cg == nil {
 		info, err := readCgroupInfo()
 		if err != nil {

@@ -40,6 +40,10 @@ type Options struct {
 	// rootfs (the runtime records and later removes them) and Chroot, not
 	// Pivot, enters it.
 	HostMountNS bool
+	// BeforeCgroupMount, when set, runs before the first "cgroup" mount:
+	// the init may start on the rootfs while the runtime still places it
+	// in its cgroups, and a cgroup mount binds the init's own cgroup.
+	BeforeCgroupMount func() error
 }
 
 // Prepare builds the container's mount tree under rootfs, in runc's order:
