@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,14 +195,6 @@ func expectEnv() string {
 		fmt.Fprintf(&b, "%s=%v\n", kv.k, kv.v)
 	}
 	return b.String()
-}
-
-// goTool finds go on PATH or where this project's machines install it.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "/usr/local/go/bin/go"
 }
 
 func ptr[T any](v T) *T { return &v }
