@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
@@ -56,6 +57,65 @@ func TestConfigNamespacesAreCreatedNew(t *testing.T) {
 			host := nsLink(t, "self", tc.file)
 			if got[tc.file] == "" || got[tc.file] == host {
 				t.Fatalf("%s namespace inside is %q, host's is %q: not a new namespace", tc.file, got[tc.file], host)
+			}
+		})
+	}
+}
+
+// A new network namespace holds lo, up, and nothing else, whoever made it:
+// the runtime, ahead of the init, for a container without a user namespace
+// (pkg/netns), or the init, inside the container's user namespace. Either
+// way it is owned by the container's user namespace (the host's when it has
+// none), as if the init had made it, and each container has its own.
+func TestConfigNewNetworkNamespaceHoldsOnlyLoopbackUp(t *testing.T) {
+	e := newEnv(t)
+	script := `echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')
+ip link show lo | grep -q ',UP' && echo lo=up`
+	for _, tc := range []struct {
+		name string
+		user bool
+	}{
+		{"made by the runtime (no user namespace)", false},
+		{"made by the init (in the container's user namespace)", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.user {
+				testrootfs.RequireUserNS(t)
+			}
+			mutate := func(s *specs.Spec) {
+				if tc.user {
+					userNS(s)
+				}
+			}
+			idA, pidA := e.detached(mutate)
+			_, pidB := e.detached(mutate)
+			got := kv(e.mustOK("exec", idA, "sh", "-c", script))
+			if got["ifaces"] != "lo" || got["lo"] != "up" {
+				t.Errorf("interfaces %q, lo %q: want only lo, up", got["ifaces"], got["lo"])
+			}
+			host := nsLink(t, "self", "net")
+			if a, b := nsLink(t, pidA, "net"), nsLink(t, pidB, "net"); a == host || b == host || a == b {
+				t.Errorf("network namespaces %q and %q (host %q): want a new one per container", a, b, host)
+			}
+			nsf, err := os.Open("/proc/" + pidA + "/ns/net")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nsf.Close()
+			ownerFd, err := unix.IoctlRetInt(int(nsf.Fd()), unix.NS_GET_USERNS)
+			if err != nil {
+				t.Fatalf("NS_GET_USERNS: %v", err)
+			}
+			defer unix.Close(ownerFd)
+			var owner, user unix.Stat_t
+			if err := unix.Fstat(ownerFd, &owner); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Stat("/proc/"+pidA+"/ns/user", &user); err != nil {
+				t.Fatal(err)
+			}
+			if owner.Ino != user.Ino {
+				t.Errorf("the network namespace is owned by user namespace %d, the container's is %d", owner.Ino, user.Ino)
 			}
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
 	"github.com/bulwark-sec/bulwark/pkg/linux"
+	"github.com/bulwark-sec/bulwark/pkg/netns"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
@@ -141,6 +142,19 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	absBindSources(spec, bundle)
 	absDestinations(spec)
+	// The network namespace is made on a thread of ours while create goes
+	// on (pkg/netns), when the init would make it from our user namespace.
+	var netnsWait func() (*os.File, error)
+	if newNS(spec, specs.NetworkNamespace) && !hasNS(spec, specs.UserNamespace) {
+		netnsWait = netns.New()
+		defer func() {
+			if netnsWait != nil {
+				if f, err := netnsWait(); err == nil {
+					f.Close()
+				}
+			}
+		}()
+	}
 	if err := os.MkdirAll(r.Root, 0o700); err != nil {
 		return fmt.Errorf("--root %s: %w", r.Root, err)
 	}
@@ -245,6 +259,16 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	// Compile the seccomp program while the init enters its namespaces.
 	bpf := r.compileSeccomp(spec)
+	var netnsFile *os.File
+	if netnsWait != nil {
+		f, nerr := netnsWait()
+		netnsWait = nil
+		if nerr != nil {
+			return nerr
+		}
+		netnsFile = f
+		defer netnsFile.Close()
+	}
 	deferPlace := !newNS(spec, specs.CgroupNamespace) && !hostMountNS
 	ip := initParams{
 		preserveFds: o.PreserveFds,
@@ -252,7 +276,8 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		console:     consoleConn,
 		cgroup:      cg,
 		resources:   res,
-		bootstrap:   createBootstrap(spec),
+		bootstrap:   func(fd int) string { return createBootstrap(spec, fd) },
+		netns:       netnsFile,
 		cgroupNS:    newNS(spec, specs.CgroupNamespace),
 		rootTree:    rootTree,
 		rlimits:     spec.Process.Rlimits,
@@ -272,7 +297,8 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		ID: id, Bundle: bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NewUserNS: newNS(spec, specs.UserNamespace), CgroupNS: newNS(spec, specs.CgroupNamespace),
 		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
-		State: &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Bundle: bundle, Annotations: spec.Annotations},
+		NetNSReady: netnsFile != nil,
+		State:      &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Bundle: bundle, Annotations: spec.Annotations},
 	}
 	if cfg.SeccompProgram, err = bpf(); err != nil {
 		return err
@@ -378,7 +404,11 @@ type initParams struct {
 	console     *os.File
 	cgroup      *cgroups.Manager
 	resources   *specs.LinuxResources
-	bootstrap   string
+	// bootstrap is the constructor's script; netnsFd is the fd number
+	// the netns file gets in the init, -1 without one.
+	bootstrap func(netnsFd int) string
+	// netns is a network namespace made ahead for the init (pkg/netns).
+	netns *os.File
 	// cgroupNS: the bootstrap creates a cgroup namespace (the constructor
 	// then waits for the cgroup before it does).
 	cgroupNS bool
@@ -439,6 +469,11 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 		p.rootTreeFd = 3 + len(extra)
 		extra = append(extra, ip.rootTree)
 	}
+	netnsFd := -1
+	if ip.netns != nil {
+		netnsFd = 3 + len(extra)
+		extra = append(extra, ip.netns)
+	}
 	cmd.ExtraFiles = extra
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = []string{linux.EnvInitPipe + "=" + strconv.Itoa(syncFd)}
@@ -458,7 +493,7 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 		parent.Close()
 		return p, err
 	}
-	if _, err := parent.WriteString(ip.bootstrap); err != nil {
+	if _, err := parent.WriteString(ip.bootstrap(netnsFd)); err != nil {
 		return fail(fmt.Errorf("sync socket: %w", err))
 	}
 	rd := bufio.NewReaderSize(&rawReader{parent}, 1)
@@ -557,16 +592,21 @@ var nsNames = map[specs.LinuxNamespaceType]uintptr{
 }
 
 // createBootstrap is the constructor's script for a new container.
-func createBootstrap(spec *specs.Spec) string {
+// netnsFd, when >= 0, is the fd (in the init) of a network namespace the
+// runtime created for it: joined instead of created.
+func createBootstrap(spec *specs.Spec, netnsFd int) string {
 	var b strings.Builder
 	if spec.Process.OOMScoreAdj != nil {
 		fmt.Fprintf(&b, "oom %d\n", *spec.Process.OOMScoreAdj)
 	}
 	var flags uintptr
 	for _, ns := range spec.Linux.Namespaces {
-		if ns.Path != "" {
+		switch {
+		case ns.Path != "":
 			fmt.Fprintf(&b, "join %s %s\n", ns.Type, ns.Path)
-		} else {
+		case ns.Type == specs.NetworkNamespace && netnsFd >= 0:
+			fmt.Fprintf(&b, "join %s /proc/self/fd/%d\n", ns.Type, netnsFd)
+		default:
 			flags |= nsNames[ns.Type]
 		}
 	}

@@ -133,7 +133,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		preserveFds: o.PreserveFds,
 		console:     consoleConn,
 		cgroup:      cg,
-		bootstrap:   execBootstrap(st),
+		bootstrap:   func(int) string { return execBootstrap(st) },
 	})
 	if err != nil {
 		if ip != nil && ip.pid > 0 {

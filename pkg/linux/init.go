@@ -61,6 +61,9 @@ type InitConfig struct {
 	// SeccompProgram is linux.seccomp compiled to BPF by the runtime (from
 	// its cache when it can), so the init does not run libseccomp.
 	SeccompProgram []byte `json:"seccompProgram,omitempty"`
+	// NetNSReady: the runtime created the new network namespace, with lo
+	// up, and the constructor joined it (pkg/netns).
+	NetNSReady bool `json:"netnsReady,omitempty"`
 	// CgroupPending: the runtime sent this config before placing the init
 	// in its cgroups, so that the init's rootfs work overlaps those writes
 	// (about a millisecond across the eleven v1 hierarchies). A "cgroup"
@@ -171,8 +174,10 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 			return err
 		}
 	}
-	if err := loopbackUp(s); err != nil {
-		return err
+	if !cfg.NetNSReady {
+		if err := loopbackUp(s); err != nil {
+			return err
+		}
 	}
 	if sharesHostMountNS(s) {
 		if err := rootfs.Chroot(cfg.Rootfs); err != nil {
