@@ -9,6 +9,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// wantResolved checks that the lookup of rel succeeded and that the kernel
+// holds want as the handle's path; it closes f.
+func wantResolved(t *testing.T, f *os.File, err error, rel, want string) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("%s: %v", rel, err)
+		return
+	}
+	got, err := fdPath(f)
+	f.Close()
+	if err != nil || got != want {
+		t.Errorf("%s resolved to %q (%v), want %q", rel, got, err, want)
+	}
+}
+
 // openInRoot must keep every lookup inside the rootfs, with the kernel's
 // openat2 and with the pathrs fallback for kernels that lack it.
 func TestOpenInRootStaysInsideTheRootfs(t *testing.T) {
@@ -63,15 +78,7 @@ func TestOpenInRootStaysInsideTheRootfs(t *testing.T) {
 					}
 					continue
 				}
-				if err != nil {
-					t.Errorf("%s: %v", tc.rel, err)
-					continue
-				}
-				got, err := fdPath(f)
-				f.Close()
-				if err != nil || got != filepath.Join(root, tc.want) {
-					t.Errorf("%s resolved to %q (%v), want %q", tc.rel, got, err, filepath.Join(root, tc.want))
-				}
+				wantResolved(t, f, err, tc.rel, filepath.Join(root, tc.want))
 			}
 		})
 	}
@@ -102,15 +109,7 @@ func TestDirInRootCreatesInsideTheRootfs(t *testing.T) {
 		{"/dev/../dev/./shm/", "dev/shm"}, // unclean
 	} {
 		f, err := mt.dirInRoot(tc.rel)
-		if err != nil {
-			t.Errorf("%s: %v", tc.rel, err)
-			continue
-		}
-		got, err := fdPath(f)
-		f.Close()
-		if err != nil || got != filepath.Join(root, tc.want) {
-			t.Errorf("%s resolved to %q (%v), want %q", tc.rel, got, err, filepath.Join(root, tc.want))
-		}
+		wantResolved(t, f, err, tc.rel, filepath.Join(root, tc.want))
 		if fi, err := os.Lstat(filepath.Join(root, tc.want)); err != nil || !fi.IsDir() {
 			t.Errorf("%s: %s is not a directory: %v", tc.rel, tc.want, err)
 		}
