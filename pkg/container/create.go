@@ -232,15 +232,44 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 
 	// An idmapped (or nosuid/nodev) rootfs is mounted here, in the host's
 	// user namespace, which the init has left behind by the time it mounts.
-	rootTree, warning, err := rootfs.OpenRootTree(st.Rootfs, spec)
+	rootTree, idmap, err := rootfs.OpenRootTree(st.Rootfs, spec)
 	if err != nil {
 		return err
 	}
-	if warning != "" {
-		r.warnf("%s", warning)
-	}
+	var idmapTree func(nsfd int) error
 	if rootTree != nil {
 		defer rootTree.Close()
+		idmapTree = func(nsfd int) error {
+			warning, err := rootfs.IdmapRootTree(rootTree, st.Rootfs, nsfd)
+			if warning != "" {
+				r.warnf("%s", warning)
+			}
+			return err
+		}
+	}
+	// The idmap goes through the init's own user namespace once its maps
+	// are written (initParams.userns); that saves making one in a
+	// throwaway process (an execve of this binary) on every start. An init
+	// that joins a user namespace instead makes none to borrow.
+	if idmap && !newNS(spec, specs.UserNamespace) {
+		nsfd, err := rootfs.NewUserNSFd(spec)
+		if err != nil {
+			return err
+		}
+		err = idmapTree(nsfd)
+		unix.Close(nsfd)
+		if err != nil {
+			return err
+		}
+		idmap = false
+	}
+	var onUserNS func(nsfd int) error
+	idmapped := false
+	if idmap {
+		onUserNS = func(nsfd int) error {
+			idmapped = true
+			return idmapTree(nsfd)
+		}
 	}
 
 	var consoleConn *os.File
@@ -278,6 +307,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		resources:   res,
 		bootstrap:   func(fd int) string { return createBootstrap(spec, fd) },
 		netns:       netnsFile,
+		userns:      onUserNS,
 		cgroupNS:    newNS(spec, specs.CgroupNamespace),
 		rootTree:    rootTree,
 		rlimits:     spec.Process.Rlimits,
@@ -292,6 +322,9 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	defer p.conn.Close()
 	phase.Mark("startInit done")
+	if idmap && !idmapped {
+		return errors.New("internal error: the init made no user namespace to idmap the rootfs through")
+	}
 
 	cfg := &linux.InitConfig{
 		ID: id, Bundle: bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
@@ -409,6 +442,9 @@ type initParams struct {
 	bootstrap func(netnsFd int) string
 	// netns is a network namespace made ahead for the init (pkg/netns).
 	netns *os.File
+	// userns, when set, is called with an fd of the init's new user
+	// namespace as soon as its maps are written.
+	userns func(nsfd int) error
 	// cgroupNS: the bootstrap creates a cgroup namespace (the constructor
 	// then waits for the cgroup before it does).
 	cgroupNS bool
@@ -509,8 +545,26 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 			if err := writeIDMaps(stage0, spec); err != nil {
 				return fail(err)
 			}
+			// Opened before "ok": stage0 may exit once it has forked
+			// into the pid namespace.
+			nsfd := -1
+			if ip.userns != nil {
+				if nsfd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", stage0), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+					return fail(fmt.Errorf("container init's user namespace: %w", err))
+				}
+			}
 			if _, err := parent.WriteString("ok\n"); err != nil {
+				if nsfd >= 0 {
+					unix.Close(nsfd)
+				}
 				return fail(err)
+			}
+			if nsfd >= 0 {
+				err := ip.userns(nsfd)
+				unix.Close(nsfd)
+				if err != nil {
+					return fail(err)
+				}
 			}
 		case strings.HasPrefix(line, "pid "):
 			pid, err := strconv.Atoi(strings.TrimPrefix(line, "pid "))

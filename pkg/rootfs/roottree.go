@@ -53,55 +53,59 @@ func RootTreeOptions(s *specs.Spec) (idmap bool, attrs uint64, ok bool, err erro
 
 // OpenRootTree makes the detached mount the init attaches as its rootfs,
 // as the annotation asks; nil when there is no annotation. It runs in the
-// runtime, before the init starts. When the filesystem holding the rootfs
-// cannot be idmapped, the tree is made without the idmap and warning says
-// what that means for the container.
-func OpenRootTree(rootfs string, s *specs.Spec) (tree *os.File, warning string, err error) {
+// runtime, before the init starts. idmap reports that the annotation asks
+// for an idmapped mount, which IdmapRootTree then applies through a user
+// namespace with the container's maps: the init's own, once its maps are
+// written, or NewUserNSFd's.
+func OpenRootTree(rootfs string, s *specs.Spec) (tree *os.File, idmap bool, err error) {
 	idmap, attrs, ok, err := RootTreeOptions(s)
 	if err != nil || !ok {
-		return nil, "", err
+		return nil, false, err
 	}
 	rootfs, err = cleanRootfs(rootfs)
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
-		return nil, "", fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", rootfs, err)
+		return nil, false, fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", rootfs, err)
 	}
 	tree = os.NewFile(uintptr(fd), "rootfs-tree")
-	defer func() {
-		if err != nil {
-			tree.Close()
-			tree = nil
-		}
-	}()
 	if attrs != 0 {
 		attr := &unix.MountAttr{Attr_set: attrs}
 		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-			return nil, "", fmt.Errorf("mount_setattr(%#x) on a clone of rootfs %q: %w", attrs, rootfs, err)
+			tree.Close()
+			return nil, false, fmt.Errorf("mount_setattr(%#x) on a clone of rootfs %q: %w", attrs, rootfs, err)
 		}
 	}
-	if idmap {
-		nsfd, err := usernsFd(s.Linux.UIDMappings, s.Linux.GIDMappings)
-		if err != nil {
-			return nil, "", err
-		}
-		defer unix.Close(nsfd)
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(nsfd)}
-		err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
-		switch {
-		case err == nil:
-		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
-			// EINVAL is how the kernel says "this filesystem (or one of the
-			// submounts) has no idmapped-mount support".
-			warning = fmt.Sprintf("rootfs %s on %s cannot be idmapped (%v): files owned by host root appear as nobody in the container; "+
-				"use a writable rootfs only after chowning it to the container's host id range", rootfs, fsName(rootfs), err)
-		default:
-			return nil, "", fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP) on a clone of rootfs %q: %w", rootfs, err)
-		}
+	return tree, idmap, nil
+}
+
+// IdmapRootTree idmaps the tree OpenRootTree made through the user
+// namespace nsfd. The tree is detached, so this may happen after the init
+// holds it and until the init attaches it. When the filesystem holding the
+// rootfs cannot be idmapped, the tree stays as it is and warning says what
+// that means for the container.
+func IdmapRootTree(tree *os.File, rootfs string, nsfd int) (warning string, err error) {
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(nsfd)}
+	err = unix.MountSetattr(int(tree.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
+		// EINVAL is how the kernel says "this filesystem (or one of the
+		// submounts) has no idmapped-mount support".
+		return fmt.Sprintf("rootfs %s on %s cannot be idmapped (%v): files owned by host root appear as nobody in the container; "+
+			"use a writable rootfs only after chowning it to the container's host id range", rootfs, fsName(rootfs), err), nil
 	}
-	return tree, warning, nil
+	return "", fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP) on a clone of rootfs %q: %w", rootfs, err)
+}
+
+// NewUserNSFd is a user namespace with the container's maps for
+// IdmapRootTree when the init does not create one to borrow (it joins an
+// existing user namespace).
+func NewUserNSFd(s *specs.Spec) (int, error) {
+	return usernsFd(s.Linux.UIDMappings, s.Linux.GIDMappings)
 }
 
 // attachRootTree puts the runtime's detached tree on rootfs, in place of
