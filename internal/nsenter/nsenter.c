@@ -7,12 +7,11 @@
 // Protocol on the sync socket (fd from _BULWARK_INITPIPE), all text lines:
 //   parent -> child: "oom N", "clone HEX", "join TYPE PATH", "timens CLOCK SEC NSEC", then "end"
 //   child -> parent: "maps PID" (after unshare(CLONE_NEWUSER)); parent answers "ok"
-//   child -> parent: "pid PID" (the final process); with a new cgroup namespace the
-//                    parent answers "ok" once it is in the cgroup
-// Without a new cgroup namespace nothing here depends on the cgroup, so the
-// child goes on at once and its Go runtime starts while the runtime sets up
-// the cgroup (about a millisecond each); the init does nothing in the
-// container until the runtime sends its config, after the cgroup is in place.
+//   child -> parent: "pid PID" (the final process)
+// Nothing here depends on the cgroup, so the child goes on at once and its Go
+// runtime starts while the runtime sets up the cgroups. A new cgroup
+// namespace is not made here but by the init (pkg/linux), once it is in its
+// cgroups, so that they are the namespace's root.
 // Any read of EOF means the runtime died: exit at once so nothing is left behind.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -226,9 +225,10 @@ __attribute__((constructor)) static void nsenter(void) {
 			bail("nsenter: become root in the new user namespace");
 	}
 
-	// The cgroup namespace is created last, once the runtime has put us in
-	// the container's cgroup, so that cgroup is its root.
-	unsigned long rest = cloneflags & ~(CLONE_NEWUSER | CLONE_NEWCGROUP);
+	// The init makes the cgroup namespace, once it is in its cgroups.
+	if (cloneflags & CLONE_NEWCGROUP)
+		bail("nsenter: a new cgroup namespace is made by the init, not in the bootstrap");
+	unsigned long rest = cloneflags & ~CLONE_NEWUSER;
 	if (rest && unshare(rest) < 0)
 		bail("nsenter: unshare namespaces 0x%lx", rest);
 
@@ -251,10 +251,5 @@ __attribute__((constructor)) static void nsenter(void) {
 		}
 	} else {
 		sendline("pid %d\n", getpid());
-	}
-	if (cloneflags & CLONE_NEWCGROUP) {
-		waitok();
-		if (unshare(CLONE_NEWCGROUP) < 0)
-			bail("nsenter: unshare cgroup namespace");
 	}
 }

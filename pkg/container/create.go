@@ -298,7 +298,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		netnsFile = f
 		defer netnsFile.Close()
 	}
-	deferPlace := !newNS(spec, specs.CgroupNamespace) && !hostMountNS
+	deferPlace := !hostMountNS
 	ip := initParams{
 		preserveFds: o.PreserveFds,
 		fifo:        fifoFile,
@@ -308,7 +308,6 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		bootstrap:   func(fd int) string { return createBootstrap(spec, fd) },
 		netns:       netnsFile,
 		userns:      onUserNS,
-		cgroupNS:    newNS(spec, specs.CgroupNamespace),
 		rootTree:    rootTree,
 		rlimits:     spec.Process.Rlimits,
 		deferPlace:  deferPlace,
@@ -444,20 +443,16 @@ type initParams struct {
 	netns *os.File
 	// userns, when set, is called with an fd of the init's new user
 	// namespace as soon as its maps are written.
-	userns func(nsfd int) error
-	// cgroupNS: the bootstrap creates a cgroup namespace (the constructor
-	// then waits for the cgroup before it does).
-	cgroupNS bool
+	userns   func(nsfd int) error
 	rootTree *os.File
 	// rlimits are set on the init from here: inside a user namespace the
 	// init could not raise a hard limit above the runtime's.
 	rlimits []specs.POSIXRlimit
 	// deferPlace: startInit returns once the init's pid is known and the
 	// caller places it (place) after sending the config, so that the
-	// init's rootfs work overlaps the cgroup writes. Not with a new cgroup
-	// namespace (the constructor waits for the cgroup before creating it)
-	// nor without a mount namespace (a killed init would leave its mounts
-	// in the host's table).
+	// init's rootfs work overlaps the cgroup writes. Not without a mount
+	// namespace (a killed init would leave its mounts in the host's
+	// table).
 	deferPlace bool
 }
 
@@ -592,13 +587,6 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 				unix.Kill(pid, unix.SIGKILL)
 				return fail(err)
 			}
-			// Only a constructor about to create a cgroup namespace
-			// waits for this (nsenter.c).
-			if ip.cgroupNS {
-				if _, err := parent.WriteString("ok\n"); err != nil {
-					return fail(err)
-				}
-			}
 			return p, nil
 		default:
 			return fail(fmt.Errorf("sync socket: unexpected %q", line))
@@ -660,6 +648,9 @@ func createBootstrap(spec *specs.Spec, netnsFd int) string {
 			fmt.Fprintf(&b, "join %s %s\n", ns.Type, ns.Path)
 		case ns.Type == specs.NetworkNamespace && netnsFd >= 0:
 			fmt.Fprintf(&b, "join %s /proc/self/fd/%d\n", ns.Type, netnsFd)
+		case ns.Type == specs.CgroupNamespace:
+			// Made by the init once it is in its cgroups
+			// (InitConfig.CgroupNS).
 		default:
 			flags |= nsNames[ns.Type]
 		}

@@ -47,7 +47,9 @@ type InitConfig struct {
 	// NoPivot selects MS_MOVE + chroot instead of pivot_root (--no-pivot).
 	NoPivot   bool `json:"noPivot,omitempty"`
 	NewUserNS bool `json:"newUserNS,omitempty"`
-	CgroupNS  bool `json:"cgroupNS,omitempty"`
+	// CgroupNS: the container has a new cgroup namespace, which the init
+	// makes itself once it is in its cgroups (enterCgroup).
+	CgroupNS bool `json:"cgroupNS,omitempty"`
 	// PreserveFds: fds 3..3+N-1 are passed to the payload (--preserve-fds).
 	PreserveFds int `json:"preserveFds,omitempty"`
 	// ConsoleFd is a connected --console-socket to send the pty master to; -1 if none.
@@ -70,6 +72,7 @@ type InitConfig struct {
 	// frame follows; the init reads it before its first cgroup mount and
 	// in any case before it sends anything.
 	CgroupPending bool `json:"cgroupPending,omitempty"`
+	cgroupNSMade  bool
 	// State is the container state passed to createContainer/startContainer hooks.
 	State *specs.State `json:"state,omitempty"`
 }
@@ -126,6 +129,26 @@ func (cfg *InitConfig) awaitCgroup(conn *Conn) error {
 	return nil
 }
 
+// enterCgroup is awaitCgroup, then the container's new cgroup namespace if
+// it has one. It is made here rather than by the constructor so that the
+// init need not wait for its cgroups before its Go runtime starts, and
+// only now, in those cgroups, which become the namespace's root.
+// unshare(CLONE_NEWCGROUP) concerns the calling thread alone: this is the
+// init's locked thread, which makes the mounts, runs the hooks and execs
+// the payload. Later calls return at once.
+func (cfg *InitConfig) enterCgroup(conn *Conn) error {
+	if err := cfg.awaitCgroup(conn); err != nil {
+		return err
+	}
+	if cfg.CgroupNS && !cfg.cgroupNSMade {
+		cfg.cgroupNSMade = true
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("init: creating the cgroup namespace: %w", err)
+		}
+	}
+	return nil
+}
+
 func initContainer(conn *Conn, cfg *InitConfig) error {
 	s := cfg.Spec
 	p := cfg.Process
@@ -145,7 +168,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		RootTree:    tree,
 		HostMountNS: sharesHostMountNS(s),
 		BeforeCgroupMount: func() error {
-			return cfg.awaitCgroup(conn)
+			return cfg.enterCgroup(conn)
 		},
 	})
 	if tree != nil {
@@ -156,7 +179,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.awaitCgroup(conn); err != nil {
+	if err := cfg.enterCgroup(conn); err != nil {
 		return err
 	}
 	// prestart and createRuntime hooks run in the runtime's namespaces, now

@@ -36,7 +36,7 @@ type cgroupInfo struct {
 	v2      *cgroupHier  // the cgroup2 hierarchy, if mounted (v2 or hybrid "unified")
 }
 
-// readCgroupInfo pairs /proc/self/cgroup with /proc/self/mountinfo. The
+// readCgroupInfo pairs /proc/thread-self/cgroup with /proc/self/mountinfo. The
 // init has been placed in its cgroup before rootfs setup, so its own view
 // is the container's cgroup.
 func readCgroupInfo() (*cgroupInfo, error) {
@@ -46,7 +46,9 @@ func readCgroupInfo() (*cgroupInfo, error) {
 	}
 	info := &cgroupInfo{unified: sfs.Type == unix.CGROUP2_SUPER_MAGIC}
 
-	f, err := os.Open("/proc/self/cgroup")
+	// thread-self: the init makes its cgroup namespace on its own thread
+	// (pkg/linux), and the paths here must be that namespace's view.
+	f, err := os.Open("/proc/thread-self/cgroup")
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +63,7 @@ func readCgroupInfo() (*cgroupInfo, error) {
 		own[parts[1]] = parts[2]
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading /proc/self/cgroup: %w", err)
+		return nil, fmt.Errorf("reading /proc/thread-self/cgroup: %w", err)
 	}
 
 	mounts, err := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) {
@@ -138,7 +140,7 @@ func (mt *mounter) cgroup(m specs.Mount, opts mountOpts) error {
 
 	if cg.unified {
 		if cg.v2 == nil {
-			return errors.New("cgroup2 host but no cgroup2 mount or 0:: line in /proc/self/cgroup")
+			return errors.New("cgroup2 host but no cgroup2 mount or 0:: line in /proc/thread-self/cgroup")
 		}
 		return mt.cgroupHierarchy(dest, *cg.v2, "cgroup2", base)
 	}

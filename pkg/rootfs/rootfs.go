@@ -17,8 +17,8 @@ import (
 //
 // The cgroup layout of the host (v1, hybrid or unified) is not an option: it
 // is detected from /sys/fs/cgroup, and the container's own cgroup is read
-// from /proc/self/cgroup, because the init has already been moved into it
-// when Prepare runs.
+// from /proc/thread-self/cgroup at the first cgroup mount, by which time the
+// init has been moved into it (BeforeCgroupMount).
 type Options struct {
 	// NoPivot is not used by Prepare; it is here so pkg/linux can keep one
 	// value for the whole rootfs setup and pass o.NoPivot to Pivot.
