@@ -64,6 +64,13 @@ func (b *bench) cleanup() cleanState {
 		m, _ := filepath.Glob(pat)
 		c.cgroups = append(c.cgroups, m...)
 	}
+	if b.stateTmpfs {
+		// Every container is gone from the state roots by now (listed
+		// above); the tmpfs holding them goes too.
+		if err := syscall.Unmount(b.stateBase, 0); err == nil {
+			b.stateTmpfs = false
+		}
+	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, l := range strings.Split(string(mi), "\n") {
 		if strings.Contains(l, b.work) || strings.Contains(l, b.stateBase) || strings.Contains(l, "bb-"+b.tag) {

@@ -32,6 +32,7 @@ type rtime struct {
 type bench struct {
 	work, rootfs, spin string
 	stateBase          string // parent of the runtimes' --root dirs (on /run)
+	stateTmpfs         bool   // we mounted a tmpfs on stateBase (unmounted by cleanup)
 	tag                string
 	cgParent           string
 	seq                int
@@ -154,13 +155,22 @@ func main() {
 		}
 	}
 	// State roots go where engines keep them: Docker, containerd and
-	// Podman all hand their runtime a --root under /run, a tmpfs. On the
-	// disk (this host's /tmp is ext4) every state file the runtime
-	// creates costs a journaled inode, which measured the disk rather
-	// than the runtime.
+	// Podman all hand their runtime a --root under /run, a tmpfs on a
+	// standard host. On a disk every state file the runtime creates costs
+	// a journaled inode, which measures the disk rather than the runtime,
+	// so where /run is not a tmpfs the state roots get a private one.
 	b.stateBase = work
 	if st, err := os.MkdirTemp("/run", "bulwark-bench-state-"); err == nil {
 		b.stateBase = st
+	}
+	var sfs syscall.Statfs_t
+	if syscall.Statfs(b.stateBase, &sfs) == nil && sfs.Type != 0x01021994 { // TMPFS_MAGIC
+		if err := syscall.Mount("tmpfs", b.stateBase, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "mode=0755,size=256m"); err == nil {
+			b.stateTmpfs = true
+			b.note("/run is not a tmpfs on this host; the runtimes' state roots were on a tmpfs the harness mounted at %s for the run (unmounted after)", b.stateBase)
+		} else {
+			b.note("the runtimes' state roots are on disk (%s): mounting a tmpfs there failed: %v", b.stateBase, err)
+		}
 	}
 	for _, rt := range b.rts {
 		rt.root = filepath.Join(b.stateBase, "state-"+rt.name)
