@@ -231,6 +231,31 @@ func TestConfigCgroupNamespaceShowsRoot(t *testing.T) {
 	}
 }
 
+// The init makes its cgroup namespace itself (on its main thread, after it
+// is placed in its cgroups), so a created container, before start, must
+// already show it where engines and exec look: /proc/PID/ns/cgroup.
+func TestCreatedContainerIsAlreadyInItsCgroupNamespace(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"true"} })
+	id := e.id()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.mustOK("create", "-b", bundle, "--pid-file", pidFile, id)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	if got, host := nsLink(t, pid, "cgroup"), nsLink(t, "self", "cgroup"); got == host {
+		t.Fatalf("created container's init %s is in the host's cgroup namespace %q", pid, host)
+	}
+	out := e.mustOK("exec", id, "cat", "/proc/self/cgroup")
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("exec into the created container sees cgroup path %q, want /", l)
+		}
+	}
+}
+
 func TestConfigTimeNamespaceAppliesOffsets(t *testing.T) {
 	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
 		t.Skip("kernel without CONFIG_TIME_NS: /proc/self/ns/time missing")

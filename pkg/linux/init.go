@@ -35,6 +35,17 @@ import (
 // EnvInitPipe names the sync socket's fd for the init and the C constructor.
 const EnvInitPipe = "_BULWARK_INITPIPE"
 
+// The init's main goroutine must run on the process's main thread, the one
+// /proc/PID names: the init makes per-thread state on its locked thread
+// (the cgroup namespace, its name) that exec, hooks and engines read
+// through /proc/PID/ns and /proc/PID/comm of a created container. Locking
+// during package initialisation keeps main.main on that thread.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv(EnvInitPipe) != "" {
+		runtime.LockOSThread()
+	}
+}
+
 // InitConfig is what the runtime tells the init over the sync socket.
 type InitConfig struct {
 	ID      string         `json:"id"`
