@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 )
 
 // nsScript prints "KIND=LINK" for each namespace of the container's process.
@@ -253,6 +254,47 @@ func TestCreatedContainerIsAlreadyInItsCgroupNamespace(t *testing.T) {
 		if !strings.HasSuffix(l, ":/") {
 			t.Errorf("exec into the created container sees cgroup path %q, want /", l)
 		}
+	}
+}
+
+// An idmapped rootfs normally goes through the init's own new user
+// namespace; a container that joins another's user namespace has none to
+// lend, and the runtime makes one with the same maps instead. Either way a
+// file owned by host root shows as root inside, not as nobody.
+func TestIdmappedRootfsOfAContainerJoiningAUserNamespace(t *testing.T) {
+	testrootfs.RequireUserNS(t)
+	e := newEnv(t)
+	_, pidA := e.detached(userNS)
+	idmapped := func(s *specs.Spec) {
+		userNS(s)
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[rootfs.AnnotationRootfsOptions] = "idmap"
+	}
+	for _, tc := range []struct {
+		name string
+		join bool
+	}{{"new user namespace", false}, {"joined user namespace", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := kv(e.mustSh(func(s *specs.Spec) {
+				idmapped(s)
+				if tc.join {
+					for i, ns := range s.Linux.Namespaces {
+						if ns.Type == specs.UserNamespace {
+							s.Linux.Namespaces[i].Path = "/proc/" + pidA + "/ns/user"
+						}
+					}
+				}
+			}, "echo owner=$(stat -c %u /bin/busybox); echo user=$(readlink /proc/self/ns/user)"))
+			if got["owner"] != "0" {
+				t.Errorf("/bin/busybox (host root's) is owned by %q inside, want 0 through the idmapped rootfs", got["owner"])
+			}
+			joined := got["user"] == nsLink(t, pidA, "user")
+			if joined != tc.join {
+				t.Errorf("container's user namespace %q, the other container's %q: joined %v, want %v", got["user"], nsLink(t, pidA, "user"), joined, tc.join)
+			}
+		})
 	}
 }
 
