@@ -14,6 +14,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	lib "github.com/opencontainers/cgroups"
 	devcfg "github.com/opencontainers/cgroups/devices/config"
+
 	// Registers the v1 devices-file writer and the v2 eBPF device filter;
 	// without it the library refuses every device rule.
 	_ "github.com/opencontainers/cgroups/devices"

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/bulwark-sec/bulwark/internal/phase"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
 	"github.com/bulwark-sec/bulwark/pkg/linux"

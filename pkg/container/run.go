@@ -3,7 +3,6 @@ package container
 import (
 	"errors"
 	"fmt"
-	"github.com/bulwark-sec/bulwark/internal/phase"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/linux"
 	"github.com/bulwark-sec/bulwark/pkg/oci"

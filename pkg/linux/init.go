@@ -13,7 +13,6 @@ package linux
 import (
 	"errors"
 	"fmt"
-	"github.com/bulwark-sec/bulwark/internal/phase"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,6 +23,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"

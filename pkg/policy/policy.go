@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/caps"
+	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"

@@ -7,10 +7,11 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/bulwark-sec/bulwark/pkg/seccomp/bpfvm"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/bpfvm"
 )
 
 // ExportBPF returns the classic BPF program that Load would install for s,

@@ -3,13 +3,14 @@ package explain_test
 import (
 	"testing"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/bpfvm"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/explain"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
-	"github.com/opencontainers/runtime-spec/specs-go"
-	libseccomp "github.com/seccomp/libseccomp-golang"
-	"golang.org/x/sys/unix"
 )
 
 func uptr(v uint) *uint { return &v }

@@ -31,8 +31,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 )
 
 func main() {

@@ -12,8 +12,9 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 )
 
 type entry struct {

@@ -6,8 +6,9 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 )
 
 func main() {

@@ -16,8 +16,9 @@ import (
 	"text/tabwriter"
 	"unsafe"
 
-	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 )
 
 // capNames is indexed by capability number (linux/capability.h).

@@ -26,8 +26,9 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
 )
 
 // call runs with the arguments after the syscall name and returns the errno
