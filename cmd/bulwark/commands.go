@@ -19,6 +19,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
 var one = 1
@@ -426,7 +427,7 @@ func specCommand() *cli.Command {
 func featuresCommand() *cli.Command {
 	return &cli.Command{
 		Name: "features", Usage: "print the runtime's features (runtime-spec features.md)",
-		Action: func(ctx context.Context, cmd *cli.Command) error { return printJSON(oci.Features()) },
+		Action: func(ctx context.Context, cmd *cli.Command) error { return printJSON(oci.Features(seccomp.Support())) },
 	}
 }
 

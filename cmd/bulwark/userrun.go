@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -248,7 +249,7 @@ func userRun(cmd *cli.Command, rootfs string, argv []string) error {
 	if _, err := rt.Load(id); err == nil {
 		return fmt.Errorf("--name %s: %w", id, container.ErrExist)
 	}
-	if err := oci.Validate(s, ""); err != nil {
+	if err := oci.Validate(s, "", seccomp.Validate); err != nil {
 		return err
 	}
 

@@ -114,7 +114,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	spec := o.Spec
 	if spec == nil {
 		var warnings []string
-		spec, warnings, err = oci.LoadBundle(bundle)
+		spec, warnings, err = oci.LoadBundle(bundle, seccomp.Validate)
 		if err != nil {
 			return err
 		}

@@ -110,7 +110,7 @@ func TestExamplesValidate(t *testing.T) {
 	for name, s := range map[string]*specs.Spec{"Example": Example(), "ExampleRootless": ExampleRootless()} {
 		t.Run(name, func(t *testing.T) {
 			bundle, _ := testBundle(t)
-			if err := Validate(s, bundle); err != nil {
+			if err := Validate(s, bundle, acceptSeccomp); err != nil {
 				t.Fatalf("Validate(%s()) = %v", name, err)
 			}
 		})

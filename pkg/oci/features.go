@@ -9,15 +9,18 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 )
 
-// SeccompSupportedFlags, when set (by pkg/seccomp, which links libseccomp),
-// reports which seccomp filter flags this kernel and libseccomp accept.
-// Left nil, Features reports the supported flags as unknown rather than
-// guessing, as the features spec asks.
-var SeccompSupportedFlags func() []string
-
-// SeccompLibraryVersion, when set by pkg/seccomp, returns the linked
-// libseccomp version ("2.5.4") for the features annotations.
-var SeccompLibraryVersion func() string
+// SeccompSupport is what the linked seccomp implementation reports about
+// this host; pkg/seccomp (which links libseccomp, so this package does not)
+// provides it. The zero value means unknown, and Features then reports the
+// supported flags and library version as unknown rather than guessing, as
+// the features spec asks.
+type SeccompSupport struct {
+	// SupportedFlags are the seccomp filter flags this kernel and
+	// libseccomp accept.
+	SupportedFlags []string
+	// LibraryVersion is the linked libseccomp version ("2.5.4").
+	LibraryVersion string
+}
 
 // knownHooks are the hook kinds Validate accepts and pkg/hooks runs.
 var knownHooks = []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
@@ -74,8 +77,9 @@ func KnownCapabilities() []string {
 
 // Features returns what `bulwark features` prints. Every list is derived
 // from the tables Validate and the appliers use, so the advertised feature
-// set cannot drift from what the runtime accepts.
-func Features() *features.Features {
+// set cannot drift from what the runtime accepts. seccomp is what the
+// linked seccomp implementation reports (see SeccompSupport).
+func Features(seccomp SeccompSupport) *features.Features {
 	t, f := true, false
 	var nss []string
 	for ns := range knownNamespaces {
@@ -90,18 +94,16 @@ func Features() *features.Features {
 		Archs:      slices.Clone(seccompArchs),
 		KnownFlags: slices.Clone(seccompFlags),
 	}
-	if SeccompSupportedFlags != nil {
-		sc.SupportedFlags = SeccompSupportedFlags()
+	if seccomp.SupportedFlags != nil {
+		sc.SupportedFlags = slices.Clone(seccomp.SupportedFlags)
 	}
 	annotations := map[string]string{
 		// Checkpoint/restore (CRIU) is not implemented; engines read this
 		// key to decide whether to offer checkpointing.
 		"org.opencontainers.runc.checkpoint.enabled": "false",
 	}
-	if SeccompLibraryVersion != nil {
-		if v := SeccompLibraryVersion(); v != "" {
-			annotations["io.github.seccomp.libseccomp.version"] = v
-		}
+	if seccomp.LibraryVersion != "" {
+		annotations["io.github.seccomp.libseccomp.version"] = seccomp.LibraryVersion
 	}
 	return &features.Features{
 		OCIVersionMin: "1.0.0",

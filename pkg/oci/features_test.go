@@ -9,7 +9,7 @@ import (
 )
 
 func TestFeatures(t *testing.T) {
-	f := Features()
+	f := Features(SeccompSupport{})
 	if f.OCIVersionMin != "1.0.0" || f.OCIVersionMax != specs.Version {
 		t.Errorf("versions = %s..%s", f.OCIVersionMin, f.OCIVersionMax)
 	}
@@ -58,17 +58,11 @@ func TestFeatures(t *testing.T) {
 	}
 }
 
-func TestFeaturesSeccompHooks(t *testing.T) {
-	oldF, oldV := SeccompSupportedFlags, SeccompLibraryVersion
-	t.Cleanup(func() { SeccompSupportedFlags, SeccompLibraryVersion = oldF, oldV })
-
-	SeccompSupportedFlags, SeccompLibraryVersion = nil, nil
-	if f := Features(); f.Linux.Seccomp.SupportedFlags != nil || f.Annotations["io.github.seccomp.libseccomp.version"] != "" {
+func TestFeaturesSeccompSupport(t *testing.T) {
+	if f := Features(SeccompSupport{}); f.Linux.Seccomp.SupportedFlags != nil || f.Annotations["io.github.seccomp.libseccomp.version"] != "" {
 		t.Error("without pkg/seccomp, supported flags and version must be reported as unknown")
 	}
-	SeccompSupportedFlags = func() []string { return []string{"SECCOMP_FILTER_FLAG_LOG"} }
-	SeccompLibraryVersion = func() string { return "2.5.4" }
-	f := Features()
+	f := Features(SeccompSupport{SupportedFlags: []string{"SECCOMP_FILTER_FLAG_LOG"}, LibraryVersion: "2.5.4"})
 	if !slices.Equal(f.Linux.Seccomp.SupportedFlags, []string{"SECCOMP_FILTER_FLAG_LOG"}) || f.Annotations["io.github.seccomp.libseccomp.version"] != "2.5.4" {
 		t.Errorf("hooks not used: %+v %v", f.Linux.Seccomp, f.Annotations)
 	}
@@ -77,7 +71,7 @@ func TestFeaturesSeccompHooks(t *testing.T) {
 // TestValidateAcceptsAdvertised keeps Validate and Features in agreement:
 // every advertised capability and namespace is accepted.
 func TestValidateAcceptsAdvertised(t *testing.T) {
-	f := Features()
+	f := Features(SeccompSupport{})
 	bundle, s := testBundle(t)
 	s.Process.Capabilities.Bounding = f.Linux.Capabilities
 	s.Linux.Namespaces = nil
@@ -86,7 +80,7 @@ func TestValidateAcceptsAdvertised(t *testing.T) {
 	}
 	s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}}
 	s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}}
-	if err := Validate(s, bundle); err != nil {
+	if err := Validate(s, bundle, acceptSeccomp); err != nil {
 		t.Fatal(err)
 	}
 }

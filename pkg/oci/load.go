@@ -35,8 +35,9 @@ const maxJSONDepth = 10000
 // Spec and validates it. The returned warnings (unknown or misspelt fields,
 // duplicate keys, deprecated forms) never stop the load: runtime-spec says
 // runtimes MUST ignore unknown properties, but a user who wrote
-// "noNewPrivilege" needs to hear that it did nothing.
-func LoadBundle(bundle string) (*specs.Spec, []string, error) {
+// "noNewPrivilege" needs to hear that it did nothing. seccomp checks
+// linux.seccomp, as for Validate.
+func LoadBundle(bundle string, seccomp SeccompValidator) (*specs.Spec, []string, error) {
 	data, err := readConfig(bundle)
 	if err != nil {
 		return nil, nil, err
@@ -45,7 +46,7 @@ func LoadBundle(bundle string) (*specs.Spec, []string, error) {
 	if err != nil {
 		return nil, warns, err
 	}
-	vw, err := validate(s, bundle)
+	vw, err := validate(s, bundle, seccomp)
 	warns = append(warns, vw...)
 	if err != nil {
 		return nil, warns, err

@@ -79,7 +79,7 @@ func TestLoadBundleVersions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, warns, err := LoadBundle(writeBundle(t, tt.config))
+			s, warns, err := LoadBundle(writeBundle(t, tt.config), acceptSeccomp)
 			if err != nil {
 				t.Fatalf("LoadBundle: %v", err)
 			}
@@ -111,7 +111,7 @@ func TestLoadBundleRuncSpec(t *testing.T) {
 			if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			s, warns, err := LoadBundle(dir)
+			s, warns, err := LoadBundle(dir, acceptSeccomp)
 			if err != nil {
 				t.Fatalf("LoadBundle(runc %v): %v", args, err)
 			}
@@ -155,7 +155,7 @@ func TestLoadBundleUnknownFields(t *testing.T) {
 	},
 	"hooks": {"poststop": [{"path": "/bin/true", "timeout": 1}], "poststop": []}
 }`
-	got, warns, err := LoadBundle(writeBundle(t, config))
+	got, warns, err := LoadBundle(writeBundle(t, config), acceptSeccomp)
 	if err != nil {
 		t.Fatalf("LoadBundle: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestLoadBundleJSONErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := LoadBundle(writeBundle(t, tt.config))
+			_, _, err := LoadBundle(writeBundle(t, tt.config), acceptSeccomp)
 			var fe *FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("err = %v (%T), want *FieldError", err, err)
@@ -288,7 +288,7 @@ func TestLoadBundleNotAConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _, err := LoadBundle(tt.setup(t))
+			s, _, err := LoadBundle(tt.setup(t), acceptSeccomp)
 			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err = %v, want %v containing %q", err, tt.wantErr, tt.msg)
 			}
@@ -310,7 +310,7 @@ func TestLoadBundleTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	_, _, err = LoadBundle(dir)
+	_, _, err = LoadBundle(dir, acceptSeccomp)
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "larger than 64 MiB") {
 		t.Fatalf("err = %v", err)
 	}
@@ -319,7 +319,7 @@ func TestLoadBundleTooLarge(t *testing.T) {
 func TestLoadBundleRoundTrip(t *testing.T) {
 	// Everything Example sets must survive a write and a load unchanged.
 	want := Example()
-	got, _, err := LoadBundle(writeBundle(t, mustJSON(t, want)))
+	got, _, err := LoadBundle(writeBundle(t, mustJSON(t, want)), acceptSeccomp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func FuzzLoadBundle(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, ConfigFile), config, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, _, err := LoadBundle(dir)
+		s, _, err := LoadBundle(dir, acceptSeccomp)
 		if err != nil {
 			if s != nil {
 				t.Fatal("spec returned with an error")
@@ -365,7 +365,7 @@ func FuzzLoadBundle(f *testing.F) {
 		if s == nil {
 			t.Fatal("nil spec without error")
 		}
-		if err := Validate(s, dir); err != nil {
+		if err := Validate(s, dir, acceptSeccomp); err != nil {
 			t.Fatalf("LoadBundle accepted a spec Validate rejects: %v", err)
 		}
 	})
@@ -386,7 +386,7 @@ func TestLoadBundleDeepNesting(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			config := `{"ociVersion":"1.0.0","root":{"path":"rootfs"},"x":` +
 				strings.Repeat("[", tt.depth) + strings.Repeat("]", tt.depth) + `}`
-			_, warns, err := LoadBundle(writeBundle(t, config))
+			_, warns, err := LoadBundle(writeBundle(t, config), acceptSeccomp)
 			if tt.ok {
 				if err != nil || len(warns) != 1 {
 					t.Fatalf("err = %v, warnings %q", err, warns)

@@ -13,19 +13,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ValidateSeccomp validates linux.seccomp. pkg/seccomp sets it from an
-// init function; it lives here as a hook so that loading a config does not
-// require cgo and libseccomp. Errors it returns are reported under the
-// "linux.seccomp" field unless they already are a *FieldError.
-var ValidateSeccomp func(*specs.LinuxSeccomp) error
+// SeccompValidator checks linux.seccomp without touching the kernel;
+// seccomp.Validate is the one to pass. It is an argument, not an import, so
+// that loading a config needs neither cgo nor libseccomp, and it is not a
+// package variable set from an init function, because then every binary that
+// forgot to link pkg/seccomp would skip the check without a word. Problems
+// are returned as *FieldError (several joined with errors.Join), with Field
+// the path from the config root ("linux.seccomp.syscalls[3].names[0]").
+type SeccompValidator func(*specs.LinuxSeccomp) error
+
+// ErrNoSeccompValidator is returned for a config with a linux.seccomp section
+// when the caller passed no SeccompValidator: the profile cannot be checked,
+// and accepting it unchecked is what this error exists to prevent.
+var ErrNoSeccompValidator = errors.New("linux.seccomp: no seccomp validator was given, refusing to accept the profile unchecked")
 
 // Validate checks s, the config of the bundle at bundle, against the
 // runtime-spec rules and the rules of the Linux kernel interfaces it will be
-// applied with. It returns the first problem found as a *FieldError wrapping
-// ErrInvalidConfig; checks run in the order of the file's top-level fields so
-// that "first" matches what a reader of the file meets first.
-func Validate(s *specs.Spec, bundle string) error {
-	_, err := validate(s, bundle)
+// applied with; linux.seccomp is checked by seccomp, which must not be nil
+// when the config has that section. It returns the first problem found as a
+// *FieldError wrapping ErrInvalidConfig; checks run in the order of the
+// file's top-level fields so that "first" matches what a reader of the file
+// meets first.
+func Validate(s *specs.Spec, bundle string, seccomp SeccompValidator) error {
+	_, err := validate(s, bundle, seccomp)
 	return err
 }
 
@@ -48,10 +58,11 @@ func RootfsPath(bundle string, s *specs.Spec) string {
 }
 
 type validator struct {
-	s      *specs.Spec
-	bundle string
-	warns  []string
-	ns     map[specs.LinuxNamespaceType]string // type -> path ("" = new)
+	s       *specs.Spec
+	bundle  string
+	seccomp SeccompValidator
+	warns   []string
+	ns      map[specs.LinuxNamespaceType]string // type -> path ("" = new)
 }
 
 func fieldErr(field, format string, args ...any) *FieldError {
@@ -67,11 +78,11 @@ func (v *validator) hasNS(t specs.LinuxNamespaceType) bool {
 	return ok
 }
 
-func validate(s *specs.Spec, bundle string) ([]string, error) {
+func validate(s *specs.Spec, bundle string, seccomp SeccompValidator) ([]string, error) {
 	if s == nil {
 		return nil, &FieldError{File: ConfigFile, Msg: "no configuration", Err: ErrInvalidConfig}
 	}
-	v := &validator{s: s, bundle: bundle, ns: map[specs.LinuxNamespaceType]string{}}
+	v := &validator{s: s, bundle: bundle, seccomp: seccomp, ns: map[specs.LinuxNamespaceType]string{}}
 	if s.Linux != nil {
 		for _, n := range s.Linux.Namespaces {
 			if _, dup := v.ns[n.Type]; !dup {
@@ -500,7 +511,7 @@ func (v *validator) linux() error {
 		v.devices,
 		v.cgroups,
 		v.paths,
-		v.seccomp,
+		v.checkSeccomp,
 		v.personality,
 		v.unsupported,
 	}
@@ -774,26 +785,33 @@ func (v *validator) paths(l *specs.Linux) error {
 	return nil
 }
 
-func (v *validator) seccomp(l *specs.Linux) error {
-	if l.Seccomp == nil || ValidateSeccomp == nil {
+func (v *validator) checkSeccomp(l *specs.Linux) error {
+	if l.Seccomp == nil {
 		return nil
 	}
-	err := ValidateSeccomp(l.Seccomp)
+	if v.seccomp == nil {
+		return ErrNoSeccompValidator
+	}
+	err := v.seccomp(l.Seccomp)
 	if err == nil {
 		return nil
 	}
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		return err
+	// The validator reports every problem; like the rest of Validate, the
+	// first one leads and names the field, the others follow it.
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
 	}
-	// Keep pkg/seccomp's own field path when its message starts with one.
-	field, msg := "linux.seccomp", err.Error()
-	if strings.HasPrefix(msg, "linux.seccomp") {
-		if f, m, ok := strings.Cut(msg, ": "); ok {
-			field, msg = f, m
+	fe := &FieldError{File: ConfigFile, Field: "linux.seccomp", Msg: err.Error()}
+	var first *FieldError
+	if errors.As(errs[0], &first) {
+		fe.Field, fe.Msg = first.Field, first.Msg
+		for _, e := range errs[1:] {
+			fe.Msg += "\n" + e.Error()
 		}
 	}
-	return &FieldError{File: ConfigFile, Field: field, Msg: msg, Err: fmt.Errorf("%w: %w", ErrInvalidConfig, err)}
+	fe.Err = fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	return fe
 }
 
 func (v *validator) personality(l *specs.Linux) error {

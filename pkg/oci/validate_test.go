@@ -315,17 +315,15 @@ func TestValidate(t *testing.T) {
 		}, field: "linux.netDevices", msg: "not supported"},
 	}
 
-	old := ValidateSeccomp
-	t.Cleanup(func() { ValidateSeccomp = old })
-	ValidateSeccomp = func(*specs.LinuxSeccomp) error {
-		return errors.New(`linux.seccomp.syscalls[3].names: unknown syscall "fro"`)
+	rejectFro := func(*specs.LinuxSeccomp) error {
+		return &FieldError{Field: "linux.seccomp.syscalls[3].names", Msg: `unknown syscall "fro"`}
 	}
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bundle, s := testBundle(t)
 			tt.mutate(s, bundle)
-			err := Validate(s, bundle)
+			err := Validate(s, bundle, rejectFro)
 			if tt.field == "" {
 				if err != nil {
 					t.Fatalf("Validate() = %v, want nil", err)
@@ -377,7 +375,7 @@ func TestFieldErrorFormat(t *testing.T) {
 func TestValidateRootfsErrorWrapsCause(t *testing.T) {
 	bundle, s := testBundle(t)
 	s.Root.Path = "missing"
-	err := Validate(s, bundle)
+	err := Validate(s, bundle, acceptSeccomp)
 	if !errors.Is(err, os.ErrNotExist) || !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err = %v, want both ErrInvalidConfig and ErrNotExist", err)
 	}
@@ -403,7 +401,7 @@ func TestValidateWarnings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			bundle, s := testBundle(t)
 			tt.mutate(s)
-			warns, err := validate(s, bundle)
+			warns, err := validate(s, bundle, acceptSeccomp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -462,30 +460,32 @@ func TestSysctlPath(t *testing.T) {
 	}
 }
 
-func TestValidateSeccompHook(t *testing.T) {
-	old := ValidateSeccomp
-	t.Cleanup(func() { ValidateSeccomp = old })
-	own := &FieldError{File: ConfigFile, Field: "linux.seccomp.defaultAction", Msg: "x", Err: ErrInvalidConfig}
+// acceptSeccomp stands in for seccomp.Validate where a test is about
+// another part of the config (pkg/seccomp cannot be imported here).
+func acceptSeccomp(*specs.LinuxSeccomp) error { return nil }
+
+func TestValidateSeccompValidator(t *testing.T) {
+	defaultAction := &FieldError{Field: "linux.seccomp.defaultAction", Msg: "x", Err: errors.New("sentinel")}
+	arch := &FieldError{Field: "linux.seccomp.architectures[0]", Msg: `unknown architecture "x"`}
 	tests := []struct {
 		name      string
-		hook      func(*specs.LinuxSeccomp) error
+		validator SeccompValidator
 		wantField string
-		wantMsg   string
+		wantText  string
 	}{
-		{"no hook installed", nil, "", ""},
-		{"hook accepts", func(*specs.LinuxSeccomp) error { return nil }, "", ""},
-		{"plain error gets the seccomp field", func(*specs.LinuxSeccomp) error { return errors.New("no syscalls") }, "linux.seccomp", "no syscalls"},
-		{"error naming a field keeps it", func(*specs.LinuxSeccomp) error {
-			return errors.New(`linux.seccomp.architectures[0]: unknown arch "x"`)
-		}, "linux.seccomp.architectures[0]", `unknown arch "x"`},
-		{"FieldError passes through", func(*specs.LinuxSeccomp) error { return own }, "linux.seccomp.defaultAction", "x"},
+		{"validator accepts", acceptSeccomp, "", ""},
+		{"plain error gets the seccomp field", func(*specs.LinuxSeccomp) error { return errors.New("no syscalls") },
+			"linux.seccomp", "config.json: linux.seccomp: no syscalls"},
+		{"field error keeps its field", func(*specs.LinuxSeccomp) error { return defaultAction },
+			"linux.seccomp.defaultAction", "config.json: linux.seccomp.defaultAction: x"},
+		{"several problems: the first leads, all are shown", func(*specs.LinuxSeccomp) error { return errors.Join(defaultAction, arch) },
+			"linux.seccomp.defaultAction", "config.json: linux.seccomp.defaultAction: x\n" + `linux.seccomp.architectures[0]: unknown architecture "x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ValidateSeccomp = tt.hook
 			bundle, s := testBundle(t)
 			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
-			err := Validate(s, bundle)
+			err := Validate(s, bundle, tt.validator)
 			if tt.wantField == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -493,10 +493,32 @@ func TestValidateSeccompHook(t *testing.T) {
 				return
 			}
 			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != tt.wantField || fe.Msg != tt.wantMsg || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("err = %#v, want field %q msg %q", err, tt.wantField, tt.wantMsg)
+			if !errors.As(err, &fe) || fe.Field != tt.wantField || err.Error() != tt.wantText || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %q (%#v), want field %q, text %q", err, err, tt.wantField, tt.wantText)
+			}
+			if tt.validator != nil && errors.Is(tt.validator(nil), defaultAction.Err) && !errors.Is(err, defaultAction.Err) {
+				t.Fatalf("err = %v lost the validator's sentinel", err)
 			}
 		})
+	}
+}
+
+// Without a validator a seccomp profile must be refused, never accepted
+// unchecked; a config without one needs no validator.
+func TestValidateCannotSkipSeccomp(t *testing.T) {
+	bundle, s := testBundle(t)
+	if err := Validate(s, bundle, nil); err != nil {
+		t.Fatalf("no linux.seccomp, no validator: %v", err)
+	}
+	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	if err := Validate(s, bundle, nil); !errors.Is(err, ErrNoSeccompValidator) {
+		t.Fatalf("Validate(nil validator) = %v, want ErrNoSeccompValidator", err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, ConfigFile), []byte(mustJSON(t, s)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadBundle(bundle, nil); !errors.Is(err, ErrNoSeccompValidator) {
+		t.Fatalf("LoadBundle(nil validator) = %v, want ErrNoSeccompValidator", err)
 	}
 }
 
@@ -505,7 +527,7 @@ func TestValidateSeccompHook(t *testing.T) {
 func TestValidateMountLabel(t *testing.T) {
 	bundle, s := testBundle(t)
 	s.Linux.MountLabel = "system_u:object_r:container_file_t:s0"
-	warns, err := validate(s, bundle)
+	warns, err := validate(s, bundle, acceptSeccomp)
 	if _, serr := os.Stat("/sys/fs/selinux/enforce"); serr == nil {
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != "linux.mountLabel" {

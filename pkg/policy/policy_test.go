@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
 func hasNSType(s *specs.Spec, t specs.LinuxNamespaceType) bool { return hasNS(s, t) }
@@ -64,7 +65,7 @@ func TestProfilesKeepTheFloorAndChangeOnlyTheirScenario(t *testing.T) {
 			if err := os.Mkdir(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := oci.Validate(s, bundle); err != nil {
+			if err := oci.Validate(s, bundle, seccomp.Validate); err != nil {
 				t.Fatalf("profile spec does not validate: %v", err)
 			}
 			l := s.Linux

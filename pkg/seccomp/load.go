@@ -7,6 +7,8 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // Minimum libseccomp API levels (seccomp_api_get(3)); the level already
@@ -129,16 +131,16 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 		field := fmt.Sprintf("%s.architectures[%d]", fieldRoot, i)
 		arch, err := libseccomp.GetArchFromString(archs[a])
 		if err != nil {
-			return nil, false, &FieldError{Field: field, Msg: fmt.Sprintf("architecture %s is not supported by libseccomp %s", a, Version()), Err: errors.Join(ErrUnsupported, err)}
+			return nil, false, &oci.FieldError{Field: field, Msg: fmt.Sprintf("architecture %s is not supported by libseccomp %s", a, Version()), Err: errors.Join(ErrUnsupported, err)}
 		}
 		if err := filter.AddArch(arch); err != nil {
-			return nil, false, &FieldError{Field: field, Msg: fmt.Sprintf("adding architecture %s (libseccomp %s)", a, Version()), Err: errors.Join(ErrUnsupported, err)}
+			return nil, false, &oci.FieldError{Field: field, Msg: fmt.Sprintf("adding architecture %s (libseccomp %s)", a, Version()), Err: errors.Join(ErrUnsupported, err)}
 		}
 	}
 
 	for i, fl := range s.Flags {
 		if err := setFlag(filter, fl, api); err != nil {
-			return nil, false, &FieldError{Field: fmt.Sprintf("%s.flags[%d]", fieldRoot, i), Msg: err.Error(), Err: errors.Join(ErrUnsupported, err)}
+			return nil, false, &oci.FieldError{Field: fmt.Sprintf("%s.flags[%d]", fieldRoot, i), Msg: err.Error(), Err: errors.Join(ErrUnsupported, err)}
 		}
 	}
 
@@ -174,7 +176,7 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 					msg = fmt.Sprintf("rule for %s conflicts with an earlier rule for the same syscall and arguments with a different action", name)
 					err = errors.Join(ErrInvalid, err)
 				}
-				return nil, false, &FieldError{Field: fmt.Sprintf("%s.names[%d]", base, j), Msg: msg, Err: err}
+				return nil, false, &oci.FieldError{Field: fmt.Sprintf("%s.names[%d]", base, j), Msg: msg, Err: err}
 			}
 			rules++
 		}
@@ -197,7 +199,7 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 func action(field string, a specs.LinuxSeccompAction, errnoRet *uint, api uint) (libseccomp.ScmpAction, error) {
 	act, ok := actions[a]
 	if !ok {
-		return libseccomp.ActInvalid, &FieldError{Field: field, Msg: fmt.Sprintf("unknown action %q", a), Err: ErrUnknownAction}
+		return libseccomp.ActInvalid, &oci.FieldError{Field: field, Msg: fmt.Sprintf("unknown action %q", a), Err: ErrUnknownAction}
 	}
 	need := uint(0)
 	switch act {
@@ -213,7 +215,7 @@ func action(field string, a specs.LinuxSeccompAction, errnoRet *uint, api uint) 
 		act = act.SetReturnCode(int16(ret))
 	}
 	if api < need {
-		return libseccomp.ActInvalid, &FieldError{Field: field, Msg: fmt.Sprintf("%s needs libseccomp API level %d, this host has %d (libseccomp %s; notify needs libseccomp >= 2.5 and Linux >= 5.7, log/kill-process Linux >= 4.14)", a, need, api, Version()), Err: ErrUnsupported}
+		return libseccomp.ActInvalid, &oci.FieldError{Field: field, Msg: fmt.Sprintf("%s needs libseccomp API level %d, this host has %d (libseccomp %s; notify needs libseccomp >= 2.5 and Linux >= 5.7, log/kill-process Linux >= 4.14)", a, need, api, Version()), Err: ErrUnsupported}
 	}
 	return act, nil
 }

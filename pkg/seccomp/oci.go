@@ -2,10 +2,8 @@ package seccomp
 
 import "github.com/bulwark-sec/bulwark/pkg/oci"
 
-// pkg/oci validates whole configs but must not depend on libseccomp (cgo);
-// it calls back into this package through these hooks.
-func init() {
-	oci.ValidateSeccomp = Validate
-	oci.SeccompSupportedFlags = SupportedFlags
-	oci.SeccompLibraryVersion = Version
+// Support reports this host's seccomp support for oci.Features: the flags
+// the kernel and the linked libseccomp accept, and that libseccomp's version.
+func Support() oci.SeccompSupport {
+	return oci.SeccompSupport{SupportedFlags: SupportedFlags(), LibraryVersion: Version()}
 }

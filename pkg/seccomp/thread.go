@@ -6,6 +6,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // LoadThread installs the filter on the calling OS thread only, unless the
@@ -54,7 +56,7 @@ func InstallProgram(prog []byte, s *specs.LinuxSeccomp) (notifyFd int, err error
 		case specs.LinuxSeccompFlagSpecAllow:
 			flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
 		default:
-			return -1, &FieldError{Field: fieldRoot + ".flags", Msg: fmt.Sprintf("%s is not supported when loading per thread", f), Err: ErrUnsupported}
+			return -1, &oci.FieldError{Field: fieldRoot + ".flags", Msg: fmt.Sprintf("%s is not supported when loading per thread", f), Err: ErrUnsupported}
 		}
 	}
 	if usesNotify(s) {

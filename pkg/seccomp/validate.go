@@ -8,6 +8,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 const (
@@ -115,8 +117,8 @@ func disabled(s *specs.LinuxSeccomp) bool {
 }
 
 // Validate checks a seccomp profile without touching the kernel and returns
-// every problem found. A single problem is returned as a *FieldError; several
-// are joined with errors.Join, each still a *FieldError (walk them with
+// every problem found. A single problem is returned as a *oci.FieldError; several
+// are joined with errors.Join, each still a *oci.FieldError (walk them with
 // `interface{ Unwrap() []error }` to prefix a file name to each).
 //
 // Syscall names that libseccomp does not know are NOT errors. runc skips
@@ -135,7 +137,7 @@ func Validate(s *specs.LinuxSeccomp) error {
 	}
 	var errs []error
 	add := func(field string, sentinel error, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Err: sentinel})
+		errs = append(errs, &oci.FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Err: sentinel})
 	}
 
 	f := fieldRoot + ".defaultAction"
@@ -274,7 +276,7 @@ func KnownSyscall(name string) bool {
 // Warnings reports what Load will silently skip: syscall names the linked
 // libseccomp does not know. They are not errors (see Validate) but a user
 // should see them, because a rule that names only unknown syscalls does
-// nothing. Each entry is a *FieldError wrapping ErrUnknownSyscall.
+// nothing. Each entry is a *oci.FieldError wrapping ErrUnknownSyscall.
 func Warnings(s *specs.LinuxSeccomp) []error {
 	if s == nil {
 		return nil
@@ -283,7 +285,7 @@ func Warnings(s *specs.LinuxSeccomp) []error {
 	for i, sc := range s.Syscalls {
 		for j, n := range sc.Names {
 			if wellFormedName(n) && !KnownSyscall(n) {
-				out = append(out, &FieldError{
+				out = append(out, &oci.FieldError{
 					Field: fmt.Sprintf("%s.syscalls[%d].names[%d]", fieldRoot, i, j),
 					Msg:   fmt.Sprintf("unknown syscall %q: not known to libseccomp %s, rule ignored", n, Version()),
 					Err:   ErrUnknownSyscall,

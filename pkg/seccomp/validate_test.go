@@ -8,6 +8,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 func uptr(v uint) *uint { return &v }
@@ -202,9 +204,9 @@ func TestValidate(t *testing.T) {
 			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tc.sentinel)
 			}
-			var fe *FieldError
+			var fe *oci.FieldError
 			if !errors.As(err, &fe) || !strings.HasPrefix(fe.Field, "linux.seccomp") {
-				t.Errorf("error %v carries no *FieldError with a linux.seccomp field", err)
+				t.Errorf("error %v carries no *oci.FieldError with a linux.seccomp field", err)
 			}
 			// A caller prefixing the file name must be able to reach every
 			// problem individually.
@@ -213,7 +215,7 @@ func TestValidate(t *testing.T) {
 				n = len(j.Unwrap())
 				for _, e := range j.Unwrap() {
 					if !errors.As(e, &fe) {
-						t.Errorf("joined error %v is not a *FieldError", e)
+						t.Errorf("joined error %v is not a *oci.FieldError", e)
 					}
 				}
 			}
