@@ -131,7 +131,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 			return err
 		}
 	}
-	hostMountNS := !hasNS(spec, specs.MountNamespace)
+	hostMountNS := !oci.HasNamespace(spec, specs.MountNamespace)
 	if hostMountNS {
 		if err := checkHostMountNS(spec); err != nil {
 			return err
@@ -145,7 +145,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	// The network namespace is made on a thread of ours while create goes
 	// on (pkg/netns), when the init would make it from our user namespace.
 	var netnsWait func() (*os.File, error)
-	if newNS(spec, specs.NetworkNamespace) && !hasNS(spec, specs.UserNamespace) {
+	if oci.CreatesNamespace(spec, specs.NetworkNamespace) && !oci.HasNamespace(spec, specs.UserNamespace) {
 		netnsWait = netns.New()
 		defer func() {
 			if netnsWait != nil {
@@ -251,7 +251,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	// are written (initParams.userns); that saves making one in a
 	// throwaway process (an execve of this binary) on every start. An init
 	// that joins a user namespace instead makes none to borrow.
-	if idmap && !newNS(spec, specs.UserNamespace) {
+	if idmap && !oci.CreatesNamespace(spec, specs.UserNamespace) {
 		nsfd, err := rootfs.NewUserNSFd(spec)
 		if err != nil {
 			return err
@@ -327,7 +327,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 
 	cfg := &linux.InitConfig{
 		ID: id, Bundle: bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
-		NoPivot: o.NoPivot, NewUserNS: newNS(spec, specs.UserNamespace), CgroupNS: newNS(spec, specs.CgroupNamespace),
+		NoPivot: o.NoPivot, NewUserNS: oci.CreatesNamespace(spec, specs.UserNamespace), CgroupNS: oci.CreatesNamespace(spec, specs.CgroupNamespace),
 		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
 		NetNSReady: netnsFile != nil,
 		State:      &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Bundle: bundle, Annotations: spec.Annotations},
@@ -680,30 +680,6 @@ func writeIDMaps(pid int, spec *specs.Spec) error {
 		return err
 	}
 	return write("gid_map", spec.Linux.GIDMappings)
-}
-
-func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	if s.Linux == nil {
-		return false
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
-func newNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	if s.Linux == nil {
-		return false
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == t && ns.Path == "" {
-			return true
-		}
-	}
-	return false
 }
 
 func cgroupsPath(s *specs.Spec) string {

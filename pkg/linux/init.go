@@ -174,7 +174,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	}
 	err := rootfs.Prepare(s, cfg.Rootfs, rootfs.Options{
 		NoPivot:     cfg.NoPivot,
-		InUserNS:    cfg.NewUserNS || joinsUserNS(s),
+		InUserNS:    cfg.NewUserNS || oci.HasNamespace(s, specs.UserNamespace),
 		CgroupNS:    cfg.CgroupNS,
 		RootTree:    tree,
 		HostMountNS: sharesHostMountNS(s),
@@ -435,27 +435,7 @@ func prepareLandlock(s *specs.Spec, p *specs.Process) (*landlock.Ruleset, error)
 // sharesHostMountNS: the config names no mount namespace at all, so the
 // container lives in the host's mount table.
 func sharesHostMountNS(s *specs.Spec) bool {
-	if s == nil || s.Linux == nil {
-		return true
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.MountNamespace {
-			return false
-		}
-	}
-	return true
-}
-
-func joinsUserNS(s *specs.Spec) bool {
-	if s.Linux == nil {
-		return false
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.UserNamespace {
-			return true
-		}
-	}
-	return false
+	return !oci.HasNamespace(s, specs.MountNamespace)
 }
 
 func seccompOf(s *specs.Spec) *specs.LinuxSeccomp {

@@ -4,6 +4,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/pkg/netns"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // loopbackUp brings up lo in a network namespace the container created
@@ -11,13 +12,8 @@ import (
 // it). A namespace the runtime made ahead (cfg.NetNSReady) has lo up
 // already.
 func loopbackUp(s *specs.Spec) error {
-	if s.Linux == nil {
-		return nil
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.NetworkNamespace && ns.Path == "" {
-			return netns.LoopbackUp()
-		}
+	if oci.CreatesNamespace(s, specs.NetworkNamespace) {
+		return netns.LoopbackUp()
 	}
 	return nil
 }

@@ -93,13 +93,8 @@ func Example() *specs.Spec {
 // ids or controllers the user does not own.
 func ExampleRootless() *specs.Spec {
 	s := Example()
-	var nss []specs.LinuxNamespace
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type != specs.NetworkNamespace && ns.Type != specs.UserNamespace {
-			nss = append(nss, ns)
-		}
-	}
-	s.Linux.Namespaces = append(nss, specs.LinuxNamespace{Type: specs.UserNamespace})
+	RemoveNamespace(s, specs.NetworkNamespace)
+	SetNamespace(s, specs.LinuxNamespace{Type: specs.UserNamespace})
 	s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: uint32(os.Geteuid()), ContainerID: 0, Size: 1}}
 	s.Linux.GIDMappings = []specs.LinuxIDMapping{{HostID: uint32(os.Getegid()), ContainerID: 0, Size: 1}}
 

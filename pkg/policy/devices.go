@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -20,7 +21,7 @@ import (
 // Access stays limited to these nodes by the devices cgroup rules
 // WithDevice added. Without a user namespace the spec is left alone.
 func PrepareDeviceNodes(s *specs.Spec, dir string) error {
-	if s.Linux == nil || !hasNS(s, specs.UserNamespace) || len(s.Linux.Devices) == 0 {
+	if s.Linux == nil || !oci.HasNamespace(s, specs.UserNamespace) || len(s.Linux.Devices) == 0 {
 		return nil
 	}
 	nodes := dir

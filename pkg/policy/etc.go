@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -31,7 +32,7 @@ func WriteEtcFiles(s *specs.Spec, dir string) error {
 		hostname = "bulwark"
 	}
 	resolv := "# this container has no network but its loopback interface\n"
-	if !hasNS(s, specs.NetworkNamespace) {
+	if !oci.HasNamespace(s, specs.NetworkNamespace) {
 		b, err := os.ReadFile("/etc/resolv.conf")
 		if err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("container /etc/resolv.conf: reading the host's: %w", err)

@@ -56,7 +56,7 @@ func Base() *specs.Spec {
 
 // check refuses the combinations that undo a profile's threat model.
 func check(s *specs.Spec) error {
-	if hasNS(s, specs.NetworkNamespace) {
+	if oci.HasNamespace(s, specs.NetworkNamespace) {
 		return nil
 	}
 	if c := s.Process.Capabilities; c != nil {
@@ -91,32 +91,10 @@ func process(s *specs.Spec) *specs.Process {
 	return s.Process
 }
 
-func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	if s.Linux == nil {
-		return false
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
-func setNS(s *specs.Spec, t specs.LinuxNamespaceType) {
-	l := linux(s)
-	for i, ns := range l.Namespaces {
-		if ns.Type == t {
-			l.Namespaces[i].Path = "" // a new one, not whatever was joined
-			return
-		}
-	}
-	l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: t})
-}
-
-func dropNS(s *specs.Spec, t specs.LinuxNamespaceType) {
-	l := linux(s)
-	l.Namespaces = slices.DeleteFunc(l.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
+// newNS gives the container a new namespace of type t, not whatever one the
+// config joined.
+func newNS(s *specs.Spec, t specs.LinuxNamespaceType) {
+	oci.SetNamespace(s, specs.LinuxNamespace{Type: t})
 }
 
 func addRootfsOption(s *specs.Spec, opt string) {
@@ -178,7 +156,7 @@ func WithHostname(h string) Option {
 		if len(h) > 64 || strings.ContainsAny(h, "/ \x00") {
 			return fmt.Errorf("hostname %q: not a valid host name", h)
 		}
-		setNS(s, specs.UTSNamespace)
+		newNS(s, specs.UTSNamespace)
 		s.Hostname = h
 		return nil
 	}
@@ -196,7 +174,7 @@ func WithUserNamespace(hostStart, size uint32) Option {
 		if size == 0 || uint64(hostStart)+uint64(size) > 1<<32-1 {
 			return fmt.Errorf("user namespace: range %d+%d is empty or overflows 32-bit ids", hostStart, size)
 		}
-		setNS(s, specs.UserNamespace)
+		newNS(s, specs.UserNamespace)
 		l := linux(s)
 		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: hostStart, Size: size}}
 		l.UIDMappings, l.GIDMappings = m, slices.Clone(m)
@@ -493,13 +471,13 @@ func WithMemoryLimit(bytes int64) Option {
 
 // WithHostNetwork shares the host's network namespace.
 func WithHostNetwork() Option {
-	return func(s *specs.Spec) error { dropNS(s, specs.NetworkNamespace); return nil }
+	return func(s *specs.Spec) error { oci.RemoveNamespace(s, specs.NetworkNamespace); return nil }
 }
 
 // WithNetworkNone gives the container its own network namespace with only
 // a loopback interface.
 func WithNetworkNone() Option {
-	return func(s *specs.Spec) error { setNS(s, specs.NetworkNamespace); return nil }
+	return func(s *specs.Spec) error { newNS(s, specs.NetworkNamespace); return nil }
 }
 
 // WithUser runs the process as uid:gid (container ids).
@@ -591,7 +569,7 @@ func WithAnnotation(k, v string) Option {
 // /proc/self/cgroup and a cgroup mount show the container's cgroup as "/"
 // instead of the host's hierarchy and naming.
 func WithCgroupNamespace() Option {
-	return func(s *specs.Spec) error { setNS(s, specs.CgroupNamespace); return nil }
+	return func(s *specs.Spec) error { newNS(s, specs.CgroupNamespace); return nil }
 }
 
 // WithLandlock confines filesystem access to the container's own mounts

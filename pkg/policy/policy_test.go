@@ -15,8 +15,6 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
-func hasNSType(s *specs.Spec, t specs.LinuxNamespaceType) bool { return hasNS(s, t) }
-
 func TestProfilesKeepTheFloorAndChangeOnlyTheirScenario(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -69,10 +67,10 @@ func TestProfilesKeepTheFloorAndChangeOnlyTheirScenario(t *testing.T) {
 				t.Fatalf("profile spec does not validate: %v", err)
 			}
 			l := s.Linux
-			if !hasNSType(s, specs.UserNamespace) || len(l.UIDMappings) != 1 || l.UIDMappings[0].HostID == 0 || l.UIDMappings[0].ContainerID != 0 {
+			if !oci.HasNamespace(s, specs.UserNamespace) || len(l.UIDMappings) != 1 || l.UIDMappings[0].HostID == 0 || l.UIDMappings[0].ContainerID != 0 {
 				t.Errorf("user namespace maps %+v, want container 0 to an unprivileged host id", l.UIDMappings)
 			}
-			if !hasNSType(s, specs.NetworkNamespace) {
+			if !oci.HasNamespace(s, specs.NetworkNamespace) {
 				t.Error("no network namespace of its own")
 			}
 			c := s.Process.Capabilities
