@@ -1,0 +1,133 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+type fdleakReport struct {
+	Getcwd string `json:"getcwd"`
+	Cwd    struct {
+		Outside bool   `json:"outside"`
+		Reason  string `json:"reason"`
+	} `json:"cwd"`
+	FDs []struct {
+		FD      int    `json:"fd"`
+		Target  string `json:"target"`
+		Outside bool   `json:"outside"`
+		Reason  string `json:"reason"`
+	} `json:"fds"`
+	Escapes int `json:"escapes"`
+}
+
+// hostDirFiles opens a host directory at fds 3..7 of the runtime, the way a
+// careless caller (a shell's `exec 7</`, a leaky engine) leaves descriptors
+// without O_CLOEXEC.
+func hostDirFiles(t *testing.T) (string, []*os.File) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "host-marker"), []byte("host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var fs []*os.File
+	for i := 0; i < 5; i++ {
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		fs = append(fs, f)
+	}
+	return dir, fs
+}
+
+func parseFdleak(t *testing.T, what string, r result) fdleakReport {
+	t.Helper()
+	var rep fdleakReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%s: fdleak output: %v\n%v", what, err, r)
+	}
+	return rep
+}
+
+// assertNoEscape fails on a cwd or fd >= 3 that leads out of the
+// container. Stdio (0-2) is the caller's to give and is not judged; fds the
+// payload's own Go runtime opens (cgroup cpu files, inside the container)
+// are judged like any other.
+func assertNoEscape(t *testing.T, what, hostDir string, rep fdleakReport) {
+	t.Helper()
+	if rep.Cwd.Outside || strings.Contains(rep.Getcwd, "unreachable") || strings.HasPrefix(rep.Getcwd, "error") {
+		t.Errorf("%s: cwd leads out of the container: %+v", what, rep)
+	}
+	for _, f := range rep.FDs {
+		if f.FD > 2 && (f.Outside || strings.HasPrefix(f.Target, hostDir)) {
+			t.Errorf("%s: fd %d (%s) leads out of the container: %s", what, f.FD, f.Target, f.Reason)
+		}
+	}
+}
+
+// CVE-2024-21626: descriptors the runtime inherited, and a cwd pointing at
+// them through /proc/self/fd, must not give the container's init or an
+// exec'd process a handle on the host's filesystem.
+func TestInheritedHostFdsDoNotReachTheContainer(t *testing.T) {
+	e := newEnv(t)
+	hostDir, host := hostDirFiles(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/usr/local/bin/fdleak"} })
+
+	r := e.bwWith(bwOpts{extra: host}, "run", "-b", bundle, e.id())
+	if r.code != 0 {
+		t.Fatalf("run fdleak: %v", r)
+	}
+	assertNoEscape(t, "init", hostDir, parseFdleak(t, "init", r))
+
+	long := testrootfs.Bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"sleep", "100"} })
+	id := e.id()
+	e.bwWith(bwOpts{extra: host}, "run", "-d", "-b", long, id)
+	if s := e.state(id)["status"]; s != "running" {
+		t.Fatalf("container: %v", s)
+	}
+	r = e.bwWith(bwOpts{extra: host}, "exec", id, "/usr/local/bin/fdleak")
+	if r.code != 0 {
+		t.Fatalf("exec fdleak: %v", r)
+	}
+	assertNoEscape(t, "exec", hostDir, parseFdleak(t, "exec", r))
+
+	// The attack of the CVE: a cwd of /proc/self/fd/N resolved while the
+	// runtime still holds N. It must fail, or leave the cwd inside.
+	for _, tc := range []struct {
+		name string
+		run  func(cwd string) result
+	}{
+		{"init", func(cwd string) result {
+			b := testrootfs.Bundle(t, func(s *specs.Spec) {
+				s.Process.Args = []string{"/usr/local/bin/fdleak"}
+				s.Process.Cwd = cwd
+			})
+			return e.bwWith(bwOpts{extra: host}, "run", "-b", b, e.id())
+		}},
+		{"exec", func(cwd string) result {
+			return e.bwWith(bwOpts{extra: host}, "exec", "--cwd", cwd, id, "/usr/local/bin/fdleak")
+		}},
+	} {
+		for fd := 3; fd <= 9; fd++ {
+			cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
+			r := tc.run(cwd)
+			what := tc.name + " cwd " + cwd
+			if r.code != 0 {
+				if !strings.Contains(r.stderr, "process.cwd") && !strings.Contains(r.stderr, "cwd") {
+					t.Errorf("%s refused without naming the cwd: %v", what, r)
+				}
+				continue
+			}
+			assertNoEscape(t, what, hostDir, parseFdleak(t, what, r))
+		}
+	}
+}
