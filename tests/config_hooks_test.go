@@ -163,3 +163,94 @@ func TestConfigFailingCreateRuntimeHookFailsCreateAndLeavesNothing(t *testing.T)
 		})
 	}
 }
+
+func hookScript(script string) specs.Hook {
+	return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", script}}
+}
+
+// prestart hooks read "created" from the state on stdin (runtime-tools
+// hooks_stdin; crun does the same), createRuntime ones "creating".
+func TestPrestartHookSeesCreated(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	pre, cr := filepath.Join(dir, "prestart"), filepath.Join(dir, "createRuntime")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{
+			//lint:ignore SA1019 prestart is deprecated but engines and the conformance suite still use it
+			Prestart:      []specs.Hook{hookScript("cat > " + pre)},
+			CreateRuntime: []specs.Hook{hookScript("cat > " + cr)},
+		}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	for file, want := range map[string]string{pre: "created", cr: "creating"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st specs.State
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatalf("%s: %v: %s", file, err, b)
+		}
+		if st.Status != specs.ContainerState(want) || st.ID != id || st.Pid == 0 {
+			t.Fatalf("%s hook got %+v, want status %q", filepath.Base(file), st, want)
+		}
+	}
+}
+
+// A failing poststart or poststop hook is logged; the hooks after it still
+// run and the operation succeeds (runtime-tools poststart_fail, poststop_fail).
+func TestFailingPoststartAndPoststopHooksDoNotStopTheRest(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	post, stop := filepath.Join(dir, "poststart"), filepath.Join(dir, "poststop")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{
+			Poststart: []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > " + post)},
+			Poststop:  []specs.Hook{{Path: "/bin/false"}, hookScript("echo ran > " + stop)},
+		}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	if r := e.bw("start", id); r.code != 0 || !strings.Contains(r.stderr, "poststart hook [0] /bin/false") {
+		t.Fatalf("start with a failing poststart hook: %v", r)
+	}
+	waitStatus(t, e, id, "stopped")
+	if r := e.bw("delete", id); r.code != 0 || !strings.Contains(r.stderr, "poststop hook [0] /bin/false") {
+		t.Fatalf("delete with a failing poststop hook: %v", r)
+	}
+	for _, f := range []string{post, stop} {
+		if b, err := os.ReadFile(f); err != nil || strings.TrimSpace(string(b)) != "ran" {
+			t.Fatalf("%s: the hook after the failing one did not run (%q, %v)", filepath.Base(f), b, err)
+		}
+	}
+}
+
+// A payload that exits at once must not turn the poststart hook's state
+// into "stopped" without a pid: start did start it (runtime-tools
+// hooks_stdin).
+func TestPoststartHookSeesRunningEvenForAnInstantPayload(t *testing.T) {
+	e := newEnv(t)
+	out := filepath.Join(t.TempDir(), "poststart")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{Poststart: []specs.Hook{hookScript("cat > " + out)}}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	pid := int(e.state(id)["pid"].(float64))
+	e.mustOK("start", id)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st specs.State
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if st.Status != specs.StateRunning || st.Pid != pid {
+		t.Fatalf("poststart state: status %q pid %d, want running and %d", st.Status, st.Pid, pid)
+	}
+}

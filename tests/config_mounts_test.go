@@ -341,3 +341,17 @@ func TestConfigDevicesCgroupDeniesUnlistedDevices(t *testing.T) {
 		})
 	}
 }
+
+// A FIFO in linux.devices is created but has no place in the devices cgroup
+// (runtime-tools linux_devices).
+func TestFifoDeviceIsCreated(t *testing.T) {
+	e := newEnv(t)
+	out := e.mustSh(func(s *specs.Spec) {
+		s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/test-fifo", Type: "p", FileMode: ptrMode(0o644)}}
+	}, "test -p /dev/test-fifo && echo fifo")
+	if out != "fifo" {
+		t.Fatalf("container output %q, want \"fifo\"", out)
+	}
+}
+
+func ptrMode(m os.FileMode) *os.FileMode { return &m }

@@ -331,3 +331,82 @@ func hostUptime(t *testing.T) float64 {
 	}
 	return v
 }
+
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], real+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// Without a mount namespace in the config the container shares the host's
+// (runtime-tools linux_ns_itype): its mounts are made in the host's table,
+// exec lands in its root, and delete leaves nothing mounted. What would
+// change the host's own mounts is refused.
+func TestNoMountNamespaceSharesTheHostsAndCleansUp(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+		s.Linux.Namespaces = without(s.Linux.Namespaces, specs.MountNamespace)
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		s.Root.Readonly = false
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := os.WriteFile(filepath.Join(rootfs, "marker"), []byte("inside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	pid := strconv.Itoa(int(e.state(id)["pid"].(float64)))
+	if got, want := nsLink(t, pid, "mnt"), nsLink(t, "self", "mnt"); got != want {
+		t.Fatalf("container mount namespace %s, want the host's %s", got, want)
+	}
+	if ms := mountsUnder(t, rootfs); !contains(ms, filepath.Join(mustReal(t, rootfs), "proc")) {
+		t.Fatalf("mounts under the rootfs %v, want its /proc among them", ms)
+	}
+	e.mustOK("start", id)
+	if out := e.mustOK("exec", id, "cat", "/marker"); out != "inside" {
+		t.Fatalf("exec sees /marker = %q, want the container's \"inside\"", out)
+	}
+	e.mustOK("delete", "--force", id)
+	if ms := mountsUnder(t, rootfs); len(ms) != 0 {
+		t.Fatalf("delete left mounts on the host: %v", ms)
+	}
+
+	for field, mutate := range map[string]func(*specs.Spec){
+		"linux.maskedPaths": func(s *specs.Spec) {},
+		"root.readonly":     func(s *specs.Spec) { s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil },
+	} {
+		b := testrootfs.Bundle(t, func(s *specs.Spec) {
+			s.Linux.Namespaces = without(s.Linux.Namespaces, specs.MountNamespace)
+			mutate(s)
+		})
+		if r := e.bw("create", "-b", b, e.id()); r.code == 0 || !strings.Contains(r.stderr, field) {
+			t.Fatalf("create without a mount namespace but with %s: %v", field, r)
+		}
+		if ms := mountsUnder(t, filepath.Join(b, "rootfs")); len(ms) != 0 {
+			t.Fatalf("refused create left mounts: %v", ms)
+		}
+	}
+}
+
+func mustReal(t *testing.T, p string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

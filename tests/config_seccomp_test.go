@@ -257,3 +257,44 @@ func TestConfigSeccompNotifyReachesTheListener(t *testing.T) {
 		t.Fatalf("agent saw syscall %q, state %+v", res.seen, st)
 	}
 }
+
+// Without no_new_privs the filter is loaded while the init still has its
+// privileges, before its own fd cleanup: that cleanup must not be subject to
+// the payload's filter, so a profile that denies close_range (runtime-tools'
+// default allowlist predates it) still runs.
+func TestSeccompWithoutNoNewPrivsSparesTheInitsFdCleanup(t *testing.T) {
+	e := newEnv(t)
+	out := e.mustSh(func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{
+				Names:  []string{"close_range"},
+				Action: specs.ActErrno,
+			}},
+		}
+	}, "echo ran")
+	if !strings.Contains(out, "ran") {
+		t.Fatalf("container output %q, want \"ran\"", out)
+	}
+}
+
+// A filter denying getcwd must not break the check that process.cwd lies
+// inside the container (runtime-tools linux_seccomp), with or without
+// no_new_privs (which decides whether the filter goes in before the check).
+func TestSeccompDenyingGetcwdStillRuns(t *testing.T) {
+	for _, nnp := range []bool{false, true} {
+		e := newEnv(t)
+		out := e.mustSh(func(s *specs.Spec) {
+			s.Process.NoNewPrivileges = nnp
+			s.Process.Cwd = "/tmp"
+			s.Linux.Seccomp = &specs.LinuxSeccomp{
+				DefaultAction: specs.ActAllow,
+				Syscalls:      []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno}},
+			}
+		}, "echo ran")
+		if out != "ran" {
+			t.Fatalf("nnp=%v: container output %q, want \"ran\"", nnp, out)
+		}
+	}
+}

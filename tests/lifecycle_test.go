@@ -246,3 +246,26 @@ func TestSpecWritesARuncShapedConfig(t *testing.T) {
 		}
 	}
 }
+
+// `start` returns only once the payload has been executed, so poststart
+// hooks follow it (runtime-tools poststart). A startContainer hook that
+// sleeps holds the init between releasing start and execve: the init must
+// already be the payload when start returns.
+func TestStartReturnsAfterThePayloadIsExecuted(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+		s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "1"}}}}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	pid := strconv.Itoa(int(e.state(id)["pid"].(float64)))
+	e.mustOK("start", id)
+	comm, err := os.ReadFile("/proc/" + pid + "/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(comm)); got != "sleep" {
+		t.Fatalf("right after start the init is %q, want the payload \"sleep\"", got)
+	}
+}
