@@ -1,30 +1,161 @@
 #!/usr/bin/env bash
-# Runs every test: unit and integration tests (real containers, as root),
-# engine tests, fuzz smoke runs, vet and staticcheck. This is what CI runs.
+# Runs Bulwark's tests. With no target it runs every test: lint, unit and
+# integration tests (real containers, as root), engine tests, VM tests and
+# fuzz smoke runs. That is what CI runs.
+#
+#   scripts/test.sh [TARGET...]
+#
+#   all          the default: lint, every Go package (./...), fuzz smoke
+#   quick        lint and unit tests; no containers, engines or VMs
+#   lint         gofmt, goimports grouping, go vet, staticcheck
+#   unit         every package except the three integration ones below
+#   integration  ./tests: real containers through bin/bulwark
+#   engines      ./tests/engines: Docker, Podman and containerd drive bulwark
+#   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver)
+#   conformance  the OCI runtime-tools validation suite (conformance/run.sh)
+#   fuzz         15 s of each fuzz target
+#
+# Each target installs only what it needs: setup.sh always, install-engines.sh
+# for engines, install-vm.sh for vm (all installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 export PATH="$PATH:$(go env GOPATH)/bin"
-./scripts/setup.sh
-[ -x scripts/install-engines.sh ] && ./scripts/install-engines.sh
-[ -x scripts/install-vm.sh ] && ./scripts/install-vm.sh  # qemu + a Debian kernel for tests/vm (pure cgroup v2 guest)
 
-echo "== gofmt / go vet"
-unformatted=$(gofmt -l $(git ls-files '*.go'))
-if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
-go vet ./...
-echo "== staticcheck"
-command -v staticcheck >/dev/null || GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
-staticcheck ./...
+module=github.com/bulwark-sec/bulwark
+# Lint tools at pinned versions, each in its own directory so a different
+# version elsewhere on PATH is never the one that runs.
+staticcheck_version=v0.8.2
+goimports_version=v0.53.0
 
-echo "== go test"
+# tool NAME PACKAGE VERSION prints the path of NAME, installing it first.
+tool() {
+	local dir="_build/tools/$1@$3"
+	if [ ! -x "$dir/$1" ]; then
+		GOFLAGS= GOBIN="$(pwd)/$dir" go install "$2@$3"
+	fi
+	echo "$dir/$1"
+}
+
+# unit_pkgs lists every package but the three that start real containers,
+# engines and VMs (./tests, ./tests/engines, ./tests/vm).
+unit_pkgs() {
+	go list ./... | grep -v -x -e "$module/tests" -e "$module/tests/engines" -e "$module/tests/vm"
+}
+
+# import_order fails on an import block whose groups are out of order:
+# goimports -local separates the groups but does not reorder them.
+import_order() {
+	awk -v module="$module" '
+		/^import \($/ { inblock = 1; max = 0; next }
+		inblock && /^\)/ { inblock = 0; next }
+		inblock {
+			line = $0
+			sub(/\/\/.*/, "", line)
+			if (match(line, /"[^"]+"/) == 0) next
+			path = substr(line, RSTART + 1, RLENGTH - 2)
+			first = path
+			sub(/\/.*/, "", first)
+			class = index(first, ".") > 0 ? 1 : 0
+			if (path == module || index(path, module "/") == 1) class = 2
+			if (class < max) {
+				printf "%s: import %s belongs before the group above it (order: std, third party, %s)\n", FILENAME, path, module
+				bad = 1
+			}
+			if (class > max) max = class
+		}
+		END { exit bad }
+	' "$@"
+}
+
+lint() {
+	local files unformatted goimports staticcheck
+	goimports=$(tool goimports golang.org/x/tools/cmd/goimports "$goimports_version")
+	staticcheck=$(tool staticcheck honnef.co/go/tools/cmd/staticcheck "$staticcheck_version")
+	mapfile -t files < <(git ls-files '*.go')
+	echo "== gofmt"
+	unformatted=$(gofmt -l "${files[@]}")
+	if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
+	echo "== goimports (std, third party, then $module)"
+	unformatted=$("$goimports" -l -local "$module" "${files[@]}")
+	if [ -n "$unformatted" ]; then echo "goimports -local $module would change: $unformatted"; exit 1; fi
+	import_order "${files[@]}"
+	echo "== go vet"
+	go vet ./...
+	echo "== staticcheck"
+	"$staticcheck" ./...
+}
+
+unit() {
+	echo "== unit tests"
+	mapfile -t pkgs < <(unit_pkgs)
+	go test -count=1 "${pkgs[@]}"
+}
+
 # -p 1: the integration packages start real containers and engines; running
 # packages one at a time keeps a 2-core machine from timing out daemons.
-go test -p 1 -count=1 -timeout 40m ./...
+gotest_root() {
+	go test -p 1 -count=1 -timeout 40m "$@"
+}
 
-echo "== fuzz smoke"
-for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp" "FuzzUnmarshal ./internal/wire"; do
-	set -- $target
-	go test -run '^$' -fuzz "^$1\$" -fuzztime 15s "$2"
+fuzz() {
+	echo "== fuzz smoke"
+	for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp" "FuzzUnmarshal ./internal/wire"; do
+		set -- $target
+		go test -run '^$' -fuzz "^$1\$" -fuzztime 15s "$2"
+	done
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(all)
+for t in "${targets[@]}"; do
+	case $t in
+	all | quick | lint | unit | integration | engines | vm | conformance | fuzz) ;;
+	*)
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, engines, vm, conformance, fuzz)" >&2
+		exit 2
+		;;
+	esac
 done
-echo "== all tests passed"
+
+./scripts/setup.sh
+for t in "${targets[@]}"; do
+	case $t in
+	all)
+		./scripts/install-engines.sh
+		./scripts/install-vm.sh # qemu + a Debian kernel for tests/vm (pure cgroup v2 guest)
+		lint
+		echo "== go test"
+		gotest_root ./...
+		fuzz
+		;;
+	quick)
+		lint
+		unit
+		;;
+	lint) lint ;;
+	unit) unit ;;
+	integration)
+		echo "== integration tests"
+		gotest_root ./tests/
+		;;
+	engines)
+		./scripts/install-engines.sh
+		echo "== engine tests"
+		gotest_root ./tests/engines/
+		;;
+	vm)
+		./scripts/install-vm.sh
+		echo "== VM tests"
+		gotest_root ./tests/vm/
+		;;
+	conformance)
+		# TestConformanceSuite skips unless asked: it fetches the suite's
+		# source through the module proxy.
+		echo "== conformance"
+		BULWARK_CONFORMANCE=1 gotest_root -run '^TestConformanceSuite$' ./tests/
+		;;
+	fuzz) fuzz ;;
+	esac
+done
+echo "== passed: ${targets[*]}"
