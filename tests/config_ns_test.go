@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
-	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // nsScript prints "KIND=LINK" for each namespace of the container's process.
@@ -270,7 +270,7 @@ func TestIdmappedRootfsOfAContainerJoiningAUserNamespace(t *testing.T) {
 		if s.Annotations == nil {
 			s.Annotations = map[string]string{}
 		}
-		s.Annotations[rootfs.AnnotationRootfsOptions] = "idmap"
+		s.Annotations[oci.AnnotationRootfsOptions] = "idmap"
 	}
 	for _, tc := range []struct {
 		name string

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 )
 
@@ -166,7 +167,7 @@ func TestHardenRefusesAPrivilegedShapedConfigUnlessAnnotated(t *testing.T) {
 		wantRun   bool
 		wantInErr string
 	}{
-		{name: "refused", wantInErr: policy.AllowAnnotation + ": " + policy.AllowPrivileged},
+		{name: "refused", wantInErr: oci.AnnotationAllow + ": " + policy.AllowPrivileged},
 		{name: "annotated", annotate: true, wantRun: true},
 	}
 	for _, tc := range tests {
@@ -175,7 +176,7 @@ func TestHardenRefusesAPrivilegedShapedConfigUnlessAnnotated(t *testing.T) {
 			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
 				privileged(s)
 				if tc.annotate {
-					s.Annotations = map[string]string{policy.AllowAnnotation: policy.AllowPrivileged}
+					s.Annotations = map[string]string{oci.AnnotationAllow: policy.AllowPrivileged}
 				}
 			})
 			id := e.id()

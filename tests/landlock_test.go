@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // withLandlock sets the annotation that asks the init to confine the
@@ -20,7 +21,7 @@ func withLandlock(s *specs.Spec) {
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
-	s.Annotations[landlock.Annotation] = landlock.ModeEnforce
+	s.Annotations[oci.AnnotationLandlock] = landlock.ModeEnforce
 }
 
 // withTmp gives the container a writable tmpfs at /tmp under its
@@ -267,9 +268,9 @@ func TestLandlockIsReportedByProbeAndImpliesNoNewPrivs(t *testing.T) {
 func TestLandlockAnnotationWithUnknownModeIsRefused(t *testing.T) {
 	e := newEnv(t)
 	r := e.runIn(func(s *specs.Spec) {
-		s.Annotations = map[string]string{landlock.Annotation: "enforcing"}
+		s.Annotations = map[string]string{oci.AnnotationLandlock: "enforcing"}
 	}, "true")
-	if r.code == 0 || !strings.Contains(r.stderr, landlock.Annotation) {
-		t.Fatalf("want a refusal naming %s: %v", landlock.Annotation, r)
+	if r.code == 0 || !strings.Contains(r.stderr, oci.AnnotationLandlock) {
+		t.Fatalf("want a refusal naming %s: %v", oci.AnnotationLandlock, r)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -318,7 +319,7 @@ func TestUserRunDefaultHasCgroupNamespaceAndLandlock(t *testing.T) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Annotations["run.bulwark.landlock"] != "enforce" {
+	if s.Annotations[oci.AnnotationLandlock] != "enforce" {
 		t.Errorf("default profile does not enforce Landlock: %v", s.Annotations)
 	}
 	r := e.userRun(nil, nil, userRootfs(t), "cat", "/proc/self/cgroup")

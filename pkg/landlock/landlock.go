@@ -18,7 +18,8 @@
 // through a writable host mount. Landlock also forbids a confined process to
 // ptrace (and so to use /proc/<pid>/root of) processes outside its domain.
 //
-// The intent travels in the annotation run.bulwark.landlock because the OCI
+// The intent travels in the annotation run.bulwark.landlock
+// (oci.AnnotationLandlock) because the OCI
 // runtime-spec has no Landlock field: "enforce" applies what the kernel's
 // Landlock ABI supports (older kernels degrade, a kernel without Landlock
 // runs the container unconfined), "require" fails the create when the
@@ -35,16 +36,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	ll "github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
-// Annotation carries the Landlock mode in config.json.
-const Annotation = "run.bulwark.landlock"
-
-// Modes of the annotation.
+// Modes of the annotation oci.AnnotationLandlock.
 const (
 	ModeOff     = "off"
 	ModeEnforce = "enforce"
@@ -57,7 +56,7 @@ var ErrUnavailable = errors.New("the kernel has no Landlock (not built in, or no
 // ModeOf returns the Landlock mode an annotation set asks for; ModeOff when
 // the annotation is absent.
 func ModeOf(annotations map[string]string) (string, error) {
-	v, ok := annotations[Annotation]
+	v, ok := annotations[oci.AnnotationLandlock]
 	if !ok || v == "" {
 		return ModeOff, nil
 	}
@@ -65,7 +64,7 @@ func ModeOf(annotations map[string]string) (string, error) {
 	case ModeOff, ModeEnforce, ModeRequire:
 		return v, nil
 	}
-	return "", fmt.Errorf("config.json: annotations[%q]: %q is not one of %s, %s, %s", Annotation, v, ModeEnforce, ModeRequire, ModeOff)
+	return "", fmt.Errorf("config.json: annotations[%q]: %q is not one of %s, %s, %s", oci.AnnotationLandlock, v, ModeEnforce, ModeRequire, ModeOff)
 }
 
 // ABI returns the Landlock ABI version the runtime enforces on this kernel:
@@ -182,12 +181,12 @@ func Prepare(mode string) (*Ruleset, error) {
 		return nil, nil
 	case ModeEnforce, ModeRequire:
 	default:
-		return nil, fmt.Errorf("config.json: annotations[%q]: unknown mode %q", Annotation, mode)
+		return nil, fmt.Errorf("config.json: annotations[%q]: unknown mode %q", oci.AnnotationLandlock, mode)
 	}
 	abi := ABI()
 	if abi == 0 {
 		if mode == ModeRequire {
-			return nil, fmt.Errorf("config.json: annotations[%q]=%q: %w", Annotation, mode, ErrUnavailable)
+			return nil, fmt.Errorf("config.json: annotations[%q]=%q: %w", oci.AnnotationLandlock, mode, ErrUnavailable)
 		}
 		return nil, nil
 	}
@@ -211,7 +210,7 @@ func Prepare(mode string) (*Ruleset, error) {
 		// Best effort degraded to nothing (a rule needs a right this
 		// ABI lacks, e.g. refer on ABI 1).
 		if mode == ModeRequire {
-			return nil, fmt.Errorf("config.json: annotations[%q]=%q: Landlock ABI %d cannot express the rules: %w", Annotation, mode, abi, ErrUnavailable)
+			return nil, fmt.Errorf("config.json: annotations[%q]=%q: Landlock ABI %d cannot express the rules: %w", oci.AnnotationLandlock, mode, abi, ErrUnavailable)
 		}
 		return nil, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/moby/sys/mountinfo"
 )
 
@@ -16,12 +17,12 @@ func TestModeOf(t *testing.T) {
 		wantErr bool
 	}{
 		{nil, ModeOff, false},
-		{map[string]string{Annotation: ""}, ModeOff, false},
-		{map[string]string{Annotation: "off"}, ModeOff, false},
-		{map[string]string{Annotation: "enforce"}, ModeEnforce, false},
-		{map[string]string{Annotation: "require"}, ModeRequire, false},
-		{map[string]string{Annotation: "Enforce"}, "", true},
-		{map[string]string{Annotation: "on"}, "", true},
+		{map[string]string{oci.AnnotationLandlock: ""}, ModeOff, false},
+		{map[string]string{oci.AnnotationLandlock: "off"}, ModeOff, false},
+		{map[string]string{oci.AnnotationLandlock: "enforce"}, ModeEnforce, false},
+		{map[string]string{oci.AnnotationLandlock: "require"}, ModeRequire, false},
+		{map[string]string{oci.AnnotationLandlock: "Enforce"}, "", true},
+		{map[string]string{oci.AnnotationLandlock: "on"}, "", true},
 		{map[string]string{"other": "enforce"}, ModeOff, false},
 	}
 	for _, tc := range tests {
@@ -29,7 +30,7 @@ func TestModeOf(t *testing.T) {
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("ModeOf(%v) = %q, %v; want %q, error %v", tc.ann, got, err, tc.want, tc.wantErr)
 		}
-		if err != nil && !strings.Contains(err.Error(), Annotation) {
+		if err != nil && !strings.Contains(err.Error(), oci.AnnotationLandlock) {
 			t.Errorf("error %q does not name the annotation", err)
 		}
 	}

@@ -32,14 +32,11 @@ import (
 
 	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 )
 
-// AllowAnnotation lists what a container keeps despite the floor:
-// capability names with or without CAP_, or "privileged".
-const AllowAnnotation = "run.bulwark.allow"
-
-// AllowPrivileged in AllowAnnotation lets a privileged-shaped config run.
+// AllowPrivileged in oci.AnnotationAllow lets a privileged-shaped config run.
 const AllowPrivileged = "privileged"
 
 // DefaultPolicyPath is where the host's policy file is read from.
@@ -140,7 +137,7 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 	if s == nil || s.Process == nil {
 		return nil, errors.New("config.json: process: required to harden a container")
 	}
-	allowCaps, allowPriv, err := hardenParseAllow(hardenSplitAllow(s.Annotations[AllowAnnotation]), fmt.Sprintf("annotations[%q]", AllowAnnotation))
+	allowCaps, allowPriv, err := hardenParseAllow(hardenSplitAllow(s.Annotations[oci.AnnotationAllow]), fmt.Sprintf("annotations[%q]", oci.AnnotationAllow))
 	if err != nil {
 		return nil, fmt.Errorf("config.json: %w", err)
 	}
@@ -153,10 +150,10 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 	if shape := hardenPrivilegedShape(s); shape != "" {
 		if !allowPriv {
 			return nil, fmt.Errorf("config.json: process.capabilities: %s: %w; to run it anyway, annotate %s: %s",
-				shape, ErrPrivileged, AllowAnnotation, AllowPrivileged)
+				shape, ErrPrivileged, oci.AnnotationAllow, AllowPrivileged)
 		}
 		return []Decision{{Field: "config.json", Action: "left as written",
-			Reason: fmt.Sprintf("privileged-shaped (%s) and allowed by %s: %s", shape, AllowAnnotation, AllowPrivileged)}}, nil
+			Reason: fmt.Sprintf("privileged-shaped (%s) and allowed by %s: %s", shape, oci.AnnotationAllow, AllowPrivileged)}}, nil
 	}
 
 	var ds []Decision
@@ -178,13 +175,13 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 			if allowCaps[dc.name] {
 				if hardenHasCap(c, dc.name) {
 					ds = append(ds, Decision{"process.capabilities", "kept " + dc.name,
-						fmt.Sprintf("allowed by %s", AllowAnnotation)})
+						fmt.Sprintf("allowed by %s", oci.AnnotationAllow)})
 				}
 				continue
 			}
 			if sets := hardenDropCap(c, dc.name); len(sets) > 0 {
 				ds = append(ds, Decision{"process.capabilities", fmt.Sprintf("dropped %s from %s", dc.name, strings.Join(sets, ", ")),
-					fmt.Sprintf("%s; to keep it, annotate %s: %s", dc.why, AllowAnnotation, strings.TrimPrefix(dc.name, "CAP_"))})
+					fmt.Sprintf("%s; to keep it, annotate %s: %s", dc.why, oci.AnnotationAllow, strings.TrimPrefix(dc.name, "CAP_"))})
 			}
 		}
 	}
@@ -211,16 +208,16 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 		ds = append(ds, Decision{"linux.resources.pids.limit", fmt.Sprintf("set to %d", limit),
 			"without a limit a fork bomb in one container exhausts the host's pids"})
 	}
-	if _, ok := s.Annotations[landlock.Annotation]; !ok {
+	if _, ok := s.Annotations[oci.AnnotationLandlock]; !ok {
 		if s.Annotations == nil {
 			s.Annotations = map[string]string{}
 		}
-		s.Annotations[landlock.Annotation] = landlock.ModeEnforce
+		s.Annotations[oci.AnnotationLandlock] = landlock.ModeEnforce
 		reason := fmt.Sprintf("file access confined to the container's own mounts, with the kernel's Landlock ABI %d", landlock.ABI())
 		if landlock.ABI() == 0 {
 			reason = "this kernel has no Landlock, so nothing is enforced here; the annotation still states the intent"
 		}
-		ds = append(ds, Decision{fmt.Sprintf("annotations[%q]", landlock.Annotation), "set to " + landlock.ModeEnforce, reason})
+		ds = append(ds, Decision{fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock), "set to " + landlock.ModeEnforce, reason})
 	}
 	return ds, nil
 }

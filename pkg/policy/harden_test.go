@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // dockerCaps is the capability list dockerd writes into config.json by
@@ -95,8 +97,8 @@ func TestHarden(t *testing.T) {
 				if n := strings.Count(strings.Join(s.Linux.MaskedPaths, " "), "/proc/kcore"); n != 1 {
 					t.Errorf("/proc/kcore listed %d times", n)
 				}
-				if s.Annotations[landlock.Annotation] != landlock.ModeEnforce {
-					t.Errorf("landlock annotation = %q", s.Annotations[landlock.Annotation])
+				if s.Annotations[oci.AnnotationLandlock] != landlock.ModeEnforce {
+					t.Errorf("landlock annotation = %q", s.Annotations[oci.AnnotationLandlock])
 				}
 				fields := map[string]bool{}
 				for _, d := range ds {
@@ -105,7 +107,7 @@ func TestHarden(t *testing.T) {
 					}
 					fields[d.Field] = true
 				}
-				for _, f := range []string{"process.noNewPrivileges", "linux.seccomp", "process.capabilities", "linux.maskedPaths", "linux.resources.pids.limit", `annotations["run.bulwark.landlock"]`} {
+				for _, f := range []string{"process.noNewPrivileges", "linux.seccomp", "process.capabilities", "linux.maskedPaths", "linux.resources.pids.limit", fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock)} {
 					if !fields[f] {
 						t.Errorf("no decision logged for %s: %+v", f, ds)
 					}
@@ -116,7 +118,7 @@ func TestHarden(t *testing.T) {
 			name: "allow annotation keeps NET_RAW, in any spelling",
 			spec: func() *specs.Spec {
 				s := dockerShaped()
-				s.Annotations = map[string]string{AllowAnnotation: "net_raw, CAP_MKNOD"}
+				s.Annotations = map[string]string{oci.AnnotationAllow: "net_raw, CAP_MKNOD"}
 				return s
 			},
 			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
@@ -150,7 +152,7 @@ func TestHarden(t *testing.T) {
 				s.Process.NoNewPrivileges = true
 				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
 				s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
-				s.Annotations = map[string]string{landlock.Annotation: landlock.ModeOff}
+				s.Annotations = map[string]string{oci.AnnotationLandlock: landlock.ModeOff}
 				s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}
 				return s
 			},
@@ -161,7 +163,7 @@ func TestHarden(t *testing.T) {
 				if *s.Linux.Resources.Pids.Limit != limit {
 					t.Errorf("pids limit %d, want the config's %d", *s.Linux.Resources.Pids.Limit, limit)
 				}
-				if s.Annotations[landlock.Annotation] != landlock.ModeOff {
+				if s.Annotations[oci.AnnotationLandlock] != landlock.ModeOff {
 					t.Error("the config's landlock annotation was overridden")
 				}
 				if len(ds) != 1 || ds[0].Field != "linux.maskedPaths" {
@@ -201,14 +203,14 @@ func TestHarden(t *testing.T) {
 			name: "privileged-shaped config runs as written when annotated",
 			spec: func() *specs.Spec {
 				s := privilegedShaped()
-				s.Annotations = map[string]string{AllowAnnotation: "privileged"}
+				s.Annotations = map[string]string{oci.AnnotationAllow: "privileged"}
 				return s
 			},
 			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
 				if !inAnySet(s.Process.Capabilities, "CAP_SYS_ADMIN") || s.Linux.Seccomp != nil || s.Process.NoNewPrivileges {
 					t.Error("an allowed privileged config was changed")
 				}
-				if len(ds) != 1 || !strings.Contains(ds[0].Reason, AllowAnnotation) {
+				if len(ds) != 1 || !strings.Contains(ds[0].Reason, oci.AnnotationAllow) {
 					t.Errorf("want one decision naming the annotation, got %+v", ds)
 				}
 			},
@@ -217,7 +219,7 @@ func TestHarden(t *testing.T) {
 			name: "misspelt allow annotation is an error",
 			spec: func() *specs.Spec {
 				s := dockerShaped()
-				s.Annotations = map[string]string{AllowAnnotation: "NET_RWA"}
+				s.Annotations = map[string]string{oci.AnnotationAllow: "NET_RWA"}
 				return s
 			},
 			wantErr: errAny,
@@ -229,12 +231,12 @@ func TestHarden(t *testing.T) {
 			ds, err := Harden(s, tc.cfg)
 			switch {
 			case tc.wantErr == errAny:
-				if err == nil || !strings.Contains(err.Error(), AllowAnnotation) {
-					t.Fatalf("want an error naming %s, got %v", AllowAnnotation, err)
+				if err == nil || !strings.Contains(err.Error(), oci.AnnotationAllow) {
+					t.Fatalf("want an error naming %s, got %v", oci.AnnotationAllow, err)
 				}
 				return
 			case tc.wantErr != nil:
-				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), AllowAnnotation+": "+AllowPrivileged) {
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), oci.AnnotationAllow+": "+AllowPrivileged) {
 					t.Fatalf("want %v naming the opt-in annotation, got %v", tc.wantErr, err)
 				}
 				return

@@ -15,7 +15,6 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
-	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
@@ -101,7 +100,7 @@ func addRootfsOption(s *specs.Spec, opt string) {
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
-	cur := s.Annotations[rootfs.AnnotationRootfsOptions]
+	cur := s.Annotations[oci.AnnotationRootfsOptions]
 	var list []string
 	if cur != "" {
 		list = strings.Split(cur, ",")
@@ -109,7 +108,7 @@ func addRootfsOption(s *specs.Spec, opt string) {
 	if !slices.Contains(list, opt) {
 		list = append(list, opt)
 	}
-	s.Annotations[rootfs.AnnotationRootfsOptions] = strings.Join(list, ",")
+	s.Annotations[oci.AnnotationRootfsOptions] = strings.Join(list, ",")
 }
 
 // WithRootfs sets root.path; it must be an existing directory.
@@ -576,5 +575,5 @@ func WithCgroupNamespace() Option {
 // (pkg/landlock): a host path reached through a leaked fd or /proc/PID/root
 // stays out of reach even if every other layer failed.
 func WithLandlock() Option {
-	return WithAnnotation(landlock.Annotation, landlock.ModeEnforce)
+	return WithAnnotation(oci.AnnotationLandlock, landlock.ModeEnforce)
 }

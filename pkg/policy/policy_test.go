@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/oci"
-	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
@@ -94,7 +93,7 @@ func TestProfilesKeepTheFloorAndChangeOnlyTheirScenario(t *testing.T) {
 					t.Errorf("%s not masked", p)
 				}
 			}
-			if got := s.Annotations[rootfs.AnnotationRootfsOptions]; got != "idmap,nosuid,nodev" {
+			if got := s.Annotations[oci.AnnotationRootfsOptions]; got != "idmap,nosuid,nodev" {
 				t.Errorf("rootfs options %q", got)
 			}
 			for _, m := range s.Mounts {

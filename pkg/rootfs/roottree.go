@@ -6,12 +6,14 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
-// AnnotationRootfsOptions asks for the rootfs to be attached with mount
-// attributes a plain self-bind cannot give it. The value is a comma list:
+// The annotation oci.AnnotationRootfsOptions asks for the rootfs to be
+// attached with mount attributes a plain self-bind cannot give it. The value
+// is a comma list:
 //
 //	idmap   the rootfs is an idmapped mount through the container's
 //	        linux.uidMappings/gidMappings, so files owned by host root
@@ -24,11 +26,10 @@ import (
 // longer is; so the runtime makes the mount (OpenRootTree) and hands the
 // detached tree to the init, which attaches it instead of self-binding the
 // rootfs (Options.RootTree).
-const AnnotationRootfsOptions = "run.bulwark.rootfs-options"
 
 // RootTreeOptions parses the annotation; ok is false when it is absent.
 func RootTreeOptions(s *specs.Spec) (idmap bool, attrs uint64, ok bool, err error) {
-	v, ok := s.Annotations[AnnotationRootfsOptions]
+	v, ok := s.Annotations[oci.AnnotationRootfsOptions]
 	if !ok {
 		return false, 0, false, nil
 	}
@@ -42,11 +43,11 @@ func RootTreeOptions(s *specs.Spec) (idmap bool, attrs uint64, ok bool, err erro
 			attrs |= unix.MOUNT_ATTR_NODEV
 		case "":
 		default:
-			return false, 0, true, fmt.Errorf("annotations[%q]: unknown option %q (want idmap, nosuid, nodev)", AnnotationRootfsOptions, o)
+			return false, 0, true, fmt.Errorf("annotations[%q]: unknown option %q (want idmap, nosuid, nodev)", oci.AnnotationRootfsOptions, o)
 		}
 	}
 	if idmap && (s.Linux == nil || len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
-		return false, 0, true, fmt.Errorf("annotations[%q]: idmap needs linux.uidMappings and linux.gidMappings", AnnotationRootfsOptions)
+		return false, 0, true, fmt.Errorf("annotations[%q]: idmap needs linux.uidMappings and linux.gidMappings", oci.AnnotationRootfsOptions)
 	}
 	return idmap, attrs, true, nil
 }

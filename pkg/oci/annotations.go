@@ -1,0 +1,22 @@
+package oci
+
+// Bulwark's own annotation keys. runtime-spec has no field for these
+// requests, so a config makes them through annotations; every key bulwark
+// reads is declared here, so that a reader finds all of them in one place
+// and no two packages can give one key two meanings. Each names the package
+// that interprets its value.
+const (
+	// AnnotationLandlock carries the Landlock mode: "enforce", "require" or
+	// "off" (pkg/landlock).
+	AnnotationLandlock = "run.bulwark.landlock"
+
+	// AnnotationAllow lists what a container keeps despite the hardening
+	// floor: capability names with or without CAP_, comma-separated, or
+	// "privileged" (pkg/policy, Harden).
+	AnnotationAllow = "run.bulwark.allow"
+
+	// AnnotationRootfsOptions asks for the rootfs to be attached with mount
+	// attributes a plain self-bind cannot give it: a comma list of idmap,
+	// nosuid and nodev (pkg/rootfs, RootTreeOptions).
+	AnnotationRootfsOptions = "run.bulwark.rootfs-options"
+)
