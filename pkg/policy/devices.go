@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // PrepareDeviceNodes makes the spec's devices usable in a user namespace.

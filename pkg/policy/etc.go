@@ -5,8 +5,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // WriteEtcFiles gives the container its own /etc/hostname, /etc/hosts and
