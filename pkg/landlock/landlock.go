@@ -36,11 +36,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 	ll "github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // Modes of the annotation oci.AnnotationLandlock.

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 func TestModeOf(t *testing.T) {

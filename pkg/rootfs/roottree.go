@@ -6,9 +6,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // The annotation oci.AnnotationRootfsOptions asks for the rootfs to be
