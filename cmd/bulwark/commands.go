@@ -367,10 +367,7 @@ func execProcess(cmd *cli.Command, spec *specs.Spec) (*specs.Process, error) {
 			c = &cc
 		}
 		for _, name := range add {
-			name = strings.ToUpper(name)
-			if !strings.HasPrefix(name, "CAP_") {
-				name = "CAP_" + name
-			}
+			name = oci.CapabilityName(name)
 			c.Bounding = append(c.Bounding, name)
 			c.Effective = append(c.Effective, name)
 			c.Permitted = append(c.Permitted, name)

@@ -25,24 +25,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// ErrUnknown is wrapped by FieldError for names no Linux version defines, as far as
-// this build knows.
+// ErrUnknown is wrapped by the *oci.FieldError for names no Linux version defines,
+// as far as this build knows.
 var ErrUnknown = errors.New("unknown capability")
-
-// FieldError names the config field at fault, e.g. "process.capabilities.bounding[2]".
-// Callers prefix the file name ("config.json: ") when reporting it.
-type FieldError struct {
-	Field string
-	Msg   string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-func (e *FieldError) Unwrap() error { return e.Err }
 
 var (
 	byName = map[string]capability.Cap{}
@@ -51,11 +41,14 @@ var (
 
 func init() {
 	for _, c := range capability.ListKnown() {
-		n := "CAP_" + strings.ToUpper(c.String())
+		n := nameOf(c)
 		byName[n] = c
 		names = append(names, n)
 	}
 }
+
+// nameOf spells c as config.json does ("CAP_NET_ADMIN").
+func nameOf(c capability.Cap) string { return oci.CapabilityName(c.String()) }
 
 // Names returns every capability name this build knows, in kernel bit order. Some
 // may be unsupported by the running kernel; see Validate.
@@ -101,18 +94,20 @@ func resolve(c *specs.LinuxCapabilities) (*resolved, error) {
 			cp, ok := byName[n]
 			if !ok {
 				msg := fmt.Sprintf("unknown capability %q", n)
-				if _, ok := byName[strings.ToUpper(n)]; ok {
-					msg += fmt.Sprintf(" (names are upper case: %q)", strings.ToUpper(n))
-				} else if _, ok := byName["CAP_"+strings.ToUpper(n)]; ok {
-					msg += fmt.Sprintf(" (did you mean %q?)", "CAP_"+strings.ToUpper(n))
+				if guess := oci.CapabilityName(n); oci.IsKnownCapability(guess) {
+					if strings.HasPrefix(strings.ToUpper(n), "CAP_") {
+						msg += fmt.Sprintf(" (names are upper case: %q)", guess)
+					} else {
+						msg += fmt.Sprintf(" (did you mean %q?)", guess)
+					}
 				}
-				return nil, &FieldError{Field: field, Msg: msg, Err: ErrUnknown}
+				return nil, &oci.FieldError{Field: field, Msg: msg, Err: ErrUnknown}
 			}
 			if cp > last {
 				// Same as runc: a config written for a newer kernel still runs, minus
 				// the capability this kernel cannot grant anyway.
 				r.warnings = append(r.warnings, fmt.Sprintf("%s: %s is not supported by the running kernel (last capability is %s); ignoring it",
-					field, n, "CAP_"+strings.ToUpper(last.String())))
+					field, n, nameOf(last)))
 				continue
 			}
 			if !slices.Contains(r.caps[s.which], cp) {
@@ -123,7 +118,7 @@ func resolve(c *specs.LinuxCapabilities) (*resolved, error) {
 
 	for i, n := range c.Effective {
 		if cp := byName[n]; cp <= last && !r.has(capability.PERMITTED, cp) {
-			return nil, &FieldError{
+			return nil, &oci.FieldError{
 				Field: fmt.Sprintf("process.capabilities.effective[%d]", i),
 				Msg:   fmt.Sprintf("%s is not in process.capabilities.permitted; the kernel refuses an effective capability that is not permitted", n),
 			}
@@ -180,7 +175,7 @@ func DropBounding(c *specs.LinuxCapabilities) error {
 			continue
 		}
 		if err := capability.DropBound(cp); err != nil {
-			return fmt.Errorf("dropping CAP_%s from the bounding set (needs CAP_SETPCAP): %w", strings.ToUpper(cp.String()), err)
+			return fmt.Errorf("dropping %s from the bounding set (needs CAP_SETPCAP): %w", nameOf(cp), err)
 		}
 	}
 	return nil
@@ -221,7 +216,7 @@ func Apply(c *specs.LinuxCapabilities) error {
 	}
 	for _, cp := range r.caps[capability.AMBIENT] {
 		if err := capability.SetAmbient(true, cp); err != nil {
-			return fmt.Errorf("raising ambient capability CAP_%s: %w", strings.ToUpper(cp.String()), err)
+			return fmt.Errorf("raising ambient capability %s: %w", nameOf(cp), err)
 		}
 	}
 	return nil
@@ -252,7 +247,7 @@ func Current() (map[string][]string, error) {
 			if m&(1<<bit) == 0 {
 				continue
 			}
-			n := "CAP_" + strings.ToUpper(capability.Cap(bit).String())
+			n := nameOf(capability.Cap(bit))
 			if _, ok := byName[n]; !ok {
 				n = "CAP_" + strconv.Itoa(bit) // newer kernel than this build
 			}

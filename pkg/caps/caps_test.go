@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -364,9 +365,9 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var fe *FieldError
+			var fe *oci.FieldError
 			if err == nil || !errors.As(err, &fe) {
-				t.Fatalf("error = %v, want a *FieldError", err)
+				t.Fatalf("error = %v, want a *oci.FieldError", err)
 			}
 			if !strings.HasPrefix(err.Error(), tc.wantErr) || fe.Field != tc.wantField {
 				t.Fatalf("error = %q (field %q), want %q (field %q)", err, fe.Field, tc.wantErr, tc.wantField)
@@ -395,7 +396,7 @@ func TestValidateKernelUnsupported(t *testing.T) {
 	if newest <= last {
 		t.Skipf("the running kernel supports every capability this build knows (last is %s), so there is no unsupported name to test with", last)
 	}
-	n := "CAP_" + strings.ToUpper(newest.String())
+	n := nameOf(newest)
 	warnings, err := Validate(&specs.LinuxCapabilities{Bounding: []string{n}})
 	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "not supported by the running kernel") {
 		t.Fatalf("Validate(%s) = %q, %v; want one warning", n, warnings, err)

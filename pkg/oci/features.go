@@ -2,9 +2,7 @@ package oci
 
 import (
 	"slices"
-	"strings"
 
-	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 )
@@ -60,19 +58,6 @@ var seccompFlags = []string{
 	string(specs.LinuxSeccompFlagSpecAllow),
 	string(specs.LinuxSeccompFlagLog),
 	string(specs.LinuxSeccompFlagWaitKillableRecv),
-}
-
-// KnownCapabilities returns every capability name ("CAP_CHOWN", ...) this
-// build knows, sorted. Names outside this list are rejected by Validate:
-// the spec requires an error for unknown capabilities, and silently dropping
-// one would run the process with a different privilege set than configured.
-func KnownCapabilities() []string {
-	var names []string
-	for _, c := range capability.ListKnown() {
-		names = append(names, "CAP_"+strings.ToUpper(c.String()))
-	}
-	slices.Sort(names)
-	return names
 }
 
 // Features returns what `bulwark features` prints. Every list is derived

@@ -293,10 +293,6 @@ func (v *validator) capabilities(c *specs.LinuxCapabilities) error {
 	if c == nil {
 		return nil
 	}
-	known := map[string]bool{}
-	for _, n := range KnownCapabilities() {
-		known[n] = true
-	}
 	sets := []struct {
 		name string
 		caps []string
@@ -306,11 +302,11 @@ func (v *validator) capabilities(c *specs.LinuxCapabilities) error {
 	}
 	for _, set := range sets {
 		for i, name := range set.caps {
-			if known[name] {
+			if IsKnownCapability(name) {
 				continue
 			}
 			f := fmt.Sprintf("process.capabilities.%s[%d]", set.name, i)
-			if guess := "CAP_" + strings.TrimPrefix(strings.ToUpper(name), "CAP_"); known[guess] {
+			if guess := CapabilityName(name); IsKnownCapability(guess) {
 				return fieldErr(f, "unknown capability %s; did you mean %q?", truncQuote(name), guess)
 			}
 			return fieldErr(f, "unknown capability %s (see capabilities(7) or `bulwark features`)", truncQuote(name))

@@ -30,7 +30,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
@@ -268,7 +267,6 @@ func hardenSplitAllow(v string) []string {
 // hardenParseAllow normalises names to CAP_X and rejects unknown ones: a typo in
 // an opt-out must not be silently ignored any more than in the config.
 func hardenParseAllow(names []string, field string) (map[string]bool, bool, error) {
-	known := caps.Names()
 	out := map[string]bool{}
 	priv := false
 	for _, n := range names {
@@ -276,11 +274,8 @@ func hardenParseAllow(names []string, field string) (map[string]bool, bool, erro
 			priv = true
 			continue
 		}
-		c := strings.ToUpper(n)
-		if !strings.HasPrefix(c, "CAP_") {
-			c = "CAP_" + c
-		}
-		if !slices.Contains(known, c) {
+		c := oci.CapabilityName(n)
+		if !oci.IsKnownCapability(c) {
 			return nil, false, fmt.Errorf("%s: %q is neither a capability nor %q", field, n, AllowPrivileged)
 		}
 		out[c] = true

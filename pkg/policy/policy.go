@@ -12,7 +12,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
@@ -195,11 +194,8 @@ func WithNoCapabilities() Option {
 // CapName normalises "net_admin" / "NET_ADMIN" / "CAP_NET_ADMIN" and
 // checks the name against the capabilities this build knows.
 func CapName(n string) (string, error) {
-	name := strings.ToUpper(strings.TrimSpace(n))
-	if !strings.HasPrefix(name, "CAP_") {
-		name = "CAP_" + name
-	}
-	if !slices.Contains(caps.Names(), name) {
+	name := oci.CapabilityName(n)
+	if !oci.IsKnownCapability(name) {
 		return "", fmt.Errorf("%w %q", ErrUnknownCapability, n)
 	}
 	return name, nil
