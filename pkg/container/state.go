@@ -33,7 +33,6 @@ var (
 	ErrRunning    = errors.New("container is not stopped")
 	ErrNotRunning = errors.New("container is not running")
 	ErrNotCreated = errors.New("container is not in the created state")
-	ErrPaused     = errors.New("container is paused")
 )
 
 // Phase is what the runtime last completed for the container; the OCI status

@@ -242,17 +242,3 @@ func (r *Ruleset) Close() {
 		r.fd = -1
 	}
 }
-
-// Apply prepares and enforces mode on the calling thread in one step and
-// returns the ABI used (0: nothing enforced). See Prepare and Restrict for
-// when it may be called.
-func Apply(mode string) (abi int, err error) {
-	rs, err := Prepare(mode)
-	if err != nil || rs == nil {
-		return 0, err
-	}
-	if err := rs.Restrict(); err != nil {
-		return 0, err
-	}
-	return rs.abi, nil
-}

@@ -161,15 +161,6 @@ func gpuNodes() []string {
 	return out
 }
 
-// Profiles lists the profile names with a one-line summary.
-func Profiles() map[string]string {
-	out := map[string]string{}
-	for n, p := range profileTable {
-		out[n] = p.summary
-	}
-	return out
-}
-
 // ProfileNames returns the names, sorted.
 func ProfileNames() []string {
 	var out []string

@@ -16,17 +16,6 @@ type layers struct {
 	seccomp *specs.LinuxSeccomp
 }
 
-func (l layers) String() string {
-	s := "plain"
-	if l.userns {
-		s += " + userns"
-	}
-	if l.seccomp != nil {
-		s += " + seccomp"
-	}
-	return s
-}
-
 // plainSpec mirrors what `runc spec` writes (the common baseline engines
 // start from), minus the terminal: the bench has no pty to hand over.
 func plainSpec(rootfs string, args []string, cgroupsPath string, l layers) *specs.Spec {
