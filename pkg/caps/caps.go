@@ -25,9 +25,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // ErrUnknown is wrapped by the *oci.FieldError for names no Linux version defines,

@@ -14,10 +14,11 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 const (
