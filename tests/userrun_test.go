@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -38,7 +39,8 @@ func (e *env) userRun(stdin []byte, flags []string, rootfs string, cmd ...string
 func (e *env) assertUserRunGone(id string) {
 	e.t.Helper()
 	rt := &container.Runtime{Root: e.root}
-	for _, p := range []string{rt.StateDir(id), rt.RunBundleDir(id), rt.RunDevDir(id), rt.RunFilesDir(id)} {
+	own := userface.PathsOf(e.root, id)
+	for _, p := range []string{rt.StateDir(id), own.Bundle, own.Dev, own.Files} {
 		if _, err := os.Stat(p); err == nil {
 			e.t.Errorf("%s left behind", p)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
 var one = 1
@@ -339,19 +340,11 @@ func execProcess(cmd *cli.Command, spec *specs.Spec) (*specs.Process, error) {
 		p.Cwd = c
 	}
 	if u := cmd.String("user"); u != "" {
-		uid, gid, hasGid := strings.Cut(u, ":")
-		n, err := strconv.ParseUint(uid, 10, 32)
+		user, err := userface.ParseUser(u)
 		if err != nil {
-			return nil, fmt.Errorf("exec: --user %q: want UID[:GID]", u)
+			return nil, fmt.Errorf("exec: --user %q: %w", u, err)
 		}
-		p.User.UID = uint32(n)
-		if hasGid {
-			g, err := strconv.ParseUint(gid, 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("exec: --user %q: want UID[:GID]", u)
-			}
-			p.User.GID = uint32(g)
-		}
+		p.User.UID, p.User.GID = user.UID, user.GIDOr(p.User.GID)
 	}
 	for _, g := range cmd.StringSlice("additional-gids") {
 		n, err := strconv.ParseUint(g, 10, 32)
@@ -399,7 +392,8 @@ func specCommand() *cli.Command {
 			}
 			if cmd.IsSet("profile") {
 				var err error
-				if s, err = profileSpec(cmd, cmd.String("rootfs"), []string{"sh"}); err != nil {
+				o := &userface.Options{Profile: cmd.String("profile"), Rootfs: cmd.String("rootfs"), Args: []string{"sh"}, Devices: cmd.StringSlice("device")}
+				if s, err = userface.Spec(o); err != nil {
 					return err
 				}
 				if !cmd.IsSet("rootfs") {

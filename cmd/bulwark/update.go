@@ -7,10 +7,11 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
+
+	"github.com/bulwark-sec/bulwark/pkg/units"
 )
 
 // updateCommand is runc's update: containerd's shim sends the new limits as
@@ -160,34 +161,10 @@ func warnKernelMemory(r *specs.LinuxResources) {
 	}
 }
 
-// parseBytes reads 1024, 512k, 64m, 1g (binary units, like docker's
-// RAMInBytes) and -1 for "no limit".
+// parseBytes reads a size (pkg/units) or -1 for "no limit".
 func parseBytes(s string) (int64, error) {
 	if s == "-1" {
 		return -1, nil
 	}
-	num := strings.ToLower(strings.TrimSpace(s))
-	num = strings.TrimSuffix(num, "b")
-	num = strings.TrimSuffix(num, "i")
-	mult := int64(1)
-	if n := len(num); n > 0 {
-		switch num[n-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			num = num[:n-1]
-		}
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 512k, 64m, 1g, -1)", s)
-	}
-	return int64(v * float64(mult)), nil
+	return units.ParseSize(s)
 }

@@ -2,8 +2,6 @@ package container
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -25,7 +23,6 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/selfexe"
-	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
 const execFifo = "exec.fifo"
@@ -40,44 +37,8 @@ type Runtime struct {
 	// right after it is loaded (bulwark --harden, /etc/bulwark/policy.json).
 	// A func keeps policy decisions out of the lifecycle code.
 	Harden func(*specs.Spec) error
-	// Userns is the pool of host id ranges the user face allocates from;
-	// nil means userns.Default(). Delete releases the container's range.
-	Userns *userns.Pool
 
 	states stateCache
-}
-
-func (r *Runtime) usernsPool() *userns.Pool {
-	if r.Userns != nil {
-		return r.Userns
-	}
-	return userns.Default()
-}
-
-// RunBundleDir is where the user face writes the bundle it generates for
-// a container; delete removes it with the container. Its parent, "@run",
-// can never be mistaken for a container: '@' is not allowed in an id.
-func (r *Runtime) RunBundleDir(id string) string { return filepath.Join(r.Root, "@run", id) }
-
-// RunDevDir is where the user face creates private device nodes for a
-// user-namespaced container (owned by its root, so it can open them). It
-// is on /dev, the one filesystem certain to allow device nodes and to be
-// reachable by an unprivileged uid, and named after root and id so two
-// roots never collide. Delete removes it.
-func (r *Runtime) RunDevDir(id string) string {
-	h := sha256.Sum256([]byte(r.Root + "\x00" + id))
-	return "/dev/bulwark/" + hex.EncodeToString(h[:16])
-}
-
-// RunFilesDir is where the user face writes files the container bind-mounts
-// read-only (its /etc/hostname, hosts, resolv.conf). The init mounts them as
-// the container's unprivileged root, which must be able to reach them
-// whatever --root's permissions are, so they live outside it, under a
-// directory anyone may traverse but not list, named like RunDevDir. Delete
-// removes it.
-func (r *Runtime) RunFilesDir(id string) string {
-	h := sha256.Sum256([]byte(r.Root + "\x00" + id))
-	return "/run/bulwark-files/" + hex.EncodeToString(h[:16])
 }
 
 func (r *Runtime) warnf(format string, args ...any) {
@@ -95,6 +56,9 @@ type CreateOpts struct {
 	// Spec, when set, is used instead of reading bundle/config.json (the
 	// user face generates its spec in memory).
 	Spec *specs.Spec
+	// Owns is what the caller made on the host for this container; the
+	// container's state records it and delete removes it.
+	Owns []Owned
 	// wantConsole: the runtime stays attached and relays the terminal itself
 	// (foreground run without --console-socket); the pty master lands in gotConsole.
 	wantConsole bool
@@ -181,6 +145,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		Config:      spec,
 		Owner:       strconv.Itoa(os.Geteuid()),
 		Cgroup:      cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id},
+		Owns:        o.Owns,
 	}
 	var cg *cgroups.Manager
 	var hostMountsBefore map[int]string

@@ -197,24 +197,13 @@ func (r *Runtime) destroy(st *State) error {
 	if err := os.RemoveAll(r.dir(st.ID)); err != nil {
 		errs = append(errs, err)
 	}
-	// Called whatever the state says: a create that crashed before writing
-	// state.json may already hold a range and a generated bundle.
-	if err := r.usernsPool().Release(r.dir(st.ID)); err != nil {
-		errs = append(errs, err)
+	// What the container's maker set up for it on the host, recorded at
+	// create: removed in the order it was recorded.
+	for _, o := range st.Owns {
+		if err := o.Release(r.dir(st.ID)); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := os.RemoveAll(r.RunBundleDir(st.ID)); err != nil {
-		errs = append(errs, err)
-	}
-	_ = os.Remove(filepath.Dir(r.RunBundleDir(st.ID)))
-	if err := os.RemoveAll(r.RunDevDir(st.ID)); err != nil {
-		errs = append(errs, err)
-	}
-	// The shared parent goes once the last container's nodes are gone.
-	_ = os.Remove(filepath.Dir(r.RunDevDir(st.ID)))
-	if err := os.RemoveAll(r.RunFilesDir(st.ID)); err != nil {
-		errs = append(errs, err)
-	}
-	_ = os.Remove(filepath.Dir(r.RunFilesDir(st.ID)))
 	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
 		s := r.OCIState(st)
 		s.Status = specs.StateStopped

@@ -60,6 +60,9 @@ type State struct {
 	// HostMounts are the IDs of the mounts the init made in the host's
 	// mount table (a config without a mount namespace); delete removes them.
 	HostMounts []int `json:"hostMounts,omitempty"`
+	// Owns is what was made on the host for the container outside its
+	// state directory (CreateOpts.Owns); delete removes it.
+	Owns []Owned `json:"owns,omitempty"`
 }
 
 func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }

@@ -1,11 +1,7 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -13,29 +9,28 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
-// PrepareDeviceNodes makes the spec's devices usable in a user namespace.
-// There the init cannot mknod, and the host's node, bound in, belongs to
-// host root, whom the container's root is not: opening it fails with
-// EACCES. So, as LXD does, the runtime creates a private node with the
-// same major:minor in dir (the container's bundle), owned by the host id
-// that the device's owner maps to, and the spec binds that node instead.
-// Access stays limited to these nodes by the devices cgroup rules
-// WithDevice added. Without a user namespace the spec is left alone.
-func PrepareDeviceNodes(s *specs.Spec, dir string) error {
+// DeviceNode is a private device node a user-namespaced container needs on
+// the host. In a user namespace the init cannot mknod, and the host's node,
+// bound in, belongs to host root, whom the container's root is not: opening
+// it fails with EACCES. So, as LXD does, the runtime makes a node with the
+// same numbers owned by the host ids the device's owner maps to, and the
+// spec binds that node instead (WithDeviceNodes). Access stays limited to
+// these nodes by the devices cgroup rules WithDevice added.
+type DeviceNode struct {
+	Path         string // the device's path in the container, for errors
+	Mode         uint32 // unix.S_IFCHR or unix.S_IFBLK, with permissions 0600
+	Major, Minor int64
+	UID, GID     uint32 // host ids
+}
+
+// DeviceNodes returns the nodes to make for linux.devices, one per device
+// in order; none without a user namespace or devices, where the spec is
+// fine as it is.
+func DeviceNodes(s *specs.Spec) ([]DeviceNode, error) {
 	if s.Linux == nil || !oci.HasNamespace(s, specs.UserNamespace) || len(s.Linux.Devices) == 0 {
-		return nil
+		return nil, nil
 	}
-	nodes := dir
-	if err := os.MkdirAll(nodes, 0o711); err != nil {
-		return fmt.Errorf("device nodes: %w", err)
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("device nodes in %s: %w", dir, err)
-	}
-	if st.Flags&unix.ST_NODEV != 0 {
-		return fmt.Errorf("device nodes in %s: the filesystem is mounted nodev, so the container could not open them; /dev itself should never be nodev", dir)
-	}
+	nodes := make([]DeviceNode, 0, len(s.Linux.Devices))
 	for i, d := range s.Linux.Devices {
 		var typ uint32
 		switch d.Type {
@@ -44,7 +39,7 @@ func PrepareDeviceNodes(s *specs.Spec, dir string) error {
 		case "b":
 			typ = unix.S_IFBLK
 		default:
-			return fmt.Errorf("linux.devices[%d] %s: type %q cannot be given to a user-namespaced container", i, d.Path, d.Type)
+			return nil, fmt.Errorf("linux.devices[%d] %s: type %q cannot be given to a user-namespaced container", i, d.Path, d.Type)
 		}
 		var uid, gid uint32
 		if d.UID != nil {
@@ -56,23 +51,28 @@ func PrepareDeviceNodes(s *specs.Spec, dir string) error {
 		huid, ok1 := hostID(s.Linux.UIDMappings, uid)
 		hgid, ok2 := hostID(s.Linux.GIDMappings, gid)
 		if !ok1 || !ok2 {
-			return fmt.Errorf("linux.devices[%d] %s: owner %d:%d is not mapped into the user namespace", i, d.Path, uid, gid)
+			return nil, fmt.Errorf("linux.devices[%d] %s: owner %d:%d is not mapped into the user namespace", i, d.Path, uid, gid)
 		}
-		node := filepath.Join(nodes, strconv.Itoa(i))
-		if err := os.Remove(node); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		if err := unix.Mknod(node, typ|0o600, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
-			return fmt.Errorf("linux.devices[%d] %s: mknod: %w", i, d.Path, err)
-		}
-		if err := os.Lchown(node, int(huid), int(hgid)); err != nil {
-			return fmt.Errorf("linux.devices[%d] %s: chown: %w", i, d.Path, err)
-		}
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: d.Path, Type: "bind", Source: node, Options: []string{"bind", "nosuid", "noexec"}})
+		nodes = append(nodes, DeviceNode{Path: d.Path, Mode: typ | 0o600, Major: d.Major, Minor: d.Minor, UID: huid, GID: hgid})
 	}
-	// The binds replace them; the cgroup rules stay in linux.resources.
-	s.Linux.Devices = nil
-	return nil
+	return nodes, nil
+}
+
+// WithDeviceNodes binds the host nodes made for DeviceNodes (sources, in
+// the same order) over the devices' paths and drops linux.devices, which
+// the init could not create; the cgroup rules stay in linux.resources.
+func WithDeviceNodes(sources []string) Option {
+	return func(s *specs.Spec) error {
+		l := linux(s)
+		if len(sources) != len(l.Devices) {
+			return fmt.Errorf("device nodes: %d made for %d devices", len(sources), len(l.Devices))
+		}
+		for i, d := range l.Devices {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: d.Path, Type: "bind", Source: sources[i], Options: []string{"bind", "nosuid", "noexec"}})
+		}
+		l.Devices = nil
+		return nil
+	}
 }
 
 func hostID(ms []specs.LinuxIDMapping, id uint32) (uint32, bool) {

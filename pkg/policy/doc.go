@@ -4,6 +4,13 @@
 // built from them. Every profile starts from the default floor and changes
 // only what its scenario needs; docs/profiles.md has the long form.
 //
+// The package is pure spec in, spec out: it never changes the host. It
+// reads what it must to describe the host in a spec (a device's numbers,
+// whether a mount source exists, the memlock limit, the policy file), and
+// where a spec needs something made on the host (a user-namespaced
+// container's device nodes, its /etc files) it says what (DeviceNodes,
+// EtcFiles) and the caller, pkg/userface, makes it and owns its removal.
+//
 // Threat models of the profiles:
 //
 //   - default: the payload is untrusted code that will try to break out.

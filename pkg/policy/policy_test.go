@@ -2,9 +2,11 @@ package policy
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -166,31 +168,111 @@ func TestCapabilityEditing(t *testing.T) {
 	}
 }
 
-func TestPrepareDeviceNodesGivesTheContainerRootItsOwnNode(t *testing.T) {
+func TestDeviceNodesAreOwnedByTheMappedRootAndBoundOverTheDevices(t *testing.T) {
 	s := Base()
 	if err := Apply(s, WithUserNamespace(300000, 65536), WithDevice("/dev/null")); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "nodes")
-	if err := PrepareDeviceNodes(s, dir); err != nil {
+	nodes, err := DeviceNodes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DeviceNode{Path: "/dev/null", Mode: unix.S_IFCHR | 0o600, Major: 1, Minor: 3, UID: 300000, GID: 300000}
+	if len(nodes) != 1 || nodes[0] != want {
+		t.Fatalf("nodes %+v, want [%+v]", nodes, want)
+	}
+	if err := Apply(s, WithDeviceNodes([]string{"/dev/bulwark/x/0"})); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Linux.Devices) != 0 {
 		t.Errorf("linux.devices still %+v", s.Linux.Devices)
 	}
 	m := s.Mounts[len(s.Mounts)-1]
-	if m.Destination != "/dev/null" || m.Type != "bind" {
-		t.Fatalf("last mount %+v, want a bind at /dev/null", m)
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(m.Source, &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) || st.Uid != 300000 || st.Gid != 300000 || st.Mode&0o777 != 0o600 {
-		t.Errorf("node mode %#o rdev %d owner %d:%d, want char 1:3 0600 owned by 300000", st.Mode, st.Rdev, st.Uid, st.Gid)
+	if m.Destination != "/dev/null" || m.Type != "bind" || m.Source != "/dev/bulwark/x/0" {
+		t.Fatalf("last mount %+v, want a bind of the node at /dev/null", m)
 	}
 	rules := s.Linux.Resources.Devices
 	if last := rules[len(rules)-1]; !last.Allow || *last.Major != 1 || *last.Minor != 3 || last.Access != "rw" {
 		t.Errorf("devices cgroup rule %+v", last)
+	}
+}
+
+func TestDeviceNodesNeedAUserNamespaceAndAMappedOwner(t *testing.T) {
+	noUserNS := Base()
+	if err := Apply(noUserNS, WithDevice("/dev/null")); err != nil {
+		t.Fatal(err)
+	}
+	oci.RemoveNamespace(noUserNS, specs.UserNamespace)
+	unmapped := Base()
+	if err := Apply(unmapped, WithUserNamespace(300000, 65536), WithDevice("/dev/null")); err != nil {
+		t.Fatal(err)
+	}
+	big := uint32(70000)
+	unmapped.Linux.Devices[0].UID = &big
+	tests := []struct {
+		name    string
+		s       *specs.Spec
+		nodes   int
+		wantErr string
+	}{
+		{name: "no user namespace", s: noUserNS},
+		{name: "owner outside the map", s: unmapped, wantErr: "owner 70000:0 is not mapped"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes, err := DeviceNodes(tc.s)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(nodes) != tc.nodes {
+				t.Errorf("nodes %+v err %v, want %d nodes", nodes, err, tc.nodes)
+			}
+		})
+	}
+}
+
+func TestEtcFilesAreTheContainersOwn(t *testing.T) {
+	mounted := Base()
+	if err := Apply(mounted, WithHostname("box")); err != nil {
+		t.Fatal(err)
+	}
+	mounted.Mounts = append(mounted.Mounts, specs.Mount{Destination: "/etc/hosts/", Type: "bind", Source: "/x"})
+	host := Base()
+	if err := Apply(host, WithHostNetwork()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		s    *specs.Spec
+		want map[string]EtcFile
+	}{
+		{name: "no network", s: Base(), want: map[string]EtcFile{
+			"hostname":    {Name: "hostname", Content: "bulwark\n"},
+			"hosts":       {Name: "hosts", Content: "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tbulwark\n"},
+			"resolv.conf": {Name: "resolv.conf", Content: "# this container has no network but its loopback interface\n"},
+		}},
+		{name: "the user's mount wins", s: mounted, want: map[string]EtcFile{
+			"hostname":    {Name: "hostname", Content: "box\n"},
+			"resolv.conf": {Name: "resolv.conf", Content: "# this container has no network but its loopback interface\n"},
+		}},
+		{name: "host network copies resolv.conf", s: host, want: map[string]EtcFile{
+			"hostname":    {Name: "hostname", Content: "bulwark\n"},
+			"hosts":       {Name: "hosts", Content: "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tbulwark\n"},
+			"resolv.conf": {Name: "resolv.conf", CopyOf: "/etc/resolv.conf"},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]EtcFile{}
+			for _, f := range EtcFiles(tc.s) {
+				got[f.Name] = f
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
 	}
 }

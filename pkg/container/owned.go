@@ -1,0 +1,54 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/bulwark-sec/bulwark/pkg/userns"
+)
+
+// OwnedKind says how delete removes an Owned resource.
+type OwnedKind string
+
+const (
+	// OwnedDir is a directory removed with everything in it.
+	OwnedDir OwnedKind = "dir"
+	// OwnedSharedDir is a parent several containers' directories share:
+	// removed only once it is empty.
+	OwnedSharedDir OwnedKind = "sharedDir"
+	// OwnedUsernsRange is a host id range of the userns pool whose
+	// directory is Path, allocated to the container's state directory.
+	OwnedUsernsRange OwnedKind = "usernsRange"
+)
+
+// Owned is a host resource made for a container outside its state directory
+// by whoever set the container up (the person face, pkg/userface). State
+// records the list at create, before the init exists, so that delete, and
+// create's own rollback, remove it without knowing who made it or why.
+type Owned struct {
+	Kind OwnedKind `json:"kind"`
+	Path string    `json:"path"`
+}
+
+// Release removes o; owner is the container's state directory. Removing
+// what is already gone is not an error, so the maker's own rollback and a
+// delete may both run it.
+func (o Owned) Release(owner string) error {
+	// state.json is ours, but a path that is not absolute, or is the
+	// root, could only come from a bug: never remove what it would name.
+	if !filepath.IsAbs(o.Path) || filepath.Clean(o.Path) == "/" {
+		return fmt.Errorf("owned %s %q: not an absolute path below /", o.Kind, o.Path)
+	}
+	switch o.Kind {
+	case OwnedDir:
+		return os.RemoveAll(o.Path)
+	case OwnedSharedDir:
+		// Another container's entries keep it; that is not an error.
+		_ = os.Remove(o.Path)
+		return nil
+	case OwnedUsernsRange:
+		return (&userns.Pool{Dir: o.Path}).Release(owner)
+	}
+	return fmt.Errorf("owned %q: unknown kind %q", o.Path, o.Kind)
+}

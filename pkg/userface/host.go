@@ -1,0 +1,177 @@
+package userface
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/cleanup"
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/userns"
+)
+
+// Paths are where a person's run keeps its files on the host.
+type Paths struct {
+	// Bundle holds the generated config.json, for `bulwark state` and for
+	// people debugging; the rootfs stays where the person has it. Its
+	// parent, "@run" under --root, can never be mistaken for a container:
+	// '@' is not allowed in an id.
+	Bundle string
+	// Dev holds private device nodes for a user-namespaced container
+	// (owned by its root, so it can open them). It is on /dev, the one
+	// filesystem certain to allow device nodes and to be reachable by an
+	// unprivileged uid, and named after root and id so that two roots
+	// never collide.
+	Dev string
+	// Files holds the files the container binds read-only (its
+	// /etc/hostname, hosts, resolv.conf). The init mounts them as the
+	// container's unprivileged root, which must reach them whatever
+	// --root's permissions are, so they live outside it, under a
+	// directory anyone may traverse but not list, named like Dev.
+	Files string
+}
+
+// PathsOf returns the paths of container id under the state root.
+func PathsOf(root, id string) Paths {
+	h := sha256.Sum256([]byte(root + "\x00" + id))
+	name := hex.EncodeToString(h[:16])
+	return Paths{
+		Bundle: filepath.Join(root, "@run", id),
+		Dev:    "/dev/bulwark/" + name,
+		Files:  "/run/bulwark-files/" + name,
+	}
+}
+
+// host is what a run has made on the host so far.
+type host struct {
+	stateDir string // the container's, owner of its user namespace range
+	owns     []container.Owned
+	undo     *cleanup.Stack
+}
+
+// own records resources about to be made: the container will own them,
+// and until it does the stack releases them in the order given.
+func (h *host) own(rs ...container.Owned) {
+	h.owns = append(h.owns, rs...)
+	h.undo.Add(func() {
+		for _, o := range rs {
+			_ = o.Release(h.stateDir)
+		}
+	})
+}
+
+// ownDir records dir and its parent, which other containers share.
+func (h *host) ownDir(dir string) {
+	h.own(container.Owned{Kind: container.OwnedDir, Path: dir},
+		container.Owned{Kind: container.OwnedSharedDir, Path: filepath.Dir(dir)})
+}
+
+// prepare makes on the host what the container needs beside its state and
+// completes s to use it: the user namespace range (unless the person gave
+// one), the bundle, the device nodes and the /etc files.
+func (h *host) prepare(s *specs.Spec, p Paths, allocate bool) error {
+	if allocate {
+		pool := userns.Default()
+		rg, err := pool.Allocate(h.stateDir)
+		if err != nil {
+			return fmt.Errorf("user namespace range: %w", err)
+		}
+		h.own(container.Owned{Kind: container.OwnedUsernsRange, Path: pool.Dir})
+		if err := policy.WithUserNamespace(rg.HostID, rg.Size)(s); err != nil {
+			return err
+		}
+	}
+	h.ownDir(p.Bundle)
+	if err := os.MkdirAll(p.Bundle, 0o700); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if err := h.deviceNodes(s, p.Dev); err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	if err := h.etcFiles(s, p.Files); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(p.Bundle, "config.json"), append(b, '\n'), 0o600)
+}
+
+// deviceNodes makes the nodes policy.DeviceNodes asks for in dir and binds
+// them in.
+func (h *host) deviceNodes(s *specs.Spec, dir string) error {
+	nodes, err := policy.DeviceNodes(s)
+	if err != nil || len(nodes) == 0 {
+		return err
+	}
+	h.ownDir(dir)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("device nodes: %w", err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("device nodes in %s: %w", dir, err)
+	}
+	if st.Flags&unix.ST_NODEV != 0 {
+		return fmt.Errorf("device nodes in %s: the filesystem is mounted nodev, so the container could not open them; /dev itself should never be nodev", dir)
+	}
+	srcs := make([]string, len(nodes))
+	for i, n := range nodes {
+		node := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.Remove(node); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := unix.Mknod(node, n.Mode, int(unix.Mkdev(uint32(n.Major), uint32(n.Minor)))); err != nil {
+			return fmt.Errorf("linux.devices[%d] %s: mknod: %w", i, n.Path, err)
+		}
+		if err := os.Lchown(node, int(n.UID), int(n.GID)); err != nil {
+			return fmt.Errorf("linux.devices[%d] %s: chown: %w", i, n.Path, err)
+		}
+		srcs[i] = node
+	}
+	return policy.WithDeviceNodes(srcs)(s)
+}
+
+// etcFiles writes the container's own /etc files (policy.EtcFiles) in dir
+// and binds them in read-only.
+func (h *host) etcFiles(s *specs.Spec, dir string) error {
+	h.ownDir(dir)
+	// Traversable, not listable: the init, as the container's mapped root,
+	// opens these by name; nobody else learns which containers exist.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return fmt.Errorf("container /etc files: %w", err)
+		}
+		if err := os.Chmod(d, 0o711); err != nil {
+			return fmt.Errorf("container /etc files: %w", err)
+		}
+	}
+	for _, f := range policy.EtcFiles(s) {
+		content := []byte(f.Content)
+		if f.CopyOf != "" {
+			b, err := os.ReadFile(f.CopyOf)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("container /etc/%s: reading the host's: %w", f.Name, err)
+			}
+			content = b
+		}
+		src := filepath.Join(dir, f.Name)
+		if err := os.WriteFile(src, content, 0o644); err != nil {
+			return fmt.Errorf("container /etc/%s: %w", f.Name, err)
+		}
+		if err := policy.WithMount(src, "/etc/"+f.Name, true)(s); err != nil {
+			return fmt.Errorf("container /etc/%s: %w", f.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package userface
+
+import "testing"
+
+func TestParseUser(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    User
+		wantErr bool
+	}{
+		{in: "0", want: User{}},
+		{in: "1000", want: User{UID: 1000}},
+		{in: "1000:100", want: User{UID: 1000, GID: 100, HasGID: true}},
+		{in: "4294967295:0", want: User{UID: 4294967295, HasGID: true}},
+		{in: "", wantErr: true},
+		{in: "root", wantErr: true},
+		{in: "1000:", wantErr: true},
+		{in: ":100", wantErr: true},
+		{in: "-1", wantErr: true},
+		{in: "4294967296", wantErr: true},
+		{in: "1:2:3", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseUser(tc.in)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("ParseUser(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	if g := (User{UID: 5}).GIDOr(5); g != 5 {
+		t.Errorf("GIDOr without a group = %d, want the default 5", g)
+	}
+	if g := (User{UID: 5, HasGID: true}).GIDOr(5); g != 0 {
+		t.Errorf("GIDOr with group 0 = %d, want 0", g)
+	}
+}
+
+func TestParseVolume(t *testing.T) {
+	tests := []struct {
+		in       string
+		src, dst string
+		ro       bool
+		wantErr  bool
+	}{
+		{in: "/data:/mnt", src: "/data", dst: "/mnt"},
+		{in: "/data:/mnt:ro", src: "/data", dst: "/mnt", ro: true},
+		{in: "/data:/mnt:rw", src: "/data", dst: "/mnt"},
+		{in: "rel:/mnt", src: "rel", dst: "/mnt"},
+		{in: "/data", wantErr: true},
+		{in: "/data:", wantErr: true},
+		{in: ":/mnt", wantErr: true},
+		{in: "/data:/mnt:rx", wantErr: true},
+		{in: "/a:b:/mnt", wantErr: true},
+		{in: "/data:/mnt:ro:ro", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			src, dst, ro, err := parseVolume(tc.in)
+			if (err != nil) != tc.wantErr || src != tc.src || dst != tc.dst || ro != tc.ro {
+				t.Errorf("parseVolume(%q) = %q %q %v %v; want %q %q %v, error %v", tc.in, src, dst, ro, err, tc.src, tc.dst, tc.ro, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseTmpfs(t *testing.T) {
+	tests := []struct {
+		in      string
+		dst     string
+		size    int64
+		wantErr bool
+	}{
+		{in: "/run", dst: "/run", size: 64 << 20},
+		{in: "/run:size=1m", dst: "/run", size: 1 << 20},
+		{in: "/run:size=1.5g", dst: "/run", size: 3 << 29},
+		{in: "/run:size=8k,size=16k", dst: "/run", size: 16 << 10},
+		{in: "/run:size=0", wantErr: true},
+		{in: "/run:size=lots", wantErr: true},
+		{in: "/run:mode=1777", wantErr: true},
+		{in: "/run:", dst: "/run", size: 64 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			dst, size, err := parseTmpfs(tc.in)
+			if (err != nil) != tc.wantErr || dst != tc.dst || size != tc.size {
+				t.Errorf("parseTmpfs(%q) = %q %d %v; want %q %d, error %v", tc.in, dst, size, err, tc.dst, tc.size, tc.wantErr)
+			}
+		})
+	}
+}

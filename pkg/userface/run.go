@@ -1,0 +1,58 @@
+package userface
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/bulwark-sec/bulwark/internal/cleanup"
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp"
+)
+
+// Run runs the person's request in the foreground to its end and returns
+// the payload's exit status. Everything made on the host is the
+// container's from create on, and its delete removes it; on a failure
+// before that, Run removes it itself.
+func Run(rt *container.Runtime, o *Options) (int, error) {
+	s, err := Spec(o)
+	if err != nil {
+		return -1, err
+	}
+	id := o.Name
+	if id == "" {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return -1, err
+		}
+		id = "bw-" + hex.EncodeToString(b[:])
+	} else if err := oci.ValidateID(id); err != nil {
+		return -1, fmt.Errorf("--name: %w", err)
+	}
+	if _, err := rt.Load(id); err == nil {
+		return -1, fmt.Errorf("--name %s: %w", id, container.ErrExist)
+	}
+	if err := oci.Validate(s, "", seccomp.Validate); err != nil {
+		return -1, err
+	}
+
+	// From here on the host is changed.
+	var undo cleanup.Stack
+	defer undo.Clean()
+	h := &host{stateDir: rt.StateDir(id), undo: &undo}
+	p := PathsOf(rt.Root, id)
+	if err := h.prepare(s, p, o.UsernsRange == ""); err != nil {
+		return -1, err
+	}
+	code, err := rt.Run(id, p.Bundle, &container.RunOpts{
+		CreateOpts: container.CreateOpts{Spec: s, Owns: h.owns},
+		Signals:    container.NotifySignals(),
+	})
+	if err != nil {
+		return -1, err
+	}
+	// Run deleted the container, and with it everything it owned.
+	undo.Release()
+	return code, nil
+}
