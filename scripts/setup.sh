@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux)
+# mmdebstrap: the Debian rootfs the real-software tests run (internal/testrootfs).
+need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux mmdebstrap)
 missing=()
 for p in "${need[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

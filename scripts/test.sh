@@ -92,6 +92,21 @@ unit() {
 	go test -count=1 "${pkgs[@]}"
 }
 
+# debian_rootfs builds the Debian rootfs of the real-software tests, once
+# per package list and apt sources, cached outside the checkout: a cold
+# cache (several minutes) must not be built inside a test's timeout. Where
+# it cannot be built the tests that need it skip and say why.
+debian_rootfs() {
+	echo "== Debian test rootfs"
+	local rc=0
+	go run ./internal/cmd/mkdebian || rc=$?
+	case $rc in
+	0) ;;
+	3) echo "warning: no Debian test rootfs; the real-software tests will skip" ;;
+	*) exit $rc ;;
+	esac
+}
+
 # -p 1: the integration packages start real containers and engines; running
 # packages one at a time keeps a 2-core machine from timing out daemons.
 gotest_root() {
@@ -125,6 +140,7 @@ for t in "${targets[@]}"; do
 		./scripts/install-engines.sh
 		./scripts/install-vm.sh # qemu + a Debian kernel for tests/vm (pure cgroup v2 guest)
 		lint
+		debian_rootfs
 		echo "== go test"
 		gotest_root ./...
 		fuzz
@@ -136,6 +152,7 @@ for t in "${targets[@]}"; do
 	lint) lint ;;
 	unit) unit ;;
 	integration)
+		debian_rootfs
 		echo "== integration tests"
 		gotest_root ./tests/
 		;;

@@ -1,6 +1,7 @@
 // Package testrootfs builds what the integration tests run containers from:
 // a minimal rootfs made of Debian's busybox-static plus the project's own
-// static Go payloads (tests/payloads), and OCI bundles around it.
+// static Go payloads (tests/payloads), and OCI bundles around it; and, for
+// the tests of real programs, a Debian 12 rootfs (debian.go).
 //
 // The payloads are compiled once per source version into a shared cache
 // directory ($TMPDIR/bulwark-payloads-<hash>), guarded by a file lock, so

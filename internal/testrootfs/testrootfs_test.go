@@ -269,3 +269,30 @@ func TestRequireHelpers(t *testing.T) {
 		t.Error("a missing binary was reported present")
 	})
 }
+
+func TestSuiteSourcesKeepOnlyTheSuite(t *testing.T) {
+	tests := []struct {
+		name         string
+		deb822, list string
+		want         string
+	}{
+		{name: "deb822 with updates, security and a third-party suite",
+			deb822: "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n" +
+				"Types: deb\nURIs: https://vendor.example/apt\nSuites: nodistro\nComponents: main\n",
+			want: "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"},
+		{name: "deb-src and disabled stanzas are left out",
+			deb822: "Types: deb-src\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\n\nEnabled: no\nTypes: deb\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\n"},
+		{name: "one-line sources with options",
+			list: "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://m/debian-security bookworm-security main contrib\ndeb http://vendor/apt cloud-sdk-bookworm main\n",
+			want: "Types: deb\nURIs: http://m/debian-security\nSuites: bookworm-security\nComponents: main contrib\n\n"},
+		{name: "another release only", list: "deb http://m/debian trixie main\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(suiteSources("bookworm", [][]byte{[]byte(tc.deb822)}, [][]byte{[]byte(tc.list)}))
+			if got != tc.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
