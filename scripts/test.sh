@@ -175,4 +175,4 @@ for t in "${targets[@]}"; do
 	fuzz) fuzz ;;
 	esac
 done
-echo "== passed: ${targets[*]}"
+echo "== passed: ${targets[*]} (${SECONDS} s)"
