@@ -402,7 +402,7 @@ func specCommand() *cli.Command {
 			} else if cmd.IsSet("rootfs") || cmd.IsSet("device") {
 				return errors.New("spec: --rootfs and --device go with --profile")
 			}
-			path := filepath.Join(cmd.String("bundle"), "config.json")
+			path := filepath.Join(cmd.String("bundle"), oci.ConfigFile)
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("spec: %s already exists, remove it first", path)
 			}

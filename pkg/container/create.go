@@ -88,7 +88,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	phase.Mark("loaded bundle")
 	if spec.Process == nil {
-		return &oci.FieldError{File: "config.json", Field: "process", Msg: "required to create a container", Err: oci.ErrInvalidConfig}
+		return &oci.FieldError{File: oci.ConfigFile, Field: "process", Msg: "required to create a container", Err: oci.ErrInvalidConfig}
 	}
 	if r.Harden != nil {
 		if err := r.Harden(spec); err != nil {
@@ -102,7 +102,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		}
 	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.wantConsole {
-		return &oci.FieldError{File: "config.json", Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
+		return &oci.FieldError{File: oci.ConfigFile, Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
 	}
 	absBindSources(spec, bundle)
 	absDestinations(spec)
@@ -184,7 +184,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	res := resourcesWithDevices(spec)
 	cg, err = cgroups.New(st.Cgroup, res)
 	if err != nil {
-		return fmt.Errorf("config.json: linux.cgroupsPath: %w", err)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
 	}
 	phase.Mark("cgroups.New")
 
@@ -569,7 +569,7 @@ func (ip initParams) place(pid int) error {
 		phase.Mark("cgroup applied")
 		if ip.resources != nil {
 			if err := ip.cgroup.Set(ip.resources); err != nil {
-				return fmt.Errorf("config.json: linux.resources: %w", err)
+				return &oci.FieldError{File: oci.ConfigFile, Field: "linux.resources", Err: err}
 			}
 		}
 	}
@@ -637,7 +637,7 @@ func writeIDMaps(pid int, spec *specs.Spec) error {
 			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
 		}
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, file), []byte(b.String()), 0); err != nil {
-			return fmt.Errorf("config.json: linux.%s: writing %s: %w", strings.Replace(file, "_map", "Mappings", 1), file, err)
+			return &oci.FieldError{File: oci.ConfigFile, Field: "linux." + strings.Replace(file, "_map", "Mappings", 1), Msg: fmt.Sprintf("writing %s: %v", file, err), Err: err}
 		}
 		return nil
 	}
@@ -769,10 +769,7 @@ func (r *Runtime) compileSeccomp(s *specs.Spec) func() ([]byte, error) {
 	ch := make(chan result, 1)
 	go func() {
 		prog, err := seccomp.Compile(s.Linux.Seccomp, filepath.Join(r.Root, seccompCacheDir))
-		if err != nil {
-			err = fmt.Errorf("config.json: %w", err)
-		}
-		ch <- result{prog, err}
+		ch <- result{prog, oci.InConfig(err)}
 	}()
 	return func() ([]byte, error) {
 		res := <-ch

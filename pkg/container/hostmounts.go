@@ -40,7 +40,7 @@ func checkHostMountNS(s *specs.Spec) error {
 		field = "root.readonly"
 	}
 	if field != "" {
-		return &oci.FieldError{File: "config.json", Field: field, Msg: "needs a mount namespace of the container's own (add {\"type\": \"mount\"} to linux.namespaces); without one it would change the host's mounts", Err: oci.ErrInvalidConfig}
+		return &oci.FieldError{File: oci.ConfigFile, Field: field, Msg: "needs a mount namespace of the container's own (add {\"type\": \"mount\"} to linux.namespaces); without one it would change the host's mounts", Err: oci.ErrInvalidConfig}
 	}
 	return nil
 }

@@ -54,6 +54,11 @@ const (
 // ErrUnavailable is returned for ModeRequire on a kernel without Landlock.
 var ErrUnavailable = errors.New("the kernel has no Landlock (not built in, or not in the lsm= boot list)")
 
+// annotationError points at the Landlock annotation in config.json.
+func annotationError(msg string, err error) error {
+	return &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock), Msg: msg, Err: err}
+}
+
 // ModeOf returns the Landlock mode an annotation set asks for; ModeOff when
 // the annotation is absent.
 func ModeOf(annotations map[string]string) (string, error) {
@@ -65,7 +70,7 @@ func ModeOf(annotations map[string]string) (string, error) {
 	case ModeOff, ModeEnforce, ModeRequire:
 		return v, nil
 	}
-	return "", fmt.Errorf("config.json: annotations[%q]: %q is not one of %s, %s, %s", oci.AnnotationLandlock, v, ModeEnforce, ModeRequire, ModeOff)
+	return "", annotationError(fmt.Sprintf("%q is not one of %s, %s, %s", v, ModeEnforce, ModeRequire, ModeOff), oci.ErrInvalidConfig)
 }
 
 // ABI returns the Landlock ABI version the runtime enforces on this kernel:
@@ -182,12 +187,12 @@ func Prepare(mode string) (*Ruleset, error) {
 		return nil, nil
 	case ModeEnforce, ModeRequire:
 	default:
-		return nil, fmt.Errorf("config.json: annotations[%q]: unknown mode %q", oci.AnnotationLandlock, mode)
+		return nil, annotationError(fmt.Sprintf("unknown mode %q", mode), oci.ErrInvalidConfig)
 	}
 	abi := ABI()
 	if abi == 0 {
 		if mode == ModeRequire {
-			return nil, fmt.Errorf("config.json: annotations[%q]=%q: %w", oci.AnnotationLandlock, mode, ErrUnavailable)
+			return nil, annotationError(fmt.Sprintf("%q: %v", mode, ErrUnavailable), ErrUnavailable)
 		}
 		return nil, nil
 	}
@@ -211,7 +216,7 @@ func Prepare(mode string) (*Ruleset, error) {
 		// Best effort degraded to nothing (a rule needs a right this
 		// ABI lacks, e.g. refer on ABI 1).
 		if mode == ModeRequire {
-			return nil, fmt.Errorf("config.json: annotations[%q]=%q: Landlock ABI %d cannot express the rules: %w", oci.AnnotationLandlock, mode, abi, ErrUnavailable)
+			return nil, annotationError(fmt.Sprintf("%q: Landlock ABI %d cannot express the rules: %v", mode, abi, ErrUnavailable), ErrUnavailable)
 		}
 		return nil, nil
 	}

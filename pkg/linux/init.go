@@ -227,12 +227,12 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
-			return fmt.Errorf("config.json: hostname: %w", err)
+			return &oci.FieldError{File: oci.ConfigFile, Field: "hostname", Err: err}
 		}
 	}
 	if s.Domainname != "" {
 		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
-			return fmt.Errorf("config.json: domainname: %w", err)
+			return &oci.FieldError{File: oci.ConfigFile, Field: "domainname", Err: err}
 		}
 	}
 	if s.Linux != nil {
@@ -487,7 +487,7 @@ func installSeccomp(sc *specs.LinuxSeccomp, prog []byte) (int, error) {
 		fd, err = seccomp.LoadThread(sc)
 	}
 	if err != nil {
-		return -1, fmt.Errorf("config.json: %w", err)
+		return -1, oci.InConfig(err)
 	}
 	return fd, nil
 }
@@ -499,11 +499,11 @@ func SetRlimits(pid int, rls []specs.POSIXRlimit) error {
 	for i, rl := range rls {
 		res, ok := oci.RlimitResource(rl.Type)
 		if !ok {
-			return fmt.Errorf("config.json: process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
+			return &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("process.rlimits[%d].type", i), Msg: fmt.Sprintf("unknown rlimit %q", rl.Type), Err: oci.ErrInvalidConfig}
 		}
 		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
 		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
-			return fmt.Errorf("config.json: process.rlimits[%d]: prlimit %s: %w", i, rl.Type, err)
+			return &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("process.rlimits[%d]", i), Msg: fmt.Sprintf("prlimit %s: %v", rl.Type, err), Err: err}
 		}
 	}
 	return nil
@@ -541,10 +541,10 @@ func setPersonality(pers *specs.LinuxPersonality) error {
 	case specs.PerLinux32:
 		v = 0x0008
 	default:
-		return fmt.Errorf("config.json: linux.personality.domain: unknown domain %q", pers.Domain)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.personality.domain", Msg: fmt.Sprintf("unknown domain %q", pers.Domain), Err: oci.ErrInvalidConfig}
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, v, 0, 0); e != 0 {
-		return fmt.Errorf("config.json: linux.personality: %w", e)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.personality", Err: e}
 	}
 	return nil
 }
@@ -582,7 +582,7 @@ func checkCwd(cwd string) (bool, error) {
 // root (a leaked host directory) reads as "(unreachable)".
 func cwdInside(cwd string) error {
 	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
-		return fmt.Errorf("config.json: process.cwd %q is outside the container", cwd)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "process.cwd", Msg: fmt.Sprintf("%q is outside the container", cwd), Err: oci.ErrInvalidConfig}
 	}
 	return nil
 }
@@ -609,7 +609,7 @@ func finalize(p *specs.Process, cwdChecked bool) error {
 		cwd = "/"
 	}
 	if err := unix.Chdir(cwd); err != nil {
-		return fmt.Errorf("config.json: process.cwd %q: %w", cwd, err)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "process.cwd", Msg: fmt.Sprintf("%q: %v", cwd, err), Err: err}
 	}
 	if !cwdChecked {
 		if err := cwdInside(cwd); err != nil {
@@ -638,13 +638,13 @@ func setUser(u *specs.User) error {
 		gids = append(gids, int(g))
 	}
 	if err := unix.Setgroups(gids); err != nil {
-		return fmt.Errorf("config.json: process.user.additionalGids: setgroups: %w", err)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "process.user.additionalGids", Msg: fmt.Sprintf("setgroups: %v", err), Err: err}
 	}
 	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("config.json: process.user.gid %d: %w", u.GID, err)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "process.user.gid", Msg: fmt.Sprintf("%d: %v", u.GID, err), Err: err}
 	}
 	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("config.json: process.user.uid %d: %w", u.UID, err)
+		return &oci.FieldError{File: oci.ConfigFile, Field: "process.user.uid", Msg: fmt.Sprintf("%d: %v", u.UID, err), Err: err}
 	}
 	return nil
 }
@@ -656,7 +656,7 @@ func writeSysctls(m map[string]string) error {
 			return err
 		}
 		if err := os.WriteFile(filepath.Join("/proc/sys", p), []byte(v), 0); err != nil {
-			return fmt.Errorf("config.json: linux.sysctl %q: %w", k, err)
+			return &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("linux.sysctl[%q]", k), Err: err}
 		}
 	}
 	return nil
@@ -666,12 +666,12 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 func lookPath(p *specs.Process) (string, error) {
 	if len(p.Args) == 0 {
-		return "", errors.New("config.json: process.args: empty")
+		return "", &oci.FieldError{File: oci.ConfigFile, Field: "process.args", Msg: "empty", Err: oci.ErrInvalidConfig}
 	}
 	name := p.Args[0]
 	if strings.Contains(name, "/") {
 		if err := unix.Access(name, unix.X_OK); err != nil {
-			return "", fmt.Errorf("config.json: process.args[0] %q: %w", name, err)
+			return "", &oci.FieldError{File: oci.ConfigFile, Field: "process.args[0]", Msg: fmt.Sprintf("%q: %v", name, err), Err: err}
 		}
 		return name, nil
 	}
@@ -691,7 +691,7 @@ func lookPath(p *specs.Process) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("config.json: process.args[0]: executable %q not found in $PATH (%s)", name, path)
+	return "", &oci.FieldError{File: oci.ConfigFile, Field: "process.args[0]", Msg: fmt.Sprintf("executable %q not found in $PATH (%s)", name, path)}
 }
 
 func execve(path string, p *specs.Process) error {

@@ -61,3 +61,23 @@ func (e *FieldError) Error() string {
 // Unwrap lets errors.Is(err, ErrInvalidConfig) and errors.Is(err,
 // fs.ErrNotExist) see through the FieldError.
 func (e *FieldError) Unwrap() error { return e.Err }
+
+// InConfig attributes err to config.json, for errors from packages that are
+// handed one section of the config and so cannot know the file's name
+// (pkg/seccomp, pkg/caps, pkg/landlock). A *FieldError that names no file
+// gets ConfigFile; any other error is wrapped in a *FieldError naming only
+// the file. The text is "config.json: " followed by err's own.
+func InConfig(err error) error {
+	if err == nil {
+		return nil
+	}
+	if fe, ok := err.(*FieldError); ok {
+		if fe.File != "" {
+			return err
+		}
+		c := *fe
+		c.File = ConfigFile
+		return &c
+	}
+	return &FieldError{File: ConfigFile, Err: err}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // testBundle returns a bundle directory with an empty rootfs and a valid
@@ -540,5 +541,49 @@ func TestValidateMountLabel(t *testing.T) {
 	}
 	if len(warns) != 1 || !strings.Contains(warns[0], "linux.mountLabel: SELinux is not enabled") {
 		t.Fatalf("warnings = %q, want one about linux.mountLabel", warns)
+	}
+}
+
+func TestInConfig(t *testing.T) {
+	errno := unix.EPERM
+	named := &FieldError{File: "profile.json", Field: "defaultAction", Msg: "x"}
+	tests := []struct {
+		name      string
+		err       error
+		want      string
+		wantField string
+	}{
+		{"nil", nil, "", ""},
+		{"plain error", errno, "config.json: operation not permitted", ""},
+		{"field error without a file", &FieldError{Field: "linux.seccomp.flags[0]", Msg: "unsupported", Err: errno}, "config.json: linux.seccomp.flags[0]: unsupported", "linux.seccomp.flags[0]"},
+		{"field error naming its file", named, "profile.json: defaultAction: x", "defaultAction"},
+		{"joined field errors", errors.Join(&FieldError{Field: "a", Msg: "1"}, &FieldError{Field: "b", Msg: "2"}), "config.json: a: 1\nb: 2", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := InConfig(tt.err)
+			if tt.err == nil {
+				if err != nil {
+					t.Fatalf("InConfig(nil) = %v", err)
+				}
+				return
+			}
+			if err.Error() != tt.want {
+				t.Fatalf("InConfig() = %q, want %q", err, tt.want)
+			}
+			if tt.wantField == "" && !errors.Is(err, tt.err) {
+				t.Fatalf("InConfig() = %v does not wrap %v", err, tt.err)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.wantField {
+				t.Fatalf("InConfig() = %#v, want a *FieldError with field %q", err, tt.wantField)
+			}
+			if tt.wantField == "linux.seccomp.flags[0]" && !errors.Is(err, errno) {
+				t.Fatalf("InConfig() = %v lost the wrapped errno", err)
+			}
+		})
+	}
+	if named.File != "profile.json" {
+		t.Fatal("InConfig changed its argument")
 	}
 }

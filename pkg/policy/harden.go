@@ -134,11 +134,11 @@ var hardenMaskedPaths = []string{
 // allow annotation names something that is not a capability.
 func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 	if s == nil || s.Process == nil {
-		return nil, errors.New("config.json: process: required to harden a container")
+		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process", Msg: "required to harden a container", Err: oci.ErrInvalidConfig}
 	}
 	allowCaps, allowPriv, err := hardenParseAllow(hardenSplitAllow(s.Annotations[oci.AnnotationAllow]), fmt.Sprintf("annotations[%q]", oci.AnnotationAllow))
 	if err != nil {
-		return nil, fmt.Errorf("config.json: %w", err)
+		return nil, oci.InConfig(err)
 	}
 	hostCaps, hostPriv, _ := hardenParseAllow(cfg.Allow, "allow")
 	for c := range hostCaps {
@@ -148,10 +148,10 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 
 	if shape := hardenPrivilegedShape(s); shape != "" {
 		if !allowPriv {
-			return nil, fmt.Errorf("config.json: process.capabilities: %s: %w; to run it anyway, annotate %s: %s",
-				shape, ErrPrivileged, oci.AnnotationAllow, AllowPrivileged)
+			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process.capabilities", Err: ErrPrivileged,
+				Msg: fmt.Sprintf("%s: %v; to run it anyway, annotate %s: %s", shape, ErrPrivileged, oci.AnnotationAllow, AllowPrivileged)}
 		}
-		return []Decision{{Field: "config.json", Action: "left as written",
+		return []Decision{{Field: oci.ConfigFile, Action: "left as written",
 			Reason: fmt.Sprintf("privileged-shaped (%s) and allowed by %s: %s", shape, oci.AnnotationAllow, AllowPrivileged)}}, nil
 	}
 
@@ -276,7 +276,7 @@ func hardenParseAllow(names []string, field string) (map[string]bool, bool, erro
 		}
 		c := oci.CapabilityName(n)
 		if !oci.IsKnownCapability(c) {
-			return nil, false, fmt.Errorf("%s: %q is neither a capability nor %q", field, n, AllowPrivileged)
+			return nil, false, &oci.FieldError{Field: field, Msg: fmt.Sprintf("%q is neither a capability nor %q", n, AllowPrivileged), Err: oci.ErrInvalidConfig}
 		}
 		out[c] = true
 	}
