@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -190,4 +191,37 @@ func rootFlag(app *cli.Command, name string) cli.Flag {
 		}
 	}
 	return nil
+}
+
+// one, as StopOnNthArg, ends flag parsing at the first argument, the
+// container id: in exec and ps what follows belongs to the command they
+// run, not to bulwark.
+var one = 1
+
+// needID returns the single container id argument.
+func needID(cmd *cli.Command) (string, error) {
+	if cmd.Args().Len() < 1 {
+		return "", fmt.Errorf("%s: missing container id", cmd.Name)
+	}
+	return cmd.Args().First(), nil
+}
+
+// idCommand is a command whose only argument is the container id.
+func idCommand(name, usage string, do func(*container.Runtime, string) error) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: usage, ArgsUsage: "ID",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			id, err := needID(cmd)
+			if err != nil {
+				return err
+			}
+			return do(runtimeFrom(cmd), id)
+		},
+	}
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+)
+
+func createFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "bundle directory (holds config.json)"},
+		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
+		&cli.StringFlag{Name: "pid-file", Usage: "write the init's pid here"},
+		&cli.BoolFlag{Name: "no-pivot", Usage: "use MS_MOVE and chroot instead of pivot_root"},
+		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted for runc compatibility"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3..3+N-1 to the container"},
+	}
+}
+
+func createOpts(cmd *cli.Command) container.CreateOpts {
+	return container.CreateOpts{
+		PidFile:       cmd.String("pid-file"),
+		ConsoleSocket: cmd.String("console-socket"),
+		NoPivot:       cmd.Bool("no-pivot"),
+		PreserveFds:   cmd.Int("preserve-fds"),
+	}
+}
+
+func createCommand() *cli.Command {
+	return &cli.Command{
+		Name: "create", Usage: "create a container", ArgsUsage: "ID", StopOnNthArg: &one,
+		Flags: createFlags(),
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			id, err := needID(cmd)
+			if err != nil {
+				return err
+			}
+			o := createOpts(cmd)
+			return runtimeFrom(cmd).Create(id, cmd.String("bundle"), &o)
+		},
+	}
+}

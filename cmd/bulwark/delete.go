@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+)
+
+func deleteCommand() *cli.Command {
+	return &cli.Command{
+		Name: "delete", Usage: "delete a stopped container", ArgsUsage: "ID",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill the container first if it is running"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			id, err := needID(cmd)
+			if err != nil {
+				return err
+			}
+			err = runtimeFrom(cmd).Delete(id, cmd.Bool("force"))
+			if cmd.Bool("force") && errors.Is(err, container.ErrNotExist) {
+				// runc: delete --force of a missing container is not an error.
+				return nil
+			}
+			return err
+		},
+	}
+}

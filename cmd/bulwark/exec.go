@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v3"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
+)
+
+func execCommand() *cli.Command {
+	return &cli.Command{
+		Name: "exec", Usage: "run a process in a running container", ArgsUsage: "ID [COMMAND [ARG...]]", StopOnNthArg: &one,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "process", Aliases: []string{"p"}, Usage: "process.json (OCI process) to run"},
+			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+			&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
+			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable"},
+			&cli.StringFlag{Name: "cwd", Usage: "working directory in the container"},
+			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "UID[:GID]"},
+			&cli.StringSliceFlag{Name: "additional-gids", Aliases: []string{"g"}, Usage: "additional group ids"},
+			&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add a capability"},
+			&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs"},
+			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the process"},
+			&cli.StringFlag{Name: "pid-file", Usage: "write the process's pid here"},
+			&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3..3+N-1 to the process"},
+			&cli.StringFlag{Name: "process-label", Hidden: true},
+			&cli.StringFlag{Name: "apparmor", Hidden: true},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			id, err := needID(cmd)
+			if err != nil {
+				return err
+			}
+			r := runtimeFrom(cmd)
+			st, err := r.Load(id)
+			if err != nil {
+				return err
+			}
+			p, err := execProcess(cmd, st.Config)
+			if err != nil {
+				return err
+			}
+			o := &container.ExecOpts{
+				Process: p, PidFile: cmd.String("pid-file"), ConsoleSocket: cmd.String("console-socket"),
+				Detach: cmd.Bool("detach"), PreserveFds: cmd.Int("preserve-fds"),
+			}
+			if !o.Detach {
+				// The process exits after this command: nothing to unregister.
+				o.Signals = container.NotifySignals()
+			}
+			code, err := r.Exec(id, o)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+}
+
+// execProcess builds the exec'd process: --process, or the container's own
+// process with the command line's overrides, as runc does.
+func execProcess(cmd *cli.Command, spec *specs.Spec) (*specs.Process, error) {
+	if path := cmd.String("process"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--process: %w", err)
+		}
+		p := new(specs.Process)
+		if err := json.Unmarshal(b, p); err != nil {
+			return nil, fmt.Errorf("--process %s: %w", path, err)
+		}
+		if len(p.Args) == 0 {
+			return nil, fmt.Errorf("--process %s: args: empty", path)
+		}
+		return p, nil
+	}
+	if cmd.Args().Len() < 2 {
+		return nil, errors.New("exec: missing command (or --process FILE)")
+	}
+	var p specs.Process
+	if spec != nil && spec.Process != nil {
+		p = *spec.Process
+	}
+	p.Args = cmd.Args().Slice()[1:]
+	p.Terminal = cmd.Bool("tty")
+	p.ConsoleSize = nil
+	p.Env = append(append([]string(nil), p.Env...), cmd.StringSlice("env")...)
+	if c := cmd.String("cwd"); c != "" {
+		p.Cwd = c
+	}
+	if u := cmd.String("user"); u != "" {
+		user, err := userface.ParseUser(u)
+		if err != nil {
+			return nil, fmt.Errorf("exec: --user %q: %w", u, err)
+		}
+		p.User.UID, p.User.GID = user.UID, user.GIDOr(p.User.GID)
+	}
+	for _, g := range cmd.StringSlice("additional-gids") {
+		n, err := strconv.ParseUint(g, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("exec: --additional-gids %q: not a number", g)
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(n))
+	}
+	if add := cmd.StringSlice("cap"); len(add) > 0 {
+		c := &specs.LinuxCapabilities{}
+		if p.Capabilities != nil {
+			cc := *p.Capabilities
+			c = &cc
+		}
+		for _, name := range add {
+			name = oci.CapabilityName(name)
+			c.Bounding = append(c.Bounding, name)
+			c.Effective = append(c.Effective, name)
+			c.Permitted = append(c.Permitted, name)
+			c.Inheritable = append(c.Inheritable, name)
+			c.Ambient = append(c.Ambient, name)
+		}
+		p.Capabilities = c
+	}
+	if cmd.Bool("no-new-privs") {
+		p.NoNewPrivileges = true
+	}
+	return &p, nil
+}

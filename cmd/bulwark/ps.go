@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+)
+
+func psCommand() *cli.Command {
+	return &cli.Command{
+		Name: "ps", Usage: "list a container's processes", ArgsUsage: "ID [PS ARGS...]", StopOnNthArg: &one,
+		Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			id, err := needID(cmd)
+			if err != nil {
+				return err
+			}
+			pids, err := runtimeFrom(cmd).PidsOf(id)
+			if err != nil {
+				return err
+			}
+			if cmd.String("format") == "json" {
+				if pids == nil {
+					pids = []int{}
+				}
+				return printJSON(pids)
+			}
+			if cmd.String("format") != "table" {
+				return fmt.Errorf("ps: --format %q is neither table nor json", cmd.String("format"))
+			}
+			return psTable(pids, cmd.Args().Slice()[1:])
+		},
+	}
+}
+
+// psTable runs the host's ps and keeps the header and the container's rows,
+// as runc does, so `docker top` gets familiar columns.
+func psTable(pids []int, args []string) error {
+	if len(args) == 0 {
+		args = []string{"-ef"}
+	}
+	out, err := exec.Command("ps", args...).Output()
+	if err != nil {
+		return fmt.Errorf("ps: %w", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) == 0 {
+		return nil
+	}
+	col := -1
+	for i, h := range strings.Fields(lines[0]) {
+		if h == "PID" {
+			col = i
+		}
+	}
+	if col < 0 {
+		return errors.New("ps: no PID column in ps output")
+	}
+	in := map[string]bool{}
+	for _, p := range pids {
+		in[strconv.Itoa(p)] = true
+	}
+	fmt.Println(lines[0])
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if col < len(f) && in[f[col]] {
+			fmt.Println(l)
+		}
+	}
+	return nil
+}

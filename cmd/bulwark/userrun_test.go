@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/bulwark-sec/bulwark/pkg/userface"
+)
+
+// The flags reach userface.Options as given; a boolean or limit left out
+// stays nil so that the profile decides.
+func TestUserRunOptionsFromFlags(t *testing.T) {
+	yes, no, n := true, false, int64(0)
+	tests := []struct {
+		name string
+		args []string
+		want userface.Options
+	}{
+		{name: "none", want: userface.Options{Profile: "default", Net: "none"}},
+		{name: "repeated and aliased", args: []string{"-e", "A=1,2", "--env", "B=2", "-v", "/a:/b:ro", "--tmpfs", "/run:size=1m", "-u", "1:2", "-w", "/w", "-m", "1.5g"},
+			want: userface.Options{Profile: "default", Net: "none", Env: []string{"A=1,2", "B=2"}, Volumes: []string{"/a:/b:ro"},
+				Tmpfs: []string{"/run:size=1m"}, User: "1:2", Workdir: "/w", Memory: "1.5g"}},
+		{name: "explicit false and zero are given", args: []string{"--read-only=false", "--writable=false", "--pids-limit", "0"},
+			want: userface.Options{Profile: "default", Net: "none", ReadOnly: &no, Writable: &no, PidsLimit: &n}},
+		{name: "the rest", args: []string{"--profile", "dev", "--name", "c1", "--read-only", "--cap-add", "KILL", "--cap-drop", "ALL",
+			"--device", "/dev/null", "--net", "host", "--seccomp", "f.json", "-t", "--hostname", "h", "--userns-range", "200000:65536"},
+			want: userface.Options{Profile: "dev", Name: "c1", ReadOnly: &yes, CapAdd: []string{"KILL"}, CapDrop: []string{"ALL"},
+				Devices: []string{"/dev/null"}, Net: "host", Seccomp: "f.json", TTY: true, Hostname: "h", UsernsRange: "200000:65536"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got *userface.Options
+			c := &cli.Command{Name: "run", Flags: userRunFlags(), DisableSliceFlagSeparator: true,
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					got = userRunOptions(cmd, "", nil)
+					return nil
+				}}
+			if err := c.Run(context.Background(), append([]string{"run"}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			// urfave gives empty slices for flags not given.
+			v := reflect.ValueOf(got).Elem()
+			for i := 0; i < v.NumField(); i++ {
+				if f := v.Field(i); f.Kind() == reflect.Slice && f.Len() == 0 {
+					f.SetZero()
+				}
+			}
+			if !reflect.DeepEqual(*got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", *got, tc.want)
+			}
+		})
+	}
+}
