@@ -62,7 +62,6 @@ type validator struct {
 	bundle  string
 	seccomp SeccompValidator
 	warns   []string
-	ns      map[specs.LinuxNamespaceType]string // type -> path ("" = new)
 }
 
 func fieldErr(field, format string, args ...any) *FieldError {
@@ -73,23 +72,11 @@ func (v *validator) warn(format string, args ...any) {
 	v.warns = append(v.warns, ConfigFile+": "+fmt.Sprintf(format, args...))
 }
 
-func (v *validator) hasNS(t specs.LinuxNamespaceType) bool {
-	_, ok := v.ns[t]
-	return ok
-}
-
 func validate(s *specs.Spec, bundle string, seccomp SeccompValidator) ([]string, error) {
 	if s == nil {
 		return nil, &FieldError{File: ConfigFile, Msg: "no configuration", Err: ErrInvalidConfig}
 	}
-	v := &validator{s: s, bundle: bundle, seccomp: seccomp, ns: map[specs.LinuxNamespaceType]string{}}
-	if s.Linux != nil {
-		for _, n := range s.Linux.Namespaces {
-			if _, dup := v.ns[n.Type]; !dup {
-				v.ns[n.Type] = n.Path
-			}
-		}
-	}
+	v := &validator{s: s, bundle: bundle, seccomp: seccomp}
 	checks := []func() error{
 		v.version,
 		v.root,
@@ -360,7 +347,7 @@ func (v *validator) uts() error {
 		if len(f.val) > 64 {
 			return fieldErr(f.name, "%d bytes long, the kernel allows at most 64", len(f.val))
 		}
-		if !v.hasNS(specs.UTSNamespace) {
+		if !HasNamespace(v.s, specs.UTSNamespace) {
 			return fieldErr(f.name, "set, but linux.namespaces has no \"uts\" entry; without a UTS namespace it would change the host's %s", f.name)
 		}
 	}
@@ -536,7 +523,7 @@ func (v *validator) namespaces(l *specs.Linux) error {
 			}
 		}
 	}
-	if (len(l.MaskedPaths) > 0 || len(l.ReadonlyPaths) > 0) && !v.hasNS(specs.MountNamespace) {
+	if (len(l.MaskedPaths) > 0 || len(l.ReadonlyPaths) > 0) && !HasNamespace(v.s, specs.MountNamespace) {
 		field := "linux.maskedPaths"
 		if len(l.MaskedPaths) == 0 {
 			field = "linux.readonlyPaths"
@@ -547,9 +534,9 @@ func (v *validator) namespaces(l *specs.Linux) error {
 }
 
 func (v *validator) userns(l *specs.Linux) error {
-	path, has := v.ns[specs.UserNamespace]
+	ns, has := Namespace(v.s, specs.UserNamespace)
 	switch {
-	case has && path == "":
+	case has && ns.Path == "":
 		if len(l.UIDMappings) == 0 {
 			return fieldErr("linux.uidMappings", "empty, but a new user namespace is requested; give the uid ranges to map")
 		}
@@ -568,7 +555,8 @@ func (v *validator) userns(l *specs.Linux) error {
 }
 
 func (v *validator) timens(l *specs.Linux) error {
-	path, has := v.ns[specs.TimeNamespace]
+	ns, has := Namespace(v.s, specs.TimeNamespace)
+	path := ns.Path
 	if len(l.TimeOffsets) == 0 {
 		return nil
 	}
@@ -656,11 +644,12 @@ func (v *validator) sysctls(l *specs.Linux) error {
 		s := sysctlDotted(p)
 		switch {
 		case ipcSysctls[s] || strings.HasPrefix(s, "fs.mqueue."):
-			if !v.hasNS(specs.IPCNamespace) {
+			if !HasNamespace(v.s, specs.IPCNamespace) {
 				return fieldErr(f, "needs an \"ipc\" entry in linux.namespaces; without one it would change the host's setting")
 			}
 		case strings.HasPrefix(s, "net."):
-			path, has := v.ns[specs.NetworkNamespace]
+			ns, has := Namespace(v.s, specs.NetworkNamespace)
+			path := ns.Path
 			if !has {
 				return fieldErr(f, "needs a \"network\" entry in linux.namespaces; without one it would change the host's setting")
 			}
@@ -673,13 +662,13 @@ func (v *validator) sysctls(l *specs.Linux) error {
 					return fieldErr(f, "the network namespace %q is the runtime's own (the host's); refusing to change its settings", path)
 				}
 			}
-		case s == "kernel.domainname" && v.hasNS(specs.UTSNamespace):
-		case s == "kernel.hostname" && v.hasNS(specs.UTSNamespace):
+		case s == "kernel.domainname" && HasNamespace(v.s, specs.UTSNamespace):
+		case s == "kernel.hostname" && HasNamespace(v.s, specs.UTSNamespace):
 			return fieldErr(f, "conflicts with the \"hostname\" field; set the hostname there")
 		case s == "kernel.hostname" || s == "kernel.domainname":
 			return fieldErr(f, "needs a \"uts\" entry in linux.namespaces; without one it would change the host's setting")
 		case strings.HasPrefix(s, "user."):
-			if !v.hasNS(specs.UserNamespace) {
+			if !HasNamespace(v.s, specs.UserNamespace) {
 				return fieldErr(f, "needs a \"user\" entry in linux.namespaces; without one it would change the host's limits")
 			}
 		default:
