@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/moby/sys/capability"
@@ -37,11 +36,4 @@ func IsKnownCapability(name string) bool { return knownCaps[name] }
 // build knows, sorted. Names outside this list are rejected by Validate:
 // the spec requires an error for unknown capabilities, and silently dropping
 // one would run the process with a different privilege set than configured.
-func KnownCapabilities() []string {
-	names := make([]string, 0, len(knownCaps))
-	for n := range knownCaps {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func KnownCapabilities() []string { return sortedKeys(knownCaps) }

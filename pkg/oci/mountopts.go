@@ -2,7 +2,6 @@ package oci
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -122,14 +121,7 @@ var MountOptions = map[string]MountFlag{
 }
 
 // KnownMountOptions returns the keys of MountOptions, sorted.
-func KnownMountOptions() []string {
-	keys := make([]string, 0, len(MountOptions))
-	for k := range MountOptions {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func KnownMountOptions() []string { return sortedKeys(MountOptions) }
 
 // ParsedMountOptions is the result of ParseMountOptions.
 type ParsedMountOptions struct {
