@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
@@ -101,16 +102,42 @@ func LoadPolicyFile(path string) (*PolicyFile, error) {
 	return &p, nil
 }
 
-// hardenDroppedCaps are removed from all five sets unless allowed, with the
-// reason each is dangerous in a container.
-var hardenDroppedCaps = []struct{ name, why string }{
-	{"CAP_SYS_ADMIN", "mount, namespaces, bpf and most of the kernel's privileged interfaces: the usual first step of an escape"},
-	{"CAP_SYS_MODULE", "loads kernel modules: code in the host kernel"},
-	{"CAP_SYS_PTRACE", "reads and changes other processes' memory, and follows /proc/PID/root when the pid namespace is shared"},
-	{"CAP_SYS_RAWIO", "raw I/O ports and /dev/mem: the host's hardware and memory"},
-	{"CAP_NET_RAW", "raw and packet sockets: spoofing (ARP, DNS) and sniffing on the container network"},
-	{"CAP_MKNOD", "creates device nodes; with a lax devices cgroup, the host's disks"},
+// hardenKeptCaps is the allowlist: Docker's default capability set, the
+// most any engine hands a container without being asked. Every other
+// capability (DAC_READ_SEARCH, SYS_ADMIN, SYS_MODULE, BPF, ...) is dropped
+// unless run.bulwark.allow names it: a denylist misses the next dangerous
+// capability, as it missed DAC_READ_SEARCH (the "shocker" escape).
+// NET_RAW and MKNOD are Docker defaults the floor still drops
+// (hardenDroppedDefaults), so the allowlist never keeps more than before.
+var hardenKeptCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID",
+	"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
+
+// hardenCapWhy says why a dropped capability is dangerous in a container;
+// capabilities not listed get hardenCapWhyOther.
+var hardenCapWhy = map[string]string{
+	"CAP_NET_RAW":         "raw and packet sockets: spoofing (ARP, DNS) and sniffing on the container network",
+	"CAP_MKNOD":           "creates device nodes; with a lax devices cgroup, the host's disks",
+	"CAP_DAC_READ_SEARCH": "open_by_handle_at opens any inode of the host filesystem the rootfs lives on (the shocker escape)",
+	"CAP_SYS_ADMIN":       "mount, namespaces, bpf and most of the kernel's privileged interfaces: the usual first step of an escape",
+	"CAP_SYS_MODULE":      "loads kernel modules: code in the host kernel",
+	"CAP_SYS_PTRACE":      "reads and changes other processes' memory, and follows /proc/PID/root when the pid namespace is shared",
+	"CAP_SYS_RAWIO":       "raw I/O ports and /dev/mem: the host's hardware and memory",
+	"CAP_SYS_BOOT":        "reboots the host and loads a new kernel with kexec",
+	"CAP_SYS_TIME":        "sets the host's clock",
+	"CAP_BPF":             "loads eBPF programs: kernel attack surface and reads of kernel memory",
+	"CAP_PERFMON":         "perf events over the host: kernel addresses and side channels",
+	"CAP_NET_ADMIN":       "configures interfaces, routes and netfilter, and reaches much kernel code written for root",
+	"CAP_SYSLOG":          "reads the kernel log and kernel addresses",
+	"CAP_MAC_ADMIN":       "changes the host's LSM policy",
+	"CAP_MAC_OVERRIDE":    "bypasses the host's LSM policy",
+	"CAP_SYS_RESOURCE":    "overrides resource limits and quotas the host set",
+	"CAP_AUDIT_CONTROL":   "changes the host's audit rules",
+	"CAP_LINUX_IMMUTABLE": "changes immutable and append-only files",
+}
+
+const hardenCapWhyOther = "not among the capabilities Docker grants by default, which is all the floor keeps"
 
 // hardenPrivilegedCaps, all in the bounding set, make a config privileged-shaped
 // together with no seccomp or an allow-all devices rule. No workload config
@@ -170,20 +197,9 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 			"the config had no seccomp filter, so every syscall was kernel attack surface"})
 	}
 	if c := s.Process.Capabilities; c != nil {
-		for _, dc := range hardenDroppedCaps {
-			if allowCaps[dc.name] {
-				if hardenHasCap(c, dc.name) {
-					ds = append(ds, Decision{"process.capabilities", "kept " + dc.name,
-						fmt.Sprintf("allowed by %s", oci.AnnotationAllow)})
-				}
-				continue
-			}
-			if sets := hardenDropCap(c, dc.name); len(sets) > 0 {
-				ds = append(ds, Decision{"process.capabilities", fmt.Sprintf("dropped %s from %s", dc.name, strings.Join(sets, ", ")),
-					fmt.Sprintf("%s; to keep it, annotate %s: %s", dc.why, oci.AnnotationAllow, strings.TrimPrefix(dc.name, "CAP_"))})
-			}
-		}
+		ds = append(ds, hardenCaps(c, allowCaps)...)
 	}
+	ds = append(ds, hardenSeccompDenials(s.Linux.Seccomp)...)
 	var added []string
 	for _, p := range hardenMaskedPaths {
 		if !slices.Contains(s.Linux.MaskedPaths, p) {
@@ -219,6 +235,97 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 		ds = append(ds, Decision{fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock), "set to " + landlock.ModeEnforce, reason})
 	}
 	return ds, nil
+}
+
+// hardenCaps drops from all five sets every capability outside
+// hardenKeptCaps that allowCaps does not name, and returns a Decision for
+// each capability dropped or kept only by the annotation.
+func hardenCaps(c *specs.LinuxCapabilities, allowCaps map[string]bool) []Decision {
+	var held []string
+	for _, set := range hardenCapSets(c) {
+		for _, n := range *set.set {
+			if !slices.Contains(held, n) {
+				held = append(held, n)
+			}
+		}
+	}
+	slices.Sort(held)
+	var ds []Decision
+	for _, n := range held {
+		// Engines may write names without CAP_ or in lower case; the
+		// allowlist compares the canonical form but drops the name as written.
+		canon := strings.ToUpper(n)
+		if !strings.HasPrefix(canon, "CAP_") {
+			canon = "CAP_" + canon
+		}
+		kept := slices.Contains(hardenKeptCaps, canon)
+		if allowCaps[canon] {
+			if !kept {
+				ds = append(ds, Decision{"process.capabilities", "kept " + canon, fmt.Sprintf("allowed by %s", oci.AnnotationAllow)})
+			}
+			continue
+		}
+		if kept {
+			continue
+		}
+		why := hardenCapWhy[canon]
+		if why == "" {
+			why = hardenCapWhyOther
+		}
+		if sets := hardenDropCap(c, n); len(sets) > 0 {
+			ds = append(ds, Decision{"process.capabilities", fmt.Sprintf("dropped %s from %s", canon, strings.Join(sets, ", ")),
+				fmt.Sprintf("%s; to keep it, annotate %s: %s", why, oci.AnnotationAllow, strings.TrimPrefix(canon, "CAP_"))})
+		}
+	}
+	return ds
+}
+
+// hardenDeniedSyscalls are refused by the floor whatever the engine's
+// profile says: dockerd adds open_by_handle_at to its profile when
+// DAC_READ_SEARCH is granted, and with it a file handle opens any inode of
+// the host filesystem (shocker). Even an annotated DAC_READ_SEARCH keeps
+// its other uses (reading any file inside the container).
+var hardenDeniedSyscalls = []string{"open_by_handle_at"}
+
+// hardenSeccompDenials takes the denied syscalls out of every rule of sc,
+// so they fall to the default action, and where that does not refuse (a
+// denylist profile, defaultAction SCMP_ACT_ALLOW) adds a rule refusing
+// them with EPERM.
+func hardenSeccompDenials(sc *specs.LinuxSeccomp) []Decision {
+	if sc == nil {
+		return nil
+	}
+	var removed []string
+	kept := sc.Syscalls[:0]
+	for _, r := range sc.Syscalls {
+		names := slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool {
+			if slices.Contains(hardenDeniedSyscalls, n) {
+				if r.Action != specs.ActErrno && !slices.Contains(removed, n) {
+					removed = append(removed, n)
+				}
+				return true
+			}
+			return false
+		})
+		if len(names) == 0 {
+			continue
+		}
+		r.Names = names
+		kept = append(kept, r)
+	}
+	sc.Syscalls = kept
+	switch sc.DefaultAction {
+	case specs.ActAllow, specs.ActLog, specs.ActTrace, specs.ActNotify:
+		// What falls through to the default is not refused.
+		eperm := uint(unix.EPERM)
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: slices.Clone(hardenDeniedSyscalls), Action: specs.ActErrno, ErrnoRet: &eperm})
+		removed = hardenDeniedSyscalls
+	}
+	if len(removed) == 0 {
+		return nil
+	}
+	return []Decision{{"linux.seccomp", "denied " + strings.Join(removed, " ") + " with EPERM",
+		"a file handle opens any inode of the host filesystem the rootfs lives on (the shocker escape); the engine's profile allowed it"}}
 }
 
 // hardenPrivilegedShape describes why s looks like `--privileged`, or is "".

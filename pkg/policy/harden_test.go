@@ -200,6 +200,76 @@ func TestHarden(t *testing.T) {
 			},
 		},
 		{
+			name: "capabilities outside Docker's defaults are dropped from all five sets unless allowed",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				extra := []string{"CAP_DAC_READ_SEARCH", "CAP_SYS_ADMIN", "CAP_BPF", "cap_sys_time", "CAP_WAKE_ALARM", "CAP_SYS_NICE"}
+				c := s.Process.Capabilities
+				for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable, &c.Ambient} {
+					*set = append(*set, extra...)
+				}
+				s.Annotations = map[string]string{oci.AnnotationAllow: "SYS_NICE"}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				for _, c := range []string{"CAP_DAC_READ_SEARCH", "CAP_SYS_ADMIN", "CAP_BPF", "cap_sys_time", "CAP_WAKE_ALARM"} {
+					if inAnySet(s.Process.Capabilities, c) {
+						t.Errorf("%s kept", c)
+					}
+					name := strings.ToUpper(c)
+					if !slices.ContainsFunc(ds, func(d Decision) bool {
+						return strings.HasPrefix(d.Action, "dropped "+name+" from bounding, effective, permitted, inheritable, ambient")
+					}) {
+						t.Errorf("no decision for dropping %s from all five sets: %+v", name, ds)
+					}
+				}
+				if !slices.Contains(s.Process.Capabilities.Ambient, "CAP_SYS_NICE") {
+					t.Error("CAP_SYS_NICE dropped although annotated")
+				}
+				for _, c := range []string{"CAP_CHOWN", "CAP_SETUID", "CAP_AUDIT_WRITE"} {
+					if !slices.Contains(s.Process.Capabilities.Effective, c) {
+						t.Errorf("Docker default %s dropped", c)
+					}
+				}
+			},
+		},
+		{
+			name: "open_by_handle_at is refused whatever the engine's profile allows",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+					{Names: []string{"read", "open_by_handle_at", "write"}, Action: specs.ActAllow}}}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				for _, r := range s.Linux.Seccomp.Syscalls {
+					if r.Action == specs.ActAllow && slices.Contains(r.Names, "open_by_handle_at") {
+						t.Errorf("open_by_handle_at still allowed: %+v", r)
+					}
+					if r.Action == specs.ActAllow && !slices.Contains(r.Names, "read") {
+						t.Errorf("the rest of the rule was lost: %+v", r)
+					}
+				}
+				if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Field == "linux.seccomp" && strings.Contains(d.Action, "open_by_handle_at") }) {
+					t.Errorf("no decision names open_by_handle_at: %+v", ds)
+				}
+			},
+		},
+		{
+			name: "a denylist profile gets a rule refusing open_by_handle_at",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				rs := s.Linux.Seccomp.Syscalls
+				if len(rs) != 1 || rs[0].Action != specs.ActErrno || !slices.Equal(rs[0].Names, []string{"open_by_handle_at"}) || rs[0].ErrnoRet == nil || *rs[0].ErrnoRet != 1 {
+					t.Errorf("want one EPERM rule for open_by_handle_at, got %+v", rs)
+				}
+			},
+		},
+		{
 			name: "privileged-shaped config runs as written when annotated",
 			spec: func() *specs.Spec {
 				s := privilegedShaped()

@@ -1,0 +1,68 @@
+package tests
+
+// Attacks on the hardening floor (--harden / policy.json): each test takes
+// an engine-shaped config the floor must make safe and attempts, from
+// inside the container, the host compromise the floor exists to prevent.
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// emptyPolicy is a policy file that keeps the host's
+// /etc/bulwark/policy.json out of a test.
+func emptyPolicy(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "empty.json")
+	if err := os.WriteFile(p, []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// hardenSh runs script in a container from a bundle changed by mutate,
+// under `bulwark --harden`.
+func (e *env) hardenSh(mutate func(*specs.Spec), script string) result {
+	e.t.Helper()
+	bundle := testrootfs.Bundle(e.t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", script}
+		if mutate != nil {
+			mutate(s)
+		}
+	})
+	return e.bw("--harden", "--policy", emptyPolicy(e.t), "run", "-b", bundle, e.id())
+}
+
+// The shocker attack: `docker run --cap-add DAC_READ_SEARCH` gives the
+// container CAP_DAC_READ_SEARCH, and dockerd then adds open_by_handle_at to
+// the profile it writes. A file handle for inode 2 opens the root directory
+// of the filesystem the container's rootfs lives on: the host's disk.
+func TestHardenBlocksShockerWithDACReadSearchAndDockersProfile(t *testing.T) {
+	docker := dockerDefault(t)
+	e := newEnv(t)
+	r := e.hardenSh(func(s *specs.Spec) {
+		docker(s)
+		c := s.Process.Capabilities
+		for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable} {
+			*set = append(*set, "CAP_DAC_READ_SEARCH")
+		}
+		s.Linux.Seccomp.Syscalls = append(s.Linux.Seccomp.Syscalls, specs.LinuxSyscall{
+			Names: []string{"open_by_handle_at"}, Action: specs.ActAllow})
+	}, `echo capeff=$(grep CapEff /proc/self/status | cut -f2); echo shocker=$(syscall open_by_handle_at)`)
+	if r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	got := kv(r.stdout)
+	if got["shocker"] != "EPERM" {
+		t.Errorf("open_by_handle_at of the host filesystem's root = %q, want EPERM\n%s", got["shocker"], r.stdout)
+	}
+	const capDACReadSearch = 2
+	if hasCapBit(t, got["capeff"], capDACReadSearch) {
+		t.Errorf("CAP_DAC_READ_SEARCH effective under the floor: CapEff %s", got["capeff"])
+	}
+}
