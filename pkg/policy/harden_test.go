@@ -250,7 +250,9 @@ func TestHarden(t *testing.T) {
 						t.Errorf("the rest of the rule was lost: %+v", r)
 					}
 				}
-				if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Field == "linux.seccomp" && strings.Contains(d.Action, "open_by_handle_at") }) {
+				if !slices.ContainsFunc(ds, func(d Decision) bool {
+					return d.Field == "linux.seccomp" && strings.Contains(d.Action, "open_by_handle_at")
+				}) {
 					t.Errorf("no decision names open_by_handle_at: %+v", ds)
 				}
 			},
