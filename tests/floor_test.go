@@ -66,3 +66,34 @@ func TestHardenBlocksShockerWithDACReadSearchAndDockersProfile(t *testing.T) {
 		t.Errorf("CAP_DAC_READ_SEARCH effective under the floor: CapEff %s", got["capeff"])
 	}
 }
+
+// A config without linux.readonlyPaths and without a user namespace: a
+// writable /proc/sys/kernel/core_pattern is a program run as host root on
+// the next crash anywhere on the host. The open for writing proves it and
+// writes nothing.
+func TestHardenMakesProcSysReadOnlyWhenTheConfigDoesNot(t *testing.T) {
+	docker := dockerDefault(t)
+	e := newEnv(t)
+	r := e.hardenSh(func(s *specs.Spec) {
+		docker(s)
+		s.Linux.ReadonlyPaths = nil
+		s.Linux.MaskedPaths = nil
+	}, `for f in /proc/sys/kernel/core_pattern /proc/sysrq-trigger /proc/sys/vm/drop_caches; do echo $f=$(syscall openw $f); done
+		echo kcore=$(syscall read /proc/kcore 16)`)
+	if r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	got := kv(r.stdout)
+	for _, f := range []string{"/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches"} {
+		if got[f] != "EROFS" {
+			t.Errorf("open %s for writing = %q, want EROFS\n%s", f, got[f], r.stdout)
+		}
+	}
+	// Not every kernel has sysrq; where it has, it must be read-only.
+	if v := got["/proc/sysrq-trigger"]; v != "EROFS" && v != "ENOENT" {
+		t.Errorf("open /proc/sysrq-trigger for writing = %q, want EROFS", v)
+	}
+	if v := got["kcore"]; v != "EMPTY" && v != "ENOENT" {
+		t.Errorf("/proc/kcore read = %q, want EMPTY (masked)", v)
+	}
+}

@@ -150,11 +150,19 @@ var hardenPrivilegedCaps = []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_
 // containers and the host leak through (keys, timer_list, sched_debug,
 // latency_stats), firmware tables, and powercap energy counters (the
 // Platypus side channel).
+// It holds runc's and Docker's lists (Docker's adds /proc/interrupts).
 var hardenMaskedPaths = []string{
-	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/kallsyms", "/proc/keys", "/proc/key-users",
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/kallsyms", "/proc/keys", "/proc/key-users",
 	"/proc/latency_stats", "/proc/slabinfo", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
 	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 }
+
+// hardenReadonlyPaths are added to linux.readonlyPaths: runc's and
+// Docker's list. Without a user namespace container root is host root to
+// /proc/sys: kernel/core_pattern runs a program as host root on the next
+// crash, vm/drop_caches and the rest change the whole host, and
+// sysrq-trigger reboots it.
+var hardenReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 
 // Harden raises s to the floor in place and returns what it changed. It is
 // an error when s is privileged-shaped and not allowed to be, or when the
@@ -210,6 +218,17 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 	if len(added) > 0 {
 		ds = append(ds, Decision{"linux.maskedPaths", "added " + strings.Join(added, " "),
 			"kernel memory and addresses, host-global state and side channels the container has no use for"})
+	}
+	added = nil
+	for _, p := range hardenReadonlyPaths {
+		if !slices.Contains(s.Linux.ReadonlyPaths, p) {
+			s.Linux.ReadonlyPaths = append(s.Linux.ReadonlyPaths, p)
+			added = append(added, p)
+		}
+	}
+	if len(added) > 0 {
+		ds = append(ds, Decision{"linux.readonlyPaths", "added " + strings.Join(added, " "),
+			"host-global kernel settings: /proc/sys/kernel/core_pattern alone runs a program as host root"})
 	}
 	if r := s.Linux.Resources; r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0 {
 		limit := cfg.PidsLimit

@@ -94,6 +94,11 @@ func TestHarden(t *testing.T) {
 						t.Errorf("%s not masked", p)
 					}
 				}
+				for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"} {
+					if !slices.Contains(s.Linux.ReadonlyPaths, p) {
+						t.Errorf("%s not read-only", p)
+					}
+				}
 				if n := strings.Count(strings.Join(s.Linux.MaskedPaths, " "), "/proc/kcore"); n != 1 {
 					t.Errorf("/proc/kcore listed %d times", n)
 				}
@@ -107,7 +112,7 @@ func TestHarden(t *testing.T) {
 					}
 					fields[d.Field] = true
 				}
-				for _, f := range []string{"process.noNewPrivileges", "linux.seccomp", "process.capabilities", "linux.maskedPaths", "linux.resources.pids.limit", fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock)} {
+				for _, f := range []string{"process.noNewPrivileges", "linux.seccomp", "process.capabilities", "linux.maskedPaths", "linux.readonlyPaths", "linux.resources.pids.limit", fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock)} {
 					if !fields[f] {
 						t.Errorf("no decision logged for %s: %+v", f, ds)
 					}
@@ -166,8 +171,8 @@ func TestHarden(t *testing.T) {
 				if s.Annotations[oci.AnnotationLandlock] != landlock.ModeOff {
 					t.Error("the config's landlock annotation was overridden")
 				}
-				if len(ds) != 1 || ds[0].Field != "linux.maskedPaths" {
-					t.Errorf("want only the masked paths decision, got %+v", ds)
+				if len(ds) != 2 || ds[0].Field != "linux.maskedPaths" || ds[1].Field != "linux.readonlyPaths" {
+					t.Errorf("want only the masked and read-only paths decisions, got %+v", ds)
 				}
 			},
 		},
