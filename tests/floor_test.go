@@ -12,6 +12,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/policy"
 )
 
 // emptyPolicy is a policy file that keeps the host's
@@ -95,5 +97,62 @@ func TestHardenMakesProcSysReadOnlyWhenTheConfigDoesNot(t *testing.T) {
 	}
 	if v := got["kcore"]; v != "EMPTY" && v != "ENOENT" {
 		t.Errorf("/proc/kcore read = %q, want EMPTY (masked)", v)
+	}
+}
+
+// A config that asks for /sys read-write (sysfs without "ro", or the
+// host's /sys bound in): host sysfs attributes change kernel state for the
+// whole host. The open for writing proves it and writes nothing.
+func TestHardenMountsSysReadOnlyUnlessAnnotated(t *testing.T) {
+	const attr = "/sys/kernel/mm/transparent_hugepage/enabled"
+	if _, err := os.Stat(attr); err != nil {
+		t.Skipf("no %s on this kernel to attack: %v", attr, err)
+	}
+	docker := dockerDefault(t)
+	rw := func(s *specs.Spec) {
+		for i, m := range s.Mounts {
+			if m.Destination == "/sys" {
+				s.Mounts[i].Options = []string{"nosuid", "noexec", "nodev", "rw"}
+			}
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*specs.Spec)
+		want   string
+	}{
+		{name: "sysfs rw", mutate: rw, want: "EROFS"},
+		{name: "host /sys bound rw", mutate: func(s *specs.Spec) {
+			for i, m := range s.Mounts {
+				if m.Destination == "/sys" {
+					s.Mounts[i] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "rw"}}
+				}
+			}
+		}, want: "EROFS"},
+		{name: "annotated", mutate: func(s *specs.Spec) {
+			rw(s)
+			s.Annotations = map[string]string{oci.AnnotationAllow: policy.AllowSysfsRW}
+		}, want: "OK"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			r := e.hardenSh(func(s *specs.Spec) {
+				docker(s)
+				tc.mutate(s)
+			}, "echo sysfs=$(syscall openw "+attr+"); echo agent=$(syscall openw /sys/fs/cgroup/memory/release_agent)")
+			if r.code != 0 {
+				t.Fatalf("run: %v", r)
+			}
+			got := kv(r.stdout)
+			if got["sysfs"] != tc.want {
+				t.Errorf("open %s for writing = %q, want %q", attr, got["sysfs"], tc.want)
+			}
+			// Bound from the host, /sys brings the host's cgroup v1
+			// hierarchies, whose release_agent runs as host root.
+			if tc.name == "host /sys bound rw" && got["agent"] != "EROFS" && got["agent"] != "ENOENT" {
+				t.Errorf("open the host's memory cgroup release_agent for writing = %q, want EROFS", got["agent"])
+			}
+		})
 	}
 }

@@ -11,8 +11,8 @@ const (
 	AnnotationLandlock = "run.bulwark.landlock"
 
 	// AnnotationAllow lists what a container keeps despite the hardening
-	// floor: capability names with or without CAP_, comma-separated, or
-	// "privileged" (pkg/policy, Harden).
+	// floor: capability names with or without CAP_, comma-separated,
+	// "sysfs-rw" (a writable /sys) or "privileged" (pkg/policy, Harden).
 	AnnotationAllow = "run.bulwark.allow"
 
 	// AnnotationRootfsOptions asks for the rootfs to be attached with mount

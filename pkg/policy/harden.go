@@ -15,7 +15,8 @@ package policy
 //
 // The floor only raises: it never grants what the config did not ask for.
 // A container opts out of single items with the annotation
-// run.bulwark.allow (capability names, comma-separated), and out of the
+// run.bulwark.allow (capability names, comma-separated, or sysfs-rw for a
+// writable /sys), and out of the
 // privileged-shape refusal with run.bulwark.allow: privileged, which also
 // leaves the rest of that config as written (a --privileged container is
 // meant to be one).
@@ -38,6 +39,9 @@ import (
 
 // AllowPrivileged in oci.AnnotationAllow lets a privileged-shaped config run.
 const AllowPrivileged = "privileged"
+
+// AllowSysfsRW in oci.AnnotationAllow keeps a read-write /sys the config asks for.
+const AllowSysfsRW = "sysfs-rw"
 
 // DefaultPolicyPath is where the host's policy file is read from.
 const DefaultPolicyPath = "/etc/bulwark/policy.json"
@@ -171,15 +175,18 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 	if s == nil || s.Process == nil {
 		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process", Msg: "required to harden a container", Err: oci.ErrInvalidConfig}
 	}
-	allowCaps, allowPriv, err := hardenParseAllow(hardenSplitAllow(s.Annotations[oci.AnnotationAllow]), fmt.Sprintf("annotations[%q]", oci.AnnotationAllow))
+	allowCaps, allowWords, err := hardenParseAllow(hardenSplitAllow(s.Annotations[oci.AnnotationAllow]), fmt.Sprintf("annotations[%q]", oci.AnnotationAllow))
 	if err != nil {
 		return nil, oci.InConfig(err)
 	}
-	hostCaps, hostPriv, _ := hardenParseAllow(cfg.Allow, "allow")
+	hostCaps, hostWords, _ := hardenParseAllow(cfg.Allow, "allow")
 	for c := range hostCaps {
 		allowCaps[c] = true
 	}
-	allowPriv = allowPriv || hostPriv
+	for w := range hostWords {
+		allowWords[w] = true
+	}
+	allowPriv := allowWords[AllowPrivileged]
 
 	if shape := hardenPrivilegedShape(s); shape != "" {
 		if !allowPriv {
@@ -208,6 +215,7 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 		ds = append(ds, hardenCaps(c, allowCaps)...)
 	}
 	ds = append(ds, hardenSeccompDenials(s.Linux.Seccomp)...)
+	ds = append(ds, hardenSysfs(s, allowWords[AllowSysfsRW])...)
 	var added []string
 	for _, p := range hardenMaskedPaths {
 		if !slices.Contains(s.Linux.MaskedPaths, p) {
@@ -273,10 +281,7 @@ func hardenCaps(c *specs.LinuxCapabilities, allowCaps map[string]bool) []Decisio
 	for _, n := range held {
 		// Engines may write names without CAP_ or in lower case; the
 		// allowlist compares the canonical form but drops the name as written.
-		canon := strings.ToUpper(n)
-		if !strings.HasPrefix(canon, "CAP_") {
-			canon = "CAP_" + canon
-		}
+		canon := oci.CapabilityName(n)
 		kept := slices.Contains(hardenKeptCaps, canon)
 		if allowCaps[canon] {
 			if !kept {
@@ -347,6 +352,43 @@ func hardenSeccompDenials(sc *specs.LinuxSeccomp) []Decision {
 		"a file handle opens any inode of the host filesystem the rootfs lives on (the shocker escape); the engine's profile allowed it"}}
 }
 
+// hardenSysfs makes every sysfs mount, and every bind of the host's /sys
+// or a directory below it, read-only unless allowed. Without a user
+// namespace container root owns the host's sysfs attributes, and many
+// change kernel state for the whole host (transparent_hugepage, power,
+// module parameters, device settings).
+func hardenSysfs(s *specs.Spec, allowed bool) []Decision {
+	var ds []Decision
+	for i := range s.Mounts {
+		m := &s.Mounts[i]
+		isSysfs := m.Type == "sysfs"
+		isBind := slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") || m.Type == "bind"
+		if !isSysfs && !(isBind && (m.Source == "/sys" || strings.HasPrefix(m.Source, "/sys/"))) {
+			continue
+		}
+		// A bind of the host's /sys brings its submounts (cgroup
+		// hierarchies with their release_agent, debugfs, securityfs), which
+		// only the recursive rro makes read-only.
+		rec := isBind && !isSysfs
+		if slices.Contains(m.Options, "ro") && !slices.Contains(m.Options, "rw") &&
+			(!rec || slices.Contains(m.Options, "rro") && !slices.Contains(m.Options, "rrw")) {
+			continue
+		}
+		field := fmt.Sprintf("mounts[%d] (%s)", i, m.Destination)
+		if allowed {
+			ds = append(ds, Decision{field, "left read-write", fmt.Sprintf("allowed by %s: %s", oci.AnnotationAllow, AllowSysfsRW)})
+			continue
+		}
+		m.Options = append(slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "rw" || o == "rrw" }), "ro")
+		if rec {
+			m.Options = append(m.Options, "rro")
+		}
+		ds = append(ds, Decision{field, "made read-only",
+			fmt.Sprintf("host sysfs attributes change kernel state for the whole host; to keep it writable, annotate %s: %s", oci.AnnotationAllow, AllowSysfsRW)})
+	}
+	return ds
+}
+
 // hardenPrivilegedShape describes why s looks like `--privileged`, or is "".
 func hardenPrivilegedShape(s *specs.Spec) string {
 	c := s.Process.Capabilities
@@ -391,22 +433,23 @@ func hardenSplitAllow(v string) []string {
 }
 
 // hardenParseAllow normalises names to CAP_X and rejects unknown ones: a typo in
-// an opt-out must not be silently ignored any more than in the config.
-func hardenParseAllow(names []string, field string) (map[string]bool, bool, error) {
+// an opt-out must not be silently ignored any more than in the config. The
+// second map holds the keywords (AllowPrivileged, AllowSysfsRW) named.
+func hardenParseAllow(names []string, field string) (map[string]bool, map[string]bool, error) {
 	out := map[string]bool{}
-	priv := false
+	words := map[string]bool{}
 	for _, n := range names {
-		if strings.EqualFold(n, AllowPrivileged) {
-			priv = true
+		if w := strings.ToLower(n); w == AllowPrivileged || w == AllowSysfsRW {
+			words[w] = true
 			continue
 		}
 		c := oci.CapabilityName(n)
 		if !oci.IsKnownCapability(c) {
-			return nil, false, &oci.FieldError{Field: field, Msg: fmt.Sprintf("%q is neither a capability nor %q", n, AllowPrivileged), Err: oci.ErrInvalidConfig}
+			return nil, nil, &oci.FieldError{Field: field, Msg: fmt.Sprintf("%q is neither a capability nor %q or %q", n, AllowPrivileged, AllowSysfsRW), Err: oci.ErrInvalidConfig}
 		}
 		out[c] = true
 	}
-	return out, priv, nil
+	return out, words, nil
 }
 
 func hardenCapSets(c *specs.LinuxCapabilities) []struct {

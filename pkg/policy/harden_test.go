@@ -277,6 +277,46 @@ func TestHarden(t *testing.T) {
 			},
 		},
 		{
+			name: "sysfs and binds of the host's /sys are made read-only, recursively for binds",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Mounts = []specs.Mount{
+					{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "rw"}},
+					{Destination: "/host-sys", Type: "bind", Source: "/sys/kernel", Options: []string{"rbind", "rrw"}},
+					{Destination: "/data", Type: "bind", Source: "/srv/data", Options: []string{"rbind", "rw"}},
+				}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if o := s.Mounts[0].Options; !slices.Equal(o, []string{"nosuid", "ro"}) {
+					t.Errorf("sysfs options %v", o)
+				}
+				if o := s.Mounts[1].Options; !slices.Equal(o, []string{"rbind", "ro", "rro"}) {
+					t.Errorf("/sys/kernel bind options %v", o)
+				}
+				if o := s.Mounts[2].Options; !slices.Equal(o, []string{"rbind", "rw"}) {
+					t.Errorf("unrelated bind changed: %v", o)
+				}
+			},
+		},
+		{
+			name: "sysfs-rw keeps a read-write /sys",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Mounts = []specs.Mount{{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"rw"}}}
+				s.Annotations = map[string]string{oci.AnnotationAllow: "SYSFS-RW"}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if o := s.Mounts[0].Options; !slices.Equal(o, []string{"rw"}) {
+					t.Errorf("sysfs options %v", o)
+				}
+				if !slices.ContainsFunc(ds, func(d Decision) bool { return d.Action == "left read-write" }) {
+					t.Errorf("no decision for the kept read-write /sys: %+v", ds)
+				}
+			},
+		},
+		{
 			name: "privileged-shaped config runs as written when annotated",
 			spec: func() *specs.Spec {
 				s := privilegedShaped()
