@@ -7,13 +7,17 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 )
 
 // emptyPolicy is a policy file that keeps the host's
@@ -154,5 +158,62 @@ func TestHardenMountsSysReadOnlyUnlessAnnotated(t *testing.T) {
 				t.Errorf("open the host's memory cgroup release_agent for writing = %q, want EROFS", got["agent"])
 			}
 		})
+	}
+}
+
+// ptyCount is the host's number of allocated ptys.
+func ptyCount(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/kernel/pty/nr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// One container opening ptys without bound takes every pty of every
+// container on the host: devpts instances share the kernel's pty.max. Each
+// container's devpts has its own max, so the first stops there (ENOSPC)
+// and a second container still gets a pty.
+func TestDevptsMaxLimitsPtysPerContainer(t *testing.T) {
+	const hold = 8
+	e := newEnv(t)
+	many := func(s *specs.Spec) {
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 8192, Hard: 8192}}
+	}
+	before := ptyCount(t)
+	done := make(chan result, 1)
+	go func() {
+		done <- e.runIn(many, "syscall", "ptmxfill", "5000", strconv.Itoa(hold))
+	}()
+	// Wait until the hog has stopped allocating.
+	last, still := -1, 0
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && still < 4; {
+		time.Sleep(250 * time.Millisecond)
+		n := ptyCount(t)
+		if n == last && n > before {
+			still++
+		} else {
+			still = 0
+		}
+		last = n
+	}
+	second := e.runIn(nil, "syscall", "ptmxfill", "1")
+	hog := <-done
+	if hog.code != 0 || second.code != 0 {
+		t.Fatalf("hog: %v\nsecond: %v", hog, second)
+	}
+	got := kv(hog.stdout)
+	stop := strings.TrimSpace(hog.stdout[strings.LastIndex(strings.TrimSpace(hog.stdout), "\n")+1:])
+	if got["opened"] != strconv.Itoa(rootfs.DevptsMax) || stop != "ENOSPC" {
+		t.Errorf("one container opened %s ptys and stopped with %q, want %d and ENOSPC (the host had %d in use)\n%s",
+			got["opened"], stop, rootfs.DevptsMax, before, hog.stdout)
+	}
+	if o := kv(second.stdout)["opened"]; o != "1" {
+		t.Errorf("a second container got %s ptys while the first held its maximum, want 1\n%s", o, second.stdout)
 	}
 }

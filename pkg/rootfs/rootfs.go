@@ -545,6 +545,7 @@ func (mt *mounter) fs(m specs.Mount, opts mountOpts) error {
 		if !opts.hasData("ptmxmode") {
 			data = append(data, "ptmxmode=0666")
 		}
+		data = devptsMax(data)
 	}
 	// A read-only tmpfs or /dev still has to be populated; Finish makes it
 	// read-only afterwards.
@@ -591,6 +592,37 @@ func (mt *mounter) fs(m specs.Mount, opts mountOpts) error {
 }
 
 const procRootIno = 1
+
+// DevptsMax is the most ptys one container's devpts instance may hold.
+// Every devpts instance but the host's draws from kernel.pty.max less
+// kernel.pty.reserve (4096 - 1024 by default): without a max one container
+// takes them all and no other container, nor a `docker exec -t`, gets a
+// terminal. 256 is far more than shells, sshd or tmux sessions use, and
+// twelve containers at their limit still leave the pool usable.
+const DevptsMax = 256
+
+// devptsMax adds max=DevptsMax to devpts mount data, or lowers a larger
+// max the config asks for: a config must not lift one container's share.
+func devptsMax(data []string) []string {
+	out := make([]string, 0, len(data)+1)
+	for _, d := range data {
+		if v, ok := strings.CutPrefix(d, "max="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= DevptsMax {
+				out = append(out, d)
+				continue
+			}
+			// Dropped: replaced by max=DevptsMax below.
+			continue
+		}
+		out = append(out, d)
+	}
+	for _, d := range out {
+		if strings.HasPrefix(d, "max=") {
+			return out
+		}
+	}
+	return append(out, fmt.Sprintf("max=%d", DevptsMax))
+}
 
 // checkProcMount refuses to cover the container's /proc or anything below
 // it, which would let a config hide masked paths or fake kernel interfaces,

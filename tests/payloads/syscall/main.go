@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -260,6 +261,22 @@ func init() {
 		}},
 		"tiocsti": {"[CMD] (default TIOCSTI; pushes a space into a fresh pty made our controlling terminal, which nobody reads; setup failures print setup:ERRNO)", func(a []string) syscall.Errno {
 			return tiocsti(num(arg(a, 0, "TIOCSTI")))
+		}},
+		"ptmxfill": {"COUNT [HOLD_SECONDS] (open /dev/ptmx up to COUNT times, print opened=N, hold them HOLD_SECONDS, default 0; the result is the errno that stopped it, OK if none)", func(a []string) syscall.Errno {
+			count, hold := int(num(need(a, 0))), time.Duration(num(arg(a, 1, "0")))*time.Second
+			var stop syscall.Errno
+			n := 0
+			for ; n < count; n++ {
+				fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					stop = errnoOf(err)
+					break
+				}
+				_ = fd // held until exit
+			}
+			fmt.Printf("opened=%d\n", n)
+			time.Sleep(hold)
+			return stop
 		}},
 		"raw": {"NR [ARGS...] (any syscall by number, up to six arguments)", func(a []string) syscall.Errno {
 			nr := num(need(a, 0))
