@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v3"
@@ -52,5 +54,35 @@ func TestUserRunOptionsFromFlags(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", *got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSplitRootfsCommand(t *testing.T) {
+	tests := []struct {
+		args    []string
+		rootfs  string
+		argv    []string
+		wantErr string
+	}{
+		{args: []string{"/r", "--", "sh", "-c", "x"}, rootfs: "/r", argv: []string{"sh", "-c", "x"}},
+		{args: []string{"/r", "sh"}, rootfs: "/r", argv: []string{"sh"}}, // urfave ate the --
+		{args: []string{"--", "/r", "--", "true"}, rootfs: "/r", argv: []string{"true"}},
+		{args: []string{"/r", "--", "--"}, rootfs: "/r", argv: []string{"--"}},
+		{args: nil, wantErr: "missing ROOTFS"},
+		{args: []string{"--"}, wantErr: "missing ROOTFS"},
+		{args: []string{"/r", "--"}, wantErr: "missing COMMAND"},
+		{args: []string{"/r"}, wantErr: "missing COMMAND"},
+	}
+	for _, tc := range tests {
+		rootfs, argv, err := splitRootfsCommand(tc.args)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: err %v, want one saying %q", tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || rootfs != tc.rootfs || !slices.Equal(argv, tc.argv) {
+			t.Errorf("%q: got %q %q %v, want %q %q", tc.args, rootfs, argv, err, tc.rootfs, tc.argv)
+		}
 	}
 }

@@ -1,0 +1,93 @@
+package container
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-sec/bulwark/pkg/userns"
+)
+
+func TestOwnedRelease(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, tmp string) (Owned, []string) // the entry, paths that must be gone
+		keep    []string                                         // paths (under tmp) that must stay
+		wantErr string
+	}{
+		{name: "dir with its content", setup: func(t *testing.T, tmp string) (Owned, []string) {
+			d := filepath.Join(tmp, "d")
+			mustWrite(t, filepath.Join(d, "sub", "f"))
+			return Owned{Kind: OwnedDir, Path: d}, []string{d}
+		}},
+		{name: "dir already gone", setup: func(t *testing.T, tmp string) (Owned, []string) {
+			return Owned{Kind: OwnedDir, Path: filepath.Join(tmp, "none")}, nil
+		}},
+		{name: "empty shared dir", setup: func(t *testing.T, tmp string) (Owned, []string) {
+			d := filepath.Join(tmp, "shared")
+			if err := os.Mkdir(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return Owned{Kind: OwnedSharedDir, Path: d}, []string{d}
+		}},
+		{name: "shared dir another container still uses", keep: []string{"shared/other"}, setup: func(t *testing.T, tmp string) (Owned, []string) {
+			mustWrite(t, filepath.Join(tmp, "shared", "other"))
+			return Owned{Kind: OwnedSharedDir, Path: filepath.Join(tmp, "shared")}, nil
+		}},
+		{name: "user namespace range", setup: func(t *testing.T, tmp string) (Owned, []string) {
+			p := &userns.Pool{Dir: filepath.Join(tmp, "pool"), Base: 100000, Size: 65536, MaxRanges: 4}
+			if _, err := p.Allocate(filepath.Join(tmp, "state")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Allocate("/someone/else"); err != nil {
+				t.Fatal(err)
+			}
+			return Owned{Kind: OwnedUsernsRange, Path: p.Dir}, []string{filepath.Join(p.Dir, "0")}
+		}, keep: []string{"pool/1"}},
+		{name: "relative path", wantErr: "not an absolute path", setup: func(t *testing.T, tmp string) (Owned, []string) {
+			return Owned{Kind: OwnedDir, Path: "rel"}, nil
+		}},
+		{name: "the root", wantErr: "not an absolute path", setup: func(t *testing.T, tmp string) (Owned, []string) {
+			return Owned{Kind: OwnedDir, Path: "//"}, nil
+		}},
+		{name: "unknown kind", wantErr: "unknown kind", keep: []string{"x"}, setup: func(t *testing.T, tmp string) (Owned, []string) {
+			mustWrite(t, filepath.Join(tmp, "x"))
+			return Owned{Kind: "file", Path: filepath.Join(tmp, "x")}, nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			o, gone := tc.setup(t, tmp)
+			err := o.Release(filepath.Join(tmp, "state"))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one saying %q", err, tc.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range gone {
+				if _, err := os.Lstat(p); err == nil {
+					t.Errorf("%s left behind", p)
+				}
+			}
+			for _, p := range tc.keep {
+				if _, err := os.Lstat(filepath.Join(tmp, p)); err != nil {
+					t.Errorf("%s removed: %v", p, err)
+				}
+			}
+		})
+	}
+}
+
+func mustWrite(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
