@@ -122,3 +122,83 @@ func TestDebianRootfsViewIsReadOnly(t *testing.T) {
 		t.Errorf("write into the shared Debian rootfs: %v, want EROFS", err)
 	}
 }
+
+// TestStrictProfileRunsDebianPrograms: strict is for compute jobs, and
+// compute jobs are ordinary dynamically linked programs: glibc's loader,
+// stdio, threads, Python's start-up. They must run, and what strict
+// forbids (sockets, new processes, files outside /tmp) must still fail.
+func TestStrictProfileRunsDebianPrograms(t *testing.T) {
+	rootfs := testrootfs.RequireDebianWritable(t)
+	e := newEnv(t)
+	// Compiled in the rootfs by its own gcc (under dev: strict's rootfs is
+	// read-only), so it is linked against the rootfs's glibc.
+	src := `#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static double part[4];
+static void *work(void *arg) {
+	long k = (long)arg;
+	for (long i = k; i < 400000; i += 4) part[k] += sqrt((double)i);
+	return NULL;
+}
+static int cmp(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+int main(void) {
+	pthread_t th[4];
+	for (long k = 0; k < 4; k++) pthread_create(&th[k], NULL, work, (void *)k);
+	double s = 0;
+	for (int k = 0; k < 4; k++) { pthread_join(th[k], NULL); s += part[k]; }
+	int n = 100000, *v = malloc(n * sizeof *v);
+	for (int i = 0; i < n; i++) v[i] = (i * 7919) % 1000;
+	qsort(v, n, sizeof *v, cmp);
+	char *big = malloc(32 << 20);
+	memset(big, 1, 32 << 20);
+	FILE *f = fopen("/tmp/result", "w");
+	if (!f || fprintf(f, "%.0f\n", s) < 0 || fclose(f)) { perror("/tmp/result"); return 1; }
+	printf("sum %.0f min %d max %d big %d\n", s, v[0], v[n - 1], big[4096]);
+	return 0;
+}
+`
+	if r := e.userRun([]byte(src), []string{"--profile", "dev"}, rootfs,
+		"sh", "-c", "cat > /root/compute.c && gcc -O2 -pthread -o /usr/local/bin/compute /root/compute.c -lm"); r.code != 0 {
+		t.Fatalf("compiling under dev: %v", r)
+	}
+	const py = `
+import hashlib, json, math, tempfile, threading
+part = [0.0] * 4
+def work(k): part[k] = sum(math.sqrt(i) for i in range(k, 200000, 4))
+ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+with tempfile.NamedTemporaryFile("w", dir="/tmp") as f: f.write(json.dumps(part))
+print("sum", round(sum(part)), hashlib.sha256(b"bulwark").hexdigest()[:8])
+`
+	const sigsys = 128 + 31
+	tests := []struct {
+		name string
+		cmd  []string
+		code int
+		want string
+	}{
+		{"Debian's /bin/true", []string{"/bin/true"}, 0, ""},
+		{"a threaded C program from the rootfs's gcc", []string{"compute"}, 0, "sum 168654492 min 0 max 999 big 1\n"},
+		{"python3 computes with threads and a temp file", []string{"python3", "-c", py}, 0, "sum 59628256 a9fb31f9\n"},
+		{"user lookups read /etc/passwd", []string{"id", "-un"}, 0, "root\n"},
+		{"an inet socket kills", []string{"python3", "-c", "import socket; socket.socket(); print('OK')"}, sigsys, ""},
+		{"fork is refused", []string{"python3", "-c", "import os\ntry: os.fork(); print('OK')\nexcept OSError as e: print(e.strerror)"}, 0, "Operation not permitted"},
+		{"running another program kills", []string{"python3", "-c", "import subprocess; subprocess.run(['/bin/true']); print('OK')"}, sigsys, ""},
+		{"writing outside /tmp fails", []string{"python3", "-c", "import os\nfor p in ['/etc/x', '/root/x', '/usr/local/bin/x']:\n  try: open(p, 'w'); print('OK', p)\n  except OSError as e: print(e.strerror)"}, 0, "Read-only file system\nRead-only file system\nRead-only file system\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.userRun(nil, []string{"--profile", "strict"}, rootfs, tc.cmd...)
+			if r.code != tc.code || !strings.Contains(r.stdout, tc.want) || (tc.code != 0 && strings.Contains(r.stdout, "OK")) {
+				t.Errorf("want exit %d and %q in stdout, got %v", tc.code, tc.want, r)
+			}
+			if strings.Contains(r.stdout, "OK") {
+				t.Errorf("a forbidden operation succeeded: %v", r)
+			}
+			e.assertUserRunGone(e.ids[len(e.ids)-1])
+		})
+	}
+}

@@ -38,6 +38,7 @@
 //   - gpu, rawdisk: a device the payload needs, given through the devices
 //     cgroup one node at a time, instead of "--privileged".
 //   - strict: compute-only code in the spirit of ZeroVM/NaCl: the strict
-//     seccomp profile (a tiny syscall subset: no sockets, no opening files
-//     for writing), no capabilities, read-only, no network.
+//     seccomp profile (the subset ordinary C, Python and Go programs need:
+//     no sockets, no new processes), no capabilities, read-only but /tmp,
+//     no network.
 package policy

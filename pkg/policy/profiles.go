@@ -124,7 +124,7 @@ var profileTable = map[string]profile{
 			}
 			return devicesOpts(devices), nil
 		}},
-	"strict": {"compute only: strict seccomp (no sockets, no writes to files), no caps, read-only, no network",
+	"strict": {"compute only: strict seccomp (no sockets, no new processes), no caps, read-only but /tmp, no network",
 		lazy(func() []Option {
 			return []Option{WithSeccomp(profiles.Strict()), WithNoCapabilities(), WithReadonlyRootfs(true), WithNetworkNone()}
 		})},

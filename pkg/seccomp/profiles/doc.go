@@ -104,16 +104,27 @@
 //
 // # Strict ("compute only")
 //
-// In the spirit of ZeroVM and NaCl: a tiny subset, and anything outside it
+// In the spirit of ZeroVM and NaCl: a small subset, and anything outside it
 // kills the whole process (SCMP_ACT_KILL_PROCESS), because a compute job that
 // reaches for the network or a new process is either broken or compromised,
-// and a compromised one must not get to probe. The subset is what a static
-// Go or C program needs to compute and use the fds it was given: read and
+// and a compromised one must not get to probe. The subset is what ordinary
+// compute programs were traced to need, dynamically linked ones included
+// (Debian's /bin/true, a threaded C program, python3, static Go): read and
 // write, memory management, futexes and threads, signals, clocks and sleeps,
-// getrandom, its own ids, exit. Some calls in the subset are refused with
-// EPERM for some arguments instead of killing, because language runtimes
-// make them optionally and cope with a refusal:
+// getrandom, its own ids, exit; and files: glibc's loader calls access and
+// newfstatat, Python lists directories (getdents64), resolves its own path
+// (readlink) and asks sysinfo and statfs. Files may be created and written:
+// seccomp cannot see paths, and the profile's read-only rootfs leaves /tmp
+// (and /dev/shm) as the only writable places, both size-limited tmpfs. Some
+// calls in the subset are refused with an errno for some arguments instead
+// of killing, because programs make them optionally and cope with a refusal:
 //
+//   - socket(AF_UNIX) is EPERM (every other family kills): glibc asks nscd
+//     over a unix socket before it reads /etc/passwd for getpwuid, which
+//     Python's start-up (without HOME), id and whoami call.
+//   - ioctl is allowed for TCGETS, TIOCGWINSZ, FIONREAD and the fd-flag
+//     commands FIOCLEX, FIONCLEX, FIONBIO (isatty, stdio, Python); any
+//     other command kills.
 //   - epoll_pwait and epoll_wait are allowed although epoll_create is not:
 //     Bulwark's init is a Go program whose runtime threads keep running
 //     between loading the filter and execve, and its network poller waits
@@ -121,10 +132,8 @@
 //     payload starts. They can only wait on an epoll fd that already exists.
 //   - execve is allowed: the runtime loads the filter before its own final
 //     execve of the payload, so the first execve must pass. Later ones gain
-//     nothing, since the filter is inherited by whatever is executed.
-//   - openat is allowed read-only: (flags & (O_ACCMODE|O_CREAT|O_TRUNC)) == 0.
-//     The Go runtime reads /sys and /proc/self at start (huge page size,
-//     cgroup CPU limit). Opening for write, creating or truncating is EPERM.
+//     nothing, since the filter is inherited by whatever is executed (it
+//     replaces the job; it cannot run beside it: fork is refused).
 //   - clone is allowed for threads only (CLONE_THREAD set, no namespace
 //     flag); fork-like clone is EPERM, clone3 ENOSYS (as in default), fork
 //     and vfork kill.
