@@ -79,7 +79,7 @@ func Example() *specs.Spec {
 		},
 	}
 	if isCgroup2Unified() {
-		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+		SetNamespace(s, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
 	return s
 }
