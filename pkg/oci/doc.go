@@ -16,6 +16,8 @@
 // ("noNewPrivilege") does not go unnoticed.
 //
 // The package is pure Go and has no side effects beyond reading files: the
-// parts that need cgo or privileges (seccomp, mounts) are validated through
-// hooks set by their own packages, and applied elsewhere.
+// part that needs cgo (seccomp) is validated by a validator the caller
+// passes in, and everything is applied elsewhere. It also spells the config's
+// vocabulary once for every other package: the run.bulwark.* annotation
+// keys, capability names, namespace lookups and FieldError.
 package oci
