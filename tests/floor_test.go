@@ -217,3 +217,63 @@ func TestDevptsMaxLimitsPtysPerContainer(t *testing.T) {
 		t.Errorf("a second container got %s ptys while the first held its maximum, want 1\n%s", o, second.stdout)
 	}
 }
+
+// /dev is a tmpfs the container's root could write: a binary dropped there
+// runs despite a read-only rootfs and a noexec /tmp. After setup /dev is
+// read-only and noexec; what is mounted below it (shm, pts, mqueue, a
+// bound termination-log as Kubernetes makes) keeps working.
+func TestDevIsReadOnlyAndNoexecAfterSetup(t *testing.T) {
+	const script = `
+		echo create=$(syscall create /dev/planted)
+		cat $(command -v syscall) > /dev/dropped 2>/dev/null; chmod 755 /dev/dropped 2>/dev/null
+		echo exec=$(/dev/dropped getppid 2>&1 | tail -n 1)
+		echo shm=$(syscall create /dev/shm/scratch)
+		echo pts=$(syscall ptmxfill 1 | head -n 1)
+		echo mqueue=$(test -d /dev/mqueue && echo present)
+		echo null=$(echo x > /dev/null && echo OK)
+		echo termlog=$(echo done > /dev/termination-log && echo OK)
+		echo opts=$(grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f6)`
+	termLog := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(termLog, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	docker := dockerDefault(t)
+	engine := func(s *specs.Spec) {
+		docker(s)
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/termination-log", Type: "bind", Source: termLog, Options: []string{"rbind", "rw"}})
+	}
+	tests := []struct {
+		name string
+		run  func(e *env) result
+	}{
+		{name: "docker-shaped", run: func(e *env) result { return e.sh(engine, script) }},
+		{name: "docker-shaped under --harden", run: func(e *env) result { return e.hardenSh(engine, script) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			r := tc.run(e)
+			if r.code != 0 {
+				t.Fatalf("run: %v", r)
+			}
+			got := kv(r.stdout)
+			if got["create"] != "EROFS" {
+				t.Errorf("create a file in /dev = %q, want EROFS\n%s", got["create"], r.stdout)
+			}
+			if got["exec"] == "OK" {
+				t.Errorf("a binary copied into /dev ran\n%s", r.stdout)
+			}
+			if o := "," + got["opts"] + ","; !strings.Contains(o, ",ro,") || !strings.Contains(o, ",noexec,") || !strings.Contains(o, ",nosuid,") {
+				t.Errorf("/dev mount options %q, want ro, nosuid and noexec", got["opts"])
+			}
+			for k, want := range map[string]string{"shm": "OK", "pts": "opened=1", "mqueue": "present", "null": "OK", "termlog": "OK"} {
+				if got[k] != want {
+					t.Errorf("%s = %q, want %q: a mount below /dev stopped working\n%s", k, got[k], want, r.stdout)
+				}
+			}
+			if b, _ := os.ReadFile(termLog); string(b) != "done\n" {
+				t.Errorf("termination-log on the host holds %q, want the container's message", b)
+			}
+		})
+	}
+}

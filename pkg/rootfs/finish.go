@@ -46,15 +46,42 @@ func Finish(s *specs.Spec) error {
 		if opts.flags&unix.MS_RDONLY == 0 || opts.flags&unix.MS_BIND != 0 || m.Type == "bind" {
 			continue
 		}
-		if m.Type == "tmpfs" || cleanDest(m.Destination) == "/dev" {
+		if m.Type == "tmpfs" && cleanDest(m.Destination) != "/dev" {
 			if err := remountRO(cleanDest(m.Destination), opts.flags); err != nil {
 				return fmt.Errorf("mounts[%d] read-only remount of %q: %w", i, m.Destination, err)
 			}
 		}
 	}
+	if err := sealDev(s); err != nil {
+		return err
+	}
 	if s.Root != nil && s.Root.Readonly {
 		if err := remountRO("/", 0); err != nil {
 			return fmt.Errorf("root.readonly: %w", err)
+		}
+	}
+	return nil
+}
+
+// sealDev makes the container's /dev mount read-only, nosuid and noexec
+// once everything below it exists: device nodes, symlinks and the mounts
+// an engine puts there (shm, mqueue, pts, the console, a termination-log
+// bind). Writable, /dev is where a dropped binary runs despite a read-only
+// rootfs and a noexec /tmp. The remount is not recursive, so /dev/shm and
+// the rest keep their own flags. A /dev that is part of the rootfs (no
+// mount at /dev) follows root.readonly instead.
+func sealDev(s *specs.Spec) error {
+	for i, m := range s.Mounts {
+		if cleanDest(m.Destination) != "/dev" || m.Type != "tmpfs" {
+			continue
+		}
+		opts, err := parseMountOptions(m.Options)
+		if err != nil {
+			return fmt.Errorf("mounts[%d]: %w", i, err)
+		}
+		flags := opts.flags&^unix.MS_BIND | unix.MS_NOEXEC | unix.MS_NOSUID
+		if err := remountRO("/dev", flags); err != nil {
+			return fmt.Errorf("mounts[%d] read-only, noexec remount of /dev: %w", i, err)
 		}
 	}
 	return nil

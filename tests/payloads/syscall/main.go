@@ -262,6 +262,16 @@ func init() {
 		"tiocsti": {"[CMD] (default TIOCSTI; pushes a space into a fresh pty made our controlling terminal, which nobody reads; setup failures print setup:ERRNO)", func(a []string) syscall.Errno {
 			return tiocsti(num(arg(a, 0, "TIOCSTI")))
 		}},
+		"create": {"PATH (create PATH exclusively, write one byte and remove it)", func(a []string) syscall.Errno {
+			fd, err := unix.Open(need(a, 0), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+			if err != nil {
+				return errnoOf(err)
+			}
+			defer unix.Unlink(need(a, 0))
+			defer unix.Close(fd)
+			_, err = unix.Write(fd, []byte{'x'})
+			return errnoOf(err)
+		}},
 		"ptmxfill": {"COUNT [HOLD_SECONDS] (open /dev/ptmx up to COUNT times, print opened=N, hold them HOLD_SECONDS, default 0; the result is the errno that stopped it, OK if none)", func(a []string) syscall.Errno {
 			count, hold := int(num(need(a, 0))), time.Duration(num(arg(a, 1, "0")))*time.Second
 			var stop syscall.Errno
