@@ -40,6 +40,17 @@ func Apply(s *specs.Spec, opts ...Option) error {
 	return check(s)
 }
 
+// Named prefixes o's error with name (a flag, a field), so that the person
+// learns which of their inputs it was.
+func Named(name string, o Option) Option {
+	return func(s *specs.Spec) error {
+		if err := o(s); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	}
+}
+
 // Base is the spec the options start from: runc's template (what
 // `bulwark spec` writes, command "sh"), without a terminal.
 func Base() *specs.Spec {

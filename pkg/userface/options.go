@@ -41,129 +41,173 @@ type Options struct {
 	UsernsRange string
 }
 
-// flagged names the flag in an option's error.
-func flagged(flag string, o policy.Option) policy.Option {
-	return func(s *specs.Spec) error {
-		if err := o(s); err != nil {
-			return fmt.Errorf("%s: %w", flag, err)
-		}
-		return nil
-	}
-}
-
 // Spec turns the request into a spec; it changes nothing on the host, so
 // every bad input is reported before anything exists. Without UsernsRange
 // the spec maps the pool's first range: Run replaces it with an allocated
 // one.
 func Spec(o *Options) (*specs.Spec, error) {
-	profile := o.Profile
-	if profile == "" {
-		profile = "default"
+	r, err := read(o)
+	if err != nil {
+		return nil, err
 	}
-	net := o.Net
-	switch net {
+	return r.spec()
+}
+
+// request is Options read: every value parsed and every conflict between
+// flags found, nothing applied yet.
+type request struct {
+	*Options
+	profile, net string
+	user         *User
+	tmpfs        []tmpfsFlag
+	volumes      []volumeFlag
+	memory       int64 // 0: the profile's
+	seccomp      *specs.LinuxSeccomp
+	usernsRange  *userns.Range
+}
+
+type tmpfsFlag struct {
+	flag, dst string
+	size      int64
+}
+
+type volumeFlag struct {
+	flag, src, dst string
+	ro             bool
+}
+
+func read(o *Options) (*request, error) {
+	r := &request{Options: o, profile: o.Profile, net: o.Net}
+	if r.profile == "" {
+		r.profile = "default"
+	}
+	switch r.net {
 	case "":
-		net = "none"
+		r.net = "none"
 	case "none", "host":
 	default:
-		return nil, fmt.Errorf("--net %q: want none or host", net)
+		return nil, fmt.Errorf("--net %q: want none or host", r.net)
 	}
-	if net == "host" && profile == "netadmin" {
+	if r.net == "host" && r.profile == "netadmin" {
 		return nil, fmt.Errorf("--net host conflicts with --profile netadmin: %w: NET_ADMIN and NET_RAW are only granted inside the container's own network namespace", policy.ErrConflict)
 	}
 	if o.ReadOnly != nil && o.Writable != nil {
 		return nil, fmt.Errorf("--read-only conflicts with --writable: %w", policy.ErrConflict)
-	}
-	for _, d := range o.Devices {
-		if err := policy.WithDevice(d)(&specs.Spec{}); err != nil {
-			return nil, fmt.Errorf("--device %s: %w", d, err)
-		}
-	}
-	opts, err := policy.Profile(profile, o.Devices...)
-	if err != nil {
-		return nil, fmt.Errorf("--profile %s: %w", profile, err)
-	}
-	if o.Rootfs != "" {
-		opts = append(opts, flagged("ROOTFS", policy.WithRootfs(o.Rootfs)))
-	}
-	if len(o.Args) > 0 {
-		opts = append(opts, policy.WithArgs(o.Args...))
 	}
 	if o.User != "" {
 		u, err := ParseUser(o.User)
 		if err != nil {
 			return nil, fmt.Errorf("--user %q: %w", o.User, err)
 		}
-		opts = append(opts, policy.WithUser(u.UID, u.GIDOr(u.UID)))
-	}
-	if o.Workdir != "" {
-		opts = append(opts, flagged("--workdir", policy.WithCwd(o.Workdir)))
-	}
-	for _, e := range o.Env {
-		opts = append(opts, flagged("--env", policy.WithEnv(e)))
-	}
-	if o.Hostname != "" {
-		opts = append(opts, flagged("--hostname", policy.WithHostname(o.Hostname)))
-	}
-	if o.ReadOnly != nil {
-		opts = append(opts, policy.WithReadonlyRootfs(*o.ReadOnly))
-	}
-	if o.Writable != nil {
-		opts = append(opts, policy.WithReadonlyRootfs(!*o.Writable))
+		r.user = &u
 	}
 	for _, t := range o.Tmpfs {
 		dst, size, err := parseTmpfs(t)
 		if err != nil {
 			return nil, fmt.Errorf("--tmpfs %q: %w", t, err)
 		}
-		opts = append(opts, flagged("--tmpfs "+t, policy.WithTmpfs(dst, size)))
+		r.tmpfs = append(r.tmpfs, tmpfsFlag{flag: "--tmpfs " + t, dst: dst, size: size})
 	}
 	for _, v := range o.Volumes {
 		src, dst, ro, err := parseVolume(v)
 		if err != nil {
 			return nil, fmt.Errorf("--volume %q: %w", v, err)
 		}
-		opts = append(opts, flagged("--volume "+v, policy.WithMount(src, dst, ro)))
+		r.volumes = append(r.volumes, volumeFlag{flag: "--volume " + v, src: src, dst: dst, ro: ro})
 	}
 	if o.Memory != "" {
 		n, err := parseLimit(o.Memory)
 		if err != nil {
 			return nil, fmt.Errorf("--memory %q: %w", o.Memory, err)
 		}
-		opts = append(opts, flagged("--memory", policy.WithMemoryLimit(n)))
-	}
-	if o.PidsLimit != nil {
-		opts = append(opts, flagged("--pids-limit", policy.WithPidsLimit(*o.PidsLimit)))
-	}
-	for _, c := range o.CapAdd {
-		opts = append(opts, flagged("--cap-add "+c, policy.WithCapabilities(c)))
-	}
-	for _, c := range o.CapDrop {
-		opts = append(opts, flagged("--cap-drop "+c, policy.WithoutCapabilities(c)))
-	}
-	if net == "host" {
-		opts = append(opts, policy.WithHostNetwork())
+		r.memory = n
 	}
 	if o.Seccomp != "" {
 		sc, err := readSeccomp(o.Seccomp)
 		if err != nil {
 			return nil, fmt.Errorf("--seccomp %s: %w", o.Seccomp, err)
 		}
-		opts = append(opts, flagged("--seccomp "+o.Seccomp, policy.WithSeccomp(sc)))
-	}
-	if o.TTY {
-		opts = append(opts, policy.WithTerminal(true))
+		r.seccomp = sc
 	}
 	if o.UsernsRange != "" {
 		rg, err := userns.ParseRange(o.UsernsRange)
 		if err != nil {
 			return nil, fmt.Errorf("--userns-range %q: %w", o.UsernsRange, err)
 		}
-		opts = append(opts, policy.WithUserNamespace(rg.HostID, rg.Size))
+		r.usernsRange = &rg
+	}
+	return r, nil
+}
+
+// spec applies the request over its profile, in the order of the flags'
+// table, each option's error naming its flag.
+func (r *request) spec() (*specs.Spec, error) {
+	for _, d := range r.Devices {
+		if err := policy.WithDevice(d)(&specs.Spec{}); err != nil {
+			return nil, fmt.Errorf("--device %s: %w", d, err)
+		}
+	}
+	opts, err := policy.Profile(r.profile, r.Devices...)
+	if err != nil {
+		return nil, fmt.Errorf("--profile %s: %w", r.profile, err)
+	}
+	if r.Rootfs != "" {
+		opts = append(opts, policy.Named("ROOTFS", policy.WithRootfs(r.Rootfs)))
+	}
+	if len(r.Args) > 0 {
+		opts = append(opts, policy.WithArgs(r.Args...))
+	}
+	if r.user != nil {
+		opts = append(opts, policy.WithUser(r.user.UID, r.user.GIDOr(r.user.UID)))
+	}
+	if r.Workdir != "" {
+		opts = append(opts, policy.Named("--workdir", policy.WithCwd(r.Workdir)))
+	}
+	for _, e := range r.Env {
+		opts = append(opts, policy.Named("--env", policy.WithEnv(e)))
+	}
+	if r.Hostname != "" {
+		opts = append(opts, policy.Named("--hostname", policy.WithHostname(r.Hostname)))
+	}
+	if r.ReadOnly != nil {
+		opts = append(opts, policy.WithReadonlyRootfs(*r.ReadOnly))
+	}
+	if r.Writable != nil {
+		opts = append(opts, policy.WithReadonlyRootfs(!*r.Writable))
+	}
+	for _, t := range r.tmpfs {
+		opts = append(opts, policy.Named(t.flag, policy.WithTmpfs(t.dst, t.size)))
+	}
+	for _, v := range r.volumes {
+		opts = append(opts, policy.Named(v.flag, policy.WithMount(v.src, v.dst, v.ro)))
+	}
+	if r.memory != 0 {
+		opts = append(opts, policy.Named("--memory", policy.WithMemoryLimit(r.memory)))
+	}
+	if r.PidsLimit != nil {
+		opts = append(opts, policy.Named("--pids-limit", policy.WithPidsLimit(*r.PidsLimit)))
+	}
+	for _, c := range r.CapAdd {
+		opts = append(opts, policy.Named("--cap-add "+c, policy.WithCapabilities(c)))
+	}
+	for _, c := range r.CapDrop {
+		opts = append(opts, policy.Named("--cap-drop "+c, policy.WithoutCapabilities(c)))
+	}
+	if r.net == "host" {
+		opts = append(opts, policy.WithHostNetwork())
+	}
+	if r.seccomp != nil {
+		opts = append(opts, policy.Named("--seccomp "+r.Seccomp, policy.WithSeccomp(r.seccomp)))
+	}
+	if r.TTY {
+		opts = append(opts, policy.WithTerminal(true))
+	}
+	if r.usernsRange != nil {
+		opts = append(opts, policy.WithUserNamespace(r.usernsRange.HostID, r.usernsRange.Size))
 	}
 	s := policy.Base()
 	if err := policy.Apply(s, opts...); err != nil {
-		if errors.Is(err, policy.ErrConflict) && net == "host" {
+		if errors.Is(err, policy.ErrConflict) && r.net == "host" {
 			return nil, fmt.Errorf("--net host: %w", err)
 		}
 		return nil, err
