@@ -277,3 +277,41 @@ func TestDevIsReadOnlyAndNoexecAfterSetup(t *testing.T) {
 		})
 	}
 }
+
+// /proc/interrupts is masked, but the same per-cpu interrupt counters (a
+// side channel on other containers' and the host's activity: keystrokes,
+// network, disk) are in /proc/softirqs and /sys/kernel/irq/*/per_cpu_count.
+// /proc/stat's intr line stays: ps and top read /proc/stat (docs/escape.md).
+func TestInterruptCountersAreMaskedEverywhereTheyLeak(t *testing.T) {
+	if _, err := os.Stat("/proc/softirqs"); err != nil {
+		t.Skipf("no /proc/softirqs on this kernel: %v", err)
+	}
+	const script = `
+		echo softirqs=$(cat /proc/softirqs 2>/dev/null | wc -c)
+		echo irq=$(cat /sys/kernel/irq/*/per_cpu_count 2>/dev/null | wc -c)
+		echo ps=$(ps -o pid,comm | grep -c ps)
+		echo stat=$(grep -c '^cpu' /proc/stat)`
+	docker := dockerDefault(t)
+	tests := []struct {
+		name string
+		run  func(e *env) result
+	}{
+		{name: "default", run: func(e *env) result { return e.userRun(nil, nil, userRootfs(t), "sh", "-c", script) }},
+		{name: "docker-shaped under --harden", run: func(e *env) result { return e.hardenSh(docker, script) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.run(newEnv(t))
+			if r.code != 0 {
+				t.Fatalf("run: %v", r)
+			}
+			got := kv(r.stdout)
+			if got["softirqs"] != "0" || got["irq"] != "0" {
+				t.Errorf("interrupt counters readable: /proc/softirqs %s bytes, /sys/kernel/irq per_cpu_count %s bytes", got["softirqs"], got["irq"])
+			}
+			if got["ps"] == "0" || got["stat"] == "0" {
+				t.Errorf("ps or /proc/stat broken by the masks: %s", r.stdout)
+			}
+		})
+	}
+}

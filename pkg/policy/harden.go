@@ -154,11 +154,12 @@ var hardenPrivilegedCaps = []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_
 // containers and the host leak through (keys, timer_list, sched_debug,
 // latency_stats), firmware tables, and powercap energy counters (the
 // Platypus side channel).
-// It holds runc's and Docker's lists (Docker's adds /proc/interrupts).
+// It holds runc's and Docker's lists (Docker's adds /proc/interrupts), and
+// the other two places the interrupt counters leak from.
 var hardenMaskedPaths = []string{
 	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/kallsyms", "/proc/keys", "/proc/key-users",
 	"/proc/latency_stats", "/proc/slabinfo", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap", "/proc/softirqs", "/sys/kernel/irq",
 }
 
 // hardenReadonlyPaths are added to linux.readonlyPaths: runc's and

@@ -356,11 +356,15 @@ func WithNosuidNodev() Option {
 
 // DefaultMaskedPaths are runc's list plus what leaks kernel addresses,
 // allocator state or host hardware data (see docs/profiles.md for each).
+// /proc/interrupts, /proc/softirqs and /sys/kernel/irq carry the same
+// per-cpu interrupt counters; /proc/stat's intr line does too but stays,
+// because ps and top read /proc/stat (docs/escape.md).
 var DefaultMaskedPaths = []string{
 	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
 	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
 	"/sys/firmware", "/sys/devices/virtual/powercap",
 	"/proc/kallsyms", "/proc/slabinfo", "/proc/vmallocinfo", "/proc/interrupts",
+	"/proc/softirqs", "/sys/kernel/irq",
 }
 
 // DefaultReadonlyPaths are runc's.
