@@ -27,9 +27,14 @@ func TestProfileWorkloads(t *testing.T) {
 	}{
 		{name: "webapp serves on port 80 as uid 1000", flags: []string{"--profile", "webapp"},
 			cmd: []string{"sh", "-c", "id -u; " + serveAndFetch}, wantOK: true, wantOut: "1000\nlistening 127.0.0.1:80\nok"},
-		{name: "webapp without NET_BIND_SERVICE cannot bind port 80", flags: []string{"--profile", "webapp", "--cap-drop", "NET_BIND_SERVICE"},
+		// In its own network namespace any user may bind a low port (the
+		// namespace's ip_unprivileged_port_start is 0); on the host's
+		// network the capability is what counts.
+		{name: "default serves on port 80 as container root in its own network namespace",
+			cmd: []string{"sh", "-c", "id -u; " + serveAndFetch}, wantOK: true, wantOut: "0\nlistening 127.0.0.1:80\nok"},
+		{name: "webapp without NET_BIND_SERVICE cannot bind port 80 of the host's network", flags: []string{"--profile", "webapp", "--cap-drop", "NET_BIND_SERVICE", "--net", "host"},
 			cmd: []string{"/usr/local/bin/httpd", "-addr", "127.0.0.1:80"}, wantOut: "EACCES"},
-		{name: "default cannot bind port 80", cmd: []string{"/usr/local/bin/httpd", "-addr", "127.0.0.1:80"}, wantOut: "EACCES"},
+		{name: "default cannot bind port 80 of the host's network", flags: []string{"--net", "host"}, cmd: []string{"/usr/local/bin/httpd", "-addr", "127.0.0.1:80"}, wantOut: "EACCES"},
 		{name: "database locks memory", flags: []string{"--profile", "database"},
 			cmd: []string{"/usr/local/bin/mlock", "4"}, wantOK: true, wantOut: `"result": "OK"`},
 		{name: "default cannot lock memory", cmd: []string{"/usr/local/bin/mlock", "4"}, wantOK: true, wantOut: `"result": "ENOMEM"`},
@@ -130,5 +135,37 @@ func TestGPUProfileWithoutGPUNodesSaysSo(t *testing.T) {
 	r := e.userRun(nil, []string{"--profile", "gpu"}, userRootfs(t), "true")
 	if r.code == 0 || !strings.Contains(r.stderr, "--device") {
 		t.Errorf("gpu without nodes: %v", r)
+	}
+}
+
+// TestUnprivilegedPortStartIsTheContainersOwn: the person face lowers
+// net.ipv4.ip_unprivileged_port_start to 0 in the container's own network
+// namespace only; the host's value, and what a --net host container sees,
+// stay the host's.
+func TestUnprivilegedPortStartIsTheContainersOwn(t *testing.T) {
+	const p = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Skipf("this kernel has no %s: %v", p, err)
+	}
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"own network namespace", nil, "0\n"},
+		{"netadmin", []string{"--profile", "netadmin"}, "0\n"},
+		{"host network", []string{"--net", "host"}, string(before)},
+	} {
+		r := e.userRun(nil, tc.flags, rootfs, "cat", p)
+		if r.code != 0 || r.stdout != tc.want {
+			t.Errorf("%s: want %q, got %v", tc.name, tc.want, r)
+		}
+	}
+	after, err := os.ReadFile(p)
+	if err != nil || string(after) != string(before) {
+		t.Errorf("the host's %s changed from %q to %q (%v)", p, before, after, err)
 	}
 }

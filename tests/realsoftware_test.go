@@ -67,6 +67,12 @@ print("http", urllib.request.urlopen("http://127.0.0.1:%d/etc/hostname" % srv.se
 			want: []string{"200\n"},
 		},
 		{
+			name: "python3's http.server on port 80 as container root under default",
+			cmd: `python3 -m http.server 80 --bind 127.0.0.1 --directory /etc >/dev/null 2>&1 & ` +
+				waitFor(pyGet+" http://127.0.0.1/hostname") + pyGet + ` http://127.0.0.1/hostname; id -u`,
+			want: []string{"200 bulwark\n0\n"},
+		},
+		{
 			name: "git init, add and commit under default",
 			cmd: `cd /tmp && git init -q repo && cd repo && echo hello > f && git add f && ` +
 				`git -c user.name=Test -c user.email=test@example.com commit -qm first && git log --format=%s`,

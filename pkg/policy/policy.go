@@ -481,14 +481,37 @@ func WithMemoryLimit(bytes int64) Option {
 
 // WithHostNetwork shares the host's network namespace.
 func WithHostNetwork() Option {
-	return func(s *specs.Spec) error { oci.RemoveNamespace(s, specs.NetworkNamespace); return nil }
+	return func(s *specs.Spec) error {
+		oci.RemoveNamespace(s, specs.NetworkNamespace)
+		// A per-namespace sysctl with the host's namespace would be
+		// written to the host's: never.
+		if s.Linux != nil {
+			delete(s.Linux.Sysctl, UnprivilegedPortStart)
+		}
+		return nil
+	}
 }
 
 // WithNetworkNone gives the container its own network namespace with only
 // a loopback interface.
 func WithNetworkNone() Option {
-	return func(s *specs.Spec) error { newNS(s, specs.NetworkNamespace); return nil }
+	return func(s *specs.Spec) error {
+		newNS(s, specs.NetworkNamespace)
+		l := linux(s)
+		if l.Sysctl == nil {
+			l.Sysctl = map[string]string{}
+		}
+		l.Sysctl[UnprivilegedPortStart] = "0"
+		return nil
+	}
 }
+
+// UnprivilegedPortStart is set to 0 in a container's own network
+// namespace, as Docker does: container root (an unprivileged host id, with
+// no capabilities) can then bind port 80 there, where the only thing a low
+// port protects is the container's own loopback. It is per namespace, so
+// the host's value is untouched, and with --net host it is not set at all.
+const UnprivilegedPortStart = "net.ipv4.ip_unprivileged_port_start"
 
 // WithUser runs the process as uid:gid (container ids).
 func WithUser(uid, gid uint32) Option {

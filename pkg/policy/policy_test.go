@@ -74,6 +74,9 @@ func TestProfilesKeepTheFloorAndChangeOnlyTheirScenario(t *testing.T) {
 			if !oci.HasNamespace(s, specs.NetworkNamespace) {
 				t.Error("no network namespace of its own")
 			}
+			if got := l.Sysctl[UnprivilegedPortStart]; got != "0" {
+				t.Errorf("%s = %q in the container's own network namespace, want 0", UnprivilegedPortStart, got)
+			}
 			c := s.Process.Capabilities
 			for name, set := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted, "inheritable": c.Inheritable, "ambient": c.Ambient} {
 				got, want := slices.Sorted(slices.Values(set)), slices.Sorted(slices.Values(tc.caps))
@@ -274,5 +277,31 @@ func TestEtcFilesAreTheContainersOwn(t *testing.T) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestHostNetworkNeverSetsANetworkSysctl: a net.* sysctl with the host's
+// network namespace would change the host.
+func TestHostNetworkNeverSetsANetworkSysctl(t *testing.T) {
+	for _, name := range ProfileNames() {
+		if name == "gpu" || name == "rawdisk" || name == "netadmin" {
+			continue
+		}
+		opts, err := Profile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := Base()
+		if err := Apply(s, append(opts, WithHostNetwork())...); err != nil {
+			t.Fatal(err)
+		}
+		if oci.HasNamespace(s, specs.NetworkNamespace) {
+			t.Errorf("%s --net host: still a network namespace", name)
+		}
+		for k := range s.Linux.Sysctl {
+			if strings.HasPrefix(k, "net.") {
+				t.Errorf("%s --net host: sysctl %s would be the host's", name, k)
+			}
+		}
 	}
 }
