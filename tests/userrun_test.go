@@ -367,3 +367,34 @@ echo evil >> /etc/resolv.conf 2>/dev/null && echo resolv=written || echo resolv=
 		t.Errorf("the host's /etc/resolv.conf changed")
 	}
 }
+
+// A person's run killed outright cannot clean up after itself: the
+// container keeps running, and it owns what the run made for it (range,
+// bundle, /etc files), so delete --force removes all of it.
+func TestKilledUserRunLeavesWhatItMadeToForceDelete(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	c, out, _ := e.startUserRun(nil, rootfs, "sh", "-c", "echo ready; sleep 100")
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("container did not start: %q %v", line, err)
+	}
+	id := e.ids[len(e.ids)-1]
+	if err := c.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	// Created or running, depending on whether the kill came before start
+	// removed the exec fifo; alive either way.
+	if st := e.state(id); st["status"] == "stopped" {
+		t.Fatalf("after run was killed: %v, want the container alive", st)
+	}
+	own := userface.PathsOf(e.root, id)
+	for _, p := range []string{own.Bundle, own.Files} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("the killed run's %s: %v, want it still there for delete", p, err)
+		}
+	}
+	e.mustOK("delete", "--force", id)
+	e.assertUserRunGone(id)
+	assertNoLeftovers(t, id)
+}
