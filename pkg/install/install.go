@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/bulwark-sec/bulwark/pkg/safefile"
 )
 
 // Engine names what install can configure.
@@ -237,7 +239,7 @@ func Apply(c *Change) error {
 				if err := os.MkdirAll(filepath.Dir(c.Path), 0o755); err != nil {
 					return fmt.Errorf("install: %w", err)
 				}
-				if err := os.WriteFile(c.Path+absentSuffix, nil, 0o600); err != nil {
+				if err := writeAtomic(c.Path+absentSuffix, nil, 0o600); err != nil {
 					return fmt.Errorf("install: record that %s did not exist: %w", c.Path, err)
 				}
 			} else if err := writeAtomic(c.Path+backupSuffix, c.Old, modeOf(c.Path)); err != nil {
@@ -266,12 +268,11 @@ func modeOf(path string) os.FileMode {
 	return 0o644
 }
 
+// writeAtomic goes through safefile: the engine's config directory must be
+// root's alone, and a symlink planted at the temporary name is never
+// followed (root would write the engine's config wherever it points).
 func writeAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".bulwark-tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return safefile.WriteAtomic(path, b, mode)
 }
 
 // Undo puts back the file as it was before the first install and removes
