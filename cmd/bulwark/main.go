@@ -13,10 +13,11 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/bulwark-sec/bulwark/internal/initproto"
 	_ "github.com/bulwark-sec/bulwark/internal/nsenter" // C constructor for init/exec
 	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/container"
-	"github.com/bulwark-sec/bulwark/pkg/linux"
+	"github.com/bulwark-sec/bulwark/pkg/containerinit"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 )
 
@@ -33,11 +34,11 @@ func main() {
 	// The init is started as "bulwark init" after the C constructor ran:
 	// skip all CLI work on that path, it is on every container's start.
 	if len(os.Args) > 1 && os.Args[1] == "init" {
-		if os.Getenv(linux.EnvInitPipe) == "" {
+		if os.Getenv(initproto.EnvInitPipe) == "" {
 			fmt.Fprintln(os.Stderr, "bulwark init: internal command, started by bulwark create")
 			os.Exit(2)
 		}
-		linux.Init()
+		containerinit.Init()
 		os.Exit(1)
 	}
 	app := newApp(os.Args)

@@ -4,13 +4,14 @@
 // children, so the namespace work has to happen here, single-threaded, and the
 // pid namespace needs one fork.
 //
-// Protocol on the sync socket (fd from _BULWARK_INITPIPE), all text lines:
+// Protocol on the sync socket (fd from _BULWARK_INITPIPE), all text lines
+// (the Go side is internal/initproto, bootstrap.go):
 //   parent -> child: "oom N", "clone HEX", "join TYPE PATH", "timens CLOCK SEC NSEC", then "end"
 //   child -> parent: "maps PID" (after unshare(CLONE_NEWUSER)); parent answers "ok"
 //   child -> parent: "pid PID" (the final process)
 // Nothing here depends on the cgroup, so the child goes on at once and its Go
 // runtime starts while the runtime sets up the cgroups. A new cgroup
-// namespace is not made here but by the init (pkg/linux), once it is in its
+// namespace is not made here but by the init (pkg/containerinit), once it is in its
 // cgroups, so that they are the namespace's root.
 // Any read of EOF means the runtime died: exit at once so nothing is left behind.
 #define _GNU_SOURCE

@@ -1,28 +1,25 @@
 package container
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/initproto"
 	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
-	"github.com/bulwark-sec/bulwark/pkg/linux"
 	"github.com/bulwark-sec/bulwark/pkg/netns"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
-	"github.com/bulwark-sec/bulwark/pkg/selfexe"
 )
 
 const execFifo = "exec.fifo"
@@ -270,7 +267,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		console:     consoleConn,
 		cgroup:      cg,
 		resources:   res,
-		bootstrap:   func(fd int) string { return createBootstrap(spec, fd) },
+		bootstrap:   func(fd int) *initproto.Bootstrap { return initproto.CreateBootstrap(spec, fd) },
 		netns:       netnsFile,
 		userns:      onUserNS,
 		rootTree:    rootTree,
@@ -290,7 +287,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		return errors.New("internal error: the init made no user namespace to idmap the rootfs through")
 	}
 
-	cfg := &linux.InitConfig{
+	cfg := &initproto.InitConfig{
 		ID: id, Bundle: bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NewUserNS: oci.CreatesNamespace(spec, specs.UserNamespace), CgroupNS: oci.CreatesNamespace(spec, specs.CgroupNamespace),
 		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
@@ -301,14 +298,14 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		return err
 	}
 	cfg.CgroupPending = deferPlace
-	if err = p.conn.Send(&linux.Msg{Type: linux.MsgConfig, Config: cfg}); err != nil {
+	if err = p.conn.Send(cfg); err != nil {
 		return err
 	}
 	if deferPlace {
 		if err = ip.place(p.pid); err != nil {
 			return err
 		}
-		if err = p.conn.Send(&linux.Msg{Type: linux.MsgCgroup}); err != nil {
+		if err = p.conn.Send(initproto.Cgroup{}); err != nil {
 			return err
 		}
 	}
@@ -317,10 +314,10 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		if rerr != nil {
 			return fmt.Errorf("container init exited before the container was created: %w", rerr)
 		}
-		switch m.Type {
-		case linux.MsgError:
-			return errors.New(m.Error)
-		case linux.MsgHooks:
+		switch m := m.(type) {
+		case initproto.Error:
+			return errors.New(m.Msg)
+		case initproto.Hooks:
 			hs := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: st.Pid, Bundle: bundle, Annotations: spec.Annotations}
 			if spec.Hooks != nil {
 				// prestart predates createRuntime and was specified to run
@@ -336,23 +333,23 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 					return err
 				}
 			}
-			if err = p.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+			if err = p.conn.Send(initproto.Resume{}); err != nil {
 				return err
 			}
-		case linux.MsgConsole:
+		case initproto.Console:
 			if len(files) != 1 || !o.wantConsole {
 				closeFiles(files)
 				return errors.New("init sent an unexpected console")
 			}
 			o.gotConsole = files[0]
-		case linux.MsgSeccomp:
+		case initproto.Seccomp:
 			if err = r.sendSeccomp(spec, st, files); err != nil {
 				return err
 			}
-			if err = p.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+			if err = p.conn.Send(initproto.Resume{}); err != nil {
 				return err
 			}
-		case linux.MsgReady:
+		case initproto.Ready:
 			phase.Mark("got ready")
 			st.Phase = PhaseCreated
 			if hostMountNS {
@@ -370,13 +367,13 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 			}
 			// Only now may the init wait for start: a create killed
 			// before this line takes its init with it (EOF instead).
-			if err = p.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+			if err = p.conn.Send(initproto.Resume{}); err != nil {
 				return fmt.Errorf("container init exited before the container was created: %w", err)
 			}
 			return nil
 		default:
 			closeFiles(files)
-			return fmt.Errorf("init sent unexpected %q", m.Type)
+			return fmt.Errorf("init sent unexpected %q", initproto.Name(m))
 		}
 	}
 }
@@ -393,258 +390,6 @@ func (r *Runtime) sendSeccomp(spec *specs.Spec, st *State, files []*os.File) err
 		Metadata: spec.Linux.Seccomp.ListenerMetadata,
 		State:    specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Pid: st.Pid, Bundle: st.Bundle, Annotations: st.Annotations},
 	})
-}
-
-type initParams struct {
-	preserveFds int
-	fifo        *os.File
-	console     *os.File
-	cgroup      *cgroups.Manager
-	resources   *specs.LinuxResources
-	// bootstrap is the constructor's script; netnsFd is the fd number
-	// the netns file gets in the init, -1 without one.
-	bootstrap func(netnsFd int) string
-	// netns is a network namespace made ahead for the init (pkg/netns).
-	netns *os.File
-	// userns, when set, is called with an fd of the init's new user
-	// namespace as soon as its maps are written.
-	userns   func(nsfd int) error
-	rootTree *os.File
-	// rlimits are set on the init from here: inside a user namespace the
-	// init could not raise a hard limit above the runtime's.
-	rlimits []specs.POSIXRlimit
-	// deferPlace: startInit returns once the init's pid is known and the
-	// caller places it (place) after sending the config, so that the
-	// init's rootfs work overlaps the cgroup writes. Not without a mount
-	// namespace (a killed init would leave its mounts in the host's
-	// table).
-	deferPlace bool
-}
-
-type initProc struct {
-	pid        int
-	conn       *linux.Conn
-	consoleFd  int
-	fifoFd     int
-	rootTreeFd int
-}
-
-// startInit starts `bulwark init` from the read-only view of our binary and
-// walks the C constructor through its namespace setup.
-func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initProc, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("sync socket: %w", err)
-	}
-	parent := os.NewFile(uintptr(fds[0]), "sync-parent")
-	child := os.NewFile(uintptr(fds[1]), "sync-child")
-	defer child.Close()
-
-	cmd, exe, err := selfexe.Command("init")
-	if err != nil {
-		parent.Close()
-		return nil, err
-	}
-	defer exe.Close()
-	extra := make([]*os.File, 0, ip.preserveFds+3)
-	for i := 0; i < ip.preserveFds; i++ {
-		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
-	}
-	syncFd := 3 + len(extra)
-	extra = append(extra, child)
-	p := &initProc{consoleFd: -1, fifoFd: -1, conn: linux.NewConn(parent)}
-	if ip.fifo != nil {
-		p.fifoFd = 3 + len(extra)
-		extra = append(extra, ip.fifo)
-	}
-	if ip.console != nil {
-		p.consoleFd = 3 + len(extra)
-		extra = append(extra, ip.console)
-	}
-	if ip.rootTree != nil {
-		p.rootTreeFd = 3 + len(extra)
-		extra = append(extra, ip.rootTree)
-	}
-	netnsFd := -1
-	if ip.netns != nil {
-		netnsFd = 3 + len(extra)
-		extra = append(extra, ip.netns)
-	}
-	cmd.ExtraFiles = extra
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = []string{linux.EnvInitPipe + "=" + strconv.Itoa(syncFd)}
-	if phase.On() {
-		cmd.Env = append(cmd.Env, "BULWARK_PHASES=1")
-	}
-	if err := cmd.Start(); err != nil {
-		parent.Close()
-		return nil, fmt.Errorf("start container init: %w", err)
-	}
-	child.Close()
-	stage0 := cmd.Process.Pid
-	phase.Mark("cmd started")
-	fail := func(err error) (*initProc, error) {
-		unix.Kill(stage0, unix.SIGKILL)
-		cmd.Wait()
-		parent.Close()
-		return p, err
-	}
-	if _, err := parent.WriteString(ip.bootstrap(netnsFd)); err != nil {
-		return fail(fmt.Errorf("sync socket: %w", err))
-	}
-	rd := bufio.NewReaderSize(&rawReader{parent}, 1)
-	for {
-		line, err := readLine(rd)
-		if err != nil {
-			return fail(fmt.Errorf("container init exited while entering its namespaces: %w", err))
-		}
-		switch {
-		case strings.HasPrefix(line, "error "):
-			return fail(errors.New(strings.TrimPrefix(line, "error ")))
-		case strings.HasPrefix(line, "maps "):
-			if err := writeIDMaps(stage0, spec); err != nil {
-				return fail(err)
-			}
-			// Opened before "ok": stage0 may exit once it has forked
-			// into the pid namespace.
-			nsfd := -1
-			if ip.userns != nil {
-				if nsfd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", stage0), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-					return fail(fmt.Errorf("container init's user namespace: %w", err))
-				}
-			}
-			if _, err := parent.WriteString("ok\n"); err != nil {
-				if nsfd >= 0 {
-					unix.Close(nsfd)
-				}
-				return fail(err)
-			}
-			if nsfd >= 0 {
-				err := ip.userns(nsfd)
-				unix.Close(nsfd)
-				if err != nil {
-					return fail(err)
-				}
-			}
-		case strings.HasPrefix(line, "pid "):
-			pid, err := strconv.Atoi(strings.TrimPrefix(line, "pid "))
-			if err != nil {
-				return fail(fmt.Errorf("sync socket: bad line %q", line))
-			}
-			p.pid = pid
-			phase.Mark("got pid")
-			if pid != stage0 {
-				// The constructor forked into the pid namespace; its
-				// parent exits now.
-				cmd.Wait()
-			}
-			if st != nil {
-				start, _, err := procStat(pid)
-				if err != nil {
-					return fail(fmt.Errorf("container init %d: %w", pid, err))
-				}
-				st.Pid, st.PidStart = pid, start
-			}
-			if ip.deferPlace {
-				return p, nil
-			}
-			if err := ip.place(pid); err != nil {
-				unix.Kill(pid, unix.SIGKILL)
-				return fail(err)
-			}
-			return p, nil
-		default:
-			return fail(fmt.Errorf("sync socket: unexpected %q", line))
-		}
-	}
-}
-
-// place puts the init in its cgroups, applies linux.resources and sets its
-// rlimits.
-func (ip initParams) place(pid int) error {
-	if ip.cgroup != nil {
-		if err := ip.cgroup.Apply(pid); err != nil {
-			return fmt.Errorf("cgroup: %w", err)
-		}
-		phase.Mark("cgroup applied")
-		if ip.resources != nil {
-			if err := ip.cgroup.Set(ip.resources); err != nil {
-				return &oci.FieldError{File: oci.ConfigFile, Field: "linux.resources", Err: err}
-			}
-		}
-	}
-	if err := linux.SetRlimits(pid, ip.rlimits); err != nil {
-		return err
-	}
-	phase.Mark("cgroup set+rlimits")
-	return nil
-}
-
-// rawReader reads the socket without Go's buffering so that nothing beyond
-// the constructor's lines is consumed.
-type rawReader struct{ f *os.File }
-
-func (r *rawReader) Read(b []byte) (int, error) { return r.f.Read(b[:1]) }
-
-func readLine(rd *bufio.Reader) (string, error) {
-	s, err := rd.ReadString('\n')
-	return strings.TrimSuffix(s, "\n"), err
-}
-
-var nsNames = map[specs.LinuxNamespaceType]uintptr{
-	specs.UserNamespace: unix.CLONE_NEWUSER, specs.MountNamespace: unix.CLONE_NEWNS,
-	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
-	specs.IPCNamespace: unix.CLONE_NEWIPC, specs.UTSNamespace: unix.CLONE_NEWUTS,
-	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
-}
-
-// createBootstrap is the constructor's script for a new container.
-// netnsFd, when >= 0, is the fd (in the init) of a network namespace the
-// runtime created for it: joined instead of created.
-func createBootstrap(spec *specs.Spec, netnsFd int) string {
-	var b strings.Builder
-	if spec.Process.OOMScoreAdj != nil {
-		fmt.Fprintf(&b, "oom %d\n", *spec.Process.OOMScoreAdj)
-	}
-	var flags uintptr
-	for _, ns := range spec.Linux.Namespaces {
-		switch {
-		case ns.Path != "":
-			fmt.Fprintf(&b, "join %s %s\n", ns.Type, ns.Path)
-		case ns.Type == specs.NetworkNamespace && netnsFd >= 0:
-			fmt.Fprintf(&b, "join %s /proc/self/fd/%d\n", ns.Type, netnsFd)
-		case ns.Type == specs.CgroupNamespace:
-			// Made by the init once it is in its cgroups
-			// (InitConfig.CgroupNS).
-		default:
-			flags |= nsNames[ns.Type]
-		}
-	}
-	fmt.Fprintf(&b, "clone %x\n", flags)
-	if flags&unix.CLONE_NEWTIME != 0 {
-		for clock, off := range spec.Linux.TimeOffsets {
-			fmt.Fprintf(&b, "timens %s %d %d\n", clock, off.Secs, off.Nanosecs)
-		}
-	}
-	b.WriteString("end\n")
-	return b.String()
-}
-
-func writeIDMaps(pid int, spec *specs.Spec) error {
-	write := func(file string, ms []specs.LinuxIDMapping) error {
-		var b strings.Builder
-		for _, m := range ms {
-			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
-		}
-		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, file), []byte(b.String()), 0); err != nil {
-			return &oci.FieldError{File: oci.ConfigFile, Field: "linux." + strings.Replace(file, "_map", "Mappings", 1), Msg: fmt.Sprintf("writing %s: %v", file, err), Err: err}
-		}
-		return nil
-	}
-	if err := write("uid_map", spec.Linux.UIDMappings); err != nil {
-		return err
-	}
-	return write("gid_map", spec.Linux.GIDMappings)
 }
 
 func cgroupsPath(s *specs.Spec) string {

@@ -10,9 +10,9 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/initproto"
 	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
-	"github.com/bulwark-sec/bulwark/pkg/linux"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
@@ -133,7 +133,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		preserveFds: o.PreserveFds,
 		console:     consoleConn,
 		cgroup:      cg,
-		bootstrap:   func(int) string { return execBootstrap(st) },
+		bootstrap:   func(int) *initproto.Bootstrap { return initproto.ExecBootstrap(st.Config, st.Pid) },
 	})
 	if err != nil {
 		if ip != nil && ip.pid > 0 {
@@ -142,13 +142,13 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		return -1, fmt.Errorf("exec in %q: %w", id, err)
 	}
 	defer ip.conn.Close()
-	cfg := &linux.InitConfig{ID: id, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: st.Config, Process: p, Exec: true,
+	cfg := &initproto.InitConfig{ID: id, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: st.Config, Process: p, Exec: true,
 		PreserveFds: o.PreserveFds, ConsoleFd: ip.consoleFd, FifoFd: -1}
 	if cfg.SeccompProgram, err = bpf(); err != nil {
 		unix.Kill(ip.pid, unix.SIGKILL)
 		return -1, err
 	}
-	if err := ip.conn.Send(&linux.Msg{Type: linux.MsgConfig, Config: cfg}); err != nil {
+	if err := ip.conn.Send(cfg); err != nil {
 		unix.Kill(ip.pid, unix.SIGKILL)
 		return -1, err
 	}
@@ -163,15 +163,15 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 			unix.Kill(ip.pid, unix.SIGKILL)
 			return -1, err
 		}
-		switch m.Type {
-		case linux.MsgError:
+		switch m := m.(type) {
+		case initproto.Error:
 			closeFiles(files)
 			reap(ip.pid)
 			if o.PidFile != "" && readyReported {
 				os.Remove(o.PidFile)
 			}
-			return -1, fmt.Errorf("exec in %q: %s", id, m.Error)
-		case linux.MsgReady:
+			return -1, fmt.Errorf("exec in %q: %s", id, m.Msg)
+		case initproto.Ready:
 			// The process is set up and waits for our word: report its
 			// pid first, so a runtime killed before the word leaves no
 			// process the engine does not know (the init exits on EOF).
@@ -186,20 +186,20 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 			if sigs != nil {
 				sigs.Wait()
 			}
-			if err := ip.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+			if err := ip.conn.Send(initproto.Resume{}); err != nil {
 				unix.Kill(ip.pid, unix.SIGKILL)
 				return -1, err
 			}
-		case linux.MsgConsole:
+		case initproto.Console:
 			if len(files) == 1 {
 				master = files[0]
 			}
-		case linux.MsgSeccomp:
+		case initproto.Seccomp:
 			if err := r.sendSeccomp(st.Config, st, files); err != nil {
 				unix.Kill(ip.pid, unix.SIGKILL)
 				return -1, err
 			}
-			if err := ip.conn.Send(&linux.Msg{Type: linux.MsgResume}); err != nil {
+			if err := ip.conn.Send(initproto.Resume{}); err != nil {
 				return -1, err
 			}
 		default:
@@ -220,23 +220,6 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		tty.close()
 	}
 	return code, nil
-}
-
-var nsFiles = map[specs.LinuxNamespaceType]string{
-	specs.UserNamespace: "user", specs.MountNamespace: "mnt", specs.PIDNamespace: "pid",
-	specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts",
-	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
-}
-
-// execBootstrap joins every namespace the container's init is in.
-func execBootstrap(st *State) string {
-	b := ""
-	if st.Config != nil && st.Config.Linux != nil {
-		for _, ns := range st.Config.Linux.Namespaces {
-			b += fmt.Sprintf("join %s /proc/%d/ns/%s\n", ns.Type, st.Pid, nsFiles[ns.Type])
-		}
-	}
-	return b + "clone 0\nend\n"
 }
 
 // waitFor reaps children until pid exits, forwarding signals to it, and

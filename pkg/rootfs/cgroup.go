@@ -47,7 +47,7 @@ func readCgroupInfo() (*cgroupInfo, error) {
 	info := &cgroupInfo{unified: sfs.Type == unix.CGROUP2_SUPER_MAGIC}
 
 	// thread-self: the init makes its cgroup namespace on its own thread
-	// (pkg/linux), and the paths here must be that namespace's view.
+	// (pkg/containerinit), and the paths here must be that namespace's view.
 	f, err := os.Open("/proc/thread-self/cgroup")
 	if err != nil {
 		return nil, err

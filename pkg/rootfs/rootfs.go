@@ -20,7 +20,7 @@ import (
 // from /proc/thread-self/cgroup at the first cgroup mount, by which time the
 // init has been moved into it (BeforeCgroupMount).
 type Options struct {
-	// NoPivot is not used by Prepare; it is here so pkg/linux can keep one
+	// NoPivot is not used by Prepare; it is here so pkg/containerinit can keep one
 	// value for the whole rootfs setup and pass o.NoPivot to Pivot.
 	NoPivot bool
 	// InUserNS: the init runs in a new user namespace, so mknod is refused

@@ -1,4 +1,4 @@
-package linux
+package containerinit
 
 import (
 	"github.com/opencontainers/runtime-spec/specs-go"

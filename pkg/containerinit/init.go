@@ -1,6 +1,9 @@
-// Package linux is the init side of a container: the process that runs inside
-// the new namespaces, builds the container's view of the system and finally
-// becomes the container's first process.
+// Package containerinit is the init side of a container: the process that
+// runs inside the new namespaces, builds the container's view of the system
+// and finally becomes the container's first process (or, for exec, another
+// process in it). It hears from the runtime only through internal/initproto
+// and imports nothing of the runtime's (pkg/container), only the
+// kernel-facing packages it drives (rootfs, caps, seccomp, landlock, hooks).
 //
 // Threat: the order of these steps is itself a security control. Mounts and
 // pivot_root need privileges and must happen before they are dropped; file
@@ -8,7 +11,7 @@
 // (CVE-2024-21626); capabilities go before no_new_privs, and seccomp is loaded
 // last, just before execve, so the filter never has to allow the runtime's own
 // syscalls and the payload can never run unfiltered.
-package linux
+package containerinit
 
 import (
 	"errors"
@@ -23,17 +26,16 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/initproto"
 	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/rlimit"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
-
-// EnvInitPipe names the sync socket's fd for the init and the C constructor.
-const EnvInitPipe = "_BULWARK_INITPIPE"
 
 // The init's main goroutine must run on the process's main thread, the one
 // /proc/PID names: the init makes per-thread state on its locked thread
@@ -41,51 +43,9 @@ const EnvInitPipe = "_BULWARK_INITPIPE"
 // through /proc/PID/ns and /proc/PID/comm of a created container. Locking
 // during package initialisation keeps main.main on that thread.
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv(EnvInitPipe) != "" {
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv(initproto.EnvInitPipe) != "" {
 		runtime.LockOSThread()
 	}
-}
-
-// InitConfig is what the runtime tells the init over the sync socket.
-type InitConfig struct {
-	ID      string         `json:"id"`
-	Bundle  string         `json:"bundle"`
-	Rootfs  string         `json:"rootfs"`
-	Spec    *specs.Spec    `json:"spec"`
-	Process *specs.Process `json:"process"`
-	// Exec is true for `bulwark exec`: join an existing container, no rootfs work.
-	Exec bool `json:"exec,omitempty"`
-	// NoPivot selects MS_MOVE + chroot instead of pivot_root (--no-pivot).
-	NoPivot   bool `json:"noPivot,omitempty"`
-	NewUserNS bool `json:"newUserNS,omitempty"`
-	// CgroupNS: the container has a new cgroup namespace, which the init
-	// makes itself once it is in its cgroups (enterCgroup).
-	CgroupNS bool `json:"cgroupNS,omitempty"`
-	// PreserveFds: fds 3..3+N-1 are passed to the payload (--preserve-fds).
-	PreserveFds int `json:"preserveFds,omitempty"`
-	// ConsoleFd is a connected --console-socket to send the pty master to; -1 if none.
-	ConsoleFd int `json:"consoleFd"`
-	// FifoFd is the O_PATH fd of exec.fifo whose opening gates `start`; -1 for exec.
-	FifoFd int `json:"fifoFd"`
-	// RootTreeFd, when > 2, is a detached mount of the rootfs the runtime
-	// prepared (idmapped, nosuid, nodev: rootfs.OpenRootTree), attached in
-	// place of the rootfs self-bind.
-	RootTreeFd int `json:"rootTreeFd,omitempty"`
-	// SeccompProgram is linux.seccomp compiled to BPF by the runtime (from
-	// its cache when it can), so the init does not run libseccomp.
-	SeccompProgram []byte `json:"seccompProgram,omitempty"`
-	// NetNSReady: the runtime created the new network namespace, with lo
-	// up, and the constructor joined it (pkg/netns).
-	NetNSReady bool `json:"netnsReady,omitempty"`
-	// CgroupPending: the runtime sent this config before placing the init
-	// in its cgroups, so that the init's rootfs work overlaps those writes
-	// (about a millisecond across the eleven v1 hierarchies). A "cgroup"
-	// frame follows; the init reads it before its first cgroup mount and
-	// in any case before it sends anything.
-	CgroupPending bool `json:"cgroupPending,omitempty"`
-	cgroupNSMade  bool
-	// State is the container state passed to createContainer/startContainer hooks.
-	State *specs.State `json:"state,omitempty"`
 }
 
 // Init runs in the container's init after the C constructor has placed it in
@@ -96,63 +56,76 @@ func Init() error {
 	// We were exec'd through /proc/self/fd/N, so comm reads "N"; name the
 	// process for ps and for people reading the host's process list.
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("bulwark:init\x00")[0])), 0, 0, 0)
-	fdStr := os.Getenv(EnvInitPipe)
+	fdStr := os.Getenv(initproto.EnvInitPipe)
 	fd, err := strconv.Atoi(fdStr)
 	if err != nil {
-		return fmt.Errorf("init: bad %s=%q", EnvInitPipe, fdStr)
+		return fmt.Errorf("init: bad %s=%q", initproto.EnvInitPipe, fdStr)
 	}
-	os.Unsetenv(EnvInitPipe)
-	conn := NewConn(os.NewFile(uintptr(fd), "sync"))
-	m, _, err := conn.Expect(MsgConfig)
+	os.Unsetenv(initproto.EnvInitPipe)
+	conn := initproto.NewConn(os.NewFile(uintptr(fd), "sync"))
+	cfg, _, err := initproto.Expect[*initproto.InitConfig](conn)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	cfg := m.Config
 	phase.Mark("init got config")
+	var cg *cgroupEntry
+	if cfg != nil {
+		cg = &cgroupEntry{conn: conn, pending: cfg.CgroupPending, newNS: cfg.CgroupNS}
+	}
 	if cfg == nil || cfg.Process == nil {
 		err = errors.New("init: config without process")
 	} else if cfg.Exec {
 		err = initExec(conn, cfg)
 	} else {
-		err = initContainer(conn, cfg)
+		err = initContainer(conn, cfg, cg)
 	}
 	// Only reached on failure: tell the runtime why, it prints it. A
 	// runtime still placing us in cgroups reads nothing before the
-	// "cgroup" frame is taken.
-	if cfg != nil {
-		_ = cfg.awaitCgroup(conn)
+	// Cgroup frame is taken.
+	if cg != nil {
+		_ = cg.await()
 	}
-	_ = conn.Send(&Msg{Type: MsgError, Error: err.Error()})
+	_ = conn.Send(initproto.Error{Msg: err.Error()})
 	return err
 }
 
-// awaitCgroup reads the "cgroup" frame if the config said one follows;
-// later calls return at once.
-func (cfg *InitConfig) awaitCgroup(conn *Conn) error {
-	if !cfg.CgroupPending {
+// cgroupEntry is how the init gets into its cgroups: the runtime may place
+// it there while the init already works (InitConfig.CgroupPending), and the
+// container's new cgroup namespace must wait until then.
+type cgroupEntry struct {
+	conn    *initproto.Conn
+	pending bool // a Cgroup frame is still to come
+	newNS   bool // InitConfig.CgroupNS
+	nsMade  bool
+}
+
+// await reads the Cgroup frame if the config said one follows; later calls
+// return at once.
+func (c *cgroupEntry) await() error {
+	if !c.pending {
 		return nil
 	}
-	cfg.CgroupPending = false
-	if _, _, err := conn.Expect(MsgCgroup); err != nil {
+	c.pending = false
+	if _, _, err := initproto.Expect[initproto.Cgroup](c.conn); err != nil {
 		return fmt.Errorf("init: waiting to be placed in the container's cgroups: %w", err)
 	}
 	phase.Mark("init in cgroup")
 	return nil
 }
 
-// enterCgroup is awaitCgroup, then the container's new cgroup namespace if
-// it has one. It is made here rather than by the constructor so that the
-// init need not wait for its cgroups before its Go runtime starts, and
-// only now, in those cgroups, which become the namespace's root.
-// unshare(CLONE_NEWCGROUP) concerns the calling thread alone: this is the
-// init's locked thread, which makes the mounts, runs the hooks and execs
-// the payload. Later calls return at once.
-func (cfg *InitConfig) enterCgroup(conn *Conn) error {
-	if err := cfg.awaitCgroup(conn); err != nil {
+// enter is await, then the container's new cgroup namespace if it has one.
+// It is made here rather than by the constructor so that the init need not
+// wait for its cgroups before its Go runtime starts, and only now, in those
+// cgroups, which become the namespace's root. unshare(CLONE_NEWCGROUP)
+// concerns the calling thread alone: this is the init's locked thread,
+// which makes the mounts, runs the hooks and execs the payload. Later calls
+// return at once.
+func (c *cgroupEntry) enter() error {
+	if err := c.await(); err != nil {
 		return err
 	}
-	if cfg.CgroupNS && !cfg.cgroupNSMade {
-		cfg.cgroupNSMade = true
+	if c.newNS && !c.nsMade {
+		c.nsMade = true
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("init: creating the cgroup namespace: %w", err)
 		}
@@ -160,7 +133,7 @@ func (cfg *InitConfig) enterCgroup(conn *Conn) error {
 	return nil
 }
 
-func initContainer(conn *Conn, cfg *InitConfig) error {
+func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEntry) error {
 	s := cfg.Spec
 	p := cfg.Process
 	if p.Terminal {
@@ -179,7 +152,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 		RootTree:    tree,
 		HostMountNS: sharesHostMountNS(s),
 		BeforeCgroupMount: func() error {
-			return cfg.enterCgroup(conn)
+			return cg.enter()
 		},
 	})
 	if tree != nil {
@@ -190,15 +163,15 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.enterCgroup(conn); err != nil {
+	if err := cg.enter(); err != nil {
 		return err
 	}
 	// prestart and createRuntime hooks run in the runtime's namespaces, now
 	// that ours exist and before pivot_root.
-	if err := conn.Send(&Msg{Type: MsgHooks}); err != nil {
+	if err := conn.Send(initproto.Hooks{}); err != nil {
 		return err
 	}
-	if _, _, err := conn.Expect(MsgResume); err != nil {
+	if _, _, err := initproto.Expect[initproto.Resume](conn); err != nil {
 		return err
 	}
 	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
@@ -293,7 +266,7 @@ func initContainer(conn *Conn, cfg *InitConfig) error {
 	return execve(path, p)
 }
 
-func initExec(conn *Conn, cfg *InitConfig) error {
+func initExec(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 	p := cfg.Process
 	s := cfg.Spec
 	// Joining the host's mount namespace leaves us at the host's root: the
@@ -342,11 +315,11 @@ func initExec(conn *Conn, cfg *InitConfig) error {
 // process to start, signal or delete it, and waiting on the exec fifo or
 // running it would hold the engine's stdio pipes forever (conmon, and
 // podman's lock on the container, wait for their EOF): EOF here ends it.
-func readyAndWait(conn *Conn, what string) error {
-	if err := conn.Send(&Msg{Type: MsgReady, Pid: os.Getpid()}); err != nil {
+func readyAndWait(conn *initproto.Conn, what string) error {
+	if err := conn.Send(initproto.Ready{Pid: os.Getpid()}); err != nil {
 		return err
 	}
-	if _, _, err := conn.Expect(MsgResume); err != nil {
+	if _, _, err := initproto.Expect[initproto.Resume](conn); err != nil {
 		return fmt.Errorf("the runtime exited before %s: %w", what, err)
 	}
 	return nil
@@ -361,7 +334,7 @@ func readyAndWait(conn *Conn, what string) error {
 // notify filter right after no_new_privs, while the runtime still waits to
 // pass its fd on. What is returned is left for the last moment before
 // execve: the Landlock ruleset and the seccomp filter.
-func dropPrivileges(conn *Conn, cfg *InitConfig, isExec bool) (*landlock.Ruleset, *specs.LinuxSeccomp, error) {
+func dropPrivileges(conn *initproto.Conn, cfg *initproto.InitConfig, isExec bool) (*landlock.Ruleset, *specs.LinuxSeccomp, error) {
 	p, s := cfg.Process, cfg.Spec
 	ll, err := prepareLandlock(s, p)
 	if err != nil {
@@ -459,17 +432,17 @@ func hasNotify(sc *specs.LinuxSeccomp) bool {
 
 // loadSeccomp loads the filter and, for notify filters, hands the listener fd
 // to the runtime, which passes it on to linux.seccomp.listenerPath.
-func loadSeccomp(conn *Conn, sc *specs.LinuxSeccomp, prog []byte) error {
+func loadSeccomp(conn *initproto.Conn, sc *specs.LinuxSeccomp, prog []byte) error {
 	fd, err := installSeccomp(sc, prog)
 	if err != nil {
 		return err
 	}
 	if fd >= 0 {
-		if err := conn.Send(&Msg{Type: MsgSeccomp}, fd); err != nil {
+		if err := conn.Send(initproto.Seccomp{}, fd); err != nil {
 			return err
 		}
 		unix.Close(fd)
-		if _, _, err := conn.Expect(MsgResume); err != nil {
+		if _, _, err := initproto.Expect[initproto.Resume](conn); err != nil {
 			return err
 		}
 	}
@@ -492,29 +465,12 @@ func installSeccomp(sc *specs.LinuxSeccomp, prog []byte) (int, error) {
 	return fd, nil
 }
 
-// SetRlimits applies process.rlimits to pid (0: the caller) with
-// prlimit(2). The runtime applies a create's to its init: inside a user
-// namespace the init could not raise a hard limit above the runtime's.
-func SetRlimits(pid int, rls []specs.POSIXRlimit) error {
-	for i, rl := range rls {
-		res, ok := oci.RlimitResource(rl.Type)
-		if !ok {
-			return &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("process.rlimits[%d].type", i), Msg: fmt.Sprintf("unknown rlimit %q", rl.Type), Err: oci.ErrInvalidConfig}
-		}
-		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
-			return &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("process.rlimits[%d]", i), Msg: fmt.Sprintf("prlimit %s: %v", rl.Type, err), Err: err}
-		}
-	}
-	return nil
-}
-
 // setupProcess applies what needs privileges but is not yet a drop of them.
 func setupProcess(p *specs.Process, s *specs.Spec, isExec bool) error {
 	// A create's init got its rlimits from the runtime before the config
-	// was sent (SetRlimits); an exec'd process sets its own.
+	// was sent; an exec'd process sets its own.
 	if isExec {
-		if err := SetRlimits(0, p.Rlimits); err != nil {
+		if err := rlimit.Set(0, p.Rlimits); err != nil {
 			return err
 		}
 	}

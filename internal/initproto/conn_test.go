@@ -1,8 +1,9 @@
-package linux
+package initproto
 
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -52,9 +53,13 @@ func TestRecvRejectsBadFrames(t *testing.T) {
 		{"empty stream", nil, true},
 		{"short header", []byte{0, 0}, false},
 		{"oversized frame", frame(maxFrame+1, ""), false},
-		{"declared size larger than the data", frame(1000, `{"type":"x"}`), false},
-		{"body not JSON", frame(5, "hello"), false},
-		{"body of the wrong JSON type", frame(2, "[]"), false},
+		{"declared size larger than the data", frame(1000, "\x07\x02"), false},
+		{"empty body", frame(0, ""), false},
+		{"unknown kind", frame(1, "\x00"), false},
+		{"kind past the last", frame(1, "\x7b"), false},
+		{"fields on a kind without any", frame(2, "\x04\x00"), false},
+		{"ready without its pid", frame(1, "\x07"), false},
+		{"error with a string longer than the frame", frame(3, "\x08\x10a"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, peer := pair(t)
@@ -73,14 +78,16 @@ func TestRecvRejectsBadFrames(t *testing.T) {
 func TestRecvReadsWhatSendWrote(t *testing.T) {
 	c, peer := pair(t)
 	out := NewConn(peer)
+	msgs := []Message{Cgroup{}, Hooks{}, Resume{}, Console{}, Seccomp{}, Ready{Pid: 42}, Error{Msg: "boom"}}
 	go func() {
-		out.Send(&Msg{Type: MsgHooks})
-		out.Send(&Msg{Type: MsgError, Error: "boom"})
+		for _, m := range msgs {
+			out.Send(m)
+		}
 	}()
-	for _, want := range []Msg{{Type: MsgHooks}, {Type: MsgError, Error: "boom"}} {
+	for _, want := range msgs {
 		m, files, err := c.Recv()
-		if err != nil || len(files) != 0 || m.Type != want.Type || m.Error != want.Error {
-			t.Fatalf("Recv: %+v %v %v, want %+v", m, files, err, want)
+		if err != nil || len(files) != 0 || m != want {
+			t.Fatalf("Recv: %#v %v %v, want %#v", m, files, err, want)
 		}
 	}
 }
@@ -89,7 +96,7 @@ func TestRecvReadsWhatSendWrote(t *testing.T) {
 // make the runtime allocate that much.
 func TestRecvAllocatesWhatArrivesNotWhatIsAnnounced(t *testing.T) {
 	c, peer := pair(t)
-	feed(peer, frame(maxFrame, `{"type":`))
+	feed(peer, frame(maxFrame, "\x08\x7f"))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -107,13 +114,13 @@ func TestRecvAllocatesWhatArrivesNotWhatIsAnnounced(t *testing.T) {
 // whatever a compromised or crashing init writes, Recv returns frames or
 // errors, never panics, and stops at the end of the stream.
 func FuzzRecv(f *testing.F) {
-	f.Add(frame(15, `{"type":"ready"}`[:15]))
-	f.Add(append(frame(16, `{"type":"ready"}`), frame(33, `{"type":"error","error":"denied"}`)...))
+	f.Add(frame(2, "\x07"))
+	f.Add(append(frame(2, "\x07\x54"), frame(8, "\x08\x06denied")...))
 	f.Add(frame(maxFrame+1, ""))
 	f.Add(frame(0xffffffff, "x"))
 	f.Add([]byte{0})
-	f.Add(frame(4, "null"))
-	f.Add(frame(3, "\x01\x00\x00"))
+	f.Add(frame(1, "\x04"))
+	f.Add(frame(3, "\x01\x01\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, peer := pair(t)
 		feed(peer, data)
@@ -134,8 +141,7 @@ func FuzzRecv(f *testing.F) {
 	})
 }
 
-// The config frame is the one frame not in JSON: what the runtime sends must
-// arrive whole, fds included, and a JSON frame can never smuggle a config.
+// The config frame must arrive whole, fds included.
 func TestConfigFrameRoundTrip(t *testing.T) {
 	cfg := &InitConfig{
 		ID: "c1", Bundle: "/b", Rootfs: "/b/rootfs", ConsoleFd: -1, FifoFd: 5, NewUserNS: true,
@@ -151,27 +157,21 @@ func TestConfigFrameRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer devnull.Close()
-	if err := sender.Send(&Msg{Type: MsgConfig, Config: cfg}, int(devnull.Fd())); err != nil {
+	if err := sender.Send(cfg, int(devnull.Fd())); err != nil {
 		t.Fatal(err)
 	}
-	m, files, err := c.Recv()
+	got, files, err := Expect[*InitConfig](c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
 		f.Close()
 	}
-	if m.Type != MsgConfig || len(files) != 1 || !reflect.DeepEqual(m.Config, cfg) {
-		t.Fatalf("got %+v with %d fds, want %+v", m.Config, len(files), cfg)
+	if len(files) != 1 || !reflect.DeepEqual(got, cfg) {
+		t.Fatalf("got %+v with %d fds, want %+v", got, len(files), cfg)
 	}
-
-	if err := sender.Send(&Msg{Type: MsgReady, Config: cfg}); err == nil {
-		t.Fatal("a config was sent in a ready frame")
-	}
-	smuggled := `{"type":"config","config":{"id":"x"}}`
-	feed(peer, frame(uint32(len(smuggled)), smuggled))
-	if m, _, err := c.Recv(); err != nil || m.Config != nil {
-		t.Fatalf("JSON config frame: got %+v, %v; want a message without config", m, err)
+	if err := sender.Send((*InitConfig)(nil)); err == nil {
+		t.Fatal("a nil config was sent")
 	}
 }
 
@@ -180,5 +180,26 @@ func TestRecvRejectsACorruptConfigFrame(t *testing.T) {
 	feed(peer, frame(4, "\x01\xff\xff\xff"))
 	if _, _, err := c.Recv(); !errors.Is(err, wire.ErrMalformed) {
 		t.Fatalf("got %v, want wire.ErrMalformed", err)
+	}
+}
+
+func TestExpect(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		send    Message
+		wantErr string
+	}{
+		{"the expected kind", Resume{}, ""},
+		{"an error frame is the error", Error{Msg: "mount /proc: denied"}, "mount /proc: denied"},
+		{"another kind", Ready{Pid: 1}, "sync socket: expected resume, got ready"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, peer := pair(t)
+			go NewConn(peer).Send(tc.send)
+			_, _, err := Expect[Resume](c)
+			if got := fmt.Sprint(err); (err == nil) != (tc.wantErr == "") || (err != nil && got != tc.wantErr) {
+				t.Fatalf("Expect[Resume] after %s: %v, want %q", Name(tc.send), err, tc.wantErr)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package linux
+package containerinit
 
 import (
 	"fmt"
@@ -7,12 +7,14 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/initproto"
 )
 
 // setupConsole opens a pty inside the container (its own devpts instance),
 // makes the slave our controlling terminal and stdio, and hands the master
 // out: to --console-socket when given, else back to the runtime.
-func setupConsole(conn *Conn, cfg *InitConfig) error {
+func setupConsole(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("console: open /dev/ptmx: %w", err)
@@ -42,7 +44,7 @@ func setupConsole(conn *Conn, cfg *InitConfig) error {
 		if err != nil {
 			return fmt.Errorf("console: send to --console-socket: %w", err)
 		}
-	} else if err := conn.Send(&Msg{Type: MsgConsole}, mfd); err != nil {
+	} else if err := conn.Send(initproto.Console{}, mfd); err != nil {
 		return err
 	}
 	for i := 0; i < 3; i++ {
