@@ -466,15 +466,6 @@ func hardenCapSets(c *specs.LinuxCapabilities) []struct {
 	}
 }
 
-func hardenHasCap(c *specs.LinuxCapabilities, name string) bool {
-	for _, s := range hardenCapSets(c) {
-		if slices.Contains(*s.set, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // hardenDropCap removes name from every set and returns the sets it was in.
 func hardenDropCap(c *specs.LinuxCapabilities, name string) []string {
 	var from []string
