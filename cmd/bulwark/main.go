@@ -125,6 +125,7 @@ var topCommands = []topCommand{
 	{[]string{"restore"}, restoreCommand},
 	{[]string{"install"}, installCommand},
 	{[]string{"seccomp"}, seccompCommand},
+	{[]string{"audit"}, auditCommand},
 }
 
 // commandIn returns the top-level command args run when that is certain,
