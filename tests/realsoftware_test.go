@@ -93,8 +93,8 @@ print("http", urllib.request.urlopen("http://127.0.0.1:%d/etc/hostname" % srv.se
 }
 
 // TestGCCCompilesAndRunsUnderDev builds a C program with Debian's gcc and
-// runs it, in the profile for a team's own code. The rootfs is a private
-// copy: dev writes to it.
+// runs it, in the profile for a team's own code: in /tmp, which is exec
+// under dev only, and in the rootfs (a private copy: dev writes to it).
 func TestGCCCompilesAndRunsUnderDev(t *testing.T) {
 	rootfs := testrootfs.RequireDebianWritable(t)
 	e := newEnv(t)
@@ -108,10 +108,21 @@ int main(void) {
 	return 0;
 }
 `
-	r := e.userRun([]byte(src), []string{"--profile", "dev"}, rootfs,
-		"sh", "-c", "cd /root && cat > answer.c && gcc -O2 -pthread -o answer answer.c && ./answer")
-	if r.code != 0 || r.stdout != "answer 42\n" {
-		t.Errorf("want exit 0 and %q, got %v", "answer 42\n", r)
+	for _, dir := range []string{"/tmp", "/root"} {
+		r := e.userRun([]byte(src), []string{"--profile", "dev"}, rootfs,
+			"sh", "-c", "cd "+dir+" && cat > answer.c && gcc -O2 -pthread -o answer answer.c && ./answer")
+		if r.code != 0 || r.stdout != "answer 42\n" {
+			t.Errorf("in %s: want exit 0 and %q, got %v", dir, "answer 42\n", r)
+		}
+	}
+	// The default's /tmp stays noexec; an exec tmpfs is asked for by name.
+	r := e.userRun(nil, nil, rootfs, "sh", "-c", "cp /bin/true /tmp/t && /tmp/t")
+	if r.code == 0 || !strings.Contains(r.stderr, "Permission denied") {
+		t.Errorf("running a program from the default's /tmp: %v, want Permission denied", r)
+	}
+	r = e.userRun(nil, []string{"--tmpfs", "/build:exec,size=8m"}, rootfs, "sh", "-c", "cp /bin/true /build/t && /build/t && grep ' /build ' /proc/self/mounts")
+	if r.code != 0 || strings.Contains(r.stdout, "noexec") || !strings.Contains(r.stdout, "size=8192k") || !strings.Contains(r.stdout, "nosuid,nodev") {
+		t.Errorf("--tmpfs /build:exec,size=8m: %v, want a program run from it and an 8 MiB nosuid,nodev mount without noexec", r)
 	}
 }
 

@@ -398,3 +398,15 @@ func TestKilledUserRunLeavesWhatItMadeToForceDelete(t *testing.T) {
 	e.assertUserRunGone(id)
 	assertNoLeftovers(t, id)
 }
+
+// TestUserRunFlagValuesKeepTheirCommas: an environment value or a tmpfs's
+// options hold commas, and the run command must not split them into two
+// flag values.
+func TestUserRunFlagValuesKeepTheirCommas(t *testing.T) {
+	e := newEnv(t)
+	r := e.userRun(nil, []string{"-e", "LIST=a,b", "--tmpfs", "/scratch:size=1m,exec"}, userRootfs(t),
+		"sh", "-c", `echo "$LIST"; grep -o ' /scratch tmpfs [^ ]*' /proc/self/mounts`)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "a,b\n /scratch tmpfs ") || !strings.Contains(r.stdout, "size=1024k") || strings.Contains(r.stdout, "noexec") {
+		t.Errorf("want LIST=a,b and a 1 MiB exec tmpfs on /scratch, got %v", r)
+	}
+}

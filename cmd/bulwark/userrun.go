@@ -44,7 +44,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
 		&cli.BoolFlag{Name: "read-only", Usage: "read-only rootfs (the default of most profiles)"},
 		&cli.BoolFlag{Name: "writable", Usage: "writable rootfs"},
-		&cli.StringSliceFlag{Name: "tmpfs", Usage: "DST[:size=N] tmpfs mount"},
+		&cli.StringSliceFlag{Name: "tmpfs", Usage: "DST[:size=N,exec] tmpfs mount (noexec unless exec)"},
 		&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit, e.g. 256m"},
 		&cli.Int64Flag{Name: "pids-limit", Usage: "maximum number of tasks"},
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability"},
@@ -64,6 +64,9 @@ func userRunCommand() *cli.Command {
 		Usage:     "run a command in a hardened container",
 		ArgsUsage: "ROOTFS -- COMMAND [ARG...]",
 		Flags:     userRunFlags(),
+		// The command's own setting is the one its flags read, not the
+		// app's: -e A=b,c and --tmpfs DST:exec,size=N stay one value each.
+		DisableSliceFlagSeparator: true,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			rootfs, argv, err := splitRootfsCommand(cmd.Args().Slice())
 			if err != nil {

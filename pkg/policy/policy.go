@@ -317,7 +317,14 @@ func replaceMount(s *specs.Spec, m specs.Mount) {
 // WithTmpfs mounts a fresh tmpfs of at most sizeBytes at dest, nosuid,
 // nodev and noexec like Docker's --tmpfs: scratch space, not a place to
 // run downloaded binaries from.
-func WithTmpfs(dest string, sizeBytes int64) Option {
+func WithTmpfs(dest string, sizeBytes int64) Option { return withTmpfs(dest, sizeBytes, "noexec") }
+
+// WithExecTmpfs is WithTmpfs whose files may be executed: a compiler's
+// output, `go run`, libraries that unpack native code to /tmp (JNA, Netty,
+// sqlite-jdbc). Still nosuid and nodev.
+func WithExecTmpfs(dest string, sizeBytes int64) Option { return withTmpfs(dest, sizeBytes, "exec") }
+
+func withTmpfs(dest string, sizeBytes int64, exec string) Option {
 	return func(s *specs.Spec) error {
 		d, err := checkDest(dest)
 		if err != nil {
@@ -327,7 +334,7 @@ func WithTmpfs(dest string, sizeBytes int64) Option {
 			return fmt.Errorf("tmpfs %s: size must be positive (an unbounded tmpfs can eat the host's memory)", d)
 		}
 		replaceMount(s, specs.Mount{Destination: d, Type: "tmpfs", Source: "tmpfs",
-			Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=" + strconv.FormatInt(sizeBytes, 10)}})
+			Options: []string{"nosuid", "nodev", exec, "mode=1777", "size=" + strconv.FormatInt(sizeBytes, 10)}})
 		return nil
 	}
 }

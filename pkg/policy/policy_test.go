@@ -109,6 +109,12 @@ func TestProfilesKeepTheFloorAndChangeOnlyTheirScenario(t *testing.T) {
 					t.Errorf("mount %s lacks nodev", d)
 				}
 			}
+			// Only dev, whose threat is mistakes, may run what it wrote.
+			for _, m := range s.Mounts {
+				if m.Destination == "/tmp" && slices.Contains(m.Options, "noexec") == (tc.name == "dev") {
+					t.Errorf("/tmp options %v: want noexec in every profile but dev", m.Options)
+				}
+			}
 			if tc.check != nil {
 				tc.check(t, s)
 			}

@@ -100,8 +100,10 @@ var profileTable = map[string]profile{
 	"database": {"webapp plus IPC_LOCK and a memlock limit for locked buffers",
 		plain(append(slices.Clone(webapp), WithCapabilities("CAP_IPC_LOCK"),
 			withDatabaseMemlock())...)},
-	"dev": {"trusted team code: writable rootfs, Docker's capabilities minus SYS_ADMIN, NET_RAW, MKNOD",
-		plain(WithReadonlyRootfs(false), WithCapabilities(DockerDefaultCaps...),
+	// dev's /tmp is exec: compilers, `go run` and test runners build
+	// programs there and run them, and the threat is mistakes, not abuse.
+	"dev": {"trusted team code: writable rootfs, an exec /tmp, Docker's capabilities minus SYS_ADMIN, NET_RAW, MKNOD",
+		plain(WithReadonlyRootfs(false), WithExecTmpfs("/tmp", DefaultTmpSize), WithCapabilities(DockerDefaultCaps...),
 			WithoutCapabilities("CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_MKNOD"))},
 	"netadmin": {"NET_ADMIN and NET_RAW inside the container's own network namespace",
 		lazy(func() []Option {

@@ -26,7 +26,7 @@ type Options struct {
 	// ReadOnly and Writable are nil unless given: the profile decides.
 	ReadOnly  *bool
 	Writable  *bool
-	Tmpfs     []string // DST[:size=N]
+	Tmpfs     []string // DST[:size=N,exec]
 	Memory    string   // a size (pkg/units)
 	PidsLimit *int64   // nil: the profile's
 	CapAdd    []string
@@ -69,6 +69,7 @@ type request struct {
 type tmpfsFlag struct {
 	flag, dst string
 	size      int64
+	exec      bool
 }
 
 type volumeFlag struct {
@@ -102,11 +103,11 @@ func read(o *Options) (*request, error) {
 		r.user = &u
 	}
 	for _, t := range o.Tmpfs {
-		dst, size, err := parseTmpfs(t)
+		dst, size, exec, err := parseTmpfs(t)
 		if err != nil {
 			return nil, fmt.Errorf("--tmpfs %q: %w", t, err)
 		}
-		r.tmpfs = append(r.tmpfs, tmpfsFlag{flag: "--tmpfs " + t, dst: dst, size: size})
+		r.tmpfs = append(r.tmpfs, tmpfsFlag{flag: "--tmpfs " + t, dst: dst, size: size, exec: exec})
 	}
 	for _, v := range o.Volumes {
 		src, dst, ro, err := parseVolume(v)
@@ -176,7 +177,11 @@ func (r *request) spec() (*specs.Spec, error) {
 		opts = append(opts, policy.WithReadonlyRootfs(!*r.Writable))
 	}
 	for _, t := range r.tmpfs {
-		opts = append(opts, policy.Named(t.flag, policy.WithTmpfs(t.dst, t.size)))
+		add := policy.WithTmpfs
+		if t.exec {
+			add = policy.WithExecTmpfs
+		}
+		opts = append(opts, policy.Named(t.flag, add(t.dst, t.size)))
 	}
 	for _, v := range r.volumes {
 		opts = append(opts, policy.Named(v.flag, policy.WithMount(v.src, v.dst, v.ro)))

@@ -60,24 +60,35 @@ func parseVolume(v string) (src, dst string, ro bool, err error) {
 	return parts[0], parts[1], ro, nil
 }
 
-// parseTmpfs reads DST[:size=N]; the size defaults to the profiles' /tmp.
-func parseTmpfs(t string) (string, int64, error) {
+// parseTmpfs reads DST[:OPT,...] with OPT one of size=N, exec, noexec
+// (the default: a writable place is not also a place to run what was
+// written, unless asked); the size defaults to the profiles' /tmp.
+func parseTmpfs(t string) (dst string, size int64, exec bool, err error) {
 	dst, opts, _ := strings.Cut(t, ":")
-	size := int64(policy.DefaultTmpSize)
-	if opts != "" {
-		for _, o := range strings.Split(opts, ",") {
-			v, ok := strings.CutPrefix(o, "size=")
-			if !ok {
-				return "", 0, fmt.Errorf("option %q: only size=N is supported", o)
-			}
-			n, err := parseLimit(v)
-			if err != nil {
-				return "", 0, err
-			}
-			size = n
-		}
+	size = int64(policy.DefaultTmpSize)
+	if opts == "" {
+		return dst, size, false, nil
 	}
-	return dst, size, nil
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "exec":
+			exec = true
+			continue
+		case "noexec":
+			exec = false
+			continue
+		}
+		v, ok := strings.CutPrefix(o, "size=")
+		if !ok {
+			return "", 0, false, fmt.Errorf("option %q: want size=N, exec or noexec", o)
+		}
+		n, err := parseLimit(v)
+		if err != nil {
+			return "", 0, false, err
+		}
+		size = n
+	}
+	return dst, size, exec, nil
 }
 
 // parseLimit is a size that limits something: zero would be no room at all.

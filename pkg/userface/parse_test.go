@@ -69,9 +69,15 @@ func TestParseTmpfs(t *testing.T) {
 		in      string
 		dst     string
 		size    int64
+		exec    bool
 		wantErr bool
 	}{
 		{in: "/run", dst: "/run", size: 64 << 20},
+		{in: "/build:exec", dst: "/build", size: 64 << 20, exec: true},
+		{in: "/build:exec,size=1g", dst: "/build", size: 1 << 30, exec: true},
+		{in: "/build:size=1m,exec,noexec", dst: "/build", size: 1 << 20},
+		{in: "/build:exec=1", wantErr: true},
+		{in: "/build:suid", wantErr: true},
 		{in: "/run:size=1m", dst: "/run", size: 1 << 20},
 		{in: "/run:size=1.5g", dst: "/run", size: 3 << 29},
 		{in: "/run:size=8k,size=16k", dst: "/run", size: 16 << 10},
@@ -82,9 +88,9 @@ func TestParseTmpfs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			dst, size, err := parseTmpfs(tc.in)
-			if (err != nil) != tc.wantErr || dst != tc.dst || size != tc.size {
-				t.Errorf("parseTmpfs(%q) = %q %d %v; want %q %d, error %v", tc.in, dst, size, err, tc.dst, tc.size, tc.wantErr)
+			dst, size, exec, err := parseTmpfs(tc.in)
+			if (err != nil) != tc.wantErr || dst != tc.dst || size != tc.size || exec != tc.exec {
+				t.Errorf("parseTmpfs(%q) = %q %d exec=%v %v; want %q %d exec=%v, error %v", tc.in, dst, size, exec, err, tc.dst, tc.size, tc.exec, tc.wantErr)
 			}
 		})
 	}
