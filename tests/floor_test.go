@@ -5,6 +5,7 @@ package tests
 // inside the container, the host compromise the floor exists to prevent.
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -313,5 +314,63 @@ func TestInterruptCountersAreMaskedEverywhereTheyLeak(t *testing.T) {
 				t.Errorf("ps or /proc/stat broken by the masks: %s", r.stdout)
 			}
 		})
+	}
+}
+
+// allowAllBPF is a classic BPF program of one instruction: return
+// SECCOMP_RET_ALLOW.
+var allowAllBPF = []byte{0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f}
+
+// A user who can write the seccomp cache replaces its entries with an
+// allow-all program; the next container must not load it.
+func TestSeccompCacheEntryReplacedByAnAllowAllProgramIsNotLoaded(t *testing.T) {
+	e := newEnv(t)
+	script := "syscall keyctl"
+	if r := e.userRun(nil, nil, userRootfs(t), "sh", "-c", script); r.code != 0 || strings.TrimSpace(r.stdout) != "EPERM" {
+		t.Fatalf("keyctl under the default profile: %v", r)
+	}
+	cache := filepath.Join(e.root, "@seccomp-cache")
+	ents, err := os.ReadDir(cache)
+	if err != nil || len(ents) == 0 {
+		t.Fatalf("no seccomp cache entries in %s: %v", cache, err)
+	}
+	// Rewrite every entry the way the old format checked it: the program's
+	// own SHA-256, then the program. The new format's header does not
+	// parse this, and one that did would not carry the profile's hash.
+	for _, ent := range ents {
+		sum := sha256.Sum256(allowAllBPF)
+		if err := os.WriteFile(filepath.Join(cache, ent.Name()), append(sum[:], allowAllBPF...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := e.userRun(nil, nil, userRootfs(t), "sh", "-c", script); r.code != 0 || strings.TrimSpace(r.stdout) != "EPERM" {
+		t.Errorf("keyctl after the cache was poisoned = %q, want EPERM (the default profile, recompiled)\n%v", strings.TrimSpace(r.stdout), r)
+	}
+}
+
+// --root and the seccomp cache in it are trusted only when nobody but
+// root can write them.
+func TestUnsafeRootDirectoryIsRefused(t *testing.T) {
+	e := newEnv(t)
+	if err := os.Chmod(e.root, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	r := e.userRun(nil, nil, userRootfs(t), "true")
+	if r.code == 0 || !strings.Contains(r.stderr, e.root) || !strings.Contains(r.stderr, "writable by group or others") {
+		t.Fatalf("a world-writable --root was used: %v", r)
+	}
+	if err := os.Chmod(e.root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(e.root, "@seccomp-cache")
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(cache, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	r = e.userRun(nil, nil, userRootfs(t), "true")
+	if r.code == 0 || !strings.Contains(r.stderr, cache) || !strings.Contains(r.stderr, "owned by uid 1000") {
+		t.Fatalf("a seccomp cache owned by uid 1000 was used: %v", r)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/netns"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/safefile"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
@@ -118,6 +119,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 	}
 	if err := os.MkdirAll(r.Root, 0o700); err != nil {
 		return fmt.Errorf("--root %s: %w", r.Root, err)
+	}
+	// Another user who can write --root can plant state and cache entries
+	// (a seccomp program) that the next container trusts.
+	if err := safefile.CheckDir(r.Root); err != nil {
+		return fmt.Errorf("--root: %w", err)
 	}
 	if err := os.Mkdir(r.dir(id), 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/safefile"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 )
 
@@ -84,7 +85,9 @@ type PolicyFile struct {
 // most hosts have none. Unknown fields are errors, so a misspelt "harden"
 // never leaves an operator believing the floor is on.
 func LoadPolicyFile(path string) (*PolicyFile, error) {
-	b, err := os.ReadFile(path)
+	// A policy file another user can change is refused: it could switch
+	// the floor off.
+	b, err := safefile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

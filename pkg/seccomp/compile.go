@@ -13,6 +13,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
+
+	"github.com/bulwark-sec/bulwark/pkg/safefile"
 )
 
 // Compile returns the BPF program for s (as ExportBPF), or nil for a profile
@@ -21,9 +23,15 @@ import (
 // architecture: generating a Docker-sized profile costs libseccomp about
 // 10 ms of CPU, paid again by every container that uses the same profile.
 //
-// The cache lives in the runtime's root-only state directory. A cached entry
-// carries the SHA-256 of its program and is used only if it matches, so a
-// truncated or damaged file is recompiled, never installed.
+// The cache lives in the runtime's root-only state directory, and a
+// directory anyone but its owner (root, or the user running bulwark) may
+// write is refused: a planted allow-all program would otherwise be loaded
+// into the next container. Entries are opened without following symlinks
+// and only if their owner and mode are as safe; each carries the key it was
+// compiled for (the hash of the whole profile and of the libseccomp and
+// architecture it was compiled with) and the SHA-256 of its program, and is
+// used only if both match, so an entry copied from another profile, or a
+// truncated or damaged file, is recompiled, never installed.
 func Compile(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
 	if s == nil {
 		return nil, errors.New("seccomp: Compile called with a nil profile")
@@ -35,13 +43,21 @@ func Compile(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
 		return nil, nil
 	}
 	var path string
+	var key []byte
 	if cacheDir != "" {
-		key, err := cacheKey(s)
+		var err error
+		key, err = cacheKey(s)
 		if err != nil {
 			return nil, err
 		}
-		path = filepath.Join(cacheDir, key+".bpf")
-		if prog, ok := readCached(path); ok {
+		if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("seccomp cache: %w", err)
+		}
+		if err := safefile.CheckDir(cacheDir); err != nil {
+			return nil, fmt.Errorf("seccomp cache: %w", err)
+		}
+		path = filepath.Join(cacheDir, hex.EncodeToString(key)+".bpf")
+		if prog, ok := readCached(path, key); ok {
 			return prog, nil
 		}
 	}
@@ -51,47 +67,56 @@ func Compile(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
 	}
 	if path != "" {
 		// A cache that cannot be written costs speed, not correctness.
-		_ = writeCached(cacheDir, path, prog)
+		_ = writeCached(cacheDir, path, key, prog)
 	}
 	return prog, nil
 }
 
-func cacheKey(s *specs.LinuxSeccomp) (string, error) {
+// cacheMagic starts every cache entry; a new format gets a new magic, so
+// entries of an older Bulwark are recompiled.
+const cacheMagic = "bulwark-seccomp-cache-v2\n"
+
+func cacheKey(s *specs.LinuxSeccomp) ([]byte, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	api, _ := libseccomp.GetAPI()
 	h := sha256.New()
 	fmt.Fprintf(h, "bulwark-seccomp-v1\x00%s\x00%d\x00%s\x00", Version(), api, runtime.GOARCH)
 	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return h.Sum(nil), nil
 }
 
-func readCached(path string) ([]byte, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) < sha256.Size {
+// readCached returns the program of the entry at path if the entry is safe
+// to trust (safefile.ReadFile) and was compiled for key.
+func readCached(path string, key []byte) ([]byte, bool) {
+	b, err := safefile.ReadFile(path)
+	if err != nil {
 		return nil, false
 	}
-	sum, prog := b[:sha256.Size], b[sha256.Size:]
+	rest, ok := bytes.CutPrefix(b, []byte(cacheMagic))
+	if !ok || len(rest) < 2*sha256.Size {
+		return nil, false
+	}
+	entryKey, sum, prog := rest[:sha256.Size], rest[sha256.Size:2*sha256.Size], rest[2*sha256.Size:]
 	got := sha256.Sum256(prog)
-	if !bytes.Equal(sum, got[:]) || len(prog) == 0 || len(prog)%8 != 0 {
+	if !bytes.Equal(entryKey, key) || !bytes.Equal(sum, got[:]) || len(prog) == 0 || len(prog)%8 != 0 {
 		return nil, false
 	}
 	return prog, true
 }
 
-func writeCached(dir, path string, prog []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
+func writeCached(dir, path string, key, prog []byte) error {
 	sum := sha256.Sum256(prog)
+	// CreateTemp's O_EXCL never follows a symlink at the name.
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(sum[:], prog...)); err != nil {
+	entry := append(append(append([]byte(cacheMagic), key...), sum[:]...), prog...)
+	if _, err := tmp.Write(entry); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -32,6 +32,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/safefile"
 )
 
 // Defaults of the pool: ranges start above the ids Debian gives to system
@@ -140,6 +142,10 @@ func (p *Pool) check() error {
 func (p *Pool) lock() (int, error) {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return -1, fmt.Errorf("userns pool %s: %w", p.Dir, err)
+	}
+	// A pool another user can write hands out the ranges that user chose.
+	if err := safefile.CheckDir(p.Dir); err != nil {
+		return -1, fmt.Errorf("userns pool: %w", err)
 	}
 	fd, err := unix.Open(p.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
