@@ -30,7 +30,8 @@ func TestConfigProcessFieldsReachThePayload(t *testing.T) {
 		{"umask", m["umask"], "0027"},
 		{"cwd", m["cwd"], "/usr/local"},
 		{"hostname", m["hostname"], "bwt-hostname"},
-		{"env", fmt.Sprint(m["env"]), "[PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm BULWARK_TEST=yes=really]"},
+		// HOME is the init's, from the image's /etc/passwd (as runc does).
+		{"env", fmt.Sprint(m["env"]), "[PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm BULWARK_TEST=yes=really HOME=/home/app]"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.field, c.got, c.want)
@@ -208,4 +209,36 @@ func haveCap(t *testing.T, n uint) bool {
 		}
 	}
 	return false
+}
+
+// TestConfigHomeComesFromTheImagesPasswd: a config without HOME gets the
+// process user's home from the rootfs's /etc/passwd, or "/" for a user it
+// does not list, as runc does; a HOME in the config is kept. exec too.
+func TestConfigHomeComesFromTheImagesPasswd(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		uid  uint32
+		env  []string
+		want string
+	}{
+		{"root", 0, nil, "/root"},
+		{"app (1000)", 1000, nil, "/home/app"},
+		{"a uid the image does not list", 4242, nil, "/"},
+		{"HOME from the config", 1000, []string{"HOME=/srv"}, "/srv"},
+	} {
+		r := e.runIn(func(s *specs.Spec) {
+			s.Process.User = specs.User{UID: tc.uid, GID: tc.uid}
+			s.Process.Env = append(s.Process.Env, tc.env...)
+		}, "sh", "-c", `echo "$HOME"`)
+		if r.code != 0 || r.stdout != tc.want+"\n" {
+			t.Errorf("%s: want HOME=%s, got %v", tc.name, tc.want, r)
+		}
+	}
+	id, _ := e.detached(nil)
+	for user, want := range map[string]string{"0": "/root", "1000:1000": "/home/app", "65534": "/nonexistent"} {
+		if r := e.bw("exec", "--user", user, id, "sh", "-c", `echo "$HOME"`); r.code != 0 || r.stdout != want+"\n" {
+			t.Errorf("exec --user %s: want HOME=%s, got %v", user, want, r)
+		}
+	}
 }

@@ -219,3 +219,17 @@ print("sum", round(sum(part)), hashlib.sha256(b"bulwark").hexdigest()[:8])
 		})
 	}
 }
+
+// TestGitCommitsWithItsGlobalConfigUnderDev: git keeps its identity in
+// $HOME/.gitconfig and refuses `config --global` without HOME ("$HOME not
+// set"); the init gives root its home from the image's /etc/passwd.
+func TestGitCommitsWithItsGlobalConfigUnderDev(t *testing.T) {
+	rootfs := testrootfs.RequireDebianWritable(t)
+	e := newEnv(t)
+	r := e.userRun(nil, []string{"--profile", "dev"}, rootfs, "sh", "-c",
+		`echo "HOME=$HOME" && git config --global user.name Test && git config --global user.email test@example.com && `+
+			`cd /tmp && git init -q repo && cd repo && echo hello > f && git add f && git commit -qm first && git log --format='%an %s'`)
+	if r.code != 0 || r.stdout != "HOME=/root\nTest first\n" {
+		t.Errorf("want HOME=/root and a commit by Test, got %v", r)
+	}
+}

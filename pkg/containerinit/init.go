@@ -347,6 +347,7 @@ func dropPrivileges(conn *initproto.Conn, cfg *initproto.InitConfig, isExec bool
 	if err := setupProcess(p, s, isExec); err != nil {
 		return fail(err)
 	}
+	p.Env = withHome(p.Env, p.User.UID)
 	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
 		return fail(err)
 	}
