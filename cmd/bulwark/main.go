@@ -126,6 +126,7 @@ var topCommands = []topCommand{
 	{[]string{"install"}, installCommand},
 	{[]string{"seccomp"}, seccompCommand},
 	{[]string{"audit"}, auditCommand},
+	{[]string{"check"}, checkCommand},
 }
 
 // commandIn returns the top-level command args run when that is certain,

@@ -375,8 +375,10 @@ func TestImageFindings(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs, _ = Audit(subs)
-	if _, ok := find(fs, "image-suid-shell", ""); !ok {
+	if f, ok := find(fs, "image-suid-shell", ""); !ok {
 		t.Errorf("bundle audit did not scan root.path: %s", ids(fs))
+	} else if f.Severity != finding.Low || !strings.Contains(f.Message, "no_new_privs") {
+		t.Errorf("under no_new_privs a setuid shell grants nothing: %s %q", f.Severity, f.Message)
 	}
 }
 
