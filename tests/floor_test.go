@@ -16,9 +16,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
 // emptyPolicy is a policy file that keeps the host's
@@ -372,5 +374,51 @@ func TestUnsafeRootDirectoryIsRefused(t *testing.T) {
 	r = e.userRun(nil, nil, userRootfs(t), "true")
 	if r.code == 0 || !strings.Contains(r.stderr, cache) || !strings.Contains(r.stderr, "owned by uid 1000") {
 		t.Fatalf("a seccomp cache owned by uid 1000 was used: %v", r)
+	}
+}
+
+// A bundle that brings its own uid/gid maps can name the exact host range
+// the pool gave a live container, and then owns that container's files.
+// Under the floor the overlap is refused; without it, it is warned about.
+func TestOCIMapsOverlappingALiveContainersRangeAreRefusedUnderTheFloor(t *testing.T) {
+	e := newEnv(t)
+	idA := e.id()
+	done := make(chan result, 1)
+	go func() {
+		done <- e.bw("run", "--name", idA, userRootfs(t), "--", "sleep", "8")
+	}()
+	stateA := (&container.Runtime{Root: e.root}).StateDir(idA)
+	k := -1
+	for deadline := time.Now().Add(20 * time.Second); k < 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		owned, err := userns.Default().Allocated()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range owned {
+			if o == stateA {
+				k = i
+			}
+		}
+	}
+	if k < 0 {
+		t.Fatalf("container A got no pool range: %v", <-done)
+	}
+	hostID := uint32(userns.DefaultBase) + uint32(k)*userns.DefaultSize
+	sameRange := func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: hostID + 100, Size: 1000}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: hostID + 100, Size: 1000}}
+	}
+	hardened := e.hardenSh(sameRange, "id -u")
+	plain := e.sh(sameRange, "id -u")
+	a := <-done
+	if a.code != 0 {
+		t.Fatalf("container A: %v", a)
+	}
+	if hardened.code == 0 || !strings.Contains(hardened.stderr, stateA) || !strings.Contains(hardened.stderr, "linux.uidMappings") {
+		t.Errorf("under --harden a bundle mapping container A's host ids %d.. ran: %v", hostID, hardened)
+	}
+	if plain.code != 0 || !strings.Contains(plain.stderr, stateA) {
+		t.Errorf("without the floor the overlap should run with a warning naming %s: %v", stateA, plain)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
 // hardenFrom returns the hook Create calls on each loaded config: the
@@ -25,17 +27,54 @@ func hardenFrom(cmd *cli.Command) func(*specs.Spec) error {
 		if pf == nil && explicit {
 			return fmt.Errorf("--policy %s: no such file", path)
 		}
-		if !on && (pf == nil || !pf.Harden) {
-			return nil
+		floor := on || (pf != nil && pf.Harden)
+		if floor {
+			var cfg policy.HardenConfig
+			if pf != nil {
+				cfg = pf.HardenConfig
+			}
+			ds, err := policy.Harden(s, cfg)
+			for _, d := range ds {
+				logAt("info", d.String())
+			}
+			if err != nil {
+				return err
+			}
 		}
-		var cfg policy.HardenConfig
-		if pf != nil {
-			cfg = pf.HardenConfig
-		}
-		ds, err := policy.Harden(s, cfg)
-		for _, d := range ds {
-			logAt("info", d.String())
-		}
-		return err
+		return checkPoolOverlap(s, floor)
 	}
+}
+
+// checkPoolOverlap compares the maps a config brings with the ranges the
+// user namespace pool gave live containers: sharing host ids with one
+// means owning its files. The floor refuses that; without it the config
+// is run as written, with a warning.
+func checkPoolOverlap(s *specs.Spec, floor bool) error {
+	if s.Linux == nil {
+		return nil
+	}
+	pool := userns.Default()
+	for _, f := range []struct {
+		field string
+		maps  []specs.LinuxIDMapping
+	}{{"linux.uidMappings", s.Linux.UIDMappings}, {"linux.gidMappings", s.Linux.GIDMappings}} {
+		for i, m := range f.maps {
+			owner, rg, err := pool.Overlap(uint64(m.HostID), uint64(m.Size))
+			if err != nil {
+				return err
+			}
+			if owner == "" {
+				continue
+			}
+			fe := &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("%s[%d]", f.field, i),
+				Msg: fmt.Sprintf("host ids %d-%d overlap the range %d-%d the user namespace pool gave the live container %s, whose files they would own",
+					m.HostID, uint64(m.HostID)+uint64(m.Size)-1, rg.HostID, uint64(rg.HostID)+uint64(rg.Size)-1, owner),
+				Err: oci.ErrInvalidConfig}
+			if floor {
+				return fe
+			}
+			logWarn("%v", fe)
+		}
+	}
+	return nil
 }

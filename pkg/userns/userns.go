@@ -260,6 +260,36 @@ func (p *Pool) Allocated() (map[int]string, error) {
 	return out, nil
 }
 
+// Overlap returns the owner and range of a live allocation of the pool
+// that shares a host id with [start, start+size): a container whose own
+// maps name those ids would own that container's files. Allocations this
+// process made (for the container it is creating) do not count. The owner
+// is "" when nothing overlaps; a missing pool holds nothing.
+func (p *Pool) Overlap(start, size uint64) (string, Range, error) {
+	ents, err := os.ReadDir(p.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", Range{}, nil
+	}
+	if err != nil {
+		return "", Range{}, fmt.Errorf("userns pool %s: %w", p.Dir, err)
+	}
+	for _, e := range ents {
+		k, err := strconv.Atoi(e.Name())
+		if err != nil || k < 0 {
+			continue
+		}
+		rec, err := readRecord(filepath.Join(p.Dir, e.Name()))
+		if err != nil || rec.Pid == os.Getpid() || rec.stale() {
+			continue
+		}
+		lo, hi := p.hostID(k), p.hostID(k)+uint64(p.Size)
+		if start < hi && lo < start+size {
+			return rec.Owner, Range{Index: k, HostID: uint32(lo), Size: p.Size}, nil
+		}
+	}
+	return "", Range{}, nil
+}
+
 // stale: nobody can still be using the range. The allocator's liveness
 // covers the window between allocation and the creation of the state
 // directory.

@@ -178,3 +178,42 @@ func TestParseRange(t *testing.T) {
 		})
 	}
 }
+
+func TestOverlapFindsLiveRangesOfOtherProcesses(t *testing.T) {
+	p := testPool(t, 4)
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Range 1 belongs to a live container another bulwark created: its
+	// owner directory exists. Range 2 was allocated by this process.
+	owner := t.TempDir()
+	b, _ := json.Marshal(record{Owner: owner, Pid: 1})
+	if err := os.WriteFile(filepath.Join(p.Dir, "1"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := json.Marshal(record{Owner: filepath.Join(t.TempDir(), "gone"), Pid: os.Getpid()})
+	if err := os.WriteFile(filepath.Join(p.Dir, "2"), mine, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r1 := p.hostID(1)
+	tests := []struct {
+		name        string
+		start, size uint64
+		want        string
+	}{
+		{name: "the same range", start: r1, size: uint64(p.Size), want: owner},
+		{name: "one id inside", start: r1 + 500, size: 1, want: owner},
+		{name: "straddling the start", start: r1 - 10, size: 11, want: owner},
+		{name: "just below", start: r1 - 10, size: 10},
+		{name: "this process's own range", start: p.hostID(2), size: uint64(p.Size)},
+		{name: "a free range", start: p.hostID(3), size: uint64(p.Size)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := p.Overlap(tc.start, tc.size)
+			if err != nil || got != tc.want {
+				t.Errorf("Overlap(%d, %d) = %q, %v; want %q", tc.start, tc.size, got, err, tc.want)
+			}
+		})
+	}
+}
