@@ -55,7 +55,11 @@ func emitReport(cmd *cli.Command, r *finding.Report, gate finding.Severity, gate
 	}
 	if gated {
 		if n := finding.AtOrAbove(r.Findings, gate); n > 0 {
-			fmt.Fprintf(os.Stderr, "bulwark %s: %d findings at or above %s\n", r.Command, n, gate)
+			noun := "findings"
+			if n == 1 {
+				noun = "finding"
+			}
+			fmt.Fprintf(os.Stderr, "bulwark %s: %d %s at or above %s\n", r.Command, n, noun, gate)
 			return exitCode(exitFindings)
 		}
 	}

@@ -102,11 +102,15 @@ func (c *checker) kernel() {
 		if !cve.Affected(k) {
 			continue
 		}
+		fix := "update the kernel to " + cve.FixedIn(k) + " or later"
+		if cve.Mitigation != "" {
+			fix += "; until then: " + cve.Mitigation
+		}
 		backport := "; a distribution kernel may carry the fix under an older version number: check its advisory for " + cve.ID
 		c.add("kernel-"+strings.ToLower(cve.ID), finding.Critical, "kernel "+k.String(),
 			fmt.Sprintf("kernel %s is older than the fix for %s (%s): fixed in %s", k, cve.ID, cve.Name, cve.FixedIn(k)),
 			cve.Impact+"; "+`"keep your kernel up to date" (the talk); source: `+cve.Source+backport,
-			"update the kernel to "+cve.FixedIn(k)+" or later; until then: "+cve.Mitigation)
+			fix)
 	}
 }
 

@@ -87,7 +87,8 @@ type KernelCVE struct {
 	// Stable lists the first fixed release of each stable branch that got
 	// the fix before Mainline.
 	Stable []Version
-	// Mitigation is what helps until the kernel is updated.
+	// Mitigation is what helps until the kernel is updated ("" when
+	// nothing in a configuration does).
 	Mitigation string
 	Source     string
 }
@@ -125,7 +126,7 @@ var KernelCVEs = []KernelCVE{
 		ID: "CVE-2016-5195", Name: "Dirty COW",
 		Impact:     "a copy-on-write race writes read-only files and mappings: the host's binaries and the vDSO, a container escape",
 		Introduced: v("2.6.22"), Mainline: v("4.9"), Stable: vs("3.2.83", "3.4.113", "3.10.104", "3.12.66", "3.18.44", "4.4.26", "4.7.9", "4.8.3"),
-		Mitigation: "none in configuration; update the kernel",
+		Mitigation: "",
 		Source:     "https://nvd.nist.gov/vuln/detail/CVE-2016-5195",
 	},
 	{
@@ -153,7 +154,7 @@ var KernelCVEs = []KernelCVE{
 		ID: "CVE-2022-0847", Name: "Dirty Pipe",
 		Impact:     "any process overwrites page-cache pages of files it can only read: the host's runc or a setuid binary shared through an image layer",
 		Introduced: v("5.8"), Mainline: v("5.17"), Stable: vs("5.10.102", "5.15.25", "5.16.11"),
-		Mitigation: "none in configuration; update the kernel",
+		Mitigation: "",
 		Source:     "https://dirtypipe.cm4all.com/",
 	},
 	{
