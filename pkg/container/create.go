@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/cleanup"
 	"github.com/bulwark-sec/bulwark/internal/initproto"
 	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
@@ -64,80 +65,33 @@ type CreateOpts struct {
 }
 
 // Create builds the container up to the created state: namespaces, rootfs and
-// process set up, the payload not yet started.
-func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
+// process set up, the payload not yet started. Whatever fails once the
+// container's directory exists is undone by delete's own code (destroy), so
+// a failed create leaves behind exactly what delete would remove: nothing.
+func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 	if err := oci.ValidateID(id); err != nil {
 		return err
 	}
-	bundle, err = filepath.Abs(bundle)
+	bundle, err := filepath.Abs(bundle)
 	if err != nil {
 		return err
 	}
-	spec := o.Spec
-	if spec == nil {
-		var warnings []string
-		spec, warnings, err = oci.LoadBundle(bundle, seccomp.Validate)
-		if err != nil {
-			return err
-		}
-		for _, w := range warnings {
-			r.warnf("%s", w)
-		}
+	spec, err := r.loadSpec(bundle, o)
+	if err != nil {
+		return err
 	}
-	phase.Mark("loaded bundle")
-	if spec.Process == nil {
-		return &oci.FieldError{File: oci.ConfigFile, Field: "process", Msg: "required to create a container", Err: oci.ErrInvalidConfig}
-	}
-	if r.Harden != nil {
-		if err := r.Harden(spec); err != nil {
-			return err
-		}
-	}
-	hostMountNS := !oci.HasNamespace(spec, specs.MountNamespace)
-	if hostMountNS {
-		if err := checkHostMountNS(spec); err != nil {
-			return err
-		}
-	}
-	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.wantConsole {
-		return &oci.FieldError{File: oci.ConfigFile, Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
-	}
-	absBindSources(spec, bundle)
-	absDestinations(spec)
+	var files initFiles
+	defer files.close()
 	// The network namespace is made on a thread of ours while create goes
 	// on (pkg/netns), when the init would make it from our user namespace.
-	var netnsWait func() (*os.File, error)
 	if oci.CreatesNamespace(spec, specs.NetworkNamespace) && !oci.HasNamespace(spec, specs.UserNamespace) {
-		netnsWait = netns.New()
-		defer func() {
-			if netnsWait != nil {
-				if f, err := netnsWait(); err == nil {
-					f.Close()
-				}
-			}
-		}()
+		files.netnsWait = netns.New()
 	}
-	if err := os.MkdirAll(r.Root, 0o700); err != nil {
-		return fmt.Errorf("--root %s: %w", r.Root, err)
-	}
-	// Another user who can write --root can plant state and cache entries
-	// (a seccomp program) that the next container trusts.
-	if err := safefile.CheckDir(r.Root); err != nil {
-		return fmt.Errorf("--root: %w", err)
-	}
-	if err := os.Mkdir(r.dir(id), 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("container %q: %w", id, ErrExist)
-		}
-		return fmt.Errorf("container %q: %w", id, err)
-	}
-	l, err := r.lock(id)
+	l, err := r.claim(id)
 	if err != nil {
-		os.RemoveAll(r.dir(id))
 		return err
 	}
 	defer l.Unlock()
-
 	st := &State{
 		ID:          id,
 		Bundle:      bundle,
@@ -150,238 +104,289 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) (err error) {
 		Cgroup:      cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id},
 		Owns:        o.Owns,
 	}
-	var cg *cgroups.Manager
-	var hostMountsBefore map[int]string
-	defer func() {
-		if err == nil {
-			return
+	// Steps that make something destroy cannot find from st alone push
+	// what records it in st; destroy, run last, removes it all.
+	var undo cleanup.Stack
+	defer undo.Clean()
+	undo.Add(func() { _ = r.destroy(st) })
+	if err := r.build(st, spec, o, &files, &undo); err != nil {
+		return err
+	}
+	undo.Release()
+	return nil
+}
+
+// loadSpec reads and checks the config (or takes the one in o), raises it to
+// the hardening floor and resolves its relative paths.
+func (r *Runtime) loadSpec(bundle string, o *CreateOpts) (*specs.Spec, error) {
+	spec := o.Spec
+	if spec == nil {
+		var warnings []string
+		var err error
+		spec, warnings, err = oci.LoadBundle(bundle, seccomp.Validate)
+		if err != nil {
+			return nil, err
 		}
-		// Undo everything: kill what we started, then remove cgroup and state.
-		if st.Pid > 0 {
-			unix.Kill(st.Pid, unix.SIGKILL)
+		for _, w := range warnings {
+			r.warnf("%s", w)
 		}
-		if cg != nil {
-			_ = cg.KillAll(unix.SIGKILL)
-			waitEmpty(cg)
-			_ = cg.Destroy()
+	}
+	phase.Mark("loaded bundle")
+	if spec.Process == nil {
+		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process", Msg: "required to create a container", Err: oci.ErrInvalidConfig}
+	}
+	if r.Harden != nil {
+		if err := r.Harden(spec); err != nil {
+			return nil, err
 		}
-		if hostMountsBefore != nil {
-			if ids, merr := newMountsBelow(st.Rootfs, hostMountsBefore); merr == nil {
-				_ = unmountHostMounts(st.Rootfs, ids)
-			}
+	}
+	if !oci.HasNamespace(spec, specs.MountNamespace) {
+		if err := checkHostMountNS(spec); err != nil {
+			return nil, err
 		}
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.wantConsole {
+		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
+	}
+	absBindSources(spec, bundle)
+	absDestinations(spec)
+	return spec, nil
+}
+
+// claim makes the container's directory, which fails if the id is taken,
+// and locks it.
+func (r *Runtime) claim(id string) (*lock, error) {
+	if err := os.MkdirAll(r.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("--root %s: %w", r.Root, err)
+	}
+	// Another user who can write --root can plant state and cache entries
+	// (a seccomp program) that the next container trusts.
+	if err := safefile.CheckDir(r.Root); err != nil {
+		return nil, fmt.Errorf("--root: %w", err)
+	}
+	if err := os.Mkdir(r.dir(id), 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
+		}
+		return nil, fmt.Errorf("container %q: %w", id, err)
+	}
+	l, err := r.lock(id)
+	if err != nil {
 		os.RemoveAll(r.dir(id))
-	}()
-	if err = r.saveState(st); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// initFiles are the files create hands to its init as fds; they are closed
+// once it returns, whatever happened.
+type initFiles struct {
+	fifo, console, rootTree, netns *os.File
+	// netnsWait, until called, is the network namespace still being made.
+	netnsWait func() (*os.File, error)
+}
+
+func (f *initFiles) waitNetns() error {
+	if f.netnsWait == nil {
+		return nil
+	}
+	nf, err := f.netnsWait()
+	f.netnsWait = nil
+	f.netns = nf
+	return err
+}
+
+func (f *initFiles) close() {
+	if f.netnsWait != nil {
+		_ = f.waitNetns()
+	}
+	for _, file := range []*os.File{f.fifo, f.console, f.rootTree, f.netns} {
+		if file != nil {
+			file.Close()
+		}
+	}
+}
+
+// build takes a claimed container from its first state.json to created.
+func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initFiles, undo *cleanup.Stack) error {
+	if err := r.saveState(st); err != nil {
 		return err
 	}
 	phase.Mark("saveState")
-	fifo := filepath.Join(r.dir(id), execFifo)
-	if err = unix.Mkfifo(fifo, 0o622); err != nil {
-		return fmt.Errorf("exec fifo: %w", err)
-	}
-	// mkfifo honours the umask; the payload may run as any uid.
-	if err = os.Chmod(fifo, 0o622); err != nil {
-		return err
-	}
-	res := resourcesWithDevices(spec)
-	cg, err = cgroups.New(st.Cgroup, res)
-	if err != nil {
-		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
-	}
-	phase.Mark("cgroups.New")
-
-	fifoFd, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("exec fifo: %w", err)
-	}
-	fifoFile := os.NewFile(uintptr(fifoFd), "exec.fifo")
-	defer fifoFile.Close()
-
-	// An idmapped (or nosuid/nodev) rootfs is mounted here, in the host's
-	// user namespace, which the init has left behind by the time it mounts.
-	rootTree, idmap, err := rootfs.OpenRootTree(st.Rootfs, spec)
+	ip, err := r.initParams(st, spec, o, files)
 	if err != nil {
 		return err
 	}
-	var idmapTree func(nsfd int) error
-	if rootTree != nil {
-		defer rootTree.Close()
-		idmapTree = func(nsfd int) error {
-			warning, err := rootfs.IdmapRootTree(rootTree, st.Rootfs, nsfd)
-			if warning != "" {
-				r.warnf("%s", warning)
-			}
-			return err
-		}
-	}
-	// The idmap goes through the init's own user namespace once its maps
-	// are written (initParams.userns); that saves making one in a
-	// throwaway process (an execve of this binary) on every start. An init
-	// that joins a user namespace instead makes none to borrow.
-	if idmap && !oci.CreatesNamespace(spec, specs.UserNamespace) {
-		nsfd, err := rootfs.NewUserNSFd(spec)
-		if err != nil {
-			return err
-		}
-		err = idmapTree(nsfd)
-		unix.Close(nsfd)
-		if err != nil {
-			return err
-		}
-		idmap = false
-	}
-	var onUserNS func(nsfd int) error
-	idmapped := false
-	if idmap {
-		onUserNS = func(nsfd int) error {
-			idmapped = true
-			return idmapTree(nsfd)
-		}
-	}
-
-	var consoleConn *os.File
-	if spec.Process.Terminal && o.ConsoleSocket != "" {
-		consoleConn, err = dialConsole(o.ConsoleSocket)
-		if err != nil {
-			return err
-		}
-		defer consoleConn.Close()
-	}
-
-	if hostMountNS {
+	var hostMountsBefore map[int]string
+	if !oci.HasNamespace(spec, specs.MountNamespace) {
+		// Without a mount namespace the init mounts in the host's table.
 		if hostMountsBefore, err = mountsBelow(st.Rootfs); err != nil {
 			return err
 		}
+		// What it has mounted so far belongs to the container: recorded
+		// for destroy to unmount.
+		undo.Add(func() {
+			if ids, err := newMountsBelow(st.Rootfs, hostMountsBefore); err == nil {
+				st.HostMounts = ids
+			}
+		})
 	}
 	// Compile the seccomp program while the init enters its namespaces.
 	bpf := r.compileSeccomp(spec)
-	var netnsFile *os.File
-	if netnsWait != nil {
-		f, nerr := netnsWait()
-		netnsWait = nil
-		if nerr != nil {
-			return nerr
-		}
-		netnsFile = f
-		defer netnsFile.Close()
+	if err := files.waitNetns(); err != nil {
+		return err
 	}
-	deferPlace := !hostMountNS
-	ip := initParams{
-		preserveFds: o.PreserveFds,
-		fifo:        fifoFile,
-		console:     consoleConn,
-		cgroup:      cg,
-		resources:   res,
-		bootstrap:   func(fd int) *initproto.Bootstrap { return initproto.CreateBootstrap(spec, fd) },
-		netns:       netnsFile,
-		userns:      onUserNS,
-		rootTree:    rootTree,
-		rlimits:     spec.Process.Rlimits,
-		deferPlace:  deferPlace,
-	}
+	ip.netns = files.netns
 	p, err := r.startInit(spec, st, ip)
-	if p != nil && p.pid > 0 {
-		st.Pid = p.pid
-	}
 	if err != nil {
 		return err
 	}
 	defer p.conn.Close()
 	phase.Mark("startInit done")
-	if idmap && !idmapped {
-		return errors.New("internal error: the init made no user namespace to idmap the rootfs through")
-	}
-
 	cfg := &initproto.InitConfig{
-		ID: id, Bundle: bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
+		ID: st.ID, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NewUserNS: oci.CreatesNamespace(spec, specs.UserNamespace), CgroupNS: oci.CreatesNamespace(spec, specs.CgroupNamespace),
 		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
-		NetNSReady: netnsFile != nil,
-		State:      &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Bundle: bundle, Annotations: spec.Annotations},
+		NetNSReady: files.netns != nil,
+		State:      &specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Bundle: st.Bundle, Annotations: spec.Annotations},
 	}
 	if cfg.SeccompProgram, err = bpf(); err != nil {
 		return err
 	}
-	cfg.CgroupPending = deferPlace
-	if err = p.conn.Send(cfg); err != nil {
+	if err := p.sendConfig(cfg); err != nil {
 		return err
 	}
-	if deferPlace {
-		if err = ip.place(p.pid); err != nil {
-			return err
-		}
-		if err = p.conn.Send(initproto.Cgroup{}); err != nil {
-			return err
-		}
-	}
-	for {
-		m, files, rerr := p.conn.Recv()
-		if rerr != nil {
-			return fmt.Errorf("container init exited before the container was created: %w", rerr)
-		}
-		switch m := m.(type) {
-		case initproto.Error:
-			return errors.New(m.Msg)
-		case initproto.Hooks:
-			hs := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: st.Pid, Bundle: bundle, Annotations: spec.Annotations}
-			if spec.Hooks != nil {
-				// prestart predates createRuntime and was specified to run
-				// once the container exists; its consumers (and the
-				// runtime-tools suite, and crun) expect "created".
-				pre := *hs
-				pre.Status = specs.StateCreated
-				//lint:ignore SA1019 prestart is deprecated but engines still use it
-				if err = hooks.Run("prestart", spec.Hooks.Prestart, &pre); err != nil {
-					return err
-				}
-				if err = hooks.Run("createRuntime", spec.Hooks.CreateRuntime, hs); err != nil {
-					return err
-				}
-			}
-			if err = p.conn.Send(initproto.Resume{}); err != nil {
-				return err
-			}
-		case initproto.Console:
-			if len(files) != 1 || !o.wantConsole {
-				closeFiles(files)
-				return errors.New("init sent an unexpected console")
-			}
-			o.gotConsole = files[0]
-		case initproto.Seccomp:
-			if err = r.sendSeccomp(spec, st, files); err != nil {
-				return err
-			}
-			if err = p.conn.Send(initproto.Resume{}); err != nil {
-				return err
-			}
-		case initproto.Ready:
+	c := conversation{
+		hooks:   func() error { return runCreateHooks(st, spec) },
+		seccomp: func(fds []*os.File) error { return r.sendSeccomp(spec, st, fds) },
+		ready: func() error {
 			phase.Mark("got ready")
 			st.Phase = PhaseCreated
-			if hostMountNS {
-				if st.HostMounts, err = newMountsBelow(st.Rootfs, hostMountsBefore); err != nil {
+			if hostMountsBefore != nil {
+				ids, err := newMountsBelow(st.Rootfs, hostMountsBefore)
+				if err != nil {
 					return err
 				}
+				st.HostMounts = ids
 			}
-			if err = r.saveState(st); err != nil {
+			if err := r.saveState(st); err != nil {
 				return err
 			}
 			if o.PidFile != "" {
-				if err = writePidFile(o.PidFile, st.Pid); err != nil {
-					return err
-				}
-			}
-			// Only now may the init wait for start: a create killed
-			// before this line takes its init with it (EOF instead).
-			if err = p.conn.Send(initproto.Resume{}); err != nil {
-				return fmt.Errorf("container init exited before the container was created: %w", err)
+				return writePidFile(o.PidFile, st.Pid)
 			}
 			return nil
-		default:
-			closeFiles(files)
-			return fmt.Errorf("init sent unexpected %q", initproto.Name(m))
-		}
+		},
+		lost: func(err error) error {
+			return fmt.Errorf("container init exited before the container was created: %w", err)
+		},
 	}
+	if o.wantConsole {
+		c.console = func(f *os.File) { o.gotConsole = f }
+	}
+	return p.converse(c)
+}
+
+// initParams makes what the init is started with: the exec fifo, the
+// cgroup manager, the rootfs tree, the console socket.
+func (r *Runtime) initParams(st *State, spec *specs.Spec, o *CreateOpts, files *initFiles) (initParams, error) {
+	ip := initParams{
+		preserveFds: o.PreserveFds,
+		bootstrap:   func(fd int) *initproto.Bootstrap { return initproto.CreateBootstrap(spec, fd) },
+		rlimits:     spec.Process.Rlimits,
+		// Not without a mount namespace: a killed init would leave its
+		// mounts in the host's table.
+		deferPlace: oci.HasNamespace(spec, specs.MountNamespace),
+	}
+	var err error
+	if files.fifo, err = makeExecFifo(filepath.Join(r.dir(st.ID), execFifo)); err != nil {
+		return ip, err
+	}
+	ip.fifo = files.fifo
+	ip.resources = resourcesWithDevices(spec)
+	if ip.cgroup, err = cgroups.New(st.Cgroup, ip.resources); err != nil {
+		return ip, &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
+	}
+	phase.Mark("cgroups.New")
+	files.rootTree, ip.userns, err = r.openRootTree(st.Rootfs, spec)
+	if err != nil {
+		return ip, err
+	}
+	ip.rootTree = files.rootTree
+	if spec.Process.Terminal && o.ConsoleSocket != "" {
+		if files.console, err = dialConsole(o.ConsoleSocket); err != nil {
+			return ip, err
+		}
+		ip.console = files.console
+	}
+	return ip, nil
+}
+
+// runCreateHooks runs the prestart and createRuntime hooks, in the runtime's
+// namespaces, once the init has made the container's.
+func runCreateHooks(st *State, spec *specs.Spec) error {
+	if spec.Hooks == nil {
+		return nil
+	}
+	hs := &specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Pid: st.Pid, Bundle: st.Bundle, Annotations: spec.Annotations}
+	// prestart predates createRuntime and was specified to run once the
+	// container exists; its consumers (and the runtime-tools suite, and
+	// crun) expect "created".
+	pre := *hs
+	pre.Status = specs.StateCreated
+	//lint:ignore SA1019 prestart is deprecated but engines still use it
+	if err := hooks.Run("prestart", spec.Hooks.Prestart, &pre); err != nil {
+		return err
+	}
+	return hooks.Run("createRuntime", spec.Hooks.CreateRuntime, hs)
+}
+
+// makeExecFifo makes the FIFO whose opening by start lets the payload run,
+// and returns an O_PATH handle on it for the init.
+func makeExecFifo(path string) (*os.File, error) {
+	if err := unix.Mkfifo(path, 0o622); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	// mkfifo honours the umask; the payload may run as any uid.
+	if err := os.Chmod(path, 0o622); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	return os.NewFile(uintptr(fd), execFifo), nil
+}
+
+// openRootTree opens the rootfs as a detached mount when the config needs
+// one (idmapped, nosuid, nodev): it is mounted here, in the host's user
+// namespace, which the init has left behind by the time it mounts. An
+// idmap goes through the init's own user namespace once its maps are
+// written, by the returned function (initParams.userns); that saves making
+// one in a throwaway process (an execve of this binary) on every start.
+func (r *Runtime) openRootTree(rootfsPath string, spec *specs.Spec) (*os.File, func(nsfd int) error, error) {
+	tree, idmap, err := rootfs.OpenRootTree(rootfsPath, spec)
+	if err != nil || !idmap {
+		return tree, nil, err
+	}
+	idmapVia := func(nsfd int) error {
+		warning, err := rootfs.IdmapRootTree(tree, rootfsPath, nsfd)
+		if warning != "" {
+			r.warnf("%s", warning)
+		}
+		return err
+	}
+	if oci.CreatesNamespace(spec, specs.UserNamespace) {
+		return tree, idmapVia, nil
+	}
+	// An init that joins a user namespace makes none to borrow.
+	nsfd, err := rootfs.NewUserNSFd(spec)
+	if err != nil {
+		return tree, nil, err
+	}
+	err = idmapVia(nsfd)
+	unix.Close(nsfd)
+	return tree, nil, err
 }
 
 func (r *Runtime) sendSeccomp(spec *specs.Spec, st *State, files []*os.File) error {

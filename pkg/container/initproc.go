@@ -18,9 +18,10 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/selfexe"
 )
 
-// Starting a container's init (or an exec'd process) and talking to it:
-// the runtime's side of internal/initproto.
-
+// initParams are what startInit gives the init: fds, the constructor's
+// script, and what to do with the init once its pid is known. Starting a
+// container's init (create) or a process in it (exec) and talking to it is
+// this file: the runtime's side of internal/initproto.
 type initParams struct {
 	preserveFds int
 	fifo        *os.File
@@ -33,7 +34,8 @@ type initParams struct {
 	// netns is a network namespace made ahead for the init (pkg/netns).
 	netns *os.File
 	// userns, when set, is called with an fd of the init's new user
-	// namespace as soon as its maps are written.
+	// namespace as soon as its maps are written; an init that makes none
+	// is an error.
 	userns   func(nsfd int) error
 	rootTree *os.File
 	// rlimits are set on the init from here: inside a user namespace the
@@ -47,7 +49,9 @@ type initParams struct {
 	deferPlace bool
 }
 
+// initProc is a started init and the fd numbers it has its files at.
 type initProc struct {
+	ip         initParams
 	pid        int
 	conn       *initproto.Conn
 	consoleFd  int
@@ -56,7 +60,8 @@ type initProc struct {
 }
 
 // startInit starts `bulwark init` from the read-only view of our binary and
-// walks the C constructor through its namespace setup.
+// walks the C constructor through its namespace setup. On failure it has
+// killed what it started.
 func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initProc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -78,7 +83,7 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	}
 	syncFd := 3 + len(extra)
 	extra = append(extra, child)
-	p := &initProc{consoleFd: -1, fifoFd: -1, conn: initproto.NewConn(parent)}
+	p := &initProc{ip: ip, consoleFd: -1, fifoFd: -1, conn: initproto.NewConn(parent)}
 	if ip.fifo != nil {
 		p.fifoFd = 3 + len(extra)
 		extra = append(extra, ip.fifo)
@@ -110,14 +115,18 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	stage0 := cmd.Process.Pid
 	phase.Mark("cmd started")
 	fail := func(err error) (*initProc, error) {
+		if p.pid > 0 && p.pid != stage0 {
+			unix.Kill(p.pid, unix.SIGKILL)
+		}
 		unix.Kill(stage0, unix.SIGKILL)
 		cmd.Wait()
 		parent.Close()
-		return p, err
+		return nil, err
 	}
 	if err := initproto.SendBootstrap(parent, ip.bootstrap(netnsFd)); err != nil {
 		return fail(err)
 	}
+	usernsDone := false
 	for {
 		reply, err := initproto.ReadReply(parent)
 		var cerr *initproto.ConstructorError
@@ -152,11 +161,15 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 				if err != nil {
 					return fail(err)
 				}
+				usernsDone = true
 			}
 		case initproto.InitPid:
 			pid := reply.Pid
 			p.pid = pid
 			phase.Mark("got pid")
+			if ip.userns != nil && !usernsDone {
+				return fail(errors.New("internal error: the init made no user namespace to idmap the rootfs through"))
+			}
 			if pid != stage0 {
 				// The constructor forked into the pid namespace; its
 				// parent exits now.
@@ -173,7 +186,6 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 				return p, nil
 			}
 			if err := ip.place(pid); err != nil {
-				unix.Kill(pid, unix.SIGKILL)
 				return fail(err)
 			}
 			return p, nil
@@ -217,4 +229,112 @@ func writeIDMaps(pid int, spec *specs.Spec) error {
 		return err
 	}
 	return write("gid_map", spec.Linux.GIDMappings)
+}
+
+// sendConfig sends the config frame and, when the caller deferred it
+// (initParams.deferPlace), places the init in its cgroups while the init
+// already works on its rootfs, then tells it so.
+func (p *initProc) sendConfig(cfg *initproto.InitConfig) error {
+	ip := p.ip
+	cfg.CgroupPending = ip.deferPlace
+	if err := p.conn.Send(cfg); err != nil {
+		return err
+	}
+	if !ip.deferPlace {
+		return nil
+	}
+	if err := ip.place(p.pid); err != nil {
+		return err
+	}
+	return p.conn.Send(initproto.Cgroup{})
+}
+
+// conversation is what create or exec does with the init's frames after
+// the config.
+type conversation struct {
+	// hooks runs the prestart and createRuntime hooks; nil: the init must
+	// not ask (exec).
+	hooks func() error
+	// console takes the pty master the init sent; nil: none is expected.
+	console func(*os.File)
+	// seccomp passes the notify fd on; it owns the files.
+	seccomp func([]*os.File) error
+	// ready is called when the process is set up, before the init is let
+	// go: a create's init then waits for start, an exec'd process execs.
+	ready func() error
+	// untilExec: after ready, go on until EOF, which means the process has
+	// exec'd (exec); without, the conversation ends at ready (create).
+	untilExec bool
+	// lost wraps a failure of the socket itself (the init died), which
+	// converse returns unwrapped without it; io.EOF stays detectable.
+	lost func(error) error
+}
+
+// converse handles the init's frames: create's and exec's one message loop.
+// An Error frame comes back as the initproto.Error.
+func (p *initProc) converse(c conversation) error {
+	lost := func(err error) error {
+		if c.lost != nil {
+			return c.lost(err)
+		}
+		return err
+	}
+	resume := func() error {
+		if err := p.conn.Send(initproto.Resume{}); err != nil {
+			return lost(err)
+		}
+		return nil
+	}
+	for {
+		m, files, err := p.conn.Recv()
+		if err != nil {
+			return lost(err)
+		}
+		switch m := m.(type) {
+		case initproto.Error:
+			closeFiles(files)
+			return m
+		case initproto.Hooks:
+			closeFiles(files)
+			if c.hooks == nil {
+				return fmt.Errorf("init sent unexpected %q", initproto.Name(m))
+			}
+			if err := c.hooks(); err != nil {
+				return err
+			}
+			if err := resume(); err != nil {
+				return err
+			}
+		case initproto.Console:
+			if len(files) != 1 || c.console == nil {
+				closeFiles(files)
+				return errors.New("init sent an unexpected console")
+			}
+			c.console(files[0])
+		case initproto.Seccomp:
+			if err := c.seccomp(files); err != nil {
+				return err
+			}
+			if err := resume(); err != nil {
+				return err
+			}
+		case initproto.Ready:
+			closeFiles(files)
+			if err := c.ready(); err != nil {
+				return err
+			}
+			// Only now may the init go on: a runtime killed before
+			// this line (state.json and the pid file not yet written)
+			// takes its init with it, which reads EOF instead.
+			if err := resume(); err != nil {
+				return err
+			}
+			if !c.untilExec {
+				return nil
+			}
+		default:
+			closeFiles(files)
+			return fmt.Errorf("init sent unexpected %q", initproto.Name(m))
+		}
+	}
 }

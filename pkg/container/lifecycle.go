@@ -155,11 +155,21 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if status != specs.StateStopped && status != specs.StateCreating && !force {
 		return fmt.Errorf("container %q is %s, delete it with --force: %w", id, status, ErrRunning)
 	}
-	return r.destroy(st)
+	err = r.destroy(st)
+	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
+		s := r.OCIState(st)
+		s.Status = specs.StateStopped
+		if err := hooks.RunAll("poststop", st.Config.Hooks.Poststop, s); err != nil {
+			r.warnf("%v", err)
+		}
+	}
+	return err
 }
 
-// destroy kills whatever is left, removes the cgroup and the state, and runs
-// the poststop hooks. It tolerates a half-created container.
+// destroy kills whatever is left and removes everything the container owns
+// on the host: its cgroup, its mounts in the host's table, its state. It
+// tolerates a half-created container, and is also how a failed create
+// undoes itself, so both leave the same nothing behind.
 func (r *Runtime) destroy(st *State) error {
 	var errs []error
 	if st.alive() {
@@ -202,13 +212,6 @@ func (r *Runtime) destroy(st *State) error {
 	for _, o := range st.Owns {
 		if err := o.Release(r.dir(st.ID)); err != nil {
 			errs = append(errs, err)
-		}
-	}
-	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
-		s := r.OCIState(st)
-		s.Status = specs.StateStopped
-		if err := hooks.RunAll("poststop", st.Config.Hooks.Poststop, s); err != nil {
-			r.warnf("%v", err)
 		}
 	}
 	return errors.Join(errs...)

@@ -136,9 +136,6 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		bootstrap:   func(int) *initproto.Bootstrap { return initproto.ExecBootstrap(st.Config, st.Pid) },
 	})
 	if err != nil {
-		if ip != nil && ip.pid > 0 {
-			unix.Kill(ip.pid, unix.SIGKILL)
-		}
 		return -1, fmt.Errorf("exec in %q: %w", id, err)
 	}
 	defer ip.conn.Close()
@@ -148,68 +145,49 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		unix.Kill(ip.pid, unix.SIGKILL)
 		return -1, err
 	}
-	if err := ip.conn.Send(cfg); err != nil {
+	if err := ip.sendConfig(cfg); err != nil {
 		unix.Kill(ip.pid, unix.SIGKILL)
 		return -1, err
 	}
 	var master *os.File
 	readyReported := false
-	for {
-		m, files, err := ip.conn.Recv()
-		if errors.Is(err, io.EOF) {
-			break // execve closed the socket: the process runs
-		}
-		if err != nil {
-			unix.Kill(ip.pid, unix.SIGKILL)
-			return -1, err
-		}
-		switch m := m.(type) {
-		case initproto.Error:
-			closeFiles(files)
-			reap(ip.pid)
-			if o.PidFile != "" && readyReported {
-				os.Remove(o.PidFile)
-			}
-			return -1, fmt.Errorf("exec in %q: %s", id, m.Msg)
-		case initproto.Ready:
+	err = ip.converse(conversation{
+		console: func(f *os.File) { master = f },
+		seccomp: func(fds []*os.File) error { return r.sendSeccomp(st.Config, st, fds) },
+		ready: func() error {
 			// The process is set up and waits for our word: report its
 			// pid first, so a runtime killed before the word leaves no
 			// process the engine does not know (the init exits on EOF).
-			closeFiles(files)
 			if o.PidFile != "" {
 				if err := writePidFile(o.PidFile, ip.pid); err != nil {
-					unix.Kill(ip.pid, unix.SIGKILL)
-					return -1, err
+					return err
 				}
 			}
 			readyReported = true
 			if sigs != nil {
 				sigs.Wait()
 			}
-			if err := ip.conn.Send(initproto.Resume{}); err != nil {
-				unix.Kill(ip.pid, unix.SIGKILL)
-				return -1, err
-			}
-		case initproto.Console:
-			if len(files) == 1 {
-				master = files[0]
-			}
-		case initproto.Seccomp:
-			if err := r.sendSeccomp(st.Config, st, files); err != nil {
-				unix.Kill(ip.pid, unix.SIGKILL)
-				return -1, err
-			}
-			if err := ip.conn.Send(initproto.Resume{}); err != nil {
-				return -1, err
-			}
-		default:
-			closeFiles(files)
-		}
-	}
-	if !readyReported {
+			return nil
+		},
+		untilExec: true,
+	})
+	var initErr initproto.Error
+	switch {
+	case readyReported && (err == nil || errors.Is(err, io.EOF)):
+		// execve closed the socket: the process runs.
+	case errors.Is(err, io.EOF):
 		// EOF before the init said it was ready: it died.
 		reap(ip.pid)
 		return -1, fmt.Errorf("exec in %q: the process exited before it was started", id)
+	case errors.As(err, &initErr):
+		reap(ip.pid)
+		if o.PidFile != "" && readyReported {
+			os.Remove(o.PidFile)
+		}
+		return -1, fmt.Errorf("exec in %q: %s", id, initErr.Msg)
+	default:
+		unix.Kill(ip.pid, unix.SIGKILL)
+		return -1, err
 	}
 	if o.Detach {
 		return 0, nil
