@@ -440,6 +440,39 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+func TestKubernetesList(t *testing.T) {
+	list := `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: a}
+  spec:
+    hostNetwork: true
+    containers: [{name: c, image: x}]
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: b}
+  spec:
+    containers: [{name: c, image: x, securityContext: {privileged: true}}]
+`
+	subs, err := ParseKubernetes("pods.yaml", []byte(list))
+	if err != nil || len(subs) != 2 {
+		t.Fatalf("%d subjects, %v", len(subs), err)
+	}
+	fs, _ := Audit(subs)
+	if _, ok := find(fs, "host-network", "a/c"); !ok {
+		t.Errorf("no host-network for a/c: %s", ids(fs))
+	}
+	if _, ok := find(fs, "privileged", "b/c"); !ok {
+		t.Errorf("no privileged for b/c: %s", ids(fs))
+	}
+	_, err = ParseKubernetes("pods.yaml", []byte("kind: List\nitems:\n- kind: Pod\n  spec: {}\n"))
+	if err == nil || !strings.Contains(err.Error(), "items[0].spec.containers") {
+		t.Errorf("error %v does not name items[0].spec.containers", err)
+	}
+}
+
 func TestStdin(t *testing.T) {
 	b, err := os.ReadFile("testdata/docker-inspect.json")
 	if err != nil {

@@ -238,7 +238,7 @@ func dockerSubject(file string, i int, c *dockerContainer) (Subject, error) {
 		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 	}
 	for _, r := range hc.DeviceCgroupRules {
-		if strings.HasPrefix(r, "a ") || strings.HasPrefix(r, "a") && strings.Contains(r, "*:*") {
+		if f := strings.Fields(r); len(f) >= 2 && f[0] == "a" && f[1] == "*:*" {
 			res.Devices = append(res.Devices, specs.LinuxDeviceCgroup{Allow: true, Access: "rwm"})
 		}
 	}

@@ -2,9 +2,11 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"sigs.k8s.io/yaml"
@@ -23,7 +25,9 @@ type kubeObject struct {
 	Metadata   struct {
 		Name string `json:"name"`
 	} `json:"metadata"`
-	Spec *struct {
+	// Items holds the objects of a List (kubectl get pods -o yaml).
+	Items []json.RawMessage `json:"items"`
+	Spec  *struct {
 		kubePodSpec
 		Template *struct {
 			Spec *kubePodSpec `json:"spec"`
@@ -110,18 +114,10 @@ func ParseKubernetes(name string, data []byte) ([]Subject, error) {
 		if err != nil {
 			return nil, &InputError{File: docName, Msg: "malformed YAML", Err: err}
 		}
-		var o kubeObject
-		if err := decodeJSON(docName, js, &o); err != nil {
-			return nil, err
+		if string(bytes.TrimSpace(js)) == "null" {
+			continue // only comments
 		}
-		if o.Kind == "" {
-			return nil, &InputError{File: docName, Field: "kind", Msg: "missing: not a Kubernetes object"}
-		}
-		pod, field := o.podSpec()
-		if pod == nil {
-			return nil, &InputError{File: docName, Field: field, Msg: fmt.Sprintf("missing: a %s without a pod spec", o.Kind)}
-		}
-		subs, err := kubeSubjects(docName, field, o.Metadata.Name, pod)
+		subs, err := kubeObjects(docName, "", js, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -131,6 +127,43 @@ func ParseKubernetes(name string, data []byte) ([]Subject, error) {
 		return nil, &InputError{File: name, Msg: "no Kubernetes object with containers"}
 	}
 	return out, nil
+}
+
+// kubeObjects reads one object, or each item of a List; field is the path
+// of the object inside the document ("items[2]").
+func kubeObjects(file, field string, js []byte, depth int) ([]Subject, error) {
+	var o kubeObject
+	if err := decodeJSON(file, js, &o); err != nil {
+		return nil, err
+	}
+	at := func(f string) string {
+		if field == "" {
+			return f
+		}
+		return field + "." + f
+	}
+	if o.Kind == "" {
+		return nil, &InputError{File: file, Field: at("kind"), Msg: "missing: not a Kubernetes object"}
+	}
+	if strings.HasSuffix(o.Kind, "List") {
+		if depth > 0 {
+			return nil, &InputError{File: file, Field: at("kind"), Msg: "a List inside a List"}
+		}
+		var out []Subject
+		for i, item := range o.Items {
+			subs, err := kubeObjects(file, at(fmt.Sprintf("items[%d]", i)), item, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, subs...)
+		}
+		return out, nil
+	}
+	pod, podField := o.podSpec()
+	if pod == nil {
+		return nil, &InputError{File: file, Field: at(podField), Msg: fmt.Sprintf("missing: a %s without a pod spec", o.Kind)}
+	}
+	return kubeSubjects(file, at(podField), o.Metadata.Name, pod)
 }
 
 func (o *kubeObject) podSpec() (*kubePodSpec, string) {
