@@ -236,9 +236,17 @@ func TestConfigHomeComesFromTheImagesPasswd(t *testing.T) {
 		}
 	}
 	id, _ := e.detached(nil)
-	for user, want := range map[string]string{"0": "/root", "1000:1000": "/home/app", "65534": "/nonexistent"} {
-		if r := e.bw("exec", "--user", user, id, "sh", "-c", `echo "$HOME"`); r.code != 0 || r.stdout != want+"\n" {
-			t.Errorf("exec --user %s: want HOME=%s, got %v", user, want, r)
+	for user, want := range map[string]string{"0": "/root", "1000:1000": "/home/app", "65534": "/nonexistent",
+		"app": "/home/app 1000 1000", "app:tty": "/home/app 1000 5", "nobody:0": "/nonexistent 65534 0"} {
+		cmd := `echo "$HOME"`
+		if strings.Contains(want, " ") {
+			cmd = `echo "$HOME" $(id -u) $(id -g)`
 		}
+		if r := e.bw("exec", "--user", user, id, "sh", "-c", cmd); r.code != 0 || r.stdout != want+"\n" {
+			t.Errorf("exec --user %s: want %s, got %v", user, want, r)
+		}
+	}
+	if r := e.bw("exec", "--user", "nosuch", id, "true"); r.code == 0 || !strings.Contains(r.stderr, `--user "nosuch": user nosuch: no such entry in the image's /etc/passwd`) {
+		t.Errorf("exec --user nosuch: %v, want an error naming the flag and the file", r)
 	}
 }

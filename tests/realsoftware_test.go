@@ -73,6 +73,19 @@ print("http", urllib.request.urlopen("http://127.0.0.1:%d/etc/hostname" % srv.se
 			want: []string{"200 bulwark\n0\n"},
 		},
 		{
+			// The image's own postgres user, by name: postgres will not
+			// run as root, nor as a uid its passwd does not list.
+			name: "postgres initdb, start and query under database as --user postgres",
+			flags: []string{"--profile", "database", "--user", "postgres",
+				"--tmpfs", "/var/lib/postgresql", "--tmpfs", "/run"},
+			cmd: `P=/usr/lib/postgresql/15/bin D=/var/lib/postgresql/data; id -un; ` +
+				`$P/initdb -D $D >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log; exit 1; }; mkdir -p /run/postgresql && ` +
+				`$P/pg_ctl -D $D -l /tmp/pg.log -w start >/dev/null || { cat /tmp/pg.log; exit 1; }; ` +
+				`psql -h /run/postgresql -d postgres -Atc "create table t (v int); insert into t values (42); select v from t"; ` +
+				`$P/pg_ctl -D $D -m fast -w stop >/dev/null`,
+			want: []string{"postgres\n", "INSERT 0 1\n42\n"},
+		},
+		{
 			name: "git init, add and commit under default",
 			cmd: `cd /tmp && git init -q repo && cd repo && echo hello > f && git add f && ` +
 				`git -c user.name=Test -c user.email=test@example.com commit -qm first && git log --format=%s`,

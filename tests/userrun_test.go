@@ -287,6 +287,8 @@ func TestUserRunRefusesBadInputBeforeCreatingAnything(t *testing.T) {
 		{"bad memory", []string{"--memory", "lots"}, "--memory"},
 		{"bad net", []string{"--net", "bridge"}, "--net"},
 		{"userns range at host root", []string{"--userns-range", "0"}, "--userns-range"},
+		{"user the image does not list", []string{"--user", "nosuch"}, `--user "nosuch": user nosuch: no such entry in the image's /etc/passwd`},
+		{"group the image does not list", []string{"--user", "app:nosuch"}, `--user "app:nosuch": group nosuch: no such entry in the image's /etc/group`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,7 +25,7 @@ func execCommand() *cli.Command {
 			&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
 			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable"},
 			&cli.StringFlag{Name: "cwd", Usage: "working directory in the container"},
-			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "UID[:GID]"},
+			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "USER[:GROUP], numbers or names from the container's /etc/passwd and /etc/group"},
 			&cli.StringSliceFlag{Name: "additional-gids", Aliases: []string{"g"}, Usage: "additional group ids"},
 			&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add a capability"},
 			&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs"},
@@ -45,7 +45,7 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := execProcess(cmd, st.Config)
+			p, err := execProcess(cmd, st.Config, st.Rootfs)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func execCommand() *cli.Command {
 
 // execProcess builds the exec'd process: --process, or the container's own
 // process with the command line's overrides, as runc does.
-func execProcess(cmd *cli.Command, spec *specs.Spec) (*specs.Process, error) {
+func execProcess(cmd *cli.Command, spec *specs.Spec, rootfs string) (*specs.Process, error) {
 	if path := cmd.String("process"); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -102,6 +102,9 @@ func execProcess(cmd *cli.Command, spec *specs.Spec) (*specs.Process, error) {
 	}
 	if u := cmd.String("user"); u != "" {
 		user, err := userface.ParseUser(u)
+		if err == nil {
+			user, err = user.Resolve(rootfs)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("exec: --user %q: %w", u, err)
 		}

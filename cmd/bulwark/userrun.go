@@ -40,7 +40,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "name", Usage: "container id (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "KEY=VALUE"},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "SRC:DST[:ro] bind mount"},
-		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "UID[:GID] inside the container"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "USER[:GROUP] inside the container: numbers, or names from the image's /etc/passwd and /etc/group"},
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
 		&cli.BoolFlag{Name: "read-only", Usage: "read-only rootfs (the default of most profiles)"},
 		&cli.BoolFlag{Name: "writable", Usage: "writable rootfs"},

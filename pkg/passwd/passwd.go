@@ -6,9 +6,9 @@
 // device in their place must not block or feed the reader (only regular
 // files are read, without blocking), a huge file must not exhaust the
 // runtime's memory (reads stop at MaxSize), and malformed lines are
-// skipped, never trusted. Opening the file so that a symlink in the image
-// cannot lead to a host file is the caller's business (pkg/rootfs's
-// OpenInRoot on the host side; the init reads after pivot_root).
+// skipped, never trusted. On the host, a symlink in the image must not
+// lead to a host file: OpenInRoot resolves inside the rootfs (the init
+// reads after pivot_root, where / is the image).
 package passwd
 
 import (
@@ -115,10 +115,6 @@ func regular(f *os.File) (*os.File, error) {
 	return f, nil
 }
 
-// Regular is for a file the caller opened itself (OpenInRoot): f if it is
-// a regular file, else an error and f closed.
-func Regular(f *os.File) (*os.File, error) { return regular(f) }
-
 // UserByUID returns the first entry of uid in the passwd file path.
 func UserByUID(path string, uid uint32) (User, error) {
 	return findUser(path, func(u User) bool { return u.UID == uid }, strconv.FormatUint(uint64(uid), 10))
@@ -160,4 +156,29 @@ func FindGroup(r io.Reader, match func(Group) bool, what string) (Group, error) 
 		}
 	}
 	return Group{}, fmt.Errorf("group %s: %w", what, ErrNotFound)
+}
+
+// OpenInRoot opens rel (say "etc/passwd") inside the directory rootfs from
+// the host, resolving symlinks and ".." as if rootfs were / (openat2
+// RESOLVE_IN_ROOT): an image whose /etc/passwd links to /etc/shadow gets
+// the image's own path, never the host's file. Regular files only, opened
+// without blocking.
+func OpenInRoot(rootfs, rel string) (*os.File, error) {
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rootfs, Err: err}
+	}
+	defer unix.Close(root)
+	how := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	var fd int
+	for range 32 {
+		// EAGAIN: a rename raced the lookup; the kernel asks for a retry.
+		if fd, err = unix.Openat2(root, rel, how); err != unix.EAGAIN {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open in " + rootfs, Path: rel, Err: err}
+	}
+	return regular(os.NewFile(uintptr(fd), rootfs+"/"+rel))
 }

@@ -89,3 +89,49 @@ func TestHugeFileIsReadOnlyUpToMaxSize(t *testing.T) {
 		t.Errorf("an entry past MaxSize: %v, want ErrNotFound", err)
 	}
 }
+
+// TestOpenInRootStaysInTheImage: an image's /etc/passwd that links to an
+// absolute path, or climbs out with "..", reads the image's file, never
+// the host's.
+func TestOpenInRootStaysInTheImage(t *testing.T) {
+	host := t.TempDir()
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("hostuser:x:0:0::/host:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(host, "rootfs")
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "secret"), []byte("imageuser:x:5:5::/image:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(secret, filepath.Join(root, "etc/hostlink"))
+	if f, err := OpenInRoot(root, "etc/hostlink"); err == nil {
+		f.Close()
+		t.Errorf("a link to the host's %s opened", secret)
+	}
+	for _, link := range []string{"/secret", "../../secret"} {
+		os.Remove(filepath.Join(root, "etc/passwd"))
+		if err := os.Symlink(link, filepath.Join(root, "etc/passwd")); err != nil {
+			t.Fatal(err)
+		}
+		f, err := OpenInRoot(root, "etc/passwd")
+		if err != nil {
+			t.Fatalf("link to %s: %v", link, err)
+		}
+		us, err := ParseUsers(f)
+		f.Close()
+		if err != nil || len(us) != 1 || us[0].Name != "imageuser" {
+			t.Errorf("link to %s read %+v, %v; want the image's imageuser", link, us, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(root, "etc/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "etc/passwd"), 0o644); err == nil {
+		if _, err := OpenInRoot(root, "etc/passwd"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("FIFO in the image: %v, want not a regular file", err)
+		}
+	}
+}

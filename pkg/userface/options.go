@@ -97,6 +97,9 @@ func read(o *Options) (*request, error) {
 	}
 	if o.User != "" {
 		u, err := ParseUser(o.User)
+		if err == nil && o.Rootfs != "" {
+			u, err = u.Resolve(o.Rootfs)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--user %q: %w", o.User, err)
 		}

@@ -3,9 +3,11 @@ package userface
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
+	"github.com/bulwark-sec/bulwark/pkg/passwd"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/units"
 )
@@ -13,7 +15,10 @@ import (
 // User is a --user value.
 type User struct {
 	UID, GID uint32
-	HasGID   bool // false: only UID was given
+	HasGID   bool // false: only a user was given
+	// Name and Group, when set, are names still to be looked up in the
+	// image (Resolve); UID or GID hold nothing until then.
+	Name, Group string
 }
 
 // GIDOr is the group given, or def when there was none.
@@ -24,24 +29,90 @@ func (u User) GIDOr(def uint32) uint32 {
 	return def
 }
 
-// ParseUser reads UID[:GID], numbers only (a name would need the
-// container's /etc/passwd). `run --user` and `exec --user` both read it
+// ParseUser reads USER[:GROUP], each a number or a name; names are looked
+// up in the image by Resolve. `run --user` and `exec --user` both read it
 // here.
 func ParseUser(s string) (User, error) {
+	bad := errors.New("want USER[:GROUP], each a number or a name from the image's /etc/passwd and /etc/group")
 	us, gs, hasG := strings.Cut(s, ":")
-	uid, err := strconv.ParseUint(us, 10, 32)
-	if err != nil {
-		return User{}, errors.New("want UID[:GID] (numbers)")
+	var u User
+	if n, err := strconv.ParseUint(us, 10, 32); err == nil {
+		u.UID = uint32(n)
+	} else if validName(us) {
+		u.Name = us
+	} else {
+		return User{}, bad
 	}
-	u := User{UID: uint32(uid), HasGID: hasG}
-	if hasG {
-		gid, err := strconv.ParseUint(gs, 10, 32)
-		if err != nil {
-			return User{}, errors.New("want UID[:GID] (numbers)")
-		}
-		u.GID = uint32(gid)
+	if !hasG {
+		return u, nil
+	}
+	u.HasGID = true
+	if n, err := strconv.ParseUint(gs, 10, 32); err == nil {
+		u.GID = uint32(n)
+	} else if validName(gs) {
+		u.Group = gs
+	} else {
+		return User{}, bad
 	}
 	return u, nil
+}
+
+// validName accepts what useradd and groupadd make (and a little more),
+// never a path, a separator of the files or a line break, nor a number
+// too large to be an id.
+func validName(s string) bool {
+	if s == "" || len(s) > 256 || s[0] == '-' || strings.Trim(s, "0123456789") == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-$", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve looks the names of u up in rootfs's /etc/passwd and /etc/group,
+// read inside the rootfs (a symlink in the image never reaches a host
+// file). A user given by name without a group gets its entry's group, as
+// Docker does; numbers are kept as they are.
+func (u User) Resolve(rootfs string) (User, error) {
+	if u.Name != "" {
+		e, err := lookup(rootfs, "etc/passwd", func(f *os.File) (passwd.User, error) {
+			return passwd.FindUser(f, func(e passwd.User) bool { return e.Name == u.Name }, u.Name)
+		})
+		if err != nil {
+			return User{}, err
+		}
+		u.UID, u.Name = e.UID, ""
+		if !u.HasGID {
+			u.GID, u.HasGID = e.GID, true
+		}
+	}
+	if u.Group != "" {
+		g, err := lookup(rootfs, "etc/group", func(f *os.File) (passwd.Group, error) {
+			return passwd.FindGroup(f, func(e passwd.Group) bool { return e.Name == u.Group }, u.Group)
+		})
+		if err != nil {
+			return User{}, err
+		}
+		u.GID, u.Group = g.GID, ""
+	}
+	return u, nil
+}
+
+func lookup[T any](rootfs, rel string, find func(*os.File) (T, error)) (T, error) {
+	var zero T
+	f, err := passwd.OpenInRoot(rootfs, rel)
+	if err != nil {
+		return zero, fmt.Errorf("a name needs the image's /%s: %w", rel, err)
+	}
+	defer f.Close()
+	v, err := find(f)
+	if err != nil {
+		return zero, fmt.Errorf("%w in the image's /%s", err, rel)
+	}
+	return v, nil
 }
 
 // parseVolume reads SRC:DST[:ro|rw].

@@ -1,6 +1,11 @@
 package userface
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestParseUser(t *testing.T) {
 	tests := []struct {
@@ -13,7 +18,14 @@ func TestParseUser(t *testing.T) {
 		{in: "1000:100", want: User{UID: 1000, GID: 100, HasGID: true}},
 		{in: "4294967295:0", want: User{UID: 4294967295, HasGID: true}},
 		{in: "", wantErr: true},
-		{in: "root", wantErr: true},
+		{in: "root", want: User{Name: "root"}},
+		{in: "postgres:ssl-cert", want: User{Name: "postgres", Group: "ssl-cert", HasGID: true}},
+		{in: "1000:staff", want: User{UID: 1000, Group: "staff", HasGID: true}},
+		{in: "www-data:33", want: User{Name: "www-data", GID: 33, HasGID: true}},
+		{in: "../etc", wantErr: true},
+		{in: "a/b", wantErr: true},
+		{in: "a b", wantErr: true},
+		{in: "-n", wantErr: true},
 		{in: "1000:", wantErr: true},
 		{in: ":100", wantErr: true},
 		{in: "-1", wantErr: true},
@@ -93,5 +105,54 @@ func TestParseTmpfs(t *testing.T) {
 				t.Errorf("parseTmpfs(%q) = %q %d exec=%v %v; want %q %d exec=%v, error %v", tc.in, dst, size, exec, err, tc.dst, tc.size, tc.exec, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestUserResolveReadsTheImage(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\npostgres:x:101:103::/var/lib/postgresql:/bin/sh\n",
+		"etc/group":  "root:x:0:\nssl-cert:x:104:postgres\npostgres:x:103:\n",
+	} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		in   string
+		want User
+		err  string
+	}{
+		{in: "postgres", want: User{UID: 101, GID: 103, HasGID: true}},
+		{in: "postgres:ssl-cert", want: User{UID: 101, GID: 104, HasGID: true}},
+		{in: "postgres:0", want: User{UID: 101, GID: 0, HasGID: true}},
+		{in: "1000:postgres", want: User{UID: 1000, GID: 103, HasGID: true}},
+		{in: "1000", want: User{UID: 1000}},
+		{in: "nobody", err: "user nobody: no such entry in the image's /etc/passwd"},
+		{in: "root:wheel", err: "group wheel: no such entry in the image's /etc/group"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			u, err := ParseUser(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := u.Resolve(root)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Errorf("Resolve(%q) = %+v, %v; want error %q", tc.in, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("Resolve(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := (User{Name: "root"}).Resolve(filepath.Join(root, "missing")); err == nil || !strings.Contains(err.Error(), "a name needs the image's /etc/passwd") {
+		t.Errorf("a name without a passwd file: %v", err)
 	}
 }
