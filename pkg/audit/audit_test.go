@@ -91,6 +91,9 @@ func TestConfigFindings(t *testing.T) {
 			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"vmsplice"}, Action: specs.ActErrno}}}
 		}, "seccomp-denylist", finding.Medium, ""},
 		{"no user namespace", func(s *specs.Spec) { oci.RemoveNamespace(s, specs.UserNamespace) }, "userns-none", finding.Medium, ""},
+		{"user namespace mapping host root", func(s *specs.Spec) {
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 65536}}
+		}, "userns-maps-root", finding.High, "userns-none"},
 		{"host pid", func(s *specs.Spec) { oci.RemoveNamespace(s, specs.PIDNamespace) }, "host-pid", finding.High, ""},
 		{"host network", func(s *specs.Spec) { oci.RemoveNamespace(s, specs.NetworkNamespace) }, "host-network", finding.High, ""},
 		{"host ipc", func(s *specs.Spec) { oci.RemoveNamespace(s, specs.IPCNamespace) }, "host-ipc", finding.Medium, ""},
@@ -361,6 +364,16 @@ func TestImageFindings(t *testing.T) {
 	}
 	if len(fs) != 6 {
 		t.Errorf("%d findings, want 6 (the sticky /tmp and /bin/ls are clean): %s", len(fs), ids(fs))
+	}
+	// docker inspect's MergedDir is scanned when it exists on this host.
+	inspect := `[{"Name": "/x", "HostConfig": {}, "GraphDriver": {"Data": {"MergedDir": "` + root + `"}}}]`
+	subs, err = ParseDocker("inspect.json", []byte(inspect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, _ = Audit(subs)
+	if f, ok := find(fs, "image-suid-shell", "x"); !ok || f.Severity != finding.High {
+		t.Errorf("docker MergedDir not scanned: %s", ids(fs))
 	}
 	// The same tree as a bundle's rootfs is scanned along with the config.
 	bundle := t.TempDir()

@@ -3,6 +3,8 @@ package audit
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -29,6 +31,11 @@ type dockerContainer struct {
 		Destination string `json:"Destination"`
 		RW          bool   `json:"RW"`
 	} `json:"Mounts"`
+	// GraphDriver.Data.MergedDir is the running container's root
+	// filesystem on the engine's host (overlay2).
+	GraphDriver struct {
+		Data map[string]string `json:"Data"`
+	} `json:"GraphDriver"`
 	// Podman reports the sets it computed; Docker does not.
 	EffectiveCaps []string `json:"EffectiveCaps"`
 	BoundingCaps  []string `json:"BoundingCaps"`
@@ -107,6 +114,13 @@ func dockerSubject(file string, i int, c *dockerContainer) (Subject, error) {
 	s.Root.Readonly = hc.ReadonlyRootfs
 	s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "bind" })
 	sub := Subject{Name: name, Format: FormatDocker, Spec: s, Privileged: hc.Privileged, HostUsernsUnknown: hc.UsernsMode == ""}
+	// Scanned only when it exists here: inspect output may come from
+	// another machine.
+	if m := c.GraphDriver.Data["MergedDir"]; filepath.IsAbs(m) {
+		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+			sub.Rootfs = m
+		}
+	}
 
 	// Capabilities: the engine's default set, +CapAdd, -CapDrop; "ALL" in
 	// either means every capability.

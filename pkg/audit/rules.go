@@ -104,6 +104,12 @@ func configFindings(sub *Subject) []finding.Finding {
 		systemPathFindings(s, userns, add)
 	}
 
+	if userns && mapsHostRoot(s) {
+		add("userns-maps-root", finding.High, per{"linux.uidMappings", "", ""},
+			"the user namespace maps host uid 0 into the container",
+			"host root is inside the container: the user namespace no longer turns an escape into an unprivileged uid (CVE-2019-5736)",
+			per{"map the container's ids to an unused host range (hostID > 0), as bulwark run does", "", ""})
+	}
 	if !userns {
 		sev, extra := finding.Medium, ""
 		if sub.HostUsernsUnknown {
@@ -151,6 +157,16 @@ func configFindings(sub *Subject) []finding.Finding {
 	deviceFindings(sub, add)
 	resourceFindings(sub, userns, add)
 	return fs
+}
+
+// mapsHostRoot reports whether a uid mapping's range covers host uid 0.
+func mapsHostRoot(s *specs.Spec) bool {
+	for _, m := range s.Linux.UIDMappings {
+		if m.HostID == 0 && m.Size > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type addFunc func(id string, sev finding.Severity, where per, msg, reason string, fix per)
