@@ -115,7 +115,7 @@ gotest_root() {
 
 fuzz() {
 	echo "== fuzz smoke"
-	for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp" "FuzzUnmarshal ./internal/wire" "FuzzParseOCI ./pkg/audit" "FuzzParseDocker ./pkg/audit" "FuzzParseKubernetes ./pkg/audit"; do
+	for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp" "FuzzUnmarshal ./internal/wire" "FuzzParseOCI ./pkg/audit" "FuzzParseDocker ./pkg/audit" "FuzzParseKubernetes ./pkg/audit" "FuzzUnpack ./pkg/image/unpack"; do
 		set -- $target
 		go test -run '^$' -fuzz "^$1\$" -fuzztime 15s "$2"
 	done

@@ -82,6 +82,7 @@ func newApp(args []string) *cli.Command {
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
 			&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for runc compatibility"},
 			&cli.BoolFlag{Name: "harden", Usage: "raise every container to the hardening floor (logged per change)"},
+			&cli.StringFlag{Name: "data-root", Sources: cli.EnvVars("BULWARK_DATA_ROOT"), Usage: "directory for images (default /var/lib/bulwark for root, else ~/.local/share/bulwark)"},
 			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N})"},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
@@ -127,6 +128,11 @@ var topCommands = []topCommand{
 	{[]string{"seccomp"}, seccompCommand},
 	{[]string{"audit"}, auditCommand},
 	{[]string{"check"}, checkCommand},
+	{[]string{"pull"}, pullCommand},
+	{[]string{"load"}, loadCommand},
+	{[]string{"images"}, imagesCommand},
+	{[]string{"rmi"}, rmiCommand},
+	{[]string{"image"}, imageCommand},
 }
 
 // commandIn returns the top-level command args run when that is certain,

@@ -1,0 +1,92 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func digest(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+
+func layer(t *testing.T, s *Store, d string) {
+	t.Helper()
+	tmp, err := s.TempDir("layer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitLayer(d, tmp); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStoreNamesAndRemoval(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(s.Root); fi.Mode().Perm() != 0o700 {
+		t.Errorf("store root mode %o, want 0700", fi.Mode().Perm())
+	}
+	if err := s.Add(Image{ID: digest("a"), Layers: []string{digest("1")}}); err == nil {
+		t.Fatal("Add accepted an image whose layer is not unpacked")
+	}
+	layer(t, s, digest("1"))
+	layer(t, s, digest("2"))
+	if err := s.Add(Image{ID: digest("a"), Names: []string{"x:1", "x:latest"}, Layers: []string{digest("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	// A new image takes the name over.
+	if err := s.Add(Image{ID: digest("b"), Names: []string{"x:latest"}, Layers: []string{digest("1"), digest("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{"x:latest": digest("b"), "x:1": digest("a"), strings.Repeat("a", 12): digest("a"), digest("b"): digest("b")} {
+		if im, err := s.Get(ref); err != nil || im.ID != want {
+			t.Errorf("Get(%q) = %s, %v; want %s", ref, im.ID, err, want)
+		}
+	}
+	if _, err := s.Get("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(nope): %v", err)
+	}
+	if gone, err := s.Remove("x:1"); err != nil || gone != digest("a") {
+		t.Fatalf("Remove(x:1) = %q, %v", gone, err)
+	}
+	if _, freed, err := s.Prune(false); err != nil || freed != 0 {
+		t.Fatalf("prune: freed %d, %v; both layers are still used by b", freed, err)
+	}
+	if err := s.PutBlob(digest("c"), []byte("not c")); err == nil {
+		t.Error("PutBlob stored content under a digest it does not hash to")
+	}
+}
+
+func TestLockClearsLeftovers(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a pull killed mid-layer leaves behind.
+	half, _ := s.TempDir("layer-")
+	_ = os.WriteFile(filepath.Join(half, "half"), nil, 0o644)
+	unlock, err := s.Lock(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Errorf("first writer did not clear a killed pull's temp dir: %v", err)
+	}
+	// A second writer must not clear the first one's work.
+	mine, _ := s.TempDir("layer-")
+	unlock2, err := s.Lock(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("a concurrent writer cleared live work: %v", err)
+	}
+	unlock2()
+	unlock()
+}

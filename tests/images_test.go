@@ -1,0 +1,213 @@
+package tests
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bulwark-sec/bulwark/internal/imagetest"
+)
+
+type imageEntry = imagetest.Entry
+
+func testImage(t *testing.T) v1.Image {
+	return imagetest.Image(t, runtime.GOARCH,
+		imagetest.Layer(t, "gzip", imageEntry{Name: "etc/", Type: tar.TypeDir}, imageEntry{Name: "etc/hostname", Body: "img\n"}),
+		imagetest.Layer(t, "zstd", imageEntry{Name: "big", Body: strings.Repeat("b", 2<<20)}))
+}
+
+func pushImage(t *testing.T, host, repo string, img v1.Image) string {
+	t.Helper()
+	ref, err := name.ParseReference(host + "/" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return ref.String()
+}
+
+// bulwarkImages runs bulwark with a private data root.
+func bulwarkImages(t *testing.T, dataRoot string, stdin []byte, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(bulwarkBin, append([]string{"--data-root", dataRoot}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+type listed struct {
+	ID     string   `json:"id"`
+	Names  []string `json:"names"`
+	Layers []string `json:"layers"`
+}
+
+func listImages(t *testing.T, dataRoot string) []listed {
+	t.Helper()
+	out, serr, err := bulwarkImages(t, dataRoot, nil, "images", "--json")
+	if err != nil {
+		t.Fatalf("images --json: %v: %s", err, serr)
+	}
+	var ims []listed
+	if err := json.Unmarshal([]byte(out), &ims); err != nil {
+		t.Fatalf("images --json: %v: %q", err, out)
+	}
+	return ims
+}
+
+func layerDirs(t *testing.T, dataRoot string) int {
+	ents, _ := os.ReadDir(filepath.Join(dataRoot, "images/layers/sha256"))
+	return len(ents)
+}
+
+func TestImagePullListInspectRemove(t *testing.T) {
+	host := imagetest.Registry(t, nil)
+	ref := pushImage(t, host, "app:1", testImage(t))
+	dr := t.TempDir()
+	out, serr, err := bulwarkImages(t, dr, nil, "pull", ref)
+	if err != nil {
+		t.Fatalf("pull: %v: %s", err, serr)
+	}
+	if strings.TrimSpace(out) != host+"/app:1" || !strings.Contains(serr, "layer 2/2") {
+		t.Errorf("pull printed %q, progress %q", out, serr)
+	}
+	ims := listImages(t, dr)
+	if len(ims) != 1 || len(ims[0].Layers) != 2 {
+		t.Fatalf("images: %+v, want one image of 2 layers", ims)
+	}
+	out, serr, err = bulwarkImages(t, dr, nil, "image", "inspect", host+"/app:1")
+	if err != nil || !strings.Contains(out, `"WorkingDir": "/work"`) {
+		t.Fatalf("image inspect: %v: %s%s", err, out, serr)
+	}
+	if fi, err := os.Stat(filepath.Join(dr, "images")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("store mode %v, %v; want 0700 (layers hold setuid files)", fi.Mode(), err)
+	}
+	out, serr, err = bulwarkImages(t, dr, nil, "rmi", host+"/app:1")
+	if err != nil || !strings.Contains(out, "Deleted: "+ims[0].ID) {
+		t.Fatalf("rmi: %v: %s%s", err, out, serr)
+	}
+	if n := len(listImages(t, dr)); n != 0 || layerDirs(t, dr) != 0 {
+		t.Errorf("after rmi: %d images, %d layers left", n, layerDirs(t, dr))
+	}
+}
+
+func TestImageBadInputFailsClearly(t *testing.T) {
+	host := imagetest.Registry(t, nil)
+	dr := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pull", host + "/missing:1"}, "missing"},
+		{[]string{"pull", "UPPER/case"}, "UPPER/case"},
+		{[]string{"rmi", "nothere:1"}, "nothere:1"},
+		{[]string{"image", "inspect", "nothere:1"}, "nothere:1"},
+		{[]string{"load", "-i", "/nonexistent.tar"}, "/nonexistent.tar"},
+	} {
+		_, serr, err := bulwarkImages(t, dr, nil, tc.args...)
+		if err == nil || !strings.Contains(serr, tc.want) {
+			t.Errorf("bulwark %v: err %v, stderr %q; want a failure naming %q", tc.args, err, serr, tc.want)
+		}
+	}
+	_, serr, err := bulwarkImages(t, dr, []byte("not a tar at all, truncated"), "load")
+	if err == nil || !strings.Contains(serr, "stdin") {
+		t.Errorf("load of garbage from stdin: %v %q", err, serr)
+	}
+	if n := len(listImages(t, dr)); n != 0 || layerDirs(t, dr) != 0 {
+		t.Errorf("after bad input: %d images, %d layers", n, layerDirs(t, dr))
+	}
+}
+
+func TestImageLoadDockerArchiveFromStdin(t *testing.T) {
+	tag, _ := name.NewTag("example.com/saved:2")
+	var buf bytes.Buffer
+	if err := tarball.Write(tag, testImage(t), &buf); err != nil {
+		t.Fatal(err)
+	}
+	dr := t.TempDir()
+	out, serr, err := bulwarkImages(t, dr, buf.Bytes(), "load", "--quiet")
+	if err != nil || strings.TrimSpace(out) != "Loaded image: example.com/saved:2" || serr != "" {
+		t.Fatalf("load: %v: %q %q", err, out, serr)
+	}
+	if ims := listImages(t, dr); len(ims) != 1 || ims[0].Names[0] != "example.com/saved:2" {
+		t.Fatalf("images after load: %+v", ims)
+	}
+}
+
+// TestImagePullKilledThenRetried kills `bulwark pull` in the middle of a
+// layer: the store lists nothing and holds only whole layers, and the
+// next pull completes.
+func TestImagePullKilledThenRetried(t *testing.T) {
+	img := testImage(t)
+	layers, _ := img.Layers()
+	d2, _ := layers[1].Digest()
+	var stall atomic.Bool
+	stall.Store(true)
+	stalled := make(chan struct{}, 1)
+	host := imagetest.Registry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if stall.Load() && imagetest.IsBlobGet(r, d2.String()) {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write(bytes.Repeat([]byte{0x28}, 1)) // a zstd magic's first byte, then nothing
+				w.(http.Flusher).Flush()
+				stalled <- struct{}{}
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	ref := pushImage(t, host, "killed:1", img)
+	dr := t.TempDir()
+	cmd := exec.Command(bulwarkBin, "--data-root", dr, "pull", ref)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stalled:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the pull never reached the second layer")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if n := len(listImages(t, dr)); n != 0 {
+		t.Fatalf("a killed pull left %d images listed", n)
+	}
+	if n := layerDirs(t, dr); n != 1 {
+		t.Errorf("a pull killed in layer 2 left %d layers, want the first, whole", n)
+	}
+	stall.Store(false)
+	if _, serr, err := bulwarkImages(t, dr, nil, "pull", "-q", ref); err != nil {
+		t.Fatalf("retry: %v: %s", err, serr)
+	}
+	if ims := listImages(t, dr); len(ims) != 1 || layerDirs(t, dr) != 2 {
+		t.Fatalf("after the retry: %d images, %d layers", len(ims), layerDirs(t, dr))
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
+		t.Errorf("tmp/ still holds the killed pull's %d entries", len(tmp))
+	}
+}
