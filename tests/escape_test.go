@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 )
 
 // Bounds of the resource attacks.
@@ -37,6 +38,7 @@ const (
 	escapeForks    = 5000
 	escapeMemMiB   = 2048 // at most; see memBombMiB
 	escapeDiskMiB  = 200
+	escapePtys     = 1000
 	escapeScript   = "/escape.sh"
 	escapeSuidPath = "/usr/local/bin/suid-ids"
 )
@@ -153,7 +155,7 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 		sock("xdp", "AF_XDP", "SOCK_RAW", rareWhy),
 		{key: "blkdev", name: fmt.Sprintf("mknod b %d:%d + read (host disk)", diskMaj, diskMin),
 			sh:  fmt.Sprintf("r=$(syscall blkread /dev/escape-disk %d %d); [ \"$r\" = EROFS ] && r=$(syscall blkread /tmp/escape-disk %d %d); echo $r", diskMaj, diskMin, diskMaj, diskMin),
-			why: "blocked by capabilities and the user namespace (EPERM; EACCES for uid 1000, who cannot write /dev): a block node made with mknod reads the host's disk whatever the mount options; no user namespace may make device nodes, and past that the devices cgroup refuses mknod and open of anything but the default character devices (the Docker columns' EPERM, with CAP_MKNOD)"},
+			why: "blocked by capabilities and the user namespace (EPERM; /dev is read-only, so the node is attempted in /tmp): a block node made with mknod reads the host's disk whatever the mount options; no user namespace may make device nodes, and past that the devices cgroup refuses mknod and open of anything but the default character devices (the Docker columns' EPERM, with CAP_MKNOD)"},
 		{key: "drop_caches", name: "open /proc/sys/vm/drop_caches for write", sh: "syscall openw /proc/sys/vm/drop_caches",
 			why: "blocked by the user namespace (EACCES): most of /proc/sys is host-global; its files belong to the host's root, whom container root is not, and /proc/sys is a read-only path besides (runc's and Docker's EROFS)"},
 		{key: "sysrq", name: "open /proc/sysrq-trigger for write", sh: "syscall openw /proc/sysrq-trigger", needs: "/proc/sysrq-trigger",
@@ -217,6 +219,29 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 			why:   "blocked by a masked path (no addresses): kernel symbol addresses defeat KASLR; /proc/kallsyms is masked, and the kernel shows zeros to anyone without CAP_SYSLOG in the host's user namespace"},
 		{key: "kcore", name: "read /proc/kcore", sh: "syscall read /proc/kcore 16", needs: "/proc/kcore",
 			why: "/proc/kcore is the kernel's memory; masked (EMPTY: /dev/null is mounted over it). n/a where the kernel has no /proc/kcore"},
+		{key: "dev_exec", name: "drop a binary in /dev and run it",
+			sh:  "r=$(syscall create /dev/planted); if [ \"$r\" = OK ]; then cat $(command -v syscall) > /dev/dropped; chmod 755 /dev/dropped; r=$(/dev/dropped getppid 2>&1 | tail -n 1); rm -f /dev/dropped; [ \"$r\" = OK ] || r=exec:EACCES; fi; echo $r",
+			why: "blocked by a read-only, noexec /dev (EROFS): /dev is a tmpfs the runtime fills, and writable it is where a dropped binary runs despite a read-only rootfs and a noexec /tmp; after setup it is remounted read-only, nosuid and noexec, while /dev/shm, /dev/pts, /dev/mqueue and binds below /dev (Kubernetes' termination-log) keep their own flags. A program that maps /dev/zero privately with PROT_EXEC (an old JIT trick) now gets EPERM"},
+		{key: "ptys", name: fmt.Sprintf("open %d ptys (pty exhaustion)", escapePtys), sh: fmt.Sprintf("syscall ptmxfill %d | head -n 1", escapePtys),
+			judge: func(tok string) (bool, string, bool) {
+				m := regexp.MustCompile(`opened=(\d+)`).FindStringSubmatch(tok)
+				if m == nil {
+					return judgeOK(tok)
+				}
+				n, _ := strconv.Atoi(m[1])
+				return n > rootfs.DevptsMax, fmt.Sprintf("%d ptys", n), true
+			},
+			why: fmt.Sprintf("capped by devpts max= (ENOSPC at %d): every container's devpts draws from the host's kernel.pty.max less kernel.pty.reserve; without a per-instance max one container takes every pty on the host and no other container, nor an exec with a terminal, gets one", rootfs.DevptsMax)},
+		{key: "softirqs", name: "read interrupt counters (/proc/softirqs, /sys/kernel/irq)", needs: "/proc/softirqs",
+			sh: "n=$( (cat /proc/softirqs; cat /sys/kernel/irq/*/per_cpu_count) 2>/dev/null | wc -c); echo bytes=$n",
+			judge: func(tok string) (bool, string, bool) {
+				m := regexp.MustCompile(`bytes=(\d+)`).FindStringSubmatch(tok)
+				if m == nil {
+					return judgeOK(tok)
+				}
+				return m[1] != "0", m[1] + " bytes", true
+			},
+			why: "blocked by masked paths (no bytes): per-cpu interrupt counters time keystrokes, network and disk activity of the host and other containers; /proc/interrupts, /proc/softirqs and /sys/kernel/irq are masked. The intr line of /proc/stat carries the same counters and is not masked: ps, top and load monitors read /proc/stat"},
 		{key: "syslog", name: "syslog(READ_ALL) (dmesg)", sh: "syscall syslog",
 			why: "blocked by seccomp (EPERM): the kernel log leaks addresses and host activity; dmesg_restrict refuses it without CAP_SYSLOG too"},
 	}
@@ -535,11 +560,12 @@ func TestEscapeSuite(t *testing.T) {
 		{name: "docker", desc: "Docker-shaped config (14 caps, docker-default.json seccomp, no userns) under bulwark", run: ociBundle(nil, docker),
 			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
 				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "allowed", "packet": "allowed",
-				"forkbomb": "allowed", "setuid": "allowed"}},
+				"forkbomb": "allowed", "setuid": "allowed", "dev_exec": "blocked", "ptys": "blocked"}},
 		{name: "docker+harden", desc: "the same under `bulwark --harden`", run: ociBundle([]string{"--harden"}, docker),
 			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
 				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "blocked", "packet": "blocked",
-				"forkbomb": "blocked", "setuid": "blocked"}},
+				"forkbomb": "blocked", "setuid": "blocked", "dev_exec": "blocked", "ptys": "blocked", "softirqs": "blocked",
+				"drop_caches": "blocked", "sysfs": "blocked"}},
 	}
 
 	cells := map[string]map[string]string{}
@@ -670,8 +696,36 @@ does not have; "skipped" a configuration this host cannot run.
 	for _, a := range as {
 		fmt.Fprintf(&b, "- **%s** (`%s`): %s.\n", a.name, a.sh, a.why)
 	}
+	b.WriteString(escapeOpen)
 	return b.String()
 }
+
+// escapeOpen is what is known to get through and why it is not closed
+// yet; it is not a row because no configuration blocks it.
+const escapeOpen = `
+## Known open: /proc/PID/mem between processes of one container
+
+Measured on this host: in the default, under --profile webapp and in the Docker-shaped config under --harden, a
+process opens a sibling's /proc/PID/mem for writing (OK), although seccomp refuses ptrace. Writing a sibling's
+memory needs only what ptrace_may_access asks: the same uid and a dumpable target; seccomp cannot filter open by
+path, and Landlock lets a process trace others of its own domain, which the processes of a container share. Two
+processes with the same uid in one container already share everything else (files, signals), so between the
+payload's own processes this adds little; the case that matters is a process that enters from outside. The
+mechanisms named for closing it, as found here:
+
+- Yama (ptrace_scope) is not in this kernel's LSM list (CONFIG_LSM has no yama), and its setting is host-wide.
+- Landlock scoping (ABI 6) covers signals and abstract unix sockets, not ptrace between processes of one domain.
+- PR_SET_DUMPABLE 0 on the payload is undone by execve for any readable binary.
+- The BPF LSM is active (bpf is in CONFIG_LSM): a program on the ptrace_access_check hook that refuses
+  PTRACE_MODE_ATTACH between tasks of a container's cgroup would close it for /proc/PID/mem, process_vm_writev and
+  ptrace alike. It needs a program loaded and pinned host-wide by the runtime, and a way to name containers
+  (cgroup ids) in a map; it is the chosen direction and not yet built.
+
+What stays closed meanwhile: Bulwark's own processes that enter a container (the init during setup, bulwark
+exec before its execve) are non-dumpable until they exec the payload (internal/nsenter, as runc since
+CVE-2016-9962), so no container process opens their mem, fd or exe; what is open is between processes that run
+the container's own programs, the payload's and those bulwark exec started, after their execve.
+`
 
 func kernelRelease() string {
 	var u unix.Utsname
