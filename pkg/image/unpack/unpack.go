@@ -103,7 +103,8 @@ type unpacker struct {
 }
 
 // Unpack reads the tar stream r into dir, which must exist and be private
-// to the caller. It stops at the first bad entry; the caller discards dir.
+// to the caller; dir becomes 0755 unless the layer has a "./" entry. It
+// stops at the first bad entry; the caller discards dir.
 func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
@@ -116,6 +117,11 @@ func Unpack(r io.Reader, dir string, opts Options) (Stats, error) {
 		return Stats{}, fmt.Errorf("open layer dir %s: %w", dir, err)
 	}
 	defer unix.Close(root)
+	// The root of a lower layer can become the container's "/": the
+	// usual mode unless the layer's "./" entry says otherwise.
+	if err := unix.Fchmod(root, 0o755); err != nil {
+		return Stats{}, fmt.Errorf("chmod layer dir %s: %w", dir, err)
+	}
 	u := &unpacker{root: root, opts: opts}
 	tr := tar.NewReader(&capReader{r: r, left: opts.MaxSize})
 	for {

@@ -56,7 +56,7 @@ func sandbox(t *testing.T) (layer, outside string) {
 	layer = filepath.Join(parent, "layer")
 	outside = filepath.Join(parent, "victim")
 	for _, d := range []string{layer, outside} {
-		if err := os.Mkdir(d, 0o755); err != nil {
+		if err := os.Mkdir(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -182,6 +182,9 @@ func TestUnpackHardlinkShares(t *testing.T) {
 	_ = unix.Lstat(filepath.Join(layer, "b"), &b)
 	if a.Ino != b.Ino || a.Nlink != 2 {
 		t.Errorf("a and b: inodes %d %d, nlink %d; want one inode, 2 links", a.Ino, b.Ino, a.Nlink)
+	}
+	if fi, err := os.Stat(layer); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("layer root without a ./ entry: mode %v, %v; want 0755", fi.Mode(), err)
 	}
 }
 
