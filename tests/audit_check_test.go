@@ -1,13 +1,20 @@
 package tests
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/imagetest"
 )
 
 type report struct {
@@ -162,5 +169,44 @@ func TestCheckNamesThisKernel(t *testing.T) {
 	}
 	if r := e.bw("check", "--root-dir", filepath.Join(root, "missing")); r.code != 2 {
 		t.Errorf("missing --root-dir: %s", r)
+	}
+}
+
+// TestAuditImageInTheStore loads an image whose lower layer has a setuid
+// shell and a setuid su, and whose upper layer deletes the shell: audit by
+// name reports su, not the deleted shell.
+func TestAuditImageInTheStore(t *testing.T) {
+	img := imagetest.Image(t, runtime.GOARCH,
+		imagetest.Layer(t, "gzip",
+			imagetest.Entry{Name: "bin/", Type: tar.TypeDir, Mode: 0o755},
+			imagetest.Entry{Name: "bin/sh", Body: "x", Mode: 0o4755},
+			imagetest.Entry{Name: "bin/su", Body: "x", Mode: 0o4755}),
+		imagetest.Layer(t, "gzip", imagetest.Entry{Name: "bin/.wh.sh", Body: ""}))
+	tag, _ := name.NewTag("example.com/suid:1")
+	var buf bytes.Buffer
+	if err := tarball.Write(tag, img, &buf); err != nil {
+		t.Fatal(err)
+	}
+	dr := t.TempDir()
+	if _, serr, err := bulwarkImages(t, dr, buf.Bytes(), "load", "--quiet"); err != nil {
+		t.Fatalf("load: %v: %s", err, serr)
+	}
+	out, serr, err := bulwarkImages(t, dr, nil, "audit", "--json", "example.com/suid:1")
+	if err != nil {
+		t.Fatalf("audit: %v: %s", err, serr)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Format != "image" {
+		t.Fatalf("report: %v %q", err, out)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.ID)
+	}
+	if !strings.Contains(strings.Join(got, " "), "image-suid") || strings.Contains(strings.Join(got, " "), "image-suid-shell") {
+		t.Errorf("findings %v: want /bin/su's image-suid and no image-suid-shell for the deleted /bin/sh", got)
+	}
+	if _, _, err := bulwarkImages(t, dr, nil, "audit", "example.com/absent:1"); err == nil {
+		t.Errorf("audit of an absent image succeeded")
 	}
 }

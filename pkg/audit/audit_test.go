@@ -395,6 +395,54 @@ func TestImageFindings(t *testing.T) {
 	}
 }
 
+func TestImageLayers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: setuid-root files and whiteout devices")
+	}
+	lower, upper := t.TempDir(), t.TempDir()
+	for _, f := range []struct {
+		dir, rel string
+		mode     os.FileMode
+	}{
+		{lower, "bin/sh", 0o755 | os.ModeSetuid},
+		{lower, "usr/bin/su", 0o755 | os.ModeSetuid},
+		{upper, "usr/bin/su", 0o755 | os.ModeSetuid}, // same path in two layers: once
+		{upper, "usr/bin/passwd", 0o755 | os.ModeSetuid},
+	} {
+		p := filepath.Join(f.dir, f.rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, f.mode)
+	}
+	// The upper layer deletes /bin/sh.
+	os.MkdirAll(filepath.Join(upper, "bin"), 0o755)
+	if err := unix.Mknod(filepath.Join(upper, "bin/sh"), unix.S_IFCHR, 0); err != nil {
+		t.Skipf("mknod whiteout: %v", err)
+	}
+	fs, err := Audit([]Subject{ImageSubject("example:1", []string{lower, upper}, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ids(fs)
+	want := map[string]int{"image-suid /usr/bin/su": 1, "image-suid /usr/bin/passwd": 1, "image-user-root config.User": 1}
+	for _, f := range fs {
+		want[f.ID+" "+f.Where]--
+	}
+	for k, n := range want {
+		if n != 0 {
+			t.Errorf("%s: off by %d; got %s", k, n, got)
+		}
+	}
+	if len(fs) != 3 {
+		t.Errorf("the whited-out /bin/sh or a duplicate is reported: %s", got)
+	}
+	if fs, _ := Audit([]Subject{ImageSubject("example:1", nil, "1000:1000")}); len(fs) != 0 {
+		t.Errorf("non-root image user: %s", ids(fs))
+	}
+}
+
 func TestDecodeFileCaps(t *testing.T) {
 	got, err := DecodeFileCaps(vfsCapV2(unix.CAP_NET_BIND_SERVICE, unix.CAP_CHECKPOINT_RESTORE))
 	if err != nil || !slices.Equal(got, []string{"CAP_NET_BIND_SERVICE", "CAP_CHECKPOINT_RESTORE"}) {

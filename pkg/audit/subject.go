@@ -20,6 +20,7 @@ const (
 	FormatDocker     Format = "docker"
 	FormatKubernetes Format = "kubernetes"
 	FormatRootfs     Format = "rootfs"
+	FormatImage      Format = "image"
 )
 
 // ErrInput is wrapped by every error about the input (unreadable, malformed,
@@ -72,6 +73,18 @@ type Subject struct {
 	// Rootfs is a directory to scan for SUID files and the like; empty
 	// when there is none on this machine.
 	Rootfs string
+	// Layers are an image's unpacked layer directories, lowest first, in
+	// overlayfs's format (whiteouts are 0/0 character devices); scanned
+	// as one tree.
+	Layers []string
+	// ImageUser is the image config's User, for an image alone.
+	ImageUser *string
+}
+
+// ImageSubject is an image from a store: its layer directories, lowest
+// first, and the user its config runs as.
+func ImageSubject(ref string, layers []string, user string) Subject {
+	return Subject{Name: ref, Format: FormatImage, Layers: layers, ImageUser: &user}
 }
 
 // maxInput bounds what is read from a file or stdin: no configuration is
