@@ -71,13 +71,44 @@ type Pool struct {
 }
 
 // Default returns the system pool, with /etc/subuid and /etc/subgid
-// reserved.
+// reserved (Kubernetes' kubelet and rootless engines take their ranges
+// from there), and every uid and gid of /etc/passwd and /etc/group: a
+// container whose range held a host account's id would own that
+// account's files.
 func Default() *Pool {
 	p := &Pool{Dir: DefaultDir, Base: DefaultBase, Size: DefaultSize, MaxRanges: DefaultMaxRanges}
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
 		p.Reserved = append(p.Reserved, ReadSubIDs(f)...)
 	}
+	for _, f := range []string{"/etc/passwd", "/etc/group"} {
+		p.Reserved = append(p.Reserved, ReadAccountIDs(f, DefaultBase)...)
+	}
 	return p
+}
+
+// ReadAccountIDs returns, from an /etc/passwd- or /etc/group-style file,
+// the id of every entry at or above min, each as a one-id range. Accounts
+// below min cannot collide with the pool, and most hosts have only those.
+func ReadAccountIDs(path string, min uint64) [][2]uint64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out [][2]uint64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.Split(sc.Text(), ":")
+		if len(parts) < 3 {
+			continue
+		}
+		id, err := strconv.ParseUint(parts[2], 10, 32)
+		if err != nil || id < min {
+			continue
+		}
+		out = append(out, [2]uint64{id, id + 1})
+	}
+	return out
 }
 
 // ReadSubIDs parses an /etc/subuid-style file (name:start:count per line).

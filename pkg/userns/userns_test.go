@@ -112,6 +112,18 @@ func TestAllocateSkipsReservedAndReportsExhaustion(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Reserved = ReadSubIDs(sub)
+	// A host account (say from LDAP) with an id in slot 3; accounts below
+	// the pool's base are never reserved.
+	passwd := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(passwd, []byte("root:x:0:0::/root:/bin/sh\nldap:x:"+strconv.Itoa(DefaultBase+3*DefaultSize+7)+":100::/home/ldap:/bin/sh\nbad\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	accounts := ReadAccountIDs(passwd, DefaultBase)
+	if len(accounts) != 1 {
+		t.Fatalf("ReadAccountIDs = %v, want only the account above the base", accounts)
+	}
+	p.Reserved = append(p.Reserved, accounts...)
+	p.MaxRanges = 4
 	var got []int
 	for i := 0; i < 2; i++ {
 		r, err := p.Allocate(owner(t))
@@ -121,7 +133,7 @@ func TestAllocateSkipsReservedAndReportsExhaustion(t *testing.T) {
 		got = append(got, r.Index)
 	}
 	if got[0] != 0 || got[1] != 2 {
-		t.Errorf("allocated %v, want [0 2] (slot 1 overlaps /etc/subuid)", got)
+		t.Errorf("allocated %v, want [0 2] (slot 1 overlaps /etc/subuid, slot 3 a host account)", got)
 	}
 	if _, err := p.Allocate(owner(t)); !errors.Is(err, ErrExhausted) {
 		t.Errorf("full pool: %v, want ErrExhausted", err)
