@@ -19,7 +19,10 @@
 // reaching the host's procfs/sysfs after --no-pivot (full host proc/sys
 // mounts are detached before the chroot), and kernel interfaces that must
 // not be readable or writable from the container (maskedPaths,
-// readonlyPaths, a read-only root).
+// readonlyPaths, a read-only root), a /dev a dropped binary runs from
+// (Finish remounts the /dev tmpfs read-only, nosuid and noexec once all
+// below it is in place) and one container taking every pty on the host
+// (each devpts instance gets max=DevptsMax).
 //
 // The order of operations follows runc: Prepare (propagation, rootfs bind,
 // spec mounts, /dev), then Pivot, then Finish (read-only and masked paths,
