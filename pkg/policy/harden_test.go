@@ -371,8 +371,10 @@ func TestLoadPolicyFile(t *testing.T) {
 	d := t.TempDir()
 	tests := []struct {
 		name, content string
-		want          *PolicyFile
-		wantErr       string
+		// mode is the file's mode; 0 means 0644.
+		mode    os.FileMode
+		want    *PolicyFile
+		wantErr string
 	}{
 		{name: "missing file is no policy"},
 		{name: "full", content: `{"harden": true, "allow": ["NET_RAW"], "pidsLimit": 2048}`,
@@ -381,12 +383,21 @@ func TestLoadPolicyFile(t *testing.T) {
 		{name: "unknown capability", content: `{"harden": true, "allow": ["NET_RWA"]}`, wantErr: "allow"},
 		{name: "negative pids", content: `{"pidsLimit": -1}`, wantErr: "pidsLimit"},
 		{name: "syntax", content: `{"harden": tru}`, wantErr: "policy"},
+		// Anyone in the group could switch the floor off.
+		{name: "group-writable", content: `{"harden": true}`, mode: 0o664, wantErr: "writable by group or others"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(d, "policy"+string(rune('a'+i))+".json")
 			if tc.content != "" {
-				if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+				mode := tc.mode
+				if mode == 0 {
+					mode = 0o644
+				}
+				if err := os.WriteFile(p, []byte(tc.content), mode); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, mode); err != nil {
 					t.Fatal(err)
 				}
 			}
