@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/bulwark-sec/bulwark/pkg/audit"
-	"github.com/bulwark-sec/bulwark/pkg/finding"
-	"github.com/bulwark-sec/bulwark/pkg/image"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
 func auditCommand() *cli.Command {
@@ -29,34 +25,11 @@ func auditCommand() *cli.Command {
 				return badInput(errors.New("usage: bulwark audit [--json] [--fail-on SEVERITY] TARGET"))
 			}
 			target := cmd.Args().First()
-			subs, format, err := audit.Load(target, os.Stdin)
-			if err != nil && target != "-" && errors.Is(err, fs.ErrNotExist) {
-				// Not a file: an image in bulwark's store, by name or ID.
-				in, ierr := image.Inspect(dataRoot(cmd), target)
-				if ierr != nil {
-					if image.IsNotFound(ierr) {
-						return badInput(fmt.Errorf("%w, and bulwark's image store has no image %q", err, target))
-					}
-					return badInput(fmt.Errorf("image %s: %w", target, ierr))
-				}
-				user := ""
-				if in.Config != nil {
-					user = in.Config.Config.User
-				}
-				var dirs []string
-				for _, l := range in.Layers {
-					dirs = append(dirs, l.Dir)
-				}
-				subs, format, err = []audit.Subject{audit.ImageSubject(target, dirs, user)}, audit.FormatImage, nil
-			}
+			r, err := userface.Audit(target, os.Stdin, dataRoot(cmd))
 			if err != nil {
 				return badInput(err)
 			}
-			found, err := audit.Audit(subs)
-			if err != nil {
-				return badInput(err)
-			}
-			return emitReport(cmd, finding.NewReport("audit", target, string(format), nil, found), gate, gated)
+			return emitReport(cmd, r, gate, gated)
 		},
 	}
 }

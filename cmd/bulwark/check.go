@@ -7,9 +7,9 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/bulwark-sec/bulwark/pkg/finding"
 	"github.com/bulwark-sec/bulwark/pkg/hostcheck"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
 func checkCommand() *cli.Command {
@@ -32,11 +32,11 @@ func checkCommand() *cli.Command {
 			if root == "/" {
 				o.LandlockABI = landlock.ABI
 			}
-			res, err := hostcheck.Check(o)
+			r, err := userface.Check(o)
 			if err != nil {
 				return badInput(err)
 			}
-			return emitReport(cmd, finding.NewReport("check", root, "host", res.Facts, res.Findings), gate, gated)
+			return emitReport(cmd, r, gate, gated)
 		},
 	}
 }

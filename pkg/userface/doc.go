@@ -15,6 +15,10 @@
 // floor, every bad input is refused before anything exists on the host,
 // and everything made is either owned by the container or removed.
 //
+// The person's other tools hang here too, so cmd/bulwark only reads flags:
+// audit (a config or image before it runs, falling back to the person's
+// image store) and check (the host) in audit.go.
+//
 // Not for runc's `create`/`run ID` (OCI bundles from engines): those go
 // straight to pkg/container with the engine's config. Images, networks,
 // learning a profile from a run and VM isolation belong here, as parts of
