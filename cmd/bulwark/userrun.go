@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 
@@ -62,7 +63,7 @@ func userRunCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a command in a hardened container",
-		ArgsUsage: "ROOTFS -- COMMAND [ARG...]",
+		ArgsUsage: "ROOTFS|IMAGE -- COMMAND [ARG...]",
 		Flags:     userRunFlags(),
 		// The command's own setting is the one its flags read, not the
 		// app's: -e A=b,c and --tmpfs DST:exec,size=N stay one value each.
@@ -72,7 +73,11 @@ func userRunCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			code, err := userface.Run(runtimeFrom(cmd), userRunOptions(cmd, rootfs, argv))
+			o := userRunOptions(cmd, rootfs, argv)
+			if isImageRef(rootfs) {
+				o.Image, o.Rootfs, o.DataRoot = rootfs, "", dataRoot(cmd)
+			}
+			code, err := userface.Run(runtimeFrom(cmd), o)
 			if err != nil {
 				return err
 			}
@@ -129,4 +134,14 @@ func userRunOptions(cmd *cli.Command, rootfs string, argv []string) *userface.Op
 		o.PidsLimit = &v
 	}
 	return o
+}
+
+// isImageRef tells an image in the store from a rootfs directory: a path
+// that starts with / or . is a directory, and so is any existing one.
+func isImageRef(arg string) bool {
+	if strings.HasPrefix(arg, "/") || strings.HasPrefix(arg, ".") {
+		return false
+	}
+	fi, err := os.Stat(arg)
+	return err != nil || !fi.IsDir()
 }

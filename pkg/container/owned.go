@@ -1,9 +1,12 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
@@ -17,6 +20,9 @@ const (
 	// OwnedSharedDir is a parent several containers' directories share:
 	// removed only once it is empty.
 	OwnedSharedDir OwnedKind = "sharedDir"
+	// OwnedMount is a mount point on the host (an image snapshot's
+	// overlay): detached, so that the OwnedDir after it removes only files.
+	OwnedMount OwnedKind = "mount"
 	// OwnedUsernsRange is a host id range of the userns pool whose
 	// directory is Path, allocated to the container's state directory.
 	OwnedUsernsRange OwnedKind = "usernsRange"
@@ -49,6 +55,12 @@ func (o Owned) Release(owner string) error {
 		return nil
 	case OwnedUsernsRange:
 		return (&userns.Pool{Dir: o.Path}).Release(owner)
+	case OwnedMount:
+		err := unix.Unmount(o.Path, unix.MNT_DETACH)
+		if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return nil // not (or no longer) a mount point
+		}
+		return fmt.Errorf("owned mount %s: %w", o.Path, err)
 	}
 	return fmt.Errorf("owned %q: unknown kind %q", o.Path, o.Kind)
 }

@@ -45,6 +45,12 @@ func TestOwnedRelease(t *testing.T) {
 			}
 			return Owned{Kind: OwnedUsernsRange, Path: p.Dir}, []string{filepath.Join(p.Dir, "0")}
 		}, keep: []string{"pool/1"}},
+		{name: "mount point no longer mounted", keep: []string{"m"}, setup: func(t *testing.T, tmp string) (Owned, []string) {
+			if err := os.Mkdir(filepath.Join(tmp, "m"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return Owned{Kind: OwnedMount, Path: filepath.Join(tmp, "m")}, nil
+		}},
 		{name: "relative path", wantErr: "not an absolute path", setup: func(t *testing.T, tmp string) (Owned, []string) {
 			return Owned{Kind: OwnedDir, Path: "rel"}, nil
 		}},

@@ -39,6 +39,10 @@ type Options struct {
 	// UsernsRange, HOSTID[:SIZE], maps to that host range instead of one
 	// allocated from the pool (and so may be shared on purpose).
 	UsernsRange string
+
+	// Image, instead of Rootfs, runs an image of the store under DataRoot
+	// (pkg/image) on an overlay snapshot of its own.
+	Image, DataRoot string
 }
 
 // Spec turns the request into a spec; it changes nothing on the host, so

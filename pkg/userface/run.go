@@ -16,10 +16,6 @@ import (
 // container's from create on, and its delete removes it; on a failure
 // before that, Run removes it itself.
 func Run(rt *container.Runtime, o *Options) (int, error) {
-	s, err := Spec(o)
-	if err != nil {
-		return -1, err
-	}
 	id := o.Name
 	if id == "" {
 		var b [6]byte
@@ -33,14 +29,29 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	if _, err := rt.Load(id); err == nil {
 		return -1, fmt.Errorf("--name %s: %w", id, container.ErrExist)
 	}
+	var undo cleanup.Stack
+	defer undo.Clean()
+	h := &host{stateDir: rt.StateDir(id), undo: &undo}
+	if o.Image != "" {
+		// The image's snapshot is mounted before the spec is made: --user
+		// names are looked up in it. This changes the host; undo reverts.
+		var err error
+		if o, err = h.image(o, id); err != nil {
+			return -1, err
+		}
+	}
+	s, err := Spec(o)
+	if err != nil {
+		return -1, err
+	}
+	if o.Image != "" {
+		withoutRootfsIdmap(s)
+	}
 	if err := oci.Validate(s, "", seccomp.Validate); err != nil {
 		return -1, err
 	}
 
-	// From here on the host is changed.
-	var undo cleanup.Stack
-	defer undo.Clean()
-	h := &host{stateDir: rt.StateDir(id), undo: &undo}
+	// From here on the host is changed (for an image, from h.image on).
 	p := PathsOf(rt.Root, id)
 	if err := h.prepare(s, p, o.UsernsRange == ""); err != nil {
 		return -1, err

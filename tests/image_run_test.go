@@ -1,0 +1,179 @@
+package tests
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bulwark-sec/bulwark/internal/imagetest"
+)
+
+// layerFromDir tars dir as a layer owned by root, as an image build would.
+func layerFromDir(t *testing.T, dir string) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+			return nil // no device nodes in a test image
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		h.Name, h.Uid, h.Gid, h.Uname, h.Gname = rel, 0, 0, "", ""
+		if fi.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// imageDataRoot loads a busybox image (the test rootfs, a layer with a
+// marker, a layer whiting a file of the one below out; User "app") into a fresh data root the container's mapped
+// root can traverse, and returns the data root.
+func imageDataRoot(t *testing.T, tag string) string {
+	t.Helper()
+	mid := imagetest.Layer(t, "gzip",
+		imageEntry{Name: "etc/marker", Body: "from-image\n"},
+		imageEntry{Name: "etc/doomed", Body: "x"},
+		imageEntry{Name: "work/", Type: tar.TypeDir})
+	top := imagetest.Layer(t, "zstd", imageEntry{Name: "etc/.wh.doomed"})
+	img := imagetest.Image(t, runtime.GOARCH, layerFromDir(t, userRootfs(t)), mid, top)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.User = "app" // a name: looked up in the mounted snapshot
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "img.tar")
+	if err := tarball.WriteToFile(archive, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	for _, d := range []string{base, filepath.Dir(base)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dr := filepath.Join(base, "data")
+	if _, serr, err := bulwarkImages(t, dr, nil, "load", "-q", "-i", archive); err != nil {
+		t.Fatalf("load: %v: %s", err, serr)
+	}
+	return dr
+}
+
+// TestUserRunImageOnItsOwnSnapshot runs an image from the store: the
+// image's Env and WorkingDir apply under the person's flags, its files are
+// the container root's through idmapped layers, writes land in the
+// container's own upper dir, and delete leaves no mount or directory.
+func TestUserRunImageOnItsOwnSnapshot(t *testing.T) {
+	e := newEnv(t)
+	dr := imageDataRoot(t, "example.com/busy:1")
+	id := e.id()
+	r := e.bw("--data-root", dr, "run", "--name", id, "-e", "FOO=person", "example.com/busy:1", "--",
+		"sh", "-c", "id -u; echo $IMAGE_ARCH $FOO; pwd; cat /etc/marker; stat -c %u /etc/marker; test -e /etc/doomed || echo whited-out")
+	if r.code != 0 {
+		t.Fatalf("run IMAGE: %s", r)
+	}
+	want := strings.Join([]string{"1000", runtime.GOARCH + " person", "/work", "from-image", "0", "whited-out"}, "\n") + "\n"
+	if r.stdout != want {
+		t.Errorf("run IMAGE printed %q, want %q", r.stdout, want)
+	}
+	e.assertUserRunGone(id)
+	// --user over the image's User; a write lands in this container's upper dir.
+	id = e.id()
+	r = e.bw("--data-root", dr, "run", "--name", id, "--user", "0", "--writable", "example.com/busy:1", "--",
+		"sh", "-c", "echo w > /etc/marker && cat /etc/marker")
+	if r.code != 0 || r.stdout != "w\n" {
+		t.Fatalf("run IMAGE --user 0 --writable: %s", r)
+	}
+	e.assertUserRunGone(id)
+	if ms := mountsUnder(t, dr); len(ms) != 0 {
+		t.Errorf("mounts left under the data root: %q", ms)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dr, "containers")); len(ents) != 0 {
+		t.Errorf("snapshots left: %d", len(ents))
+	}
+	out, serr, err := bulwarkImages(t, dr, nil, "image", "inspect", "example.com/busy:1")
+	if err != nil {
+		t.Fatalf("inspect: %v %s", err, serr)
+	}
+	// The marker's layer, below the top one.
+	i := strings.LastIndex(out[:strings.LastIndex(out, `"dir": "`)], `"dir": "`)
+	topDir := out[i+len(`"dir": "`):]
+	topDir = topDir[:strings.Index(topDir, `"`)]
+	if b, err := os.ReadFile(filepath.Join(topDir, "etc/marker")); err != nil || string(b) != "from-image\n" {
+		t.Errorf("the container's write reached the shared layer: %q %v", b, err)
+	}
+}
+
+func TestUserRunUnknownImageFailsClearly(t *testing.T) {
+	e := newEnv(t)
+	dr := t.TempDir()
+	id := e.id()
+	r := e.bw("--data-root", dr, "run", "--name", id, "nosuch:1", "--", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "nosuch:1") {
+		t.Fatalf("run of an unknown image: %s", r)
+	}
+	e.assertUserRunGone(id)
+	if ms := mountsUnder(t, dr); len(ms) != 0 {
+		t.Errorf("mounts left: %q", ms)
+	}
+}
