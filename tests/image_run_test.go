@@ -177,3 +177,29 @@ func TestUserRunUnknownImageFailsClearly(t *testing.T) {
 		t.Errorf("mounts left: %q", ms)
 	}
 }
+
+// TestImageRmiKeepsLayersARunningContainerUses removes an image while a
+// container runs on it: the name goes at once, the layers stay until the
+// container is gone, then prune frees them.
+func TestImageRmiKeepsLayersARunningContainerUses(t *testing.T) {
+	e := newEnv(t)
+	dr := imageDataRoot(t, "example.com/busy:2")
+	t.Setenv("BULWARK_DATA_ROOT", dr)
+	_, out, stop := e.startUserRun(nil, "example.com/busy:2", "sh", "-c", "echo ready; read x")
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("container did not start: %q %v", line, err)
+	}
+	if o, serr, err := bulwarkImages(t, dr, nil, "rmi", "example.com/busy:2"); err != nil || !strings.Contains(o, "Deleted:") {
+		t.Fatalf("rmi of an image in use: %v: %s%s", err, o, serr)
+	}
+	if n := layerDirs(t, dr); n != 3 {
+		t.Errorf("rmi while a container runs on the image left %d layers, want all 3", n)
+	}
+	stop()
+	if o, serr, err := bulwarkImages(t, dr, nil, "image", "prune"); err != nil || !strings.Contains(o, "Removed 3 unused layers") {
+		t.Fatalf("prune after the container: %v: %s%s", err, o, serr)
+	}
+	if n := layerDirs(t, dr); n != 0 {
+		t.Errorf("%d layers left after prune", n)
+	}
+}

@@ -10,6 +10,7 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -210,7 +211,7 @@ func Remove(dataRoot string, refs []string) ([]Removal, int, error) {
 		}
 		out = append(out, r)
 	}
-	_, freed, err := st.Prune(false)
+	_, freed, err := st.Prune(false, layersInUse(dataRoot))
 	return out, freed, err
 }
 
@@ -226,8 +227,43 @@ func Prune(dataRoot string) (removed []string, freedLayers int, err error) {
 		return nil, 0, err
 	}
 	defer unlock()
-	return st.Prune(true)
+	return st.Prune(true, layersInUse(dataRoot))
 }
 
 // IsNotFound reports an unknown image.
 func IsNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// SnapshotsDir holds the containers' snapshots (pkg/image/snapshot), each
+// a directory that MarkInUse marks with the layers under it.
+func SnapshotsDir(dataRoot string) string { return filepath.Join(dataRoot, "containers") }
+
+const inUseFile = "layers.json"
+
+// MarkInUse records in a snapshot directory the layers mounted there, so
+// that rmi and prune keep them while the container runs (its delete
+// removes the directory, and with it the mark).
+func MarkInUse(snapshotDir string, diffIDs []string) error {
+	b, err := json.Marshal(diffIDs)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(snapshotDir, inUseFile), b, 0o600)
+}
+
+// layersInUse reads every snapshot's mark. An unreadable mark keeps
+// nothing: it can only be a snapshot being made or torn down.
+func layersInUse(dataRoot string) []string {
+	marks, _ := filepath.Glob(filepath.Join(SnapshotsDir(dataRoot), "*", inUseFile))
+	var out []string
+	for _, m := range marks {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		var ls []string
+		if json.Unmarshal(b, &ls) == nil {
+			out = append(out, ls...)
+		}
+	}
+	return out
+}

@@ -42,7 +42,7 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 	}
 	// Under the data root, on disk; traversable so that the container's
 	// root reaches its rootfs, not listable.
-	parent := filepath.Join(r.DataRoot, "containers")
+	parent := image.SnapshotsDir(r.DataRoot)
 	for _, d := range []string{r.DataRoot, parent} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("image %s: snapshot: %w", r.Image, err)
@@ -61,6 +61,10 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 		dirs = append(dirs, l.Dir)
 	}
 	if r.Rootfs, err = snapshot.Mount(dirs, dir, &snapshot.IDMap{HostID: rg.HostID, Size: rg.Size}); err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Image, err)
+	}
+	// rmi and prune keep these layers until the container's delete.
+	if err := image.MarkInUse(dir, in.Image.Layers); err != nil {
 		return nil, fmt.Errorf("image %s: %w", r.Image, err)
 	}
 	if in.Config == nil {

@@ -169,13 +169,13 @@ func TestPullMultiArchZstdWhiteouts(t *testing.T) {
 	if _, err := st.Remove(host + "/multi:v1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, freed, err := st.Prune(false); err != nil || freed != 0 {
+	if _, freed, err := st.Prune(false, nil); err != nil || freed != 0 {
 		t.Fatalf("prune with the layers still used: freed %d, %v", freed, err)
 	}
 	if _, err := st.Remove("same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, freed, err := st.Prune(false); err != nil || freed != 2 {
+	if _, freed, err := st.Prune(false, nil); err != nil || freed != 2 {
 		t.Fatalf("prune after the last image: freed %d, %v; want 2", freed, err)
 	}
 	if _, err := st.Get("same"); !errors.Is(err, store.ErrNotFound) {

@@ -401,9 +401,11 @@ func (s *Store) Remove(ref string) (removed string, err error) {
 	return removed, err
 }
 
-// Prune removes layers and blobs no image references, and with dangling
-// also the images without a name. Call it with the exclusive lock held.
-func (s *Store) Prune(dangling bool) (removedImages []string, freedLayers int, err error) {
+// Prune removes layers and blobs no image references and no diffID in
+// inUse names (layers under running containers' snapshots), and with
+// dangling also the images without a name. Call it with the exclusive
+// lock held.
+func (s *Store) Prune(dangling bool, inUse []string) (removedImages []string, freedLayers int, err error) {
 	if dangling {
 		err = s.update(func(ix *index) error {
 			ix.Images = slices.DeleteFunc(ix.Images, func(im Image) bool {
@@ -424,6 +426,9 @@ func (s *Store) Prune(dangling bool) (removedImages []string, freedLayers int, e
 		return nil, 0, err
 	}
 	keepLayers, keepBlobs := map[string]bool{}, map[string]bool{}
+	for _, l := range inUse {
+		keepLayers[strings.TrimPrefix(l, "sha256:")] = true
+	}
 	for _, im := range ims {
 		for _, l := range im.Layers {
 			keepLayers[strings.TrimPrefix(l, "sha256:")] = true

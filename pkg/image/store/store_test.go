@@ -55,7 +55,7 @@ func TestStoreNamesAndRemoval(t *testing.T) {
 	if gone, err := s.Remove("x:1"); err != nil || gone != digest("a") {
 		t.Fatalf("Remove(x:1) = %q, %v", gone, err)
 	}
-	if _, freed, err := s.Prune(false); err != nil || freed != 0 {
+	if _, freed, err := s.Prune(false, nil); err != nil || freed != 0 {
 		t.Fatalf("prune: freed %d, %v; both layers are still used by b", freed, err)
 	}
 	if err := s.PutBlob(digest("c"), []byte("not c")); err == nil {
