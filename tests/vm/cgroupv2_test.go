@@ -261,16 +261,19 @@ echo "MKDIR $(mkdir /sys/fs/cgroup/x 2>&1)"`)
 
 	// CAP_MKNOD so that only the devices cgroup stands between the process
 	// and a device: c 1:1 (/dev/mem) may be created but not opened, b 8:0
-	// (a disk) not even created, /dev/null (a runtime default) works.
-	s = spec("sh", "-c", `mknod /dev/bwmem c 1 1 && echo "MKNOD_MEM ok"
-echo "OPEN_MEM $(head -c 1 /dev/bwmem 2>&1 >/dev/null)"
-echo "MKNOD_DISK $(mknod /dev/bwdisk b 8 0 2>&1 && echo made)"
+	// (a disk) not even created, /dev/null (a runtime default) works. The
+	// nodes go on a tmpfs that allows them: the container's /dev itself is
+	// read-only once set up.
+	s = spec("sh", "-c", `mknod /mnt/bwmem c 1 1 && echo "MKNOD_MEM ok"
+echo "OPEN_MEM $(head -c 1 /mnt/bwmem 2>&1 >/dev/null)"
+echo "MKNOD_DISK $(mknod /mnt/bwdisk b 8 0 2>&1 && echo made)"
 echo x >/dev/null && head -c 1 /dev/null && echo "NULL ok"`)
 	for _, set := range []*[]string{&s.Process.Capabilities.Bounding, &s.Process.Capabilities.Effective, &s.Process.Capabilities.Permitted} {
 		*set = append(*set, "CAP_MKNOD")
 	}
 	s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
 		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: ptr[int64](1), Minor: ptr[int64](1), Access: "m"})
+	s.Mounts = append(s.Mounts, nodeTmpfs)
 	out["devices"] = s
 
 	// A counter on stdout: its line count stops while frozen.

@@ -266,14 +266,21 @@ func systemdExpectEnv() string {
 // and "not permitted" for opening a c 1:1 node it may create and for creating
 // a disk node (b 8:0). The guest compares the three lines.
 const devProbe = `echo x >/dev/null && head -c 1 /dev/null && echo NULL=ok
-mknod /dev/bwmem c 1 1 2>/dev/null; echo "OPEN_MEM=$(head -c 1 /dev/bwmem 2>&1 >/dev/null | grep -o "not permitted")"
-rm -f /dev/bwmem
-echo "MKNOD_DISK=$(mknod /dev/bwdisk b 8 0 2>&1 | grep -o "not permitted")"
+mknod /mnt/bwmem c 1 1 2>/dev/null; echo "OPEN_MEM=$(head -c 1 /mnt/bwmem 2>&1 >/dev/null | grep -o "not permitted")"
+rm -f /mnt/bwmem
+echo "MKNOD_DISK=$(mknod /mnt/bwdisk b 8 0 2>&1 | grep -o "not permitted")"
 `
 
+// nodeTmpfs is where the device probes make their nodes: a tmpfs without
+// nodev, since the container's /dev is read-only once set up and the
+// rootfs is read-only too. Only the devices cgroup then stands between the
+// process and the device.
+var nodeTmpfs = specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "mode=755", "size=64k"}}
+
 // withMknod gives s CAP_MKNOD and allows only mknod of c 1:1 on top of the
-// runtime's default devices.
+// runtime's default devices, with a tmpfs at /mnt to make the nodes on.
 func withMknod(s *specs.Spec) *specs.Spec {
+	s.Mounts = append(s.Mounts, nodeTmpfs)
 	for _, set := range []*[]string{&s.Process.Capabilities.Bounding, &s.Process.Capabilities.Effective, &s.Process.Capabilities.Permitted} {
 		*set = append(*set, "CAP_MKNOD")
 	}
