@@ -342,6 +342,21 @@ func TestConfigDevicesCgroupDeniesUnlistedDevices(t *testing.T) {
 	}
 }
 
+// A node listed in linux.devices but denied in linux.resources.devices
+// stays denied: the resources rules have the last word, as in runc.
+func TestConfigResourcesDeviceDenyOverridesLinuxDevices(t *testing.T) {
+	testrootfs.RequireCgroupV1Controller(t, "devices")
+	e := newEnv(t)
+	maj, min := int64(1), int64(11)
+	r := e.sh(func(s *specs.Spec) {
+		s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11})
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: false, Type: "c", Major: &maj, Minor: &min, Access: "rwm"})
+	}, `test -c /dev/kmsg || { echo no-node; exit 0; }; if o=$(echo bulwark-device-order-test 2>&1 >/dev/kmsg); then echo write=ok; else echo "write=${o##*: }"; fi`)
+	if strings.TrimSpace(r.stdout) != "write=Operation not permitted" {
+		t.Fatalf("writing /dev/kmsg denied by linux.resources.devices: want EPERM: %v", r)
+	}
+}
+
 // A FIFO in linux.devices is created but has no place in the devices cgroup
 // (runtime-tools linux_devices).
 func TestFifoDeviceIsCreated(t *testing.T) {

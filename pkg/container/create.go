@@ -412,15 +412,17 @@ func cgroupsPath(s *specs.Spec) string {
 
 // resourcesWithDevices adds the device rules every container needs: the
 // default device nodes and the ones the config asks for. Everything else
-// stays denied.
+// stays denied. The order matters because later rules win: allows for
+// linux.devices come before linux.resources.devices, so a config that
+// lists a node but denies it in resources keeps it denied (runc gives the
+// resources rules the last word over linux.devices; it adds no rule for
+// them at all). The default nodes come last, as in runc.
 func resourcesWithDevices(s *specs.Spec) *specs.LinuxResources {
 	var res specs.LinuxResources
 	if s.Linux != nil && s.Linux.Resources != nil {
 		res = *s.Linux.Resources
 	}
 	rules := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
-	rules = append(rules, res.Devices...)
-	rules = append(rules, rootfs.DefaultDeviceRules()...)
 	if s.Linux != nil {
 		for _, d := range s.Linux.Devices {
 			if d.Type == "p" {
@@ -432,6 +434,8 @@ func resourcesWithDevices(s *specs.Spec) *specs.LinuxResources {
 			rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &maj, Minor: &min, Access: "rwm"})
 		}
 	}
+	rules = append(rules, res.Devices...)
+	rules = append(rules, rootfs.DefaultDeviceRules()...)
 	res.Devices = rules
 	return &res
 }
