@@ -243,6 +243,11 @@ func TestSeccompCommandExplainsAndExportsProfiles(t *testing.T) {
 		{"unknown profile", []string{"seccomp", "explain", "defualt", "getpid"}, 1, []string{`unknown seccomp profile "defualt" (known: default, netadmin, strict, unconfined`}},
 		{"unknown syscall", []string{"seccomp", "explain", "default", "getpidd"}, 1, []string{`syscall "getpidd" is not known`}},
 		{"bad argument", []string{"seccomp", "explain", "default", "ioctl", "zero"}, 1, []string{`argument 0: "zero" is not a number`}},
+		{"allowed chown still needs CAP_CHOWN", []string{"seccomp", "explain", "default", "chown"}, 0, []string{"chown(): allowed", "no CAP_CHOWN", "--cap-add CHOWN"}},
+		{"explain: syscall and capability", []string{"explain", "chown"}, 0, []string{"seccomp (default profile): chown allowed", "--cap-add CHOWN or --profile dev"}},
+		{"explain: read-only rootfs", []string{"explain", "/etc"}, 0, []string{"EROFS", "--writable"}},
+		{"explain: capability", []string{"explain", "--profile", "webapp", "CAP_NET_BIND_SERVICE"}, 0, []string{"the webapp profile has it"}},
+		{"explain: nonsense", []string{"explain", "getpidd"}, 1, []string{`"getpidd" is not a syscall`}},
 		{"export text", []string{"seccomp", "export", "strict"}, 0, []string{"   0: ld [arch]", "ret SCMP_ACT_KILL_PROCESS", " instructions"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

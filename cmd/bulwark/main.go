@@ -126,6 +126,7 @@ var topCommands = []topCommand{
 	{[]string{"restore"}, restoreCommand},
 	{[]string{"install"}, installCommand},
 	{[]string{"seccomp"}, seccompCommand},
+	{[]string{"explain"}, explainCommand},
 	{[]string{"audit"}, auditCommand},
 	{[]string{"check"}, checkCommand},
 	{[]string{"pull"}, pullCommand},

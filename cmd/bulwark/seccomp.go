@@ -8,12 +8,15 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
 
+	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/bpfvm"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/explain"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
 var profileSummaries = map[string]string{
@@ -81,6 +84,11 @@ func seccompExplain(ctx context.Context, cmd *cli.Command) error {
 		shown[i] = fmt.Sprintf("%#x", args[i])
 	}
 	fmt.Printf("%s(%s): %s %s\n", name, strings.Join(shown, ", "), r.Outcome(), r.Why(reasons))
+	if r.Action == specs.ActAllow || r.Action == specs.ActLog {
+		if c := seccompCapCaveat(a[0], name); c != "" {
+			fmt.Println("seccomp allows " + name + ", " + c)
+		}
+	}
 	if s == nil {
 		return nil
 	}
@@ -93,6 +101,17 @@ func seccompExplain(ctx context.Context, cmd *cli.Command) error {
 	}
 	fmt.Printf("BPF program (libseccomp %s) agrees: %s\n", seccomp.Version(), bpfvm.Verdict(got))
 	return nil
+}
+
+// seccompCapCaveat is the capability line for a built-in profile's name
+// that is also a bulwark profile (default, strict, netadmin): a JSON file
+// says nothing about capabilities.
+func seccompCapCaveat(profile, name string) string {
+	ps, err := policy.Spec(profile)
+	if err != nil {
+		return ""
+	}
+	return userface.CapabilityCaveat(ps, profile, name)
 }
 
 // parseArg takes 0x.. hex, 0.. octal, decimal, or a negative number as its
