@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,28 @@ func TestConfigExecHonoursItsFlags(t *testing.T) {
 	}
 	if r := e.bw("exec", id, "sh", "-c", "exit 42"); r.code != 42 {
 		t.Errorf("exec exit status: %v", r)
+	}
+}
+
+// exec --cap adds to bounding, effective and permitted only: a non-root
+// user gets no effective capability from it after its execve
+// (CVE-2022-29162), as in runc.
+func TestExecCapGivesANonRootUserNoEffectiveCapability(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.detached(nil)
+	r := e.bw("exec", "--user", "1000:1000", "--cap", "CAP_NET_RAW", id, "sh", "-c", "grep -E '^Cap(Inh|Eff|Amb):' /proc/self/status")
+	if r.code != 0 {
+		t.Fatalf("exec --user 1000 --cap CAP_NET_RAW: %v", r)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.Fields(line)
+		v, err := strconv.ParseUint(f[len(f)-1], 16, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if v&(1<<13) != 0 { // CAP_NET_RAW
+			t.Errorf("exec --user 1000 --cap CAP_NET_RAW: %s has CAP_NET_RAW", f[0])
+		}
 	}
 }
 

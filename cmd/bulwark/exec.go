@@ -128,8 +128,13 @@ func execProcess(cmd *cli.Command, spec *specs.Spec, rootfs string) (*specs.Proc
 			c.Bounding = append(c.Bounding, name)
 			c.Effective = append(c.Effective, name)
 			c.Permitted = append(c.Permitted, name)
-			c.Inheritable = append(c.Inheritable, name)
-			c.Ambient = append(c.Ambient, name)
+			// Never inheritable (CVE-2022-29162: it would survive an
+			// execve by a non-root user). Ambient only when the process
+			// already has an inheritable set, as runc does: without it
+			// the kernel refuses the ambient raise anyway.
+			if c.Inheritable != nil {
+				c.Ambient = append(c.Ambient, name)
+			}
 		}
 		p.Capabilities = c
 	}
