@@ -422,3 +422,35 @@ func TestOCIMapsOverlappingALiveContainersRangeAreRefusedUnderTheFloor(t *testin
 		t.Errorf("without the floor the overlap should run with a warning naming %s: %v", stateA, plain)
 	}
 }
+
+// Docker's profile allows every ioctl and, on kernels since 4.8, ptrace:
+// under the floor a Docker-shaped container still gets Bulwark's denials.
+// TIOCSTI (and its 64-bit form, whose upper half the kernel ignores)
+// pushes input into a terminal, a shell outside the container when it
+// shares one; PTRACE_ATTACH of a sibling of the same uid reads and changes
+// its memory, and so does process_vm_writev.
+func TestHardenDeniesTIOCSTIAndPtraceUnderDockersProfile(t *testing.T) {
+	docker := dockerDefault(t)
+	e := newEnv(t)
+	r := e.hardenSh(docker, `echo tiocsti=$(syscall tiocsti); echo tiocsti_hi=$(syscall tiocsti 0xffffffff00005412)
+echo tioclinux=$(syscall tiocsti TIOCLINUX)
+sleep 30 & p=$!; echo ptrace=$(syscall ptrace attach $p); kill $p
+echo vmwrite=$(syscall raw 311 $$)
+echo ioctl_other=$(syscall ioctl 0x5401)`)
+	if r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	got := kv(r.stdout)
+	// Docker's default action is EPERM, which libseccomp refuses as a
+	// rule's action, so the floor's ioctl denials return EACCES there.
+	for k, want := range map[string]string{"tiocsti": "EACCES", "tiocsti_hi": "EACCES", "tioclinux": "EACCES", "ptrace": "EPERM", "vmwrite": "EPERM"} {
+		if got[k] != want {
+			t.Errorf("%s = %q under the floor with Docker's profile, want %s\n%s", k, got[k], want, r.stdout)
+		}
+	}
+	// Other ioctls still reach the kernel (ENOTTY on a non-terminal stdin):
+	// the denial must not take ioctl away.
+	if got["ioctl_other"] == "EPERM" || got["ioctl_other"] == "ENOSYS" || got["ioctl_other"] == "" {
+		t.Errorf("ioctl TCGETS = %q under the floor, want it to reach the kernel\n%s", got["ioctl_other"], r.stdout)
+	}
+}

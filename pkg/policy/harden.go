@@ -218,7 +218,7 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 	if c := s.Process.Capabilities; c != nil {
 		ds = append(ds, hardenCaps(c, allowCaps)...)
 	}
-	ds = append(ds, hardenSeccompDenials(s.Linux.Seccomp)...)
+	ds = append(ds, hardenSeccompDenials(s.Linux.Seccomp, allowCaps)...)
 	ds = append(ds, hardenSysfs(s, allowWords[AllowSysfsRW])...)
 	var added []string
 	for _, p := range hardenMaskedPaths {
@@ -309,25 +309,52 @@ func hardenCaps(c *specs.LinuxCapabilities, allowCaps map[string]bool) []Decisio
 }
 
 // hardenDeniedSyscalls are refused by the floor whatever the engine's
-// profile says: dockerd adds open_by_handle_at to its profile when
-// DAC_READ_SEARCH is granted, and with it a file handle opens any inode of
-// the host filesystem (shocker). Even an annotated DAC_READ_SEARCH keeps
-// its other uses (reading any file inside the container).
-var hardenDeniedSyscalls = []string{"open_by_handle_at"}
+// profile says, each group with the reason its Decision gives.
+// dockerd adds open_by_handle_at to its profile when DAC_READ_SEARCH is
+// granted, and with it a file handle opens any inode of the host
+// filesystem (shocker); even an annotated DAC_READ_SEARCH keeps its other
+// uses. Docker's profile allows ptrace and process_vm_readv/writev to every
+// container: a process then reads and changes the memory of any sibling of
+// its uid, a runtime process joining the container included. The ptrace
+// group stays as the profile says when run.bulwark.allow names SYS_PTRACE,
+// the one sign that the container is meant to debug.
+var hardenDeniedSyscalls = []struct {
+	names   []string
+	why     string
+	unlessC string
+}{
+	{[]string{"open_by_handle_at"}, "a file handle opens any inode of the host filesystem the rootfs lives on (the shocker escape)", ""},
+	{[]string{"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise", "kcmp"},
+		"reads or changes the memory, files or state of another process of the container", "CAP_SYS_PTRACE"},
+}
 
 // hardenSeccompDenials takes the denied syscalls out of every rule of sc,
 // so they fall to the default action, and where that does not refuse (a
 // denylist profile, defaultAction SCMP_ACT_ALLOW) adds a rule refusing
-// them with EPERM.
-func hardenSeccompDenials(sc *specs.LinuxSeccomp) []Decision {
+// them with EPERM. Then it refuses TIOCSTI and TIOCLINUX (hardenIoctl).
+func hardenSeccompDenials(sc *specs.LinuxSeccomp, allowCaps map[string]bool) []Decision {
 	if sc == nil {
 		return nil
 	}
+	var ds []Decision
+	for _, g := range hardenDeniedSyscalls {
+		if g.unlessC != "" && allowCaps[g.unlessC] {
+			continue
+		}
+		if removed := hardenDenySyscalls(sc, g.names); len(removed) > 0 {
+			ds = append(ds, Decision{"linux.seccomp", "denied " + strings.Join(removed, " ") + " with EPERM",
+				g.why + "; the engine's profile allowed it"})
+		}
+	}
+	return append(ds, hardenIoctl(sc)...)
+}
+
+func hardenDenySyscalls(sc *specs.LinuxSeccomp, denied []string) []string {
 	var removed []string
 	kept := sc.Syscalls[:0]
 	for _, r := range sc.Syscalls {
 		names := slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool {
-			if slices.Contains(hardenDeniedSyscalls, n) {
+			if slices.Contains(denied, n) {
 				if r.Action != specs.ActErrno && !slices.Contains(removed, n) {
 					removed = append(removed, n)
 				}
@@ -342,18 +369,78 @@ func hardenSeccompDenials(sc *specs.LinuxSeccomp) []Decision {
 		kept = append(kept, r)
 	}
 	sc.Syscalls = kept
-	switch sc.DefaultAction {
-	case specs.ActAllow, specs.ActLog, specs.ActTrace, specs.ActNotify:
+	if hardenActionAllows(sc.DefaultAction) {
 		// What falls through to the default is not refused.
 		eperm := uint(unix.EPERM)
-		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: slices.Clone(hardenDeniedSyscalls), Action: specs.ActErrno, ErrnoRet: &eperm})
-		removed = hardenDeniedSyscalls
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: slices.Clone(denied), Action: specs.ActErrno, ErrnoRet: &eperm})
+		removed = denied
 	}
-	if len(removed) == 0 {
-		return nil
+	return removed
+}
+
+// hardenActionAllows reports whether a syscall given action a runs.
+func hardenActionAllows(a specs.LinuxSeccompAction) bool {
+	switch a {
+	case specs.ActAllow, specs.ActLog, specs.ActTrace, specs.ActNotify:
+		return true
 	}
-	return []Decision{{"linux.seccomp", "denied " + strings.Join(removed, " ") + " with EPERM",
-		"a file handle opens any inode of the host filesystem the rootfs lives on (the shocker escape); the engine's profile allowed it"}}
+	return false
+}
+
+// hardenIoctl refuses TIOCSTI (pushes input into a terminal: a shell
+// outside the container when it shares the tty) and TIOCLINUX (the same on
+// a virtual console) where the profile lets ioctl run, as Bulwark's default
+// profile does: the command is compared as args[1] & 0xffffffff, because
+// the kernel ignores the upper half. libseccomp drops the conditional rules
+// of a syscall that also has an unconditional one, so an unconditional
+// ioctl allow becomes "args[1] >= 0" (always true) with the same action.
+//
+// libseccomp also refuses a rule whose action is the default action, and
+// Bulwark's loader then skips it, so under Docker's defaultAction
+// (SCMP_ACT_ERRNO with EPERM) an EPERM denial would vanish while the
+// always-true allow stayed: there the denial returns EACCES, still
+// "permission denied" to the program.
+func hardenIoctl(sc *specs.LinuxSeccomp) []Decision {
+	var allowAct specs.LinuxSeccompAction
+	kept := sc.Syscalls[:0]
+	for _, r := range sc.Syscalls {
+		if len(r.Args) == 0 && slices.Contains(r.Names, "ioctl") {
+			if !hardenActionAllows(r.Action) {
+				// ioctl is refused whole; nothing to add.
+				return nil
+			}
+			if allowAct == "" {
+				allowAct = r.Action
+			}
+			r.Names = slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool { return n == "ioctl" })
+			if len(r.Names) == 0 {
+				continue
+			}
+		}
+		kept = append(kept, r)
+	}
+	sc.Syscalls = kept
+	conditional := slices.ContainsFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool {
+		return slices.Contains(r.Names, "ioctl") && hardenActionAllows(r.Action)
+	})
+	if allowAct == "" && !conditional && !hardenActionAllows(sc.DefaultAction) {
+		return nil // ioctl falls to a refusing default
+	}
+	errno := unix.EPERM
+	if sc.DefaultAction == specs.ActErrno && (sc.DefaultErrnoRet == nil || *sc.DefaultErrnoRet == uint(unix.EPERM)) {
+		errno = unix.EACCES
+	}
+	for _, cmd := range []uint64{unix.TIOCSTI, unix.TIOCLINUX} {
+		e := uint(errno)
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &e,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpMaskedEqual, Value: 0xffffffff, ValueTwo: cmd}}})
+	}
+	if allowAct != "" {
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: allowAct,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpGreaterEqual, Value: 0}}})
+	}
+	return []Decision{{"linux.seccomp", fmt.Sprintf("denied ioctl TIOCSTI and TIOCLINUX with %s", unix.ErrnoName(errno)),
+		"they push input into a terminal, a shell outside the container when it shares the tty; the engine's profile allowed every ioctl"}}
 }
 
 // hardenSysfs makes every sysfs mount, and every bind of the host's /sys

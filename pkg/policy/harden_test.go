@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
@@ -271,8 +272,60 @@ func TestHarden(t *testing.T) {
 			},
 			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
 				rs := s.Linux.Seccomp.Syscalls
-				if len(rs) != 1 || rs[0].Action != specs.ActErrno || !slices.Equal(rs[0].Names, []string{"open_by_handle_at"}) || rs[0].ErrnoRet == nil || *rs[0].ErrnoRet != 1 {
-					t.Errorf("want one EPERM rule for open_by_handle_at, got %+v", rs)
+				if len(rs) != 4 || rs[0].Action != specs.ActErrno || !slices.Equal(rs[0].Names, []string{"open_by_handle_at"}) || rs[0].ErrnoRet == nil || *rs[0].ErrnoRet != 1 {
+					t.Fatalf("want EPERM rules for open_by_handle_at, the ptrace group and two ioctls, got %+v", rs)
+				}
+				if !slices.Contains(rs[1].Names, "ptrace") || !slices.Contains(rs[1].Names, "process_vm_writev") || *rs[1].ErrnoRet != 1 {
+					t.Errorf("ptrace group rule %+v", rs[1])
+				}
+				for i, cmd := range []uint64{0x5412, 0x541c} {
+					r := rs[2+i]
+					if !slices.Equal(r.Names, []string{"ioctl"}) || *r.ErrnoRet != 1 || len(r.Args) != 1 ||
+						r.Args[0] != (specs.LinuxSeccompArg{Index: 1, Op: specs.OpMaskedEqual, Value: 0xffffffff, ValueTwo: cmd}) {
+						t.Errorf("ioctl rule %d = %+v, want EPERM on args[1]&0xffffffff == %#x", i, r, cmd)
+					}
+				}
+			},
+		},
+		{
+			name: "Docker's shape of profile: ioctl allowed but for TIOCSTI and TIOCLINUX, ptrace falls to the default",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+					{Names: []string{"read", "ioctl", "ptrace", "process_vm_readv"}, Action: specs.ActAllow}}}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				rs := s.Linux.Seccomp.Syscalls
+				if len(rs) != 4 || !slices.Equal(rs[0].Names, []string{"read"}) {
+					t.Fatalf("want read's allow, two ioctl denials and a conditional ioctl allow, got %+v", rs)
+				}
+				for _, r := range rs[1:3] {
+					// EPERM is the default action here, which libseccomp refuses in a rule.
+					if r.Action != specs.ActErrno || *r.ErrnoRet != uint(unix.EACCES) || len(r.Args) != 1 {
+						t.Errorf("ioctl denial %+v, want EACCES with a condition", r)
+					}
+				}
+				if r := rs[3]; r.Action != specs.ActAllow || len(r.Args) != 1 || r.Args[0].Op != specs.OpGreaterEqual {
+					t.Errorf("ioctl allow %+v, want a conditional (always true) allow", r)
+				}
+				if !slices.ContainsFunc(ds, func(d Decision) bool { return strings.Contains(d.Action, "ptrace process_vm_readv") }) {
+					t.Errorf("no decision names the ptrace denial: %+v", ds)
+				}
+			},
+		},
+		{
+			name: "an annotated SYS_PTRACE keeps ptrace as the profile says",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Annotations = map[string]string{oci.AnnotationAllow: "SYS_PTRACE"}
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+					{Names: []string{"ptrace"}, Action: specs.ActAllow}}}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if rs := s.Linux.Seccomp.Syscalls; len(rs) != 1 || !slices.Equal(rs[0].Names, []string{"ptrace"}) || rs[0].Action != specs.ActAllow {
+					t.Errorf("ptrace rule changed although SYS_PTRACE is annotated: %+v", rs)
 				}
 			},
 		},
