@@ -357,6 +357,38 @@ func TestConfigResourcesDeviceDenyOverridesLinuxDevices(t *testing.T) {
 	}
 }
 
+// A device path that already holds a node (here a host node bind-mounted
+// in) is left as it is: its mode and owner belong to the host.
+func TestConfigExistingDeviceNodeKeepsItsModeAndOwner(t *testing.T) {
+	e := newEnv(t)
+	host := filepath.Join(t.TempDir(), "full")
+	if err := unix.Mknod(host, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 7))); err != nil {
+		t.Skipf("cannot mknod on the host test dir: %v", err)
+	}
+	if err := os.Chown(host, 4242, 4343); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(host, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mode := os.FileMode(0o666)
+	uid, gid := uint32(65534), uint32(65534)
+	r := e.sh(func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/full2", Type: "bind", Source: host, Options: []string{"bind"}})
+		s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/full2", Type: "c", Major: 1, Minor: 7, FileMode: &mode, UID: &uid, GID: &gid})
+	}, "stat -c %t:%T:%a:%u:%g /dev/full2")
+	if r.code != 0 {
+		t.Fatalf("run with a bind-mounted node in linux.devices: %v", r)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(host, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o640 || st.Uid != 4242 || st.Gid != 4343 {
+		t.Fatalf("host node changed by create: mode %#o owner %d:%d, want 0640 4242:4343 (inside: %s)", st.Mode&0o7777, st.Uid, st.Gid, r.stdout)
+	}
+}
+
 // A FIFO in linux.devices is created but has no place in the devices cgroup
 // (runtime-tools linux_devices).
 func TestFifoDeviceIsCreated(t *testing.T) {

@@ -164,7 +164,7 @@ func (mt *mounter) createDevice(d specs.LinuxDevice) error {
 	if !mt.o.InUserNS {
 		err = unix.Mknodat(int(dir.Fd()), base, typ|mode, dev)
 		if err == nil || errors.Is(err, unix.EEXIST) {
-			return finishDeviceNode(dir, base, typ, uint64(dev), mode, d)
+			return finishDeviceNode(dir, base, typ, uint64(dev), mode, d, err == nil)
 		}
 		if !errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("mknod: %w", err)
@@ -176,9 +176,12 @@ func (mt *mounter) createDevice(d specs.LinuxDevice) error {
 }
 
 // finishDeviceNode checks that what sits at base is the node we asked for
-// (an image may ship a different file there) and sets mode and owner,
-// which mknod's umask handling would otherwise get wrong.
-func finishDeviceNode(dir *os.File, base string, typ uint32, dev uint64, mode uint32, d specs.LinuxDevice) error {
+// (an image may ship a different file there) and, for a node we made
+// ourselves (made), sets mode and owner, which mknod's umask handling would
+// otherwise get wrong. An existing node is left alone, as runc does: it may
+// be a host node bind-mounted in (a host /dev, a config mount), and
+// chmod/chown would change the host's node for everyone.
+func finishDeviceNode(dir *os.File, base string, typ uint32, dev uint64, mode uint32, d specs.LinuxDevice, made bool) error {
 	fd, err := unix.Openat(int(dir.Fd()), base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening new node: %w", err)
@@ -192,6 +195,9 @@ func finishDeviceNode(dir *os.File, base string, typ uint32, dev uint64, mode ui
 	if st.Mode&unix.S_IFMT != typ || (typ != unix.S_IFIFO && st.Rdev != dev) {
 		return fmt.Errorf("an existing file at the device path is not device %d:%d (mode %#o, rdev %d:%d); remove it from the image",
 			unix.Major(dev), unix.Minor(dev), st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	if !made {
+		return nil
 	}
 	if err := unix.Chmod(procFd(f), mode); err != nil {
 		return fmt.Errorf("chmod %#o: %w", mode, err)
