@@ -190,13 +190,7 @@ func explainPath(s *specs.Spec, profile, p string) []string {
 			}
 		}
 	}
-	// The deepest mount decides what the path is on.
-	var mnt *specs.Mount
-	for i, m := range s.Mounts {
-		if under(p, m.Destination) && (mnt == nil || len(m.Destination) >= len(mnt.Destination)) {
-			mnt = &s.Mounts[i]
-		}
-	}
+	mnt := mountOf(s, p)
 	switch {
 	case mnt != nil:
 		rw := "writable"

@@ -3,7 +3,9 @@ package userface
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/bulwark-sec/bulwark/internal/cleanup"
 	"github.com/bulwark-sec/bulwark/pkg/container"
@@ -56,14 +58,30 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	if err := h.prepare(s, p, o.UsernsRange == ""); err != nil {
 		return -1, err
 	}
+	var tee *stderrTee
+	if !o.TTY {
+		if tee, err = teeStderr(); err != nil {
+			return -1, err
+		}
+	}
+	// Kept, so that the cgroup's OOM counter can be read before delete.
 	code, err := rt.Run(id, p.Bundle, &container.RunOpts{
 		CreateOpts: container.CreateOpts{Spec: s, Owns: h.owns},
 		Signals:    container.NotifySignals(),
+		Keep:       true,
 	})
 	if err != nil {
+		tee.stop()
 		return -1, err
 	}
-	// Run deleted the container, and with it everything it owned.
+	oom := oomKills(rt, id)
+	derr := rt.Delete(id, true)
+	tail := tee.stop()
+	if derr != nil && !errors.Is(derr, container.ErrNotExist) {
+		return code, derr
+	}
+	// Delete removed the container, and with it everything it owned.
 	undo.Release()
+	printHint(os.Stderr, Hint(s, o, code, oom, tail))
 	return code, nil
 }
