@@ -10,7 +10,12 @@ import (
 
 func runCommand() *cli.Command {
 	return &cli.Command{
-		Name: "run", Usage: "create and start a container", ArgsUsage: "ID", StopOnNthArg: &one,
+		Name: "run", Usage: "run a command in a hardened container, or (runc's form) create and start a bundle's container",
+		UsageText: "bulwark run [person's options] ROOTFS|IMAGE -- COMMAND [ARG...]\n" +
+			"   bulwark run [runc's options] ID        (no \"--\": the OCI bundle in --bundle, as runc runs it)",
+		Description:  personRunHelp(),
+		ArgsUsage:    "ID",
+		StopOnNthArg: &one,
 		Flags: append(createFlags(),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the container"},
 			&cli.BoolFlag{Name: "keep", Usage: "keep the container after it exits"},

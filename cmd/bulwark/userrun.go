@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -57,6 +58,34 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "hostname", Usage: "container hostname"},
 		&cli.StringFlag{Name: "userns-range", Usage: "HOSTID[:SIZE]: map to this host range instead of allocating one (may be shared on purpose)"},
 	}
+}
+
+// personRunHelp lists the person's form and its options for `run --help`,
+// which without a "--" reaches runc's form: a person asking for help must
+// see their own form first, and runc's options are listed after it.
+func personRunHelp() string {
+	var b strings.Builder
+	b.WriteString("The person's form runs COMMAND in a hardened container made from a profile\n" +
+		"(docs/profiles.md); after a failure it prints a \"bulwark: hint:\" line, and\n" +
+		"`bulwark explain` says what a profile does to a syscall, path or capability.\n" +
+		"runc's form (the OPTIONS below) runs an OCI bundle's container as engines do.\n\n" +
+		"PERSON'S OPTIONS (before ROOTFS|IMAGE):\n")
+	for _, f := range userRunFlags() {
+		names := f.Names()
+		for i, n := range names {
+			if len(n) == 1 {
+				names[i] = "-" + n
+			} else {
+				names[i] = "--" + n
+			}
+		}
+		usage := ""
+		if d, ok := f.(cli.DocGenerationFlag); ok {
+			usage = d.GetUsage()
+		}
+		fmt.Fprintf(&b, "   %-18s %s\n", strings.Join(names, ", "), usage)
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 func userRunCommand() *cli.Command {

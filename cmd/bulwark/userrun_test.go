@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"reflect"
 	"slices"
@@ -84,5 +85,27 @@ func TestSplitRootfsCommand(t *testing.T) {
 		if err != nil || rootfs != tc.rootfs || !slices.Equal(argv, tc.argv) {
 			t.Errorf("%q: got %q %q %v, want %q %q", tc.args, rootfs, argv, err, tc.rootfs, tc.argv)
 		}
+	}
+}
+
+// `run --help` has no "--" and so reaches runc's run: the person's form
+// and its options must still come first, runc's after.
+func TestRunHelpShowsThePersonsFormFirst(t *testing.T) {
+	args := []string{"bulwark", "run", "--help"}
+	app := newApp(args)
+	var out bytes.Buffer
+	app.Writer = &out
+	if err := app.Run(context.Background(), args); err != nil {
+		t.Fatal(err)
+	}
+	h := out.String()
+	order := []string{"ROOTFS|IMAGE -- COMMAND", "[runc's options] ID", "PERSON'S OPTIONS", "--profile", "--cap-add", "--tmpfs", "OPTIONS:", "--bundle"}
+	at := 0
+	for _, w := range order {
+		i := strings.Index(h[at:], w)
+		if i < 0 {
+			t.Fatalf("run --help lacks %q after offset %d:\n%s", w, at, h)
+		}
+		at += i + len(w)
 	}
 }
