@@ -99,7 +99,7 @@ func TestRunHelpShowsThePersonsFormFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := out.String()
-	order := []string{"ROOTFS|IMAGE -- COMMAND", "[runc's options] ID", "PERSON'S OPTIONS", "--profile", "--cap-add", "--tmpfs", "OPTIONS:", "--bundle"}
+	order := []string{"ROOTFS|IMAGE -- COMMAND", "[runc's options] ID", "PERSON'S OPTIONS", "--profile", "--tmpfs", "--cap-add", "OPTIONS:", "--bundle"}
 	at := 0
 	for _, w := range order {
 		i := strings.Index(h[at:], w)
