@@ -454,3 +454,69 @@ echo ioctl_other=$(syscall ioctl 0x5401)`)
 		t.Errorf("ioctl TCGETS = %q under the floor, want it to reach the kernel\n%s", got["ioctl_other"], r.stdout)
 	}
 }
+
+// hardenDetached starts a sleeping Docker-shaped container (no memory or
+// pids limit) under `bulwark --harden` with the policy file policyJSON and
+// returns its init's pid.
+func (e *env) hardenDetached(policyJSON string) string {
+	e.t.Helper()
+	p := filepath.Join(e.t.TempDir(), "policy.json")
+	if err := os.WriteFile(p, []byte(policyJSON), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	bundle := testrootfs.Bundle(e.t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+		dockerShaped(s)
+	})
+	pidFile := filepath.Join(e.t.TempDir(), "pid")
+	e.mustOK("--harden", "--policy", p, "run", "-d", "-b", bundle, "--pid-file", pidFile, e.id())
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A config without resource limits (Docker without -m and --pids-limit)
+// lets one container take the host's memory and pids. Under the floor it
+// gets both limits, read here from the host's cgroup files, and the
+// policy file changes or removes them.
+func TestHardenLimitsMemoryAndPidsWhereTheConfigHasNone(t *testing.T) {
+	testrootfs.RequireCgroupV1Controller(t, "memory")
+	testrootfs.RequireCgroupV1Controller(t, "pids")
+	for _, tc := range []struct {
+		name, policy, memory, pids string
+	}{
+		{"floor defaults", `{}`, strconv.FormatInt(policy.FloorMemoryLimit, 10), strconv.Itoa(policy.FloorPidsLimit)},
+		{"policy.json sets both", `{"memoryLimit": "64m", "pidsLimit": 50}`, "67108864", "50"},
+		// The kernel's "no limit" for memory is the largest page-aligned value.
+		{"policy.json removes both", `{"memoryLimit": "none", "pidsLimit": -1}`, "9223372036854771712", "max"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			pid := e.hardenDetached(tc.policy)
+			if got, ok := cgroupFile(t, pid, "memory", "memory.limit_in_bytes"); !ok || got != tc.memory {
+				t.Errorf("memory.limit_in_bytes = %q (found %v), want %s", got, ok, tc.memory)
+			}
+			if got, ok := cgroupFile(t, pid, "pids", "pids.max"); !ok || got != tc.pids {
+				t.Errorf("pids.max = %q (found %v), want %s", got, ok, tc.pids)
+			}
+		})
+	}
+}
+
+// A memory bomb in a Docker-shaped container under the floor's default
+// limit is killed by the container's own OOM killer before it takes 2 GiB
+// of the host.
+func TestHardenOOMKillsAMemoryBomb(t *testing.T) {
+	testrootfs.RequireCgroupV1Controller(t, "memory")
+	e := newEnv(t)
+	r := e.hardenSh(dockerShaped, "exec /usr/local/bin/membomb 2048")
+	if r.code != 137 {
+		t.Fatalf("membomb of 2048 MiB under the floor: %v, want exit 137 (SIGKILL by the OOM killer)", r)
+	}
+	n := strings.Count(r.stdout, "allocated ")
+	if limit := int(policy.FloorMemoryLimit >> 20); n == 0 || n >= limit {
+		t.Fatalf("membomb allocated %d MiB under the floor's %d MiB limit", n, limit)
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/safefile"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
+	"github.com/bulwark-sec/bulwark/pkg/units"
 )
 
 // AllowPrivileged in oci.AnnotationAllow lets a privileged-shaped config run.
@@ -49,6 +50,9 @@ const DefaultPolicyPath = "/etc/bulwark/policy.json"
 
 // FloorPidsLimit is the pids limit the floor sets when the config has none.
 const FloorPidsLimit = 1024
+
+// FloorMemoryLimit is the memory limit the floor sets when the config has none.
+const FloorMemoryLimit = 1 << 30
 
 // ErrPrivileged is wrapped by the refusal of a privileged-shaped config.
 var ErrPrivileged = errors.New("privileged-shaped config refused by the hardening floor")
@@ -70,8 +74,37 @@ type HardenConfig struct {
 	// Allow is added to every container's run.bulwark.allow.
 	Allow []string `json:"allow,omitempty"`
 	// PidsLimit is set where the config has no pids limit; 0 means
-	// FloorPidsLimit.
+	// FloorPidsLimit, -1 none.
 	PidsLimit int64 `json:"pidsLimit,omitempty"`
+	// MemoryLimit is set where the config has no memory limit: a size as
+	// --memory takes it ("512m", "2g"), "" for FloorMemoryLimit, or "none".
+	MemoryLimit string `json:"memoryLimit,omitempty"`
+}
+
+// MemoryNone in HardenConfig.MemoryLimit leaves a config without a memory limit.
+const MemoryNone = "none"
+
+// floorMinMemory is the smallest memoryLimit accepted: below it even the
+// container's init and a shell are OOM-killed, which looks like a broken
+// runtime rather than a limit.
+const floorMinMemory = 6 << 20
+
+// memoryLimit is the limit the floor sets, 0 for none.
+func (c HardenConfig) memoryLimit() (int64, error) {
+	switch c.MemoryLimit {
+	case "":
+		return FloorMemoryLimit, nil
+	case MemoryNone:
+		return 0, nil
+	}
+	n, err := units.ParseSize(c.MemoryLimit)
+	if err != nil {
+		return 0, fmt.Errorf("memoryLimit: %w (a size such as 512m or 2g, or %q)", err, MemoryNone)
+	}
+	if n < floorMinMemory {
+		return 0, fmt.Errorf("memoryLimit: %s is below the smallest limit a container starts under, %d MiB", c.MemoryLimit, floorMinMemory>>20)
+	}
+	return n, nil
 }
 
 // PolicyFile is /etc/bulwark/policy.json.
@@ -100,8 +133,11 @@ func LoadPolicyFile(path string) (*PolicyFile, error) {
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
-	if p.PidsLimit < 0 {
-		return nil, fmt.Errorf("policy %s: pidsLimit: %d is negative", path, p.PidsLimit)
+	if p.PidsLimit < -1 {
+		return nil, fmt.Errorf("policy %s: pidsLimit: %d is negative (-1 sets no limit)", path, p.PidsLimit)
+	}
+	if _, err := p.memoryLimit(); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
 	if _, _, err := hardenParseAllow(p.Allow, "allow"); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
@@ -242,7 +278,7 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 		ds = append(ds, Decision{"linux.readonlyPaths", "added " + strings.Join(added, " "),
 			"host-global kernel settings: /proc/sys/kernel/core_pattern alone runs a program as host root"})
 	}
-	if r := s.Linux.Resources; r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0 {
+	if r := s.Linux.Resources; cfg.PidsLimit != -1 && (r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0) {
 		limit := cfg.PidsLimit
 		if limit <= 0 {
 			limit = FloorPidsLimit
@@ -253,6 +289,11 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
 		ds = append(ds, Decision{"linux.resources.pids.limit", fmt.Sprintf("set to %d", limit),
 			"without a limit a fork bomb in one container exhausts the host's pids"})
+	}
+	if d, err := hardenMemory(s.Linux, cfg); err != nil {
+		return nil, err
+	} else if d != nil {
+		ds = append(ds, *d)
 	}
 	if _, ok := s.Annotations[oci.AnnotationLandlock]; !ok {
 		if s.Annotations == nil {
@@ -266,6 +307,37 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 		ds = append(ds, Decision{fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock), "set to " + landlock.ModeEnforce, reason})
 	}
 	return ds, nil
+}
+
+// hardenMemory sets the policy's memory limit where the config has none
+// (no linux.resources.memory.limit, or -1, the runtime-spec's unlimited).
+// A memory+swap limit the config set below it lowers it to that value:
+// the kernel refuses a memory limit above memory+swap.
+func hardenMemory(l *specs.Linux, cfg HardenConfig) (*Decision, error) {
+	limit, err := cfg.memoryLimit()
+	if err != nil {
+		return nil, fmt.Errorf("hardening policy: %w", err)
+	}
+	if limit == 0 {
+		return nil, nil
+	}
+	if l.Resources == nil {
+		l.Resources = &specs.LinuxResources{}
+	}
+	m := l.Resources.Memory
+	if m != nil && m.Limit != nil && *m.Limit > 0 {
+		return nil, nil
+	}
+	if m == nil {
+		m = &specs.LinuxMemory{}
+		l.Resources.Memory = m
+	}
+	if m.Swap != nil && *m.Swap > 0 && *m.Swap < limit {
+		limit = *m.Swap
+	}
+	m.Limit = &limit
+	return &Decision{"linux.resources.memory.limit", fmt.Sprintf("set to %d (%d MiB)", limit, limit>>20),
+		"without a limit one container's memory pushes the whole host into its OOM killer, which may pick the engine or sshd; size the container with a memory limit in its config, or change memoryLimit in the policy file"}, nil
 }
 
 // hardenCaps drops from all five sets every capability outside
@@ -430,10 +502,21 @@ func hardenIoctl(sc *specs.LinuxSeccomp) []Decision {
 	if sc.DefaultAction == specs.ActErrno && (sc.DefaultErrnoRet == nil || *sc.DefaultErrnoRet == uint(unix.EPERM)) {
 		errno = unix.EACCES
 	}
+	var added int
 	for _, cmd := range []uint64{unix.TIOCSTI, unix.TIOCLINUX} {
+		cond := specs.LinuxSeccompArg{Index: 1, Op: specs.OpMaskedEqual, Value: 0xffffffff, ValueTwo: cmd}
+		if slices.ContainsFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool {
+			return slices.Contains(r.Names, "ioctl") && !hardenActionAllows(r.Action) && slices.Equal(r.Args, []specs.LinuxSeccompArg{cond})
+		}) {
+			continue // the profile refuses it already, as Bulwark's default does
+		}
+		added++
 		e := uint(errno)
 		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &e,
-			Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpMaskedEqual, Value: 0xffffffff, ValueTwo: cmd}}})
+			Args: []specs.LinuxSeccompArg{cond}})
+	}
+	if added == 0 && allowAct == "" {
+		return nil
 	}
 	if allowAct != "" {
 		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: allowAct,

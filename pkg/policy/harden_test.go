@@ -139,6 +139,43 @@ func TestHarden(t *testing.T) {
 			},
 		},
 		{
+			name: "a config without limits gets the floor's memory and pids limits",
+			spec: dockerShaped,
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if m := s.Linux.Resources.Memory; m == nil || m.Limit == nil || *m.Limit != FloorMemoryLimit {
+					t.Errorf("memory %+v, want the floor's limit %d", m, FloorMemoryLimit)
+				}
+				if p := s.Linux.Resources.Pids; p == nil || *p.Limit != FloorPidsLimit {
+					t.Errorf("pids %+v, want the floor's limit", p)
+				}
+			},
+		},
+		{
+			name: "the policy sets the memory limit, lowered to a smaller memory+swap",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				swap := int64(256 << 20)
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Swap: &swap}
+				return s
+			},
+			cfg: HardenConfig{MemoryLimit: "512m"},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if m := s.Linux.Resources.Memory; *m.Limit != 256<<20 || *m.Swap != 256<<20 {
+					t.Errorf("memory limit %d swap %d, want both 256 MiB", *m.Limit, *m.Swap)
+				}
+			},
+		},
+		{
+			name: "the policy switches both limits off",
+			spec: dockerShaped,
+			cfg:  HardenConfig{MemoryLimit: MemoryNone, PidsLimit: -1},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				if r := s.Linux.Resources; r.Memory != nil || r.Pids != nil {
+					t.Errorf("resources %+v, want no memory or pids limit", r)
+				}
+			},
+		},
+		{
 			name: "host policy allow list keeps a capability",
 			spec: dockerShaped,
 			cfg:  HardenConfig{Allow: []string{"NET_RAW"}, PidsLimit: 300},
@@ -158,6 +195,8 @@ func TestHarden(t *testing.T) {
 				s.Process.NoNewPrivileges = true
 				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
 				s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+				mem := int64(8 << 30)
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &mem}
 				s.Annotations = map[string]string{oci.AnnotationLandlock: landlock.ModeOff}
 				s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}
 				return s
@@ -168,6 +207,9 @@ func TestHarden(t *testing.T) {
 				}
 				if *s.Linux.Resources.Pids.Limit != limit {
 					t.Errorf("pids limit %d, want the config's %d", *s.Linux.Resources.Pids.Limit, limit)
+				}
+				if *s.Linux.Resources.Memory.Limit != 8<<30 {
+					t.Errorf("memory limit %d, want the config's 8 GiB", *s.Linux.Resources.Memory.Limit)
 				}
 				if s.Annotations[oci.AnnotationLandlock] != landlock.ModeOff {
 					t.Error("the config's landlock annotation was overridden")
@@ -434,7 +476,11 @@ func TestLoadPolicyFile(t *testing.T) {
 			want: &PolicyFile{Harden: true, HardenConfig: HardenConfig{Allow: []string{"NET_RAW"}, PidsLimit: 2048}}},
 		{name: "misspelt field", content: `{"hardne": true}`, wantErr: "hardne"},
 		{name: "unknown capability", content: `{"harden": true, "allow": ["NET_RWA"]}`, wantErr: "allow"},
-		{name: "negative pids", content: `{"pidsLimit": -1}`, wantErr: "pidsLimit"},
+		{name: "limits", content: `{"pidsLimit": -1, "memoryLimit": "2g"}`,
+			want: &PolicyFile{HardenConfig: HardenConfig{PidsLimit: -1, MemoryLimit: "2g"}}},
+		{name: "negative pids", content: `{"pidsLimit": -2}`, wantErr: "pidsLimit"},
+		{name: "memory not a size", content: `{"memoryLimit": "lots"}`, wantErr: "memoryLimit"},
+		{name: "memory too small", content: `{"memoryLimit": "1m"}`, wantErr: "memoryLimit"},
 		{name: "syntax", content: `{"harden": tru}`, wantErr: "policy"},
 		// Anyone in the group could switch the floor off.
 		{name: "group-writable", content: `{"harden": true}`, mode: 0o664, wantErr: "writable by group or others"},
@@ -464,7 +510,7 @@ func TestLoadPolicyFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (got == nil) != (tc.want == nil) || got != nil && (got.Harden != tc.want.Harden || got.PidsLimit != tc.want.PidsLimit || !slices.Equal(got.Allow, tc.want.Allow)) {
+			if (got == nil) != (tc.want == nil) || got != nil && (got.Harden != tc.want.Harden || got.PidsLimit != tc.want.PidsLimit || got.MemoryLimit != tc.want.MemoryLimit || !slices.Equal(got.Allow, tc.want.Allow)) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
