@@ -17,7 +17,9 @@
 //
 // The person's other tools hang here too, so cmd/bulwark only reads flags:
 // audit (a config or image before it runs, falling back to the person's
-// image store) and check (the host) in audit.go.
+// image store) and check (the host) in audit.go; explain (what a profile
+// does to a syscall, path or capability) in explain.go, and the hint line
+// after a failed run in hints.go.
 //
 // Not for runc's `create`/`run ID` (OCI bundles from engines): those go
 // straight to pkg/container with the engine's config. Images, networks,

@@ -3,6 +3,7 @@ package userface
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/explain"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 )
 
 // PrivilegedSyscall is a syscall that seccomp may allow but that still
@@ -157,7 +159,11 @@ func explainSyscall(s *specs.Spec, profile, name string) []string {
 		sc = s.Linux.Seccomp
 	}
 	r := explain.Evaluate(sc, name, [6]uint64{})
-	out := []string{fmt.Sprintf("seccomp (%s profile): %s %s %s", profile, name, r.Outcome(), r.Why(nil))}
+	scName, reasons := builtinSeccomp(sc)
+	out := []string{fmt.Sprintf("seccomp (%s profile): %s %s %s", profile, name, r.Outcome(), r.Why(reasons))}
+	if len(r.Conds) > 0 && scName != "" {
+		out[0] += fmt.Sprintf(" (for all-zero arguments; `bulwark seccomp explain %s %s ARG...` for others)", scName, name)
+	}
 	if r.Action == specs.ActAllow || r.Action == specs.ActLog {
 		if c := CapabilityCaveat(s, profile, name); c != "" {
 			out = append(out, "capabilities: "+c)
@@ -169,6 +175,17 @@ func explainSyscall(s *specs.Spec, profile, name string) []string {
 		out = append(out, "a program that makes this call dies with exit 159; use a profile whose seccomp allows it (bulwark explain --profile default "+name+")")
 	}
 	return out
+}
+
+// builtinSeccomp names the built-in seccomp profile sc is, with its
+// per-rule reasons; "" and nil for another.
+func builtinSeccomp(sc *specs.LinuxSeccomp) (string, []string) {
+	for _, n := range profiles.Names() {
+		if b, reasons, err := profiles.Resolve(n); err == nil && reflect.DeepEqual(b, sc) {
+			return n, reasons
+		}
+	}
+	return "", nil
 }
 
 // under reports whether p is dir or beneath it.
