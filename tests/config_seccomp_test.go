@@ -82,6 +82,32 @@ func TestConfigSeccompActionsReachThePayload(t *testing.T) {
 	}
 }
 
+// A syscall newer than every syscall a deny-by-default profile names gets
+// ENOSYS, so libc's fallbacks work, as in runc; one the profile's range
+// covers but does not allow keeps the profile's EPERM.
+func TestSeccompSyscallsNewerThanTheProfileGetENOSYS(t *testing.T) {
+	e := newEnv(t)
+	var upTo []string
+	for nr := 0; nr < 400; nr++ {
+		if name, err := libseccomp.ScmpSyscall(nr).GetName(); err == nil && name != "getppid" {
+			upTo = append(upTo, name)
+		}
+	}
+	sc := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: upTo, Action: specs.ActAllow}}}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"raw", "450"}, "ENOSYS"}, // above the profile's newest (< 400)
+		{[]string{"getppid"}, "EPERM"},     // within its range, not allowed
+	} {
+		r := e.runIn(func(s *specs.Spec) { s.Linux.Seccomp = sc }, append([]string{"/usr/local/bin/syscall"}, tc.args...)...)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
+			t.Errorf("syscall %v under a profile naming syscalls up to 399: want %s: %v", tc.args, tc.want, r)
+		}
+	}
+}
+
 // kmsgAfter returns kernel log lines written while fn ran and shortly
 // after: without auditd, kauditd prints seccomp records to the kernel log
 // from its own thread, so a record can land after fn has returned. It polls

@@ -74,7 +74,7 @@ func Compile(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
 
 // cacheMagic starts every cache entry; a new format gets a new magic, so
 // entries of an older Bulwark are recompiled.
-const cacheMagic = "bulwark-seccomp-cache-v2\n"
+const cacheMagic = "bulwark-seccomp-cache-v3\n"
 
 func cacheKey(s *specs.LinuxSeccomp) ([]byte, error) {
 	b, err := json.Marshal(s)

@@ -52,7 +52,7 @@ func ExportBPF(s *specs.LinuxSeccomp) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exporting seccomp BPF: reading back the program: %w", err)
 	}
-	return out, nil
+	return enosysStub(s, out)
 }
 
 // auditArch is the AUDIT_ARCH_* value the kernel puts in seccomp_data.arch

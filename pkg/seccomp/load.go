@@ -304,10 +304,12 @@ func addRule(filter *libseccomp.ScmpFilter, nr libseccomp.ScmpSyscall, act libse
 // and fall back to clone only on ENOSYS; with EPERM or a kill, every
 // pthread_create and posix_spawn in the container fails, yet the profile's
 // author, who wrote it before clone3 existed, clearly meant to allow threads
-// through clone's rules. runc solves the general form by patching the BPF so
-// every syscall newer than the profile returns ENOSYS; this is the one case
-// that breaks real workloads today. A profile that names clone3 in any rule
-// has said what it wants and is left alone.
+// through clone's rules. The exported program (ExportBPF) also answers
+// ENOSYS for every syscall newer than the profile (enosysStub); this rule
+// still covers a profile that names newer syscalls than clone3 but not
+// clone3 itself, and Load, which installs libseccomp's program unpatched.
+// A profile that names clone3 in any rule has said what it wants and is
+// left alone.
 func clone3Enosys(filter *libseccomp.ScmpFilter, s *specs.LinuxSeccomp, defAct libseccomp.ScmpAction, mentioned bool) error {
 	if mentioned {
 		return nil
