@@ -32,11 +32,15 @@ const pyGet = `python3 -c 'import sys, urllib.request as u; r = u.urlopen(sys.ar
 func TestRealSoftwareRunsUnderItsProfile(t *testing.T) {
 	rootfs := testrootfs.RequireDebian(t)
 	e := newEnv(t)
+	// postgres keeps its data on a volume of a host user's: the directory
+	// appears as container root's, open to postgres by its mode.
+	pgdata := volumeDir(t, 4242, 4242, 0o777)
 	tests := []struct {
 		name  string
 		flags []string
 		cmd   string
 		want  []string
+		after func(t *testing.T) // checks on the host once the container is gone
 	}{
 		{
 			name: "python3 threads, multiprocessing, sqlite and an HTTP server on loopback under default",
@@ -75,15 +79,20 @@ print("http", urllib.request.urlopen("http://127.0.0.1:%d/etc/hostname" % srv.se
 		{
 			// The image's own postgres user, by name: postgres will not
 			// run as root, nor as a uid its passwd does not list.
-			name: "postgres initdb, start and query under database as --user postgres",
+			name: "postgres initdb, start and query on a volume under database as --user postgres",
 			flags: []string{"--profile", "database", "--user", "postgres",
-				"--tmpfs", "/var/lib/postgresql", "--tmpfs", "/run"},
+				"-v", pgdata + ":/var/lib/postgresql", "--tmpfs", "/run"},
 			cmd: `P=/usr/lib/postgresql/15/bin D=/var/lib/postgresql/data; id -un; ` +
 				`$P/initdb -D $D >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log; exit 1; }; mkdir -p /run/postgresql && ` +
 				`$P/pg_ctl -D $D -l /tmp/pg.log -w start >/dev/null || { cat /tmp/pg.log; exit 1; }; ` +
 				`psql -h /run/postgresql -d postgres -Atc "create table t (v int); insert into t values (42); select v from t"; ` +
 				`$P/pg_ctl -D $D -m fast -w stop >/dev/null`,
 			want: []string{"postgres\n", "INSERT 0 1\n42\n"},
+			after: func(t *testing.T) {
+				if _, err := os.Stat(filepath.Join(pgdata, "data", "PG_VERSION")); err != nil {
+					t.Errorf("postgres's data is not on its volume: %v", err)
+				}
+			},
 		},
 		{
 			name: "git init, add and commit under default",
@@ -101,6 +110,9 @@ print("http", urllib.request.urlopen("http://127.0.0.1:%d/etc/hostname" % srv.se
 				}
 			}
 			e.assertUserRunGone(e.ids[len(e.ids)-1])
+			if tc.after != nil {
+				tc.after(t)
+			}
 		})
 	}
 }

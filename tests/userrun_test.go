@@ -40,7 +40,7 @@ func (e *env) assertUserRunGone(id string) {
 	e.t.Helper()
 	rt := &container.Runtime{Root: e.root}
 	own := userface.PathsOf(e.root, id)
-	for _, p := range []string{rt.StateDir(id), own.Bundle, own.Dev, own.Files} {
+	for _, p := range []string{rt.StateDir(id), own.Bundle, own.Dev, own.Files, own.Volumes} {
 		if _, err := os.Stat(p); err == nil {
 			e.t.Errorf("%s left behind", p)
 		}

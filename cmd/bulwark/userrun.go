@@ -41,7 +41,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "profile", Value: "default", Usage: "security profile: " + strings.Join(policy.ProfileNames(), ", ")},
 		&cli.StringFlag{Name: "name", Usage: "container id (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "KEY=VALUE"},
-		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "SRC:DST[:ro] bind mount"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "SRC:DST[:ro|rw][,noidmap] bind mount; SRC's owner appears as container root (docs/profiles.md)"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "USER[:GROUP] inside the container: numbers, or names from the image's /etc/passwd and /etc/group"},
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
 		&cli.BoolFlag{Name: "read-only", Usage: "read-only rootfs (the default of most profiles)"},
@@ -56,7 +56,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "seccomp", Usage: "seccomp profile (OCI linux.seccomp JSON) instead of the profile's"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "hostname", Usage: "container hostname"},
-		&cli.StringFlag{Name: "userns-range", Usage: "HOSTID[:SIZE]: map to this host range instead of allocating one (may be shared on purpose)"},
+		&cli.StringFlag{Name: "userns-range", Usage: "HOSTID[:SIZE]: map to this host range instead of allocating one; outside the pool and every other container's"},
 	}
 }
 

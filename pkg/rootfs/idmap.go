@@ -134,3 +134,40 @@ func procfsPid(pid int) (int, error) {
 	}
 	return 0, fmt.Errorf("pidfd fdinfo of %d has no Pid line", pid)
 }
+
+// ErrNoIdmap is returned by IdmapOnto when the filesystem under the source
+// (or one of its submounts) cannot be idmapped on this kernel.
+var ErrNoIdmap = errors.New("the kernel cannot idmap this filesystem")
+
+// IdmapOnto attaches at target (an existing directory) a recursive clone of
+// the tree at source with its ownership shifted through the maps (each
+// entry: on-disk id ContainerID appears as host id HostID), nosuid and
+// nodev. The caller must be privileged in the host's user namespace: the
+// person face uses it for -v volumes before the init exists, and owns the
+// mount it leaves.
+func IdmapOnto(source, target string, uid, gid []specs.LinuxIDMapping) error {
+	nsfd, err := usernsFd(uid, gid)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nsfd)
+	tree, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", source, err)
+	}
+	defer unix.Close(tree)
+	attr := &unix.MountAttr{
+		Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+		Userns_fd: uint64(nsfd),
+	}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+			return fmt.Errorf("%s on %s (or a mount under it): %w (mount_setattr: %v)", source, fsName(source), ErrNoIdmap, err)
+		}
+		return fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP) on a clone of %q: %w", source, err)
+	}
+	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount of idmapped %q onto %q: %w", source, target, err)
+	}
+	return nil
+}

@@ -38,6 +38,9 @@ type Paths struct {
 	// --root's permissions are, so they live outside it, under a
 	// directory anyone may traverse but not list, named like Dev.
 	Files string
+	// Volumes holds the idmapped mounts of the -v directories, bound in
+	// from there; made like Dev, passable only by the container's root.
+	Volumes string
 }
 
 // PathsOf returns the paths of container id under the state root.
@@ -45,9 +48,10 @@ func PathsOf(root, id string) Paths {
 	h := sha256.Sum256([]byte(root + "\x00" + id))
 	name := hex.EncodeToString(h[:16])
 	return Paths{
-		Bundle: filepath.Join(root, "@run", id),
-		Dev:    "/dev/bulwark/" + name,
-		Files:  "/run/bulwark-files/" + name,
+		Bundle:  filepath.Join(root, "@run", id),
+		Dev:     "/dev/bulwark/" + name,
+		Files:   "/run/bulwark-files/" + name,
+		Volumes: "/run/bulwark-volumes/" + name,
 	}
 }
 
@@ -77,8 +81,9 @@ func (h *host) ownDir(dir string) {
 
 // prepare makes on the host what the container needs beside its state and
 // completes s to use it: the user namespace range (unless the person gave
-// one), the bundle, the device nodes and the /etc files.
-func (h *host) prepare(s *specs.Spec, p Paths, allocate bool) error {
+// one), the bundle, the device nodes, the /etc files and the idmapped
+// volumes.
+func (h *host) prepare(s *specs.Spec, p Paths, allocate bool, vols []volumeFlag) error {
 	if allocate {
 		pool := userns.Default()
 		rg, err := pool.Allocate(h.stateDir)
@@ -98,6 +103,9 @@ func (h *host) prepare(s *specs.Spec, p Paths, allocate bool) error {
 		return fmt.Errorf("--device: %w", err)
 	}
 	if err := h.etcFiles(s, p.Files); err != nil {
+		return err
+	}
+	if err := h.idmapVolumes(s, p.Volumes, vols); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(s, "", "\t")

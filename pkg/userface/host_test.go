@@ -61,7 +61,7 @@ func TestPrepareIsUndoneByItsCleanupStack(t *testing.T) {
 	}
 	var undo cleanup.Stack
 	h := &host{stateDir: filepath.Join(tmp, "root", "c1"), undo: &undo}
-	if err := h.prepare(s, p, false); err != nil {
+	if err := h.prepare(s, p, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"config.json"} {

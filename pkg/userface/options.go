@@ -20,7 +20,7 @@ type Options struct {
 	Profile string // empty: "default"
 	Name    string // container id; empty: generated
 	Env     []string
-	Volumes []string // SRC:DST[:ro|rw]
+	Volumes []string // SRC:DST[:OPT[,OPT]], OPT ro, rw or noidmap
 	User    string   // UID[:GID]
 	Workdir string
 	// ReadOnly and Writable are nil unless given: the profile decides.
@@ -37,7 +37,8 @@ type Options struct {
 	TTY       bool
 	Hostname  string
 	// UsernsRange, HOSTID[:SIZE], maps to that host range instead of one
-	// allocated from the pool (and so may be shared on purpose).
+	// allocated from the pool; Run refuses one that overlaps the pool or
+	// another container.
 	UsernsRange string
 
 	// Image, instead of Rootfs, runs an image of the store under DataRoot
@@ -77,8 +78,8 @@ type tmpfsFlag struct {
 }
 
 type volumeFlag struct {
-	flag, src, dst string
-	ro             bool
+	flag string
+	volume
 }
 
 func read(o *Options) (*request, error) {
@@ -117,11 +118,11 @@ func read(o *Options) (*request, error) {
 		r.tmpfs = append(r.tmpfs, tmpfsFlag{flag: "--tmpfs " + t, dst: dst, size: size, exec: exec})
 	}
 	for _, v := range o.Volumes {
-		src, dst, ro, err := parseVolume(v)
+		vol, err := parseVolume(v)
 		if err != nil {
 			return nil, fmt.Errorf("--volume %q: %w", v, err)
 		}
-		r.volumes = append(r.volumes, volumeFlag{flag: "--volume " + v, src: src, dst: dst, ro: ro})
+		r.volumes = append(r.volumes, volumeFlag{flag: "--volume " + v, volume: vol})
 	}
 	if o.Memory != "" {
 		n, err := parseLimit(o.Memory)

@@ -115,20 +115,48 @@ func lookup[T any](rootfs, rel string, find func(*os.File) (T, error)) (T, error
 	return v, nil
 }
 
-// parseVolume reads SRC:DST[:ro|rw].
-func parseVolume(v string) (src, dst string, ro bool, err error) {
+// volume is a -v value.
+type volume struct {
+	src, dst string
+	ro       bool
+	// noIdmap keeps the host's ownership as it is: the container sees its
+	// own range's files and nobody's for the rest (for a directory chowned
+	// to a pinned --userns-range, or a filesystem the kernel cannot
+	// idmap).
+	noIdmap bool
+}
+
+// parseVolume reads SRC:DST[:OPT[,OPT]] with OPT one of ro, rw, noidmap.
+func parseVolume(v string) (volume, error) {
+	bad := errors.New("want SRC:DST[:OPT[,OPT]] with OPT ro, rw or noidmap")
 	parts := strings.Split(v, ":")
-	switch {
-	case len(parts) == 2:
-	case len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"):
-		ro = parts[2] == "ro"
-	default:
-		return "", "", false, errors.New("want SRC:DST[:ro|rw]")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return volume{}, bad
 	}
-	if parts[0] == "" || parts[1] == "" {
-		return "", "", false, errors.New("want SRC:DST[:ro|rw]")
+	vol := volume{src: parts[0], dst: parts[1]}
+	if len(parts) == 3 {
+		seen := map[string]bool{}
+		for _, o := range strings.Split(parts[2], ",") {
+			if seen[o] {
+				return volume{}, fmt.Errorf("option %q given twice: %w", o, bad)
+			}
+			seen[o] = true
+			switch o {
+			case "ro":
+				vol.ro = true
+			case "rw":
+				vol.ro = false
+			case "noidmap":
+				vol.noIdmap = true
+			default:
+				return volume{}, fmt.Errorf("option %q: %w", o, bad)
+			}
+		}
+		if seen["ro"] && seen["rw"] {
+			return volume{}, fmt.Errorf("ro conflicts with rw: %w", bad)
+		}
 	}
-	return parts[0], parts[1], ro, nil
+	return vol, nil
 }
 
 // parseTmpfs reads DST[:OPT,...] with OPT one of size=N, exec, noexec

@@ -50,27 +50,31 @@ func TestParseUser(t *testing.T) {
 
 func TestParseVolume(t *testing.T) {
 	tests := []struct {
-		in       string
-		src, dst string
-		ro       bool
-		wantErr  bool
+		in      string
+		want    volume
+		wantErr bool
 	}{
-		{in: "/data:/mnt", src: "/data", dst: "/mnt"},
-		{in: "/data:/mnt:ro", src: "/data", dst: "/mnt", ro: true},
-		{in: "/data:/mnt:rw", src: "/data", dst: "/mnt"},
-		{in: "rel:/mnt", src: "rel", dst: "/mnt"},
+		{in: "/data:/mnt", want: volume{src: "/data", dst: "/mnt"}},
+		{in: "/data:/mnt:ro", want: volume{src: "/data", dst: "/mnt", ro: true}},
+		{in: "/data:/mnt:rw", want: volume{src: "/data", dst: "/mnt"}},
+		{in: "/data:/mnt:noidmap", want: volume{src: "/data", dst: "/mnt", noIdmap: true}},
+		{in: "/data:/mnt:ro,noidmap", want: volume{src: "/data", dst: "/mnt", ro: true, noIdmap: true}},
+		{in: "rel:/mnt", want: volume{src: "rel", dst: "/mnt"}},
 		{in: "/data", wantErr: true},
 		{in: "/data:", wantErr: true},
 		{in: ":/mnt", wantErr: true},
 		{in: "/data:/mnt:rx", wantErr: true},
 		{in: "/a:b:/mnt", wantErr: true},
 		{in: "/data:/mnt:ro:ro", wantErr: true},
+		{in: "/data:/mnt:ro,ro", wantErr: true},
+		{in: "/data:/mnt:ro,rw", wantErr: true},
+		{in: "/data:/mnt:", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			src, dst, ro, err := parseVolume(tc.in)
-			if (err != nil) != tc.wantErr || src != tc.src || dst != tc.dst || ro != tc.ro {
-				t.Errorf("parseVolume(%q) = %q %q %v %v; want %q %q %v, error %v", tc.in, src, dst, ro, err, tc.src, tc.dst, tc.ro, tc.wantErr)
+			got, err := parseVolume(tc.in)
+			if (err != nil) != tc.wantErr || !tc.wantErr && got != tc.want {
+				t.Errorf("parseVolume(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 			}
 		})
 	}

@@ -31,6 +31,11 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	if _, err := rt.Load(id); err == nil {
 		return -1, fmt.Errorf("--name %s: %w", id, container.ErrExist)
 	}
+	if o.UsernsRange != "" {
+		if err := checkRange(rt, o.UsernsRange); err != nil {
+			return -1, err
+		}
+	}
 	var undo cleanup.Stack
 	defer undo.Clean()
 	h := &host{stateDir: rt.StateDir(id), undo: &undo}
@@ -42,7 +47,11 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 			return -1, err
 		}
 	}
-	s, err := Spec(o)
+	r, err := read(o)
+	if err != nil {
+		return -1, err
+	}
+	s, err := r.spec()
 	if err != nil {
 		return -1, err
 	}
@@ -55,7 +64,7 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 
 	// From here on the host is changed (for an image, from h.image on).
 	p := PathsOf(rt.Root, id)
-	if err := h.prepare(s, p, o.UsernsRange == ""); err != nil {
+	if err := h.prepare(s, p, o.UsernsRange == "", r.volumes); err != nil {
 		return -1, err
 	}
 	var tee *stderrTee

@@ -53,7 +53,8 @@ var ErrExhausted = errors.New("no free user namespace range")
 // Range is a block of host ids mapped to container ids 0..Size-1.
 type Range struct {
 	// Index is the pool slot; -1 for a range given explicitly by the user
-	// (not recorded in the pool, so it may be shared on purpose).
+	// (not recorded in the pool: `bulwark run` refuses one that overlaps the
+	// pool or another container).
 	Index  int    `json:"index"`
 	HostID uint32 `json:"hostID"`
 	Size   uint32 `json:"size"`
