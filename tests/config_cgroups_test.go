@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -55,6 +56,46 @@ func (e *env) detached(mutate func(*specs.Spec)) (string, string) {
 		e.t.Fatal(err)
 	}
 	return id, string(b)
+}
+
+// containerd hands a runtime started without --systemd-cgroup a path like
+// "test.slice:cri-containerd:ID" when the pod's parent is a *.slice; runc
+// takes it as a literal cgroup name, and so must we.
+func TestConfigSystemdStylePathWithoutTheDriverIsALiteralCgroup(t *testing.T) {
+	e := newEnv(t)
+	name := "bwt.slice:cri-containerd:" + strconv.Itoa(os.Getpid())
+	e.ids = append(e.ids, name)
+	id, pid := e.detached(func(s *specs.Spec) { s.Linux.CgroupsPath = name })
+	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), ":/"+name+"\n") {
+		t.Fatalf("cgroupsPath %q not in the init's cgroups:\n%s", name, b)
+	}
+	e.mustOK("delete", "--force", id)
+}
+
+// containerd's shim treats a kill that fails with runc's "container not
+// running" as "already gone"; any other wording turns a stop that races
+// the container's exit into a hard error.
+func TestKillOfAnExitedContainerSaysContainerNotRunning(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"true"} })
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	e.mustOK("start", id)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.state(id)["status"] != "stopped" {
+		if time.Now().After(deadline) {
+			t.Fatalf("container running `true` did not stop: %v", e.state(id))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := e.bw("kill", id, "KILL")
+	if r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Fatalf("kill of an exited container: want an error with runc's \"container not running\": %v", r)
+	}
 }
 
 func TestConfigMemoryLimitKillsAMemoryBomb(t *testing.T) {

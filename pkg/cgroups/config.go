@@ -64,13 +64,10 @@ func (cfg Config) libCgroup() (cg *lib.Cgroup, cleanupParent string, err error) 
 		return &lib.Cgroup{Path: defaultParent + "/" + cfg.ID}, defaultParent, nil
 	}
 
-	if !filepath.IsAbs(cfg.Path) && strings.Contains(cfg.Path, ":") {
-		// A relative path with colons is almost certainly an engine's
-		// systemd-style path handed to a runtime started without
-		// --systemd-cgroup; taking it literally would create a strangely
-		// named cgroup the engine never looks at.
-		return nil, "", pathError(cfg.Path, `looks like the systemd form "slice:prefix:name" but the systemd cgroup driver is not enabled (--systemd-cgroup); use an absolute path like "/bulwark/<id>" for the cgroupfs driver`)
-	}
+	// A relative path with colons ("test.slice:cri-containerd:ID") is what
+	// containerd hands a runtime started without --systemd-cgroup when the
+	// pod's parent is a *.slice; runc takes it as a literal cgroup name, so
+	// refusing it would fail every such pod sandbox.
 	// Cleaning "/"+path removes every "..", so the result cannot climb
 	// above the hierarchy root whatever the spec says.
 	p := filepath.Clean("/" + cfg.Path)

@@ -23,7 +23,7 @@ func TestCgroupfsPathRules(t *testing.T) {
 		{"trailing slash cleaned", Config{Path: "/a/b/", ID: "c1"}, "/a/b", "", ""},
 		{"root refused", Config{Path: "/", ID: "c1"}, "", "", "cgroup root"},
 		{"dot-dot to root refused", Config{Path: "/a/..", ID: "c1"}, "", "", "cgroup root"},
-		{"systemd form without driver", Config{Path: "system.slice:docker:abc", ID: "c1"}, "", "", "--systemd-cgroup"},
+		{"systemd form without driver is a literal path", Config{Path: "test.slice:cri-containerd:abc", ID: "c1"}, "/test.slice:cri-containerd:abc", "", ""},
 		{"absolute path with colon allowed", Config{Path: "/x:y", ID: "c1"}, "/x:y", "", ""},
 		{"empty id with default path", Config{}, "", "", "container id"},
 		{"id with slash", Config{ID: "a/b"}, "", "", "container id"},

@@ -31,7 +31,7 @@ var (
 	ErrNotExist   = errors.New("container does not exist")
 	ErrExist      = errors.New("container already exists")
 	ErrRunning    = errors.New("container is not stopped")
-	ErrNotRunning = errors.New("container is not running")
+	ErrNotRunning = errors.New("container not running")
 	ErrNotCreated = errors.New("container is not in the created state")
 )
 
