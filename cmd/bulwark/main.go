@@ -83,7 +83,7 @@ func newApp(args []string) *cli.Command {
 			&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for runc compatibility"},
 			&cli.BoolFlag{Name: "harden", Usage: "raise every container to the hardening floor (logged per change)"},
 			&cli.StringFlag{Name: "data-root", Sources: cli.EnvVars("BULWARK_DATA_ROOT"), Usage: "directory for images (default /var/lib/bulwark for root, else ~/.local/share/bulwark)"},
-			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N})"},
+			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N, \"memoryLimit\": \"1g\"})"},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
 			return ctx, setupLog(cmd.String("log"), cmd.String("log-format"), cmd.Bool("debug"))

@@ -6,7 +6,9 @@ package policy
 // engines hand out weak ones by default: Docker's 14 capabilities include
 // NET_RAW (ARP and DNS spoofing on the bridge) and MKNOD, no_new_privs is
 // off so a setuid binary in the image raises privileges, a config without
-// linux.seccomp exposes every syscall, and nothing limits pids. An operator
+// linux.seccomp exposes every syscall, Docker's profile lets a process
+// trace its siblings and push input into a terminal (TIOCSTI), and nothing
+// limits pids or memory. An operator
 // who cannot change every engine's defaults switches on the floor
 // (`bulwark --harden` or /etc/bulwark/policy.json), and every container
 // Bulwark creates is raised to it. Each change is returned as a Decision
