@@ -157,3 +157,28 @@ func TestVolumeOnAFilesystemTheKernelCannotIdmapIsRefusedByName(t *testing.T) {
 		t.Errorf("want :noidmap to bind it as it is, got %v", r)
 	}
 }
+
+// idmap= pins a container user to a host user: the files it writes keep
+// that owner from one container (and range) to the next.
+func TestVolumeIdmapOptionPinsAContainerUserToAHostUser(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	dir := volumeDir(t, 4242, 4242, 0o755)
+	flags := []string{"--user", "1000:1000", "-v", dir + ":/data:idmap=1000-4242-1"}
+	r := e.userRun(nil, flags, rootfs, "sh", "-c", `stat -c '%u:%g' /data && echo one > /data/f`)
+	if r.code != 0 || r.stdout != "1000:1000\n" {
+		t.Fatalf("want the volume owned by container user 1000 and writable by it, got %v", r)
+	}
+	if uid, gid := hostOwner(t, filepath.Join(dir, "f")); uid != 4242 || gid != 4242 {
+		t.Errorf("a file container user 1000 wrote is %d:%d on the host, want 4242:4242", uid, gid)
+	}
+	r = e.userRun(nil, flags, rootfs, "sh", "-c", `stat -c '%u' /data/f && echo two >> /data/f && cat /data/f`)
+	if r.code != 0 || r.stdout != "1000\none\ntwo\n" {
+		t.Errorf("want the next container's user 1000 to own and append to the file, got %v", r)
+	}
+	r = e.userRun(nil, []string{"-v", dir + ":/data:idmap=0-150000-1"}, rootfs, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "--volume "+dir+":/data:idmap=0-150000-1") || !strings.Contains(r.stderr, "pool") {
+		t.Errorf("want host ids of the pool refused naming the volume, got %v", r)
+	}
+	e.assertUserRunGone(e.ids[len(e.ids)-1])
+}

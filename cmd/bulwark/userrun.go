@@ -41,7 +41,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "profile", Value: "default", Usage: "security profile: " + strings.Join(policy.ProfileNames(), ", ")},
 		&cli.StringFlag{Name: "name", Usage: "container id (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "KEY=VALUE"},
-		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "SRC:DST[:ro|rw][,noidmap] bind mount; SRC's owner appears as container root (docs/profiles.md)"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "SRC:DST[:OPT[,OPT]] bind mount, OPT ro, rw, noidmap or idmap=CONTAINERID-HOSTID-SIZE; SRC's owner appears as container root (docs/profiles.md)"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "USER[:GROUP] inside the container: numbers, or names from the image's /etc/passwd and /etc/group"},
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
 		&cli.BoolFlag{Name: "read-only", Usage: "read-only rootfs (the default of most profiles)"},

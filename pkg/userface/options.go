@@ -20,7 +20,7 @@ type Options struct {
 	Profile string // empty: "default"
 	Name    string // container id; empty: generated
 	Env     []string
-	Volumes []string // SRC:DST[:OPT[,OPT]], OPT ro, rw or noidmap
+	Volumes []string // SRC:DST[:OPT[,OPT]], OPT ro, rw, noidmap, idmap=C-H-N
 	User    string   // UID[:GID]
 	Workdir string
 	// ReadOnly and Writable are nil unless given: the profile decides.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/bulwark-sec/bulwark/pkg/passwd"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/units"
@@ -124,11 +126,15 @@ type volume struct {
 	// to a pinned --userns-range, or a filesystem the kernel cannot
 	// idmap).
 	noIdmap bool
+	// idmap, when set, maps container ids idmap.ContainerID... to host ids
+	// idmap.HostID... on disk, instead of the directory's owner to root.
+	idmap *specs.LinuxIDMapping
 }
 
-// parseVolume reads SRC:DST[:OPT[,OPT]] with OPT one of ro, rw, noidmap.
+// parseVolume reads SRC:DST[:OPT[,OPT]] with OPT one of ro, rw, noidmap,
+// idmap=CONTAINERID-HOSTID-SIZE.
 func parseVolume(v string) (volume, error) {
-	bad := errors.New("want SRC:DST[:OPT[,OPT]] with OPT ro, rw or noidmap")
+	bad := errors.New("want SRC:DST[:OPT[,OPT]] with OPT ro, rw, noidmap or idmap=CONTAINERID-HOSTID-SIZE")
 	parts := strings.Split(v, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return volume{}, bad
@@ -141,6 +147,17 @@ func parseVolume(v string) (volume, error) {
 				return volume{}, fmt.Errorf("option %q given twice: %w", o, bad)
 			}
 			seen[o] = true
+			if m, ok := strings.CutPrefix(o, "idmap="); ok {
+				if vol.idmap != nil {
+					return volume{}, fmt.Errorf("idmap given twice: %w", bad)
+				}
+				im, err := parseIDMap(m)
+				if err != nil {
+					return volume{}, fmt.Errorf("option %q: %w", o, err)
+				}
+				vol.idmap = &im
+				continue
+			}
 			switch o {
 			case "ro":
 				vol.ro = true
@@ -155,8 +172,33 @@ func parseVolume(v string) (volume, error) {
 		if seen["ro"] && seen["rw"] {
 			return volume{}, fmt.Errorf("ro conflicts with rw: %w", bad)
 		}
+		if vol.noIdmap && vol.idmap != nil {
+			return volume{}, fmt.Errorf("noidmap conflicts with idmap=: %w", bad)
+		}
 	}
 	return vol, nil
+}
+
+// parseIDMap reads CONTAINERID-HOSTID-SIZE. Host id 0 is refused: what
+// the container writes must never be host root's.
+func parseIDMap(s string) (specs.LinuxIDMapping, error) {
+	bad := errors.New("want CONTAINERID-HOSTID-SIZE, three numbers, SIZE at least 1, host ids above 0")
+	f := strings.Split(s, "-")
+	if len(f) != 3 {
+		return specs.LinuxIDMapping{}, bad
+	}
+	var n [3]uint64
+	for i, x := range f {
+		v, err := strconv.ParseUint(x, 10, 32)
+		if err != nil {
+			return specs.LinuxIDMapping{}, bad
+		}
+		n[i] = v
+	}
+	if n[1] == 0 || n[2] == 0 || n[0]+n[2] > 1<<32-1 || n[1]+n[2] > 1<<32-1 {
+		return specs.LinuxIDMapping{}, bad
+	}
+	return specs.LinuxIDMapping{ContainerID: uint32(n[0]), HostID: uint32(n[1]), Size: uint32(n[2])}, nil
 }
 
 // parseTmpfs reads DST[:OPT,...] with OPT one of size=N, exec, noexec

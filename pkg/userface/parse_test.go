@@ -3,8 +3,11 @@ package userface
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestParseUser(t *testing.T) {
@@ -60,6 +63,13 @@ func TestParseVolume(t *testing.T) {
 		{in: "/data:/mnt:noidmap", want: volume{src: "/data", dst: "/mnt", noIdmap: true}},
 		{in: "/data:/mnt:ro,noidmap", want: volume{src: "/data", dst: "/mnt", ro: true, noIdmap: true}},
 		{in: "rel:/mnt", want: volume{src: "rel", dst: "/mnt"}},
+		{in: "/data:/mnt:idmap=101-4242-1", want: volume{src: "/data", dst: "/mnt", idmap: &specs.LinuxIDMapping{ContainerID: 101, HostID: 4242, Size: 1}}},
+		{in: "/data:/mnt:idmap=101-0-1", wantErr: true},
+		{in: "/data:/mnt:idmap=101-4242-0", wantErr: true},
+		{in: "/data:/mnt:idmap=101-4242", wantErr: true},
+		{in: "/data:/mnt:idmap=-1-4242-1", wantErr: true},
+		{in: "/data:/mnt:idmap=1-2-3,idmap=1-2-3", wantErr: true},
+		{in: "/data:/mnt:idmap=1-2-3,noidmap", wantErr: true},
 		{in: "/data", wantErr: true},
 		{in: "/data:", wantErr: true},
 		{in: ":/mnt", wantErr: true},
@@ -73,7 +83,7 @@ func TestParseVolume(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := parseVolume(tc.in)
-			if (err != nil) != tc.wantErr || !tc.wantErr && got != tc.want {
+			if (err != nil) != tc.wantErr || !tc.wantErr && !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("parseVolume(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 			}
 		})

@@ -24,7 +24,8 @@ import (
 // hands a host account to anyone but container root. A directory owned by
 // host root (uid or gid 0) is not mapped that way: container root must
 // never create files as host root, which a setuid file would turn into
-// host root for whoever runs it on the host.
+// host root for whoever runs it on the host. idmap=C-H-N maps the given
+// ids instead (explicitMap).
 func (h *host) idmapVolumes(s *specs.Spec, dir string, vols []volumeFlag) error {
 	if s.Linux == nil || len(s.Linux.UIDMappings) != 1 || len(s.Linux.GIDMappings) != 1 ||
 		s.Linux.UIDMappings[0].ContainerID != 0 || s.Linux.GIDMappings[0].ContainerID != 0 {
@@ -49,10 +50,21 @@ func (h *host) idmapVolumes(s *specs.Spec, dir string, vols []volumeFlag) error 
 		if err := unix.Stat(src, &st); err != nil {
 			return fmt.Errorf("%s: %w", v.flag, err)
 		}
-		uid, umapped := volumeMap(st.Uid, s.Linux.UIDMappings[0])
-		gid, gmapped := volumeMap(st.Gid, s.Linux.GIDMappings[0])
-		if !umapped && !gmapped {
-			continue // the plain bind shows the same
+		var uid, gid []specs.LinuxIDMapping
+		if v.idmap != nil {
+			if uid, err = explicitMap(*v.idmap, s.Linux.UIDMappings[0]); err == nil {
+				gid, err = explicitMap(*v.idmap, s.Linux.GIDMappings[0])
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", v.flag, err)
+			}
+		} else {
+			var umapped, gmapped bool
+			uid, umapped = volumeMap(st.Uid, s.Linux.UIDMappings[0])
+			gid, gmapped = volumeMap(st.Gid, s.Linux.GIDMappings[0])
+			if !umapped && !gmapped {
+				continue // the plain bind shows the same
+			}
 		}
 		jobs = append(jobs, job{v: v, src: src, uid: uid, gid: gid, target: filepath.Join(dir, strconv.Itoa(len(jobs)))})
 	}
@@ -111,6 +123,34 @@ func volumeMap(id uint32, m specs.LinuxIDMapping) (out []specs.LinuxIDMapping, m
 		out = append(out, specs.LinuxIDMapping{ContainerID: m.HostID + 1, HostID: m.HostID + 1, Size: m.Size - 1})
 	}
 	return out, true
+}
+
+// explicitMap is the mount idmap for idmap=CONTAINERID-HOSTID-SIZE in a
+// container whose id map is m: on-disk host ids im.HostID... show as the
+// container's ids im.ContainerID..., the rest of its range stays itself.
+// The host ids must lie outside the pool, whose ids belong to containers
+// (this one's included: mapping them twice is no map).
+func explicitMap(im, m specs.LinuxIDMapping) ([]specs.LinuxIDMapping, error) {
+	if uint64(im.ContainerID)+uint64(im.Size) > uint64(m.Size) {
+		return nil, fmt.Errorf("idmap=%d-%d-%d: container ids beyond the container's %d", im.ContainerID, im.HostID, im.Size, m.Size)
+	}
+	pool := userns.Default()
+	lo, hi := uint64(im.HostID), uint64(im.HostID)+uint64(im.Size)
+	plo, phi := uint64(pool.Base), uint64(pool.Base)+uint64(pool.MaxRanges)*uint64(pool.Size)
+	rlo, rhi := uint64(m.HostID), uint64(m.HostID)+uint64(m.Size)
+	if lo < phi && plo < hi || lo < rhi && rlo < hi {
+		return nil, fmt.Errorf("idmap=%d-%d-%d: host ids %d-%d overlap the user namespace pool's %d-%d or this container's range, whose ids belong to containers",
+			im.ContainerID, im.HostID, im.Size, lo, hi-1, plo, phi-1)
+	}
+	at := m.HostID + im.ContainerID
+	out := []specs.LinuxIDMapping{{ContainerID: im.HostID, HostID: at, Size: im.Size}}
+	if im.ContainerID > 0 {
+		out = append(out, specs.LinuxIDMapping{ContainerID: m.HostID, HostID: m.HostID, Size: im.ContainerID})
+	}
+	if rest := m.Size - im.ContainerID - im.Size; rest > 0 {
+		out = append(out, specs.LinuxIDMapping{ContainerID: at + im.Size, HostID: at + im.Size, Size: rest})
+	}
+	return out, nil
 }
 
 // rebind points the bind mount policy.WithMount made for src at dst to
