@@ -19,19 +19,23 @@ func TestResourcesWithDevices(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		spec *specs.Spec
-		// want is the device rules after deny-all and before the defaults
-		// (wantAfter after them).
-		want, wantAfter []specs.LinuxDeviceCgroup
-		pids            *specs.LinuxPids
+		// want is the device rules after deny-all and before the defaults.
+		want []specs.LinuxDeviceCgroup
+		pids *specs.LinuxPids
 	}{
 		{name: "no linux section: deny all, then the defaults", spec: &specs.Spec{}},
 		{name: "the config's own rules keep their order, before the defaults",
 			spec: &specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Type: "c", Major: i64(1), Access: "w"}}}}},
 			want: []specs.LinuxDeviceCgroup{{Allow: false, Type: "c", Major: i64(1), Access: "w"}}},
-		{name: "a linux.devices entry is allowed after the defaults",
-			spec:      &specs.Spec{Linux: &specs.Linux{Devices: []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}}}},
-			wantAfter: []specs.LinuxDeviceCgroup{fuse}},
+		{name: "a linux.devices entry is allowed",
+			spec: &specs.Spec{Linux: &specs.Linux{Devices: []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}}}},
+			want: []specs.LinuxDeviceCgroup{fuse}},
+		{name: "the config's rules come after linux.devices, so a deny there wins",
+			spec: &specs.Spec{Linux: &specs.Linux{
+				Devices:   []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}},
+				Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Type: "c", Major: i64(10), Minor: i64(229), Access: "rwm"}}}}},
+			want: []specs.LinuxDeviceCgroup{fuse, {Allow: false, Type: "c", Major: i64(10), Minor: i64(229), Access: "rwm"}}},
 		{name: "a FIFO is no device for the cgroup",
 			spec: &specs.Spec{Linux: &specs.Linux{Devices: []specs.LinuxDevice{{Path: "/dev/p", Type: "p"}}}}},
 		{name: "other resources pass through",
@@ -47,7 +51,6 @@ func TestResourcesWithDevices(t *testing.T) {
 			got := resourcesWithDevices(tc.spec)
 			want := append([]specs.LinuxDeviceCgroup{denyAll}, tc.want...)
 			want = append(want, defaults...)
-			want = append(want, tc.wantAfter...)
 			if !reflect.DeepEqual(got.Devices, want) {
 				t.Fatalf("devices:\n%+v\nwant:\n%+v", got.Devices, want)
 			}
