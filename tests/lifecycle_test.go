@@ -269,3 +269,35 @@ func TestStartReturnsAfterThePayloadIsExecuted(t *testing.T) {
 		t.Fatalf("right after start the init is %q, want the payload \"sleep\"", got)
 	}
 }
+
+// With the host's PID namespace shared, SIGKILL to the init alone would
+// leave its children running: kill KILL kills the whole cgroup, as runc.
+func TestKillKILLWithASharedPIDNamespaceKillsEveryProcess(t *testing.T) {
+	e := newEnv(t)
+	id, pid := e.detached(func(s *specs.Spec) {
+		s.Linux.Namespaces = without(s.Linux.Namespaces, specs.PIDNamespace)
+		s.Process.Args = []string{"sh", "-c", "sleep 1000 & sleep 1000 & wait"}
+	})
+	var children []string
+	for deadline := time.Now().Add(5 * time.Second); len(children) < 2; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile("/proc/" + pid + "/task/" + pid + "/children")
+		children = strings.Fields(string(b))
+		if time.Now().After(deadline) {
+			t.Fatalf("the init (pid %s) did not start its two sleeps: %q", pid, children)
+		}
+	}
+	e.mustOK("kill", id, "KILL")
+	for _, c := range children {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b, err := os.ReadFile("/proc/" + c + "/stat")
+			if err != nil || strings.Contains(string(b), ") Z ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kill %s KILL left the init's child %s running: %s", id, c, b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}

@@ -111,7 +111,12 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 	}
 	defer unlock()
 	status := r.Status(st)
-	if all {
+	// Without a PID namespace of its own, SIGKILL to the init does not take
+	// the container's other processes with it (the kernel does that only
+	// for a namespace's pid 1), and once the init is gone nothing would:
+	// kill the whole cgroup instead, as runc does, whether the init is
+	// still there or not.
+	if all || sig == unix.SIGKILL && st.Config != nil && !privatePIDNS(st.Config) {
 		m, err := cgroups.Load(st.Cgroup)
 		if err != nil {
 			return fmt.Errorf("container %q: %w", id, err)
@@ -125,6 +130,20 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
 	}
 	return signalInit(st, sig)
+}
+
+// privatePIDNS reports whether the config gives the container a new PID
+// namespace (a pid entry without a path to join).
+func privatePIDNS(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }
 
 // signalInit uses a pidfd so a pid recycled since our liveness check can
