@@ -225,3 +225,29 @@ func TestConfigUnifiedResourcesOnAV1HostAreRefused(t *testing.T) {
 		t.Fatalf("linux.resources.unified on a cgroup v1 host: %v", r)
 	}
 }
+
+// update --pids-limit 0 is a limit, as in runc >= 1.4 (the cgroup gets the
+// smallest value, 1), never a silent "max".
+func TestUpdatePidsLimitZeroDoesNotLiftTheLimit(t *testing.T) {
+	testrootfs.RequireCgroupV1Controller(t, "pids")
+	e := newEnv(t)
+	id, pid := e.detached(nil)
+	e.mustOK("update", "--pids-limit", "0", id)
+	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[1] == "pids" {
+			dir = filepath.Join("/sys/fs/cgroup/pids", f[2])
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "pids.max"))
+	if err != nil {
+		t.Fatalf("pids cgroup of the init: %v\n%s", err, b)
+	}
+	if v := strings.TrimSpace(string(got)); v != "1" {
+		t.Fatalf("after update --pids-limit 0, pids.max = %q, want 1 (runc's value)", v)
+	}
+}

@@ -39,7 +39,7 @@ func updateCommand() *cli.Command {
 			str("memory-swap", "memory plus swap limit; -1 for unlimited swap"),
 			&cli.StringFlag{Name: "kernel-memory", Hidden: true, Usage: "obsolete, ignored"},
 			&cli.StringFlag{Name: "kernel-memory-tcp", Hidden: true, Usage: "obsolete, ignored"},
-			&cli.IntFlag{Name: "pids-limit", Usage: "maximum number of processes (-1 or 0 for none)"},
+			&cli.IntFlag{Name: "pids-limit", Usage: "maximum number of processes (-1 for none; 0 allows no new process)"},
 			&cli.StringFlag{Name: "l3-cache-schema", Hidden: true},
 			&cli.StringFlag{Name: "mem-bw-schema", Hidden: true},
 		},
@@ -143,10 +143,10 @@ func updateResources(cmd *cli.Command) (*specs.LinuxResources, error) {
 		r.Memory = mem
 	}
 	if cmd.IsSet("pids-limit") {
+		// 0 is a limit, not "unlimited" (runc >= 1.4, runtime-spec 1.3):
+		// the cgroup library writes it as 1, the least systemd accepts.
+		// Only a negative value lifts the limit.
 		v := int64(cmd.Int("pids-limit"))
-		if v == 0 {
-			v = -1 // runc and docker: 0 means unlimited
-		}
 		r.Pids = &specs.LinuxPids{Limit: &v}
 	}
 	return r, nil
