@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v3"
-
-	"github.com/bulwark-sec/bulwark/pkg/image"
 )
 
 func imageCommand() *cli.Command {
@@ -23,7 +21,7 @@ func imageCommand() *cli.Command {
 					if cmd.Args().Len() != 1 {
 						return errors.New("usage: bulwark image inspect REF")
 					}
-					in, err := image.Inspect(dataRoot(cmd), cmd.Args().First())
+					in, err := imagesOf(cmd).Inspect(cmd.Args().First())
 					if err != nil {
 						return err
 					}
@@ -34,7 +32,7 @@ func imageCommand() *cli.Command {
 				Name:  "prune",
 				Usage: "remove images without a name, unused layers and what interrupted pulls left",
 				Action: func(ctx context.Context, cmd *cli.Command) error {
-					removed, freed, err := image.Prune(dataRoot(cmd))
+					removed, freed, err := imagesOf(cmd).Prune()
 					for _, id := range removed {
 						fmt.Printf("Deleted: %s\n", id)
 					}

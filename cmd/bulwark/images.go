@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v3"
-
-	"github.com/bulwark-sec/bulwark/pkg/image"
 )
 
 func imagesCommand() *cli.Command {
@@ -22,7 +20,7 @@ func imagesCommand() *cli.Command {
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only IDs"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			ims, err := image.List(dataRoot(cmd))
+			ims, err := imagesOf(cmd).List()
 			if err != nil {
 				return err
 			}

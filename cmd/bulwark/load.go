@@ -9,8 +9,6 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v3"
-
-	"github.com/bulwark-sec/bulwark/pkg/image"
 )
 
 func loadCommand() *cli.Command {
@@ -27,7 +25,7 @@ func loadCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ims, err := image.Load(ctx, dataRoot(cmd), cmd.String("input"), os.Stdin, imageOptions(cmd))
+			ims, err := imagesOf(cmd).Load(ctx, cmd.String("input"), os.Stdin)
 			for _, im := range ims {
 				if len(im.Names) == 0 {
 					fmt.Printf("Loaded image ID: %s\n", im.ID)

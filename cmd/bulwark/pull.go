@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/bulwark-sec/bulwark/pkg/image"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
 func pullCommand() *cli.Command {
@@ -25,7 +25,7 @@ func pullCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			im, err := image.Pull(ctx, dataRoot(cmd), cmd.Args().First(), imageOptions(cmd))
+			im, err := imagesOf(cmd).Pull(ctx, cmd.Args().First())
 			if err != nil {
 				return err
 			}
@@ -39,20 +39,18 @@ func quietFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines"}
 }
 
-// dataRoot is where images are kept (--data-root, BULWARK_DATA_ROOT).
+// dataRoot is where images are kept: --data-root (BULWARK_DATA_ROOT), or
+// the person face's default for this user.
 func dataRoot(cmd *cli.Command) string {
-	if d := cmd.String("data-root"); d != "" {
-		return d
-	}
-	return image.DefaultDataRoot()
+	return userface.Images{DataRoot: cmd.String("data-root")}.Root()
 }
 
-// imageOptions prints progress as plain lines on stderr: a bar is for a
-// later change.
-func imageOptions(cmd *cli.Command) image.Options {
-	var o image.Options
+// imagesOf is the person's image store, printing progress as plain lines
+// on stderr unless --quiet: a bar is for a later change.
+func imagesOf(cmd *cli.Command) userface.Images {
+	s := userface.Images{DataRoot: dataRoot(cmd)}
 	if !cmd.Bool("quiet") {
-		o.Progress = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+		s.Progress = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	}
-	return o
+	return s
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v3"
-
-	"github.com/bulwark-sec/bulwark/pkg/image"
 )
 
 func rmiCommand() *cli.Command {
@@ -19,7 +17,7 @@ func rmiCommand() *cli.Command {
 			if cmd.Args().Len() == 0 {
 				return errors.New("usage: bulwark rmi REF (one or more)")
 			}
-			rs, freed, err := image.Remove(dataRoot(cmd), cmd.Args().Slice())
+			rs, freed, err := imagesOf(cmd).Remove(cmd.Args().Slice())
 			for _, r := range rs {
 				if r.Untagged != "" {
 					fmt.Printf("Untagged: %s\n", r.Untagged)

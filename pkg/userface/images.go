@@ -1,0 +1,56 @@
+package userface
+
+import (
+	"context"
+	"io"
+
+	"github.com/bulwark-sec/bulwark/pkg/image"
+	"github.com/bulwark-sec/bulwark/pkg/image/store"
+)
+
+// Images is a person's image store: pull, load, list, inspect, remove and
+// prune, all in the store this person's runs use. The person face decides
+// where it lives, so `bulwark run IMAGE` and `bulwark pull` can never
+// disagree about it, and rootless runs will get their own.
+type Images struct {
+	// DataRoot is where the store lives; "" is the caller's default
+	// (/var/lib/bulwark for root, ~/.local/share/bulwark otherwise).
+	DataRoot string
+	// Progress gets a line per step of a pull or load; nil for quiet.
+	Progress func(format string, args ...any)
+}
+
+// Root is the store's directory.
+func (s Images) Root() string {
+	if s.DataRoot != "" {
+		return s.DataRoot
+	}
+	return image.DefaultDataRoot()
+}
+
+func (s Images) options() image.Options { return image.Options{Progress: s.Progress} }
+
+// Pull fetches ref for the host's platform.
+func (s Images) Pull(ctx context.Context, ref string) (store.Image, error) {
+	return image.Pull(ctx, s.Root(), ref, s.options())
+}
+
+// Load reads a docker-archive, OCI archive or OCI layout from path ("" or
+// "-": stdin).
+func (s Images) Load(ctx context.Context, path string, stdin io.Reader) ([]store.Image, error) {
+	return image.Load(ctx, s.Root(), path, stdin, s.options())
+}
+
+// List returns every image in the store.
+func (s Images) List() ([]store.Image, error) { return image.List(s.Root()) }
+
+// Inspect describes one image by name or ID.
+func (s Images) Inspect(ref string) (image.Inspection, error) { return image.Inspect(s.Root(), ref) }
+
+// Remove drops the named images, keeping layers a container still uses.
+func (s Images) Remove(refs []string) ([]image.Removal, int, error) {
+	return image.Remove(s.Root(), refs)
+}
+
+// Prune removes the layers and blobs no image or container uses.
+func (s Images) Prune() ([]string, int, error) { return image.Prune(s.Root()) }
