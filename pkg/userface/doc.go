@@ -19,7 +19,8 @@
 // audit (a config or image before it runs, falling back to the person's
 // image store) and check (the host) in audit.go; explain (what a profile
 // does to a syscall, path or capability) in explain.go, and the hint line
-// after a failed run in hints.go.
+// after a failed run in hints.go; the person's image store (pull, load,
+// images, rmi, prune) in images.go.
 //
 // Not for runc's `create`/`run ID` (OCI bundles from engines): those go
 // straight to pkg/container with the engine's config. Images, networks,
