@@ -119,15 +119,19 @@ gotest_root() {
 # fixed in Go 1.27). Such a run, recognised by that message and by no new
 # input written under testdata/fuzz, is run once more; a real failure
 # writes its input and fails at once.
+count_inputs() {
+	if [ -d "$1" ]; then ls "$1" | wc -l; else echo 0; fi
+}
+
 fuzz_one() {
 	local corpus="$2/testdata/fuzz/$1" before after out
 	for attempt in 1 2; do
-		before=$(ls "$corpus" 2>/dev/null | wc -l)
+		before=$(count_inputs "$corpus")
 		if out=$(go test -run '^$' -fuzz "^$1\$" -fuzztime 15s "$2" 2>&1); then
 			echo "$out" | tail -n 2
 			return 0
 		fi
-		after=$(ls "$corpus" 2>/dev/null | wc -l)
+		after=$(count_inputs "$corpus")
 		echo "$out"
 		if [ "$attempt" = 1 ] && [ "$before" = "$after" ] && echo "$out" | grep -q 'context deadline exceeded'; then
 			echo "fuzz: $1 stopped on Go's fuzztime deadline race with no failing input; running it again"
