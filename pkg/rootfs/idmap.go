@@ -21,7 +21,7 @@ func idmappedBind(m specs.Mount, opts mountOpts, target *os.File) error {
 	if len(m.UIDMappings) == 0 || len(m.GIDMappings) == 0 {
 		return errors.New(`"idmap"/"ridmap" need both uidMappings and gidMappings on the mount`)
 	}
-	nsfd, err := usernsFd(m.UIDMappings, m.GIDMappings)
+	nsfd, err := UsernsFd(m.UIDMappings, m.GIDMappings)
 	if err != nil {
 		return err
 	}
@@ -51,11 +51,12 @@ func idmappedBind(m specs.Mount, opts mountOpts, target *os.File) error {
 	return nil
 }
 
-// usernsFd returns an fd of a new user namespace with the given maps. The
+// UsernsFd returns an fd of a new user namespace with the given maps, for
+// MOUNT_ATTR_IDMAP (the container's rootfs and volumes, an image's layers). The
 // kernel only takes a mapping from a real namespace, so a throwaway child
 // is created in one; PTRACE_TRACEME stops it at its first execve, so it
 // never runs any code, and it is killed once its namespace is held open.
-func usernsFd(uid, gid []specs.LinuxIDMapping) (int, error) {
+func UsernsFd(uid, gid []specs.LinuxIDMapping) (int, error) {
 	conv := func(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 		out := make([]syscall.SysProcIDMap, 0, len(ms))
 		for _, m := range ms {
@@ -146,7 +147,7 @@ var ErrNoIdmap = errors.New("the kernel cannot idmap this filesystem")
 // person face uses it for -v volumes before the init exists, and owns the
 // mount it leaves.
 func IdmapOnto(source, target string, uid, gid []specs.LinuxIDMapping) error {
-	nsfd, err := usernsFd(uid, gid)
+	nsfd, err := UsernsFd(uid, gid)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func IdmapRootTree(tree *os.File, rootfs string, nsfd int) (warning string, err 
 // IdmapRootTree when the init does not create one to borrow (it joins an
 // existing user namespace).
 func NewUserNSFd(s *specs.Spec) (int, error) {
-	return usernsFd(s.Linux.UIDMappings, s.Linux.GIDMappings)
+	return UsernsFd(s.Linux.UIDMappings, s.Linux.GIDMappings)
 }
 
 // attachRootTree puts the runtime's detached tree on rootfs, in place of

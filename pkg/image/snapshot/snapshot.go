@@ -24,9 +24,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 )
 
 // IDMap is the container's user namespace mapping, one range for uids and
@@ -153,31 +155,12 @@ func lower(dir string, ns int) (int, error) {
 	return tree, nil
 }
 
-// usernsFd holds a user namespace with m for the idmapped mounts: a child
-// made in one and stopped by PTRACE_TRACEME at its execve, so it runs no
-// code, killed once the namespace is open.
+// usernsFd holds a user namespace with m for the idmapped mounts.
 func usernsFd(m IDMap) (int, error) {
-	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostID), Size: int(m.Size)}}
-	p, err := os.StartProcess("/proc/self/exe", []string{"bulwark-snapshot-userns"}, &os.ProcAttr{
-		Sys: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Ptrace: true, UidMappings: ids, GidMappings: ids},
-	})
+	ids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: m.HostID, Size: m.Size}}
+	fd, err := rootfs.UsernsFd(ids, ids)
 	if err != nil {
 		return -1, fmt.Errorf("snapshot: user namespace for idmapped layers (%d+%d): %w", m.HostID, m.Size, err)
-	}
-	defer func() {
-		_ = p.Kill()
-		for {
-			var ws unix.WaitStatus
-			_, err := unix.Wait4(p.Pid, &ws, 0, nil)
-			if err != nil && !errors.Is(err, unix.EINTR) || err == nil && (ws.Exited() || ws.Signaled()) {
-				break
-			}
-		}
-		_ = p.Release()
-	}()
-	fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", p.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("snapshot: user namespace for idmapped layers: %w", err)
 	}
 	return fd, nil
 }
