@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/bulwark-sec/bulwark/internal/imagetest"
@@ -29,18 +28,6 @@ func testImage(t *testing.T) v1.Image {
 	return imagetest.Image(t, runtime.GOARCH,
 		imagetest.Layer(t, "gzip", imageEntry{Name: "etc/", Type: tar.TypeDir}, imageEntry{Name: "etc/hostname", Body: "img\n"}),
 		imagetest.Layer(t, "zstd", imageEntry{Name: "big", Body: strings.Repeat("b", 2<<20)}))
-}
-
-func pushImage(t *testing.T, host, repo string, img v1.Image) string {
-	t.Helper()
-	ref, err := name.ParseReference(host + "/" + repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	return ref.String()
 }
 
 // bulwarkImages runs bulwark with a private data root.
@@ -82,7 +69,7 @@ func layerDirs(t *testing.T, dataRoot string) int {
 
 func TestImagePullListInspectRemove(t *testing.T) {
 	host := imagetest.Registry(t, nil)
-	ref := pushImage(t, host, "app:1", testImage(t))
+	ref := imagetest.Push(t, host, "app:1", testImage(t))
 	dr := t.TempDir()
 	out, serr, err := bulwarkImages(t, dr, nil, "pull", ref)
 	if err != nil {
@@ -178,7 +165,7 @@ func TestImagePullKilledThenRetried(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	ref := pushImage(t, host, "killed:1", img)
+	ref := imagetest.Push(t, host, "killed:1", img)
 	dr := t.TempDir()
 	cmd := exec.Command(bulwarkBin, "--data-root", dr, "pull", ref)
 	if err := cmd.Start(); err != nil {

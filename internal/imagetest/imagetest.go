@@ -15,10 +15,12 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/compression"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -128,4 +130,17 @@ func Registry(t testing.TB, wrap func(http.Handler) http.Handler) string {
 // IsBlobGet reports a GET of a blob (not a manifest) whose digest is d.
 func IsBlobGet(r *http.Request, d string) bool {
 	return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") && (d == "" || strings.HasSuffix(r.URL.Path, d))
+}
+
+// Push writes img to host/repo and returns the full reference.
+func Push(t testing.TB, host, repo string, img v1.Image) string {
+	t.Helper()
+	ref, err := name.ParseReference(host + "/" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return ref.String()
 }

@@ -29,18 +29,6 @@ type E = imagetest.Entry
 
 var quick = remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Steps: 1})
 
-func push(t *testing.T, host, repo string, img v1.Image) string {
-	t.Helper()
-	ref, err := name.ParseReference(host + "/" + repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	return ref.String()
-}
-
 func pullInto(ctx context.Context, t *testing.T, st *store.Store, ref string, opts ...remote.Option) (store.Image, error) {
 	t.Helper()
 	unlock, err := st.Lock(false)
@@ -147,7 +135,7 @@ func TestPullMultiArchZstdWhiteouts(t *testing.T) {
 		t.Errorf("bin/sh is not a hardlink of bin/busybox")
 	}
 	// A second pull of the same layers unpacks nothing new.
-	other := push(t, host, "same:v1", imagetest.Image(t, runtime.GOARCH, layers...))
+	other := imagetest.Push(t, host, "same:v1", imagetest.Image(t, runtime.GOARCH, layers...))
 	var lines []string
 	unlock, _ := st.Lock(false)
 	img, d, err := pull.Image(context.Background(), other, quick)
@@ -254,7 +242,7 @@ func TestPullHostileRegistry(t *testing.T) {
 			}
 			host := imagetest.Registry(t, wrap)
 			first := imagetest.Layer(t, "gzip", E{Name: "first", Body: "1"})
-			ref := push(t, host, "bad:v1", imagetest.Image(t, runtime.GOARCH, first, tc.layer))
+			ref := imagetest.Push(t, host, "bad:v1", imagetest.Image(t, runtime.GOARCH, first, tc.layer))
 			st := newStore(t)
 			unlock, _ := st.Lock(false)
 			img, digest, err := pull.Image(context.Background(), ref, quick)
@@ -311,7 +299,7 @@ func TestPullInterruptedThenRetried(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	ref := push(t, host, "slow:v1", imagetest.Image(t, runtime.GOARCH, first, second))
+	ref := imagetest.Push(t, host, "slow:v1", imagetest.Image(t, runtime.GOARCH, first, second))
 	st := newStore(t)
 	if _, err := pullInto(ctx, t, st, ref); err == nil || !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "cancel") {
 		t.Fatalf("interrupted pull: err = %v, want a cancel", err)
