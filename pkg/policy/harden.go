@@ -153,11 +153,10 @@ func LoadPolicyFile(path string) (*PolicyFile, error) {
 // unless run.bulwark.allow names it: a denylist misses the next dangerous
 // capability, as it missed DAC_READ_SEARCH (the "shocker" escape).
 // NET_RAW and MKNOD are Docker defaults the floor has always dropped, so
-// they are not listed: the allowlist never keeps more than the old floor.
-var hardenKeptCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID",
-	"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
+// they are left out: the allowlist never keeps more than the old floor.
+var hardenKeptCaps = slices.DeleteFunc(slices.Clone(DockerDefaultCaps), func(c string) bool {
+	return c == "CAP_NET_RAW" || c == "CAP_MKNOD"
+})
 
 // hardenCapWhy says why a dropped capability is dangerous in a container;
 // capabilities not listed get hardenCapWhyOther.
