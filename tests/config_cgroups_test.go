@@ -251,3 +251,24 @@ func TestUpdatePidsLimitZeroDoesNotLiftTheLimit(t *testing.T) {
 		t.Fatalf("after update --pids-limit 0, pids.max = %q, want 1 (runc's value)", v)
 	}
 }
+
+// linux.resources.pids.limit 0 is a limit, as in runc >= 1.4: the container
+// runs with pids.max 1 (runc's value, systemd's TasksMax has no 0), so its
+// one process cannot fork. The init used to die at create, its Go runtime
+// unable to start a thread under that limit.
+func TestCreatePidsLimitZeroRunsWithPidsMaxOne(t *testing.T) {
+	testrootfs.RequireCgroupV1Controller(t, "pids")
+	e := newEnv(t)
+	zero := func(s *specs.Spec) { s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr(int64(0))} }
+	id, pid := e.detached(zero)
+	if got, ok := cgroupFile(t, pid, "pids", "pids.max"); !ok || got != "1" {
+		t.Fatalf("pids.limit 0: pids.max = %q (found %v), want 1", got, ok)
+	}
+	if st := e.state(id)["status"]; st != "running" {
+		t.Fatalf("pids.limit 0: container is %v, want running", st)
+	}
+	r := e.runIn(zero, "sh", "-c", "x=$(echo forked); echo \"$x\"")
+	if r.code == 0 || strings.Contains(r.stdout, "forked") {
+		t.Fatalf("a fork under pids.limit 0 succeeded: %v", r)
+	}
+}

@@ -257,7 +257,12 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 		return err
 	}
 	c := conversation{
-		hooks:   func() error { return runCreateHooks(st, spec) },
+		hooks: func() error {
+			if err := ip.setPids(); err != nil {
+				return err
+			}
+			return runCreateHooks(st, spec)
+		},
 		seccomp: func(fds []*os.File) error { return r.sendSeccomp(spec, st, fds) },
 		ready: func() error {
 			phase.Mark("got ready")
@@ -303,7 +308,7 @@ func (r *Runtime) initParams(st *State, spec *specs.Spec, o *CreateOpts, files *
 		return ip, err
 	}
 	ip.fifo = files.fifo
-	ip.resources = resourcesWithDevices(spec)
+	ip.resources, ip.pids = withoutPids(resourcesWithDevices(spec))
 	if ip.cgroup, err = cgroups.New(st.Cgroup, ip.resources); err != nil {
 		return ip, &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
 	}
@@ -438,6 +443,20 @@ func resourcesWithDevices(s *specs.Spec) *specs.LinuxResources {
 	rules = append(rules, rootfs.DefaultDeviceRules()...)
 	res.Devices = rules
 	return &res
+}
+
+// withoutPids takes linux.resources.pids out of r for initParams.setPids.
+// The init is a Go program whose runtime starts its threads as it comes
+// up, and each thread counts against pids.max: with a limit smaller than
+// that (0 is one, written as pids.max 1 as runc does) the init died in
+// pthread_create before it could report anything.
+func withoutPids(r *specs.LinuxResources) (*specs.LinuxResources, *specs.LinuxPids) {
+	if r.Pids == nil {
+		return r, nil
+	}
+	pids := r.Pids
+	r.Pids = nil
+	return r, pids
 }
 
 func dialConsole(path string) (*os.File, error) {

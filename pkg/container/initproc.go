@@ -28,6 +28,9 @@ type initParams struct {
 	console     *os.File
 	cgroup      *cgroups.Manager
 	resources   *specs.LinuxResources
+	// pids is linux.resources.pids, held out of resources until the init
+	// asks for its hooks (setPids).
+	pids *specs.LinuxPids
 	// bootstrap is the constructor's script; netnsFd is the fd number
 	// the netns file gets in the init, -1 without one.
 	bootstrap func(netnsFd int) *initproto.Bootstrap
@@ -211,6 +214,21 @@ func (ip initParams) place(pid int) error {
 		return err
 	}
 	phase.Mark("cgroup set+rlimits")
+	return nil
+}
+
+// setPids writes linux.resources.pids once the init has come up, when it
+// asks for the prestart and createRuntime hooks, where runc writes all of
+// linux.resources: before any hook and long before the payload runs, but
+// after the init's own threads exist, which a limit below their number
+// would not let it start (pthread_create fails with EAGAIN).
+func (ip initParams) setPids() error {
+	if ip.pids == nil || ip.cgroup == nil {
+		return nil
+	}
+	if err := ip.cgroup.Set(&specs.LinuxResources{Pids: ip.pids}); err != nil {
+		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.resources.pids", Err: err}
+	}
 	return nil
 }
 
