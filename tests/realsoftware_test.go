@@ -95,6 +95,30 @@ print("http", urllib.request.urlopen("http://127.0.0.1:%d/etc/hostname" % srv.se
 			},
 		},
 		{
+			// database's own uid, 1000, is in no Debian passwd: Bulwark
+			// names it in a private copy, as Podman does, so postgres
+			// can look itself up.
+			name:  "postgres initdb, start and query under database as its default uid 1000",
+			flags: []string{"--profile", "database", "--tmpfs", "/run"},
+			cmd: `P=/usr/lib/postgresql/15/bin D=/tmp/data; id -un; echo "home=$HOME"; ` +
+				`$P/initdb -D $D >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log; exit 1; }; mkdir -p /run/postgresql && ` +
+				`$P/pg_ctl -D $D -l /tmp/pg.log -o "-k /run/postgresql" -w start >/dev/null || { cat /tmp/pg.log; exit 1; }; ` +
+				`psql -h /run/postgresql -d postgres -Atc "select current_user"; ` +
+				`$P/pg_ctl -D $D -m fast -w stop >/dev/null`,
+			want: []string{"1000\nhome=/tmp\n", "\n1000\n"},
+		},
+		{
+			// The packaged site, moved to 8080 in a copy under /tmp: the
+			// packaged files themselves stay read-only.
+			name: "nginx as packaged serves port 8080 under webapp",
+			flags: []string{"--profile", "webapp",
+				"--tmpfs", "/var/lib/nginx", "--tmpfs", "/var/log/nginx", "--tmpfs", "/run"},
+			cmd: `mkdir /tmp/sites && sed 's/listen \(\[::\]:\)\{0,1\}80 /listen \18080 /' /etc/nginx/sites-enabled/default >/tmp/sites/default && ` +
+				`sed 's#/etc/nginx/sites-enabled/\*#/tmp/sites/*#' /etc/nginx/nginx.conf >/tmp/nginx.conf && ` +
+				`nginx -c /tmp/nginx.conf && ` + waitFor(pyGet+" http://127.0.0.1:8080/") + pyGet + ` http://127.0.0.1:8080/ | head -c 3; echo; nginx -c /tmp/nginx.conf -s quit`,
+			want: []string{"200\n"},
+		},
+		{
 			name: "git init, add and commit under default",
 			cmd: `cd /tmp && git init -q repo && cd repo && echo hello > f && git add f && ` +
 				`git -c user.name=Test -c user.email=test@example.com commit -qm first && git log --format=%s`,

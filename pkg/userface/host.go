@@ -105,6 +105,9 @@ func (h *host) prepare(s *specs.Spec, p Paths, allocate bool, vols []volumeFlag)
 	if err := h.etcFiles(s, p.Files); err != nil {
 		return err
 	}
+	if err := h.userEntries(s, p.Files); err != nil {
+		return err
+	}
 	if err := h.idmapVolumes(s, p.Volumes, vols); err != nil {
 		return err
 	}
