@@ -11,26 +11,28 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/install"
 )
 
-// installCommand registers bulwark with docker, podman or containerd in the
-// engine's own config file (see pkg/install).
+// installCommand registers bulwark with docker, podman, containerd or CRI-O
+// in the engine's own config file (see pkg/install).
 func installCommand() *cli.Command {
 	return &cli.Command{
-		Name: "install", Usage: "register bulwark as a runtime of docker, podman or containerd", ArgsUsage: "docker|podman|containerd",
+		Name: "install", Usage: "register bulwark as a runtime of docker, podman, containerd or CRI-O", ArgsUsage: "docker|podman|containerd|crio",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Usage: "engine config file (default: /etc/docker/daemon.json, /etc/containers/containers.conf, /etc/containerd/config.toml)"},
+			&cli.StringFlag{Name: "config", Usage: "engine config file (default: /etc/docker/daemon.json, /etc/containers/containers.conf, /etc/containerd/config.toml, /etc/crio/crio.conf.d/10-bulwark.conf)"},
 			&cli.StringFlag{Name: "name", Value: "bulwark", Usage: "runtime name the engine will know"},
 			&cli.StringFlag{Name: "binary", Usage: "bulwark binary to register (default: this one)"},
-			&cli.BoolFlag{Name: "harden", Usage: "register `bulwark --harden` (a wrapper script for podman and containerd)"},
+			&cli.BoolFlag{Name: "harden", Usage: "register `bulwark --harden` (a wrapper script for podman, containerd and crio; containerd and crio get it as a second handler, NAME-hardened)"},
 			&cli.StringFlag{Name: "wrapper", Usage: "where --harden writes its wrapper script (default: bulwark-harden next to the binary)"},
+			&cli.StringFlag{Name: "cgroup-driver", Usage: "containerd's SystemdCgroup: systemd or cgroupfs, as the kubelet's cgroupDriver (default: systemd where systemd is the init)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the change as a diff, write nothing"},
 			&cli.BoolFlag{Name: "undo", Usage: "restore the config from the backup install made"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
-				return fmt.Errorf("install: want one engine: docker, podman or containerd")
+				return fmt.Errorf("install: want one engine: docker, podman, containerd or crio")
 			}
 			o := install.Options{Engine: install.Engine(cmd.Args().First()), Config: cmd.String("config"),
-				Name: cmd.String("name"), Binary: cmd.String("binary"), Harden: cmd.Bool("harden"), Wrapper: cmd.String("wrapper")}
+				Name: cmd.String("name"), Binary: cmd.String("binary"), Harden: cmd.Bool("harden"), Wrapper: cmd.String("wrapper"),
+				CgroupDriver: cmd.String("cgroup-driver")}
 			if cmd.Bool("undo") {
 				msg, err := install.Undo(o)
 				if err != nil {
@@ -68,6 +70,9 @@ func installCommand() *cli.Command {
 				return err
 			}
 			fmt.Printf("registered %s as runtime %q in %s; restart the engine to use it\n", o.Binary, o.Name, c.Path)
+			if o.Harden && (o.Engine == install.Containerd || o.Engine == install.CRIO) {
+				fmt.Printf("registered %s as runtime %q in %s\n", c.Wrapper, o.Name+install.HardenedSuffix, c.Path)
+			}
 			return nil
 		},
 	}

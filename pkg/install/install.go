@@ -1,7 +1,14 @@
 // Package install registers Bulwark as a runtime with the container engines
 // in their own configuration files: Docker's daemon.json "runtimes",
-// Podman's containers.conf [engine.runtimes] and containerd's config.toml
-// (a runc-shim runtime whose BinaryName is bulwark).
+// Podman's containers.conf [engine.runtimes], containerd's config.toml (a
+// CRI runtime handler running the runc shim with bulwark as its
+// BinaryName) and a CRI-O drop-in ([crio.runtime.runtimes]). The CRI
+// handlers are what a Kubernetes RuntimeClass names.
+//
+// The threat it defends against is a half-written or hijacked engine
+// config: root writes files the engine trusts, so a write never follows a
+// symlink, never lands in a directory others can write, and never leaves a
+// file the engine cannot parse.
 //
 // Every change is idempotent (a second install writes the same bytes), keeps
 // the file as it was before the first install in FILE.bulwark-backup (or
@@ -19,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -32,6 +40,7 @@ const (
 	Docker     Engine = "docker"
 	Podman     Engine = "podman"
 	Containerd Engine = "containerd"
+	CRIO       Engine = "crio"
 )
 
 // DefaultConfig is where each engine reads its configuration.
@@ -39,7 +48,25 @@ var DefaultConfig = map[Engine]string{
 	Docker:     "/etc/docker/daemon.json",
 	Podman:     "/etc/containers/containers.conf",
 	Containerd: "/etc/containerd/config.toml",
+	// A drop-in of its own: CRI-O merges every file of crio.conf.d over
+	// crio.conf, so the user's files are never edited.
+	CRIO: "/etc/crio/crio.conf.d/10-bulwark.conf",
 }
+
+// engineNames is the list an unknown engine's error gives.
+const engineNames = "docker, podman, containerd or crio"
+
+// HardenedSuffix names the second CRI handler --harden adds next to the
+// plain one: Kubernetes picks a handler per pod (RuntimeClass), so a
+// cluster can move workloads onto the floor one RuntimeClass at a time.
+const HardenedSuffix = "-hardened"
+
+// Cgroup drivers for the runc shim's SystemdCgroup option.
+const (
+	CgroupDriverAuto     = ""
+	CgroupDriverSystemd  = "systemd"
+	CgroupDriverCgroupfs = "cgroupfs"
+)
 
 // Options say what to register.
 type Options struct {
@@ -47,11 +74,19 @@ type Options struct {
 	Config string // the engine's config file (DefaultConfig when empty)
 	Binary string // absolute path of bulwark
 	Name   string // runtime name the engine will know ("bulwark")
-	// Harden registers `bulwark --harden`: runtimeArgs for Docker; Podman
-	// and containerd cannot pass arguments to a runtime, so a wrapper script
-	// at Wrapper (default: "bulwark-harden" next to Binary) is registered.
+	// Harden registers `bulwark --harden`: runtimeArgs for Docker; Podman,
+	// containerd and CRI-O cannot pass arguments to a runtime, so a wrapper
+	// script at Wrapper (default: "bulwark-harden" next to Binary) is
+	// registered. For Docker and Podman it replaces Name's runtime; for the
+	// CRI engines (containerd, CRI-O) it is a second handler,
+	// Name+HardenedSuffix, next to the plain one.
 	Harden  bool
 	Wrapper string
+	// CgroupDriver sets containerd's SystemdCgroup: it must match the
+	// kubelet's cgroupDriver. CgroupDriverAuto picks systemd where systemd
+	// is the init (as the kubelet's own default advice does), cgroupfs
+	// elsewhere.
+	CgroupDriver string
 }
 
 // Change is what install would write.
@@ -68,7 +103,7 @@ const absentSuffix = ".bulwark-backup-absent"
 
 func (o *Options) defaults() error {
 	if _, ok := DefaultConfig[o.Engine]; !ok {
-		return fmt.Errorf("install: unknown engine %q (docker, podman or containerd)", o.Engine)
+		return fmt.Errorf("install: unknown engine %q (%s)", o.Engine, engineNames)
 	}
 	if o.Config == "" {
 		o.Config = DefaultConfig[o.Engine]
@@ -82,7 +117,25 @@ func (o *Options) defaults() error {
 	if o.Harden && o.Engine != Docker && o.Wrapper == "" {
 		o.Wrapper = filepath.Join(filepath.Dir(o.Binary), "bulwark-harden")
 	}
+	switch o.CgroupDriver {
+	case CgroupDriverAuto:
+		o.CgroupDriver = CgroupDriverCgroupfs
+		if systemdBooted() {
+			o.CgroupDriver = CgroupDriverSystemd
+		}
+	case CgroupDriverSystemd, CgroupDriverCgroupfs:
+	default:
+		return fmt.Errorf("install: unknown cgroup driver %q (systemd or cgroupfs, as the kubelet's cgroupDriver)", o.CgroupDriver)
+	}
 	return nil
+}
+
+// systemdRunDir exists when systemd is the init (sd_booted(3)'s test).
+var systemdRunDir = "/run/systemd/system"
+
+func systemdBooted() bool {
+	fi, err := os.Lstat(systemdRunDir)
+	return err == nil && fi.IsDir()
 }
 
 // Plan computes the new content of the engine's config without writing.
@@ -99,7 +152,9 @@ func Plan(o Options) (*Change, error) {
 	c := &Change{Path: o.Config, Old: old}
 	runtimePath := o.Binary
 	if o.Wrapper != "" {
-		runtimePath = o.Wrapper
+		if o.Engine != Containerd && o.Engine != CRIO {
+			runtimePath = o.Wrapper
+		}
 		c.Wrapper = o.Wrapper
 		c.WrapSrc = []byte("#!/bin/sh\n# Written by `bulwark install --harden`: this engine cannot pass arguments\n# to a runtime, so this wrapper adds the hardening floor.\nexec " + shQuote(o.Binary) + " --harden \"$@\"\n")
 	}
@@ -109,7 +164,9 @@ func Plan(o Options) (*Change, error) {
 	case Podman:
 		c.New, err = tomlBlock(old, o.Config, "engine.runtimes", fmt.Sprintf("%s = [%s]", o.Name, strconv.Quote(runtimePath)))
 	case Containerd:
-		c.New, err = containerdConfig(old, o, runtimePath)
+		c.New, err = containerdConfig(old, o)
+	case CRIO:
+		c.New, err = crioConfig(old, o)
 	}
 	if err != nil {
 		return nil, err
@@ -205,29 +262,89 @@ func tomlBlock(old []byte, path, table, lines string) ([]byte, error) {
 	return []byte(s + beginMark + "\n" + header + "\n" + lines + "\n" + endMark + "\n"), nil
 }
 
-// containerdConfig adds a runtime for the CRI plugin (what Kubernetes
-// RuntimeClass and crictl select by name) running the runc shim with
-// bulwark as its binary. ctr selects it without config: `ctr run
+// handlers are the CRI runtime handlers to register: Name running bulwark
+// and, with Harden, Name+HardenedSuffix running the wrapper.
+func (o *Options) handlers() [][2]string {
+	hs := [][2]string{{o.Name, o.Binary}}
+	if o.Harden {
+		hs = append(hs, [2]string{o.Name + HardenedSuffix, o.Wrapper})
+	}
+	return hs
+}
+
+var tomlVersion = regexp.MustCompile(`(?m)^[ \t]*version[ \t]*=[ \t]*([0-9]+)`)
+
+// CRI plugin of each containerd config schema: version 2 (containerd 1.x,
+// which 2.x still reads) and version 3 (containerd 2.x).
+var criPlugin = map[string]string{
+	"2": `plugins."io.containerd.grpc.v1.cri".containerd.runtimes`,
+	"3": `plugins."io.containerd.cri.v1.runtime".containerd.runtimes`,
+}
+
+// containerdConfig adds runtime handlers for the CRI plugin (what a
+// Kubernetes RuntimeClass and crictl select by name) running the runc shim
+// with bulwark as its binary. Pod annotations are not passed to the
+// runtime (no pod_annotations): run.bulwark.allow would let any pod's
+// author lift the floor. ctr selects bulwark without config: `ctr run
 // --runtime io.containerd.runc.v2 --runc-binary PATH`.
-func containerdConfig(old []byte, o Options, path string) ([]byte, error) {
+func containerdConfig(old []byte, o Options) ([]byte, error) {
 	s := stripBlock(string(old))
-	table := `plugins."io.containerd.grpc.v1.cri".containerd.runtimes.` + o.Name
-	if strings.Contains(s, "["+table+"]") {
-		return nil, fmt.Errorf("install: %s already has [%s] outside bulwark's block; remove it or install under another --name", o.Config, table)
+	version := "2"
+	if m := tomlVersion.FindStringSubmatch(s); m != nil {
+		version = m[1]
+	} else if strings.TrimSpace(s) != "" {
+		return nil, fmt.Errorf("install: %s is not a version 2 containerd config (no \"version = 2\"); migrate it with `containerd config migrate` first", o.Config)
+	}
+	prefix, ok := criPlugin[version]
+	if !ok {
+		return nil, fmt.Errorf("install: %s: containerd config version %s is not one install writes (2 or 3)", o.Config, version)
 	}
 	if strings.TrimSpace(s) == "" {
 		// containerd 1.x reads a file without "version" as the old v1
 		// schema, where these plugin names differ.
 		s = "version = 2\n"
-	} else if !strings.Contains(s, "version = 2") && !strings.Contains(s, "version=2") {
-		return nil, fmt.Errorf("install: %s is not a version 2 containerd config (no \"version = 2\"); migrate it with `containerd config migrate` first", o.Config)
 	}
-	if !strings.HasSuffix(s, "\n") {
+	systemd := strconv.FormatBool(o.CgroupDriver == CgroupDriverSystemd)
+	var b strings.Builder
+	for _, h := range o.handlers() {
+		table := prefix + "." + h[0]
+		fmt.Fprintf(&b, "[%s]\n  runtime_type = \"io.containerd.runc.v2\"\n[%s.options]\n  BinaryName = %s\n  SystemdCgroup = %s\n",
+			table, table, strconv.Quote(h[1]), systemd)
+	}
+	return appendTables(s, o, prefix, b.String())
+}
+
+// crioConfig writes CRI-O's runtime handlers ([crio.runtime.runtimes.NAME],
+// an "oci" runtime run under conmon). CRI-O's cgroup manager is global
+// (crio.runtime.cgroup_manager), not per handler, so it is left as the
+// host has it. runtime_root is bulwark's default --root.
+func crioConfig(old []byte, o Options) ([]byte, error) {
+	s := stripBlock(string(old))
+	const prefix = "crio.runtime.runtimes"
+	var b strings.Builder
+	for _, h := range o.handlers() {
+		fmt.Fprintf(&b, "[%s.%s]\n  runtime_path = %s\n  runtime_type = \"oci\"\n  runtime_root = \"/run/bulwark\"\n",
+			prefix, h[0], strconv.Quote(h[1]))
+	}
+	return appendTables(s, o, prefix, b.String())
+}
+
+// appendTables adds the handlers' tables at the end of s between the
+// marker comments, refusing a handler the user's own lines already define
+// (TOML forbids a table twice; the engine would not start).
+func appendTables(s string, o Options, prefix, tables string) ([]byte, error) {
+	for _, h := range o.handlers() {
+		table := prefix + "." + h[0]
+		for _, l := range strings.Split(s, "\n") {
+			if t := strings.TrimSpace(l); t == "["+table+"]" || strings.HasPrefix(t, "["+table+".") {
+				return nil, fmt.Errorf("install: %s already has [%s] outside bulwark's block; remove it or install under another --name", o.Config, table)
+			}
+		}
+	}
+	if s != "" && !strings.HasSuffix(s, "\n") {
 		s += "\n"
 	}
-	block := fmt.Sprintf("%s\n[%s]\n  runtime_type = \"io.containerd.runc.v2\"\n[%s.options]\n  BinaryName = %s\n%s\n",
-		beginMark, table, table, strconv.Quote(path), endMark)
-	return []byte(s + block), nil
+	return []byte(s + beginMark + "\n" + tables + endMark + "\n"), nil
 }
 
 // Apply writes the change: the backup first (only on the first install, so
@@ -279,7 +396,7 @@ func writeAtomic(path string, b []byte, mode os.FileMode) error {
 // the backup. It fails when there is nothing to undo.
 func Undo(o Options) (string, error) {
 	if _, ok := DefaultConfig[o.Engine]; !ok {
-		return "", fmt.Errorf("install: unknown engine %q (docker, podman or containerd)", o.Engine)
+		return "", fmt.Errorf("install: unknown engine %q (%s)", o.Engine, engineNames)
 	}
 	if o.Config == "" {
 		o.Config = DefaultConfig[o.Engine]

@@ -139,7 +139,8 @@ func TestInstallContainerdConfigParsedByContainerd(t *testing.T) {
 	requireEngine(t, "containerd")
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(cfg, []byte("version = 2\n# the user's comment stays\noom_score = -999\n"), 0o644)
-	mustBW(t, "install", "--config", cfg, "--binary", bulwarkBin, "containerd")
+	wrapper := filepath.Join(filepath.Dir(cfg), "bulwark-harden")
+	mustBW(t, "install", "--config", cfg, "--binary", bulwarkBin, "--harden", "--wrapper", wrapper, "--cgroup-driver", "cgroupfs", "containerd")
 	if !strings.Contains(read(t, cfg), "# the user's comment stays") {
 		t.Fatal("install dropped the user's comment")
 	}
@@ -151,8 +152,10 @@ func TestInstallContainerdConfigParsedByContainerd(t *testing.T) {
 	}
 	s := string(out)
 	if !strings.Contains(s, `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.bulwark]`) ||
-		!strings.Contains(s, `BinaryName = "`+bulwarkBin+`"`) || !strings.Contains(s, "oom_score = -999") {
-		t.Fatalf("containerd's view of the config lacks the bulwark runtime or the user's setting:\n%s", s)
+		!strings.Contains(s, `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.bulwark-hardened]`) ||
+		!strings.Contains(s, `BinaryName = "`+bulwarkBin+`"`) || !strings.Contains(s, `BinaryName = "`+wrapper+`"`) ||
+		!strings.Contains(s, "SystemdCgroup = false") || !strings.Contains(s, "oom_score = -999") {
+		t.Fatalf("containerd's view of the config lacks the bulwark handlers or the user's setting:\n%s", s)
 	}
 }
 
