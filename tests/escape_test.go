@@ -198,7 +198,7 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 			},
 			why: "blocked by nosuid and no_new_privs (euid=1000): a set-user-id root binary in the image makes an unprivileged user root; the test copies the ids payload as root:root 4755 into the rootfs; runc's default sets no_new_privs, Docker's does not (euid=0), --harden sets it"},
 		{key: "tiocsti", name: "TIOCSTI on the container's tty", sh: "syscall tiocsti",
-			why: "blocked by seccomp (EPERM): TIOCSTI pushes input into a terminal, a shell outside the container if it shares one; the payload tries it on a pty of its own made its controlling terminal. Docker's seccomp does not filter it, and this kernel has legacy_tiocsti=1; --harden adds the denial (EACCES under Docker's profile, whose default action is EPERM)"},
+			why: "blocked by seccomp (EPERM): TIOCSTI pushes input into a terminal, a shell outside the container if it shares one; the payload tries it on a pty of its own made its controlling terminal. Docker's seccomp does not filter it, and this kernel has legacy_tiocsti=1; --harden adds the denial, also under Docker's profile, whose default action is the same EPERM"},
 		{key: "tiocsti_hi", name: "TIOCSTI as 0xffffffff00005412", sh: "syscall tiocsti 0xffffffff00005412",
 			why: "blocked by seccomp (EPERM): the kernel truncates the ioctl command to 32 bits, so a filter comparing all 64 would let this through; the default compares the low 32 bits only"},
 		{key: "forkbomb", name: fmt.Sprintf("fork bomb (%d)", escapeForks), sh: fmt.Sprintf("forkbomb %d | tr -d ' \\n'", escapeForks),

@@ -467,12 +467,9 @@ func hardenActionAllows(a specs.LinuxSeccompAction) bool {
 // the kernel ignores the upper half. libseccomp drops the conditional rules
 // of a syscall that also has an unconditional one, so an unconditional
 // ioctl allow becomes "args[1] >= 0" (always true) with the same action.
-//
-// libseccomp also refuses a rule whose action is the default action, and
-// Bulwark's loader then skips it, so under Docker's defaultAction
-// (SCMP_ACT_ERRNO with EPERM) an EPERM denial would vanish while the
-// always-true allow stayed: there the denial returns EACCES, still
-// "permission denied" to the program.
+// Under Docker's defaultAction (EPERM) the denials equal the default, and
+// the loader keeps them because the allow beside them would otherwise
+// decide (pkg/seccomp, standin.go).
 func hardenIoctl(sc *specs.LinuxSeccomp) []Decision {
 	var allowAct specs.LinuxSeccompAction
 	kept := sc.Syscalls[:0]
@@ -500,9 +497,6 @@ func hardenIoctl(sc *specs.LinuxSeccomp) []Decision {
 		return nil // ioctl falls to a refusing default
 	}
 	errno := unix.EPERM
-	if sc.DefaultAction == specs.ActErrno && (sc.DefaultErrnoRet == nil || *sc.DefaultErrnoRet == uint(unix.EPERM)) {
-		errno = unix.EACCES
-	}
 	var added int
 	for _, cmd := range []uint64{unix.TIOCSTI, unix.TIOCLINUX} {
 		cond := specs.LinuxSeccompArg{Index: 1, Op: specs.OpMaskedEqual, Value: 0xffffffff, ValueTwo: cmd}

@@ -65,7 +65,7 @@ func TestBuildAttributes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f, _, err := build(tc.s)
+			f, _, _, err := build(tc.s)
 			if err != nil {
 				t.Fatalf("build: %v", err)
 			}

@@ -83,7 +83,7 @@ func cacheKey(s *specs.LinuxSeccomp) ([]byte, error) {
 	}
 	api, _ := libseccomp.GetAPI()
 	h := sha256.New()
-	fmt.Fprintf(h, "bulwark-seccomp-v1\x00%s\x00%d\x00%s\x00", Version(), api, runtime.GOARCH)
+	fmt.Fprintf(h, "bulwark-seccomp-v2\x00%s\x00%d\x00%s\x00", Version(), api, runtime.GOARCH)
 	h.Write(b)
 	return h.Sum(nil), nil
 }

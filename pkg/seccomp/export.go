@@ -28,12 +28,17 @@ func ExportBPF(s *specs.LinuxSeccomp) ([]byte, error) {
 	if disabled(s) {
 		return nil, errors.New("seccomp: profile has neither defaultAction nor syscalls, so no filter is installed and there is nothing to export")
 	}
-	filter, _, err := build(s)
+	filter, _, si, err := build(s)
 	if err != nil {
 		return nil, err
 	}
 	defer filter.Release()
+	return exportFilter(filter, s, si)
+}
 
+// exportFilter returns filter's program with the stand-in action (if si is
+// not nil) rewritten to the default and the ENOSYS stub in front.
+func exportFilter(filter *libseccomp.ScmpFilter, s *specs.LinuxSeccomp, si *standIn) ([]byte, error) {
 	// libseccomp 2.5 only exports to an fd; a memfd keeps the program off
 	// the filesystem and needs no cleanup beyond the close.
 	fd, err := unix.MemfdCreate("bulwark-seccomp-bpf", unix.MFD_CLOEXEC)
@@ -51,6 +56,11 @@ func ExportBPF(s *specs.LinuxSeccomp) ([]byte, error) {
 	out, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("exporting seccomp BPF: reading back the program: %w", err)
+	}
+	if si != nil {
+		if out, err = patchStandIn(out, si); err != nil {
+			return nil, err
+		}
 	}
 	return enosysStub(s, out)
 }

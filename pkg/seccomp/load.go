@@ -3,6 +3,7 @@ package seccomp
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -59,11 +60,25 @@ func Load(s *specs.LinuxSeccomp) (notifyFd int, err error) {
 	if disabled(s) {
 		return -1, nil
 	}
-	filter, usesNotify, err := build(s)
+	filter, usesNotify, si, err := build(s)
 	if err != nil {
 		return -1, err
 	}
 	defer filter.Release()
+	if si != nil {
+		// libseccomp would load its program with the stand-in action
+		// unpatched; install the patched one, on every thread as Load
+		// promises.
+		prog, err := exportFilter(filter, s, si)
+		if err != nil {
+			return -1, err
+		}
+		tsync := *s
+		if !slices.Contains(tsync.Flags, flagTsync) {
+			tsync.Flags = append(slices.Clone(tsync.Flags), flagTsync)
+		}
+		return InstallProgram(prog, &tsync)
+	}
 
 	if err := filter.Load(); err != nil {
 		if errors.Is(err, unix.EACCES) {
@@ -87,17 +102,19 @@ func Load(s *specs.LinuxSeccomp) (notifyFd int, err error) {
 }
 
 // build turns a validated profile into a libseccomp filter. The caller owns
-// (and must Release) the filter.
-func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, err error) {
+// (and must Release) the filter. A non-nil standIn means the filter's
+// program must be exported and patched (patchStandIn) before it is
+// installed: libseccomp's own Load would install the stand-in action.
+func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, si *standIn, err error) {
 	api, _ := libseccomp.GetAPI() // an error means API level 0: every check below then fails clearly
 
 	defAct, err := action(fieldRoot+".defaultAction", s.DefaultAction, s.DefaultErrnoRet, api)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	filter, err := libseccomp.NewFilter(defAct)
 	if err != nil {
-		return nil, false, fmt.Errorf("creating seccomp filter with default action %s: %w", s.DefaultAction, err)
+		return nil, false, nil, fmt.Errorf("creating seccomp filter with default action %s: %w", s.DefaultAction, err)
 	}
 	defer func() {
 		if err != nil {
@@ -106,13 +123,13 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 	}()
 
 	if err := filter.SetNoNewPrivsBit(false); err != nil {
-		return nil, false, fmt.Errorf("clearing libseccomp's no_new_privs attribute: %w", err)
+		return nil, false, nil, fmt.Errorf("clearing libseccomp's no_new_privs attribute: %w", err)
 	}
 	// Without RawRC libseccomp reports every load failure as ECANCELED, which
 	// hides the EACCES that tells the user no_new_privs is missing.
 	if api >= apiRawRC {
 		if err := filter.SetRawRC(true); err != nil {
-			return nil, false, fmt.Errorf("setting libseccomp raw return codes: %w", err)
+			return nil, false, nil, fmt.Errorf("setting libseccomp raw return codes: %w", err)
 		}
 	}
 	// A syscall from an ABI the profile does not list (say int 0x80 on
@@ -124,51 +141,64 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 		badArch = libseccomp.ActKillProcess
 	}
 	if err := filter.SetBadArchAction(badArch); err != nil {
-		return nil, false, fmt.Errorf("setting seccomp bad-architecture action: %w", err)
+		return nil, false, nil, fmt.Errorf("setting seccomp bad-architecture action: %w", err)
 	}
 
 	for i, a := range s.Architectures {
 		field := fmt.Sprintf("%s.architectures[%d]", fieldRoot, i)
 		arch, err := libseccomp.GetArchFromString(archs[a])
 		if err != nil {
-			return nil, false, &oci.FieldError{Field: field, Msg: fmt.Sprintf("architecture %s is not supported by libseccomp %s", a, Version()), Err: errors.Join(ErrUnsupported, err)}
+			return nil, false, nil, &oci.FieldError{Field: field, Msg: fmt.Sprintf("architecture %s is not supported by libseccomp %s", a, Version()), Err: errors.Join(ErrUnsupported, err)}
 		}
 		if err := filter.AddArch(arch); err != nil {
-			return nil, false, &oci.FieldError{Field: field, Msg: fmt.Sprintf("adding architecture %s (libseccomp %s)", a, Version()), Err: errors.Join(ErrUnsupported, err)}
+			return nil, false, nil, &oci.FieldError{Field: field, Msg: fmt.Sprintf("adding architecture %s (libseccomp %s)", a, Version()), Err: errors.Join(ErrUnsupported, err)}
 		}
 	}
 
 	for i, fl := range s.Flags {
 		if err := setFlag(filter, fl, api); err != nil {
-			return nil, false, &oci.FieldError{Field: fmt.Sprintf("%s.flags[%d]", fieldRoot, i), Msg: err.Error(), Err: errors.Join(ErrUnsupported, err)}
+			return nil, false, nil, &oci.FieldError{Field: fmt.Sprintf("%s.flags[%d]", fieldRoot, i), Msg: err.Error(), Err: errors.Join(ErrUnsupported, err)}
 		}
 	}
 
 	mentionsClone3 := false
 	rules := 0
+	needed := needsRule(s, defAct, api)
 	for i, sc := range s.Syscalls {
 		base := fmt.Sprintf("%s.syscalls[%d]", fieldRoot, i)
 		act, err := action(base+".action", sc.Action, sc.ErrnoRet, api)
 		if err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		for j, name := range sc.Names {
 			if name == "clone3" {
 				mentionsClone3 = true
 			}
-			// libseccomp refuses a rule whose action equals the default;
-			// such a rule changes nothing, so skip it like runc does.
-			if act == defAct {
-				continue
-			}
 			nr, err := libseccomp.GetSyscallFromName(name)
 			if err != nil {
 				continue // unknown to libseccomp: see Validate for why this is not an error
 			}
+			ruleAct := act
+			if act == defAct {
+				// libseccomp refuses a rule whose action equals the
+				// default. Alone for its syscall, such a rule changes
+				// nothing and is skipped (as runc does); beside rules
+				// with other actions it may decide, so it goes in under
+				// the stand-in action (standin.go).
+				if !needed[name] {
+					continue
+				}
+				if si == nil {
+					if si, err = newStandIn(s, defAct); err != nil {
+						return nil, false, nil, err
+					}
+				}
+				ruleAct = si.act
+			}
 			if act == libseccomp.ActNotify {
 				usesNotify = true
 			}
-			if err := addRule(filter, nr, act, sc.Args); err != nil {
+			if err := addRule(filter, nr, ruleAct, sc.Args); err != nil {
 				msg := fmt.Sprintf("adding rule for %s: %v", name, err)
 				if errors.Is(err, unix.EEXIST) {
 					// libseccomp cannot pick between two actions for the
@@ -176,7 +206,7 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 					msg = fmt.Sprintf("rule for %s conflicts with an earlier rule for the same syscall and arguments with a different action", name)
 					err = errors.Join(ErrInvalid, err)
 				}
-				return nil, false, &oci.FieldError{Field: fmt.Sprintf("%s.names[%d]", base, j), Msg: msg, Err: err}
+				return nil, false, nil, &oci.FieldError{Field: fmt.Sprintf("%s.names[%d]", base, j), Msg: msg, Err: err}
 			}
 			rules++
 		}
@@ -189,9 +219,9 @@ func build(s *specs.LinuxSeccomp) (_ *libseccomp.ScmpFilter, usesNotify bool, er
 	}
 
 	if err := clone3Enosys(filter, s, defAct, mentionsClone3); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
-	return filter, usesNotify, nil
+	return filter, usesNotify, si, nil
 }
 
 // action converts a spec action, checking that this libseccomp and kernel

@@ -451,6 +451,21 @@ func TestLoadActions(t *testing.T) {
 			want:   map[string]string{"prethread_getcwd": eperm, "nnp": "0", "seccomp": "2"},
 		},
 		{
+			// The personality(0) allow is conditional; the unconditional
+			// rule with the default action before it shadows it in
+			// libseccomp, so it must be loaded, not skipped. The thread
+			// that existed before Load is covered too (Load's TSYNC).
+			name: "a rule equal to the default that decides is loaded",
+			s: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"personality"}, Action: specs.ActErrno, ErrnoRet: uptr(uint(unix.EXDEV)), Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpLessThan, Value: 16}}},
+				{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 8}}},
+				{Names: []string{"getcwd"}, Action: specs.ActAllow},
+				{Names: []string{"getcwd"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpGreaterThan, Value: 0}}},
+			}},
+			probes: []string{"personality8", "personality0", "getcwd", "prethread_getcwd"},
+			want:   map[string]string{"personality8": "0", "personality0": errnoStr(unix.EXDEV), "getcwd": "0", "prethread_getcwd": "0"},
+		},
+		{
 			name: "LOG and SPEC_ALLOW flags",
 			s: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow}, Syscalls: []specs.LinuxSyscall{
 				{Names: []string{"getcwd"}, Action: specs.ActErrno},

@@ -310,7 +310,7 @@ func FuzzValidate(f *testing.F) {
 			}
 			// And libseccomp must accept what Validate accepted; only host
 			// limits (ErrUnsupported) may still stop it.
-			if f, _, err := build(&s); err != nil {
+			if f, _, _, err := build(&s); err != nil {
 				if !errors.Is(err, ErrUnsupported) && !errors.Is(err, unix.EEXIST) {
 					t.Fatalf("Validate accepted a profile build rejects: %v\n%s", err, data)
 				}

@@ -8,7 +8,9 @@
 // for a syscall silently discards every conditional rule for it, whatever
 // their actions; among conditional rules that all match, the most
 // restrictive action wins regardless of order; a rule whose action equals
-// the default is dropped; repeated argument indices are OR-ed. Explaining a
+// the default is dropped unless rules with other actions exist for its
+// syscall (then the loader keeps it, pkg/seccomp's stand-in); repeated
+// argument indices are OR-ed. Explaining a
 // call with those semantics shows a hole before it ships, and the tests
 // (and `bulwark seccomp explain`) check every answer against the exported
 // BPF program run by pkg/seccomp/bpfvm, so this reading cannot drift from
@@ -48,7 +50,8 @@ type Result struct {
 	// libseccomp discarded because an unconditional rule exists for it.
 	Shadowed []int
 	// SameAsDefault lists entries for this syscall whose action equals the
-	// default action; the loader folds them into the default.
+	// default action and that the loader folds into the default, because
+	// no rule for the syscall has another action.
 	SameAsDefault []int
 }
 
@@ -150,6 +153,14 @@ func Evaluate(s *specs.LinuxSeccomp, name string, args [6]uint64) Result {
 	}
 	defAct, defErrno := normalize(s.DefaultAction, s.DefaultErrnoRet)
 
+	// A rule equal to the default matters only beside rules for the same
+	// syscall with other actions; alone, the loader skips it.
+	decides := false
+	for _, sc := range s.Syscalls {
+		if act, errno := normalize(sc.Action, sc.ErrnoRet); slices.Contains(sc.Names, name) && (act != defAct || errno != defErrno) {
+			decides = true
+		}
+	}
 	var uncond []cand
 	var conds []cand
 	mentionsClone3 := false
@@ -161,9 +172,8 @@ func Evaluate(s *specs.LinuxSeccomp, name string, args [6]uint64) Result {
 			continue
 		}
 		act, errno := normalize(sc.Action, sc.ErrnoRet)
-		if act == defAct && errno == defErrno {
-			// libseccomp refuses a rule equal to the default; the loader
-			// skips it, but it still says why the default applies.
+		if act == defAct && errno == defErrno && !decides {
+			// Redundant: it still says why the default applies.
 			r.SameAsDefault = append(r.SameAsDefault, i)
 			continue
 		}

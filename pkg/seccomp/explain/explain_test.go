@@ -42,6 +42,16 @@ var (
 		// Same action as the default: dropped.
 		{Names: []string{"getpid"}, Action: specs.ActErrno, ErrnoRet: uptr(38)},
 	}}
+	// Docker's default action (EPERM) with the floor's TIOCSTI denial
+	// beside an always-true allow, and an unconditional rule equal to the
+	// default before a conditional allow: both decide, so both are kept.
+	sameAsDefault = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"ioctl"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpGreaterEqual, Value: 0}}},
+		{Names: []string{"ioctl"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{tiocsti(specs.OpMaskedEqual)}},
+		{Names: []string{"personality"}, Action: specs.ActErrno},
+		{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 0}}},
+		{Names: []string{"read"}, Action: specs.ActAllow},
+	}}
 	// Kill by default and no clone3 rule: the loader adds clone3 -> ENOSYS.
 	killDefault = &specs.LinuxSeccomp{DefaultAction: specs.ActKillProcess, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"read"}, Action: specs.ActAllow},
@@ -145,6 +155,11 @@ func TestEvaluateMatchesBPF(t *testing.T) {
 		{"overlap", overlap, c("getpriority", 2), allow},
 		{"overlap", overlap, c("getpriority", 3), enosys},
 		{"overlap", overlap, c("getpid"), enosys},
+		{"same", sameAsDefault, c("ioctl", 0, unix.TIOCSTI), eperm},
+		{"same", sameAsDefault, c("ioctl", 0, 0xffffffff00005412), eperm},
+		{"same", sameAsDefault, c("ioctl", 0, unix.TCGETS), allow},
+		{"same", sameAsDefault, c("personality", 0), eperm},
+		{"same", sameAsDefault, c("read"), allow},
 		{"kill", killDefault, c("read"), allow},
 		{"kill", killDefault, c("clone3"), enosys},
 		{"kill", killDefault, c("write"), kill},
