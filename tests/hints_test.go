@@ -19,7 +19,8 @@ func TestUserRunHintsNameTheCauseOfAFailure(t *testing.T) {
 	}{
 		{name: "seccomp kill", flags: []string{"--profile", "strict"},
 			cmd: []string{"/usr/local/bin/syscall", "socket", "AF_INET", "SOCK_STREAM"}, wantCode: 159,
-			want: []string{"SIGSYS", "strict", "bulwark explain --profile strict"}},
+			// The kernel's audit record names the call and the program.
+			want: []string{"SIGSYS", "strict", "does not allow socket", "/usr/local/bin/syscall", "bulwark explain --profile strict socket"}},
 		{name: "OOM kill at the memory limit", flags: []string{"--memory", "8m"},
 			cmd: []string{"/usr/local/bin/membomb", "64"}, wantCode: -1,
 			want: []string{"OOM-killed", "8m", "--memory"}},

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/killlog"
 )
 
 // A denial the person cannot tie to its cause gets the profile switched
@@ -114,10 +116,47 @@ const exitSIGSYS = 128 + 31
 
 var absPath = regexp.MustCompile(`(/[^\s:'"` + "`" + `,;()]+)`)
 
+// Outcome is how a run ended, as far as the hints read it.
+type Outcome struct {
+	Code int
+	// OOMKills counts the processes the OOM killer ended in the
+	// container's cgroup.
+	OOMKills uint64
+	// Tail is the last of the payload's stderr.
+	Tail []byte
+	// Seccomp is the kernel's record of the kill when Code is 159 and
+	// the record was found.
+	Seccomp *killlog.Kill
+}
+
+// outcome gathers what the hints read about container id, before delete
+// removes its cgroup. The seccomp record is the init's own when the kernel
+// logged one for its pid; otherwise a lone record since the run began
+// (a child the payload forked, reported through the exit status).
+func outcome(rt *container.Runtime, id string, code int, kills *killlog.Watch) Outcome {
+	out := Outcome{Code: code, OOMKills: oomKills(rt, id)}
+	if code != exitSIGSYS {
+		return out
+	}
+	ks, _ := kills.Kills()
+	if st, err := rt.Load(id); err == nil {
+		for i := range ks {
+			if ks[i].PID == st.Pid {
+				out.Seccomp = &ks[i]
+				return out
+			}
+		}
+	}
+	if len(ks) == 1 {
+		out.Seccomp = &ks[0]
+	}
+	return out
+}
+
 // Hint returns the one line to print after a run of s (made from o) ended
-// with code, oom processes killed by the OOM killer and tail as the last
-// of its stderr; "" for a successful run or when nothing points anywhere.
-func Hint(s *specs.Spec, o *Options, code int, oom uint64, tail []byte) string {
+// as out says; "" for a successful run or when nothing points anywhere.
+func Hint(s *specs.Spec, o *Options, out Outcome) string {
+	code, oom, tail := out.Code, out.OOMKills, out.Tail
 	if code == 0 {
 		return ""
 	}
@@ -131,7 +170,14 @@ func Hint(s *specs.Spec, o *Options, code int, oom uint64, tail []byte) string {
 		if o.Seccomp != "" {
 			filter = "the seccomp profile " + o.Seccomp
 		}
-		return fmt.Sprintf("killed by SIGSYS (exit 159): a system call %s does not allow; `bulwark explain --profile %s SYSCALL` says which profile allows it (strace -f names the call)", filter, profile)
+		if k := out.Seccomp; k != nil {
+			call := k.Name
+			if call == "" {
+				call = "system call " + strconv.Itoa(k.Syscall)
+			}
+			return fmt.Sprintf("killed by SIGSYS (exit 159): %s does not allow %s (the kernel's record: pid %d, %s); `bulwark explain --profile %s %s` says which profile allows it", filter, call, k.PID, k.Exe, profile, call)
+		}
+		return fmt.Sprintf("killed by SIGSYS (exit 159): a system call %s does not allow; `bulwark explain --profile %s SYSCALL` says which profile allows it (strace -f names the call; the kernel log's audit type=1326 record names it too, where the kernel printed it)", filter, profile)
 	case oom > 0:
 		return fmt.Sprintf("OOM-killed at the memory limit (%s): raise it with --memory, e.g. --memory %s", memoryLimit(s), suggestMemory(s))
 	}

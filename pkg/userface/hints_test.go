@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/killlog"
 )
 
 func TestHintNamesTheLikelyCauseAndFlag(t *testing.T) {
@@ -18,23 +19,26 @@ func TestHintNamesTheLikelyCauseAndFlag(t *testing.T) {
 		code   int
 		oom    uint64
 		stderr string
+		kill   *killlog.Kill
 		want   []string // empty: no hint at all
 	}{
-		{"success says nothing", Options{}, 0, 1, "x: Read-only file system\n", nil},
-		{"SIGSYS", Options{Profile: "strict"}, 159, 0, "", []string{"SIGSYS", "--profile strict"}},
-		{"SIGSYS under a seccomp file", Options{Seccomp: "/p.json"}, 159, 0, "", []string{"/p.json"}},
-		{"OOM", Options{}, 137, 1, "", []string{"OOM-killed", "512m", "--memory 1024m"}},
-		{"EROFS", Options{}, 1, 0, "touch: /var/log/x: Read-only file system\n", []string{"--writable", "--tmpfs /var/log"}},
-		{"chown", Options{}, 1, 0, "nginx: chown(\"/var/lib/nginx\") failed (1: Operation not permitted)\n", []string{"--cap-add CHOWN"}},
-		{"other EPERM", Options{}, 1, 0, "x: Operation not permitted\n", []string{"--cap-add", "bulwark explain"}},
-		{"noexec", Options{}, 126, 0, "sh: /tmp/a.out: Permission denied\n", []string{"noexec", "--tmpfs /tmp:exec"}},
-		{"EACCES elsewhere", Options{}, 1, 0, "open /etc/shadow: Permission denied\n", []string{"--user", "bulwark explain"}},
-		{"the last lines only", Options{}, 1, 0, "a: Permission denied\n" + strings.Repeat("noise\n", 20), nil},
-		{"nothing recognised", Options{}, 3, 0, "error: bad config\n", nil},
+		{"success says nothing", Options{}, 0, 1, "x: Read-only file system\n", nil, nil},
+		{"SIGSYS", Options{Profile: "strict"}, 159, 0, "", nil, []string{"SIGSYS", "--profile strict"}},
+		{"SIGSYS with the kernel's record", Options{Profile: "strict"}, 159, 0, "", &killlog.Kill{PID: 7, Exe: "/usr/bin/python3", Syscall: 41, Name: "socket"},
+			[]string{"does not allow socket", "pid 7, /usr/bin/python3", "explain --profile strict socket"}},
+		{"SIGSYS under a seccomp file", Options{Seccomp: "/p.json"}, 159, 0, "", nil, []string{"/p.json"}},
+		{"OOM", Options{}, 137, 1, "", nil, []string{"OOM-killed", "512m", "--memory 1024m"}},
+		{"EROFS", Options{}, 1, 0, "touch: /var/log/x: Read-only file system\n", nil, []string{"--writable", "--tmpfs /var/log"}},
+		{"chown", Options{}, 1, 0, "nginx: chown(\"/var/lib/nginx\") failed (1: Operation not permitted)\n", nil, []string{"--cap-add CHOWN"}},
+		{"other EPERM", Options{}, 1, 0, "x: Operation not permitted\n", nil, []string{"--cap-add", "bulwark explain"}},
+		{"noexec", Options{}, 126, 0, "sh: /tmp/a.out: Permission denied\n", nil, []string{"noexec", "--tmpfs /tmp:exec"}},
+		{"EACCES elsewhere", Options{}, 1, 0, "open /etc/shadow: Permission denied\n", nil, []string{"--user", "bulwark explain"}},
+		{"the last lines only", Options{}, 1, 0, "a: Permission denied\n" + strings.Repeat("noise\n", 20), nil, nil},
+		{"nothing recognised", Options{}, 3, 0, "error: bad config\n", nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := Hint(s, &tt.o, tt.code, tt.oom, []byte(tt.stderr))
+			h := Hint(s, &tt.o, Outcome{Code: tt.code, OOMKills: tt.oom, Tail: []byte(tt.stderr), Seccomp: tt.kill})
 			if len(tt.want) == 0 {
 				if h != "" {
 					t.Errorf("hint %q, want none", h)

@@ -11,6 +11,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/killlog"
 )
 
 // Run runs the person's request in the foreground to its end and returns
@@ -73,6 +74,10 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 			return -1, err
 		}
 	}
+	// The kernel's log from here on names what seccomp kills; without
+	// it (no root, dmesg_restrict) the hint says less.
+	kills, _ := killlog.Start()
+	defer kills.Close()
 	// Kept, so that the cgroup's OOM counter can be read before delete.
 	code, err := rt.Run(id, p.Bundle, &container.RunOpts{
 		CreateOpts: container.CreateOpts{Spec: s, Owns: h.owns},
@@ -83,7 +88,7 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 		tee.stop()
 		return -1, err
 	}
-	oom := oomKills(rt, id)
+	out := outcome(rt, id, code, kills)
 	derr := rt.Delete(id, true)
 	tail := tee.stop()
 	if derr != nil && !errors.Is(derr, container.ErrNotExist) {
@@ -91,6 +96,7 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	}
 	// Delete removed the container, and with it everything it owned.
 	undo.Release()
-	printHint(os.Stderr, Hint(s, o, code, oom, tail))
+	out.Tail = tail
+	printHint(os.Stderr, Hint(s, o, out))
 	return code, nil
 }
