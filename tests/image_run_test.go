@@ -81,12 +81,14 @@ func layerFromDir(t *testing.T, dir string) v1.Layer {
 // imageDataRoot loads a busybox image (the test rootfs, a layer with a
 // marker, a layer whiting a file of the one below out; User "app") into a fresh data root the container's mapped
 // root can traverse, and returns the data root.
-func imageDataRoot(t *testing.T, tag string) string {
+func imageDataRoot(t *testing.T, tag string, config ...func(*v1.Config)) string {
 	t.Helper()
 	mid := imagetest.Layer(t, "gzip",
 		imageEntry{Name: "etc/marker", Body: "from-image\n"},
 		imageEntry{Name: "etc/doomed", Body: "x"},
-		imageEntry{Name: "work/", Type: tar.TypeDir})
+		imageEntry{Name: "work/", Type: tar.TypeDir},
+		// An image's paths are resolved inside it: this leads nowhere on the host.
+		imageEntry{Name: "escape", Type: tar.TypeSymlink, Link: escapeProbe})
 	top := imagetest.Layer(t, "zstd", imageEntry{Name: "etc/.wh.doomed"})
 	img := imagetest.Image(t, runtime.GOARCH, layerFromDir(t, userRootfs(t)), mid, top)
 	cf, err := img.ConfigFile()
@@ -95,6 +97,9 @@ func imageDataRoot(t *testing.T, tag string) string {
 	}
 	cf = cf.DeepCopy()
 	cf.Config.User = "app" // a name: looked up in the mounted snapshot
+	for _, c := range config {
+		c(&cf.Config)
+	}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -201,5 +206,95 @@ func TestImageRmiKeepsLayersARunningContainerUses(t *testing.T) {
 	}
 	if n := layerDirs(t, dr); n != 0 {
 		t.Errorf("%d layers left after prune", n)
+	}
+}
+
+// escapeProbe is where the test image's "escape" symlink points: a host
+// path nothing may create.
+const escapeProbe = "/tmp/bulwark-image-escape-probe"
+
+// TestUserRunImageRunsItsOwnCommandWithItsConfig runs an image without a
+// command, with and without the "--": its Entrypoint and Cmd run with its
+// Env, WorkingDir and User, its VOLUMEs are writable although the rootfs
+// is read-only and hold the image's files, and the person's flags win
+// over each (-e, -w, -u, --entrypoint, a command, --image-volume).
+func TestUserRunImageRunsItsOwnCommandWithItsConfig(t *testing.T) {
+	e := newEnv(t)
+	dr := imageDataRoot(t, "example.com/busy:3", func(c *v1.Config) {
+		c.Entrypoint = []string{"sh", "-c"}
+		c.Cmd = []string{"echo $FOO; pwd; id -u; cat /etc/marker; echo ok > /etc/new && cat /etc/new; echo d > /data/f && cat /data/f"}
+		c.Env = append(c.Env, "FOO=from-image")
+		c.WorkingDir = "/work"
+		c.User = "0"
+		c.Volumes = map[string]struct{}{"/etc": {}, "/data": {}}
+		c.StopSignal = "SIGUSR1"
+		c.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	})
+	want := "from-image\n/work\n0\nfrom-image\nok\nd\n"
+	for _, args := range [][]string{
+		{"example.com/busy:3"},
+		{"example.com/busy:3", "--"},
+	} {
+		id := e.id()
+		r := e.bw(append([]string{"--data-root", dr, "run", "--name", id}, args...)...)
+		if r.code != 0 || r.stdout != want {
+			t.Fatalf("run %q: %s\nwant stdout %q", args, r, want)
+		}
+		e.assertUserRunGone(id)
+	}
+	id := e.id()
+	r := e.bw("--data-root", dr, "run", "--name", id, "-e", "FOO=person", "-w", "/", "-u", "1000", "example.com/busy:3", "echo $FOO; pwd; id -u")
+	if r.code != 0 || r.stdout != "person\n/\n1000\n" {
+		t.Fatalf("run IMAGE CMD with -e -w -u: %s", r)
+	}
+	e.assertUserRunGone(id)
+	id = e.id()
+	r = e.bw("--data-root", dr, "run", "--name", id, "--entrypoint", "echo", "example.com/busy:3", "--", "a", "b")
+	if r.code != 0 || r.stdout != "a b\n" {
+		t.Fatalf("run --entrypoint echo IMAGE -- a b: %s", r)
+	}
+	id = e.id()
+	r = e.bw("--data-root", dr, "run", "--name", id, "--image-volume", "tmpfs", "example.com/busy:3", "--", "ls /data | wc -l; touch /data/x && echo tmpfs-writable")
+	if r.code != 0 || r.stdout != "0\ntmpfs-writable\n" {
+		t.Fatalf("run --image-volume tmpfs: %s", r)
+	}
+	id = e.id()
+	r = e.bw("--data-root", dr, "run", "--name", id, "--image-volume", "ignore", "example.com/busy:3", "--", "touch /etc/x")
+	if r.code == 0 {
+		t.Fatalf("run --image-volume ignore: /etc writable on a read-only rootfs: %s", r)
+	}
+	if ms := mountsUnder(t, dr); len(ms) != 0 {
+		t.Errorf("mounts left under the data root: %q", ms)
+	}
+}
+
+// An image's VOLUME and StopSignal are the image's word, so hostile: a
+// VOLUME under a symlink that points out of the image is made inside the
+// container's snapshot, never on the host, and a bad StopSignal is refused
+// naming the image.
+func TestUserRunImageHostileConfigStaysInside(t *testing.T) {
+	e := newEnv(t)
+	os.RemoveAll(escapeProbe)
+	dr := imageDataRoot(t, "example.com/busy:4", func(c *v1.Config) {
+		c.Volumes = map[string]struct{}{"/escape/data": {}}
+	})
+	id := e.id()
+	r := e.bw("--data-root", dr, "run", "--name", id, "-u", "0", "example.com/busy:4", "--", "sh", "-c", "echo x > /escape/data/f && cat /escape/data/f")
+	if r.code != 0 || r.stdout != "x\n" {
+		t.Fatalf("run with a VOLUME under a symlink: %s", r)
+	}
+	e.assertUserRunGone(id)
+	if _, err := os.Lstat(escapeProbe); err == nil {
+		t.Errorf("the image's VOLUME was made on the host at %s", escapeProbe)
+	}
+	dr = imageDataRoot(t, "example.com/busy:5", func(c *v1.Config) { c.StopSignal = "SIGNOPE" })
+	id = e.id()
+	r = e.bw("--data-root", dr, "run", "--name", id, "example.com/busy:5", "--", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "StopSignal") || !strings.Contains(r.stderr, "example.com/busy:5") {
+		t.Fatalf("run of an image with a bad StopSignal: %s", r)
+	}
+	e.assertUserRunGone(id)
+	if ms := mountsUnder(t, dr); len(ms) != 0 {
+		t.Errorf("mounts left under the data root: %q", ms)
 	}
 }

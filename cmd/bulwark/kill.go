@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/urfave/cli/v3"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
 )
 
 func killCommand() *cli.Command {
@@ -32,19 +32,9 @@ func killCommand() *cli.Command {
 
 // parseSignal accepts 9, KILL, SIGKILL and kill, like runc.
 func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("kill: invalid signal number %d", n)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	sig := unix.SignalNum(name)
-	if sig == 0 {
-		return 0, fmt.Errorf("kill: unknown signal %q", s)
+	sig, err := container.ParseSignal(s)
+	if err != nil {
+		return 0, fmt.Errorf("kill: %w", err)
 	}
 	return sig, nil
 }

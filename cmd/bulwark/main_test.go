@@ -117,6 +117,23 @@ func TestIsUserRun(t *testing.T) {
 		{"bulwark --policy run run id", false},
 		{"bulwark exec id -- sh", false},
 		{"bulwark --bogus run /rootfs -- sh", false},
+		// Without "--": only what cannot be a container ID, or a flag
+		// runc's run lacks, is the person's.
+		{"bulwark run alpine:3", true},
+		{"bulwark run example.com/app", true},
+		{"bulwark run app@sha256:0123", true},
+		{"bulwark run ./rootfs", true},
+		{"bulwark run -d alpine:3", true},
+		{"bulwark run --name web alpine", true},
+		{"bulwark run -e A=1 alpine", true},
+		{"bulwark run alpine", false},
+		{"bulwark run -d alpine", false},
+		{"bulwark run --keep alpine", false},
+		{"bulwark run -b /b/c id", false},
+		{"bulwark run --bundle=/b/c id", false},
+		{"bulwark run --pid-file /p/f --console-socket /s -d id", false},
+		{"bulwark run --help", false},
+		{"bulwark run --bogus x:1", false},
 		{"bulwark", false},
 	} {
 		args := strings.Fields(tc.args)

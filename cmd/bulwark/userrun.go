@@ -10,19 +10,65 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
-// isUserRun tells the user face (`run [flags] ROOTFS -- CMD`) from runc's
-// `run [-b DIR] ID` by the literal "--" after the run verb, and by nothing
-// else: a bare ID may well name a directory too.
+// isUserRun tells the person's run from runc's `run [-b DIR] ID`, from
+// the arguments alone (never from the filesystem or the image store: a
+// bare ID may name a directory, or an image, too). After the run verb it
+// is the person's when
+//   - a literal "--" follows (ROOTFS|IMAGE -- COMMAND, and IMAGE -- for the
+//     image's own Entrypoint and Cmd);
+//   - a flag only the person's run has comes before the first argument
+//     (--name, -e, --rm, -t, ...);
+//   - or the first argument cannot be a container ID, which runc allows to
+//     hold only letters, digits, '_', '+', '-' and '.': an image reference
+//     with a tag, digest or registry (alpine:3, example.com/app,
+//     app@sha256:...) or a path (./rootfs, /srv/rootfs).
+//
+// So `bulwark run alpine` stays runc's run of the bundle's container
+// "alpine", and a person writes alpine:latest, or alpine --.
 func isUserRun(app *cli.Command, args []string) bool {
 	i, _ := commandArg(app, args)
 	if i >= len(args) || args[i] != "run" {
 		return false
 	}
-	return slices.Contains(args[i+1:], "--")
+	if slices.Contains(args[i+1:], "--") {
+		return true
+	}
+	runc, person := flagKinds(runCommand().Flags), flagKinds(userRunFlags())
+	for j := i + 1; j < len(args); j++ {
+		a := args[j]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return oci.ValidateID(a) != nil
+		}
+		name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		rv, inRunc := runc[name]
+		_, inPerson := person[name]
+		switch {
+		case inPerson && !inRunc:
+			return true
+		case !inRunc:
+			return false // unknown: runc's run reports it
+		case rv && !inline:
+			j++ // the flag's value
+		}
+	}
+	return false
+}
+
+// flagKinds maps every name of fs to whether the flag takes a value.
+func flagKinds(fs []cli.Flag) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range fs {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			m[n] = !isBool
+		}
+	}
+	return m
 }
 
 // useUserRun swaps runc's run for the user face's. Values of -e and -v may
@@ -57,6 +103,10 @@ func userRunFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "hostname", Usage: "container hostname"},
 		&cli.StringFlag{Name: "userns-range", Usage: "HOSTID[:SIZE]: map to this host range instead of allocating one; outside the pool and every other container's"},
+		&cli.StringFlag{Name: "entrypoint", Usage: "IMAGE: run this instead of the image's Entrypoint, without its Cmd"},
+		&cli.StringFlag{Name: "stop-signal", Usage: "signal bulwark stop sends first (default: the image's StopSignal, else SIGTERM)"},
+		&cli.StringSliceFlag{Name: "expose", Usage: "PORT[/PROTO] recorded as exposed, beside the image's ExposedPorts (bulwark ls --json)"},
+		&cli.StringFlag{Name: "image-volume", Usage: "IMAGE's VOLUMEs: bind (the default: writable, in the container's own snapshot, gone with it), tmpfs (empty) or ignore"},
 	}
 }
 
@@ -97,6 +147,9 @@ func userRunCommand() *cli.Command {
 		// The command's own setting is the one its flags read, not the
 		// app's: -e A=b,c and --tmpfs DST:exec,size=N stay one value each.
 		DisableSliceFlagSeparator: true,
+		// Flags end at ROOTFS|IMAGE: what follows is the command's, so that
+		// `run alpine:3 ls -l` and `run IMAGE -- CMD` both work.
+		StopOnNthArg: &one,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			rootfs, argv, err := splitRootfsCommand(cmd.Args().Slice())
 			if err != nil {
@@ -105,6 +158,8 @@ func userRunCommand() *cli.Command {
 			o := userRunOptions(cmd, rootfs, argv)
 			if isImageRef(rootfs) {
 				o.Image, o.Rootfs, o.DataRoot = rootfs, "", dataRoot(cmd)
+			} else if len(argv) == 0 {
+				return fmt.Errorf("run: missing COMMAND after %s: a ROOTFS directory has no image config to take one from (usage: bulwark run [flags] ROOTFS -- COMMAND [ARG...])", rootfs)
 			}
 			code, err := userface.Run(runtimeFrom(cmd), o)
 			if err != nil {
@@ -118,8 +173,8 @@ func userRunCommand() *cli.Command {
 	}
 }
 
-// splitRootfsCommand takes ROOTFS -- CMD... (urfave may or may not keep
-// the "--" in the arguments).
+// splitRootfsCommand takes ROOTFS|IMAGE [--] [CMD...] (urfave may or may
+// not keep the "--" in the arguments). No command is the image's own.
 func splitRootfsCommand(args []string) (string, []string, error) {
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
@@ -130,9 +185,6 @@ func splitRootfsCommand(args []string) (string, []string, error) {
 	rootfs, rest := args[0], args[1:]
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
-	}
-	if len(rest) == 0 {
-		return "", nil, errors.New("run: missing COMMAND after --")
 	}
 	return rootfs, rest, nil
 }
@@ -149,6 +201,12 @@ func userRunOptions(cmd *cli.Command, rootfs string, argv []string) *userface.Op
 		Devices: cmd.StringSlice("device"), Net: cmd.String("net"),
 		Seccomp: cmd.String("seccomp"), TTY: cmd.Bool("tty"),
 		Hostname: cmd.String("hostname"), UsernsRange: cmd.String("userns-range"),
+		StopSignal: cmd.String("stop-signal"), Expose: cmd.StringSlice("expose"),
+		ImageVolumes: cmd.String("image-volume"),
+	}
+	if cmd.IsSet("entrypoint") {
+		v := cmd.String("entrypoint")
+		o.Entrypoint = &v
 	}
 	if cmd.IsSet("read-only") {
 		v := cmd.Bool("read-only")

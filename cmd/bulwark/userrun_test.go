@@ -47,7 +47,7 @@ func TestUserRunOptionsFromFlags(t *testing.T) {
 			// urfave gives empty slices for flags not given.
 			v := reflect.ValueOf(got).Elem()
 			for i := 0; i < v.NumField(); i++ {
-				if f := v.Field(i); f.Kind() == reflect.Slice && f.Len() == 0 {
+				if f := v.Field(i); v.Type().Field(i).IsExported() && f.Kind() == reflect.Slice && f.Len() == 0 {
 					f.SetZero()
 				}
 			}
@@ -71,8 +71,8 @@ func TestSplitRootfsCommand(t *testing.T) {
 		{args: []string{"/r", "--", "--"}, rootfs: "/r", argv: []string{"--"}},
 		{args: nil, wantErr: "missing ROOTFS"},
 		{args: []string{"--"}, wantErr: "missing ROOTFS"},
-		{args: []string{"/r", "--"}, wantErr: "missing COMMAND"},
-		{args: []string{"/r"}, wantErr: "missing COMMAND"},
+		{args: []string{"img:1", "--"}, rootfs: "img:1"}, // the image's own command
+		{args: []string{"img:1"}, rootfs: "img:1"},
 	}
 	for _, tc := range tests {
 		rootfs, argv, err := splitRootfsCommand(tc.args)

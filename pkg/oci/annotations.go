@@ -19,4 +19,16 @@ const (
 	// attributes a plain self-bind cannot give it: a comma list of idmap,
 	// nosuid and nodev (pkg/rootfs, RootTreeOptions).
 	AnnotationRootfsOptions = "run.bulwark.rootfs-options"
+
+	// AnnotationImage is the image reference a person's run was made from
+	// (pkg/userface: bulwark ls).
+	AnnotationImage = "run.bulwark.image"
+
+	// AnnotationStopSignal is the signal bulwark stop sends first: the
+	// image's StopSignal or --stop-signal (pkg/userface).
+	AnnotationStopSignal = "run.bulwark.stop-signal"
+
+	// AnnotationExposedPorts lists the ports the image and --expose declare,
+	// comma-separated PORT/PROTO; recorded, not published (pkg/userface).
+	AnnotationExposedPorts = "run.bulwark.exposed-ports"
 )

@@ -3,18 +3,24 @@ package userface
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/image"
 	"github.com/bulwark-sec/bulwark/pkg/image/snapshot"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -53,7 +59,8 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 	}
 	sum := sha256.Sum256([]byte(h.stateDir))
 	dir := filepath.Join(parent, id+"-"+hex.EncodeToString(sum[:4]))
-	h.own(container.Owned{Kind: container.OwnedMount, Path: filepath.Join(dir, "rootfs")},
+	h.own(container.Owned{Kind: container.OwnedMount, Path: filepath.Join(dir, "volumes")},
+		container.Owned{Kind: container.OwnedMount, Path: filepath.Join(dir, "rootfs")},
 		container.Owned{Kind: container.OwnedDir, Path: dir},
 		container.Owned{Kind: container.OwnedSharedDir, Path: parent})
 	var dirs []string
@@ -67,15 +74,39 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 	if err := image.MarkInUse(dir, in.Image.Layers); err != nil {
 		return nil, fmt.Errorf("image %s: %w", r.Image, err)
 	}
-	if in.Config == nil {
-		return &r, nil
+	var c v1.Config
+	if in.Config != nil {
+		c = in.Config.Config
 	}
-	c := in.Config.Config
-	if len(r.Args) == 0 {
-		r.Args = append(slices.Clone(c.Entrypoint), c.Cmd...)
-		if len(r.Args) == 0 {
-			return nil, fmt.Errorf("image %s has no Entrypoint or Cmd: give a command after --", r.Image)
+	if err := applyImageConfig(&r, c); err != nil {
+		return nil, err
+	}
+	if err := imageVolumes(&r, c, rg, filepath.Join(dir, "volumes")); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// applyImageConfig fills what the person left unsaid from the image's
+// config: the command (Entrypoint and Cmd, as Docker joins them), Env
+// (under the person's -e), WorkingDir, User, StopSignal and ExposedPorts.
+func applyImageConfig(r *Options, c v1.Config) error {
+	ep := c.Entrypoint
+	cmd := c.Cmd
+	if r.Entrypoint != nil {
+		// As docker run --entrypoint: the image's Cmd was written for
+		// the image's Entrypoint, so it goes with it.
+		ep, cmd = nil, nil
+		if *r.Entrypoint != "" {
+			ep = []string{*r.Entrypoint}
 		}
+	}
+	if len(r.Args) > 0 {
+		cmd = r.Args
+	}
+	r.Args = append(slices.Clone(ep), cmd...)
+	if len(r.Args) == 0 {
+		return fmt.Errorf("image %s has no Entrypoint or Cmd: give a command after --", r.Image)
 	}
 	r.Env = append(slices.Clone(c.Env), r.Env...)
 	if r.Workdir == "" {
@@ -84,7 +115,108 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 	if r.User == "" {
 		r.User = c.User
 	}
-	return &r, nil
+	if r.StopSignal == "" && c.StopSignal != "" {
+		if _, err := container.ParseSignal(c.StopSignal); err != nil {
+			return fmt.Errorf("image %s: config StopSignal: %w", r.Image, err)
+		}
+		r.StopSignal = c.StopSignal
+	}
+	ports := slices.Sorted(maps.Keys(c.ExposedPorts))
+	for _, p := range ports {
+		if _, err := parsePort(p); err != nil {
+			return fmt.Errorf("image %s: config ExposedPorts %q: %w", r.Image, p, err)
+		}
+	}
+	r.Expose = append(ports, r.Expose...)
+	r.annotations = map[string]string{oci.AnnotationImage: r.Image}
+	return nil
+}
+
+// imageVolumes gives each of the image's VOLUMEs a writable place, as
+// people expect from Docker and Podman (a database image writes there
+// even though the rootfs is read-only): with bind (the default) the
+// directory of the container's own snapshot, bound onto itself writable,
+// so it starts with the image's files and goes with the container (as an
+// anonymous volume with docker run --rm); with tmpfs an empty tmpfs;
+// with ignore nothing. A -v or --tmpfs at the same place wins. The
+// paths are the image's, so hostile: resolved inside the snapshot.
+// The binds come from volSrc, a second view of the snapshot, not from the
+// rootfs itself: the init mounts the profile's tmpfs (/tmp, /run) over the
+// rootfs first, which would hide a VOLUME below them.
+func imageVolumes(r *Options, c v1.Config, rg userns.Range, volSrc string) error {
+	srcMounted := false
+	mode := r.ImageVolumes
+	if mode == "ignore" {
+		return nil
+	}
+	taken := map[string]bool{}
+	for _, v := range r.Volumes {
+		if vol, err := parseVolume(v); err == nil {
+			taken[filepath.Clean(vol.dst)] = true
+		}
+	}
+	for _, t := range r.Tmpfs {
+		if dst, _, _, err := parseTmpfs(t); err == nil {
+			taken[filepath.Clean(dst)] = true
+		}
+	}
+	for _, v := range slices.Sorted(maps.Keys(c.Volumes)) {
+		dst := filepath.Clean(v)
+		flag := fmt.Sprintf("image %s VOLUME %s", r.Image, v)
+		if !filepath.IsAbs(dst) || dst == "/" {
+			return fmt.Errorf("%s: not an absolute path below /", flag)
+		}
+		if taken[dst] {
+			continue
+		}
+		if mode == "tmpfs" {
+			r.imageTmpfs = append(r.imageTmpfs, tmpfsFlag{flag: flag, dst: dst, size: int64(policy.DefaultTmpSize)})
+			continue
+		}
+		if !srcMounted {
+			if err := mountVolumeSource(r.Rootfs, volSrc); err != nil {
+				return fmt.Errorf("%s: %w", flag, err)
+			}
+			srcMounted = true
+		}
+		src, err := securejoin.SecureJoin(volSrc, dst)
+		if err != nil {
+			return fmt.Errorf("%s: %w", flag, err)
+		}
+		if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) {
+			// Made through the overlay, so in the container's upper dir,
+			// and given to the container's root.
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return fmt.Errorf("%s: %w", flag, err)
+			}
+			if err := os.Lchown(src, int(rg.HostID), int(rg.HostID)); err != nil {
+				return fmt.Errorf("%s: %w", flag, err)
+			}
+		}
+		if fi, err := os.Stat(src); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: not a directory in the image", flag)
+		}
+		// Symlinks in the image's path were followed inside it: mount on
+		// the directory they lead to, as the init refuses a symlink in
+		// a mount's destination.
+		in, err := filepath.Rel(volSrc, src)
+		if err != nil || in == ".." || strings.HasPrefix(in, "../") {
+			return fmt.Errorf("%s: resolves outside the image", flag)
+		}
+		r.imageBinds = append(r.imageBinds, volumeFlag{flag: flag, volume: volume{src: src, dst: "/" + in, noIdmap: true}})
+	}
+	return nil
+}
+
+// mountVolumeSource binds the snapshot's rootfs at dir (imageVolumes).
+func mountVolumeSource(rootfs, dir string) error {
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		return err
+	}
+	if err := unix.Mount(rootfs, dir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s at %s: %w", rootfs, dir, err)
+	}
+	return unix.Mount("", dir, "", unix.MS_PRIVATE, "")
 }
 
 // withoutRootfsIdmap drops the idmapped rootfs the user namespace asks for:

@@ -4,10 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
@@ -44,6 +49,23 @@ type Options struct {
 	// Image, instead of Rootfs, runs an image of the store under DataRoot
 	// (pkg/image) on an overlay snapshot of its own.
 	Image, DataRoot string
+	// Entrypoint, when set, replaces the image's Entrypoint and drops its
+	// Cmd ("" runs Args alone).
+	Entrypoint *string
+	// StopSignal is what bulwark stop sends first (empty: the image's,
+	// else SIGTERM).
+	StopSignal string
+	// Expose is PORT[/PROTO] recorded as exposed beside the image's.
+	Expose []string
+	// ImageVolumes is what becomes of the image's VOLUMEs: bind (empty),
+	// tmpfs or ignore (imageVolumes).
+	ImageVolumes string
+
+	// What the image adds, filled by host.image: its VOLUMEs as mounts,
+	// and the annotations bulwark ls and stop read.
+	imageBinds  []volumeFlag
+	imageTmpfs  []tmpfsFlag
+	annotations map[string]string
 }
 
 // Spec turns the request into a spec; it changes nothing on the host, so
@@ -67,6 +89,7 @@ type request struct {
 	tmpfs        []tmpfsFlag
 	volumes      []volumeFlag
 	memory       int64 // 0: the profile's
+	ann          map[string]string
 	seccomp      *specs.LinuxSeccomp
 	usernsRange  *userns.Range
 }
@@ -138,6 +161,37 @@ func read(o *Options) (*request, error) {
 		}
 		r.seccomp = sc
 	}
+	if o.StopSignal != "" {
+		if _, err := container.ParseSignal(o.StopSignal); err != nil {
+			return nil, fmt.Errorf("--stop-signal: %w", err)
+		}
+	}
+	r.ann = maps.Clone(o.annotations)
+	if r.ann == nil {
+		r.ann = map[string]string{}
+	}
+	if o.StopSignal != "" {
+		r.ann[oci.AnnotationStopSignal] = o.StopSignal
+	}
+	var ports []string
+	for _, p := range o.Expose {
+		n, err := parsePort(p)
+		if err != nil {
+			return nil, fmt.Errorf("--expose %q: %w", p, err)
+		}
+		if !slices.Contains(ports, n) {
+			ports = append(ports, n)
+		}
+	}
+	if len(ports) > 0 {
+		r.ann[oci.AnnotationExposedPorts] = strings.Join(ports, ",")
+	}
+	switch o.ImageVolumes {
+	case "", "bind", "tmpfs", "ignore":
+	default:
+		return nil, fmt.Errorf("--image-volume %q: want bind, tmpfs or ignore", o.ImageVolumes)
+	}
+	r.tmpfs = append(r.tmpfs, o.imageTmpfs...)
 	if o.UsernsRange != "" {
 		rg, err := userns.ParseRange(o.UsernsRange)
 		if err != nil {
@@ -191,7 +245,7 @@ func (r *request) spec() (*specs.Spec, error) {
 		}
 		opts = append(opts, policy.Named(t.flag, add(t.dst, t.size)))
 	}
-	for _, v := range r.volumes {
+	for _, v := range append(slices.Clone(r.imageBinds), r.volumes...) {
 		opts = append(opts, policy.Named(v.flag, policy.WithMount(v.src, v.dst, v.ro)))
 	}
 	if r.memory != 0 {
@@ -217,6 +271,9 @@ func (r *request) spec() (*specs.Spec, error) {
 	}
 	if r.usernsRange != nil {
 		opts = append(opts, policy.WithUserNamespace(r.usernsRange.HostID, r.usernsRange.Size))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.ann)) {
+		opts = append(opts, policy.WithAnnotation(k, r.ann[k]))
 	}
 	s := policy.Base()
 	if err := policy.Apply(s, opts...); err != nil {

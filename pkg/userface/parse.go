@@ -243,3 +243,22 @@ func parseLimit(v string) (int64, error) {
 	}
 	return n, nil
 }
+
+// parsePort reads PORT[/PROTO] (an image's ExposedPorts key, or
+// --expose) and returns it as PORT/PROTO, tcp unless said.
+func parsePort(s string) (string, error) {
+	num, proto, ok := strings.Cut(s, "/")
+	if !ok {
+		proto = "tcp"
+	}
+	n, err := strconv.ParseUint(num, 10, 16)
+	if err != nil || n == 0 {
+		return "", fmt.Errorf("port %q is not a number from 1 to 65535", num)
+	}
+	switch proto = strings.ToLower(proto); proto {
+	case "tcp", "udp", "sctp":
+	default:
+		return "", fmt.Errorf("protocol %q: want tcp, udp or sctp", proto)
+	}
+	return strconv.FormatUint(n, 10) + "/" + proto, nil
+}
