@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 # mmdebstrap: the Debian rootfs the real-software tests run (internal/testrootfs).
-need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux mmdebstrap)
+# containernetworking-plugins and iptables: `run --net bridge|NAME|macvlan:...` (pkg/network).
+need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux mmdebstrap containernetworking-plugins iptables)
 missing=()
 for p in "${need[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

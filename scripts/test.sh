@@ -154,9 +154,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | engines | vm | conformance | fuzz) ;;
+	all | quick | lint | unit | integration | network | engines | vm | conformance | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, engines, vm, conformance, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, vm, conformance, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -184,6 +184,11 @@ for t in "${targets[@]}"; do
 		debian_rootfs
 		echo "== integration tests"
 		gotest_root ./tests/
+		;;
+	network)
+		# Part of integration (and so of all) too: the networks alone.
+		echo "== network tests"
+		gotest_root -run '^TestNetwork' ./tests/
 		;;
 	engines)
 		./scripts/install-engines.sh

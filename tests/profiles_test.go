@@ -158,6 +158,9 @@ func TestUnprivilegedPortStartIsTheContainersOwn(t *testing.T) {
 		{"own network namespace", nil, "0\n"},
 		{"netadmin", []string{"--profile", "netadmin"}, "0\n"},
 		{"host network", []string{"--net", "host"}, string(before)},
+		// Written by the runtime: the container's root does not own a
+		// namespace attached to a bridge.
+		{"bridge network", []string{"--net", "bridge"}, "0\n"},
 	} {
 		r := e.userRun(nil, tc.flags, rootfs, "cat", p)
 		if r.code != 0 || r.stdout != tc.want {

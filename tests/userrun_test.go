@@ -285,7 +285,7 @@ func TestUserRunRefusesBadInputBeforeCreatingAnything(t *testing.T) {
 		{"tmpfs over root", []string{"--tmpfs", "/"}, "--tmpfs /"},
 		{"volume source missing", []string{"-v", "/nonexistent/bulwark:/data"}, "--volume /nonexistent/bulwark:/data"},
 		{"bad memory", []string{"--memory", "lots"}, "--memory"},
-		{"bad net", []string{"--net", "bridge"}, "--net"},
+		{"bad net", []string{"--net", "tunnel:x"}, "--net tunnel:x"},
 		{"userns range at host root", []string{"--userns-range", "0"}, "--userns-range"},
 		{"user the image does not list", []string{"--user", "nosuch"}, `--user "nosuch": user nosuch: no such entry in the image's /etc/passwd`},
 		{"group the image does not list", []string{"--user", "app:nosuch"}, `--user "app:nosuch": group nosuch: no such entry in the image's /etc/group`},

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/network"
 )
 
 func deleteCommand() *cli.Command {
@@ -20,8 +21,11 @@ func deleteCommand() *cli.Command {
 			}
 			err = runtimeFrom(cmd).Delete(id, cmd.Bool("force"))
 			if cmd.Bool("force") && errors.Is(err, container.ErrNotExist) {
-				// runc: delete --force of a missing container is not an error.
-				return nil
+				// runc: delete --force of a missing container is not an
+				// error. A person's run killed before its container
+				// existed may have left a network attachment under the id.
+				_, err := network.Collect(ctx, cmd.String("root"), id)
+				return err
 			}
 			return err
 		},

@@ -18,6 +18,7 @@ import (
 	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/containerinit"
+	"github.com/bulwark-sec/bulwark/pkg/network"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 )
 
@@ -63,6 +64,7 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 		SystemdCgroup: cmd.Bool("systemd-cgroup"),
 		Warnf:         logWarn,
 		Harden:        hardenFrom(cmd),
+		Releasers:     network.Releasers(),
 	}
 }
 
@@ -83,6 +85,7 @@ func newApp(args []string) *cli.Command {
 			&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for runc compatibility"},
 			&cli.BoolFlag{Name: "harden", Usage: "raise every container to the hardening floor (logged per change)"},
 			&cli.StringFlag{Name: "data-root", Sources: cli.EnvVars("BULWARK_DATA_ROOT"), Usage: "directory for images (default /var/lib/bulwark for root, else ~/.local/share/bulwark)"},
+			&cli.StringFlag{Name: "network-dir", Sources: cli.EnvVars("BULWARK_NETWORK_DIR"), Value: network.DefaultDir, Usage: "directory for named networks"},
 			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N, \"memoryLimit\": \"1g\"})"},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
@@ -134,6 +137,8 @@ var topCommands = []topCommand{
 	{[]string{"images"}, imagesCommand},
 	{[]string{"rmi"}, rmiCommand},
 	{[]string{"image"}, imageCommand},
+	{[]string{"network"}, networkCommand},
+	{[]string{"gc"}, gcCommand},
 }
 
 // commandIn returns the top-level command args run when that is certain,

@@ -229,7 +229,7 @@ func (r *Runtime) destroy(st *State) error {
 	// What the container's maker set up for it on the host, recorded at
 	// create: removed in the order it was recorded.
 	for _, o := range st.Owns {
-		if err := o.Release(r.dir(st.ID)); err != nil {
+		if err := r.Release(o, r.dir(st.ID)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -26,7 +26,15 @@ const (
 	// OwnedUsernsRange is a host id range of the userns pool whose
 	// directory is Path, allocated to the container's state directory.
 	OwnedUsernsRange OwnedKind = "usernsRange"
+	// OwnedNetwork is a network attachment whose record is Path. Only a
+	// Releaser given to the Runtime can undo it (pkg/network): the
+	// lifecycle code never links the networking code itself.
+	OwnedNetwork OwnedKind = "network"
 )
+
+// Releaser removes an Owned resource of a kind whose undo lives outside
+// pkg/container; owner is the container's state directory.
+type Releaser func(o Owned, owner string) error
 
 // Owned is a host resource made for a container outside its state directory
 // by whoever set the container up (the person face, pkg/userface). State
@@ -62,5 +70,17 @@ func (o Owned) Release(owner string) error {
 		}
 		return fmt.Errorf("owned mount %s: %w", o.Path, err)
 	}
-	return fmt.Errorf("owned %q: unknown kind %q", o.Path, o.Kind)
+	return fmt.Errorf("owned %q: unknown kind %q (a kind another package releases needs its Releaser in the Runtime)", o.Path, o.Kind)
+}
+
+// Release removes o with the Releaser the Runtime has for its kind, or
+// with Owned.Release (also for a nil Runtime).
+func (r *Runtime) Release(o Owned, owner string) error {
+	if r == nil {
+		return o.Release(owner)
+	}
+	if f := r.Releasers[o.Kind]; f != nil {
+		return f(o, owner)
+	}
+	return o.Release(owner)
 }

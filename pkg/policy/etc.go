@@ -31,7 +31,7 @@ func EtcFiles(s *specs.Spec) []EtcFile {
 		hostname = "bulwark"
 	}
 	resolv := EtcFile{Name: "resolv.conf", Content: "# this container has no network but its loopback interface\n"}
-	if !oci.HasNamespace(s, specs.NetworkNamespace) {
+	if ns, ok := oci.Namespace(s, specs.NetworkNamespace); !ok || ns.Path != "" {
 		resolv = EtcFile{Name: "resolv.conf", CopyOf: "/etc/resolv.conf"}
 	}
 	var out []EtcFile

@@ -513,6 +513,20 @@ func WithNetworkNone() Option {
 	}
 }
 
+// WithNetworkNamespace joins the network namespace bound at path (made and
+// attached by the person face before create). Its per-namespace sysctls are
+// the maker's to set: the namespace is not the container's user
+// namespace's, so the init could not write them.
+func WithNetworkNamespace(path string) Option {
+	return func(s *specs.Spec) error {
+		oci.SetNamespace(s, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
+		if s.Linux != nil {
+			delete(s.Linux.Sysctl, UnprivilegedPortStart)
+		}
+		return nil
+	}
+}
+
 // UnprivilegedPortStart is set to 0 in a container's own network
 // namespace, as Docker does: container root (an unprivileged host id, with
 // no capabilities) can then bind port 80 there, where the only thing a low

@@ -57,7 +57,8 @@ func PathsOf(root, id string) Paths {
 
 // host is what a run has made on the host so far.
 type host struct {
-	stateDir string // the container's, owner of its user namespace range
+	rt       *container.Runtime // releases what it owns
+	stateDir string             // the container's, owner of its user namespace range
 	owns     []container.Owned
 	undo     *cleanup.Stack
 }
@@ -68,7 +69,7 @@ func (h *host) own(rs ...container.Owned) {
 	h.owns = append(h.owns, rs...)
 	h.undo.Add(func() {
 		for _, o := range rs {
-			_ = o.Release(h.stateDir)
+			_ = h.rt.Release(o, h.stateDir)
 		}
 	})
 }

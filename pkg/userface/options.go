@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/network"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
@@ -37,10 +38,17 @@ type Options struct {
 	CapAdd    []string
 	CapDrop   []string
 	Devices   []string // host device nodes
-	Net       string   // none (empty) or host
-	Seccomp   string   // a linux.seccomp JSON file instead of the profile's
-	TTY       bool
-	Hostname  string
+	// Net is none (empty), host, bridge, a named network, macvlan:IFACE,
+	// ipvlan:IFACE, dedicated:IFACE, container:NAME or cni:NAME
+	// (pkg/network); Publish the -p [IP:]HOST:CONTAINER[/tcp|udp] ports.
+	Net     string
+	Publish []string
+	// NetworkDir and CNIDir, when set, hold the named networks and the
+	// CNI config lists instead of network.DefaultDir and DefaultCNIDir.
+	NetworkDir, CNIDir string
+	Seccomp            string // a linux.seccomp JSON file instead of the profile's
+	TTY                bool
+	Hostname           string
 	// UsernsRange, HOSTID[:SIZE], maps to that host range instead of one
 	// allocated from the pool; Run refuses one that overlaps the pool or
 	// another container.
@@ -92,6 +100,8 @@ type request struct {
 	ann          map[string]string
 	seccomp      *specs.LinuxSeccomp
 	usernsRange  *userns.Range
+	netMode      *network.Mode
+	ports        []network.Port
 }
 
 type tmpfsFlag struct {
@@ -110,12 +120,11 @@ func read(o *Options) (*request, error) {
 	if r.profile == "" {
 		r.profile = "default"
 	}
-	switch r.net {
-	case "":
+	if r.net == "" {
 		r.net = "none"
-	case "none", "host":
-	default:
-		return nil, fmt.Errorf("--net %q: want none or host", r.net)
+	}
+	if err := r.readNetwork(); err != nil {
+		return nil, err
 	}
 	if r.net == "host" && r.profile == "netadmin" {
 		return nil, fmt.Errorf("--net host conflicts with --profile netadmin: %w: NET_ADMIN and NET_RAW are only granted inside the container's own network namespace", policy.ErrConflict)

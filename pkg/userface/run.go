@@ -39,7 +39,7 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	}
 	var undo cleanup.Stack
 	defer undo.Clean()
-	h := &host{stateDir: rt.StateDir(id), undo: &undo}
+	h := &host{rt: rt, stateDir: rt.StateDir(id), undo: &undo}
 	if o.Image != "" {
 		// The image's snapshot is mounted before the spec is made: --user
 		// names are looked up in it. This changes the host; undo reverts.
@@ -59,6 +59,9 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	if o.Image != "" {
 		withoutRootfsIdmap(s)
 	}
+	if err := r.networkNamespace(rt, s, id); err != nil {
+		return -1, err
+	}
 	if err := oci.Validate(s, "", seccomp.Validate); err != nil {
 		return -1, err
 	}
@@ -66,6 +69,9 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	// From here on the host is changed (for an image, from h.image on).
 	p := PathsOf(rt.Root, id)
 	if err := h.prepare(s, p, o.UsernsRange == "", r.volumes); err != nil {
+		return -1, err
+	}
+	if err := h.network(r, s, p, rt.Root, id); err != nil {
 		return -1, err
 	}
 	var tee *stderrTee

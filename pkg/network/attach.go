@@ -1,0 +1,442 @@
+package network
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/netns"
+	"github.com/bulwark-sec/bulwark/pkg/policy"
+)
+
+var (
+	recordDir = filepath.Join(Run, "attach")
+	netnsDir  = filepath.Join(Run, "netns")
+	ipamDir   = filepath.Join(Run, "ipam")
+	cacheDir  = filepath.Join(Run, "cache")
+	hostsDir  = filepath.Join(Run, "hosts")
+	lockFile  = filepath.Join(Run, "lock")
+)
+
+// ifName is the container's interface.
+const ifName = "eth0"
+
+// key names a container's attachment files: containers of two --root
+// directories may share an id.
+func key(root, id string) string {
+	h := sha256.Sum256([]byte(root + "\x00" + id))
+	return hex.EncodeToString(h[:12])
+}
+
+// NetnsPath is where the network namespace of container id under root is
+// bound; the spec joins it.
+func NetnsPath(root, id string) string { return filepath.Join(netnsDir, key(root, id)) }
+
+// RecordPath is the attachment record of container id under root.
+func RecordPath(root, id string) string { return filepath.Join(recordDir, key(root, id)+".json") }
+
+// Record is everything Detach needs, written before the first change to
+// the host and completed as the attachment goes on.
+type Record struct {
+	Root  string `json:"root"`
+	ID    string `json:"id"`
+	Netns string `json:"netns"`
+	// Pid and PidStart are the attaching process: while it lives, its
+	// record is not garbage.
+	Pid      int    `json:"pid"`
+	PidStart uint64 `json:"pidStart"`
+	// Network is the CNI name, List the config list as attached.
+	Network string          `json:"network"`
+	List    json.RawMessage `json:"list"`
+	Ports   []Port          `json:"ports,omitempty"`
+	IP      string          `json:"ip,omitempty"`
+	Names   []string        `json:"names,omitempty"`
+	// HostsFile is the container's /etc/hosts on the host, rewritten as
+	// containers join and leave its network.
+	HostsFile string `json:"hostsFile,omitempty"`
+}
+
+func (r *Record) containerID() string { return "bulwark-" + key(r.Root, r.ID) }
+
+func (r *Record) runtimeConf() *libcni.RuntimeConf {
+	rc := &libcni.RuntimeConf{ContainerID: r.containerID(), NetNS: r.Netns, IfName: ifName}
+	if len(r.Ports) > 0 {
+		rc.CapabilityArgs = map[string]any{"portMappings": r.Ports}
+	}
+	return rc
+}
+
+func (r *Record) save(path string) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readRecord(path string) (*Record, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := new(Record)
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("network record %s: %w", path, err)
+	}
+	return r, nil
+}
+
+func cniConfig() *libcni.CNIConfig {
+	return libcni.NewCNIConfigWithCacheDir(PluginPath, cacheDir, nil)
+}
+
+// lock serialises what containers share: published ports, hosts entries
+// and the bridges' rules.
+func lock() (func(), error) {
+	if err := os.MkdirAll(Run, 0o700); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(lockFile, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("network lock: %w", err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("network lock: %w", err)
+	}
+	return func() { unix.Close(fd) }, nil
+}
+
+// Request is one container's attachment.
+type Request struct {
+	Root, ID string
+	Mode     *Mode
+	Ports    []Port
+	// Hostname and ID are the names other containers on the network find
+	// it by.
+	Hostname string
+	// HostsFile and ResolvFile are the container's /etc/hosts and
+	// /etc/resolv.conf on the host, rewritten here ("" if the person
+	// mounts their own).
+	HostsFile, ResolvFile string
+}
+
+// Attach makes the container's network namespace at NetnsPath and attaches
+// it. The caller owns RecordPath (container.OwnedNetwork) before calling:
+// on an error, and after a SIGKILL at any point, Detach of that record
+// undoes what was done.
+func Attach(ctx context.Context, req *Request) (*Record, error) {
+	if len(req.Ports) > 0 && !req.Mode.Ports {
+		return nil, fmt.Errorf("-p: network %q has no portmap plugin; publish ports on bridge or a bridge network", req.Mode.Name)
+	}
+	for _, d := range []string{recordDir, netnsDir, cacheDir, hostsDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	listBytes := req.Mode.List.Bytes
+	rec := &Record{
+		Root: req.Root, ID: req.ID, Netns: NetnsPath(req.Root, req.ID),
+		Pid: os.Getpid(), PidStart: startTime(os.Getpid()),
+		Network: req.Mode.Name, List: listBytes, Ports: req.Ports, HostsFile: req.HostsFile,
+		Names: names(req.ID, req.Hostname),
+	}
+	path := RecordPath(req.Root, req.ID)
+	unlock, err := lock()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPorts(req.Ports); err != nil {
+		unlock()
+		return nil, err
+	}
+	err = rec.save(path)
+	unlock()
+	if err != nil {
+		return nil, fmt.Errorf("network record: %w", err)
+	}
+	if err := makeNetns(rec.Netns); err != nil {
+		return nil, err
+	}
+	if err := bridgeRules(req.Mode.List); err != nil {
+		return nil, err
+	}
+	res, err := cniConfig().AddNetworkList(ctx, req.Mode.List, rec.runtimeConf())
+	if err != nil {
+		return nil, fmt.Errorf("network %q: %w", req.Mode.Name, err)
+	}
+	if r, err := types100.NewResultFromResult(res); err == nil {
+		for _, ip := range r.IPs {
+			if ip.Address.IP.To4() != nil {
+				rec.IP = ip.Address.IP.String()
+				break
+			}
+		}
+	}
+	if err := rec.save(path); err != nil {
+		return nil, err
+	}
+	if req.ResolvFile != "" {
+		if err := os.WriteFile(req.ResolvFile, []byte(resolvConf()), 0o644); err != nil {
+			return nil, fmt.Errorf("container /etc/resolv.conf: %w", err)
+		}
+	}
+	if err := join(rec, req.Hostname); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func names(id, hostname string) []string {
+	if hostname == "" || hostname == id {
+		return []string{id}
+	}
+	return []string{hostname, id}
+}
+
+// bridgeRules writes the isolation and loopback rules for every bulwark
+// bridge in the list before its first container joins.
+func bridgeRules(l *libcni.NetworkConfigList) error {
+	for _, p := range l.Plugins {
+		var c struct {
+			Type   string `json:"type"`
+			Bridge string `json:"bridge"`
+		}
+		if json.Unmarshal(p.Bytes, &c) != nil || c.Type != "bridge" || !strings.HasPrefix(c.Bridge, BridgePrefix) {
+			continue
+		}
+		unlock, err := lock()
+		if err != nil {
+			return err
+		}
+		err = ensureBridgeRules(c.Bridge)
+		unlock()
+		if err != nil {
+			return fmt.Errorf("network %q: %w", l.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkPorts refuses host ports another container publishes or a host
+// process holds. Called under the lock.
+func checkPorts(ps []Port) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	recs, _ := records()
+	for i, p := range ps {
+		for _, q := range ps[:i] {
+			if p.overlaps(q) {
+				return fmt.Errorf("-p %s: host port %d/%s given twice", p, p.HostPort, p.Protocol)
+			}
+		}
+		for _, r := range recs {
+			for _, q := range r.Ports {
+				if p.overlaps(q) {
+					return fmt.Errorf("-p %s: host port %d/%s is already published by container %s: %w", p, p.HostPort, p.Protocol, r.ID, ErrInUse)
+				}
+			}
+		}
+		if err := p.free(); err != nil {
+			return fmt.Errorf("-p %s: host port %d/%s is in use on the host: %w", p, p.HostPort, p.Protocol, err)
+		}
+	}
+	return nil
+}
+
+// records reads every attachment record.
+func records() (map[string]*Record, error) {
+	ents, err := os.ReadDir(recordDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	out := map[string]*Record{}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		p := filepath.Join(recordDir, e.Name())
+		if r, err := readRecord(p); err == nil {
+			out[p] = r
+		}
+	}
+	return out, nil
+}
+
+// makeNetns creates a network namespace with lo up and binds it at path, so
+// that it outlives every process in it until Detach.
+func makeNetns(path string) error {
+	wait := netns.New()
+	f, err := wait()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		return fmt.Errorf("network namespace: %w", err)
+	}
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), path, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("network namespace: binding it at %s: %w", path, err)
+	}
+	// Container root may bind low ports in its own namespace (see
+	// policy.UnprivilegedPortStart): the init cannot write it there, the
+	// namespace being the host's user namespace's.
+	return inNetns(f, func() error {
+		return os.WriteFile("/proc/sys/"+strings.ReplaceAll(policy.UnprivilegedPortStart, ".", "/"), []byte("0"), 0o644)
+	})
+}
+
+// inNetns runs fn on a thread inside the namespace. The thread dies with
+// its goroutine unless it made it back, so nothing else ever runs there.
+func inNetns(ns *os.File, fn func() error) error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			ch <- err
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		err = fn()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- err
+	}()
+	return <-ch
+}
+
+// Detach undoes the attachment recorded at path: CNI DEL (veth, IPAM
+// lease, portmap and masquerade rules), the hosts entries, the network
+// namespace and the record. Missing pieces are not errors; if DEL fails
+// the record stays, so that gc can try again.
+func Detach(ctx context.Context, path string) error {
+	rec, err := readRecord(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if len(rec.List) > 0 {
+		l, err := libcni.ConfListFromBytes(rec.List)
+		if err == nil {
+			err = cniConfig().DelNetworkList(ctx, l, rec.runtimeConf())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network %q of container %s: %w", rec.Network, rec.ID, err))
+		}
+	}
+	if err := leave(rec); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unix.Unmount(rec.Netns, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("network namespace %s: %w", rec.Netns, err))
+	}
+	if err := os.Remove(rec.Netns); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Releasers is what container.Runtime needs to undo an attachment.
+func Releasers() map[container.OwnedKind]container.Releaser {
+	return map[container.OwnedKind]container.Releaser{
+		container.OwnedNetwork: func(o container.Owned, _ string) error {
+			if !strings.HasPrefix(o.Path, recordDir+"/") {
+				return fmt.Errorf("owned network %q: not a record under %s", o.Path, recordDir)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			return Detach(ctx, o.Path)
+		},
+	}
+}
+
+// Collect detaches the attachments no container owns and no live process
+// is making (runs killed before their container existed); with id set,
+// only that container's under root. It returns what it detached.
+func Collect(ctx context.Context, root, id string) ([]string, error) {
+	recs, err := records()
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	var errs []error
+	for path, r := range recs {
+		if id != "" && (r.Root != root || r.ID != id) {
+			continue
+		}
+		if owned(r, path) || (r.Pid > 0 && startTime(r.Pid) == r.PidStart && r.PidStart != 0) {
+			continue
+		}
+		if err := Detach(ctx, path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, r.ID)
+	}
+	return done, errors.Join(errs...)
+}
+
+// owned tells whether the container the record names exists and owns it.
+func owned(r *Record, path string) bool {
+	st, err := (&container.Runtime{Root: r.Root}).Load(r.ID)
+	if err != nil {
+		return false
+	}
+	for _, o := range st.Owns {
+		if o.Kind == container.OwnedNetwork && o.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// startTime is field 22 of /proc/PID/stat, 0 if the process is gone.
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64)
+	return n
+}

@@ -1,0 +1,118 @@
+// netprobe tries network actions from inside a container and prints one
+// line per attempt, for the network tests:
+//
+//	netprobe get URL          body of an HTTP GET, or the error (exit 1)
+//	netprobe addr IFACE       the interface's IPv4 address and MAC
+//	netprobe raw              socket(AF_INET, SOCK_RAW) and socket(AF_PACKET): OK or errno
+//	netprobe setaddr IFACE IP SIOCSIFADDR: OK or errno
+//	netprobe setmac IFACE MAC SIOCSIFHWADDR: OK or errno
+//	netprobe udpecho PORT     answers one UDP datagram with "echo:" and it
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/tests/payloads/internal/payload"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		payload.Usage("netprobe get URL | addr IFACE | raw | setaddr IFACE IP | setmac IFACE MAC | udpecho PORT")
+	}
+	switch os.Args[1] {
+	case "get":
+		c := http.Client{Timeout: 3 * time.Second}
+		resp, err := c.Get(os.Args[2])
+		if err != nil {
+			fmt.Println("ERR", payload.ErrnoName(err))
+			os.Exit(1)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Println(string(b))
+	case "addr":
+		ifc, err := net.InterfaceByName(os.Args[2])
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				fmt.Println(ipn.IP, ifc.HardwareAddr)
+			}
+		}
+	case "raw":
+		for _, s := range []struct {
+			name           string
+			family, typ, p int
+		}{{"inet-raw", unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP}, {"packet", unix.AF_PACKET, unix.SOCK_RAW, 0x0300}} {
+			fd, err := unix.Socket(s.family, s.typ, s.p)
+			if err == nil {
+				unix.Close(fd)
+			}
+			fmt.Println(s.name, payload.ErrnoName(err))
+		}
+	case "setaddr", "setmac":
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			fmt.Println(payload.ErrnoName(err))
+			os.Exit(1)
+		}
+		ifr, err := unix.NewIfreq(os.Args[2])
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		if os.Args[1] == "setaddr" {
+			ip := net.ParseIP(os.Args[3]).To4()
+			if err := ifr.SetInet4Addr(ip); err != nil {
+				fmt.Println(err)
+				os.Exit(1)
+			}
+		} else {
+			mac, err := net.ParseMAC(os.Args[3])
+			if err != nil {
+				fmt.Println(err)
+				os.Exit(1)
+			}
+			// struct ifreq with a struct sockaddr of family ARPHRD_ETHER.
+			var r struct {
+				name   [unix.IFNAMSIZ]byte
+				family uint16
+				data   [22]byte
+			}
+			copy(r.name[:], os.Args[2])
+			r.family = unix.ARPHRD_ETHER
+			copy(r.data[:], mac)
+			_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCSIFHWADDR, uintptr(unsafe.Pointer(&r)))
+			fmt.Println(payload.ErrnoName(e))
+			return
+		}
+		fmt.Println(payload.ErrnoName(unix.IoctlIfreq(fd, unix.SIOCSIFADDR, ifr)))
+	case "udpecho":
+		c, err := net.ListenPacket("udp4", ":"+os.Args[2])
+		if err != nil {
+			fmt.Println(payload.ErrnoName(err))
+			os.Exit(1)
+		}
+		fmt.Println("listening", c.LocalAddr())
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				os.Exit(1)
+			}
+			c.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	default:
+		payload.Usage("unknown mode %q", os.Args[1])
+	}
+}
