@@ -703,28 +703,38 @@ does not have; "skipped" a configuration this host cannot run.
 // escapeOpen is what is known to get through and why it is not closed
 // yet; it is not a row because no configuration blocks it.
 const escapeOpen = `
-## Known open: /proc/PID/mem between processes of one container
+## /proc/PID/mem between processes of one container
 
-Measured on this host: in the default, under --profile webapp and in the Docker-shaped config under --harden, a
-process opens a sibling's /proc/PID/mem for writing (OK), although seccomp refuses ptrace. Writing a sibling's
-memory needs only what ptrace_may_access asks: the same uid and a dumpable target; seccomp cannot filter open by
-path, and Landlock lets a process trace others of its own domain, which the processes of a container share. Two
-processes with the same uid in one container already share everything else (files, signals), so between the
-payload's own processes this adds little; the case that matters is a process that enters from outside. The
-mechanisms named for closing it, as found here:
+Measured on this host (tests/procmem_test.go): a process started by bulwark exec and the container's own processes
+cannot open each other's /proc/PID/mem (EACCES), in the default and in the Docker-shaped config under --harden, and
+reading another process's /proc/PID/stat (ps, top) works both ways. Each bulwark exec gets a Landlock domain of its
+own, and Landlock refuses ptrace access, which opening /proc/PID/mem, process_vm_readv/writev and pidfd_getfd ask
+for, to a task outside the caller's domain and the domains nested in it. With run.bulwark.landlock: off both opens
+succeed (OK).
 
-- Yama (ptrace_scope) is not in this kernel's LSM list (CONFIG_LSM has no yama), and its setting is host-wide.
-- Landlock scoping (ABI 6) covers signals and abstract unix sockets, not ptrace between processes of one domain.
-- PR_SET_DUMPABLE 0 on the payload is undone by execve for any readable binary.
-- The BPF LSM is active (bpf is in CONFIG_LSM): a program on the ptrace_access_check hook that refuses
-  PTRACE_MODE_ATTACH between tasks of a container's cgroup would close it for /proc/PID/mem, process_vm_writev and
-  ptrace alike. It needs a program loaded and pinned host-wide by the runtime, and a way to name containers
-  (cgroup ids) in a map; it is the chosen direction and not yet built.
+Still open here: between two processes of the container's own payload, which share one Landlock domain and one uid,
+a process opens a dumpable sibling's /proc/PID/mem for writing (OK), although seccomp refuses ptrace. Two such
+processes already share the container's files and can signal each other, so this gives an attacker who runs code in
+one of them little that the other did not have; the processes that enter from outside are the ones covered above.
+What would close it, as measured on this kernel:
 
-What stays closed meanwhile: Bulwark's own processes that enter a container (the init during setup, bulwark
-exec before its execve) are non-dumpable until they exec the payload (internal/nsenter, as runc since
-CVE-2016-9962), so no container process opens their mem, fd or exe; what is open is between processes that run
-the container's own programs, the payload's and those bulwark exec started, after their execve.
+- Yama with ptrace_scope 1 or more refuses attach-mode access to a process that is not a descendant. Yama is built
+  into this kernel but not in its active LSM list (lockdown,capability,landlock,bpf), which only the host's boot
+  command line (lsm=) changes; bulwark check reports a missing or zero ptrace_scope.
+- The BPF LSM is in the active list, but this kernel refuses every program attached through a BPF trampoline:
+  loading an LSM program (or fentry/fexit) fails with EPERM for root holding CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
+  and CAP_MAC_ADMIN in the initial user namespace, before the verifier runs (no verifier log; an attach_btf_id of 0,
+  which a stock kernel rejects with EINVAL, also gets EPERM), while kprobe, raw tracepoint, tp_btf and socket-filter
+  programs load. A ptrace_access_check program refusing attach mode to tasks the runtime marked (task-local storage
+  on the container's first process, passed on by a task_alloc program) would close it where such programs load; it
+  is not shipped, since no host Bulwark is tested on can run it.
+- Landlock (ABI 7 here) has no scope for ptrace inside one domain; its scoping covers signals and abstract unix
+  sockets. seccomp cannot filter open by path, PR_SET_DUMPABLE 0 is undone by execve for any readable binary, and
+  no procfs mount option removes the mem files.
+
+Bulwark's own processes that enter a container (the init during setup, bulwark exec before its execve) are
+non-dumpable until they exec the payload (internal/nsenter, as runc since CVE-2016-9962), so no container process
+opens their mem, fd or exe at any point.
 `
 
 func kernelRelease() string {

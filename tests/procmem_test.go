@@ -1,0 +1,131 @@
+package tests
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// procMemPayload is the container's own process: it starts a sleeping
+// sibling, tries to open the sibling's /proc/PID/mem for writing from a
+// second child (siblings, so Yama's ancestor rule does not apply), then
+// waits for a process started by `bulwark exec` to write its pid and tries
+// the same on it. syscall openw opens and closes: it proves the open and
+// writes nothing.
+const procMemPayload = `sleep 1000 & sib=$!; echo $sib > /tmp/sibpid
+echo sibling=$(sh -c "syscall openw /proc/$sib/mem") > /tmp/r
+echo sibling_read=$(sh -c "syscall read /proc/$sib/stat 16") >> /tmp/r
+i=0; while [ ! -s /tmp/execpid ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+echo exec=$(syscall openw /proc/$(cat /tmp/execpid)/mem) >> /tmp/r
+echo exec_read=$(syscall read /proc/$(cat /tmp/execpid)/stat 16) >> /tmp/r
+echo done >> /tmp/r
+i=0; while [ ! -e /tmp/finish ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+kill $sib; wait`
+
+// yamaScope is kernel.yama.ptrace_scope, or -1 where Yama is not active.
+func yamaScope() int {
+	b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
+	if err != nil {
+		return -1
+	}
+	switch strings.TrimSpace(string(b)) {
+	case "0":
+		return 0
+	case "1":
+		return 1
+	}
+	return 2
+}
+
+// A process started by `bulwark exec` and the container's own processes
+// must not reach each other's memory through /proc/PID/mem (which needs
+// only the same uid and a dumpable target, whatever seccomp says about
+// ptrace): each bulwark exec gets a Landlock domain of its own, and
+// Landlock refuses ptrace access, /proc/PID/mem included, to a process
+// outside the caller's domain or its children. Reading another process's
+// /proc/PID/stat, as ps and top do, keeps working both ways.
+//
+// Between two processes of the container's own payload (one domain) the
+// open succeeds unless the host runs Yama with ptrace_scope >= 1; the
+// test records which (docs/escape.md says why it stays open here).
+func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(e *env) string // starts the container, returns its id
+	}{
+		{"default", func(e *env) string {
+			e.startUserRun(nil, userRootfs(t), "sh", "-c", procMemPayload)
+			return e.ids[len(e.ids)-1]
+		}},
+		{"docker-shaped under --harden", func(e *env) string {
+			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+				s.Process.Args = []string{"sh", "-c", procMemPayload}
+				dockerShaped(s)
+			})
+			id := e.id()
+			e.mustOK("--harden", "--policy", emptyPolicy(t), "run", "-d", "-b", bundle, id)
+			return id
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			id := tc.start(e)
+			var sib string
+			for i := 0; i < 100 && sib == ""; i++ {
+				if r := e.bw("exec", id, "cat", "/tmp/sibpid"); r.code == 0 {
+					sib = strings.TrimSpace(r.stdout)
+				} else {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			if sib == "" {
+				t.Fatal("the container's payload never wrote its sibling's pid")
+			}
+			e.mustOK("exec", "-d", id, "sh", "-c", "echo $$ > /tmp/execpid; exec sleep 60")
+			var got map[string]string
+			for i := 0; i < 100; i++ {
+				r := e.bw("exec", id, "cat", "/tmp/r")
+				if got = kv(r.stdout); strings.Contains(r.stdout, "done") {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			// The other way: a bulwark exec process opens the payload's.
+			from := kv(e.mustOK("exec", id, "sh", "-c", "echo exec_to_payload=$(syscall openw /proc/"+sib+"/mem); echo exec_to_payload_read=$(syscall read /proc/"+sib+"/stat 16); echo ps=$(ps -o pid,args | grep -c 'sleep 1000')"))
+			t.Logf("payload: %v, from exec: %v", got, from)
+			for _, k := range []string{"exec", "exec_to_payload"} {
+				v := got[k]
+				if k == "exec_to_payload" {
+					v = from[k]
+				}
+				if v == "OK" || v == "" {
+					t.Errorf("%s: opening /proc/PID/mem for writing across the container and a bulwark exec process = %q, want it refused", k, v)
+				}
+			}
+			for _, k := range []string{"sibling_read", "exec_read", "exec_to_payload_read"} {
+				v := got[k]
+				if k == "exec_to_payload_read" {
+					v = from[k]
+				}
+				if v != "OK" {
+					t.Errorf("%s: reading another process's /proc/PID/stat = %q, want OK (ps and top read it)", k, v)
+				}
+			}
+			if from["ps"] == "" || from["ps"] == "0" {
+				t.Errorf("ps in a bulwark exec process does not list the payload's sleep: %v", from)
+			}
+			e.bw("exec", id, "touch", "/tmp/finish")
+			switch scope := yamaScope(); {
+			case scope >= 1 && got["sibling"] == "OK":
+				t.Errorf("sibling's /proc/PID/mem opened for writing under Yama ptrace_scope %d", scope)
+			case scope < 1:
+				t.Logf("between the payload's own processes: %s (Yama not active or ptrace_scope 0; see docs/escape.md)", got["sibling"])
+			}
+		})
+	}
+}
