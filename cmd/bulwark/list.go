@@ -12,7 +12,7 @@ import (
 
 func listCommand() *cli.Command {
 	return &cli.Command{
-		Name: "list", Aliases: []string{"ls"}, Usage: "list containers",
+		Name: "list", Usage: "list containers (runc's table; a person's: ls)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only ids"},

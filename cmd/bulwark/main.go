@@ -116,7 +116,7 @@ var topCommands = []topCommand{
 	{[]string{"state"}, stateCommand},
 	{[]string{"kill"}, killCommand},
 	{[]string{"delete"}, deleteCommand},
-	{[]string{"list", "ls"}, listCommand},
+	{[]string{"list"}, listCommand},
 	{[]string{"exec"}, execCommand},
 	{[]string{"spec"}, specCommand},
 	{[]string{"features"}, featuresCommand},
@@ -139,6 +139,10 @@ var topCommands = []topCommand{
 	{[]string{"image"}, imageCommand},
 	{[]string{"network"}, networkCommand},
 	{[]string{"gc"}, gcCommand},
+	{[]string{"ls"}, lsCommand},
+	{[]string{"logs"}, logsCommand},
+	{[]string{"stop"}, stopCommand},
+	{[]string{"rm"}, rmCommand},
 }
 
 // commandIn returns the top-level command args run when that is certain,

@@ -48,7 +48,8 @@ func TestCommandIn(t *testing.T) {
 		{[]string{"bulwark", "--root=/r", "-log", "f", "--log-format", "json", "start", "id"}, "start"},
 		{[]string{"bulwark", "--debug", "--systemd-cgroup", "--root", "/r", "delete", "--force", "id"}, "delete"},
 		{[]string{"bulwark", "--root", "run", "run", "id"}, "run"}, // the first "run" is --root's value
-		{[]string{"bulwark", "ls"}, "list"},
+		{[]string{"bulwark", "list"}, "list"},
+		{[]string{"bulwark", "ls"}, "ls"}, // the person's table, beside runc's list
 		{[]string{"bulwark", "--root"}, ""},
 		{[]string{"bulwark", "--debug=true", "state", "id"}, ""},
 		{[]string{"bulwark", "--help", "state"}, ""},
@@ -129,6 +130,8 @@ func TestIsUserRun(t *testing.T) {
 		{"bulwark run alpine", false},
 		{"bulwark run -d alpine", false},
 		{"bulwark run --keep alpine", false},
+		{"bulwark run --rm alpine", true},
+		{"bulwark run --rm=true -d alpine", true},
 		{"bulwark run -b /b/c id", false},
 		{"bulwark run --bundle=/b/c id", false},
 		{"bulwark run --pid-file /p/f --console-socket /s -d id", false},

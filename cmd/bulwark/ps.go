@@ -13,9 +13,14 @@ import (
 
 func psCommand() *cli.Command {
 	return &cli.Command{
-		Name: "ps", Usage: "list a container's processes", ArgsUsage: "ID [PS ARGS...]", StopOnNthArg: &one,
-		Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
+		Name: "ps", Usage: "list a container's processes (without ID: the containers, as ls)", ArgsUsage: "[ID [PS ARGS...]]", StopOnNthArg: &one,
+		Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
+			&cli.BoolFlag{Name: "json", Usage: "without ID: JSON"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "without ID: only names"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() == 0 {
+				return personList(cmd)
+			}
 			id, err := needID(cmd)
 			if err != nil {
 				return err

@@ -104,6 +104,9 @@ func userRunFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "hostname", Usage: "container hostname"},
 		&cli.StringFlag{Name: "userns-range", Usage: "HOSTID[:SIZE]: map to this host range instead of allocating one; outside the pool and every other container's"},
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the name (bulwark logs, stop, rm, ls)"},
+		&cli.BoolFlag{Name: "rm", Usage: "remove a detached container when it exits (a foreground one always is, unless --keep)"},
+		&cli.BoolFlag{Name: "keep", Usage: "keep the container after it exits, until bulwark rm"},
 		&cli.StringFlag{Name: "entrypoint", Usage: "IMAGE: run this instead of the image's Entrypoint, without its Cmd"},
 		&cli.StringFlag{Name: "stop-signal", Usage: "signal bulwark stop sends first (default: the image's StopSignal, else SIGTERM)"},
 		&cli.StringSliceFlag{Name: "expose", Usage: "PORT[/PROTO] recorded as exposed, beside the image's ExposedPorts (bulwark ls --json)"},
@@ -205,6 +208,7 @@ func userRunOptions(cmd *cli.Command, rootfs string, argv []string) *userface.Op
 		Hostname: cmd.String("hostname"), UsernsRange: cmd.String("userns-range"),
 		StopSignal: cmd.String("stop-signal"), Expose: cmd.StringSlice("expose"),
 		ImageVolumes: cmd.String("image-volume"),
+		Detach:       cmd.Bool("detach"), Remove: cmd.Bool("rm"), Keep: cmd.Bool("keep"),
 	}
 	if cmd.IsSet("entrypoint") {
 		v := cmd.String("entrypoint")

@@ -61,6 +61,10 @@ type CreateOpts struct {
 	// Owns is what the caller made on the host for this container; the
 	// container's state records it and delete removes it.
 	Owns []Owned
+	// Claimed, when set, is called once the container's id is claimed:
+	// from then on Owns is the container's, and a failed create's own
+	// undo (delete's destroy) releases it, so the caller must not.
+	Claimed func()
 	// wantConsole: the runtime stays attached and relays the terminal itself
 	// (foreground run without --console-socket); the pty master lands in gotConsole.
 	wantConsole bool
@@ -95,6 +99,9 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 		return err
 	}
 	defer l.Unlock()
+	if o.Claimed != nil {
+		o.Claimed()
+	}
 	st := &State{
 		ID:          id,
 		Bundle:      bundle,

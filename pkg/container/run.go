@@ -24,6 +24,9 @@ type RunOpts struct {
 	// Signals, when set, are the caller's (NotifySignals), left registered
 	// after Run; without, Run registers and unregisters its own.
 	Signals *Signals
+	// Started, when set, is called once the payload runs, before Run
+	// waits for it (a detached person's run reports it then).
+	Started func()
 }
 
 // Run creates and starts a container; attached, it forwards signals and the
@@ -66,6 +69,9 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 		return -1, err
 	}
 	phase.Mark("started")
+	if o.Started != nil {
+		o.Started()
+	}
 	code := waitFor(st.Pid, sigs.C, tty)
 	phase.Mark("waited")
 	if tty != nil {

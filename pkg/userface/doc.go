@@ -20,7 +20,9 @@
 // image store) and check (the host) in audit.go; explain (what a profile
 // does to a syscall, path or capability) in explain.go, and the hint line
 // after a failed run in hints.go; the person's image store (pull, load,
-// images, rmi, prune) in images.go.
+// images, rmi, prune) in images.go; detached containers (run -d and its
+// monitor) in detach.go, and what a person does with them (ls, logs,
+// stop, rm) in service.go.
 //
 // Not for runc's `create`/`run ID` (OCI bundles from engines): those go
 // straight to pkg/container with the engine's config. Images, networks,

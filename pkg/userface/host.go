@@ -96,10 +96,7 @@ func (h *host) prepare(s *specs.Spec, p Paths, allocate bool, vols []volumeFlag)
 			return err
 		}
 	}
-	h.ownDir(p.Bundle)
-	if err := os.MkdirAll(p.Bundle, 0o700); err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
+	// The bundle directory is the run's claim on its name (claimName).
 	if err := h.deviceNodes(s, p.Dev); err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}

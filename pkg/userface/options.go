@@ -68,6 +68,9 @@ type Options struct {
 	// ImageVolumes is what becomes of the image's VOLUMEs: bind (empty),
 	// tmpfs or ignore (imageVolumes).
 	ImageVolumes string
+	// Detach runs the container in the background (detach.go); Remove
+	// deletes a detached one when it exits, Keep keeps a foreground one.
+	Detach, Remove, Keep bool
 
 	// What the image adds, filled by host.image: its VOLUMEs as mounts,
 	// and the annotations bulwark ls and stop read.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/bulwark-sec/bulwark/internal/cleanup"
 	"github.com/bulwark-sec/bulwark/pkg/container"
@@ -14,31 +15,66 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/killlog"
 )
 
-// Run runs the person's request in the foreground to its end and returns
-// the payload's exit status. Everything made on the host is the
-// container's from create on, and its delete removes it; on a failure
-// before that, Run removes it itself.
+// Run runs the person's request and returns the payload's exit status:
+// in the foreground to its end, or with Detach in a monitor process of its
+// own (detach.go) that outlives this one, returning once the payload runs.
+// Everything made on the host is the container's from create on, and its
+// delete removes it; on a failure before that, Run removes it itself.
 func Run(rt *container.Runtime, o *Options) (int, error) {
+	if o.Detach {
+		if o.TTY {
+			return -1, errors.New("--detach with --tty: a detached container has no terminal to keep; drop -t (bulwark logs shows its output)")
+		}
+		if id := os.Getenv(envMonitor); id != "" {
+			return monitor(rt, o, id)
+		}
+		return detach(o)
+	}
+	return run(rt, o, nil)
+}
+
+// newName is a container id for a run without --name.
+func newName() (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "bw-" + hex.EncodeToString(b[:]), nil
+}
+
+// run is a run to its end; with d, as a detached container's monitor.
+func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	id := o.Name
 	if id == "" {
-		var b [6]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		var err error
+		if id, err = newName(); err != nil {
 			return -1, err
 		}
-		id = "bw-" + hex.EncodeToString(b[:])
 	} else if err := oci.ValidateID(id); err != nil {
 		return -1, fmt.Errorf("--name: %w", err)
-	}
-	if _, err := rt.Load(id); err == nil {
-		return -1, fmt.Errorf("--name %s: %w", id, container.ErrExist)
 	}
 	if o.UsernsRange != "" {
 		if err := checkRange(rt, o.UsernsRange); err != nil {
 			return -1, err
 		}
 	}
+	p := PathsOf(rt.Root, id)
+	// The name is claimed before anything else is made: every path the
+	// run makes is derived from it, so two runs of one name must never
+	// both get past here (each would remove the other's files).
+	if err := claimName(rt, id, p.Bundle); err != nil {
+		return -1, err
+	}
+	claim := []container.Owned{{Kind: container.OwnedDir, Path: p.Bundle},
+		{Kind: container.OwnedSharedDir, Path: filepath.Dir(p.Bundle)}}
 	var undo cleanup.Stack
 	defer undo.Clean()
+	// First on the stack, so undone last, after everything it guards.
+	undo.Add(func() {
+		for _, c := range claim {
+			_ = c.Release(rt.StateDir(id))
+		}
+	})
 	h := &host{rt: rt, stateDir: rt.StateDir(id), undo: &undo}
 	if o.Image != "" {
 		// The image's snapshot is mounted before the spec is made: --user
@@ -67,7 +103,6 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	}
 
 	// From here on the host is changed (for an image, from h.image on).
-	p := PathsOf(rt.Root, id)
 	if err := h.prepare(s, p, o.UsernsRange == "", r.volumes); err != nil {
 		return -1, err
 	}
@@ -75,7 +110,11 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 		return -1, err
 	}
 	var tee *stderrTee
-	if !o.TTY {
+	if d != nil {
+		if err := d.startLog(p.Bundle); err != nil {
+			return -1, err
+		}
+	} else if !o.TTY {
 		if tee, err = teeStderr(); err != nil {
 			return -1, err
 		}
@@ -84,25 +123,65 @@ func Run(rt *container.Runtime, o *Options) (int, error) {
 	// it (no root, dmesg_restrict) the hint says less.
 	kills, _ := killlog.Start()
 	defer kills.Close()
-	// Kept, so that the cgroup's OOM counter can be read before delete.
-	code, err := rt.Run(id, p.Bundle, &container.RunOpts{
-		CreateOpts: container.CreateOpts{Spec: s, Owns: h.owns},
-		Signals:    container.NotifySignals(),
-		Keep:       true,
-	})
+	ro := &container.RunOpts{
+		// The claim goes last, so that delete frees the name only once
+		// everything derived from it is gone.
+		CreateOpts: container.CreateOpts{Spec: s, Owns: append(h.owns, claim...),
+			Claimed: undo.Release},
+		Signals: container.NotifySignals(),
+		// Kept, so that the cgroup's OOM counter can be read before delete.
+		Keep: true,
+	}
+	if d != nil {
+		ro.Started = d.started
+	}
+	code, err := rt.Run(id, p.Bundle, ro)
 	if err != nil {
 		tee.stop()
 		return -1, err
 	}
 	out := outcome(rt, id, code, kills)
+	if o.Keep || d != nil && !o.Remove {
+		// bulwark rm removes it, and with it everything it owns.
+		if d != nil {
+			d.exited(code)
+		}
+		if tail := tee.stop(); d == nil {
+			out.Tail = tail
+			printHint(os.Stderr, Hint(s, o, out))
+		}
+		return code, nil
+	}
 	derr := rt.Delete(id, true)
 	tail := tee.stop()
+	if d != nil {
+		d.exited(code)
+	}
 	if derr != nil && !errors.Is(derr, container.ErrNotExist) {
 		return code, derr
 	}
-	// Delete removed the container, and with it everything it owned.
-	undo.Release()
 	out.Tail = tail
-	printHint(os.Stderr, Hint(s, o, out))
+	if d == nil {
+		printHint(os.Stderr, Hint(s, o, out))
+	}
 	return code, nil
+}
+
+// claimName makes the run's bundle directory, which fails if the name is
+// taken: the one atomic step that gives a name to one run.
+func claimName(rt *container.Runtime, id, bundle string) error {
+	if err := os.MkdirAll(filepath.Dir(bundle), 0o700); err != nil {
+		return fmt.Errorf("--name %s: %w", id, err)
+	}
+	if err := os.Mkdir(bundle, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("--name %s: %w (if no container of that name shows in bulwark ls, a run of it is starting, or was killed before it started: bulwark rm %s removes what it left)", id, container.ErrExist, id)
+		}
+		return fmt.Errorf("--name %s: %w", id, err)
+	}
+	if _, err := rt.Load(id); err == nil {
+		os.Remove(bundle)
+		return fmt.Errorf("--name %s: %w", id, container.ErrExist)
+	}
+	return nil
 }

@@ -1,0 +1,234 @@
+package userface
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+)
+
+// A detached run (-d) is the same run as a foreground one, made by a
+// monitor process of its own: the command the person typed starts
+// itself again in a new session, with envMonitor naming the container
+// and fd 3 a pipe on which the monitor says "ok" once the payload runs,
+// or why it could not start; the person's command prints the name and
+// returns. The monitor stays the container's parent (its subreaper, as a
+// foreground run is), relays the payload's stdout and stderr into the
+// log (logFile, capped), records the exit status, and with --rm deletes
+// the container when it ends. So a detached container outlives the
+// command that started it, and there is no daemon: killing the monitor
+// leaves a running container whose output goes nowhere, which bulwark
+// stop and rm still handle.
+const (
+	envMonitor = "_BULWARK_MONITOR"
+	// logFile is the payload's stdout and stderr, in the bundle directory
+	// (removed with the container); logFile+".1" holds the previous
+	// logMax bytes once it fills.
+	logFile  = "container.log"
+	exitFile = "exit"
+)
+
+// logMax caps each of the two log files.
+var logMax int64 = 8 << 20
+
+// detach starts the monitor and waits for its word.
+func detach(o *Options) (int, error) {
+	id := o.Name
+	if id == "" {
+		var err error
+		if id, err = newName(); err != nil {
+			return -1, err
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	defer r.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		w.Close()
+		return -1, err
+	}
+	defer null.Close()
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = append(os.Environ(), envMonitor+"="+id)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return -1, fmt.Errorf("--detach: starting the monitor: %w", err)
+	}
+	msg, _ := io.ReadAll(r)
+	if string(msg) == "ok" {
+		// The monitor is nobody's child to wait for now: init reaps it.
+		_ = cmd.Process.Release()
+		fmt.Println(id)
+		return 0, nil
+	}
+	_ = cmd.Wait()
+	if len(msg) == 0 {
+		return -1, fmt.Errorf("--detach: the monitor of %s ended before the container started", id)
+	}
+	return -1, errors.New(string(msg))
+}
+
+// detached is the monitor's side of a detached run.
+type detached struct {
+	ready   *os.File
+	once    sync.Once
+	dir     *os.File // the bundle directory, held so writes never land in a successor's
+	log     *capLog
+	relay   *os.File // the pipe's write end: the payload's stdout and stderr
+	relayed chan struct{}
+}
+
+// monitor runs o as the detached container id and reports to the
+// command that started it.
+func monitor(rt *container.Runtime, o *Options, id string) (int, error) {
+	// Not the container's: it must not inherit the pipe.
+	unix.CloseOnExec(3)
+	d := &detached{ready: os.NewFile(3, "ready")}
+	r := *o
+	r.Name = id
+	code, err := run(rt, &r, d)
+	d.report(err)
+	return code, err
+}
+
+// report tells the starting command that the payload runs (err nil) or
+// why it does not; only the first word counts.
+func (d *detached) report(err error) {
+	d.once.Do(func() {
+		msg := "ok"
+		if err != nil {
+			msg = err.Error()
+		}
+		_, _ = d.ready.WriteString(msg)
+		d.ready.Close()
+	})
+}
+
+func (d *detached) started() { d.report(nil) }
+
+// startLog points the monitor's stdout and stderr, which the container's
+// init inherits, at a pipe relayed into the log in bundle.
+func (d *detached) startLog(bundle string) error {
+	dir, err := os.Open(bundle)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	d.dir = dir
+	if d.log, err = openCapLog(dir, logFile, logMax); err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	os.Stdin, os.Stdout, os.Stderr = null, pw, pw
+	d.relay, d.relayed = pw, make(chan struct{})
+	go func() {
+		defer close(d.relayed)
+		_, _ = io.Copy(d.log, pr)
+		pr.Close()
+	}()
+	return nil
+}
+
+// exited records the payload's status and drains the log.
+func (d *detached) exited(code int) {
+	if d.relay != nil {
+		d.relay.Close()
+		<-d.relayed
+		d.log.Close()
+	}
+	if d.dir != nil {
+		writeAt(d.dir, exitFile, []byte(strconv.Itoa(code)+"\n"))
+		d.dir.Close()
+	}
+}
+
+// writeAt writes name in dir (by its fd: a removed directory takes the
+// write nowhere).
+func writeAt(dir *os.File, name string, b []byte) {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), name)
+	_, _ = f.Write(b)
+	f.Close()
+}
+
+// capLog is a log file that never grows past max: when full it becomes
+// name.1 (replacing the one before) and a new one starts, so a container
+// that writes without end keeps at most 2*max bytes on the host.
+type capLog struct {
+	dir  *os.File
+	name string
+	max  int64
+	f    *os.File
+	n    int64
+}
+
+func openCapLog(dir *os.File, name string, max int64) (*capLog, error) {
+	l := &capLog{dir: dir, name: name, max: max}
+	return l, l.open()
+}
+
+func (l *capLog) open() error {
+	fd, err := unix.Openat(int(l.dir.Fd()), l.name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	l.f, l.n = os.NewFile(uintptr(fd), l.name), 0
+	if fi, err := l.f.Stat(); err == nil {
+		l.n = fi.Size()
+	}
+	return nil
+}
+
+func (l *capLog) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		if l.n >= l.max {
+			l.f.Close()
+			if err := unix.Renameat(int(l.dir.Fd()), l.name, int(l.dir.Fd()), l.name+".1"); err != nil {
+				return written, err
+			}
+			if err := l.open(); err != nil {
+				return written, err
+			}
+		}
+		chunk := b
+		if room := l.max - l.n; int64(len(chunk)) > room {
+			chunk = chunk[:room]
+		}
+		n, err := l.f.Write(chunk)
+		l.n += int64(n)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+	}
+	return written, nil
+}
+
+func (l *capLog) Close() error { return l.f.Close() }

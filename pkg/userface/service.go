@@ -1,0 +1,213 @@
+package userface
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+)
+
+// Listed is one row of a person's bulwark ls.
+type Listed struct {
+	Name    string    `json:"name"`
+	Image   string    `json:"image"` // the image, or the rootfs directory
+	Command []string  `json:"command"`
+	Status  string    `json:"status"` // creating, created, running, paused, stopped
+	Exit    *int      `json:"exitCode,omitempty"`
+	Created time.Time `json:"created"`
+	Pid     int       `json:"pid,omitempty"`
+	Ports   []string  `json:"exposedPorts,omitempty"`
+}
+
+// List describes every container under the state root, the person's and
+// the engines' alike, by name.
+func List(rt *container.Runtime) ([]Listed, error) {
+	sts, err := rt.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Listed, 0, len(sts))
+	for _, st := range sts {
+		l := Listed{Name: st.ID, Image: st.Annotations[oci.AnnotationImage], Created: st.Created,
+			Status: string(rt.Status(st))}
+		if l.Image == "" {
+			l.Image = st.Rootfs
+		}
+		if st.Config != nil && st.Config.Process != nil {
+			l.Command = st.Config.Process.Args
+		}
+		if p := st.Annotations[oci.AnnotationExposedPorts]; p != "" {
+			l.Ports = strings.Split(p, ",")
+		}
+		if l.Status == string(specs.StateRunning) || l.Status == "paused" {
+			l.Pid = st.Pid
+		} else if b, err := os.ReadFile(filepath.Join(PathsOf(rt.Root, st.ID).Bundle, exitFile)); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				l.Exit = &n
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// StatusLine is the STATUS column of bulwark ls: "running 3m2s",
+// "exited (0)".
+func (l Listed) StatusLine(now time.Time) string {
+	switch {
+	case l.Status == string(specs.StateRunning):
+		return "running " + now.Sub(l.Created).Truncate(time.Second).String()
+	case l.Exit != nil:
+		return fmt.Sprintf("exited (%d)", *l.Exit)
+	}
+	return l.Status
+}
+
+// Stop sends the container its stop signal (the image's StopSignal or
+// --stop-signal, else SIGTERM), waits up to timeout for it to end, then
+// kills every process in it. A stopped container is left as it is.
+func Stop(rt *container.Runtime, id string, timeout time.Duration) error {
+	st, err := rt.Load(id)
+	if err != nil {
+		return err
+	}
+	if rt.Status(st) == specs.StateStopped {
+		return nil
+	}
+	sig := unix.SIGTERM
+	if a := st.Annotations[oci.AnnotationStopSignal]; a != "" {
+		if sig, err = container.ParseSignal(a); err != nil {
+			return fmt.Errorf("container %s: annotation %s: %w", id, oci.AnnotationStopSignal, err)
+		}
+	}
+	if rt.Status(st) == "paused" {
+		// A frozen process cannot act on the signal.
+		_ = rt.Resume(id)
+	}
+	if err := rt.Kill(id, sig, false); err != nil && !errors.Is(err, container.ErrNotRunning) {
+		return err
+	}
+	if waitStopped(rt, id, timeout) {
+		return nil
+	}
+	if err := rt.Kill(id, unix.SIGKILL, true); err != nil && !errors.Is(err, container.ErrNotRunning) && !errors.Is(err, container.ErrNotExist) {
+		return err
+	}
+	if !waitStopped(rt, id, 10*time.Second) {
+		return fmt.Errorf("container %s: still running 10s after SIGKILL", id)
+	}
+	return nil
+}
+
+// waitStopped polls until the container is stopped or gone.
+func waitStopped(rt *container.Runtime, id string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		st, err := rt.Load(id)
+		if err != nil || rt.Status(st) == specs.StateStopped {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Remove deletes a stopped container (with force, a running one too) and
+// everything it owns. A name whose run was killed before its container
+// existed has only its claim left: Remove frees it.
+func Remove(rt *container.Runtime, id string, force bool) error {
+	if err := oci.ValidateID(id); err != nil {
+		return err
+	}
+	st, err := rt.Load(id)
+	if errors.Is(err, container.ErrNotExist) {
+		b := PathsOf(rt.Root, id).Bundle
+		if _, serr := os.Stat(b); serr == nil {
+			return os.RemoveAll(b)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if s := rt.Status(st); s != specs.StateStopped && !force {
+		return fmt.Errorf("container %s is %s: bulwark stop it first, or rm -f: %w", id, s, container.ErrRunning)
+	}
+	if err := rt.Delete(id, true); err != nil && !errors.Is(err, container.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Logs copies a detached container's output to w; with follow, it goes
+// on until the container has stopped and its monitor has written the last.
+func Logs(rt *container.Runtime, id string, follow bool, w io.Writer) error {
+	if _, err := rt.Load(id); err != nil {
+		return err
+	}
+	bundle := PathsOf(rt.Root, id).Bundle
+	path := filepath.Join(bundle, logFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("container %s has no log: only a container run with --detach keeps one", id)
+	}
+	if b, err := os.ReadFile(path + ".1"); err == nil {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer func() { f.Close() }()
+	var stopped time.Time
+	for {
+		if _, err := io.Copy(w, f); err != nil {
+			return err
+		}
+		if !follow {
+			return nil
+		}
+		// Rotated: finish the old file (done above), go on in the new.
+		if fi, err := os.Stat(path); err == nil {
+			if cur, err := f.Stat(); err == nil && !os.SameFile(fi, cur) {
+				nf, err := os.Open(path)
+				if err != nil {
+					return err
+				}
+				f.Close()
+				f = nf
+				continue
+			}
+		}
+		// The monitor writes the exit file after the log's last byte.
+		if _, err := os.Stat(filepath.Join(bundle, exitFile)); err == nil {
+			_, err := io.Copy(w, f)
+			return err
+		}
+		st, err := rt.Load(id)
+		if err != nil {
+			return nil // removed
+		}
+		// A monitor that was killed writes no exit file.
+		if rt.Status(st) == specs.StateStopped {
+			if stopped.IsZero() {
+				stopped = time.Now()
+			} else if time.Since(stopped) > 2*time.Second {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
