@@ -11,12 +11,14 @@
 #   unit         every package except the three integration ones below
 #   integration  ./tests: real containers through bin/bulwark
 #   engines      ./tests/engines: Docker, Podman and containerd drive bulwark
+#   cri          ./tests/cri: containerd's CRI runs pods with bulwark (crictl)
 #   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver)
 #   conformance  the OCI runtime-tools validation suite (conformance/run.sh)
 #   fuzz         15 s of each fuzz target
 #
 # Each target installs only what it needs: setup.sh always, install-engines.sh
-# for engines, install-vm.sh for vm (all installs both).
+# for engines, install-cri.sh for cri, install-vm.sh for vm (all installs
+# them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -37,10 +39,10 @@ tool() {
 	echo "$dir/$1"
 }
 
-# unit_pkgs lists every package but the three that start real containers,
-# engines and VMs (./tests, ./tests/engines, ./tests/vm).
+# unit_pkgs lists every package but the four that start real containers,
+# engines and VMs (./tests, ./tests/engines, ./tests/cri, ./tests/vm).
 unit_pkgs() {
-	go list ./... | grep -v -x -e "$module/tests" -e "$module/tests/engines" -e "$module/tests/vm"
+	go list ./... | grep -v -x -e "$module/tests" -e "$module/tests/engines" -e "$module/tests/cri" -e "$module/tests/vm"
 }
 
 # import_order fails on an import block whose groups are out of order:
@@ -154,9 +156,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | engines | vm | conformance | fuzz) ;;
+	all | quick | lint | unit | integration | network | engines | cri | vm | conformance | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, vm, conformance, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, cri, vm, conformance, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -167,6 +169,7 @@ for t in "${targets[@]}"; do
 	case $t in
 	all)
 		./scripts/install-engines.sh
+		./scripts/install-cri.sh # CNI plugins, crictl and critest for tests/cri
 		./scripts/install-vm.sh # qemu + a Debian kernel for tests/vm (pure cgroup v2 guest)
 		lint
 		debian_rootfs
@@ -194,6 +197,11 @@ for t in "${targets[@]}"; do
 		./scripts/install-engines.sh
 		echo "== engine tests"
 		gotest_root ./tests/engines/
+		;;
+	cri)
+		./scripts/install-cri.sh
+		echo "== CRI tests"
+		gotest_root ./tests/cri/
 		;;
 	vm)
 		./scripts/install-vm.sh

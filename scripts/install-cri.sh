@@ -1,0 +1,48 @@
+#!/bin/sh
+# Installs what tests/cri drives Bulwark through: containerd from Debian
+# (its CRI plugin, the runc shim), runc (the other handler the tests compare
+# with), the CNI plugins (bridge, host-local, loopback in /usr/lib/cni), and
+# builds crictl and critest from sigs.k8s.io/cri-tools through the Go module
+# proxy into _build/tools, once per version.
+#
+# Idempotent: a second run costs one dpkg query and two file tests. Needs
+# root and Debian's apt for the packages.
+set -eu
+
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+export PATH="$PATH:/usr/local/go/bin"
+
+need=$(missing_packages containerd runc containernetworking-plugins)
+if [ -n "$need" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-cri.sh: must run as root to install:$need" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# policy-rc.d keeps the maintainer scripts from starting containerd on
+	# the host: the tests start their own with private roots and sockets.
+	policy=/usr/sbin/policy-rc.d
+	created_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod +x "$policy"
+		created_policy=1
+	fi
+	trap 'if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+# cri-tools' go.mod has no replace directives, so both build from the
+# module as the proxy serves it: crictl with go build, critest (a Ginkgo
+# suite) with go test -c, as cri-tools' own Makefile does.
+version=v1.37.0
+dir="$(pwd)/_build/tools/cri-tools@$version"
+if [ ! -x "$dir/crictl" ] || [ ! -x "$dir/critest" ]; then
+	mkdir -p "$dir"
+	src=$(GOFLAGS= go mod download -json "sigs.k8s.io/cri-tools@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	(cd "$src" && GOFLAGS= go build -o "$dir/crictl.tmp" ./cmd/crictl && GOFLAGS= go test -c -o "$dir/critest.tmp" ./cmd/critest)
+	mv "$dir/crictl.tmp" "$dir/crictl"
+	mv "$dir/critest.tmp" "$dir/critest"
+fi
