@@ -3,12 +3,14 @@ package tests
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,7 +101,13 @@ func netRootfs(t *testing.T) string {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skip("iptables not installed")
 	}
-	return userRootfs(t)
+	rootfs := userRootfs(t)
+	// Names are looked up in /etc/hosts only: a name of another network
+	// must not become a DNS query to the host's resolver, off the machine.
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/nsswitch.conf"), []byte("hosts: files\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return rootfs
 }
 
 // containerIP is the address of the container's eth0 from its record.
@@ -284,5 +292,222 @@ func TestNetworkSIGKILLMidCreateIsCollected(t *testing.T) {
 	}
 	if d := diffLines(before, netState(t)); d != "" {
 		t.Errorf("left behind by runs killed mid-create:\n%s", d)
+	}
+}
+
+// netEnv is an env whose named networks live in a directory of the test's.
+type netEnv struct {
+	*env
+	dir string
+}
+
+func newNetEnv(t *testing.T) *netEnv {
+	n := &netEnv{env: newEnv(t), dir: t.TempDir()}
+	return n
+}
+
+// bwNet runs bulwark with this env's --root and --network-dir.
+func (n *netEnv) bwNet(args ...string) result {
+	n.t.Helper()
+	return n.bw(append([]string{"--network-dir", n.dir}, args...)...)
+}
+
+// createNetwork makes a named network and removes it when the test ends.
+func (n *netEnv) createNetwork(name string, flags ...string) {
+	n.t.Helper()
+	if r := n.bwNet(append(append([]string{"network", "create"}, flags...), name)...); r.code != 0 {
+		n.t.Fatalf("network create %s: %v", name, r)
+	}
+	n.t.Cleanup(func() {
+		if r := n.bwNet("network", "rm", name); r.code != 0 {
+			n.t.Errorf("network rm %s: %v", name, r)
+		}
+	})
+}
+
+func TestNetworkNamedNetworksResolveByNameAndIsolate(t *testing.T) {
+	n := newNetEnv(t)
+	rootfs := netRootfs(t)
+	n.createNetwork("front")
+	n.createNetwork("back")
+	netDir := []string{"--network-dir", n.dir}
+	srv := n.userRunBG("listening", append(netDir, "--net", "front", "--hostname", "web"), rootfs, "/usr/local/bin/httpd", "-addr", "0.0.0.0:80")
+	ip := containerIP(t, n.env, srv.id)
+	if !strings.HasPrefix(ip, "10.89.1.") {
+		t.Errorf("front's first container got %s, want an address in 10.89.1.0/24", ip)
+	}
+	get := func(net, url string) result {
+		return n.userRun(nil, append(netDir, "--net", net), rootfs, "/usr/local/bin/netprobe", "get", url)
+	}
+	for _, url := range []string{"http://" + ip + "/", "http://" + srv.id + "/", "http://web/"} {
+		if r := get("front", url); r.code != 0 || r.stdout != "ok\n" {
+			t.Errorf("on front, GET %s: %v", url, r)
+		}
+	}
+	// Other networks: not by address (routed between bridges: dropped),
+	// not by name (their hosts files do not list it).
+	for _, tc := range []struct{ net, url string }{
+		{"back", "http://" + ip + "/"},
+		{"bridge", "http://" + ip + "/"},
+		{"back", "http://web/"},
+	} {
+		if r := get(tc.net, tc.url); r.code == 0 || r.stdout == "ok\n" {
+			t.Errorf("on %s, GET %s answered across networks: %v", tc.net, tc.url, r)
+		}
+	}
+	r := n.bwNet("network", "inspect", "front")
+	if r.code != 0 || !strings.Contains(r.stdout, `"id": "`+srv.id+`"`) || !strings.Contains(r.stdout, ip) {
+		t.Errorf("network inspect front does not list %s at %s: %v", srv.id, ip, r)
+	}
+	if r := n.bwNet("network", "rm", "front"); r.code == 0 || !strings.Contains(r.stderr, "in use by "+srv.id) {
+		t.Errorf("network rm of a network in use: %v", r)
+	}
+	r = n.bwNet("network", "ls")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^front\s+bridge\s+10\.89\.1\.0/24\s+bulwark1\s+1$`).MatchString(r.stdout) {
+		t.Errorf("network ls:\n%v", r)
+	}
+	srv.stop(n.env)
+}
+
+func TestNetworkContainersCannotSpoofOrReachHostLoopback(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	// A service the host binds to its loopback only.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "host secret") }))
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+
+	for _, flags := range [][]string{nil, {"--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN"}} {
+		args := append([]string{"--net", "bridge"}, flags...)
+		r := e.userRun(nil, args, rootfs, "/bin/sh", "-c", `
+			p=/usr/local/bin/netprobe
+			$p raw
+			echo setaddr $($p setaddr eth0 10.89.0.250)
+			echo setmac $($p setmac eth0 02:42:ac:11:00:99)
+			ip route add 127.0.0.0/8 dev eth0 2>/dev/null && echo route OK || echo route EPERM
+			$p get http://10.89.0.1:`+port+`/
+			$p get http://127.0.0.1:`+port+`/
+			grep CapEff /proc/self/status
+			true`)
+		// AF_PACKET is refused by the seccomp profile's socket rule
+		// before the kernel's capability check could be.
+		for _, want := range []string{"inet-raw EPERM", "packet (EPERM|EAFNOSUPPORT)", "setaddr EPERM", "setmac EPERM", "route EPERM"} {
+			if !regexp.MustCompile("(?m)^" + want + "$").MatchString(r.stdout) {
+				t.Errorf("%v: want %q:\n%v", flags, want, r)
+			}
+		}
+		if strings.Contains(r.stdout, "host secret") {
+			t.Errorf("%v: a container reached the host's loopback-only service:\n%v", flags, r)
+		}
+	}
+	// The rule that keeps a neighbour from routing to 127/8 through
+	// route_localnet (portmap sets it on the bridge).
+	if err := exec.Command("iptables", "-w", "-C", "INPUT", "-i", "bulwark+", "!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8",
+		"-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP").Run(); err != nil {
+		t.Errorf("no loopback guard in INPUT: %v", err)
+	}
+}
+
+// dummyLink makes a dummy interface, up, with addr if given, removed when
+// the test ends.
+func dummyLink(t *testing.T, name, addr string) {
+	t.Helper()
+	exec.Command("ip", "link", "del", name).Run()
+	cmds := [][]string{{"ip", "link", "add", name, "type", "dummy"}, {"ip", "link", "set", name, "up"}}
+	if addr != "" {
+		cmds = append(cmds, []string{"ip", "addr", "add", addr, "dev", name})
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Skipf("%v: %v: %s (no dummy interfaces here)", c, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+}
+
+func TestNetworkMacvlanAndIPvlanOnADummyParent(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	for i, mode := range []string{"macvlan", "ipvlan"} {
+		parent := "bwtpar" + strconv.Itoa(i)
+		subnet := fmt.Sprintf("10.89.%d.", 200+i)
+		dummyLink(t, parent, subnet+"1/24")
+		before := netState(t)
+		flags := []string{"--net", mode + ":" + parent}
+		srv := e.userRunBG("listening", flags, rootfs, "/usr/local/bin/httpd", "-addr", "0.0.0.0:80")
+		ip := containerIP(t, e, srv.id)
+		if !strings.HasPrefix(ip, subnet) || ip == subnet+"1" {
+			t.Errorf("%s: server got %s, want an address of %s's %s0/24 other than its own", mode, ip, parent, subnet)
+		}
+		r := e.userRun(nil, flags, rootfs, "/bin/sh", "-c", "/usr/local/bin/netprobe get http://"+srv.id+"/; ip -o link show eth0")
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "ok\n") || !strings.Contains(r.stdout, mode) {
+			t.Errorf("%s: a second container reaching the first by name, on a %s eth0: %v", mode, mode, r)
+		}
+		srv.stop(e)
+		if d := diffLines(before, netState(t)); d != "" {
+			t.Errorf("%s: left behind:\n%s", mode, d)
+		}
+	}
+}
+
+func TestNetworkDedicatedInterfaceMovesInAndBack(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	dummyLink(t, "bwtded0", "")
+	mac, err := os.ReadFile("/sys/class/net/bwtded0/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := e.userRunBG("ready", []string{"--net", "dedicated:bwtded0"}, rootfs, "/bin/sh", "-c", "ip -o link show; echo ready; sleep 30")
+	if _, err := os.Stat("/sys/class/net/bwtded0"); err == nil {
+		t.Errorf("bwtded0 still in the host's namespace while the container has it")
+	}
+	if out := srv.output(); !strings.Contains(out, strings.TrimSpace(string(mac))) {
+		t.Errorf("the container does not have the interface (MAC %s):\n%s", mac, out)
+	}
+	srv.stop(e)
+	back, err := os.ReadFile("/sys/class/net/bwtded0/address")
+	if err != nil || string(back) != string(mac) {
+		t.Errorf("bwtded0 not back in the host's namespace after the container: %q, %v", back, err)
+	}
+}
+
+func TestNetworkContainerJoinsAnothersNamespace(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	srv := e.userRunBG("listening", []string{"--net", "bridge"}, rootfs, "/usr/local/bin/httpd", "-addr", "127.0.0.1:80")
+	r := e.userRun(nil, []string{"--net", "container:" + srv.id}, rootfs, "/usr/local/bin/netprobe", "get", "http://127.0.0.1:80/")
+	if r.code != 0 || r.stdout != "ok\n" {
+		t.Errorf("a container on container:%s reaching its loopback service: %v", srv.id, r)
+	}
+	srv.stop(e)
+	if r := e.userRun(nil, []string{"--net", "container:" + srv.id}, rootfs, "/bin/true"); r.code == 0 || !strings.Contains(r.stderr, "container:"+srv.id) {
+		t.Errorf("container: of a container that is gone: %v", r)
+	}
+}
+
+func TestNetworkCNIConfigListOfTheUsersOwn(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	dir := t.TempDir()
+	conf := `{"cniVersion": "1.0.0", "name": "bwtown", "plugins": [{"type": "bridge", "bridge": "bwtown0", "isGateway": true,
+		"ipam": {"type": "host-local", "ranges": [[{"subnet": "10.89.250.0/24"}]], "dataDir": "` + dir + `/ipam"}}]}`
+	if err := os.WriteFile(filepath.Join(dir, "own.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "bwtown0").Run() })
+	r := e.userRun(nil, []string{"--cni-dir", dir, "--net", "cni:bwtown"}, rootfs, "/usr/local/bin/netprobe", "addr", "eth0")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "10.89.250.") {
+		t.Errorf("--net cni:bwtown: %v", r)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "ipam", "bwtown"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "10.") {
+			t.Errorf("IPAM lease %s left behind", e.Name())
+		}
 	}
 }

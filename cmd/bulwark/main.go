@@ -86,6 +86,7 @@ func newApp(args []string) *cli.Command {
 			&cli.BoolFlag{Name: "harden", Usage: "raise every container to the hardening floor (logged per change)"},
 			&cli.StringFlag{Name: "data-root", Sources: cli.EnvVars("BULWARK_DATA_ROOT"), Usage: "directory for images (default /var/lib/bulwark for root, else ~/.local/share/bulwark)"},
 			&cli.StringFlag{Name: "network-dir", Sources: cli.EnvVars("BULWARK_NETWORK_DIR"), Value: network.DefaultDir, Usage: "directory for named networks"},
+			&cli.StringFlag{Name: "cni-dir", Sources: cli.EnvVars("BULWARK_CNI_DIR"), Value: network.DefaultCNIDir, Usage: "directory of the CNI config lists --net cni:NAME names"},
 			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N, \"memoryLimit\": \"1g\"})"},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {

@@ -15,7 +15,7 @@ import (
 
 func networkStore(cmd *cli.Command) *network.Store {
 	s := network.Default()
-	s.Dir = cmd.String("network-dir")
+	s.Dir, s.CNIDir = cmd.String("network-dir"), cmd.String("cni-dir")
 	return s
 }
 

@@ -203,7 +203,7 @@ func userRunOptions(cmd *cli.Command, rootfs string, argv []string) *userface.Op
 		Tmpfs: cmd.StringSlice("tmpfs"), Memory: cmd.String("memory"),
 		CapAdd: cmd.StringSlice("cap-add"), CapDrop: cmd.StringSlice("cap-drop"),
 		Devices: cmd.StringSlice("device"), Net: cmd.String("net"),
-		Publish: cmd.StringSlice("publish"), NetworkDir: cmd.String("network-dir"),
+		Publish: cmd.StringSlice("publish"), NetworkDir: cmd.String("network-dir"), CNIDir: cmd.String("cni-dir"),
 		Seccomp: cmd.String("seccomp"), TTY: cmd.Bool("tty"),
 		Hostname: cmd.String("hostname"), UsernsRange: cmd.String("userns-range"),
 		StopSignal: cmd.String("stop-signal"), Expose: cmd.StringSlice("expose"),
