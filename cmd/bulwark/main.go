@@ -131,6 +131,7 @@ var topCommands = []topCommand{
 	{[]string{"install"}, installCommand},
 	{[]string{"seccomp"}, seccompCommand},
 	{[]string{"explain"}, explainCommand},
+	{[]string{"learn"}, learnCommand},
 	{[]string{"audit"}, auditCommand},
 	{[]string{"check"}, checkCommand},
 	{[]string{"pull"}, pullCommand},

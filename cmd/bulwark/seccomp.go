@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
 
+	"github.com/bulwark-sec/bulwark/pkg/learn"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/bpfvm"
@@ -43,6 +44,11 @@ func seccompCommand() *cli.Command {
 				Name: "explain", Usage: "what PROFILE does to one syscall with these arguments, and why",
 				ArgsUsage: "PROFILE SYSCALL [ARG...]",
 				Action:    seccompExplain,
+			},
+			{
+				Name: "diff", Usage: "what profile A allows that profile B does not (B: default if not given)",
+				ArgsUsage: "A [B]",
+				Action:    seccompDiff,
 			},
 			{
 				Name: "export", Usage: "print the BPF program a profile compiles to",
@@ -157,4 +163,33 @@ func seccompExport(ctx context.Context, cmd *cli.Command) error {
 		return nil
 	}
 	return fmt.Errorf("--format %q: want text or raw", cmd.String("format"))
+}
+
+func seccompDiff(ctx context.Context, cmd *cli.Command) error {
+	a := cmd.Args().Slice()
+	if len(a) == 1 {
+		a = append(a, profiles.NameDefault)
+	}
+	if len(a) != 2 {
+		return errors.New("usage: bulwark seccomp diff A [B]")
+	}
+	var ss [2]*specs.LinuxSeccomp
+	for i, n := range a {
+		s, _, err := profiles.Resolve(n)
+		if err != nil {
+			return err
+		}
+		if err := seccomp.Validate(s); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		ss[i] = s
+	}
+	for _, d := range [][2]int{{0, 1}, {1, 0}} {
+		lines := learn.Diff(ss[d[0]], ss[d[1]])
+		fmt.Printf("%s allows, %s does not (%d):\n", a[d[0]], a[d[1]], len(lines))
+		for _, l := range lines {
+			fmt.Println("  " + l)
+		}
+	}
+	return nil
 }

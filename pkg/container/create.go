@@ -140,6 +140,11 @@ func (r *Runtime) loadSpec(bundle string, o *CreateOpts) (*specs.Spec, error) {
 		for _, w := range warnings {
 			r.warnf("%s", w)
 		}
+		// A learning init waits in execve for a listener only a person's
+		// `bulwark learn` runs; from a bundle it would hang for ever.
+		if _, ok := spec.Annotations[oci.AnnotationLearn]; ok {
+			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationLearn, Msg: "learning is only supported through `bulwark learn ROOTFS -- CMD`, not in a bundle's config", Err: oci.ErrInvalidConfig}
+		}
 	}
 	phase.Mark("loaded bundle")
 	if spec.Process == nil {

@@ -356,6 +356,15 @@ func dropPrivileges(conn *initproto.Conn, cfg *initproto.InitConfig, isExec bool
 		return fail(err)
 	}
 	sc := seccompOf(s)
+	if !isExec && learning(s) {
+		// The recording filter goes in last, like any payload filter;
+		// unprivileged, which needs no_new_privs.
+		prog, rec, err := seccomp.RecordingProgram(sc)
+		if err != nil {
+			return fail(oci.InConfig(err))
+		}
+		sc, cfg.SeccompProgram, p.NoNewPrivileges = rec, prog, true
+	}
 	// Without no_new_privs the kernel only lets a privileged process load a
 	// filter, so it goes in before capabilities are dropped.
 	if sc != nil && !p.NoNewPrivileges {
@@ -372,7 +381,7 @@ func dropPrivileges(conn *initproto.Conn, cfg *initproto.InitConfig, isExec bool
 			return fail(fmt.Errorf("no_new_privs: %w", err))
 		}
 	}
-	if sc != nil && !isExec && hasNotify(sc) {
+	if sc != nil && !isExec && hasNotify(sc) && !learning(s) {
 		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
 			return fail(err)
 		}
@@ -417,6 +426,14 @@ func seccompOf(s *specs.Spec) *specs.LinuxSeccomp {
 		return nil
 	}
 	return s.Linux.Seccomp
+}
+
+// learning: a learning run (oci.AnnotationLearn). Its recording filter is
+// loaded just before execve and its listener fd is never sent: the runtime
+// takes it from this process with pidfd_getfd while execve waits for it,
+// so no call of the init can wait on a listener that does not exist yet.
+func learning(s *specs.Spec) bool {
+	return s != nil && s.Annotations[oci.AnnotationLearn] != ""
 }
 
 func hasNotify(sc *specs.LinuxSeccomp) bool {

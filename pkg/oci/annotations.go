@@ -31,4 +31,13 @@ const (
 	// AnnotationExposedPorts lists the ports the image and --expose declare,
 	// comma-separated PORT/PROTO; recorded, not published (pkg/userface).
 	AnnotationExposedPorts = "run.bulwark.exposed-ports"
+
+	// AnnotationLearn makes the init load a recording filter instead of
+	// the container's seccomp profile (pkg/seccomp Recording): every call
+	// the profile lets through is sent to a listener that takes the fd
+	// with pidfd_getfd and lets it continue (pkg/learn). Its value is
+	// "record". The init then blocks in execve until that listener
+	// exists, so only a runtime that runs one may set it: the OCI face
+	// refuses it in an engine's config.
+	AnnotationLearn = "run.bulwark.learn"
 )

@@ -28,6 +28,11 @@ func ExportBPF(s *specs.LinuxSeccomp) ([]byte, error) {
 	if disabled(s) {
 		return nil, errors.New("seccomp: profile has neither defaultAction nor syscalls, so no filter is installed and there is nothing to export")
 	}
+	return exportBuilt(s)
+}
+
+// exportBuilt is ExportBPF for a profile the caller has checked.
+func exportBuilt(s *specs.LinuxSeccomp) ([]byte, error) {
 	filter, _, si, err := build(s)
 	if err != nil {
 		return nil, err

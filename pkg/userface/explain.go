@@ -109,7 +109,7 @@ func Explain(profile, what string) ([]string, error) {
 	if profile == "" {
 		profile = "default"
 	}
-	s, err := policy.Spec(profile)
+	s, err := profileSpec(profile)
 	if err != nil {
 		return nil, fmt.Errorf("--profile %s: %w", profile, err)
 	}
@@ -160,6 +160,9 @@ func explainSyscall(s *specs.Spec, profile, name string) []string {
 	}
 	r := explain.Evaluate(sc, name, [6]uint64{})
 	scName, reasons := builtinSeccomp(sc)
+	if reasons == nil {
+		reasons = learnedReasons(profile)
+	}
 	out := []string{fmt.Sprintf("seccomp (%s profile): %s %s %s", profile, name, r.Outcome(), r.Why(reasons))}
 	if len(r.Conds) > 0 && scName != "" {
 		out[0] += fmt.Sprintf(" (for all-zero arguments; `bulwark seccomp explain %s %s ARG...` for others)", scName, name)

@@ -77,6 +77,9 @@ type Options struct {
 	imageBinds  []volumeFlag
 	imageTmpfs  []tmpfsFlag
 	annotations map[string]string
+
+	// learn is set by Learn: the init loads a recording filter (pkg/learn).
+	learn bool
 }
 
 // Spec turns the request into a spec; it changes nothing on the host, so
@@ -222,7 +225,7 @@ func (r *request) spec() (*specs.Spec, error) {
 			return nil, fmt.Errorf("--device %s: %w", d, err)
 		}
 	}
-	opts, err := policy.Profile(r.profile, r.Devices...)
+	opts, err := profileOptions(r.profile, r.Devices)
 	if err != nil {
 		return nil, fmt.Errorf("--profile %s: %w", r.profile, err)
 	}
@@ -286,6 +289,9 @@ func (r *request) spec() (*specs.Spec, error) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.ann)) {
 		opts = append(opts, policy.WithAnnotation(k, r.ann[k]))
+	}
+	if r.learn {
+		opts = append(opts, policy.WithAnnotation(oci.AnnotationLearn, "record"))
 	}
 	s := policy.Base()
 	if err := policy.Apply(s, opts...); err != nil {

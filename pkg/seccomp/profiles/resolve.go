@@ -11,8 +11,9 @@ import (
 )
 
 // Resolve returns the profile named by arg: a built-in name (see Names), or
-// the path of a JSON file holding either an OCI linux.seccomp object or a
-// whole config.json (whose linux.seccomp is taken). Built-in names win over
+// the path of a JSON file holding an OCI linux.seccomp object, a whole
+// config.json (whose linux.seccomp is taken) or a profile `bulwark learn`
+// wrote (its seccomp). Built-in names win over
 // files of the same name in the working directory, so "default" always
 // means Bulwark's default. reasons is Reasons(arg) for built-ins, nil for
 // files. A config.json without linux.seccomp resolves to (nil, nil, nil):
@@ -36,6 +37,19 @@ func Resolve(arg string) (s *specs.LinuxSeccomp, reasons []string, err error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return nil, nil, fmt.Errorf("%s: not a JSON object: %w", arg, err)
+	}
+	if _, ok := probe["bulwarkProfile"]; ok {
+		// A profile `bulwark learn` wrote (pkg/learn): its seccomp object.
+		var lp struct {
+			Seccomp *specs.LinuxSeccomp `json:"seccomp"`
+		}
+		if err := json.Unmarshal(data, &lp); err != nil {
+			return nil, nil, fmt.Errorf("%s: seccomp: %w", arg, err)
+		}
+		if lp.Seccomp == nil {
+			return nil, nil, fmt.Errorf("%s: a learned profile without a seccomp object", arg)
+		}
+		return lp.Seccomp, nil, nil
 	}
 	if _, ok := probe["linux"]; ok {
 		var spec specs.Spec

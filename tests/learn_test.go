@@ -1,0 +1,311 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// learnedProfile is the part of a learned profile file the tests read.
+type learnedProfile struct {
+	Base         string   `json:"base"`
+	Capabilities []string `json:"capabilities"`
+	Observed     struct {
+		Syscalls map[string][]string `json:"syscalls"`
+		Written  []string            `json:"written"`
+		Executed []string            `json:"executed"`
+		Devices  []string            `json:"devices"`
+	} `json:"observed"`
+	Seccomp struct {
+		Syscalls []struct {
+			Names  []string `json:"names"`
+			Action string   `json:"action"`
+		} `json:"syscalls"`
+	} `json:"seccomp"`
+}
+
+// learn runs `bulwark learn --name ID -o OUT [flags] ROOTFS -- CMD...`.
+func (e *env) learn(out string, flags []string, rootfs string, cmd ...string) result {
+	e.t.Helper()
+	args := append([]string{"learn", "--name", e.id(), "-o", out}, flags...)
+	args = append(append(args, rootfs, "--"), cmd...)
+	return e.bw(args...)
+}
+
+func readLearned(t *testing.T, path string) *learnedProfile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := new(learnedProfile)
+	if err := json.Unmarshal(b, p); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return p
+}
+
+// allowedNames are the syscalls the profile's allow rules name.
+func (p *learnedProfile) allowedNames() []string {
+	var out []string
+	for _, sc := range p.Seccomp.Syscalls {
+		if sc.Action == "SCMP_ACT_ALLOW" {
+			for _, n := range sc.Names {
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A Debian shell script that forks, writes a file and reads it back is
+// learned in one run; the profile allows exactly the calls it made (and
+// records the file, the programs and the device), runs it again unchanged,
+// and refuses a call the recording never saw with ENOSYS, which explain
+// names.
+func TestLearnedProfileRunsTheWorkloadAndRefusesWhatItNeverDid(t *testing.T) {
+	e := newEnv(t)
+	rootfs := testrootfs.RequireDebian(t)
+	out := filepath.Join(t.TempDir(), "sh.json")
+	script := "echo hi > /tmp/x; cat /tmp/x; ls / >/dev/null"
+	r := e.learn(out, nil, rootfs, "/bin/sh", "-c", script)
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Fatalf("learn: %v", r)
+	}
+	e.assertUserRunGone(e.ids[len(e.ids)-1])
+	for _, w := range []string{"wrote " + out, "allowed ", "capabilities: none", "writes only under /tmp", "/usr/bin/cat"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("summary lacks %q: %s", w, r.stderr)
+		}
+	}
+	p := readLearned(t, out)
+	if p.Base != "default" {
+		t.Errorf("base %q, want default", p.Base)
+	}
+	observed := make([]string, 0, len(p.Observed.Syscalls))
+	for n := range p.Observed.Syscalls {
+		observed = append(observed, n)
+	}
+	slices.Sort(observed)
+	// The profile allows what was seen and nothing else (but the
+	// kernel's return paths and the init's bridge to execve, allowed in
+	// every learned profile).
+	want := slices.Clone(observed)
+	for _, n := range []string{"exit", "exit_group", "restart_syscall", "rt_sigreturn",
+		// what the init's Go runtime may need between the filter and execve
+		"futex", "sched_yield", "nanosleep", "rt_sigprocmask", "sigaltstack", "gettid", "getpid", "tgkill",
+		"madvise", "munmap", "epoll_pwait", "prlimit64", "mmap", "clone"} {
+		if !slices.Contains(want, n) {
+			want = append(want, n)
+		}
+	}
+	slices.Sort(want)
+	if got := p.allowedNames(); !slices.Equal(got, want) {
+		t.Errorf("allow rules name %v, want the recording's %v", got, want)
+	}
+	for _, want := range []string{"execve", "openat", "write", "read", "wait4", "exit_group"} {
+		if _, ok := p.Observed.Syscalls[want]; !ok {
+			t.Errorf("the recording missed %s: %v", want, observed)
+		}
+	}
+	if !slices.Contains(observed, "vfork") && !slices.Contains(observed, "clone") && !slices.Contains(observed, "fork") {
+		t.Errorf("the shell forked, but no fork call was recorded: %v", observed)
+	}
+	for _, never := range []string{"mkdir", "socket", "ptrace", "mount"} {
+		if slices.Contains(observed, never) {
+			t.Errorf("the recording saw %s, which the script never calls", never)
+		}
+	}
+	if !slices.Contains(p.Observed.Written, "/tmp/x") {
+		t.Errorf("written %v, want /tmp/x", p.Observed.Written)
+	}
+	for _, x := range []string{"/bin/sh", "/usr/bin/cat", "/usr/bin/ls"} {
+		if !slices.Contains(p.Observed.Executed, x) {
+			t.Errorf("executed %v, want %s", p.Observed.Executed, x)
+		}
+	}
+	if !slices.Contains(p.Observed.Devices, "/dev/null") {
+		t.Errorf("devices %v, want /dev/null", p.Observed.Devices)
+	}
+
+	r = e.userRun(nil, []string{"--profile", out}, rootfs, "/bin/sh", "-c", script)
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Fatalf("the workload under its learned profile: %v", r)
+	}
+	r = e.userRun(nil, []string{"--profile", out}, rootfs, "/bin/sh", "-c", script+"; mkdir /tmp/d")
+	if r.code == 0 || !strings.Contains(r.stderr, "Function not implemented") {
+		t.Fatalf("mkdir, never recorded, was not refused with ENOSYS: %v", r)
+	}
+	r = e.bw("explain", "--profile", out, "mkdir")
+	if r.code != 0 || !strings.Contains(r.stdout, "mkdir fails with ENOSYS") {
+		t.Errorf("explain mkdir: %v", r)
+	}
+	r = e.bw("explain", "--profile", out, "openat")
+	if r.code != 0 || !strings.Contains(r.stdout, "openat allowed") || !strings.Contains(r.stdout, "seen in the recording") {
+		t.Errorf("explain openat: %v", r)
+	}
+}
+
+// The arguments Bulwark's rules look at are learned too: a Python program
+// that opened an AF_UNIX socket may open one again, but an AF_INET6
+// socket, a family the default profile allows, is refused.
+func TestLearnedProfilePinsSocketFamilies(t *testing.T) {
+	e := newEnv(t)
+	rootfs := testrootfs.RequireDebian(t)
+	out := filepath.Join(t.TempDir(), "py.json")
+	prog := "import socket, sys; socket.socket(getattr(socket, sys.argv[1])).close(); print('socket', sys.argv[1])"
+	r := e.learn(out, nil, rootfs, "python3", "-c", prog, "AF_UNIX")
+	if r.code != 0 || r.stdout != "socket AF_UNIX\n" {
+		t.Fatalf("learn: %v", r)
+	}
+	p := readLearned(t, out)
+	// AF_UNIX (1), SOCK_STREAM (1).
+	if got := p.Observed.Syscalls["socket"]; !slices.Equal(got, []string{"0x1/0x1"}) {
+		t.Errorf("socket arguments %v, want [0x1/0x1]", got)
+	}
+	r = e.userRun(nil, []string{"--profile", out}, rootfs, "python3", "-c", prog, "AF_UNIX")
+	if r.code != 0 || r.stdout != "socket AF_UNIX\n" {
+		t.Fatalf("the workload under its learned profile: %v", r)
+	}
+	r = e.userRun(nil, []string{"--profile", out}, rootfs, "python3", "-c", prog, "AF_INET6")
+	if r.code == 0 || !strings.Contains(r.stderr, "Errno 38") {
+		t.Fatalf("an AF_INET6 socket was not refused with ENOSYS: %v", r)
+	}
+	r = e.bw("seccomp", "explain", out, "socket", "10", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "ENOSYS") {
+		t.Errorf("seccomp explain socket AF_INET6: %v", r)
+	}
+	r = e.bw("seccomp", "diff", out)
+	if r.code != 0 || !strings.Contains(r.stdout, "allows, default does not (0)") || !strings.Contains(r.stdout, "+ mkdir") {
+		t.Errorf("seccomp diff against default: %v", r)
+	}
+}
+
+// Capabilities are found by trial: granted CHOWN, a workload that chowns
+// keeps it, one that does not loses it and is then refused a chown.
+func TestLearnKeepsOnlyTheCapabilitiesTheWorkloadNeeds(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	dir := t.TempDir()
+	needs, never := filepath.Join(dir, "needs.json"), filepath.Join(dir, "never.json")
+	chown := "touch /tmp/f && chown 1:1 /tmp/f"
+	if r := e.learn(needs, []string{"--cap-add", "CHOWN"}, rootfs, "sh", "-c", chown); r.code != 0 {
+		t.Fatalf("learn: %v", r)
+	}
+	if got := readLearned(t, needs).Capabilities; !slices.Equal(got, []string{"CAP_CHOWN"}) {
+		t.Errorf("a workload that chowns kept %v, want [CAP_CHOWN]", got)
+	}
+	if r := e.userRun(nil, []string{"--profile", needs}, rootfs, "sh", "-c", chown); r.code != 0 {
+		t.Errorf("chown under the profile that kept CAP_CHOWN: %v", r)
+	}
+	if r := e.learn(never, []string{"--cap-add", "CHOWN"}, rootfs, "sh", "-c", "touch /tmp/f && echo ok"); r.code != 0 {
+		t.Fatalf("learn: %v", r)
+	}
+	p := readLearned(t, never)
+	if len(p.Capabilities) != 0 {
+		t.Errorf("a workload that never chowns kept %v", p.Capabilities)
+	}
+	// chown itself is allowed by seccomp here (learned from the other
+	// profile merged in), so the refusal is the capability's: EPERM.
+	merged := filepath.Join(dir, "merged.json")
+	data, err := os.ReadFile(never)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(merged, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.learn(merged, []string{"--merge", "--no-cap-trials"}, rootfs, "sh", "-c", "touch /tmp/f && chown 0:0 /tmp/f")
+	if r.code != 0 {
+		t.Fatalf("learn --merge: %v", r)
+	}
+	m := readLearned(t, merged)
+	if _, ok := m.Observed.Syscalls["chown"]; !ok {
+		if _, ok := m.Observed.Syscalls["fchownat"]; !ok {
+			t.Errorf("the merged profile lacks the chown of the second run: %v", m.Observed.Syscalls)
+		}
+	}
+	r = e.userRun(nil, []string{"--profile", never}, rootfs, "sh", "-c", chown)
+	if r.code == 0 {
+		t.Errorf("chown ran under a profile learned from a workload that never chowned: %v", r)
+	}
+}
+
+// Bad input: a malformed or unknown-syscall profile is refused naming the
+// file and field before anything exists; a workload that fails still gets
+// its profile, with a warning; a workload that cannot start gets none.
+func TestLearnBadInput(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	if r := e.learn(good, nil, rootfs, "true"); r.code != 0 {
+		t.Fatalf("learn true: %v", r)
+	}
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := strings.Replace(string(b), `"exit_group"`, `"fro"`, 1)
+	if unknown == string(b) {
+		t.Fatalf("exit_group not in %s", b)
+	}
+	for _, tc := range []struct{ name, content, want string }{
+		{"malformed.json", "{\n  \"bulwarkProfile\": 1,\n  oops\n}", "line 3"},
+		{"unknown-syscall.json", unknown, `unknown syscall "fro"`},
+		{"wrong-version.json", `{"bulwarkProfile": 7, "base": "default"}`, "bulwarkProfile"},
+		{"unknown-field.json", strings.Replace(string(b), `"base"`, `"bsae"`, 1), "bsae"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(dir, tc.name)
+			if err := os.WriteFile(f, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := e.userRun(nil, []string{"--profile", f}, rootfs, "true")
+			if r.code == 0 || !strings.Contains(r.stderr, f) || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("want an error naming %s and %q: %v", f, tc.want, r)
+			}
+			e.assertUserRunGone(e.ids[len(e.ids)-1])
+			r = e.bw("explain", "--profile", f, "read")
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("explain: want an error naming %q: %v", tc.want, r)
+			}
+		})
+	}
+
+	failed := filepath.Join(dir, "failed.json")
+	r := e.learn(failed, nil, rootfs, "sh", "-c", "exit 3")
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: the workload exited with status 3") {
+		t.Errorf("a failing workload: %v", r)
+	}
+	if _, err := os.Stat(failed); err != nil {
+		t.Errorf("no profile for a workload that failed: %v", err)
+	}
+	e.assertUserRunGone(e.ids[len(e.ids)-1])
+
+	none := filepath.Join(dir, "none.json")
+	r = e.learn(none, nil, rootfs, "/no/such/program")
+	if r.code == 0 {
+		t.Errorf("learning a program that does not exist succeeded: %v", r)
+	}
+	if _, err := os.Stat(none); err == nil {
+		t.Errorf("a profile was written for a workload that never started")
+	}
+	e.assertUserRunGone(e.ids[len(e.ids)-1])
+	if ents, _ := os.ReadDir(dir); slices.ContainsFunc(ents, func(d os.DirEntry) bool { return strings.HasPrefix(d.Name(), ".") }) {
+		t.Errorf("temporary files left in %s: %v", dir, ents)
+	}
+
+	r = e.learn(filepath.Join(dir, "x.json"), []string{"--profile", good}, rootfs, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "built-in profile") {
+		t.Errorf("learning under a learned file: %v", r)
+	}
+}
