@@ -511,3 +511,145 @@ func TestNetworkCNIConfigListOfTheUsersOwn(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkBadInputFailsBeforeStartLeavingNothing(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	if r := e.userRun(nil, []string{"--net", "bridge", "-p", "18079:80"}, rootfs, "/bin/true"); r.code != 0 {
+		t.Fatalf("first run on bridge: %v", r)
+	}
+	held, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldPort := strconv.Itoa(held.Addr().(*net.TCPAddr).Port)
+	cni := t.TempDir()
+	for name, conf := range map[string]string{
+		"broken.conflist":   `{"cniVersion": "1.0.0", "name": "broken", "plugins": [{"type": "bridge"`,
+		"noplugin.conflist": `{"cniVersion": "1.0.0", "name": "noplugin", "plugins": [{"type": "bulwark-no-such-plugin"}]}`,
+	} {
+		if err := os.WriteFile(filepath.Join(cni, name), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := netState(t)
+	check := func(name string, flags []string, want string) {
+		t.Helper()
+		r := e.userRun(nil, append([]string{"--cni-dir", cni}, flags...), rootfs, "/bin/echo", "started")
+		id := e.ids[len(e.ids)-1]
+		if r.code == 0 || strings.Contains(r.stdout, "started") || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: got %v, want a failure naming %q before the payload", name, r, want)
+		}
+		e.assertUserRunGone(id)
+		assertNoLeftovers(t, id)
+		if _, err := os.Stat(network.RecordPath(e.root, id)); err == nil {
+			t.Errorf("%s: network record left behind", name)
+		}
+	}
+	check("unknown network", []string{"--net", "nonesuch"}, "--net nonesuch: network \"nonesuch\": no such network")
+	check("port in use on the host", []string{"--net", "bridge", "-p", heldPort + ":80"}, "host port "+heldPort+"/tcp is in use on the host")
+	check("missing parent", []string{"--net", "macvlan:bwt-nope"}, `parent interface "bwt-nope"`)
+	check("missing dedicated interface", []string{"--net", "dedicated:bwt-nope"}, `interface "bwt-nope"`)
+	check("malformed CNI config", []string{"--net", "cni:broken"}, "broken.conflist")
+	check("missing plugin", []string{"--net", "cni:noplugin"}, `failed to find plugin "bulwark-no-such-plugin"`)
+	check("port on a network without portmap", []string{"-p", "18090:80"}, "cannot publish ports")
+	check("malformed port", []string{"--net", "bridge", "-p", "80"}, "--publish 80: want [IP:]HOST:CONTAINER")
+	check("unknown container", []string{"--net", "container:bwt-nope"}, "container:bwt-nope")
+	if d := diffLines(before, netState(t)); d != "" {
+		t.Errorf("left behind by refused runs:\n%s", d)
+	}
+
+	// A port another container publishes.
+	srv := e.userRunBG("listening", []string{"--net", "bridge", "-p", "18091:80"}, rootfs, "/usr/local/bin/httpd", "-addr", "0.0.0.0:80")
+	check("port published by another container", []string{"--net", "bridge", "-p", "18091:81"}, "already published by container "+srv.id)
+	srv.stop(e)
+	if d := diffLines(before, netState(t)); d != "" {
+		t.Errorf("left behind:\n%s", d)
+	}
+}
+
+func TestNetworkFiftyConcurrentContainersGetDistinctAddresses(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	if r := e.userRun(nil, []string{"--net", "bridge"}, rootfs, "/bin/true"); r.code != 0 {
+		t.Fatalf("first run on bridge: %v", r)
+	}
+	before := netState(t)
+	const n = 50
+	type out struct {
+		id string
+		r  result
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = e.id()
+	}
+	ch := make(chan out, n)
+	start := time.Now()
+	for _, id := range ids {
+		go func() {
+			// Each holds its address until all have one.
+			c := exec.Command(bulwarkBin, "--root", e.root, "run", "--name", id, "--net", "bridge", rootfs, "--",
+				"/bin/sh", "-c", "/usr/local/bin/netprobe addr eth0; sleep 3")
+			var so, se strings.Builder
+			c.Stdout, c.Stderr = &so, &se
+			err := runWithTimeout(c, 3*time.Minute)
+			code := 0
+			if err != nil {
+				code = -1
+				if ee, ok := err.(*exec.ExitError); ok {
+					code = ee.ExitCode()
+				}
+			}
+			ch <- out{id, result{so.String(), se.String(), code}}
+		}()
+	}
+	seen := map[string]string{}
+	for range n {
+		o := <-ch
+		f := strings.Fields(o.r.stdout)
+		if o.r.code != 0 || len(f) < 1 {
+			t.Errorf("%s: %v", o.id, o.r)
+			continue
+		}
+		if other, dup := seen[f[0]]; dup {
+			t.Errorf("%s and %s both got %s", o.id, other, f[0])
+		}
+		seen[f[0]] = o.id
+	}
+	t.Logf("%d containers on bridge started concurrently, %d distinct addresses, all done in %v", n, len(seen), time.Since(start).Round(time.Millisecond))
+	if d := diffLines(before, netState(t)); d != "" {
+		t.Errorf("left behind:\n%s", d)
+	}
+}
+
+func TestNetworkDetachedContainerPublishesUntilRemoved(t *testing.T) {
+	e := newEnv(t)
+	rootfs := netRootfs(t)
+	if r := e.userRun(nil, []string{"--net", "bridge", "-p", "18079:80"}, rootfs, "/bin/true"); r.code != 0 {
+		t.Fatalf("first run on bridge: %v", r)
+	}
+	before := netState(t)
+	id := e.id()
+	if r := e.bw("run", "-d", "--name", id, "--net", "bridge", "-p", "18092:80", rootfs, "--", "/usr/local/bin/httpd", "-addr", "0.0.0.0:80"); r.code != 0 {
+		t.Fatalf("run -d: %v", r)
+	}
+	var body string
+	var err error
+	for i := 0; i < 100; i++ {
+		if body, err = httpGet("http://127.0.0.1:18092/"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if body != "ok" {
+		t.Errorf("GET the detached container's published port: %q, %v", body, err)
+	}
+	if r := e.bw("rm", "-f", id); r.code != 0 {
+		t.Fatalf("rm -f: %v", r)
+	}
+	if d := diffLines(before, netState(t)); d != "" {
+		t.Errorf("left behind after rm -f:\n%s", d)
+	}
+}
