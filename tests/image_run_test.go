@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -294,6 +295,46 @@ func TestUserRunImageHostileConfigStaysInside(t *testing.T) {
 		t.Fatalf("run of an image with a bad StopSignal: %s", r)
 	}
 	e.assertUserRunGone(id)
+	if ms := mountsUnder(t, dr); len(ms) != 0 {
+		t.Errorf("mounts left under the data root: %q", ms)
+	}
+}
+
+// TestSpecImageWritesABundleRuncsFormRuns: spec --image writes a bundle
+// (a plain copy of the image, whiteouts applied, and the profile's config
+// running the image's command) that runc's form of run runs as it is.
+func TestSpecImageWritesABundleRuncsFormRuns(t *testing.T) {
+	e := newEnv(t)
+	dr := imageDataRoot(t, "example.com/busy:7", func(c *v1.Config) {
+		c.Entrypoint = []string{"sh", "-c"}
+		c.Cmd = []string{"cat /etc/marker; id -u; test -e /etc/doomed || echo whited-out"}
+	})
+	bundle := t.TempDir()
+	for _, d := range []string{bundle, filepath.Dir(bundle)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := e.bw("--data-root", dr, "spec", "--image", "example.com/busy:7", "-b", bundle); r.code != 0 {
+		t.Fatalf("spec --image: %s", r)
+	}
+	if fi, err := os.Stat(filepath.Join(bundle, "rootfs/etc/marker")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Fatalf("the bundle's rootfs lacks the image's files, owned as in it: %v", err)
+	}
+	r := e.bw("run", "-b", bundle, e.id())
+	if r.code != 0 || r.stdout != "from-image\n1000\nwhited-out\n" {
+		t.Fatalf("run -b of the bundle: %s", r)
+	}
+	if r := e.bw("--data-root", dr, "spec", "--image", "example.com/busy:7", "-b", bundle); r.code == 0 {
+		t.Errorf("spec --image over an existing bundle succeeded: %s", r)
+	}
+	other := t.TempDir()
+	if r := e.bw("--data-root", dr, "spec", "--image", "nosuch:1", "-b", other); r.code == 0 || !strings.Contains(r.stderr, "nosuch:1") {
+		t.Errorf("spec --image of an unknown image: %s", r)
+	}
+	if ents, _ := os.ReadDir(other); len(ents) != 0 {
+		t.Errorf("spec --image of an unknown image left %d entries", len(ents))
+	}
 	if ms := mountsUnder(t, dr); len(ms) != 0 {
 		t.Errorf("mounts left under the data root: %q", ms)
 	}

@@ -23,13 +23,28 @@ func specCommand() *cli.Command {
 			&cli.StringFlag{Name: "profile", Usage: "write a hardened config of this profile (see docs/profiles.md)"},
 			&cli.StringFlag{Name: "rootfs", Usage: "with --profile: root.path to write"},
 			&cli.StringSliceFlag{Name: "device", Usage: "with --profile: host device node to give the container"},
+			&cli.StringFlag{Name: "image", Usage: "write a bundle of this image from the store: rootfs/ (a copy) and a hardened config.json of --profile (default: default) running its Entrypoint and Cmd"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			s := oci.Example()
 			if cmd.Bool("rootless") {
 				s = oci.ExampleRootless()
 			}
-			if cmd.IsSet("profile") {
+			path := filepath.Join(cmd.String("bundle"), oci.ConfigFile)
+			if _, err := os.Stat(path); err == nil {
+				return fmt.Errorf("spec: %s already exists, remove it first", path)
+			}
+			if cmd.IsSet("image") {
+				if cmd.IsSet("rootfs") || cmd.Bool("rootless") {
+					return errors.New("spec: --image writes its own rootfs; --rootfs and --rootless do not go with it")
+				}
+				o := &userface.Options{Profile: cmd.String("profile"), Devices: cmd.StringSlice("device"),
+					Image: cmd.String("image"), DataRoot: dataRoot(cmd)}
+				var err error
+				if s, err = userface.SpecImage(o, cmd.String("bundle")); err != nil {
+					return err
+				}
+			} else if cmd.IsSet("profile") {
 				var err error
 				o := &userface.Options{Profile: cmd.String("profile"), Rootfs: cmd.String("rootfs"), Args: []string{"sh"}, Devices: cmd.StringSlice("device")}
 				if s, err = userface.Spec(o); err != nil {
@@ -40,10 +55,6 @@ func specCommand() *cli.Command {
 				}
 			} else if cmd.IsSet("rootfs") || cmd.IsSet("device") {
 				return errors.New("spec: --rootfs and --device go with --profile")
-			}
-			path := filepath.Join(cmd.String("bundle"), oci.ConfigFile)
-			if _, err := os.Stat(path); err == nil {
-				return fmt.Errorf("spec: %s already exists, remove it first", path)
 			}
 			b, err := json.MarshalIndent(s, "", "\t")
 			if err != nil {

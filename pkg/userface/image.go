@@ -233,3 +233,67 @@ func withoutRootfsIdmap(s *specs.Spec) {
 	}
 	s.Annotations[oci.AnnotationRootfsOptions] = strings.Join(opts, ",")
 }
+
+// SpecImage makes a bundle of o.Image in bundle for runc's form (bulwark
+// run -b, or any OCI runtime): bundle/rootfs, a plain copy of the image's
+// merged layers owned as in the image, and the spec of o over it with the
+// image's config applied as bulwark run IMAGE applies it. Its VOLUMEs
+// become tmpfs mounts (the copy is the container's own, but a runtime
+// given the bundle knows nothing of images). The caller writes the spec.
+// Nothing is left in bundle on failure.
+func SpecImage(o *Options, bundle string) (*specs.Spec, error) {
+	in, err := image.Inspect(o.DataRoot, o.Image)
+	if err != nil {
+		return nil, err
+	}
+	rootfs := filepath.Join(bundle, "rootfs")
+	if _, err := os.Lstat(rootfs); err == nil {
+		return nil, fmt.Errorf("spec: %s already exists, remove it first", rootfs)
+	}
+	var dirs []string
+	for _, l := range in.Layers {
+		dirs = append(dirs, l.Dir)
+	}
+	parent := image.SnapshotsDir(o.DataRoot)
+	if err := os.MkdirAll(parent, 0o711); err != nil {
+		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "spec-")
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	defer os.RemoveAll(tmp)
+	dir := filepath.Join(tmp, "snapshot")
+	merged, err := snapshot.Mount(dirs, dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	defer snapshot.Unmount(merged)
+	// rmi and prune keep these layers while they are copied.
+	if err := image.MarkInUse(tmp, in.Image.Layers); err != nil {
+		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	if err := snapshot.Copy(merged, rootfs); err != nil {
+		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	r := *o
+	r.Rootfs, r.ImageVolumes = rootfs, "tmpfs"
+	var c v1.Config
+	if in.Config != nil {
+		c = in.Config.Config
+	}
+	err = applyImageConfig(&r, c)
+	if err == nil {
+		err = imageVolumes(&r, c, userns.Range{}, "")
+	}
+	var s *specs.Spec
+	if err == nil {
+		s, err = Spec(&r)
+	}
+	if err != nil {
+		os.RemoveAll(rootfs)
+		return nil, err
+	}
+	s.Root.Path = "rootfs"
+	return s, nil
+}
