@@ -272,3 +272,66 @@ func TestCreatePidsLimitZeroRunsWithPidsMaxOne(t *testing.T) {
 		t.Fatalf("a fork under pids.limit 0 succeeded: %v", r)
 	}
 }
+
+// A cgroup that already holds another container's processes is refused, as
+// runc >= 1.2 refuses it (1.1 warned), in runc's words; the other container
+// is left running, its cgroup in place.
+func TestCreateInACgroupInUseIsRefused(t *testing.T) {
+	e := newEnv(t)
+	path := "/bwt-shared-" + strconv.Itoa(os.Getpid())
+	shared := func(s *specs.Spec) { s.Linux.CgroupsPath = path }
+	first, pid := e.detached(shared)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		shared(s)
+	})
+	for _, cmd := range []string{"run", "create"} {
+		r := e.bw(cmd, "-b", bundle, e.id())
+		if r.code == 0 || !strings.Contains(r.stderr, "container's cgroup is not empty") {
+			t.Fatalf("%s in the cgroup of a running container: %v", cmd, r)
+		}
+	}
+	if st := e.state(first)["status"]; st != "running" {
+		t.Fatalf("the first container is %v after the refused ones, want running", st)
+	}
+	if n, _ := strconv.Atoi(pid); n <= 0 || unix.Kill(n, 0) != nil {
+		t.Fatalf("the first container's init %q is gone", pid)
+	}
+}
+
+// A frozen cgroup makes run and create fail at once with runc's words
+// ("container's cgroup unexpectedly frozen"), where the init used to stop
+// in it and the command never returned; a cgroup under a frozen parent is
+// frozen from birth and refused too.
+func TestCreateInAFrozenCgroupFailsAtOnce(t *testing.T) {
+	testrootfs.RequireCgroupV1Controller(t, "freezer")
+	e := newEnv(t)
+	parent := "bwt-frozen-" + strconv.Itoa(os.Getpid())
+	dir := filepath.Join("/sys/fs/cgroup/freezer", parent)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0)
+		os.Remove(dir)
+	})
+	if err := os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("FROZEN"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/" + parent, "/" + parent + "/child"} {
+		bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+			s.Process.Args = []string{"true"}
+			s.Linux.CgroupsPath = path
+		})
+		for _, cmd := range []string{"run", "create"} {
+			start := time.Now()
+			r := e.bw(cmd, "-b", bundle, e.id())
+			if r.code == 0 || !strings.Contains(r.stderr, "container's cgroup unexpectedly frozen") {
+				t.Fatalf("%s in %s: %v", cmd, path, r)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("%s in %s took %s to fail", cmd, path, d)
+			}
+		}
+	}
+}

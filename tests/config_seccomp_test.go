@@ -324,3 +324,80 @@ func TestSeccompDenyingGetcwdStillRuns(t *testing.T) {
 		}
 	}
 }
+
+// continuingAgent is a seccomp agent on a new socket: every notify fd it is
+// sent, it lets each trapped syscall go on (SECCOMP_USER_NOTIF_FLAG_CONTINUE),
+// as runc's test agent does with the syscalls it does not handle itself.
+func continuingAgent(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.AcceptUnix()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf, oob := make([]byte, 64<<10), make([]byte, unix.CmsgSpace(4))
+				fd := -1
+				for fd < 0 {
+					n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+					if oobn > 0 {
+						msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+						for _, m := range msgs {
+							if fds, err := unix.ParseUnixRights(&m); err == nil && len(fds) == 1 {
+								fd = fds[0]
+							}
+						}
+					}
+					if err != nil || n == 0 {
+						break
+					}
+				}
+				if fd < 0 {
+					return
+				}
+				defer unix.Close(fd)
+				for {
+					req, err := libseccomp.NotifReceive(libseccomp.ScmpFd(fd))
+					if err != nil {
+						if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOENT) {
+							continue
+						}
+						return
+					}
+					_ = libseccomp.NotifRespond(libseccomp.ScmpFd(fd), &libseccomp.ScmpNotifResp{ID: req.ID, Flags: libseccomp.NotifRespFlagContinue})
+				}
+			}()
+		}
+	}()
+	return sock
+}
+
+// A notify filter on syscalls the init makes itself between loading the
+// filter and execve (runc's "important syscalls" case) must not deadlock
+// run: an agent that lets them go on is all the container needs, with or
+// without no_new_privs (which moves the filter's load).
+func TestSeccompNotifyOnTheInitsOwnSyscallsDoesNotHang(t *testing.T) {
+	if api, _ := libseccomp.GetAPI(); api < 6 {
+		t.Skipf("libseccomp API level %d < 6: no user notification support", api)
+	}
+	for _, nnp := range []bool{false, true} {
+		e := newEnv(t)
+		sock := continuingAgent(t)
+		r := e.runIn(func(s *specs.Spec) {
+			s.Process.NoNewPrivileges = nnp
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: sock,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"execve", "openat", "open", "read", "close", "fcntl"}, Action: specs.ActNotify}}}
+		}, "sh", "-c", "echo ran")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "ran" {
+			t.Fatalf("noNewPrivileges %v: %v", nnp, r)
+		}
+	}
+}

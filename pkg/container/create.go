@@ -114,6 +114,12 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 		Cgroup:      cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id},
 		Owns:        o.Owns,
 	}
+	// Refused before destroy is armed: it would kill what runs in the
+	// cgroup and remove it, and neither is this container's.
+	if err := checkCgroupUnused(st.Cgroup); err != nil {
+		os.RemoveAll(r.dir(id))
+		return err
+	}
 	// Steps that make something destroy cannot find from st alone push
 	// what records it in st; destroy, run last, removes it all.
 	var undo cleanup.Stack
@@ -421,6 +427,19 @@ func (r *Runtime) sendSeccomp(spec *specs.Spec, st *State, files []*os.File) err
 		Metadata: spec.Linux.Seccomp.ListenerMetadata,
 		State:    specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Pid: st.Pid, Bundle: st.Bundle, Annotations: st.Annotations},
 	})
+}
+
+// checkCgroupUnused refuses, as runc does, a cgroup that already holds
+// processes or is frozen (an init placed there would never report back).
+func checkCgroupUnused(cfg cgroups.Config) error {
+	m, err := cgroups.New(cfg, nil)
+	if err != nil {
+		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
+	}
+	if err := m.CheckUnused(); err != nil {
+		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
+	}
+	return nil
 }
 
 func cgroupsPath(s *specs.Spec) string {

@@ -79,7 +79,10 @@ func InstallProgram(prog []byte, s *specs.LinuxSeccomp) (notifyFd int, err error
 		return -1, fmt.Errorf("loading seccomp filter (%d instructions, flags %#x): %w", fprog.Len, flags, e)
 	}
 	if flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-		unix.CloseOnExec(int(r))
+		// The kernel makes the listener close-on-exec already. No
+		// syscall may come between here and handing the fd over: the
+		// filter may notify it (fcntl, close, read: runc's "important
+		// syscalls"), and nobody can answer before the agent has the fd.
 		return int(r), nil
 	}
 	return -1, nil
