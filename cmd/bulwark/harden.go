@@ -45,6 +45,29 @@ func hardenFrom(cmd *cli.Command) func(*specs.Spec) error {
 	}
 }
 
+// hardenExecFrom returns the hook Exec calls on an exec'd process: under
+// the floor (switched on as for create), the process gets no more than the
+// container it joins; each change is logged like create's.
+func hardenExecFrom(cmd *cli.Command) func(*specs.Spec, *specs.Process) error {
+	on := cmd.Bool("harden")
+	path := cmd.String("policy")
+	return func(container *specs.Spec, p *specs.Process) error {
+		if !on {
+			pf, err := policy.LoadPolicyFile(path)
+			if err != nil {
+				return err
+			}
+			if pf == nil || !pf.Harden {
+				return nil
+			}
+		}
+		for _, d := range policy.HardenExec(container, p) {
+			logAt("info", d.String())
+		}
+		return nil
+	}
+}
+
 // checkPoolOverlap compares the maps a config brings with the ranges the
 // user namespace pool gave live containers: sharing host ids with one
 // means owning its files. The floor refuses that; without it the config

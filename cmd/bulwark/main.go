@@ -64,6 +64,7 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 		SystemdCgroup: cmd.Bool("systemd-cgroup"),
 		Warnf:         logWarn,
 		Harden:        hardenFrom(cmd),
+		HardenExec:    hardenExecFrom(cmd),
 		Releasers:     network.Releasers(),
 	}
 }

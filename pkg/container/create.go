@@ -36,6 +36,9 @@ type Runtime struct {
 	// right after it is loaded (bulwark --harden, /etc/bulwark/policy.json).
 	// A func keeps policy decisions out of the lifecycle code.
 	Harden func(*specs.Spec) error
+	// HardenExec, when set, raises a process exec'd into a container to
+	// what the floor left that container (its stored config).
+	HardenExec func(container *specs.Spec, p *specs.Process) error
 	// Releasers undo the Owned kinds pkg/container does not know how to
 	// remove (OwnedNetwork), for delete and create's rollback.
 	Releasers map[OwnedKind]Releaser

@@ -110,6 +110,11 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		return -1, fmt.Errorf("container %q is %s: %w", id, s, ErrNotRunning)
 	}
 	p := o.Process
+	if r.HardenExec != nil {
+		if err := r.HardenExec(st.Config, p); err != nil {
+			return -1, err
+		}
+	}
 	if p.Terminal && o.ConsoleSocket == "" && o.Detach {
 		return -1, errors.New("exec: a terminal with --detach needs --console-socket")
 	}

@@ -42,10 +42,11 @@ func TestBulwarkPodNextToRuncPod(t *testing.T) {
 // TestHardenedHandlerAppliesTheFloor compares a container's capabilities
 // under the two handlers `bulwark install --harden` registers: the floor
 // drops NET_RAW, which containerd's default set has, from the container's
-// own process.
+// own process and from a process exec'd into it (kubectl exec), whose
+// process.json containerd builds with its own default set.
 func TestHardenedHandlerAppliesTheFloor(t *testing.T) {
 	d := sharedDaemon(t)
-	capEff := map[string]string{}
+	capEff, execEff := map[string]string{}, map[string]string{}
 	for _, h := range []string{"bulwark", "bulwark-hardened"} {
 		podJSON := d.newPod(t, h, nil)
 		pod := d.runPod(t, h, podJSON)
@@ -61,9 +62,15 @@ func TestHardenedHandlerAppliesTheFloor(t *testing.T) {
 		} else {
 			t.Fatalf("handler %s: no CapEff line in the container's log: %q", h, line)
 		}
+		if f := strings.Fields(d.ok(t, "exec", "-s", c, "grep", "CapEff", "/proc/self/status")); len(f) == 2 {
+			execEff[h] = f[1]
+		}
 	}
 	if !hasNetRaw(capEff["bulwark"]) || hasNetRaw(capEff["bulwark-hardened"]) {
-		t.Fatalf("want NET_RAW under bulwark and not under bulwark-hardened: CapEff %v", capEff)
+		t.Errorf("want NET_RAW under bulwark and not under bulwark-hardened: CapEff %v", capEff)
+	}
+	if !hasNetRaw(execEff["bulwark"]) || hasNetRaw(execEff["bulwark-hardened"]) {
+		t.Errorf("exec: want NET_RAW under bulwark and not under bulwark-hardened: CapEff %v", execEff)
 	}
 }
 
