@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Version is a kernel version: 6.1.76 is {6, 1, 76}; 2.6.24.2 is
@@ -15,7 +16,7 @@ type Version []int
 // ParseVersion reads the leading dotted numbers of a release string
 // ("6.1.0-18-amd64", "5.15.0-91-generic", "6.8.0-rc2").
 func ParseVersion(s string) (Version, error) {
-	m := versionRE.FindString(strings.TrimSpace(s))
+	m := versionRE().FindString(strings.TrimSpace(s))
 	if m == "" {
 		return nil, fmt.Errorf("kernel release %q: no version number", s)
 	}
@@ -33,7 +34,9 @@ func ParseVersion(s string) (Version, error) {
 	return v, nil
 }
 
-var versionRE = regexp.MustCompile(`^\d+(\.\d+){1,3}`)
+// Compiled on first use, not at start-up: this package is linked into the
+// binary every container start runs, and `check` alone reads versions.
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+(\.\d+){1,3}`) })
 
 func (v Version) String() string {
 	parts := make([]string, len(v))
@@ -194,10 +197,10 @@ func (c KernelCVE) FixedIn(k Version) string {
 // distroVersion is the upstream version a distribution kernel is built
 // from, when /proc/version says it: Debian's "6.1.0-18-amd64" release is
 // "Debian 6.1.76-1" there.
-var distroVersionRE = regexp.MustCompile(`Debian (\d+\.\d+\.\d+)`)
+var distroVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Debian (\d+\.\d+\.\d+)`) })
 
 func distroVersion(procVersion string) (Version, bool) {
-	m := distroVersionRE.FindStringSubmatch(procVersion)
+	m := distroVersionRE().FindStringSubmatch(procVersion)
 	if m == nil {
 		return nil, false
 	}

@@ -1,7 +1,11 @@
-// Package image is the one owner of the image flows a person runs (pull,
-// load, images, rmi, inspect, prune) over the store under a data root:
-// it takes the store's lock the way each flow needs, resolves the names
-// people type, and decides what the unpacker may do on this host.
+// Package image owns the image flows a person runs over what the store
+// under a data root holds (images, rmi, inspect, prune, and what `run
+// IMAGE` reads): it takes the store's lock the way each flow needs and
+// resolves the names people type. Bringing images in (pull, load) is
+// pkg/image/fetch, kept apart for its weight: this package is linked into
+// the bulwark binary every container start maps, and must stay free of the
+// registry client, TLS, HTTP and the decompressors (cmd/bulwark's
+// TestStartPathStaysLight).
 //
 // The threats (malicious registries and archives, interrupted pulls) are
 // met in the packages below it: pkg/image/ingest verifies, pkg/image/unpack
@@ -9,23 +13,17 @@
 package image
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/bulwark-sec/bulwark/pkg/image/ingest"
-	"github.com/bulwark-sec/bulwark/pkg/image/load"
-	"github.com/bulwark-sec/bulwark/pkg/image/pull"
 	"github.com/bulwark-sec/bulwark/pkg/image/store"
-	"github.com/bulwark-sec/bulwark/pkg/image/unpack"
 )
 
 // DefaultDataRoot is /var/lib/bulwark for root, else
@@ -43,78 +41,9 @@ func DefaultDataRoot() string {
 	return "/var/lib/bulwark"
 }
 
-// Options for pull and load.
-type Options struct {
-	// Progress gets a line per step; nil for quiet.
-	Progress func(format string, args ...any)
-	// MaxLayerSize caps each layer's uncompressed size (0: unpack's default).
-	MaxLayerSize int64
-	// Remote options for pulls (tests pass a quick retry policy).
-	Remote []remote.Option
-}
-
 // Open opens (making it if needed) the store under dataRoot.
 func Open(dataRoot string) (*store.Store, error) {
 	return store.Open(filepath.Join(dataRoot, "images"))
-}
-
-func ingestOptions(o Options) ingest.Options {
-	root := os.Geteuid() == 0
-	return ingest.Options{
-		Progress: o.Progress,
-		Unpack:   unpack.Options{Privileged: root, UserXattr: !root, MaxSize: o.MaxLayerSize},
-	}
-}
-
-// Pull fetches ref for the host's platform into the store.
-func Pull(ctx context.Context, dataRoot, ref string, o Options) (store.Image, error) {
-	n, err := pull.Name(ref)
-	if err != nil {
-		return store.Image{}, err
-	}
-	st, err := Open(dataRoot)
-	if err != nil {
-		return store.Image{}, err
-	}
-	unlock, err := st.Lock(false)
-	if err != nil {
-		return store.Image{}, err
-	}
-	defer unlock()
-	img, digest, err := pull.Image(ctx, ref, o.Remote...)
-	if err != nil {
-		return store.Image{}, err
-	}
-	iopts := ingestOptions(o)
-	iopts.Names, iopts.Digest = []string{n}, digest
-	return ingest.Image(ctx, st, img, iopts)
-}
-
-// Load reads every image in the archive or OCI layout at path ("-" or ""
-// for stdin, spooled into the store's tmp first) into the store.
-func Load(ctx context.Context, dataRoot, path string, stdin io.Reader, o Options) ([]store.Image, error) {
-	st, err := Open(dataRoot)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := st.Lock(false)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if path == "" || path == "-" {
-		tmp, err := st.CopyTo(stdin)
-		if err != nil {
-			return nil, fmt.Errorf("load: read stdin: %w", err)
-		}
-		defer os.Remove(tmp)
-		ims, err := load.File(ctx, st, tmp, ingestOptions(o))
-		if err != nil {
-			return ims, fmt.Errorf("stdin: %w", err)
-		}
-		return ims, nil
-	}
-	return load.File(ctx, st, path, ingestOptions(o))
 }
 
 // List returns the stored images, newest first.
@@ -132,12 +61,45 @@ func find(st *store.Store, ref string) (store.Image, string, error) {
 	if err == nil {
 		return im, ref, nil
 	}
-	if n, nerr := pull.Name(ref); nerr == nil && n != ref {
+	if n := storedName(ref); n != ref {
 		if im, err2 := st.Get(n); err2 == nil {
 			return im, n, nil
 		}
 	}
 	return store.Image{}, ref, err
+}
+
+// storedName is ref as pull.Name writes it into the store (busybox ->
+// busybox:latest, docker.io/library/busybox:1 -> busybox:1), for valid
+// references (TestStoredNameIsPullName); it does not validate, as an
+// invalid one can only miss. Not pull.Name itself: its reference parser
+// comes with the registry client, and with package-level regexps that
+// every container start would compile (docs/ARCHITECTURE.md, "Two
+// binaries").
+func storedName(ref string) string {
+	repo, sep, id := ref, ":", ""
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		// A tag before the digest is dropped, as the registry client does.
+		repo, sep, id = ref[:i], "@", ref[i+1:]
+		if j := strings.LastIndexByte(repo, ':'); j > strings.LastIndexByte(repo, '/') {
+			repo = repo[:j]
+		}
+	} else if j := strings.LastIndexByte(ref, ':'); j > strings.LastIndexByte(ref, '/') {
+		repo, id = ref[:j], ref[j+1:]
+	}
+	if id == "" {
+		id = "latest"
+	}
+	registry := ""
+	if first, rest, ok := strings.Cut(repo, "/"); ok && strings.ContainsAny(first, ".:") {
+		registry, repo = first, rest
+	}
+	if registry == "" || registry == "docker.io" || registry == "index.docker.io" {
+		repo = strings.TrimPrefix(repo, "library/")
+	} else {
+		repo = registry + "/" + repo
+	}
+	return repo + sep + id
 }
 
 // Inspection is what `bulwark image inspect` prints.
@@ -163,7 +125,7 @@ func Inspect(dataRoot, ref string) (Inspection, error) {
 	if err != nil {
 		return Inspection{}, err
 	}
-	cfg, err := ingest.Config(st, im)
+	cfg, err := config(st, im)
 	if err != nil {
 		return Inspection{}, err
 	}
@@ -176,6 +138,19 @@ func Inspect(dataRoot, ref string) (Inspection, error) {
 		out.Layers = append(out.Layers, LayerInfo{DiffID: l, Dir: p})
 	}
 	return out, nil
+}
+
+// config reads the image's config blob, verified when it was stored.
+func config(st *store.Store, im store.Image) (*v1.ConfigFile, error) {
+	b, err := st.Blob(im.Config)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", im.ID, err)
+	}
+	var cfg v1.ConfigFile
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", im.ID, err)
+	}
+	return &cfg, nil
 }
 
 // Removal says what rmi did for one reference.

@@ -1,60 +1,27 @@
 package userface
 
 import (
-	"errors"
-	"fmt"
+	"context"
 	"io"
-	"io/fs"
 
-	"github.com/bulwark-sec/bulwark/pkg/audit"
+	"github.com/bulwark-sec/bulwark/internal/toolsproto"
 	"github.com/bulwark-sec/bulwark/pkg/finding"
 	"github.com/bulwark-sec/bulwark/pkg/hostcheck"
-	"github.com/bulwark-sec/bulwark/pkg/image"
 )
 
 // Audit scores what a person names before it runs: a bundle, config.json,
 // docker/podman inspect JSON, Kubernetes YAML or a rootfs directory ("-"
 // reads stdin), and, when no such file exists, an image in the person's
 // store under dataRoot. Every error is about the input: the caller reports
-// it as bad input.
+// it as bad input. It runs in bulwark-tools (pkg/userface/tools): the
+// Kubernetes YAML parser stays out of the binary containers start from.
 func Audit(target string, stdin io.Reader, dataRoot string) (*finding.Report, error) {
-	subs, format, err := audit.Load(target, stdin)
-	if err != nil && target != "-" && errors.Is(err, fs.ErrNotExist) {
-		sub, ierr := imageSubject(dataRoot, target)
-		if ierr != nil {
-			if image.IsNotFound(ierr) {
-				return nil, fmt.Errorf("%w, and bulwark's image store has no image %q", err, target)
-			}
-			return nil, fmt.Errorf("image %s: %w", target, ierr)
-		}
-		subs, format, err = []audit.Subject{sub}, audit.FormatImage, nil
-	}
-	if err != nil {
+	var r *finding.Report
+	req := toolsproto.Request{Op: toolsproto.OpAudit, DataRoot: dataRoot, Arg: target}
+	if err := toolsproto.Call(context.Background(), req, stdin, nil, &r); err != nil {
 		return nil, err
 	}
-	found, err := audit.Audit(subs)
-	if err != nil {
-		return nil, err
-	}
-	return finding.NewReport("audit", target, string(format), nil, found), nil
-}
-
-// imageSubject audits an image of the store as the tree its layers make,
-// run as the image's own User.
-func imageSubject(dataRoot, ref string) (audit.Subject, error) {
-	in, err := image.Inspect(dataRoot, ref)
-	if err != nil {
-		return audit.Subject{}, err
-	}
-	user := ""
-	if in.Config != nil {
-		user = in.Config.Config.User
-	}
-	dirs := make([]string, 0, len(in.Layers))
-	for _, l := range in.Layers {
-		dirs = append(dirs, l.Dir)
-	}
-	return audit.ImageSubject(ref, dirs, user), nil
+	return r, nil
 }
 
 // Check judges the host a person runs containers on.

@@ -24,6 +24,13 @@
 // monitor) in detach.go, and what a person does with them (ls, logs,
 // stop, rm) in service.go.
 //
+// This package is linked into the bulwark binary that every container
+// start maps and re-executes, so it and its imports stay light. Flows with
+// heavy dependencies (pull and load: a registry client, TLS, HTTP,
+// decompressors; audit: YAML) run in bulwark-tools: their code is in
+// pkg/userface/tools and this package calls it through internal/toolsproto
+// (Images.Pull, Images.Load, Audit), with the same API as in-process.
+//
 // Not for runc's `create`/`run ID` (OCI bundles from engines): those go
 // straight to pkg/container with the engine's config. Images, networks,
 // learning a profile from a run and VM isolation belong here, as parts of

@@ -114,7 +114,9 @@ func oomKills(rt *container.Runtime, id string) uint64 {
 // for a payload seccomp killed.
 const exitSIGSYS = 128 + 31
 
-var absPath = regexp.MustCompile(`(/[^\s:'"` + "`" + `,;()]+)`)
+// Compiled on first use, not at start-up: every container start links
+// this package, and only a failed person's run reads a hint.
+var absPath = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(/[^\s:'"` + "`" + `,;()]+)`) })
 
 // Outcome is how a run ended, as far as the hints read it.
 type Outcome struct {
@@ -193,7 +195,7 @@ func Hint(s *specs.Spec, o *Options, out Outcome) string {
 
 func stderrHint(s *specs.Spec, profile, line string) string {
 	path := ""
-	if m := absPath.FindString(line); m != "" {
+	if m := absPath().FindString(line); m != "" {
 		path = filepath.Clean(m)
 	}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/bulwark-sec/bulwark/internal/toolsproto"
 	"github.com/bulwark-sec/bulwark/pkg/image"
 	"github.com/bulwark-sec/bulwark/pkg/image/store"
 )
@@ -28,17 +29,31 @@ func (s Images) Root() string {
 	return image.DefaultDataRoot()
 }
 
-func (s Images) options() image.Options { return image.Options{Progress: s.Progress} }
+// call runs a flow that brings images in (pkg/image/fetch) in
+// bulwark-tools: the registry client, TLS and the decompressors stay out
+// of the binary containers start from.
+func (s Images) call(ctx context.Context, op, arg string, stdin io.Reader, result any) error {
+	var progress func(string)
+	if s.Progress != nil {
+		progress = func(line string) { s.Progress("%s", line) }
+	}
+	req := toolsproto.Request{Op: op, DataRoot: s.Root(), Arg: arg}
+	return toolsproto.Call(ctx, req, stdin, progress, result)
+}
 
 // Pull fetches ref for the host's platform.
 func (s Images) Pull(ctx context.Context, ref string) (store.Image, error) {
-	return image.Pull(ctx, s.Root(), ref, s.options())
+	var im store.Image
+	err := s.call(ctx, toolsproto.OpPull, ref, nil, &im)
+	return im, err
 }
 
 // Load reads a docker-archive, OCI archive or OCI layout from path ("" or
-// "-": stdin).
+// "-": stdin). The images loaded before an error are returned with it.
 func (s Images) Load(ctx context.Context, path string, stdin io.Reader) ([]store.Image, error) {
-	return image.Load(ctx, s.Root(), path, stdin, s.options())
+	var ims []store.Image
+	err := s.call(ctx, toolsproto.OpLoad, path, stdin, &ims)
+	return ims, err
 }
 
 // List returns every image in the store.

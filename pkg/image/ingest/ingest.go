@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -283,17 +282,4 @@ func short(d string) string {
 		return d[7:19]
 	}
 	return d
-}
-
-// Config returns the stored config of im, parsed.
-func Config(st *store.Store, im store.Image) (*v1.ConfigFile, error) {
-	b, err := st.Blob(im.Config)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", im.ID, err)
-	}
-	var cfg v1.ConfigFile
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", im.ID, err)
-	}
-	return &cfg, nil
 }
