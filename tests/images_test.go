@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/imagetest"
 )
@@ -196,5 +197,87 @@ func TestImagePullKilledThenRetried(t *testing.T) {
 	}
 	if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
 		t.Errorf("tmp/ still holds the killed pull's %d entries", len(tmp))
+	}
+}
+
+// A registry that sends part of a layer and then nothing fails the pull
+// after BULWARK_PULL_TIMEOUT, naming the image and the layer, with
+// nothing listed and nothing left in tmp/.
+func TestImagePullFromAHungRegistryFailsClearly(t *testing.T) {
+	img := testImage(t)
+	layers, _ := img.Layers()
+	d2, _ := layers[1].Digest()
+	host := imagetest.Registry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if imagetest.IsBlobGet(r, d2.String()) {
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write([]byte{0x28})
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	ref := imagetest.Push(t, host, "hung:1", img)
+	dr := t.TempDir()
+	cmd := exec.Command(bulwarkBin, "--data-root", dr, "pull", "-q", ref)
+	cmd.Env = append(os.Environ(), "BULWARK_PULL_TIMEOUT=1s")
+	var serr bytes.Buffer
+	cmd.Stderr = &serr
+	start := time.Now()
+	if err := runWithTimeout(cmd, 60*time.Second); err == nil {
+		t.Fatal("a pull from a hung registry succeeded")
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the pull took %v to give up", d)
+	}
+	for _, want := range []string{"hung:1", "layer 2", "sent nothing"} {
+		if !strings.Contains(serr.String(), want) {
+			t.Errorf("stderr %q does not mention %q", serr.String(), want)
+		}
+	}
+	if n := len(listImages(t, dr)); n != 0 {
+		t.Errorf("%d images listed after a failed pull", n)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
+		t.Errorf("tmp/ holds %d entries after a failed pull", len(tmp))
+	}
+}
+
+// A data root that fills during a pull: the error names the image, the
+// layer and the full disk; the store lists nothing and holds no partial
+// layer; once there is room the same pull completes.
+func TestImagePullIntoAFullDiskFailsClearly(t *testing.T) {
+	host := imagetest.Registry(t, nil)
+	ref := imagetest.Push(t, host, "full:1", testImage(t)) // layer 2 unpacks to 2 MiB
+	dr := t.TempDir()
+	if err := unix.Mount("tmpfs", dr, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("no tmpfs for a small data root: %v", err)
+	}
+	defer unix.Unmount(dr, unix.MNT_DETACH)
+	_, serr, err := bulwarkImages(t, dr, nil, "pull", "-q", ref)
+	if err == nil {
+		t.Fatal("a pull into a full data root succeeded")
+	}
+	for _, want := range []string{"full:1", "layer 2", "no space left"} {
+		if !strings.Contains(serr, want) {
+			t.Errorf("stderr %q does not mention %q", serr, want)
+		}
+	}
+	if n := len(listImages(t, dr)); n != 0 {
+		t.Errorf("%d images listed after a failed pull", n)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
+		t.Errorf("tmp/ holds %d entries after a failed pull", len(tmp))
+	}
+	if err := unix.Mount("", dr, "", unix.MS_REMOUNT, "size=16m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, serr, err := bulwarkImages(t, dr, nil, "pull", "-q", ref); err != nil {
+		t.Fatalf("the pull once there is room: %v: %s", err, serr)
+	}
+	if n := len(listImages(t, dr)); n != 1 {
+		t.Errorf("%d images listed after the pull", n)
 	}
 }

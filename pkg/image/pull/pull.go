@@ -6,7 +6,9 @@
 // The threat is a registry that lies or fails: it is answered by
 // pkg/image/ingest, which verifies every byte this package hands it
 // against the manifest and config digests. A registry that answers 5xx is
-// retried a few times, then named in the error. Do not use it for archives
+// retried a few times, then named in the error; one that sends nothing for
+// a while (BULWARK_PULL_TIMEOUT, a minute by default) fails the pull
+// (stall.go). Do not use it for archives
 // (pkg/image/load).
 package pull
 
@@ -58,6 +60,7 @@ func Image(ctx context.Context, ref string, extra ...remote.Option) (v1.Image, s
 		return nil, "", fmt.Errorf("image reference %q: %w", ref, err)
 	}
 	opts := append([]remote.Option{
+		remote.WithTransport(stallTransport{base: remote.DefaultTransport, d: stallTimeout()}),
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithPlatform(Platform()),

@@ -236,10 +236,37 @@ func TestPullHostileRegistry(t *testing.T) {
 				})
 			}
 		}, "layer 2"},
+		{"registry hangs in a blob", good, func(d string) func(http.Handler) http.Handler {
+			return func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if imagetest.IsBlobGet(r, d) {
+						rec := &bytes.Buffer{}
+						h.ServeHTTP(&capture{ResponseWriter: w, buf: rec}, r)
+						_, _ = w.Write(rec.Bytes()[:rec.Len()/2])
+						w.(http.Flusher).Flush()
+						<-r.Context().Done()
+						return
+					}
+					h.ServeHTTP(w, r)
+				})
+			}
+		}, "sent nothing"},
+		{"registry never answers", good, func(d string) func(http.Handler) http.Handler {
+			return func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if imagetest.IsBlobGet(r, d) {
+						<-r.Context().Done()
+						return
+					}
+					h.ServeHTTP(w, r)
+				})
+			}
+		}, "sent nothing"},
 		{"decompression bomb", bomb, nil, "unpack cap"},
 		{"symlink then file", escape, nil, "pwned"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("BULWARK_PULL_TIMEOUT", "300ms")
 			d, _ := tc.layer.Digest()
 			var wrap func(http.Handler) http.Handler
 			if tc.wrap != nil {
