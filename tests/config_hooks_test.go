@@ -11,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
@@ -252,5 +253,65 @@ func TestPoststartHookSeesRunningEvenForAnInstantPayload(t *testing.T) {
 	}
 	if st.Status != specs.StateRunning || st.Pid != pid {
 		t.Fatalf("poststart state: status %q pid %d, want running and %d", st.Status, st.Pid, pid)
+	}
+}
+
+// What fails after create has handed the container over (a startContainer
+// hook, the payload's execve) is said on the container's stderr, as runc
+// says it, not an exit 1 without a word.
+func TestFailuresAfterCreateAreReported(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*specs.Spec)
+		want   []string
+	}{
+		{"startContainer hook fails", func(s *specs.Spec) {
+			s.Process.Args = []string{"true"}
+			s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo bwt-hook-said; exit 3"}}}}
+		}, []string{"startContainer", "exit status 3", "bwt-hook-said"}},
+		{"payload's #! interpreter missing", func(s *specs.Spec) {
+			s.Process.Args = []string{"/bad-interp.sh"}
+		}, []string{"exec /bad-interp.sh", "no such file or directory"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			bundle := testrootfs.Bundle(t, tc.mutate)
+			script := filepath.Join(bundle, "rootfs", "bad-interp.sh")
+			if err := os.WriteFile(script, []byte("#!/nonexistent/interpreter\necho ran\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			r := e.bw("run", "-b", bundle, e.id())
+			if r.code == 0 {
+				t.Fatalf("run succeeded: %v", r)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Fatalf("stderr lacks %q: %v", w, r)
+				}
+			}
+		})
+	}
+}
+
+// startContainer hooks run inside the container as its payload will: under
+// its seccomp filter (also with noNewPrivileges, where the filter used to go
+// on only after them) and, when they set no env, with process.env, as runc
+// runs them.
+func TestStartContainerHooksRunConfinedWithTheProcessEnv(t *testing.T) {
+	e := newEnv(t)
+	check := `got=$(/usr/local/bin/syscall keyctl)
+[ "$got" = EXDEV ] || { echo "hook's keyctl: $got, want the filter's EXDEV"; exit 1; }
+[ "$BWT_ENV" = from-process ] || { echo "hook env: $(env)"; exit 1; }`
+	r := e.runIn(func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = true
+		s.Process.Env = append(s.Process.Env, "BWT_ENV=from-process")
+		exdev := uint(unix.EXDEV)
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno, ErrnoRet: &exdev}}}
+		s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", check}}}}
+	}, "echo", "payload ran")
+	if r.code != 0 || !strings.Contains(r.stdout, "payload ran") {
+		t.Fatalf("%v", r)
 	}
 }

@@ -79,6 +79,11 @@ func Init() error {
 	} else {
 		err = initContainer(conn, cfg, cg)
 	}
+	var late *afterCreate
+	if errors.As(err, &late) {
+		fmt.Fprintf(os.Stderr, "bulwark: %v\n", late.err)
+		return err
+	}
 	// Only reached on failure: tell the runtime why, it prints it. A
 	// runtime still placing us in cgroups reads nothing before the
 	// Cgroup frame is taken.
@@ -230,6 +235,24 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if err := readyAndWait(conn, "the container was created"); err != nil {
 		return err
 	}
+	if err := startPayload(cfg, s, path, ll, sc); err != nil {
+		return &afterCreate{err}
+	}
+	return nil
+}
+
+// afterCreate is a failure once create has returned: nobody reads the sync
+// socket any more, so Init writes it to the container's stderr, as runc
+// does, rather than exit 1 without a word.
+type afterCreate struct{ err error }
+
+func (e *afterCreate) Error() string { return e.err.Error() }
+func (e *afterCreate) Unwrap() error { return e.err }
+
+// startPayload is the init's part of `start`: it waits for the exec fifo,
+// runs the startContainer hooks, confines itself and execs the payload.
+func startPayload(cfg *initproto.InitConfig, s *specs.Spec, path string, ll *landlock.Ruleset, sc *specs.LinuxSeccomp) error {
+	p := cfg.Process
 	// Block here until `start` opens the FIFO for reading.
 	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -242,28 +265,53 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	// `start` the payload now runs, so its poststart hooks come after.
 	unix.Close(cfg.FifoFd)
 	phase.Mark("init fifo done")
+	// startContainer hooks run confined as the payload will be (runc loads
+	// the filter before them too): they run inside the container, and a
+	// hook must not be a way around its seccomp profile or Landlock.
+	if err := confine(ll, sc, cfg.SeccompProgram); err != nil {
+		return err
+	}
 	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
 		st := *cfg.State
 		st.Pid = os.Getpid()
 		st.Status = specs.StateCreated
-		if err := hooks.Run("startContainer", s.Hooks.StartContainer, &st); err != nil {
+		if err := hooks.Run("startContainer", withProcessEnv(s.Hooks.StartContainer, p.Env), &st); err != nil {
 			return err
 		}
 	}
-	// Landlock goes on after the runtime's last access to a host path (the
-	// exec fifo above) and before the payload's own seccomp filter, which
-	// then need not allow landlock_restrict_self.
+	return execve(path, p)
+}
+
+// confine enforces Landlock and then loads the payload's seccomp filter
+// (nil: nothing to do). Landlock goes on after the runtime's last access to
+// a host path (the exec fifo) and before the filter, which then need not
+// allow landlock_restrict_self.
+func confine(ll *landlock.Ruleset, sc *specs.LinuxSeccomp, prog []byte) error {
 	if ll != nil {
 		if err := ll.Restrict(); err != nil {
 			return err
 		}
 	}
 	if sc != nil {
-		if _, err := installSeccomp(sc, cfg.SeccompProgram); err != nil {
+		if _, err := installSeccomp(sc, prog); err != nil {
 			return err
 		}
 	}
-	return execve(path, p)
+	return nil
+}
+
+// withProcessEnv gives the hooks that set no env the payload's, as runc
+// does for startContainer hooks (not in the runtime-spec, but what hooks
+// written for runc expect: PATH, above all).
+func withProcessEnv(hs []specs.Hook, env []string) []specs.Hook {
+	out := make([]specs.Hook, len(hs))
+	for i, h := range hs {
+		if len(h.Env) == 0 {
+			h.Env = env
+		}
+		out[i] = h
+	}
+	return out
 }
 
 func initExec(conn *initproto.Conn, cfg *initproto.InitConfig) error {
@@ -670,5 +718,10 @@ func lookPath(p *specs.Process) (string, error) {
 
 func execve(path string, p *specs.Process) error {
 	err := unix.Exec(path, p.Args, p.Env)
+	if errors.Is(err, unix.ENOENT) {
+		// lookPath found the file: what is missing is its #! interpreter
+		// (or, for a dynamic binary, its loader).
+		return fmt.Errorf("exec %s: %w (is its #! interpreter or ELF loader missing from the container?)", path, err)
+	}
 	return fmt.Errorf("exec %s: %w", path, err)
 }
