@@ -13,9 +13,11 @@ import (
 
 // learnedProfile is the part of a learned profile file the tests read.
 type learnedProfile struct {
-	Base         string   `json:"base"`
-	Capabilities []string `json:"capabilities"`
-	Observed     struct {
+	Base           string   `json:"base"`
+	Capabilities   []string `json:"capabilities"`
+	Writable       []string `json:"writable"`
+	WritableRootfs bool     `json:"writableRootfs"`
+	Observed       struct {
 		Syscalls map[string][]string `json:"syscalls"`
 		Written  []string            `json:"written"`
 		Executed []string            `json:"executed"`
@@ -124,8 +126,8 @@ func TestLearnedProfileRunsTheWorkloadAndRefusesWhatItNeverDid(t *testing.T) {
 			t.Errorf("the recording saw %s, which the script never calls", never)
 		}
 	}
-	if !slices.Contains(p.Observed.Written, "/tmp/x") {
-		t.Errorf("written %v, want /tmp/x", p.Observed.Written)
+	if !slices.Contains(p.Observed.Written, "/tmp/x") || !slices.Equal(p.Writable, []string{"/tmp"}) {
+		t.Errorf("written %v, writable %v; want /tmp/x written, writable [/tmp]", p.Observed.Written, p.Writable)
 	}
 	for _, x := range []string{"/bin/sh", "/usr/bin/cat", "/usr/bin/ls"} {
 		if !slices.Contains(p.Observed.Executed, x) {
@@ -307,5 +309,43 @@ func TestLearnBadInput(t *testing.T) {
 	r = e.learn(filepath.Join(dir, "x.json"), []string{"--profile", good}, rootfs, "true")
 	if r.code == 0 || !strings.Contains(r.stderr, "built-in profile") {
 		t.Errorf("learning under a learned file: %v", r)
+	}
+}
+
+// Writes are narrowed to where the workload wrote: on a writable rootfs, a
+// workload learned writing under /var/lib/app may write there again, but
+// a write to /etc or to /tmp is refused by Landlock with EACCES, and
+// explain says why.
+func TestLearnedProfileRefusesWritesOutsideTheLearnedPaths(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	if err := os.MkdirAll(filepath.Join(rootfs, "var/lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "w.json")
+	script := "mkdir -p /var/lib/app && echo x > /var/lib/app/f && cat /var/lib/app/f"
+	r := e.learn(out, []string{"--writable"}, rootfs, "sh", "-c", script)
+	if r.code != 0 || r.stdout != "x\n" {
+		t.Fatalf("learn: %v", r)
+	}
+	p := readLearned(t, out)
+	if !slices.Equal(p.Writable, []string{"/var/lib"}) || !p.WritableRootfs {
+		t.Fatalf("writable %v, writableRootfs %v; want [/var/lib] and true (written: %v)", p.Writable, p.WritableRootfs, p.Observed.Written)
+	}
+	if r := e.userRun(nil, []string{"--profile", out}, rootfs, "sh", "-c", script+" && echo y > /var/lib/app/g"); r.code != 0 {
+		t.Fatalf("the workload under its learned profile: %v", r)
+	}
+	for _, f := range []string{"/etc/evil", "/tmp/evil"} {
+		r := e.userRun(nil, []string{"--profile", out}, rootfs, "sh", "-c", "echo x > "+f)
+		if r.code == 0 || !strings.Contains(r.stderr, "Permission denied") {
+			t.Errorf("a write to %s was not refused with EACCES: %v", f, r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "etc/evil")); err == nil {
+		t.Errorf("/etc/evil was written")
+	}
+	r = e.bw("explain", "--profile", out, "/etc/evil")
+	if r.code != 0 || !strings.Contains(r.stdout, "writes refused with EACCES") || !strings.Contains(r.stdout, "/var/lib") {
+		t.Errorf("explain /etc/evil: %v", r)
 	}
 }

@@ -453,7 +453,11 @@ func prepareLandlock(s *specs.Spec, p *specs.Process) (*landlock.Ruleset, error)
 	if err != nil {
 		return nil, err
 	}
-	ll, err := landlock.Prepare(mode)
+	writable, err := landlock.WritableOf(s.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	ll, err := landlock.Prepare(mode, writable...)
 	if err != nil {
 		return nil, err
 	}

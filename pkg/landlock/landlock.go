@@ -34,6 +34,8 @@ package landlock
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	ll "github.com/landlock-lsm/go-landlock/landlock"
@@ -176,12 +178,88 @@ type Ruleset struct {
 // ABI is the Landlock ABI version the ruleset was built for.
 func (r *Ruleset) ABI() int { return r.abi }
 
+// WritableOf returns the paths oci.AnnotationLandlockWritable lists; nil
+// when it is absent (no narrowing).
+func WritableOf(annotations map[string]string) ([]string, error) {
+	v, ok := annotations[oci.AnnotationLandlockWritable]
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p == "" {
+			continue
+		}
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return nil, &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("annotations[%q]", oci.AnnotationLandlockWritable),
+				Msg: fmt.Sprintf("%q is not a clean absolute path", p), Err: oci.ErrInvalidConfig}
+		}
+		out = append(out, p)
+	}
+	if out == nil {
+		out = []string{} // present but empty: no writes at all
+	}
+	return out, nil
+}
+
+// kernelFS are the mounts Narrow leaves as they are: the kernel checks
+// writes there itself (/proc, /sys), and /dev holds the nodes every shell
+// writes to (/dev/null, the terminal).
+var kernelFS = []string{"/proc", "/sys", "/dev"}
+
+func under(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// Narrow makes every writable directory mount read-only in rules except
+// beneath the writable paths, each of which gets its own full-rights
+// rule. A path that does not exist yet (a directory the workload makes)
+// is granted at its nearest existing ancestor; a path on a read-only
+// mount is dropped (writes there fail anyway). Mounts under /proc, /sys
+// and /dev are left alone.
+func Narrow(rules []Rule, writable []string) []Rule {
+	out := make([]Rule, 0, len(rules)+len(writable))
+	mountOf := func(p string) *Rule {
+		var best *Rule
+		for i := range rules {
+			if rules[i].Dir && under(p, rules[i].Path) && (best == nil || len(rules[i].Path) > len(best.Path)) {
+				best = &rules[i]
+			}
+		}
+		return best
+	}
+	for _, r := range rules {
+		kernel := false
+		for _, k := range kernelFS {
+			kernel = kernel || under(r.Path, k)
+		}
+		if r.Dir && r.Writable && !kernel {
+			r.Writable = false
+		}
+		out = append(out, r)
+	}
+	for _, w := range writable {
+		for w != "/" {
+			if _, err := os.Stat(w); err == nil {
+				break
+			}
+			w = filepath.Dir(w)
+		}
+		if m := mountOf(w); m == nil || !m.Writable {
+			continue
+		}
+		out = append(out, Rule{Path: w, Writable: true, Dir: true})
+	}
+	return out
+}
+
 // Prepare builds the ruleset for mode from the calling process's mount
 // table. It must run after the last mount is made (a confined process may
 // not mount) and while the runtime still has its privileges, so that every
 // mountpoint can be opened whatever its permissions. It returns nil for
-// ModeOff and when the kernel has no Landlock under ModeEnforce.
-func Prepare(mode string) (*Ruleset, error) {
+// ModeOff and when the kernel has no Landlock under ModeEnforce. With
+// writable (not nil), writes are narrowed to those paths (Narrow).
+func Prepare(mode string, writable ...string) (*Ruleset, error) {
 	switch mode {
 	case ModeOff, "":
 		return nil, nil
@@ -203,6 +281,9 @@ func Prepare(mode string) (*Ruleset, error) {
 	rules, err := RulesFromMounts(mounts)
 	if err != nil {
 		return nil, err
+	}
+	if writable != nil {
+		rules = Narrow(rules, writable)
 	}
 	llRules := make([]ll.Rule, 0, len(rules))
 	for _, r := range rules {

@@ -3,6 +3,7 @@ package landlock
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,3 +120,71 @@ func TestPrepareCoversEveryVisibleMount(t *testing.T) {
 		}
 	}
 }
+
+func TestNarrow(t *testing.T) {
+	d := t.TempDir()
+	app := filepath.Join(d, "app")
+	if err := os.Mkdir(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ro := filepath.Join(d, "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rules := []Rule{
+		{Path: d, Writable: true, Dir: true},
+		{Path: ro, Dir: true},
+		{Path: "/dev", Writable: true, Dir: true},
+		{Path: "/dev/pts", Writable: true, Dir: true},
+		{Path: filepath.Join(d, "file"), Writable: true},
+	}
+	tests := []struct {
+		name     string
+		writable []string
+		want     []Rule
+	}{
+		{"nothing writable but /dev and single files", []string{}, []Rule{
+			{Path: d, Dir: true}, {Path: ro, Dir: true}, {Path: "/dev", Writable: true, Dir: true},
+			{Path: "/dev/pts", Writable: true, Dir: true}, {Path: filepath.Join(d, "file"), Writable: true},
+		}},
+		{"an existing directory", []string{app}, nil},
+		{"a directory yet to be made: its nearest existing ancestor", []string{filepath.Join(app, "new/deeper")}, nil},
+		{"under a read-only mount: dropped", []string{filepath.Join(ro, "x")}, nil},
+	}
+	base := tests[0].want
+	tests[1].want = append(slices.Clone(base), Rule{Path: app, Writable: true, Dir: true})
+	tests[2].want = append(slices.Clone(base), Rule{Path: app, Writable: true, Dir: true})
+	tests[3].want = slices.Clone(base)
+	for _, tc := range tests {
+		got := Narrow(slices.Clone(rules), tc.writable)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestWritableOf(t *testing.T) {
+	tests := []struct {
+		v       *string
+		want    []string
+		wantErr bool
+	}{
+		{nil, nil, false},
+		{ptr(""), []string{}, false},
+		{ptr("/tmp,/var/lib"), []string{"/tmp", "/var/lib"}, false},
+		{ptr("tmp"), nil, true},
+		{ptr("/tmp/../etc"), nil, true},
+	}
+	for _, tc := range tests {
+		ann := map[string]string{}
+		if tc.v != nil {
+			ann[oci.AnnotationLandlockWritable] = *tc.v
+		}
+		got, err := WritableOf(ann)
+		if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) || (tc.want != nil && got == nil) {
+			t.Errorf("WritableOf(%v) = %#v, %v; want %#v, error %v", tc.v, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }

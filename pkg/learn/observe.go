@@ -84,6 +84,8 @@ type memory interface {
 	str(addr uint64) string
 	bytes(addr uint64, n int) []byte
 	dir(dirfd int32) string
+	// exists: path (absolute, in the container) exists now.
+	exists(path string) bool
 }
 
 // record notes one call.
@@ -141,9 +143,18 @@ func (o *Observed) record(name string, args [6]uint64, m memory) {
 		o.Executed = addUnique(o.Executed, abs(cwd, str(args[0])), maxPaths)
 	case "execveat":
 		o.Executed = addUnique(o.Executed, abs(int32(args[0]), str(args[1])), maxPaths)
-	case "mkdir", "rmdir", "unlink", "truncate", "mknod":
+	case "mkdir":
+		// mkdir -p tries every ancestor; one that exists is no write.
+		if p := abs(cwd, str(args[0])); !m.exists(p) {
+			wrote(p)
+		}
+	case "mkdirat":
+		if p := abs(int32(args[0]), str(args[1])); !m.exists(p) {
+			wrote(p)
+		}
+	case "rmdir", "unlink", "truncate", "mknod":
 		wrote(abs(cwd, str(args[0])))
-	case "mkdirat", "unlinkat", "mknodat":
+	case "unlinkat", "mknodat":
 		wrote(abs(int32(args[0]), str(args[1])))
 	case "rename", "link":
 		wrote(abs(cwd, str(args[0])))

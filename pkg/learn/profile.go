@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/explain"
@@ -48,7 +49,13 @@ type Profile struct {
 	// line per entry of Seccomp.Syscalls, for explain.
 	Seccomp        *specs.LinuxSeccomp `json:"seccomp"`
 	SeccompReasons []string            `json:"seccompReasons,omitempty"`
-	Observed       *Observed           `json:"observed"`
+	// Writable are the directories the workload wrote in: where the base
+	// uses Landlock, writes anywhere else are refused (EACCES).
+	Writable []string `json:"writable"`
+	// WritableRootfs: the workload was learned, and runs, on a writable
+	// rootfs (--writable, or a base that has one).
+	WritableRootfs bool      `json:"writableRootfs,omitempty"`
+	Observed       *Observed `json:"observed"`
 }
 
 // IsFile tells a profile file argument from a built-in profile name: it
@@ -84,7 +91,8 @@ func Build(base string, obs *Observed, caps []string, capMethod string, commands
 		caps = []string{}
 	}
 	p := &Profile{Version: FormatVersion, Base: base, Commands: commands, Capabilities: caps,
-		CapabilityMethod: capMethod, Seccomp: sc, SeccompReasons: reasons, Observed: obs}
+		CapabilityMethod: capMethod, Seccomp: sc, SeccompReasons: reasons, Observed: obs,
+		Writable: writableDirs(obs.Written)}
 	if err := seccomp.Validate(sc); err != nil {
 		return nil, fmt.Errorf("learned seccomp profile: %w", err)
 	}
@@ -290,7 +298,17 @@ func (p *Profile) Options(devices ...string) ([]policy.Option, error) {
 	if len(p.Capabilities) > 0 {
 		opts = append(opts, policy.WithCapabilities(p.Capabilities...))
 	}
-	return opts, nil
+	if p.WritableRootfs {
+		opts = append(opts, policy.WithReadonlyRootfs(false))
+	}
+	// Narrowing the writes is Landlock's job; it travels with the
+	// Landlock request and the init applies it only under it.
+	return append(opts, func(s *specs.Spec) error {
+		if s.Annotations[oci.AnnotationLandlock] == "" {
+			return nil
+		}
+		return policy.WithAnnotation(oci.AnnotationLandlockWritable, strings.Join(p.Writable, ","))(s)
+	}), nil
 }
 
 // Spec is the full spec of a run under p (for explain).
@@ -355,6 +373,11 @@ func Parse(name string, b []byte) (*Profile, error) {
 	}
 	if err := seccomp.Validate(p.Seccomp); err != nil {
 		return nil, fmt.Errorf("profile %s: %w: %w", name, err, ErrProfile)
+	}
+	for i, w := range p.Writable {
+		if !path.IsAbs(w) || path.Clean(w) != w || strings.Contains(w, ",") {
+			return nil, bad(fmt.Sprintf("writable[%d]", i), "%q is not a clean absolute path", w)
+		}
 	}
 	if p.Observed == nil {
 		p.Observed = NewObserved()
@@ -458,9 +481,26 @@ func limit(l []string, n int) []string {
 	return append(slices.Clone(l[:n]), fmt.Sprintf("and %d more", len(l)-n))
 }
 
-// writeDirs are the directories the written files are in, without those
+// writableDirs are the directories Landlock lets the workload write in:
+// those of writeDirs outside /proc, /sys and /dev (the kernel's own
+// filesystems, which Landlock leaves alone here).
+func writableDirs(files []string) []string {
+	out := []string{}
+	for _, d := range dirsOf(files) {
+		if d == "/proc" || d == "/sys" || d == "/dev" || strings.HasPrefix(d, "/proc/") || strings.HasPrefix(d, "/sys/") || strings.HasPrefix(d, "/dev/") {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// writeDirs are the directories the written files are in, for a person.
+func writeDirs(files []string) []string { return limit(dirsOf(files), 8) }
+
+// dirsOf are the directories the written files are in, without those
 // inside another listed one.
-func writeDirs(files []string) []string {
+func dirsOf(files []string) []string {
 	set := map[string]bool{}
 	for _, f := range files {
 		set[path.Dir(f)] = true
@@ -480,7 +520,7 @@ func writeDirs(files []string) []string {
 		}
 		out = append(out, d)
 	}
-	return limit(out, 8)
+	return out
 }
 
 // AllowedNames lists the syscalls s lets through under some arguments.

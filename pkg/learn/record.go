@@ -282,6 +282,14 @@ func (m *memReader) str(addr uint64) string {
 	return ""
 }
 
+func (m *memReader) exists(p string) bool {
+	if p == "" {
+		return false
+	}
+	_, err := os.Lstat("/proc/" + strconv.Itoa(m.pid) + "/root" + p)
+	return err == nil
+}
+
 // dir is where a relative path of pid's is resolved: its cwd, or the
 // directory dirfd names, as the container sees them (the links under
 // /proc are relative to the container's root, which is its mount

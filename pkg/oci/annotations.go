@@ -40,4 +40,11 @@ const (
 	// exists, so only a runtime that runs one may set it: the OCI face
 	// refuses it in an engine's config.
 	AnnotationLearn = "run.bulwark.learn"
+
+	// AnnotationLandlockWritable narrows Landlock's write rights to the
+	// comma-separated absolute paths it lists: writable mounts become
+	// read-only to the payload except beneath them (pkg/landlock,
+	// Narrow). A learned profile sets it to the directories its workload
+	// wrote in (pkg/learn).
+	AnnotationLandlockWritable = "run.bulwark.landlock-writable"
 )

@@ -238,6 +238,9 @@ func explainPath(s *specs.Spec, profile, p string) []string {
 	}
 	if s.Annotations[oci.AnnotationLandlock] == landlock.ModeEnforce {
 		out = append(out, "landlock: only paths on the container's own mounts are reachable; a host file reached any other way is refused with EACCES")
+		if l := explainWritable(s, p); l != "" {
+			out = append(out, l)
+		}
 	}
 	return out
 }

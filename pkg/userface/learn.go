@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -155,6 +156,10 @@ func Learn(rt *container.Runtime, o *LearnOptions, stderr io.Writer) (*LearnResu
 	if err != nil {
 		return nil, err
 	}
+	p.WritableRootfs = s.Root != nil && !s.Root.Readonly
+	if prev != nil {
+		p.WritableRootfs = p.WritableRootfs || prev.WritableRootfs
+	}
 	if err := p.Write(o.Output); err != nil {
 		return nil, err
 	}
@@ -197,4 +202,29 @@ func learnedReasons(name string) []string {
 		return nil
 	}
 	return p.SeccompReasons
+}
+
+// explainWritable is the line for p under a learned profile's narrowed
+// writes (oci.AnnotationLandlockWritable); "" without one.
+func explainWritable(s *specs.Spec, p string) string {
+	v, ok := s.Annotations[oci.AnnotationLandlockWritable]
+	if !ok {
+		return ""
+	}
+	if under(p, "/proc") || under(p, "/sys") || under(p, "/dev") {
+		return ""
+	}
+	dirs := strings.Split(v, ",")
+	if v == "" {
+		dirs = nil
+	}
+	for _, d := range dirs {
+		if under(p, d) {
+			return fmt.Sprintf("landlock: writes allowed: the learned workload wrote under %s", d)
+		}
+	}
+	if len(dirs) == 0 {
+		return "landlock: writes refused with EACCES: the learned workload wrote no files"
+	}
+	return fmt.Sprintf("landlock: writes refused with EACCES: the learned workload wrote only under %s; learn again with --merge from a run that writes here", strings.Join(dirs, ", "))
 }
