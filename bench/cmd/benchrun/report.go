@@ -368,6 +368,14 @@ func (b *bench) render() string {
 	}
 	m.p("")
 
+	// bench/network.sh measures the networks on its own (it changes the
+	// host's links and rules); its last report is carried over, with its
+	// own commit and date.
+	if b, err := os.ReadFile("bench/results/network.md"); err == nil {
+		m.p("%s", strings.TrimSpace(string(b)))
+		m.p("")
+	}
+
 	m.p("## Notes")
 	m.p("")
 	if hn := strings.TrimSpace(os.Getenv("BENCH_HOST_NOTES")); hn != "" {
