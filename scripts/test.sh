@@ -12,6 +12,7 @@
 #   integration  ./tests: real containers through bin/bulwark
 #   engines      ./tests/engines: Docker, Podman and containerd drive bulwark
 #   cri          ./tests/cri: containerd's CRI runs pods with bulwark (crictl)
+#   critest      Kubernetes' CRI validation suite, bulwark vs runc (not in all)
 #   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver)
 #   conformance  the OCI runtime-tools validation suite (conformance/run.sh)
 #   fuzz         15 s of each fuzz target
@@ -156,9 +157,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | engines | cri | vm | conformance | fuzz) ;;
+	all | quick | lint | unit | integration | network | engines | cri | critest | vm | conformance | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, cri, vm, conformance, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, cri, critest, vm, conformance, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -202,6 +203,12 @@ for t in "${targets[@]}"; do
 		./scripts/install-cri.sh
 		echo "== CRI tests"
 		gotest_root ./tests/cri/
+		;;
+	critest)
+		# TestCritest... skips unless asked: two full runs of the suite.
+		./scripts/install-cri.sh
+		echo "== critest (bulwark vs runc)"
+		BULWARK_CRITEST=1 gotest_root -v -run '^TestCritest' ./tests/cri/
 		;;
 	vm)
 		./scripts/install-vm.sh

@@ -15,12 +15,20 @@ import (
 
 const (
 	cniBinDir = "/usr/lib/cni"
-	// bridgeName and subnet are this package's own: the bridge plugin puts
-	// the gateway address on the host bridge, and host-local hands out the
-	// pods' addresses from the subnet.
-	bridgeName = "bwcri0"
-	subnet     = "10.237.77.0/24"
+	// subnet is the crictl daemon's (bridge bwcri0), this package's own:
+	// the bridge plugin puts the gateway address on the host bridge, and
+	// host-local hands out the pods' addresses from the subnet. Each other
+	// daemon gets the next bridge and /24 (bwcri1, 10.237.78.0/24, ...), so
+	// two daemons never hand out one address twice.
+	subnet = "10.237.77.0/24"
 )
+
+// network is one daemon's bridge and subnet.
+type network struct{ bridge, subnet string }
+
+func networkN(n int) network {
+	return network{bridge: fmt.Sprintf("bwcri%d", n), subnet: fmt.Sprintf("10.237.%d.0/24", 77+n)}
+}
 
 // criConfig is a private containerd with the CRI plugin: its own root,
 // state, sockets and CNI configuration; the sandbox image is the one the
@@ -72,7 +80,9 @@ const cniConfig = `{
 // daemon is one private containerd with its CRI plugin.
 type daemon struct {
 	dir, sock, crictlConfig string
+	net                     network
 	cmd                     *exec.Cmd
+	stopped                 bool
 }
 
 var (
@@ -89,7 +99,7 @@ func sharedDaemon(t *testing.T) *daemon {
 	t.Helper()
 	requireTools(t, crictlBin)
 	criOnce.Do(func() {
-		d, err := startDaemon("crictl", "runc", "")
+		d, err := startDaemon("crictl", networkN(0), "runc", "")
 		if err != nil {
 			criErr = err.Error()
 			return
@@ -102,12 +112,12 @@ func sharedDaemon(t *testing.T) *daemon {
 	return criD
 }
 
-// startDaemon starts containerd in workDir/NAME with defaultHandler as the
+// startDaemon starts containerd in workDir/NAME on net with defaultHandler as the
 // CRI default, extra appended to its config, and imports the test images.
 // It is stopped, its pods removed and its data deleted when the tests end.
-func startDaemon(name, defaultHandler, extra string) (*daemon, error) {
+func startDaemon(name string, net network, defaultHandler, extra string) (*daemon, error) {
 	dir := filepath.Join(workDir, name)
-	d := &daemon{dir: dir, sock: filepath.Join(dir, "c.sock")}
+	d := &daemon{dir: dir, sock: filepath.Join(dir, "c.sock"), net: net}
 	for _, sub := range []string{"cni", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, err
@@ -126,7 +136,7 @@ func startDaemon(name, defaultHandler, extra string) (*daemon, error) {
 		return nil, fmt.Errorf("bulwark install containerd: %v: %s", err, out)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "cni", "10-bwcri.conflist"),
-		[]byte(fmt.Sprintf(cniConfig, bridgeName, subnet, filepath.Join(dir, "cni-ipam"))), 0o600); err != nil {
+		[]byte(fmt.Sprintf(cniConfig, net.bridge, net.subnet, filepath.Join(dir, "cni-ipam"))), 0o600); err != nil {
 		return nil, err
 	}
 	d.crictlConfig = filepath.Join(dir, "crictl.yaml")
@@ -167,9 +177,10 @@ func startDaemon(name, defaultHandler, extra string) (*daemon, error) {
 // stop removes every pod, stops containerd and its shims, and removes
 // what it left on the host: mounts, data, the bridge.
 func (d *daemon) stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
+	if d.cmd == nil || d.cmd.Process == nil || d.stopped {
 		return
 	}
+	d.stopped = true
 	crictl := func(args ...string) {
 		exec.Command(crictlBin, append([]string{"--config", d.crictlConfig}, args...)...).Run()
 	}
@@ -179,7 +190,7 @@ func (d *daemon) stop() {
 		stopProcess(pid, 5*time.Second)
 	}
 	removeAll(d.dir)
-	exec.Command("ip", "link", "del", bridgeName).Run()
+	exec.Command("ip", "link", "del", d.net.bridge).Run()
 }
 
 // crictl runs crictl against the daemon.
