@@ -43,11 +43,11 @@ func execCommand() *cli.Command {
 			r := runtimeFrom(cmd)
 			st, err := r.Load(id)
 			if err != nil {
-				return err
+				return execFailed(err)
 			}
 			p, err := execProcess(cmd, st.Config, st.Rootfs)
 			if err != nil {
-				return err
+				return execFailed(err)
 			}
 			o := &container.ExecOpts{
 				Process: p, PidFile: cmd.String("pid-file"), ConsoleSocket: cmd.String("console-socket"),
@@ -59,7 +59,7 @@ func execCommand() *cli.Command {
 			}
 			code, err := r.Exec(id, o)
 			if err != nil {
-				return err
+				return execFailed(err)
 			}
 			if code != 0 {
 				return exitCode(code)
@@ -67,6 +67,13 @@ func execCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// execFailed reports an exec that never ran its process and exits 255, as
+// runc does: 1 would be indistinguishable from the process's own exit 1.
+func execFailed(err error) error {
+	logError(err)
+	return exitCode(255)
 }
 
 // execProcess builds the exec'd process: --process, or the container's own

@@ -30,8 +30,13 @@ func killCommand() *cli.Command {
 	}
 }
 
-// parseSignal accepts 9, KILL, SIGKILL and kill, like runc.
+// parseSignal accepts 9, KILL, SIGKILL and kill, like runc, and 0, which
+// signals nothing and only asks whether the container is running (a
+// liveness probe's `kill ID 0`).
 func parseSignal(s string) (unix.Signal, error) {
+	if s == "0" {
+		return 0, nil
+	}
 	sig, err := container.ParseSignal(s)
 	if err != nil {
 		return 0, fmt.Errorf("kill: %w", err)

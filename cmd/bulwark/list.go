@@ -35,7 +35,7 @@ func listCommand() *cli.Command {
 			}
 			switch cmd.String("format") {
 			case "json":
-				return printJSON(out)
+				return printCompactJSON(out)
 			case "table":
 				w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
 				fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER")

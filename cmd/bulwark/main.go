@@ -242,6 +242,12 @@ func idCommand(name, usage string, do func(*container.Runtime, string) error) *c
 	}
 }
 
+// printCompactJSON writes v on one line, as runc's list and ps
+// --format json do: scripts read those line by line.
+func printCompactJSON(v any) error {
+	return json.NewEncoder(os.Stdout).Encode(v)
+}
+
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

@@ -33,7 +33,7 @@ func psCommand() *cli.Command {
 				if pids == nil {
 					pids = []int{}
 				}
-				return printJSON(pids)
+				return printCompactJSON(pids)
 			}
 			if cmd.String("format") != "table" {
 				return fmt.Errorf("ps: --format %q is neither table nor json", cmd.String("format"))

@@ -1,0 +1,41 @@
+package tests
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The runc CLI details scripts and engines rely on: `kill ID 0` is a
+// liveness probe, list and ps --format json print one line each, and an exec
+// that never ran its process exits 255, not 1 (the process's own exit 1).
+func TestRuncCLIDetailsScriptsRelyOn(t *testing.T) {
+	e := newEnv(t)
+	id, pid := e.detached(nil)
+	if r := e.bw("kill", id, "0"); r.code != 0 {
+		t.Fatalf("kill %s 0 of a running container: %v", id, r)
+	}
+	for _, args := range [][]string{{"list", "--format", "json"}, {"ps", "--format", "json", id}} {
+		out := e.mustOK(args...)
+		if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+			t.Fatalf("%v printed %q, want one line", args, out)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); err != nil || !strings.Contains(out, pid) {
+			t.Fatalf("%v printed %q (%v), want JSON naming pid %s", args, out, err, pid)
+		}
+	}
+	if r := e.bw("exec", id, "/no/such/binary"); r.code != 255 || !strings.Contains(r.stderr, "/no/such/binary") {
+		t.Fatalf("exec of a missing binary: %v, want exit 255 naming it", r)
+	}
+	if r := e.bw("exec", id, "sh", "-c", "exit 1"); r.code != 1 {
+		t.Fatalf("exec of a process exiting 1: %v", r)
+	}
+	e.mustOK("kill", id, "KILL")
+	for i := 0; i < 100 && e.bw("kill", id, "0").code == 0; i++ {
+		e.mustOK("state", id)
+	}
+	if r := e.bw("kill", id, "0"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Fatalf("kill %s 0 of a stopped container: %v", id, r)
+	}
+}
