@@ -348,6 +348,26 @@ func userFace(flags ...string) func(*testing.T, *env, []escapeAttempt) map[strin
 	}
 }
 
+// learnedFace learns a profile from the script (and, merged in, from the
+// uid 1000 attempts) under the default profile, then runs them all under
+// it as userFace does.
+func learnedFace(t *testing.T, e *env, as []escapeAttempt) map[string]string {
+	rootfs := userRootfs(t)
+	writeEscapeFiles(t, rootfs, as)
+	prof := filepath.Join(t.TempDir(), "learned.json")
+	if r := e.learn(prof, nil, rootfs, "sh", escapeScript); r.code != 0 {
+		t.Fatalf("learning the escape script: %v", r)
+	}
+	for _, a := range as {
+		if a.asUser {
+			if r := e.learn(prof, []string{"--merge", "--user", "1000:1000"}, rootfs, a.sh); r.code != 0 {
+				t.Fatalf("learning %s as uid 1000: %v", a.key, r)
+			}
+		}
+	}
+	return userFace("--profile", prof)(t, e, as)
+}
+
 // perAttempt runs each attempt as a container of its own: for strict,
 // whose seccomp refuses fork, so a shell can run at most one command.
 // Attempts that are one command run it directly; the others run under sh,
@@ -545,6 +565,10 @@ func TestEscapeSuite(t *testing.T) {
 		// must work there; its seccomp adds AF_PACKET and nothing else.
 		{name: "netadmin", desc: "`--profile netadmin`", run: userFace("--profile", "netadmin"),
 			expect: except(map[string]string{"raw": "allowed", "packet": "allowed"})},
+		// Learned from the suite itself under default (the setuid
+		// attempt merged in as uid 1000): whatever the recording saw, the
+		// learned profile may never let more through than its base.
+		{name: "learned", desc: "`bulwark learn` from this script under default, then `run --profile learned.json`", run: learnedFace, expect: all},
 		{name: "strict", desc: "`--profile strict` (one container per attempt: its seccomp refuses fork)", run: perAttempt("--profile", "strict"), expect: all},
 		{name: "rawdisk", desc: "`--profile rawdisk --device " + grantedDisk + "` (another loop device)", run: userFace("--profile", "rawdisk", "--device", grantedDisk), expect: all},
 		gpu,

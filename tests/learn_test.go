@@ -1,12 +1,16 @@
 package tests
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
@@ -348,4 +352,61 @@ func TestLearnedProfileRefusesWritesOutsideTheLearnedPaths(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "writes refused with EACCES") || !strings.Contains(r.stdout, "/var/lib") {
 		t.Errorf("explain /etc/evil: %v", r)
 	}
+}
+
+// A recording ended by --duration or by the person's Ctrl-C still writes
+// its profile, says how the workload ended, and leaves nothing behind.
+func TestLearnEndedByDurationOrInterruptWritesTheProfile(t *testing.T) {
+	e := newEnv(t)
+	rootfs := testrootfs.RequireDebian(t)
+	dir := t.TempDir()
+	sleeper := []string{"python3", "-c", "import time; print('up', flush=True); time.sleep(60)"}
+
+	out := filepath.Join(dir, "duration.json")
+	start := time.Now()
+	// python3 is its pid namespace's init and has no SIGTERM handler: the
+	// SIGTERM is ignored and the SIGKILL after the grace period ends it.
+	r := e.learn(out, []string{"--duration", "1s"}, rootfs, sleeper...)
+	if r.code != 0 || !strings.Contains(r.stderr, "--duration 1s ended the workload") {
+		t.Fatalf("learn --duration: %v", r)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("--duration 1s took %s", d)
+	}
+	if p := readLearned(t, out); len(p.Observed.Syscalls) == 0 {
+		t.Errorf("no syscalls recorded before --duration ended the run")
+	}
+	e.assertUserRunGone(e.ids[len(e.ids)-1])
+
+	out = filepath.Join(dir, "interrupt.json")
+	id := e.id()
+	cmd := exec.Command(bulwarkBin, append([]string{"--root", e.root, "learn", "--name", id, "-o", out, rootfs, "--"}, sleeper...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "up\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the workload did not start: %q, %v; %s", line, err, stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("learn interrupted: %v; %s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "KeyboardInterrupt") || !strings.Contains(stderr.String(), "exited with status 130") {
+		t.Errorf("the interrupt did not reach the workload, or learn did not say so: %s", stderr.String())
+	}
+	if p := readLearned(t, out); len(p.Observed.Syscalls) == 0 {
+		t.Errorf("no syscalls recorded before the interrupt")
+	}
+	e.assertUserRunGone(id)
 }

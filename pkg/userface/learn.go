@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,10 @@ type LearnOptions struct {
 	// trying the workload without each.
 	NoCapTrials bool
 }
+
+// durationGrace is how long a workload ended by --duration has between
+// SIGTERM and SIGKILL.
+const durationGrace = 5 * time.Second
 
 // LearnResult is what a learning run produced.
 type LearnResult struct {
@@ -100,9 +105,27 @@ func Learn(rt *container.Runtime, o *LearnOptions, stderr io.Writer) (*LearnResu
 		}
 		return st.Pid, true
 	})
+	var ended atomic.Bool
 	if o.Duration > 0 {
-		t := time.AfterFunc(o.Duration, func() { _ = rt.Kill(id, syscall.SIGTERM, true) })
-		defer t.Stop()
+		// SIGTERM, then SIGKILL: a workload that is its pid namespace's
+		// init without a SIGTERM handler does not die of SIGTERM.
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+				wait := o.Duration
+				if i > 0 {
+					wait = durationGrace
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(wait):
+				}
+				ended.Store(true)
+				_ = rt.Kill(id, sig, true)
+			}
+		}()
 	}
 	code, runErr := Run(rt, &run)
 	obs, recErr := rec.Stop()
@@ -113,7 +136,9 @@ func Learn(rt *container.Runtime, o *LearnOptions, stderr io.Writer) (*LearnResu
 		return nil, recErr
 	}
 	res := &LearnResult{Code: code}
-	if code != 0 {
+	if ended.Load() {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("--duration %s ended the workload (exit status %d)", o.Duration, code))
+	} else if code != 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("the workload exited with status %d: the profile covers what it did until then", code))
 	}
 
