@@ -13,7 +13,8 @@
 #   engines      ./tests/engines: Docker, Podman and containerd drive bulwark
 #   cri          ./tests/cri: containerd's CRI runs pods with bulwark (crictl)
 #   critest      Kubernetes' CRI validation suite, bulwark vs runc (not in all)
-#   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver)
+#   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver, --isolation vm)
+#   vmiso        ./tests/vm's --isolation vm tests alone (TestIsolationVM*)
 #   conformance  the OCI runtime-tools validation suite (conformance/run.sh)
 #   fuzz         15 s of each fuzz target
 #
@@ -157,9 +158,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | engines | cri | critest | vm | conformance | fuzz) ;;
+	all | quick | lint | unit | integration | network | engines | cri | critest | vm | vmiso | conformance | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, cri, critest, vm, conformance, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, cri, critest, vm, vmiso, conformance, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -214,6 +215,11 @@ for t in "${targets[@]}"; do
 		./scripts/install-vm.sh
 		echo "== VM tests"
 		gotest_root ./tests/vm/
+		;;
+	vmiso)
+		./scripts/install-vm.sh
+		echo "== VM isolation tests"
+		gotest_root -run '^TestIsolationVM' ./tests/vm/
 		;;
 	conformance)
 		# TestConformanceSuite skips unless asked: it fetches the suite's

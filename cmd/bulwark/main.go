@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/containerinit"
 	"github.com/bulwark-sec/bulwark/pkg/network"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/vmagent"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -32,6 +33,14 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 
 func main() {
 	phase.Mark("main")
+	// Inside a VM this binary is the guest's /init (and its child that
+	// becomes the payload); neither has a command line to parse.
+	if vmagent.IsAgent() {
+		vmagent.Agent()
+	}
+	if vmagent.IsPayload() {
+		vmagent.Payload()
+	}
 	// The init is started as "bulwark init" after the C constructor ran:
 	// skip all CLI work on that path, it is on every container's start.
 	if len(os.Args) > 1 && os.Args[1] == "init" {

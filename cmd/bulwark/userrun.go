@@ -103,6 +103,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "seccomp", Usage: "seccomp profile (OCI linux.seccomp JSON) instead of the profile's"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "hostname", Usage: "container hostname"},
+		&cli.StringFlag{Name: "isolation", Usage: "namespace (the default), or vm: the payload in a VM of its own inside the walls (vm-strict: refuse without real KVM; docs/vm.md)"},
 		&cli.StringFlag{Name: "userns-range", Usage: "HOSTID[:SIZE]: map to this host range instead of allocating one; outside the pool and every other container's"},
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the name (bulwark logs, stop, rm, ls)"},
 		&cli.BoolFlag{Name: "rm", Usage: "remove a detached container when it exits (a foreground one always is, unless --keep)"},
@@ -209,6 +210,7 @@ func userRunOptions(cmd *cli.Command, rootfs string, argv []string) *userface.Op
 		StopSignal: cmd.String("stop-signal"), Expose: cmd.StringSlice("expose"),
 		ImageVolumes: cmd.String("image-volume"),
 		Detach:       cmd.Bool("detach"), Remove: cmd.Bool("rm"), Keep: cmd.Bool("keep"),
+		Isolation: cmd.String("isolation"),
 	}
 	if cmd.IsSet("entrypoint") {
 		v := cmd.String("entrypoint")

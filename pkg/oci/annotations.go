@@ -47,4 +47,15 @@ const (
 	// Narrow). A learned profile sets it to the directories its workload
 	// wrote in (pkg/learn).
 	AnnotationLandlockWritable = "run.bulwark.landlock-writable"
+
+	// AnnotationIsolation selects the wall around the payload: "vm" runs
+	// it in a virtual machine of its own (pkg/vm), "vm-strict" too but
+	// refuses to fall back to emulation (TCG) where KVM is not real.
+	AnnotationIsolation = "run.bulwark.isolation"
+)
+
+// Isolation values of AnnotationIsolation.
+const (
+	IsolationVM       = "vm"
+	IsolationVMStrict = "vm-strict"
 )

@@ -45,6 +45,12 @@ func TestProfilesKeepTheFloorAndChangeOnlyTheirScenario(t *testing.T) {
 					t.Errorf("devices %+v, want /dev/null only", s.Linux.Devices)
 				}
 			}},
+		{name: "vm", caps: []string{}, readonly: true,
+			check: func(t *testing.T, s *specs.Spec) {
+				if got := s.Annotations[oci.AnnotationIsolation]; got != oci.IsolationVM {
+					t.Errorf("annotation %s = %q, want %q", oci.AnnotationIsolation, got, oci.IsolationVM)
+				}
+			}},
 		{name: "strict", caps: []string{}, readonly: true,
 			check: func(t *testing.T, s *specs.Spec) {
 				def, _ := Spec("default")

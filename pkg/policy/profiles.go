@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/caps"
-
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
@@ -126,6 +126,8 @@ var profileTable = map[string]profile{
 			}
 			return devicesOpts(devices), nil
 		}},
+	"vm": {"the default profile's walls, inside a virtual machine of its own (docs/vm.md)",
+		plain(WithAnnotation(oci.AnnotationIsolation, oci.IsolationVM))},
 	"strict": {"compute only: strict seccomp (no sockets, no new processes), no caps, read-only but /tmp, no network",
 		lazy(func() []Option {
 			return []Option{WithSeccomp(profiles.Strict()), WithNoCapabilities(), WithReadonlyRootfs(true), WithNetworkNone()}

@@ -21,6 +21,9 @@ import (
 // Everything made on the host is the container's from create on, and its
 // delete removes it; on a failure before that, Run removes it itself.
 func Run(rt *container.Runtime, o *Options) (int, error) {
+	if err := checkVM(o); err != nil {
+		return -1, err
+	}
 	if o.Detach {
 		if o.TTY {
 			return -1, errors.New("--detach with --tty: a detached container has no terminal to keep; drop -t (bulwark logs shows its output)")
@@ -94,6 +97,12 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	}
 	if o.Image != "" {
 		withoutRootfsIdmap(s)
+	}
+	if isVM(s) {
+		if err := oci.Validate(s, "", seccomp.Validate); err != nil {
+			return -1, err
+		}
+		return runVM(rt, s, r)
 	}
 	if err := r.networkNamespace(rt, s, id); err != nil {
 		return -1, err

@@ -1,0 +1,151 @@
+// Package vmproto is the wire between the runtime (pkg/vm, on the host) and
+// the guest agent (pkg/vmagent, /init inside the VM): one virtio-serial
+// port carries the payload's configuration, its stdin, stdout and stderr,
+// signals and its exit status as length-prefixed frames.
+//
+// Threat: the guest is where hostile code runs, so everything the host
+// reads from this port is input from the attacker's side of the wall. A
+// frame is bounded (MaxFrame) before it is allocated, unknown kinds are an
+// error, and the host only ever copies payload bytes to the person's
+// stdout/stderr: no frame names a host path or makes the host act.
+package vmproto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// PortName is the virtio-serial port's name; the agent finds its device
+// under /sys/class/virtio-ports by it.
+const PortName = "run.bulwark.0"
+
+// EnvAgent on the kernel command line (which the kernel hands to /init as
+// environment) makes the bulwark binary run as the guest agent.
+const EnvAgent = "BULWARK_AGENT"
+
+// EnvPayload marks the agent's child that applies the process config and
+// execs the payload.
+const EnvPayload = "_BULWARK_VMPAYLOAD"
+
+// ModuleOrder is the initramfs file listing, one per line, the modules
+// the agent loads, dependencies first.
+const ModuleOrder = "/lib/modules/bulwark.order"
+
+// MountTag is the tag the rootfs is shared under, for virtio-fs and 9p.
+const MountTag = "rootfs"
+
+// Frame kinds.
+const (
+	KindConfig   byte = 'C' // host -> guest: Config as JSON
+	KindStdin    byte = 'I' // host -> guest: stdin bytes
+	KindStdinEOF byte = 'E' // host -> guest: stdin closed
+	KindSignal   byte = 'S' // host -> guest: one byte, a signal number for the payload
+	KindReady    byte = 'H' // guest -> host: the agent runs (empty)
+	KindStdout   byte = 'O' // guest -> host: stdout bytes
+	KindStderr   byte = 'R' // guest -> host: stderr bytes
+	KindExit     byte = 'X' // guest -> host: 4 bytes, the payload's status (128+N for a signal)
+	KindFail     byte = 'F' // guest -> host: the agent could not run the payload; the message
+)
+
+// MaxFrame bounds one frame's payload: a config with a large seccomp
+// profile fits, a hostile length does not make the reader allocate it.
+const MaxFrame = 4 << 20
+
+// Config is what the agent needs to run the payload.
+type Config struct {
+	// Spec is the container's OCI spec; the agent applies its process,
+	// hostname, root.readonly, mounts it can make inside the guest
+	// (proc, sysfs, tmpfs, devpts, mqueue), masked and read-only paths,
+	// and linux.seccomp. Host bind mounts do not reach the guest.
+	Spec *specs.Spec `json:"spec"`
+	// FS is how the rootfs is shared: "virtiofs" or "9p".
+	FS string `json:"fs"`
+}
+
+// Conn reads and writes frames; writes are serialised so that several
+// goroutines (stdout, stderr, exit) can share the port.
+type Conn struct {
+	r  io.Reader
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewConn frames rw.
+func NewConn(r io.Reader, w io.Writer) *Conn { return &Conn{r: r, w: w} }
+
+// ErrFrame is a malformed or oversized frame.
+var ErrFrame = errors.New("vmproto: bad frame")
+
+// Write sends one frame.
+func (c *Conn) Write(kind byte, data []byte) error {
+	if len(data) > MaxFrame {
+		return fmt.Errorf("%w: %d bytes of kind %q", ErrFrame, len(data), kind)
+	}
+	buf := make([]byte, 5+len(data))
+	buf[0] = kind
+	binary.BigEndian.PutUint32(buf[1:5], uint32(len(data)))
+	copy(buf[5:], data)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.w.Write(buf)
+	return err
+}
+
+// Read returns the next frame.
+func (c *Conn) Read() (kind byte, data []byte, err error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > MaxFrame {
+		return 0, nil, fmt.Errorf("%w: kind %q claims %d bytes (at most %d)", ErrFrame, hdr[0], n, MaxFrame)
+	}
+	data = make([]byte, n)
+	if _, err := io.ReadFull(c.r, data); err != nil {
+		return 0, nil, fmt.Errorf("%w: kind %q cut short: %v", ErrFrame, hdr[0], err)
+	}
+	return hdr[0], data, nil
+}
+
+// Stream is an io.Writer that sends each write as frames of one kind.
+type Stream struct {
+	C    *Conn
+	Kind byte
+}
+
+func (s Stream) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		chunk := p
+		if len(chunk) > 64<<10 {
+			chunk = chunk[:64<<10]
+		}
+		if err := s.C.Write(s.Kind, chunk); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+		p = p[len(chunk):]
+	}
+	return n, nil
+}
+
+// ExitStatus encodes a status for KindExit.
+func ExitStatus(code int) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(int32(code)))
+	return b[:]
+}
+
+// ParseExit decodes KindExit's payload.
+func ParseExit(b []byte) (int, error) {
+	if len(b) != 4 {
+		return 0, fmt.Errorf("%w: exit status of %d bytes", ErrFrame, len(b))
+	}
+	return int(int32(binary.BigEndian.Uint32(b))), nil
+}

@@ -1,0 +1,64 @@
+package vmproto
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+func TestFramesRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	c := NewConn(&buf, &buf)
+	big := bytes.Repeat([]byte("x"), 200<<10)
+	if _, err := (Stream{C: c, Kind: KindStdout}).Write(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(KindExit, ExitStatus(-3)); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for {
+		k, d, err := c.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == KindExit {
+			code, err := ParseExit(d)
+			if err != nil || code != -3 {
+				t.Fatalf("exit %d, %v; want -3", code, err)
+			}
+			break
+		}
+		if k != KindStdout || len(d) > 64<<10 {
+			t.Fatalf("frame %q of %d bytes", k, len(d))
+		}
+		got = append(got, d...)
+	}
+	if !bytes.Equal(got, big) {
+		t.Errorf("stdout: %d bytes back, want %d", len(got), len(big))
+	}
+}
+
+// TestHostileFramesAreRefused: lengths from the guest are bounded before
+// anything is allocated, and a cut frame is an error, not a short read.
+func TestHostileFramesAreRefused(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame []byte
+	}{
+		{"oversized", binary.BigEndian.AppendUint32([]byte{KindStdout}, MaxFrame+1)},
+		{"cut short", append(binary.BigEndian.AppendUint32([]byte{KindStdout}, 10), "abc"...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewConn(bytes.NewReader(tc.frame), nil)
+			if _, _, err := c.Read(); !errors.Is(err, ErrFrame) {
+				t.Errorf("Read = %v, want ErrFrame", err)
+			}
+		})
+	}
+	if _, err := ParseExit([]byte{1, 2}); !errors.Is(err, ErrFrame) {
+		t.Errorf("ParseExit of 2 bytes = %v, want ErrFrame", err)
+	}
+}

@@ -1,0 +1,83 @@
+package userface
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/vm"
+)
+
+// ErrVMUnsupported: a run option the VM does not carry into the guest yet.
+var ErrVMUnsupported = errors.New("not supported with --isolation vm yet")
+
+func isVM(s *specs.Spec) bool {
+	v := s.Annotations[oci.AnnotationIsolation]
+	return v == oci.IsolationVM || v == oci.IsolationVMStrict
+}
+
+// checkVM refuses, before anything is made on the host, what a VM run
+// cannot carry into the guest yet: never silently dropped.
+func checkVM(o *Options) error {
+	if o.Isolation != oci.IsolationVM && o.Isolation != oci.IsolationVMStrict && o.Profile != "vm" {
+		return nil
+	}
+	switch {
+	case o.Image != "":
+		return fmt.Errorf("IMAGE: %w (give a ROOTFS directory)", ErrVMUnsupported)
+	case len(o.Volumes) > 0:
+		return fmt.Errorf("--volume: %w", ErrVMUnsupported)
+	case len(o.Devices) > 0:
+		return fmt.Errorf("--device: %w", ErrVMUnsupported)
+	case o.TTY:
+		return fmt.Errorf("--tty: %w", ErrVMUnsupported)
+	case o.Detach:
+		return fmt.Errorf("--detach: %w", ErrVMUnsupported)
+	case o.Net != "" && o.Net != "none":
+		return fmt.Errorf("--net %s: %w (the guest has no network device)", o.Net, ErrVMUnsupported)
+	case len(o.Publish) > 0:
+		return fmt.Errorf("--publish: %w (the guest has no network device)", ErrVMUnsupported)
+	}
+	return nil
+}
+
+// runVM runs the person's payload in a VM of its own (pkg/vm): the spec
+// made by the profile is applied by the guest agent inside the VM.
+func runVM(rt *container.Runtime, s *specs.Spec, r *request) (int, error) {
+	accel, err := vmAccel(s, rt.Warnf)
+	if err != nil {
+		return -1, err
+	}
+	// The signals that end a run go to the payload in the guest; the
+	// runtime's own death kills QEMU (its parent-death signal).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	defer signal.Stop(sigs)
+	return vm.Run(&vm.Options{
+		Spec: s, Rootfs: r.Rootfs, Accel: accel,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Signals: sigs,
+	})
+}
+
+// vmAccel asks the probe for KVM; without real KVM the run falls back to
+// TCG with a loud warning, or is refused under vm-strict.
+func vmAccel(s *specs.Spec, warnf func(string, ...any)) (string, error) {
+	p := vm.Probe()
+	if p.Accel == "kvm" {
+		return p.Accel, nil
+	}
+	if s.Annotations[oci.AnnotationIsolation] == oci.IsolationVMStrict {
+		return "", fmt.Errorf("%s=%s: %w: %s", oci.AnnotationIsolation, oci.IsolationVMStrict, vm.ErrNoKVM, p.Reason)
+	}
+	if warnf != nil {
+		warnf("%s", vm.TCGWarning(p))
+	}
+	return p.Accel, nil
+}

@@ -1,0 +1,317 @@
+package vm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bulwark-sec/bulwark/internal/vmproto"
+)
+
+// ErrNoKernel: no guest kernel to boot.
+var ErrNoKernel = errors.New("no guest kernel (install Debian's linux-image-amd64: scripts/install-vm.sh, or set BULWARK_VM_KERNEL)")
+
+// EnvKernel names the guest kernel (a bzImage or an ELF vmlinux) instead
+// of the newest /boot/vmlinuz-*.
+const EnvKernel = "BULWARK_VM_KERNEL"
+
+// guestModules are what the agent needs that Debian builds as modules:
+// the virtio transports (mmio for microvm, pci for pc), the console
+// driver behind virtio-serial, and both ways of sharing the rootfs.
+var guestModules = []string{
+	"virtio_mmio", "virtio_pci", "virtio_console",
+	"virtiofs", "9pnet_virtio", "9p",
+}
+
+// Kernel is the guest kernel found on the host.
+type Kernel struct {
+	Path    string // what was found (bzImage or vmlinux)
+	Version string // its release, naming /lib/modules/VERSION; "" if unknown
+}
+
+// FindKernel returns $BULWARK_VM_KERNEL or the newest /boot/vmlinuz-*.
+func FindKernel() (*Kernel, error) {
+	if k := os.Getenv(EnvKernel); k != "" {
+		if _, err := os.Stat(k); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvKernel, err)
+		}
+		return &Kernel{Path: k, Version: versionOf(k)}, nil
+	}
+	ks, _ := filepath.Glob("/boot/vmlinuz-*")
+	if len(ks) == 0 {
+		return nil, ErrNoKernel
+	}
+	sort.Strings(ks)
+	k := ks[len(ks)-1]
+	return &Kernel{Path: k, Version: versionOf(k)}, nil
+}
+
+func versionOf(path string) string {
+	base := filepath.Base(path)
+	for _, p := range []string{"vmlinuz-", "vmlinux-"} {
+		if v, ok := strings.CutPrefix(base, p); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// cacheKey names a cached artefact after what it was made from: paths,
+// sizes, mtimes and inodes, so a new kernel or binary makes a new one.
+func cacheKey(paths ...string) (string, error) {
+	h := sha256.New()
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		fmt.Fprintf(h, "%s %d %d %d %d\n", p, fi.Size(), fi.ModTime().UnixNano(), st.Ino, st.Dev)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// writeAtomic writes a file by temp and rename, so that a concurrent boot
+// sees the old file or the whole new one.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+
+// bootKernel returns the kernel QEMU should boot: the ELF vmlinux inside
+// a PVH-capable xz bzImage (cached), which QEMU enters at its 64-bit entry
+// with no real-mode setup and no decompression: under TCG these cost the
+// guest seconds. Anything else is booted as found.
+func bootKernel(k *Kernel, cacheDir string) (string, error) {
+	head := make([]byte, 4)
+	if f, err := os.Open(k.Path); err != nil {
+		return "", fmt.Errorf("guest kernel: %w", err)
+	} else {
+		_, _ = io.ReadFull(f, head)
+		f.Close()
+	}
+	if string(head) == "\x7fELF" {
+		return k.Path, nil
+	}
+	cfg, err := os.ReadFile(filepath.Join(filepath.Dir(k.Path), "config-"+k.Version))
+	if err != nil || !bytes.Contains(cfg, []byte("\nCONFIG_PVH=y\n")) {
+		return k.Path, nil
+	}
+	xz, err := exec.LookPath("xz")
+	if err != nil {
+		return k.Path, nil
+	}
+	key, err := cacheKey(k.Path)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(cacheDir, "vmlinux-"+k.Version+"-"+key)
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	img, err := os.ReadFile(k.Path)
+	if err != nil {
+		return "", err
+	}
+	i := bytes.Index(img, xzMagic)
+	if i < 0 {
+		return k.Path, nil
+	}
+	err = writeAtomic(out, func(w io.Writer) error {
+		cmd := exec.Command(xz, "-dc", "--single-stream")
+		var stderr bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(img[i:]), w, &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("xz -d of %s: %v: %s", k.Path, err, strings.TrimSpace(stderr.String()))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// ErrDynamic: the binary that would be the guest's /init needs a dynamic
+// loader the initramfs does not have.
+var ErrDynamic = errors.New("is dynamically linked; the guest agent must be static (build with scripts/build.sh)")
+
+// checkStatic refuses a dynamically linked agent binary before a boot that
+// would end in a kernel panic ("No working init found").
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("guest agent %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("guest agent %s %w", path, ErrDynamic)
+		}
+	}
+	return nil
+}
+
+// modulePaths resolves guestModules and their dependencies from
+// modules.dep into load order (dependencies first). Modules built into
+// the kernel need nothing.
+func modulePaths(modDir string) ([]string, error) {
+	dep, err := os.ReadFile(filepath.Join(modDir, "modules.dep"))
+	if err != nil {
+		return nil, fmt.Errorf("guest kernel modules: %w (install the kernel's package, linux-image-amd64)", err)
+	}
+	builtin, _ := os.ReadFile(filepath.Join(modDir, "modules.builtin"))
+	deps := map[string][]string{} // name -> dependency paths
+	paths := map[string]string{}  // name -> path
+	for _, line := range strings.Split(string(dep), "\n") {
+		mod, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		name := modName(mod)
+		paths[name] = mod
+		deps[name] = strings.Fields(rest)
+	}
+	var order []string
+	seen := map[string]bool{}
+	var add func(name string) error
+	add = func(name string) error {
+		if seen[name] {
+			return nil
+		}
+		seen[name] = true
+		p, ok := paths[name]
+		if !ok {
+			if bytes.Contains(builtin, []byte("/"+name+".ko\n")) {
+				return nil
+			}
+			return fmt.Errorf("guest kernel in %s has no module %s (built-in or loadable)", modDir, name)
+		}
+		for _, d := range deps[name] {
+			if err := add(modName(d)); err != nil {
+				return err
+			}
+		}
+		order = append(order, p)
+		return nil
+	}
+	for _, m := range guestModules {
+		if err := add(m); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+func modName(path string) string {
+	b := filepath.Base(path)
+	b, _, _ = strings.Cut(b, ".ko")
+	return strings.ReplaceAll(b, "-", "_")
+}
+
+// initramfs returns the cached initramfs: the agent binary as /init and
+// the guest modules, uncompressed (under TCG the guest copies far faster
+// than it decompresses).
+func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
+	if err := checkStatic(agent); err != nil {
+		return "", err
+	}
+	modDir := filepath.Join("/lib/modules", k.Version)
+	key, err := cacheKey(agent, k.Path)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(cacheDir, "initramfs-"+k.Version+"-"+key+".cpio")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	var mods []string
+	if k.Version != "" {
+		if mods, err = modulePaths(modDir); err != nil {
+			return "", err
+		}
+	}
+	bin, err := os.ReadFile(agent)
+	if err != nil {
+		return "", err
+	}
+	err = writeAtomic(out, func(w io.Writer) error {
+		c := newCpio(w)
+		for _, d := range []string{"dev", "proc", "sys", "lib", "lib/modules", "rootfs"} {
+			if err := c.dir(d); err != nil {
+				return err
+			}
+		}
+		// The kernel opens /dev/console for init's stdio before /init runs.
+		if err := c.entry("dev/console", syscall.S_IFCHR|0o600, 5, 1, nil); err != nil {
+			return err
+		}
+		if err := c.file("init", 0o755, bin); err != nil {
+			return err
+		}
+		var list []string
+		for _, m := range mods {
+			b, err := os.ReadFile(filepath.Join(modDir, m))
+			if err != nil {
+				return err
+			}
+			name := "lib/modules/" + filepath.Base(m)
+			if err := c.file(name, 0o644, b); err != nil {
+				return err
+			}
+			list = append(list, "/"+name)
+		}
+		if err := c.file(strings.TrimPrefix(vmproto.ModuleOrder, "/"), 0o644, []byte(strings.Join(list, "\n")+"\n")); err != nil {
+			return err
+		}
+		return c.close()
+	})
+	if err != nil {
+		return "", err
+	}
+	prune(cacheDir, "initramfs-", out, time.Hour)
+	return out, nil
+}
+
+// prune removes cached files named prefix* other than keep that are older
+// than age: each new bulwark binary makes a new initramfs, and the old one
+// is only needed by a VM starting right now (QEMU reads it at its start).
+func prune(dir, prefix, keep string, age time.Duration) {
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		p := filepath.Join(dir, e.Name())
+		if !strings.HasPrefix(e.Name(), prefix) || p == keep {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+			_ = os.Remove(p)
+		}
+	}
+}

@@ -1,0 +1,512 @@
+// Package vm runs a container's payload in its own virtual machine: QEMU
+// booting a stock Debian kernel straight into an initramfs whose /init is
+// this very binary in agent mode (pkg/vmagent), with the container's
+// rootfs shared over virtio-fs (virtiofsd) or 9p, and stdio, signals and
+// the exit status over one virtio-serial port (internal/vmproto).
+//
+// Threat: a kernel bug reachable by one syscall ends every namespace
+// wall at once. In a VM the payload's syscalls reach the guest kernel;
+// to reach the host it needs a bug in the VMM's device emulation (QEMU's
+// virtio-serial, virtio-fs or 9p, and under TCG the emulator itself)
+// instead. The agent still applies the container's user, capabilities,
+// no_new_privs and seccomp inside the guest: the VM is an extra wall.
+//
+// When not to use it: under TCG (no real KVM) the emulator is a large
+// attack surface and not a security boundary of the same strength, and
+// every instruction is emulated: Accel says which one a run gets.
+package vm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/vmproto"
+)
+
+// Paths of the VMM's parts; Debian's qemu-system-x86 ships them all.
+const (
+	DefaultQEMU      = "qemu-system-x86_64"
+	DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
+	DefaultCacheDir  = "/var/cache/bulwark/vm"
+)
+
+// ErrNoQEMU: QEMU is not installed.
+var ErrNoQEMU = errors.New("qemu-system-x86_64 not found (apt-get install qemu-system-x86, or scripts/install-vm.sh)")
+
+// ErrAgent: the guest ended without reporting the payload's exit.
+var ErrAgent = errors.New("the VM ended before the payload's exit status arrived")
+
+// Options is one payload's run in a VM.
+type Options struct {
+	Spec   *specs.Spec
+	Rootfs string // the directory shared into the guest as its root
+
+	Stdin          io.Reader // nil: the payload's stdin is closed
+	Stdout, Stderr io.Writer
+	Signals        <-chan os.Signal // forwarded to the payload
+
+	// Machine is "microvm" (default) or "pc"; FS "virtiofs", "9p" or ""
+	// (virtio-fs when virtiofsd is installed). Accel "kvm" or "tcg"; ""
+	// asks Probe. $BULWARK_VM_MACHINE and $BULWARK_VM_FS override.
+	Machine, FS, Accel string
+	QEMU, Virtiofsd    string // "" for the defaults
+	CacheDir           string // kernel and initramfs cache; "" for DefaultCacheDir
+	Agent              string // the static binary that becomes /init; "" for our own
+	Warnf              func(format string, args ...any)
+	// Marks, when set, is called at each step (bench, tests);
+	// $BULWARK_VM_TIMING=1 prints the steps' times.
+	Marks func(step string)
+
+	t0 time.Time
+}
+
+func (o *Options) mark(step string) {
+	if o.Marks != nil {
+		o.Marks(step)
+	}
+	if os.Getenv("BULWARK_VM_TIMING") == "1" {
+		fmt.Fprintf(os.Stderr, "vm: %s at %v\n", step, time.Since(o.t0).Round(time.Millisecond))
+	}
+}
+
+// Run boots the VM, runs the payload to its end and removes everything
+// the run made (QEMU, virtiofsd, sockets, mounts); it returns the
+// payload's status (128+N for a signal).
+func Run(o *Options) (int, error) {
+	v, err := start(o)
+	if err != nil {
+		return -1, err
+	}
+	defer v.stop()
+	return v.wait()
+}
+
+type machine struct {
+	o        *Options
+	dir      string
+	qemu     *exec.Cmd
+	fsd      *exec.Cmd
+	conn     *vmproto.Conn
+	sock     *os.File
+	qerr     bytes.Buffer
+	qdone    chan struct{}
+	roMount  string
+	stopOnce sync.Once
+}
+
+func lookup(name, def string) string {
+	if name == "" {
+		name = def
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return ""
+}
+
+func start(o *Options) (_ *machine, err error) {
+	o.t0 = time.Now()
+	if o.Spec == nil || o.Spec.Process == nil {
+		return nil, errors.New("vm: no process in the spec")
+	}
+	qemu := lookup(o.QEMU, DefaultQEMU)
+	if qemu == "" {
+		return nil, ErrNoQEMU
+	}
+	if m := os.Getenv("BULWARK_VM_MACHINE"); m != "" {
+		o.Machine = m
+	}
+	if f := os.Getenv("BULWARK_VM_FS"); f != "" {
+		o.FS = f
+	}
+	if o.Machine == "" {
+		o.Machine = "pc"
+	}
+	// Machine may carry QEMU machine options after a comma, for
+	// measurements ("microvm,pit=on").
+	mname, mextra, _ := strings.Cut(o.Machine, ",")
+	if mname != "microvm" && mname != "pc" {
+		return nil, fmt.Errorf("vm: machine %q: want microvm or pc", o.Machine)
+	}
+	virtiofsd := lookup(o.Virtiofsd, DefaultVirtiofsd)
+	switch o.FS {
+	case "":
+		o.FS = "9p"
+		if virtiofsd != "" {
+			o.FS = "virtiofs"
+		}
+	case "virtiofs":
+		if virtiofsd == "" {
+			return nil, fmt.Errorf("vm: virtio-fs asked for, but %s is not installed (qemu-system-x86 ships it); 9p needs nothing more", DefaultVirtiofsd)
+		}
+	case "9p":
+	default:
+		return nil, fmt.Errorf("vm: rootfs sharing %q: want virtiofs or 9p", o.FS)
+	}
+	if fi, err := os.Stat(o.Rootfs); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("vm: rootfs %s: not a directory (%v)", o.Rootfs, err)
+	}
+	if o.Accel == "" {
+		p := Probe()
+		o.Accel = p.Accel
+	}
+	cache := o.CacheDir
+	if cache == "" {
+		cache = DefaultCacheDir
+	}
+	k, err := FindKernel()
+	if err != nil {
+		return nil, err
+	}
+	kernel, err := bootKernel(k, cache)
+	if err != nil {
+		return nil, err
+	}
+	agent := o.Agent
+	if agent == "" {
+		if agent, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	initrd, err := initramfs(agent, k, cache)
+	if err != nil {
+		return nil, err
+	}
+	o.mark("assets")
+
+	v := &machine{o: o, qdone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			v.stop()
+		}
+	}()
+	if v.dir, err = os.MkdirTemp("", "bulwark-vm-"); err != nil {
+		return nil, err
+	}
+	readonly := o.Spec.Root != nil && o.Spec.Root.Readonly
+	src, err := filepath.Abs(o.Rootfs)
+	if err != nil {
+		return nil, err
+	}
+	var fsArgs []string
+	dev := map[bool]string{true: "device", false: "pci"}[mname == "microvm"]
+	switch o.FS {
+	case "virtiofs":
+		if readonly {
+			// virtiofsd has no read-only export: it serves a read-only
+			// bind mount, kept until the guest runs (virtiofsd has its
+			// own copy by then), so a guest kernel bug cannot write.
+			if src, err = v.readonlyView(src); err != nil {
+				return nil, err
+			}
+		}
+		sock := filepath.Join(v.dir, "fs.sock")
+		v.fsd = exec.Command(virtiofsd, "--socket-path="+sock, "-o", "source="+src, "-o", "cache=none", "-o", "sandbox=namespace", "-o", "log_level=err")
+		v.fsd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		v.fsd.Stderr = &v.qerr
+		if err := v.fsd.Start(); err != nil {
+			return nil, fmt.Errorf("vm: starting %s: %w", virtiofsd, err)
+		}
+		if err := waitSocket(sock, v.fsd, 5*time.Second); err != nil {
+			return nil, fmt.Errorf("vm: %s: %w: %s", virtiofsd, err, strings.TrimSpace(v.qerr.String()))
+		}
+		fsArgs = []string{
+			"-chardev", "socket,id=fs,path=" + sock,
+			"-device", "vhost-user-fs-" + dev + ",chardev=fs,tag=" + vmproto.MountTag,
+		}
+	case "9p":
+		ro := ""
+		if readonly {
+			ro = ",readonly=on"
+		}
+		fsArgs = []string{
+			"-fsdev", "local,id=fs,path=" + qemuEscape(src) + ",security_model=passthrough" + ro,
+			"-device", "virtio-9p-" + dev + ",fsdev=fs,mount_tag=" + vmproto.MountTag,
+		}
+	}
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	v.sock = os.NewFile(uintptr(fds[0]), "agent")
+	theirs := os.NewFile(uintptr(fds[1]), "agent-qemu")
+	defer theirs.Close()
+	v.conn = vmproto.NewConn(v.sock, v.sock)
+
+	mem := memoryMiB(o.Spec)
+	mopt := mname
+	if mname == "microvm" {
+		// No legacy devices the agent does not use; the kernel finds
+		// the virtio-mmio devices in ACPI (Debian builds no command-line ones).
+		mopt += ",x-option-roms=off,rtc=off"
+	}
+	if mextra != "" {
+		mopt += "," + mextra
+	}
+	var memArgs []string
+	if o.FS == "virtiofs" {
+		// vhost-user needs the guest's memory shared with virtiofsd.
+		mopt += ",memory-backend=mem"
+		memArgs = []string{"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", mem)}
+	}
+	quiet := "quiet loglevel=1"
+	if os.Getenv("BULWARK_VM_DEBUG") == "1" {
+		quiet = "loglevel=7 earlyprintk=serial"
+	}
+	cmdline := "console=ttyS0 " + quiet + " panic=-1 reboot=t tsc=reliable no_timer_check i8042.noaux i8042.nopnp i8042.dumbkbd cryptomgr.notests " + vmproto.EnvAgent + "=1"
+	if mname == "pc" {
+		cmdline += " pci=lastbus=0"
+	}
+	args := []string{
+		"-M", mopt, "-accel", o.Accel, "-m", fmt.Sprintf("%dM", mem), "-smp", fmt.Sprint(vcpus(o.Spec)),
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-serial", "file:" + filepath.Join(v.dir, "console.log"),
+		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+		"-chardev", "socket,id=agent,fd=3",
+		"-device", "virtio-serial-" + dev, "-device", "virtserialport,chardev=agent,name=" + vmproto.PortName,
+	}
+	args = append(args, memArgs...)
+	args = append(args, fsArgs...)
+	v.qemu = exec.Command(qemu, args...)
+	v.qemu.ExtraFiles = []*os.File{theirs}
+	v.qemu.Stderr = &v.qerr
+	v.qemu.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := v.qemu.Start(); err != nil {
+		return nil, fmt.Errorf("vm: starting %s: %w", qemu, err)
+	}
+	go func() {
+		_ = v.qemu.Wait()
+		// QEMU gone: the port reads EOF instead of blocking forever.
+		v.sock.Close()
+		close(v.qdone)
+	}()
+	o.mark("qemu")
+	return v, nil
+}
+
+// qemuEscape doubles commas, QEMU's option separator, in a path.
+func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+func waitSocket(path string, p *exec.Cmd, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if p.ProcessState != nil || unix.Kill(p.Process.Pid, 0) != nil {
+			return errors.New("exited before it listened")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no socket %s after %v", path, wait)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (v *machine) readonlyView(src string) (string, error) {
+	dst := filepath.Join(v.dir, "ro")
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return "", err
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return "", fmt.Errorf("vm: read-only view of %s: %w", src, err)
+	}
+	v.roMount = dst
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return "", fmt.Errorf("vm: read-only view of %s: %w", src, err)
+	}
+	return dst, nil
+}
+
+func (v *machine) dropReadonlyView() {
+	if v.roMount != "" {
+		_ = unix.Unmount(v.roMount, unix.MNT_DETACH)
+		v.roMount = ""
+	}
+}
+
+// BootTimeout bounds the boot up to the agent's first frame: a kernel that
+// hangs (or cannot power off) must not hold the run forever. TCG boots
+// in seconds on an idle host; this leaves room for a loaded one.
+var BootTimeout = 120 * time.Second
+
+type frame struct {
+	kind byte
+	data []byte
+	err  error
+}
+
+// wait sends the config, relays stdio and signals, and returns the
+// payload's status.
+func (v *machine) wait() (int, error) {
+	o := v.o
+	frames := make(chan frame, 16)
+	go func() {
+		for {
+			k, d, err := v.conn.Read()
+			frames <- frame{k, d, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	boot := time.NewTimer(BootTimeout)
+	defer boot.Stop()
+	ready := false
+	for {
+		select {
+		case <-boot.C:
+			if !ready {
+				return -1, v.died("booting", fmt.Errorf("no word from the agent after %v", BootTimeout))
+			}
+		case s := <-o.Signals:
+			n, ok := s.(syscall.Signal)
+			if !ok || n <= 0 || n > 255 {
+				continue
+			}
+			if !ready {
+				// Nothing runs yet: a signal that ends the run ends
+				// the boot.
+				return -1, fmt.Errorf("vm: %v while the VM booted", s)
+			}
+			_ = v.conn.Write(vmproto.KindSignal, []byte{byte(n)})
+		case f := <-frames:
+			if f.err != nil {
+				return -1, v.died(map[bool]string{false: "before the agent started", true: "while the payload ran"}[ready], f.err)
+			}
+			switch f.kind {
+			case vmproto.KindReady:
+				if ready {
+					return -1, errors.New("vm agent: said ready twice")
+				}
+				ready = true
+				o.mark("agent")
+				v.dropReadonlyView()
+				cfg, err := json.Marshal(&vmproto.Config{Spec: o.Spec, FS: o.FS})
+				if err != nil {
+					return -1, err
+				}
+				if err := v.conn.Write(vmproto.KindConfig, cfg); err != nil {
+					return -1, v.died("sending the config", err)
+				}
+				go v.feedStdin()
+			case vmproto.KindStdout:
+				if o.Stdout != nil {
+					_, _ = o.Stdout.Write(f.data)
+				}
+			case vmproto.KindStderr:
+				if o.Stderr != nil {
+					_, _ = o.Stderr.Write(f.data)
+				}
+			case vmproto.KindExit:
+				o.mark("exit")
+				return vmproto.ParseExit(f.data)
+			case vmproto.KindFail:
+				return -1, fmt.Errorf("vm agent: %s", f.data)
+			default:
+				return -1, fmt.Errorf("vm agent: unexpected frame %q", f.kind)
+			}
+		}
+	}
+}
+
+func (v *machine) feedStdin() {
+	if v.o.Stdin != nil {
+		_, _ = io.Copy(vmproto.Stream{C: v.conn, Kind: vmproto.KindStdin}, v.o.Stdin)
+	}
+	_ = v.conn.Write(vmproto.KindStdinEOF, nil)
+}
+
+// died explains a port that closed: QEMU's own error and the end of the
+// guest's console say why (no kernel, a panic, an agent that crashed).
+func (v *machine) died(when string, err error) error {
+	select {
+	case <-v.qdone:
+	case <-time.After(2 * time.Second):
+	}
+	msg := strings.TrimSpace(v.qerr.String())
+	if msg == "" {
+		msg = "QEMU: " + fmt.Sprint(v.qemu.ProcessState)
+	}
+	tail := consoleTail(filepath.Join(v.dir, "console.log"), 12)
+	if tail != "" {
+		msg += "\nguest console:\n" + tail
+	}
+	return fmt.Errorf("%w (%s: %v): %s", ErrAgent, when, err, msg)
+}
+
+func consoleTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stop ends QEMU and virtiofsd and removes the run's directory. The agent
+// synced the guest before it reported the exit, so killing loses nothing.
+func (v *machine) stop() {
+	v.stopOnce.Do(func() {
+		if v.qemu != nil && v.qemu.Process != nil {
+			_ = v.qemu.Process.Kill()
+			<-v.qdone
+		} else if v.sock != nil {
+			v.sock.Close()
+		}
+		if v.fsd != nil && v.fsd.Process != nil {
+			_ = v.fsd.Process.Kill()
+			_ = v.fsd.Wait()
+		}
+		v.dropReadonlyView()
+		if os.Getenv("BULWARK_VM_DEBUG") == "1" {
+			fmt.Fprintf(os.Stderr, "vm: kept %s (BULWARK_VM_DEBUG)\n", v.dir)
+		} else if v.dir != "" {
+			_ = os.RemoveAll(v.dir)
+		}
+	})
+}
+
+// memoryMiB is the guest's RAM: the container's memory limit (the VM is
+// what the limit binds now), at least what the kernel and agent need, or
+// 512 MiB. QEMU allocates it as the guest touches it.
+func memoryMiB(s *specs.Spec) int64 {
+	const floor, def = 192, 512
+	if s.Linux != nil && s.Linux.Resources != nil && s.Linux.Resources.Memory != nil && s.Linux.Resources.Memory.Limit != nil {
+		m := *s.Linux.Resources.Memory.Limit
+		if m > 0 {
+			mib := (m + (1<<20 - 1)) >> 20
+			return max(mib, floor)
+		}
+	}
+	return def
+}
+
+// vcpus follows the CPU quota (rounded up), else 1: under TCG a second
+// vCPU slows the boot down.
+func vcpus(s *specs.Spec) int {
+	if s.Linux != nil && s.Linux.Resources != nil && s.Linux.Resources.CPU != nil {
+		c := s.Linux.Resources.CPU
+		if c.Quota != nil && c.Period != nil && *c.Quota > 0 && *c.Period > 0 {
+			return int(max(1, (uint64(*c.Quota)+*c.Period-1) / *c.Period))
+		}
+	}
+	return 1
+}

@@ -1,0 +1,108 @@
+package vm
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestModulePathsLoadDependenciesFirst(t *testing.T) {
+	dir := t.TempDir()
+	dep := `kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_ring.ko:
+kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/fs/fuse/fuse.ko:
+kernel/fs/fuse/virtiofs.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko kernel/fs/fuse/fuse.ko
+kernel/net/9p/9pnet.ko:
+kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko kernel/drivers/virtio/virtio.ko
+kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko
+`
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// virtio_mmio built in: nothing to load for it.
+	if err := os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/drivers/virtio/virtio_mmio.ko\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := modulePaths(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := map[string]int{}
+	for i, p := range got {
+		pos[modName(p)] = i
+	}
+	for _, m := range []string{"virtio_ring", "virtio", "virtio_pci", "virtio_console", "fuse", "virtiofs", "9pnet", "9pnet_virtio", "9p"} {
+		if _, ok := pos[m]; !ok {
+			t.Errorf("%s not loaded: %v", m, got)
+		}
+	}
+	for _, before := range [][2]string{{"virtio_ring", "virtio"}, {"virtio", "virtio_console"}, {"fuse", "virtiofs"}, {"9pnet", "9p"}} {
+		if pos[before[0]] > pos[before[1]] {
+			t.Errorf("%s loaded after %s: %v", before[0], before[1], got)
+		}
+	}
+	if len(got) != len(slices.Compact(slices.Clone(got))) {
+		t.Errorf("a module listed twice: %v", got)
+	}
+
+	// A kernel without the console driver cannot run the agent: say so.
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/fs/fuse/fuse.ko:\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := modulePaths(dir); err == nil {
+		t.Error("no error for a kernel without virtio modules")
+	}
+}
+
+func TestGuestSizeFollowsTheResources(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	tests := []struct {
+		name  string
+		r     *specs.LinuxResources
+		mem   int64
+		vcpus int
+	}{
+		{"none", nil, 512, 1},
+		{"256m limit", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(256 << 20)}}, 256, 1},
+		{"tiny limit raised to what boots", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(16 << 20)}}, 192, 1},
+		{"unlimited", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(-1)}}, 512, 1},
+		{"1.5 cpus", &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: i64(150000), Period: u64(100000)}}, 512, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &specs.Spec{Linux: &specs.Linux{Resources: tc.r}}
+			if got := memoryMiB(s); got != tc.mem {
+				t.Errorf("memory %d MiB, want %d", got, tc.mem)
+			}
+			if got := vcpus(s); got != tc.vcpus {
+				t.Errorf("vcpus %d, want %d", got, tc.vcpus)
+			}
+		})
+	}
+}
+
+// TestDynamicAgentIsRefused: a dynamically linked /init would panic the
+// guest kernel; the go test binary itself is one (cgo).
+func TestDynamicAgentIsRefused(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkStatic(self)
+	if err == nil {
+		t.Skip("this test binary is static; nothing to refuse")
+	}
+	if !errors.Is(err, ErrDynamic) {
+		t.Errorf("checkStatic = %v, want ErrDynamic", err)
+	}
+	if err := checkStatic("/nonexistent"); err == nil {
+		t.Error("no error for a missing agent binary")
+	}
+}

@@ -1,0 +1,417 @@
+// Package vmagent is the guest side of VM isolation: the bulwark binary
+// running as /init of the VM's initramfs. It loads the few virtio modules
+// Debian's kernel builds as modules, finds its virtio-serial port, reads
+// the container's spec from the host, mounts the rootfs the host shares
+// (virtio-fs or 9p), makes the container's own mounts inside the guest,
+// and starts the payload through a child that applies the OCI process
+// config (rlimits, user, capabilities, no_new_privs, seccomp) before exec.
+// It relays stdio and the exit status, then powers the guest off.
+//
+// Threat: the VM is an extra wall, not a replacement for the others. A
+// payload that exploits the guest kernel owns only the guest; without the
+// agent's own confinement it would not even need a kernel bug to reach
+// everything the guest can (the shared rootfs, the port), so the payload
+// gets the same user, capabilities, no_new_privs and seccomp filter a
+// namespace container gets. What the host trusts from the guest is
+// limited by internal/vmproto: bytes for stdout/stderr and a status.
+//
+// Not for use on a host: Agent refuses unless it is PID 1.
+package vmagent
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/vmproto"
+)
+
+// root is where the shared rootfs is mounted inside the guest.
+const root = "/rootfs"
+
+// IsAgent tells main that this process is the guest's /init.
+func IsAgent() bool { return os.Getpid() == 1 && os.Getenv(vmproto.EnvAgent) == "1" }
+
+// Agent runs the guest and never returns: it powers the guest off.
+func Agent() {
+	code := agent()
+	if code != 0 {
+		time.Sleep(50 * time.Millisecond) // let the console show the error
+	}
+	unix.Sync()
+	// A restart, not a power-off: microvm has no ACPI to power off with,
+	// and QEMU runs with -no-reboot, so a reboot ends it on every machine.
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	os.Exit(code)
+}
+
+func agent() int {
+	if err := earlyMounts(); err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
+		return 1
+	}
+	if err := loadModules(vmproto.ModuleOrder); err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
+		return 1
+	}
+	port, err := openPort(vmproto.PortName, 10*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
+		return 1
+	}
+	c := vmproto.NewConn(port, port)
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
+		_ = c.Write(vmproto.KindFail, []byte(err.Error()))
+		return 1
+	}
+	if err := c.Write(vmproto.KindReady, nil); err != nil {
+		return fail(err)
+	}
+	kind, data, err := c.Read()
+	if err != nil {
+		return fail(fmt.Errorf("reading the config: %w", err))
+	}
+	if kind != vmproto.KindConfig {
+		return fail(fmt.Errorf("expected the config frame, got %q", kind))
+	}
+	var cfg vmproto.Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return fail(fmt.Errorf("config: %w", err))
+	}
+	if cfg.Spec == nil || cfg.Spec.Process == nil || len(cfg.Spec.Process.Args) == 0 {
+		return fail(errors.New("config: no process.args"))
+	}
+	if err := setupRoot(&cfg); err != nil {
+		return fail(err)
+	}
+	code, err := runPayload(c, &cfg)
+	if err != nil {
+		return fail(err)
+	}
+	// The payload's writes must be on the host before it learns the
+	// status: the host ends the VM as soon as it has it.
+	unix.Sync()
+	if err := c.Write(vmproto.KindExit, vmproto.ExitStatus(code)); err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
+	}
+	return 0
+}
+
+func earlyMounts() error {
+	for _, m := range []struct{ src, dst, typ string }{
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+	} {
+		if err := os.MkdirAll(m.dst, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.src, m.dst, m.typ, unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.typ, m.dst, err)
+		}
+	}
+	return nil
+}
+
+// loadModules inserts each module of the list; one already in the kernel
+// (built in, or loaded) is fine. A module's parameters on the kernel
+// command line (virtio_mmio.device=..., which QEMU's microvm adds) are
+// passed as modprobe would: the kernel applies them only to built-ins.
+func loadModules(list string) error {
+	b, err := os.ReadFile(list)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	for _, m := range strings.Fields(string(b)) {
+		f, err := os.Open(m)
+		if err != nil {
+			return fmt.Errorf("module %s: %w", m, err)
+		}
+		err = unix.FinitModule(int(f.Fd()), moduleParams(string(cmdline), m), 0)
+		f.Close()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("loading module %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// moduleParams returns the "NAME.KEY=VALUE" words of cmdline for the
+// module at path, as "KEY=VALUE ...".
+func moduleParams(cmdline, path string) string {
+	name, _, _ := strings.Cut(filepath.Base(path), ".ko")
+	name = strings.ReplaceAll(name, "-", "_")
+	var out []string
+	for _, w := range strings.Fields(cmdline) {
+		if p, ok := strings.CutPrefix(w, name+"."); ok {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// openPort waits for the virtio-serial port named name: the console driver
+// adds ports when the host's control message arrives, after the module
+// has loaded.
+func openPort(name string, wait time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ds, _ := os.ReadDir("/sys/class/virtio-ports")
+		for _, d := range ds {
+			b, err := os.ReadFile(filepath.Join("/sys/class/virtio-ports", d.Name(), "name"))
+			if err != nil || strings.TrimSpace(string(b)) != name {
+				continue
+			}
+			f, err := os.OpenFile(filepath.Join("/dev", d.Name()), os.O_RDWR, 0)
+			if err == nil {
+				return f, nil
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("virtio-serial port %s: %w", name, err)
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no virtio-serial port named %s after %v", name, wait)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// runPayload starts the payload's child and relays its stdio until it
+// exits; it returns the shell-style status.
+func runPayload(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{"bulwark-payload"}
+	cmd.Env = []string{vmproto.EnvPayload + "=1"}
+	cmd.ExtraFiles = []*os.File{pr}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stdout = vmproto.Stream{C: c, Kind: vmproto.KindStdout}
+	cmd.Stderr = vmproto.Stream{C: c, Kind: vmproto.KindStderr}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("starting the payload: %w", err)
+	}
+	pr.Close()
+	go func() {
+		_ = json.NewEncoder(pw).Encode(cfg)
+		pw.Close()
+	}()
+	go relayInput(c, stdin, cmd.Process)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &ee):
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	default:
+		return 0, err
+	}
+}
+
+// relayInput feeds the payload's stdin and delivers signals until the
+// host closes the port.
+func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process) {
+	w := bufio.NewWriter(stdin)
+	for {
+		kind, data, err := c.Read()
+		if err != nil {
+			stdin.Close()
+			return
+		}
+		switch kind {
+		case vmproto.KindStdin:
+			_, _ = w.Write(data)
+			_ = w.Flush()
+		case vmproto.KindStdinEOF:
+			_ = w.Flush()
+			stdin.Close()
+		case vmproto.KindSignal:
+			if len(data) == 1 {
+				_ = p.Signal(syscall.Signal(data[0]))
+			}
+		}
+	}
+}
+
+// setupRoot mounts the shared rootfs on /rootfs and the container's own
+// mounts inside it. Targets resolve inside the rootfs (securejoin): its
+// symlinks are the payload's, not the agent's.
+func setupRoot(cfg *vmproto.Config) error {
+	s := cfg.Spec
+	readonly := s.Root != nil && s.Root.Readonly
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if readonly {
+		flags |= unix.MS_RDONLY
+	}
+	switch cfg.FS {
+	case "virtiofs":
+		if err := unix.Mount(vmproto.MountTag, root, "virtiofs", flags, ""); err != nil {
+			return fmt.Errorf("mounting the rootfs over virtio-fs: %w", err)
+		}
+	case "9p":
+		if err := unix.Mount(vmproto.MountTag, root, "9p", flags, "trans=virtio,version=9p2000.L,msize=524288,access=any"); err != nil {
+			return fmt.Errorf("mounting the rootfs over 9p: %w", err)
+		}
+	default:
+		return fmt.Errorf("config: unknown rootfs sharing %q", cfg.FS)
+	}
+	for i, m := range s.Mounts {
+		if err := mountOne(m); err != nil {
+			return fmt.Errorf("config.json: mounts[%d] (%s): %w", i, m.Destination, err)
+		}
+	}
+	if s.Linux != nil {
+		for _, p := range s.Linux.MaskedPaths {
+			if err := mask(p); err != nil {
+				return fmt.Errorf("config.json: linux.maskedPaths %s: %w", p, err)
+			}
+		}
+		for _, p := range s.Linux.ReadonlyPaths {
+			if err := readonlyPath(p); err != nil {
+				return fmt.Errorf("config.json: linux.readonlyPaths %s: %w", p, err)
+			}
+		}
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("config.json: hostname: %w", err)
+		}
+	}
+	return nil
+}
+
+var mountFlags = map[string]uintptr{
+	"ro": unix.MS_RDONLY, "nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV, "noexec": unix.MS_NOEXEC,
+	"strictatime": unix.MS_STRICTATIME, "relatime": unix.MS_RELATIME, "noatime": unix.MS_NOATIME,
+}
+
+func parseOptions(opts []string) (uintptr, string) {
+	var flags uintptr
+	var data []string
+	for _, o := range opts {
+		if f, ok := mountFlags[o]; ok {
+			flags |= f
+			continue
+		}
+		switch o {
+		case "rw", "private", "rprivate", "slave", "rslave", "shared", "rshared", "bind", "rbind", "exec", "suid", "dev", "atime":
+			continue
+		}
+		data = append(data, o)
+	}
+	return flags, strings.Join(data, ",")
+}
+
+// mountOne makes one of the spec's mounts that can exist in the guest.
+// Bind mounts name host paths the guest cannot see (the person face's
+// /etc files and device nodes); /dev is a tmpfs with the standard nodes.
+func mountOne(m specs.Mount) error {
+	typ := m.Type
+	switch typ {
+	case "proc", "sysfs", "tmpfs", "devpts", "mqueue":
+	default:
+		return nil
+	}
+	dst, err := securejoin.SecureJoin(root, m.Destination)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	flags, data := parseOptions(m.Options)
+	if typ == "sysfs" {
+		flags |= unix.MS_RDONLY
+	}
+	if typ == "devpts" {
+		data = "newinstance,ptmxmode=0666,mode=0620"
+	}
+	if err := unix.Mount(typ, dst, typ, flags, data); err != nil {
+		return fmt.Errorf("mount %s: %w", typ, err)
+	}
+	if m.Destination == "/dev" && typ == "tmpfs" {
+		return devNodes(dst)
+	}
+	return nil
+}
+
+// devNodes makes the standard character devices in the container's /dev.
+func devNodes(dev string) error {
+	for _, d := range []struct {
+		name         string
+		major, minor uint32
+	}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}} {
+		p := filepath.Join(dev, d.name)
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("mknod %s: %w", p, err)
+		}
+		_ = unix.Chmod(p, 0o666)
+	}
+	for name, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		_ = os.Symlink(target, filepath.Join(dev, name))
+	}
+	return nil
+}
+
+func mask(p string) error {
+	dst, err := securejoin.SecureJoin(root, p)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(dst)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_RDONLY, "size=0")
+	}
+	return unix.Mount("/dev/null", dst, "", unix.MS_BIND, "")
+}
+
+func readonlyPath(p string) error {
+	dst, err := securejoin.SecureJoin(root, p)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := unix.Mount(dst, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "")
+}

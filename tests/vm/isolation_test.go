@@ -1,0 +1,257 @@
+package vm
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// The tests below run `bulwark run --isolation vm` as a person would: QEMU
+// under TCG here (no real KVM on the CI host), the stock Debian kernel,
+// the bulwark binary as the guest's /init.
+
+// isolationBinary builds the static bulwark the guest boots as its agent.
+func isolationBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bulwark")
+	if err := testrootfs.BuildBulwark(bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func isolationRootfs(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if err := testrootfs.Build(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type vmRun struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+// runVM runs bulwark under the shared QEMU lock's caller (scripts/test.sh
+// holds it for the whole target) and returns what the person sees.
+func runVM(t *testing.T, bin string, env []string, args ...string) vmRun {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"run", "--isolation", "vm"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := vmRun{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bulwark run %s: exit %d in %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.took, r.stdout, r.stderr)
+	return r
+}
+
+// leftovers lists QEMU and virtiofsd processes and bulwark-vm-* run
+// directories: after a run, there must be none of either.
+func leftovers(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	ps, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, p := range ps {
+		b, err := os.ReadFile(p)
+		c := strings.TrimSpace(string(b))
+		if err == nil && (strings.HasPrefix(c, "qemu-system") || c == "virtiofsd") {
+			st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+			if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
+				continue
+			}
+			out = append(out, p+": "+c)
+		}
+	}
+	ds, _ := filepath.Glob(filepath.Join(os.TempDir(), "bulwark-vm-*"))
+	out = append(out, ds...)
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mi), "\n") {
+		if strings.Contains(l, "bulwark-vm-") {
+			out = append(out, "mount: "+l)
+		}
+	}
+	return out
+}
+
+func requireClean(t *testing.T, before []string) {
+	t.Helper()
+	if got := leftovers(t); len(got) > len(before) {
+		t.Errorf("left behind after the run: %v (before: %v)", got, before)
+	}
+}
+
+// TestIsolationVMRunsThePayloadInItsOwnKernel: one boot proves the payload
+// runs on the guest's kernel (uname -r differs from the host's), with the
+// spec's user, env, cwd, hostname, no capabilities and no_new_privs
+// applied by the agent, its stdout and stderr apart, its exit status, and
+// a file it writes on the writable rootfs appearing on the host.
+func TestIsolationVMRunsThePayloadInItsOwnKernel(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	before := leftovers(t)
+	script := `echo "kernel=$(uname -r)"; echo "id=$(id -u):$(id -g)"; echo "cwd=$(pwd)"; echo "env=$GREETING"; ` +
+		`echo "host=$(hostname)"; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ` +
+		`echo from-the-guest > /home/app/written-in-guest; echo to-stderr >&2; exit 7`
+	r := runVM(t, bin, nil, "--writable", "--user", "1000:1000", "-w", "/tmp", "-e", "GREETING=hi",
+		"--hostname", "inside", rootfs, "--", "sh", "-c", script)
+	if r.code != 7 {
+		t.Fatalf("exit %d, want the payload's 7", r.code)
+	}
+	var uts syscall.Utsname
+	_ = syscall.Uname(&uts)
+	hostRelease := strings.TrimRight(string(bytes.TrimRight(int8sToBytes(uts.Release[:]), "\x00")), "\x00")
+	for _, want := range []string{"id=1000:1000", "cwd=/tmp", "env=hi", "host=inside", "CapEff:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q", want)
+		}
+	}
+	if !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostRelease+"\n") {
+		t.Errorf("uname -r in the guest is the host's %s (or missing): the payload did not run on its own kernel", hostRelease)
+	}
+	if !strings.Contains(r.stderr, "to-stderr") || strings.Contains(r.stdout, "to-stderr") {
+		t.Errorf("stderr not kept apart from stdout")
+	}
+	if b, err := os.ReadFile(filepath.Join(rootfs, "home/app/written-in-guest")); err != nil || string(b) != "from-the-guest\n" {
+		t.Errorf("the file the payload wrote in the guest: %q, %v; want it in the rootfs on the host", b, err)
+	}
+	if !strings.Contains(r.stderr, "TCG") {
+		t.Errorf("no TCG warning on a host without real KVM")
+	}
+	t.Logf("boot-to-exit of the payload: %v (TCG)", r.took)
+	requireClean(t, before)
+}
+
+func int8sToBytes(a []int8) []byte {
+	b := make([]byte, len(a))
+	for i, c := range a {
+		b[i] = byte(c)
+	}
+	return b
+}
+
+// TestIsolationVMReadOnlyRootfsStaysReadOnly: the default profile's
+// read-only root is read-only in the guest, and the host exports it
+// read-only too, so nothing the payload does creates a file there.
+func TestIsolationVMReadOnlyRootfsStaysReadOnly(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	before := leftovers(t)
+	r := runVM(t, bin, nil, rootfs, "--", "sh", "-c", "echo x > /ro-test; echo rc=$?")
+	if !strings.Contains(r.stdout+r.stderr, "Read-only file system") {
+		t.Errorf("writing to the root did not fail with EROFS")
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "ro-test")); err == nil {
+		t.Errorf("the payload created /ro-test on a read-only rootfs")
+	}
+	requireClean(t, before)
+}
+
+// TestIsolationVMTrueBootToExit measures what a VM costs a person: the
+// wall time of `bulwark run --isolation vm ROOTFS -- true`, three times.
+// The issue's aim under TCG is 1.5 s; the figure is logged, not asserted,
+// because TCG on a shared CI host varies with the load.
+func TestIsolationVMTrueBootToExit(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	var took []string
+	for i := 0; i < 3; i++ {
+		r := runVM(t, bin, nil, rootfs, "--", "true")
+		if r.code != 0 {
+			t.Fatalf("true exited %d", r.code)
+		}
+		took = append(took, r.took.Round(time.Millisecond).String())
+	}
+	t.Logf("boot-to-exit of /bin/true under TCG: %s", strings.Join(took, " "))
+}
+
+// TestIsolationVMBadInputLeavesNothing: a missing QEMU or kernel is named
+// with how to install it, before anything is started.
+func TestIsolationVMBadInputLeavesNothing(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	before := leftovers(t)
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no QEMU", []string{"PATH=/nonexistent"}, "apt-get install qemu-system-x86"},
+		{"no kernel", []string{"BULWARK_VM_KERNEL=/nonexistent/vmlinuz"}, "BULWARK_VM_KERNEL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runVM(t, bin, tc.env, rootfs, "--", "true")
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q: want a failure naming %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+	r := runVM(t, bin, nil, "--tty", rootfs, "--", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "--tty") {
+		t.Errorf("--tty with --isolation vm: exit %d, stderr %q; want a refusal naming --tty", r.code, r.stderr)
+	}
+	requireClean(t, before)
+}
+
+// TestIsolationVMQEMUKilledMidRun: QEMU dying under a running payload is
+// an error that says so, and leaves no virtiofsd, run directory or mount.
+func TestIsolationVMQEMUKilledMidRun(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	before := leftovers(t)
+	cmd := exec.Command(bin, "run", "--isolation", "vm", rootfs, "--", "sh", "-c", "echo started; sleep 600")
+	var out, errb bytes.Buffer
+	cmd.Stderr = &errb
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	buf := make([]byte, 64)
+	n, _ := pr.Read(buf)
+	out.Write(buf[:n])
+	if !strings.Contains(out.String(), "started") {
+		_ = cmd.Process.Kill()
+		t.Fatalf("the payload did not start: %q %s", out.String(), errb.String())
+	}
+	// QEMU is bulwark's child.
+	var qemu int
+	ps, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range ps {
+		b, _ := os.ReadFile(p)
+		f := strings.Fields(string(b))
+		if len(f) > 3 && strings.HasPrefix(f[1], "(qemu-system") && f[3] == strconv.Itoa(cmd.Process.Pid) {
+			qemu, _ = strconv.Atoi(f[0])
+		}
+	}
+	if qemu == 0 {
+		_ = cmd.Process.Kill()
+		t.Fatal("no QEMU child of bulwark")
+	}
+	_ = syscall.Kill(qemu, syscall.SIGKILL)
+	err := cmd.Wait()
+	pr.Close()
+	if err == nil || !strings.Contains(errb.String(), "VM ended") {
+		t.Errorf("bulwark after QEMU was killed: %v, stderr %q; want an error saying the VM ended", err, errb.String())
+	}
+	requireClean(t, before)
+}
