@@ -585,7 +585,7 @@ func TestEscapeSuite(t *testing.T) {
 			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
 				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "allowed", "packet": "allowed",
 				"forkbomb": "allowed", "setuid": "allowed", "dev_exec": "blocked", "ptys": "blocked"}},
-		{name: "docker+harden", desc: "the same under `bulwark --harden`", run: ociBundle([]string{"--harden"}, docker),
+		{name: "docker+harden", desc: "the same under `bulwark --harden`, which adds a user namespace from the pool", run: ociBundle([]string{"--harden"}, docker),
 			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
 				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "blocked", "packet": "blocked",
 				"forkbomb": "blocked", "setuid": "blocked", "dev_exec": "blocked", "ptys": "blocked", "softirqs": "blocked",

@@ -34,6 +34,15 @@ func emptyPolicy(t *testing.T) string {
 	return p
 }
 
+// hostUsers keeps a config out of the floor's user namespace, as sharing
+// the host's network or PID namespace does.
+func hostUsers(s *specs.Spec) {
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[oci.AnnotationAllow] = policy.AllowHostUsers
+}
+
 // hardenSh runs script in a container from a bundle changed by mutate,
 // under `bulwark --harden`.
 func (e *env) hardenSh(mutate func(*specs.Spec), script string) result {
@@ -87,6 +96,9 @@ func TestHardenMakesProcSysReadOnlyWhenTheConfigDoesNot(t *testing.T) {
 		docker(s)
 		s.Linux.ReadonlyPaths = nil
 		s.Linux.MaskedPaths = nil
+		// Without the floor's user namespace, as a config sharing the
+		// host's network gets: there root owns /proc/sys.
+		hostUsers(s)
 	}, `for f in /proc/sys/kernel/core_pattern /proc/sysrq-trigger /proc/sys/vm/drop_caches; do echo $f=$(syscall openw $f); done
 		echo kcore=$(syscall read /proc/kcore 16)`)
 	if r.code != 0 {
@@ -138,7 +150,7 @@ func TestHardenMountsSysReadOnlyUnlessAnnotated(t *testing.T) {
 		}, want: "EROFS"},
 		{name: "annotated", mutate: func(s *specs.Spec) {
 			rw(s)
-			s.Annotations = map[string]string{oci.AnnotationAllow: policy.AllowSysfsRW}
+			s.Annotations[oci.AnnotationAllow] += "," + policy.AllowSysfsRW
 		}, want: "OK"},
 	}
 	for _, tc := range tests {
@@ -146,6 +158,10 @@ func TestHardenMountsSysReadOnlyUnlessAnnotated(t *testing.T) {
 			e := newEnv(t)
 			r := e.hardenSh(func(s *specs.Spec) {
 				docker(s)
+				// Without the floor's user namespace (host sysfs
+				// attributes belong to the host's root, whom container
+				// root then is not).
+				hostUsers(s)
 				tc.mutate(s)
 			}, "echo sysfs=$(syscall openw "+attr+"); echo agent=$(syscall openw /sys/fs/cgroup/memory/release_agent)")
 			if r.code != 0 {

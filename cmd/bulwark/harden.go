@@ -6,6 +6,8 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
 
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/floorns"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
@@ -15,21 +17,21 @@ import (
 // hardening floor when --harden or the policy file switches it on, and
 // nothing otherwise, so that OCI mode honours the config exactly. Every
 // change is logged at info level, where an engine reading --log finds it.
-func hardenFrom(cmd *cli.Command) func(*specs.Spec) error {
+func hardenFrom(cmd *cli.Command) func(s *specs.Spec, bundle, stateDir string) ([]container.Owned, error) {
 	on := cmd.Bool("harden")
 	path := cmd.String("policy")
 	explicit := cmd.IsSet("policy")
-	return func(s *specs.Spec) error {
+	return func(s *specs.Spec, bundle, stateDir string) ([]container.Owned, error) {
 		pf, err := policy.LoadPolicyFile(path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if pf == nil && explicit {
-			return fmt.Errorf("--policy %s: no such file", path)
+			return nil, fmt.Errorf("--policy %s: no such file", path)
 		}
 		floor := on || (pf != nil && pf.Harden)
+		var cfg policy.HardenConfig
 		if floor {
-			var cfg policy.HardenConfig
 			if pf != nil {
 				cfg = pf.HardenConfig
 			}
@@ -38,10 +40,17 @@ func hardenFrom(cmd *cli.Command) func(*specs.Spec) error {
 				logAt("info", d.String())
 			}
 			if err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return checkPoolOverlap(s, floor)
+		if err := checkPoolOverlap(s, floor); err != nil || !floor {
+			return nil, err
+		}
+		owns, ds, err := floorns.Apply(s, cfg, oci.RootfsPath(bundle, s), stateDir)
+		for _, d := range ds {
+			logAt("info", d.String())
+		}
+		return owns, err
 	}
 }
 

@@ -34,8 +34,11 @@ type Runtime struct {
 	Warnf func(format string, args ...any)
 	// Harden, when set, raises each config to the host's hardening floor
 	// right after it is loaded (bulwark --harden, /etc/bulwark/policy.json).
-	// A func keeps policy decisions out of the lifecycle code.
-	Harden func(*specs.Spec) error
+	// A func keeps policy decisions out of the lifecycle code. stateDir is
+	// the container's state directory to be (the owner of what Harden
+	// makes on the host: a user namespace range, idmapped mounts); what it
+	// returns the container owns, and delete removes.
+	Harden func(s *specs.Spec, bundle, stateDir string) ([]Owned, error)
 	// HardenExec, when set, raises a process exec'd into a container to
 	// what the floor left that container (its stored config).
 	HardenExec func(container *specs.Spec, p *specs.Process) error
@@ -72,6 +75,8 @@ type CreateOpts struct {
 	// (foreground run without --console-socket); the pty master lands in gotConsole.
 	wantConsole bool
 	gotConsole  *os.File
+	// hardenOwns is what Harden made for this container.
+	hardenOwns []Owned
 }
 
 // Create builds the container up to the created state: namespaces, rootfs and
@@ -86,10 +91,21 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	spec, err := r.loadSpec(bundle, o)
+	spec, err := r.loadSpec(bundle, id, o)
 	if err != nil {
 		return err
 	}
+	// What Harden made is undone here until the state records it and
+	// destroy takes over.
+	recorded := false
+	defer func() {
+		for _, own := range o.hardenOwns {
+			if !recorded {
+				_ = r.Release(own, r.dir(id))
+			}
+		}
+	}()
+	o.Owns = append(o.Owns, o.hardenOwns...)
 	var files initFiles
 	defer files.close()
 	// The network namespace is made on a thread of ours while create goes
@@ -128,6 +144,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 	var undo cleanup.Stack
 	defer undo.Clean()
 	undo.Add(func() { _ = r.destroy(st) })
+	recorded = true
 	if err := r.build(st, spec, o, &files, &undo); err != nil {
 		return err
 	}
@@ -137,7 +154,7 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 
 // loadSpec reads and checks the config (or takes the one in o), raises it to
 // the hardening floor and resolves its relative paths.
-func (r *Runtime) loadSpec(bundle string, o *CreateOpts) (*specs.Spec, error) {
+func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error) {
 	spec := o.Spec
 	if spec == nil {
 		var warnings []string
@@ -159,11 +176,6 @@ func (r *Runtime) loadSpec(bundle string, o *CreateOpts) (*specs.Spec, error) {
 	if spec.Process == nil {
 		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process", Msg: "required to create a container", Err: oci.ErrInvalidConfig}
 	}
-	if r.Harden != nil {
-		if err := r.Harden(spec); err != nil {
-			return nil, err
-		}
-	}
 	if !oci.HasNamespace(spec, specs.MountNamespace) {
 		if err := checkHostMountNS(spec); err != nil {
 			return nil, err
@@ -174,6 +186,14 @@ func (r *Runtime) loadSpec(bundle string, o *CreateOpts) (*specs.Spec, error) {
 	}
 	absBindSources(spec, bundle)
 	absDestinations(spec)
+	// Last: what Harden makes on the host is undone by Create from here.
+	if r.Harden != nil {
+		owns, err := r.Harden(spec, bundle, r.dir(id))
+		if err != nil {
+			return nil, err
+		}
+		o.hardenOwns = owns
+	}
 	return spec, nil
 }
 

@@ -12,7 +12,8 @@ const (
 
 	// AnnotationAllow lists what a container keeps despite the hardening
 	// floor: capability names with or without CAP_, comma-separated,
-	// "sysfs-rw" (a writable /sys) or "privileged" (pkg/policy, Harden).
+	// "sysfs-rw" (a writable /sys), "host-users" (no user namespace added)
+	// or "privileged" (pkg/policy, Harden).
 	AnnotationAllow = "run.bulwark.allow"
 
 	// AnnotationRootfsOptions asks for the rootfs to be attached with mount

@@ -81,6 +81,10 @@ type HardenConfig struct {
 	// MemoryLimit is set where the config has no memory limit: a size as
 	// --memory takes it ("512m", "2g"), "" for FloorMemoryLimit, or "none".
 	MemoryLimit string `json:"memoryLimit,omitempty"`
+	// Userns is UsernsAuto ("" too), UsernsOff or UsernsRequire: whether
+	// the floor gives a config without a user namespace one
+	// (hardenuserns.go).
+	Userns string `json:"userns,omitempty"`
 }
 
 // MemoryNone in HardenConfig.MemoryLimit leaves a config without a memory limit.
@@ -140,6 +144,11 @@ func LoadPolicyFile(path string) (*PolicyFile, error) {
 	}
 	if _, err := p.memoryLimit(); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	switch p.Userns {
+	case "", UsernsAuto, UsernsOff, UsernsRequire:
+	default:
+		return nil, fmt.Errorf("policy %s: userns: %q is none of %s, %s, %s", path, p.Userns, UsernsAuto, UsernsOff, UsernsRequire)
 	}
 	if _, _, err := hardenParseAllow(p.Allow, "allow"); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
@@ -608,13 +617,13 @@ func hardenParseAllow(names []string, field string) (map[string]bool, map[string
 	out := map[string]bool{}
 	words := map[string]bool{}
 	for _, n := range names {
-		if w := strings.ToLower(n); w == AllowPrivileged || w == AllowSysfsRW {
+		if w := strings.ToLower(n); w == AllowPrivileged || w == AllowSysfsRW || w == AllowHostUsers {
 			words[w] = true
 			continue
 		}
 		c := oci.CapabilityName(n)
 		if !oci.IsKnownCapability(c) {
-			return nil, nil, &oci.FieldError{Field: field, Msg: fmt.Sprintf("%q is neither a capability nor %q or %q", n, AllowPrivileged, AllowSysfsRW), Err: oci.ErrInvalidConfig}
+			return nil, nil, &oci.FieldError{Field: field, Msg: fmt.Sprintf("%q is neither a capability nor %q, %q or %q", n, AllowPrivileged, AllowSysfsRW, AllowHostUsers), Err: oci.ErrInvalidConfig}
 		}
 		out[c] = true
 	}

@@ -482,6 +482,9 @@ func TestLoadPolicyFile(t *testing.T) {
 		{name: "negative pids", content: `{"pidsLimit": -2}`, wantErr: "pidsLimit"},
 		{name: "memory not a size", content: `{"memoryLimit": "lots"}`, wantErr: "memoryLimit"},
 		{name: "memory too small", content: `{"memoryLimit": "1m"}`, wantErr: "memoryLimit"},
+		{name: "userns", content: `{"userns": "require", "allow": ["host-users"]}`,
+			want: &PolicyFile{HardenConfig: HardenConfig{Userns: UsernsRequire, Allow: []string{"host-users"}}}},
+		{name: "userns misspelt", content: `{"userns": "required"}`, wantErr: "userns"},
 		{name: "syntax", content: `{"harden": tru}`, wantErr: "policy"},
 		// Anyone in the group could switch the floor off.
 		{name: "group-writable", content: `{"harden": true}`, mode: 0o664, wantErr: "writable by group or others"},

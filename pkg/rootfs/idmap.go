@@ -152,6 +152,12 @@ func IdmapOnto(source, target string, uid, gid []specs.LinuxIDMapping) error {
 		return err
 	}
 	defer unix.Close(nsfd)
+	return IdmapOntoVia(source, target, nsfd)
+}
+
+// IdmapOntoVia is IdmapOnto through an existing user namespace (UsernsFd),
+// for a caller that idmaps several sources with one set of maps.
+func IdmapOntoVia(source, target string, nsfd int) error {
 	tree, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", source, err)

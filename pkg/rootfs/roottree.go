@@ -68,6 +68,12 @@ func OpenRootTree(rootfs string, s *specs.Spec) (tree *os.File, idmap bool, err 
 	if err != nil {
 		return nil, false, err
 	}
+	if idmap && IsOverlayMount(rootfs) {
+		// The kernel cannot idmap an overlayfs mount; it can mount one
+		// over idmapped layers (overlay.go).
+		tree, err := RelayerOverlay(rootfs, s.Linux.UIDMappings, s.Linux.GIDMappings, attrs)
+		return tree, false, err
+	}
 	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return nil, false, fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", rootfs, err)
