@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -279,5 +280,48 @@ func TestImagePullIntoAFullDiskFailsClearly(t *testing.T) {
 	}
 	if n := len(listImages(t, dr)); n != 1 {
 		t.Errorf("%d images listed after the pull", n)
+	}
+}
+
+// On a terminal a pull draws a bar per layer, ending in "done"; --quiet
+// draws nothing; off a terminal it prints lines (the other pull tests).
+func TestImagePullDrawsBarsOnATerminal(t *testing.T) {
+	host := imagetest.Registry(t, nil)
+	ref := imagetest.Push(t, host, "bars:1", testImage(t))
+	for _, quiet := range []bool{false, true} {
+		master, slave := openPty(t)
+		// A terminal of no width gets no bars: give it one.
+		if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 100}); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"--data-root", t.TempDir(), "pull", ref}
+		if quiet {
+			args = append(args, "--quiet")
+		}
+		cmd := exec.Command(bulwarkBin, args...)
+		cmd.Stderr = slave
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := runWithTimeout(cmd, 60*time.Second); err != nil {
+			t.Fatalf("pull on a terminal (quiet %v): %v", quiet, err)
+		}
+		slave.Close()
+		var tty bytes.Buffer
+		_, _ = io.Copy(&tty, master) // EIO once the slave is closed and drained
+		got := tty.String()
+		if quiet {
+			if got != "" {
+				t.Errorf("pull --quiet drew %q", got)
+			}
+			continue
+		}
+		for _, want := range []string{"layer 1/2", "layer 2/2", "done", "[==="} {
+			if !strings.Contains(got, want) {
+				t.Errorf("the terminal shows %q, without %q", got, want)
+			}
+		}
+		if strings.TrimSpace(out.String()) != host+"/bars:1" {
+			t.Errorf("stdout %q", out.String())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v3"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
@@ -36,7 +37,7 @@ func pullCommand() *cli.Command {
 }
 
 func quietFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines"}
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bars or lines"}
 }
 
 // dataRoot is where images are kept: --data-root (BULWARK_DATA_ROOT), or
@@ -45,12 +46,22 @@ func dataRoot(cmd *cli.Command) string {
 	return userface.Images{DataRoot: cmd.String("data-root")}.Root()
 }
 
-// imagesOf is the person's image store, printing progress as plain lines
-// on stderr unless --quiet: a bar is for a later change.
+// imagesOf is the person's image store, showing progress on stderr unless
+// --quiet: a bar per layer on a terminal, plain lines otherwise (a log or
+// CI keeps them readable).
 func imagesOf(cmd *cli.Command) userface.Images {
 	s := userface.Images{DataRoot: dataRoot(cmd)}
-	if !cmd.Bool("quiet") {
+	switch {
+	case cmd.Bool("quiet"):
+	case isTerminal(os.Stderr):
+		s.Bars = true
+	default:
 		s.Progress = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	}
 	return s
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

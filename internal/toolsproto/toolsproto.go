@@ -58,6 +58,9 @@ type Request struct {
 	DataRoot string `json:"dataRoot"`
 	Arg      string `json:"arg"`
 	Progress bool   `json:"progress,omitempty"`
+	// Bars asks for progress bars drawn on stderr, a terminal, instead
+	// of progress lines.
+	Bars bool `json:"bars,omitempty"`
 }
 
 // Reply is what bulwark-tools prints: the flow's result, which may be

@@ -19,6 +19,9 @@ type Images struct {
 	DataRoot string
 	// Progress gets a line per step of a pull or load; nil for quiet.
 	Progress func(format string, args ...any)
+	// Bars draws a progress bar per layer on stderr instead, which must
+	// be a terminal.
+	Bars bool
 }
 
 // Root is the store's directory.
@@ -37,7 +40,7 @@ func (s Images) call(ctx context.Context, op, arg string, stdin io.Reader, resul
 	if s.Progress != nil {
 		progress = func(line string) { s.Progress("%s", line) }
 	}
-	req := toolsproto.Request{Op: op, DataRoot: s.Root(), Arg: arg}
+	req := toolsproto.Request{Op: op, DataRoot: s.Root(), Arg: arg, Bars: s.Bars}
 	return toolsproto.Call(ctx, req, stdin, progress, result)
 }
 

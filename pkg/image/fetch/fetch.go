@@ -31,6 +31,8 @@ import (
 type Options struct {
 	// Progress gets a line per step; nil for quiet.
 	Progress func(format string, args ...any)
+	// Meter counts each layer's bytes (ingest.Options.Meter), for bars.
+	Meter func(i, n int, id string, size int64) (add func(int), done func(error))
 	// MaxLayerSize caps each layer's uncompressed size (0: unpack's default).
 	MaxLayerSize int64
 	// Remote options for pulls (tests pass a quick retry policy).
@@ -41,6 +43,7 @@ func ingestOptions(o Options) ingest.Options {
 	root := os.Geteuid() == 0
 	return ingest.Options{
 		Progress: o.Progress,
+		Meter:    o.Meter,
 		Unpack:   unpack.Options{Privileged: root, UserXattr: !root, MaxSize: o.MaxLayerSize},
 	}
 }

@@ -47,6 +47,10 @@ type Options struct {
 	Unpack       unpack.Options
 	// Progress gets one line per step; nil for none.
 	Progress func(format string, args ...any)
+	// Meter, when set, is told of each layer as it is read (i of n,
+	// 0-based; size the bytes its source will send, 0 when unknown) and
+	// returns what counts them and what is told the layer is done.
+	Meter func(i, n int, id string, size int64) (add func(int), done func(error))
 }
 
 // Image ingests img under st, whose lock the caller holds shared.
@@ -112,11 +116,27 @@ func Image(ctx context.Context, st *store.Store, img v1.Image, opts Options) (st
 		}
 		if st.HasLayer(diffID) {
 			say("%s: layer %d/%d %s already present", name, i+1, len(layers), short(diffID))
+			if opts.Meter != nil {
+				_, done := opts.Meter(i, len(layers), short(diffID), 0)
+				done(nil)
+			}
 			out.Size += st.LayerSize(diffID)
 			continue
 		}
 		say("%s: layer %d/%d %s unpacking", name, i+1, len(layers), short(diffID))
-		n, err := layer(ctx, st, l, diffID, opts)
+		var add func(int)
+		var done func(error)
+		if opts.Meter != nil {
+			size, _ := l.Size()
+			if opts.Uncompressed {
+				size = 0 // the source sends the uncompressed tar: its size is unknown here
+			}
+			add, done = opts.Meter(i, len(layers), short(diffID), size)
+		}
+		n, err := layer(ctx, st, l, diffID, opts, add)
+		if done != nil {
+			done(err)
+		}
 		if err != nil {
 			return store.Image{}, fmt.Errorf("%s: layer %d (diffID %s): %w", name, i+1, diffID, err)
 		}
@@ -141,7 +161,7 @@ func Image(ctx context.Context, st *store.Store, img v1.Image, opts Options) (st
 	return out, nil
 }
 
-func layer(ctx context.Context, st *store.Store, l v1.Layer, diffID string, opts Options) (int64, error) {
+func layer(ctx context.Context, st *store.Store, l v1.Layer, diffID string, opts Options, add func(int)) (int64, error) {
 	var (
 		src        io.ReadCloser
 		compressed hash.Hash
@@ -168,6 +188,9 @@ func layer(ctx context.Context, st *store.Store, l v1.Layer, diffID string, opts
 	}
 	defer src.Close()
 	var r io.Reader = ctxReader{ctx, src}
+	if add != nil {
+		r = meterReader{r, add}
+	}
 	if !opts.Uncompressed {
 		compressed = sha256.New()
 		// One byte more than promised, to notice a source that sends more.
@@ -223,6 +246,20 @@ type countReader struct {
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	return n, err
+}
+
+// meterReader tells add of every byte read.
+type meterReader struct {
+	r   io.Reader
+	add func(int)
+}
+
+func (m meterReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if n > 0 {
+		m.add(n)
+	}
 	return n, err
 }
 

@@ -40,6 +40,11 @@ func Main(args []string) int {
 
 func serve(ctx context.Context, req toolsproto.Request, progress func(string, ...any)) (any, error) {
 	o := fetch.Options{Progress: progress}
+	if req.Bars && req.Op != toolsproto.OpAudit {
+		b := newBars(os.Stderr)
+		defer b.wait()
+		o.Progress, o.Meter = nil, b.meter
+	}
 	switch req.Op {
 	case toolsproto.OpPull:
 		return fetch.Pull(ctx, req.DataRoot, req.Arg, o)
