@@ -1,7 +1,11 @@
 package main
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,19 +41,9 @@ var startPathAllowed = []string{
 // the bulwark binary, whichever package brings it: the error names the
 // chain of imports from cmd/bulwark.
 func TestStartPathStaysLight(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	cmd := exec.Command(goTool, "list", "-tags", "osusergo,netgo", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", ".")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
 	imports := map[string][]string{}
 	var deps []string
-	for line := range strings.Lines(string(out)) {
-		f := strings.Fields(line)
+	for _, f := range goListDeps(t, "{{.ImportPath}} {{join .Imports \" \"}}") {
 		imports[f[0]] = f[1:]
 		deps = append(deps, f[0])
 	}
@@ -60,6 +54,106 @@ func TestStartPathStaysLight(t *testing.T) {
 		if forbidden(p) {
 			t.Errorf("the bulwark binary links %s: %s (move the flow to pkg/userface/tools, which runs in bulwark-tools)",
 				p, strings.Join(importChain(imports, "github.com/bulwark-sec/bulwark/cmd/bulwark", p), " -> "))
+		}
+	}
+}
+
+// goListDeps runs go list -deps on cmd/bulwark, as scripts/build.sh builds
+// it, and returns each package's line of format, split into fields.
+func goListDeps(t *testing.T, format string) [][]string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	out, err := exec.Command(goTool, "list", "-tags", "osusergo,netgo", "-deps", "-f", format, ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	var lines [][]string
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) > 0 {
+			lines = append(lines, f)
+		}
+	}
+	return lines
+}
+
+// TestNoRegexpCompiledAtStartup fails when one of our packages linked into
+// bulwark compiles a regexp in a package-level variable: that runs in
+// every process of every container start (0.1-0.8 ms each, measured with
+// GODEBUG=inittrace=1), used or not. Compile on first use instead
+// (sync.OnceValue), or do without.
+func TestNoRegexpCompiledAtStartup(t *testing.T) {
+	const module = "github.com/bulwark-sec/bulwark/"
+	checked := 0
+	for _, f := range goListDeps(t, "{{.ImportPath}} {{.Dir}} {{join .GoFiles \" \"}}") {
+		if !strings.HasPrefix(f[0], module) || len(f) < 3 {
+			continue
+		}
+		for _, name := range f[2:] {
+			path := filepath.Join(f[1], name)
+			file, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			for _, at := range packageLevelRegexps(file) {
+				t.Errorf("%s: %s compiles a regexp when the package is initialised, in every process of every container start; compile it on first use (sync.OnceValue)", path, at)
+			}
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("checked %d files; the test cannot judge", checked)
+	}
+}
+
+// packageLevelRegexps names the package-level variables of file whose
+// value calls regexp.Compile or MustCompile outside a function literal.
+func packageLevelRegexps(file *ast.File) []string {
+	var found []string
+	for _, d := range file.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.VAR {
+			continue
+		}
+		for _, spec := range g.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for _, v := range vs.Values {
+				ast.Inspect(v, func(n ast.Node) bool {
+					if _, ok := n.(*ast.FuncLit); ok {
+						return false
+					}
+					call, ok := n.(*ast.CallExpr)
+					if !ok {
+						return true
+					}
+					if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+						if x, ok := sel.X.(*ast.Ident); ok && x.Name == "regexp" && strings.Contains(sel.Sel.Name, "Compile") {
+							found = append(found, "var "+vs.Names[0].Name)
+						}
+					}
+					return true
+				})
+			}
+		}
+	}
+	return found
+}
+
+func TestPackageLevelRegexps(t *testing.T) {
+	for src, want := range map[string]string{
+		"var re = regexp.MustCompile(`x`)":                                                  "var re",
+		"var (\n\ta = 1\n\tres = []*regexp.Regexp{regexp.MustCompile(`x`)}\n)":              "var res",
+		"var re = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`x`) })": "",
+		"func f() { re := regexp.MustCompile(`x`); _ = re }":                                "",
+	} {
+		file, err := parser.ParseFile(token.NewFileSet(), "x.go", "package x\n"+src+"\n", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(packageLevelRegexps(file), ","); got != want {
+			t.Errorf("%s: found %q, want %q", src, got, want)
 		}
 	}
 }

@@ -61,13 +61,14 @@ func TestKernelCVETable(t *testing.T) {
 }
 
 func TestParseVersion(t *testing.T) {
-	for in, want := range map[string]string{"6.1.0-18-amd64": "6.1.0", "5.15.0-91-generic": "5.15.0", "6.18.44-fc-v1272": "6.18.44", "2.6.24.2": "2.6.24.2", "6.8": "6.8"} {
+	for in, want := range map[string]string{"6.1.0-18-amd64": "6.1.0", "5.15.0-91-generic": "5.15.0", "6.18.44-fc-v1272": "6.18.44", "2.6.24.2": "2.6.24.2", "6.8": "6.8",
+		"1.2.3.4.5": "1.2.3.4", " 6.1\n": "6.1", "6.1.-rc1": "6.1"} {
 		v, err := ParseVersion(in)
 		if err != nil || v.String() != want {
 			t.Errorf("ParseVersion(%q) = %v, %v; want %s", in, v, err, want)
 		}
 	}
-	for _, bad := range []string{"", "linux", "6", "x.y"} {
+	for _, bad := range []string{"", "linux", "6", "x.y", "6.", "6.-1", "-6.1", "99999999999999999999.1"} {
 		if _, err := ParseVersion(bad); err == nil {
 			t.Errorf("ParseVersion(%q) accepted", bad)
 		}

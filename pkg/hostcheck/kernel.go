@@ -14,29 +14,38 @@ import (
 type Version []int
 
 // ParseVersion reads the leading dotted numbers of a release string
-// ("6.1.0-18-amd64", "5.15.0-91-generic", "6.8.0-rc2").
+// ("6.1.0-18-amd64", "5.15.0-91-generic", "6.8.0-rc2"): two to four of
+// them. Not a regexp: KernelCVEs parses its versions when the package is
+// initialised, which is on every container start of the binary.
 func ParseVersion(s string) (Version, error) {
-	m := versionRE().FindString(strings.TrimSpace(s))
-	if m == "" {
-		return nil, fmt.Errorf("kernel release %q: no version number", s)
-	}
+	rest := strings.TrimSpace(s)
 	var v Version
-	for _, p := range strings.Split(m, ".") {
-		n, err := strconv.Atoi(p)
+	for len(v) < 4 {
+		if len(v) > 0 {
+			r, ok := strings.CutPrefix(rest, ".")
+			if !ok || r == "" || r[0] < '0' || r[0] > '9' {
+				break
+			}
+			rest = r
+		}
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			break
+		}
+		n, err := strconv.Atoi(rest[:i])
 		if err != nil {
 			return nil, fmt.Errorf("kernel release %q: %w", s, err)
 		}
-		v = append(v, n)
+		v, rest = append(v, n), rest[i:]
 	}
 	if len(v) < 2 {
-		return nil, fmt.Errorf("kernel release %q: want at least major.minor", s)
+		return nil, fmt.Errorf("kernel release %q: no version number (want at least major.minor)", s)
 	}
 	return v, nil
 }
-
-// Compiled on first use, not at start-up: this package is linked into the
-// binary every container start runs, and `check` alone reads versions.
-var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+(\.\d+){1,3}`) })
 
 func (v Version) String() string {
 	parts := make([]string, len(v))

@@ -29,6 +29,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/bulwark-sec/bulwark/pkg/safefile"
 )
@@ -272,7 +273,10 @@ func (o *Options) handlers() [][2]string {
 	return hs
 }
 
-var tomlVersion = regexp.MustCompile(`(?m)^[ \t]*version[ \t]*=[ \t]*([0-9]+)`)
+// Compiled on first use: every container start links this package.
+var tomlVersion = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^[ \t]*version[ \t]*=[ \t]*([0-9]+)`)
+})
 
 // CRI plugin of each containerd config schema: version 2 (containerd 1.x,
 // which 2.x still reads) and version 3 (containerd 2.x).
@@ -290,7 +294,7 @@ var criPlugin = map[string]string{
 func containerdConfig(old []byte, o Options) ([]byte, error) {
 	s := stripBlock(string(old))
 	version := "2"
-	if m := tomlVersion.FindStringSubmatch(s); m != nil {
+	if m := tomlVersion().FindStringSubmatch(s); m != nil {
 		version = m[1]
 	} else if strings.TrimSpace(s) != "" {
 		return nil, fmt.Errorf("install: %s is not a version 2 containerd config (no \"version = 2\"); migrate it with `containerd config migrate` first", o.Config)

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 )
@@ -58,7 +59,8 @@ type Network struct {
 	Gateway string `json:"gateway,omitempty"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+// Compiled on first use: every container start links this package.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`) })
 
 // builtin is the default network: bulwark0 on 10.89.0.0/24.
 var builtin = Network{Name: DefaultNetwork, Driver: DriverBridge, Bridge: BridgePrefix + "0", Subnet: "10.89.0.0/24", Gateway: "10.89.0.1"}
@@ -80,7 +82,7 @@ func (s *Store) Get(name string) (*Network, error) {
 		n := builtin
 		return &n, nil
 	}
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return nil, fmt.Errorf("network %q: %w: a name is letters, digits, '_', '.' and '-', at most 64", name, ErrInvalid)
 	}
 	b, err := os.ReadFile(s.path(name))
@@ -132,7 +134,7 @@ var (
 // gets the first free 10.89.N.0/24 and bridge bulwarkN; a macvlan or ipvlan
 // one needs its parent and takes the parent's IPv4 subnet unless given.
 func (s *Store) Create(n Network) (*Network, error) {
-	if !nameRE.MatchString(n.Name) {
+	if !nameRE().MatchString(n.Name) {
 		return nil, fmt.Errorf("network %q: %w: a name is letters, digits, '_', '.' and '-', at most 64", n.Name, ErrInvalid)
 	}
 	if n.Name == DefaultNetwork || n.Name == "none" || n.Name == "host" {
@@ -388,7 +390,7 @@ func (s *Store) Resolve(ctx context.Context, flag string) (*Mode, error) {
 			return nil, err
 		}
 	case kind == "cni":
-		if !nameRE.MatchString(arg) {
+		if !nameRE().MatchString(arg) {
 			return nil, fmt.Errorf("cni:%q: %w: want the name of a config list in %s", arg, ErrInvalid, s.CNIDir)
 		}
 		l, err := loadConfList(s.CNIDir, arg)
