@@ -211,6 +211,22 @@ func diffLines(before, after string) string {
 	return strings.Join(out, "\n")
 }
 
+// assertNetStateBack fails the test if the host's network state is not
+// before's again within a few seconds: a network namespace's last
+// reference going away frees it, and whatever is left in it, from a kernel
+// work queue, not at once.
+func assertNetStateBack(t *testing.T, before, what string) {
+	t.Helper()
+	var d string
+	for i := 0; i < 25; i++ {
+		if d = diffLines(before, netState(t)); d == "" {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Errorf("%s:\n%s", what, d)
+}
+
 func TestNetworkBridgePublishesAPortAndTearsDownExactly(t *testing.T) {
 	e := newEnv(t)
 	rootfs := netRootfs(t)
@@ -259,9 +275,7 @@ func TestNetworkBridgePublishesAPortAndTearsDownExactly(t *testing.T) {
 	}
 
 	srv.stop(e)
-	if d := diffLines(before, netState(t)); d != "" {
-		t.Errorf("the host's network state changed after the containers ended:\n%s", d)
-	}
+	assertNetStateBack(t, before, "the host's network state changed after the containers ended")
 }
 
 func TestNetworkSIGKILLMidCreateIsCollected(t *testing.T) {
@@ -290,9 +304,7 @@ func TestNetworkSIGKILLMidCreateIsCollected(t *testing.T) {
 	if r := e.bw("gc"); r.code != 0 {
 		t.Errorf("gc: %v", r)
 	}
-	if d := diffLines(before, netState(t)); d != "" {
-		t.Errorf("left behind by runs killed mid-create:\n%s", d)
-	}
+	assertNetStateBack(t, before, "left behind by runs killed mid-create")
 }
 
 // netEnv is an env whose named networks live in a directory of the test's.
@@ -472,9 +484,7 @@ func TestNetworkMacvlanAndIPvlanOnATestParent(t *testing.T) {
 				t.Errorf("a second container reaching the first by name on %s: %v", mode, r)
 			}
 			srv.stop(e)
-			if d := diffLines(before, netState(t)); d != "" {
-				t.Errorf("left behind:\n%s", d)
-			}
+			assertNetStateBack(t, before, "left behind")
 		})
 	}
 }
@@ -581,17 +591,13 @@ func TestNetworkBadInputFailsBeforeStartLeavingNothing(t *testing.T) {
 	check("port on a network without portmap", []string{"-p", "18090:80"}, "cannot publish ports")
 	check("malformed port", []string{"--net", "bridge", "-p", "80"}, "--publish 80: want [IP:]HOST:CONTAINER")
 	check("unknown container", []string{"--net", "container:bwt-nope"}, "container:bwt-nope")
-	if d := diffLines(before, netState(t)); d != "" {
-		t.Errorf("left behind by refused runs:\n%s", d)
-	}
+	assertNetStateBack(t, before, "left behind by refused runs")
 
 	// A port another container publishes.
 	srv := e.userRunBG("listening", []string{"--net", "bridge", "-p", "18091:80"}, rootfs, "/usr/local/bin/httpd", "-addr", "0.0.0.0:80")
 	check("port published by another container", []string{"--net", "bridge", "-p", "18091:81"}, "already published by container "+srv.id)
 	srv.stop(e)
-	if d := diffLines(before, netState(t)); d != "" {
-		t.Errorf("left behind:\n%s", d)
-	}
+	assertNetStateBack(t, before, "left behind")
 }
 
 func TestNetworkFiftyConcurrentContainersGetDistinctAddresses(t *testing.T) {
@@ -644,9 +650,7 @@ func TestNetworkFiftyConcurrentContainersGetDistinctAddresses(t *testing.T) {
 		seen[f[0]] = o.id
 	}
 	t.Logf("%d containers on bridge started concurrently, %d distinct addresses, all done in %v", n, len(seen), time.Since(start).Round(time.Millisecond))
-	if d := diffLines(before, netState(t)); d != "" {
-		t.Errorf("left behind:\n%s", d)
-	}
+	assertNetStateBack(t, before, "left behind")
 }
 
 func TestNetworkDetachedContainerPublishesUntilRemoved(t *testing.T) {
@@ -674,7 +678,5 @@ func TestNetworkDetachedContainerPublishesUntilRemoved(t *testing.T) {
 	if r := e.bw("rm", "-f", id); r.code != 0 {
 		t.Fatalf("rm -f: %v", r)
 	}
-	if d := diffLines(before, netState(t)); d != "" {
-		t.Errorf("left behind after rm -f:\n%s", d)
-	}
+	assertNetStateBack(t, before, "left behind after rm -f")
 }
