@@ -40,8 +40,8 @@ CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$rootfs/usr/local/bin/tcpbench"
 cmds=(-n "bulwark --net none" "${bw[*]} run --net none $rootfs -- /bin/true"
 	-n "bulwark --net bridge" "${bw[*]} run --net bridge $rootfs -- /bin/true"
 	-n "bulwark --net bridge -p" "${bw[*]} run --net bridge -p 18200:80 $rootfs -- /bin/true")
-podman_note="podman not installed"
-if command -v podman >/dev/null; then
+podman_note="podman left out (not installed, or BENCH_NO_PODMAN)"
+if [ -z "${BENCH_NO_PODMAN:-}" ] && command -v podman >/dev/null; then
 	# podman's default rlimits (nofile, nproc 1048576) exceed this sandbox's
 	# hard limits; crun refuses a v1 hybrid host with controllers on v2
 	# (bench/run.sh moves them), so runc stands in there.
