@@ -315,3 +315,30 @@ func TestStartContainerHooksRunConfinedWithTheProcessEnv(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+// A create that fails once the container exists (here a createRuntime hook)
+// still runs the poststop hooks, with the container stopped, as runc runs
+// them from its destroy: they undo what the earlier hooks set up.
+func TestPoststopHooksRunAfterAFailedCreate(t *testing.T) {
+	e := newEnv(t)
+	out := filepath.Join(t.TempDir(), "poststop.json")
+	id := e.id()
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{
+			CreateRuntime: []specs.Hook{hookScript("exit 3")},
+			Poststop:      []specs.Hook{hookScript("cat > " + out)},
+		}
+	})
+	if r := e.bw("run", "-b", bundle, id); r.code == 0 {
+		t.Fatalf("run with a failing createRuntime hook: %v", r)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("poststop hook did not run after the failed create: %v", err)
+	}
+	var st specs.State
+	if err := json.Unmarshal(b, &st); err != nil || st.ID != id || st.Status != specs.StateStopped || st.Pid != 0 {
+		t.Fatalf("poststop hook's state %s (%v), want %s stopped without a pid", b, err, id)
+	}
+}

@@ -118,6 +118,14 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 		return err
 	}
 	defer l.Unlock()
+	cg := cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id}
+	// Refused before destroy is armed (it would kill what runs in the
+	// cgroup and remove it, and neither is this container's) and before
+	// the caller hands over what it made (Claimed).
+	if err := checkCgroupUnused(cg); err != nil {
+		os.RemoveAll(r.dir(id))
+		return err
+	}
 	if o.Claimed != nil {
 		o.Claimed()
 	}
@@ -130,20 +138,17 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 		Annotations: spec.Annotations,
 		Config:      spec,
 		Owner:       strconv.Itoa(os.Geteuid()),
-		Cgroup:      cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id},
+		Cgroup:      cg,
 		Owns:        o.Owns,
-	}
-	// Refused before destroy is armed: it would kill what runs in the
-	// cgroup and remove it, and neither is this container's.
-	if err := checkCgroupUnused(st.Cgroup); err != nil {
-		os.RemoveAll(r.dir(id))
-		return err
 	}
 	// Steps that make something destroy cannot find from st alone push
 	// what records it in st; destroy, run last, removes it all.
 	var undo cleanup.Stack
 	defer undo.Clean()
-	undo.Add(func() { _ = r.destroy(st) })
+	undo.Add(func() {
+		_ = r.destroy(st)
+		r.runPoststop(st)
+	})
 	recorded = true
 	if err := r.build(st, spec, o, &files, &undo); err != nil {
 		return err

@@ -175,14 +175,22 @@ func (r *Runtime) Delete(id string, force bool) error {
 		return fmt.Errorf("container %q is %s, delete it with --force: %w", id, status, ErrRunning)
 	}
 	err = r.destroy(st)
-	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
-		s := r.OCIState(st)
-		s.Status = specs.StateStopped
-		if err := hooks.RunAll("poststop", st.Config.Hooks.Poststop, s); err != nil {
-			r.warnf("%v", err)
-		}
-	}
+	r.runPoststop(st)
 	return err
+}
+
+// runPoststop runs the poststop hooks once the container is gone: after
+// delete, and after a create that failed, as runc runs them from its
+// destroy. A failing poststop hook is only a warning (runtime-spec).
+func (r *Runtime) runPoststop(st *State) {
+	if st.Config == nil || st.Config.Hooks == nil || len(st.Config.Hooks.Poststop) == 0 {
+		return
+	}
+	s := r.OCIState(st)
+	s.Status, s.Pid = specs.StateStopped, 0
+	if err := hooks.RunAll("poststop", st.Config.Hooks.Poststop, s); err != nil {
+		r.warnf("%v", err)
+	}
 }
 
 // destroy kills whatever is left and removes everything the container owns
