@@ -305,6 +305,13 @@ func TestBadConfigIsRefusedNamingTheFieldAndLeavesNothing(t *testing.T) {
 				s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/tmp/pwn"}
 			}))
 		}, want: []string{"config.json", "linux.sysctl", "kernel.core_pattern"}},
+		// An engine's VM request is not yet honoured: it must be refused,
+		// not run with namespaces alone.
+		{name: "VM isolation from an engine", config: func(t *testing.T) string {
+			return mustJSON(t, specJSON(t, func(s *specs.Spec) {
+				s.Annotations = map[string]string{"run.bulwark.isolation": "vm"}
+			}))
+		}, want: []string{"config.json", "annotations.run.bulwark.isolation", "bulwark run --isolation vm"}},
 		// The two below fail once the init runs: it starts on the rootfs
 		// while the runtime still writes its cgroups, so a refusal on
 		// either side must still be reported as itself and undo the other.

@@ -176,6 +176,11 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 		if _, ok := spec.Annotations[oci.AnnotationLearn]; ok {
 			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationLearn, Msg: "learning is only supported through `bulwark learn ROOTFS -- CMD`, not in a bundle's config", Err: oci.ErrInvalidConfig}
 		}
+		// An engine asking for a VM must get one or an error: running
+		// the container with namespaces alone would be a silent downgrade.
+		if v, ok := spec.Annotations[oci.AnnotationIsolation]; ok && v != "namespace" {
+			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationIsolation, Msg: fmt.Sprintf("%q: VM isolation is only supported through `bulwark run --isolation vm ROOTFS -- CMD` so far, not for a bundle an engine creates (docs/vm.md)", v), Err: oci.ErrInvalidConfig}
+		}
 	}
 	phase.Mark("loaded bundle")
 	if spec.Process == nil {

@@ -30,5 +30,8 @@ func Check(o hostcheck.Options) (*finding.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Root == "" || o.Root == "/" {
+		vmFacts(res.Facts)
+	}
 	return finding.NewReport("check", o.Root, "host", res.Facts, res.Findings), nil
 }

@@ -81,3 +81,35 @@ func vmAccel(s *specs.Spec, warnf func(string, ...any)) (string, error) {
 	}
 	return p.Accel, nil
 }
+
+// vmFacts adds what this host offers --isolation vm to check's facts: the
+// accelerator the probe chose and why, and the parts a VM needs.
+func vmFacts(f map[string]string) {
+	h := vm.Inspect()
+	f["vm.accel"] = h.Probe.Accel
+	f["vm.accel.reason"] = h.Probe.Reason
+	f["vm.qemu"] = orMissing(h.QEMU)
+	f["vm.kernel"] = orMissing(h.Kernel)
+	f["vm.virtiofsd"] = orMissing(h.Virtiofsd)
+	if h.Problem != "" {
+		f["vm.unavailable"] = h.Problem
+	}
+}
+
+func orMissing(s string) string {
+	if s == "" {
+		return "missing"
+	}
+	return s
+}
+
+// VMFeatures are the annotations `bulwark features` adds for VM isolation:
+// whether a VM can start here and with which accelerator.
+func VMFeatures() map[string]string {
+	h := vm.Inspect()
+	m := map[string]string{oci.AnnotationIsolation: "namespace,vm,vm-strict", oci.AnnotationIsolation + ".accel": h.Probe.Accel}
+	if h.Problem != "" {
+		m[oci.AnnotationIsolation] = "namespace"
+	}
+	return m
+}

@@ -106,3 +106,37 @@ func TestDynamicAgentIsRefused(t *testing.T) {
 		t.Error("no error for a missing agent binary")
 	}
 }
+
+// TestProbeFallsBackWithAReason: without a usable /dev/kvm the probe says
+// TCG and why; the override is honoured. On a host with real KVM the
+// probe must have timed guest code.
+func TestProbeFallsBackWithAReason(t *testing.T) {
+	t.Setenv("BULWARK_VM_ACCEL", "")
+	p := Probe()
+	if p.Reason == "" {
+		t.Errorf("probe %+v gives no reason", p)
+	}
+	if p.Accel == "kvm" && p.Took == 0 {
+		t.Errorf("KVM chosen without timing guest code: %+v", p)
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil && p.Accel != "tcg" {
+		t.Errorf("no /dev/kvm, yet the probe chose %s", p.Accel)
+	}
+	if _, err := timeGuest("/nonexistent/kvm"); err == nil {
+		t.Error("timeGuest of a missing device did not fail")
+	}
+	t.Setenv("BULWARK_VM_ACCEL", "tcg")
+	if p := Probe(); p.Accel != "tcg" {
+		t.Errorf("BULWARK_VM_ACCEL=tcg gave %s", p.Accel)
+	}
+}
+
+func TestProbeCodeCountsItsLoops(t *testing.T) {
+	c := probeCode()
+	if c[0] != 0x66 || c[1] != 0xB9 || c[len(c)-1] != 0xF4 {
+		t.Fatalf("probe code % x", c)
+	}
+	if n := uint32(c[2]) | uint32(c[3])<<8 | uint32(c[4])<<16 | uint32(c[5])<<24; n != probeLoops {
+		t.Errorf("loop count %d, want %d", n, probeLoops)
+	}
+}

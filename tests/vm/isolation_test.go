@@ -255,3 +255,29 @@ func TestIsolationVMQEMUKilledMidRun(t *testing.T) {
 	}
 	requireClean(t, before)
 }
+
+// TestIsolationVMStrictRefusesTCG: where the probe finds no real KVM,
+// vm-strict refuses before anything starts, and check and features say
+// which accelerator a VM would get.
+func TestIsolationVMStrictRefusesTCG(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	feat, err := exec.Command(bin, "features").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, _ := exec.Command(bin, "check").CombinedOutput()
+	if !strings.Contains(string(check), "vm.accel: ") || !strings.Contains(string(feat), `"run.bulwark.isolation.accel"`) {
+		t.Fatalf("check or features does not report the VM accelerator:\n%s\n%s", check, feat)
+	}
+	if strings.Contains(string(feat), `"run.bulwark.isolation.accel": "kvm"`) {
+		t.Skip("this host has real KVM: vm-strict runs")
+	}
+	before := leftovers(t)
+	cmd := exec.Command(bin, "run", "--isolation", "vm-strict", rootfs, "--", "true")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "vm-strict") || !strings.Contains(string(out), "KVM") {
+		t.Errorf("vm-strict without KVM: %v, %s; want a refusal naming vm-strict and KVM", err, out)
+	}
+	requireClean(t, before)
+}
