@@ -1,6 +1,7 @@
 package userface
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
 // The image's config fills what the person left unsaid, as docker run
@@ -83,4 +85,35 @@ func TestParsePort(t *testing.T) {
 			t.Errorf("parsePort(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// An image's config is hostile input: whatever its JSON, applying it and
+// making the spec never panics, a success always has a command, and
+// every exposed port recorded is PORT/PROTO.
+func FuzzImageConfig(f *testing.F) {
+	f.Add([]byte(`{"config":{"Entrypoint":["sh","-c"],"Cmd":["x"],"Env":["A=1"],"WorkingDir":"/w","User":"1:2","StopSignal":"SIGQUIT","ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}}}}`))
+	f.Add([]byte(`{"config":{"Cmd":["x"],"User":"app","StopSignal":"99","ExposedPorts":{"0/tcp":{}}}}`))
+	f.Add([]byte(`{"config":{"Env":["=","A"],"WorkingDir":"rel","Volumes":{"../x":{},"":{}}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cf, err := v1.ParseConfigFile(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		o := Options{Image: "fuzz:1", ImageVolumes: "tmpfs"}
+		if err := applyImageConfig(&o, cf.Config); err != nil {
+			return
+		}
+		if len(o.Args) == 0 {
+			t.Fatal("no error and no command")
+		}
+		for _, p := range o.Expose {
+			if n, err := parsePort(p); err != nil || n == "" {
+				t.Fatalf("exposed port %q kept: %v", p, err)
+			}
+		}
+		if err := imageVolumes(&o, cf.Config, userns.Range{}, ""); err != nil {
+			return
+		}
+		_, _ = Spec(&o)
+	})
 }
