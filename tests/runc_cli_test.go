@@ -2,6 +2,8 @@ package tests
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,5 +39,18 @@ func TestRuncCLIDetailsScriptsRelyOn(t *testing.T) {
 	}
 	if r := e.bw("kill", id, "0"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
 		t.Fatalf("kill %s 0 of a stopped container: %v", id, r)
+	}
+}
+
+// `--root DIR list` with a DIR that does not exist is an error, as in runc:
+// a mistyped --root must not read as "no containers".
+func TestListOfAMissingRootIsAnError(t *testing.T) {
+	e := newEnv(t)
+	e.root = filepath.Join(e.root, "no-such-dir")
+	if r := e.bw("list"); r.code == 0 || !strings.Contains(r.stderr, "no-such-dir") {
+		t.Fatalf("list with a missing --root: %v", r)
+	}
+	if _, err := os.Stat(e.root); err == nil {
+		t.Fatalf("list made the missing --root %s", e.root)
 	}
 }

@@ -19,6 +19,14 @@ func listCommand() *cli.Command {
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			r := runtimeFrom(cmd)
+			// A --root given but missing is an error, as in runc (a
+			// typo must not read as "no containers"); the default one
+			// missing only means nothing was created yet.
+			if cmd.Root().IsSet("root") {
+				if _, err := os.Stat(r.Root); err != nil {
+					return fmt.Errorf("list: --root: %w", err)
+				}
+			}
 			sts, err := r.List()
 			if err != nil {
 				return err
