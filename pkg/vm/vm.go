@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,6 +42,7 @@ const (
 	DefaultQEMU      = "qemu-system-x86_64"
 	DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
 	DefaultCacheDir  = "/var/cache/bulwark/vm"
+	qboot            = "/usr/share/qemu/qboot.rom"
 )
 
 // ErrNoQEMU: QEMU is not installed.
@@ -193,7 +195,8 @@ func start(o *Options) (_ *machine, err error) {
 			v.stop()
 		}
 	}()
-	if v.dir, err = os.MkdirTemp("", "bulwark-vm-"); err != nil {
+	sweepStale(os.TempDir())
+	if v.dir, err = os.MkdirTemp("", fmt.Sprintf("bulwark-vm-%d-", os.Getpid())); err != nil {
 		return nil, err
 	}
 	readonly := o.Spec.Root != nil && o.Spec.Root.Readonly
@@ -268,7 +271,14 @@ func start(o *Options) (_ *machine, err error) {
 		quiet = "loglevel=7 earlyprintk=serial"
 	}
 	cmdline := "console=ttyS0 " + quiet + " panic=-1 reboot=t tsc=reliable no_timer_check i8042.noaux i8042.nopnp i8042.dumbkbd cryptomgr.notests " + vmproto.EnvAgent + "=1"
+	var biosArgs []string
 	if mname == "pc" {
+		// qboot instead of SeaBIOS: it sets up the PC and jumps to the
+		// kernel without probing disks or waiting for a boot menu.
+		// $BULWARK_VM_BIOS=seabios keeps QEMU's default (measurements).
+		if _, err := os.Stat(qboot); err == nil && os.Getenv("BULWARK_VM_BIOS") != "seabios" {
+			biosArgs = []string{"-bios", qboot}
+		}
 		cmdline += " pci=lastbus=0"
 	}
 	args := []string{
@@ -279,6 +289,7 @@ func start(o *Options) (_ *machine, err error) {
 		"-chardev", "socket,id=agent,fd=3",
 		"-device", "virtio-serial-" + dev, "-device", "virtserialport,chardev=agent,name=" + vmproto.PortName,
 	}
+	args = append(args, biosArgs...)
 	args = append(args, memArgs...)
 	args = append(args, fsArgs...)
 	v.qemu = exec.Command(qemu, args...)
@@ -296,6 +307,21 @@ func start(o *Options) (_ *machine, err error) {
 	}()
 	o.mark("qemu")
 	return v, nil
+}
+
+// sweepStale removes the run directories (and read-only views) of runs
+// whose runtime was killed: QEMU and virtiofsd died with it (their
+// parent-death signal), but a SIGKILLed runtime cleans nothing itself.
+func sweepStale(tmp string) {
+	ds, _ := filepath.Glob(filepath.Join(tmp, "bulwark-vm-*-*"))
+	for _, d := range ds {
+		pid, err := strconv.Atoi(strings.Split(strings.TrimPrefix(filepath.Base(d), "bulwark-vm-"), "-")[0])
+		if err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		_ = unix.Unmount(filepath.Join(d, "ro"), unix.MNT_DETACH)
+		_ = os.RemoveAll(d)
+	}
 }
 
 // qemuEscape doubles commas, QEMU's option separator, in a path.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -138,5 +139,25 @@ func TestProbeCodeCountsItsLoops(t *testing.T) {
 	}
 	if n := uint32(c[2]) | uint32(c[3])<<8 | uint32(c[4])<<16 | uint32(c[5])<<24; n != probeLoops {
 		t.Errorf("loop count %d, want %d", n, probeLoops)
+	}
+}
+
+// TestSweepStaleRemovesDeadRunsOnly: a run whose runtime is gone leaves a
+// directory the next run removes; a live run's directory stays.
+func TestSweepStaleRemovesDeadRunsOnly(t *testing.T) {
+	tmp := t.TempDir()
+	dead := filepath.Join(tmp, "bulwark-vm-999999999-1")
+	live := filepath.Join(tmp, "bulwark-vm-"+strconv.Itoa(os.Getpid())+"-2")
+	other := filepath.Join(tmp, "bulwark-vm-notapid-3")
+	for _, d := range []string{dead, live, other} {
+		if err := os.MkdirAll(filepath.Join(d, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepStale(tmp)
+	for d, want := range map[string]bool{dead: false, live: true, other: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s: exists=%v, want %v", d, err == nil, want)
+		}
 	}
 }
