@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 var helpArgs = []string{"bulwark", "--help"}
@@ -144,4 +146,24 @@ func TestIsUserRun(t *testing.T) {
 			t.Errorf("isUserRun(%q) = %v, want %v", tc.args, got, tc.want)
 		}
 	}
+}
+
+// runc's `run [-b DIR] ID` must never be taken for the person's run: with
+// no "--" and no person-only flag, a first argument that is a valid
+// container ID stays runc's, whatever else the arguments hold.
+func FuzzIsUserRun(f *testing.F) {
+	f.Add("alpine", "-b", "/x")
+	f.Add("alpine:3", "", "")
+	f.Add("-d", "id", "")
+	f.Add("--name=x", "alpine", "")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		args := []string{"bulwark", "run", a, b, c}
+		got := isUserRun(newApp(args), args)
+		if !strings.HasPrefix(a, "-") && oci.ValidateID(a) == nil && b != "--" && c != "--" && got {
+			t.Fatalf("isUserRun(%q) = true: runc's run of the container %q taken for the person's", args, a)
+		}
+		if a == "--" && !got {
+			t.Fatalf("isUserRun(%q) = false with a literal --", args)
+		}
+	})
 }
