@@ -281,3 +281,36 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// The container's pty does not turn "\n" into "\r\n" (ONLCR cleared, as
+// runc does), in run and in exec -t: engines log a terminal container's
+// output as it was written.
+func TestTerminalOutputKeepsItsNewlines(t *testing.T) {
+	e := newEnv(t)
+	check := func(what, got string) {
+		t.Helper()
+		if !strings.Contains(got, "x1y\nx2y\n") || strings.Contains(got, "x1y\r") {
+			t.Fatalf("%s: console output %q, want x1y\\nx2y\\n without \\r", what, got)
+		}
+	}
+	const script = "printf 'x%sy\\n' 1 2; exit 0\n"
+	sock, out := consoleListener(t, script)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.Args = []string{"sh"}
+	})
+	r := e.bw("run", "--console-socket", sock, "-b", bundle, e.id())
+	got := <-out
+	if r.code != 0 {
+		t.Fatalf("run -t: %v\nconsole: %q", r, got)
+	}
+	check("run", got)
+	id, _ := e.detached(nil)
+	sock, out = consoleListener(t, script)
+	r = e.bw("exec", "-t", "--console-socket", sock, id, "sh")
+	got = <-out
+	if r.code != 0 {
+		t.Fatalf("exec -t: %v\nconsole: %q", r, got)
+	}
+	check("exec -t", got)
+}

@@ -34,6 +34,18 @@ func setupConsole(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 	if err != nil {
 		return fmt.Errorf("console: open %s: %w", slavePath, err)
 	}
+	// Without ONLCR a payload's "\n" reaches the engine as written, not as
+	// "\r\n" (what runc does: logs of a terminal container read the same
+	// as those of one without).
+	tio, err := unix.IoctlGetTermios(slave, unix.TCGETS)
+	if err == nil {
+		tio.Oflag &^= unix.ONLCR
+		err = unix.IoctlSetTermios(slave, unix.TCSETS, tio)
+	}
+	if err != nil {
+		unix.Close(slave)
+		return fmt.Errorf("console: clear ONLCR on %s: %w", slavePath, err)
+	}
 	if sz := cfg.Process.ConsoleSize; sz != nil {
 		_ = unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)})
 	}
