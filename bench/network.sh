@@ -79,13 +79,13 @@ import json, sys
 src, out, runs, bmbs, mmbs, pnote, rev, ncpu, load, day = sys.argv[1:]
 res = json.load(open(src))["results"]
 base = next(r for r in res if r["command"] == "bulwark --net none")
-lines = ["## 7. Networks (bench/network.sh)", "",
+lines = ["## 8. Networks (bench/network.sh)", "",
          f"`run` of /bin/true by network mode, {runs} runs each after 3 warm-ups (hyperfine -N), bulwark {rev} on {day}, {ncpu} cores, load {load} at the end. The networks were warmed first (bridge, rules). {pnote}.", "",
          "| command | mean ± sd | median | vs --net none |", "|---|---|---|---|"]
 for r in res:
     lines.append(f"| {r['command']} | {r['mean']*1e3:.1f} ± {r['stddev']*1e3:.1f} ms | {r['median']*1e3:.1f} ms | {r['mean']/base['mean']:.2f}x |")
 lines += ["", "TCP throughput, one connection for 5 s, container -> container on this host (tcpbench, bench/payload; iperf3 would need a dynamic rootfs):", "",
-          "| path | MB/s |", "|---|---|", f"| bulwark0 bridge (veth) | {bmbs} |", f"| macvlan on a dummy parent | {mmbs} |", ""]
+          "| path | MB/s |", "|---|---|", f"| bulwark0 bridge (veth) | {bmbs} |", f"| macvlan on a test parent (a dummy, or a veth end where the kernel has none) | {mmbs} |", ""]
 open(out, "w").write("\n".join(lines))
 PY
 cat "$out"

@@ -28,6 +28,8 @@ var startPathForbidden = []string{
 	"github.com/bulwark-sec/bulwark/pkg/userface/tools",
 	"github.com/bulwark-sec/bulwark/pkg/image/fetch",
 	"github.com/bulwark-sec/bulwark/pkg/audit",
+	"github.com/containernetworking/cni/", // regexps and result types at init
+	"github.com/bulwark-sec/bulwark/pkg/network/cni",
 }
 
 // startPathAllowed are exceptions to startPathForbidden: the image config

@@ -42,6 +42,10 @@ const (
 	OpPull  = "pull"  // Arg: the reference; Result: store.Image
 	OpLoad  = "load"  // Arg: archive or layout path, "" or "-" for stdin; Result: []store.Image
 	OpAudit = "audit" // Arg: the target; Result: *finding.Report
+	// OpCNIAdd and OpCNIDel run a network attachment's plugins (libcni).
+	// Arg: the call as JSON (pkg/network/cni.Call); Result: cni.Result.
+	OpCNIAdd = "cni-add"
+	OpCNIDel = "cni-del"
 )
 
 // ProgressFd is the descriptor bulwark-tools writes progress lines to,

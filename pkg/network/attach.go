@@ -14,10 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containernetworking/cni/libcni"
-	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/toolsproto"
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/netns"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
@@ -72,12 +71,39 @@ type Record struct {
 
 func (r *Record) containerID() string { return "bulwark-" + key(r.Root, r.ID) }
 
-func (r *Record) runtimeConf() *libcni.RuntimeConf {
-	rc := &libcni.RuntimeConf{ContainerID: r.containerID(), NetNS: r.Netns, IfName: ifName}
-	if len(r.Ports) > 0 {
-		rc.CapabilityArgs = map[string]any{"portMappings": r.Ports}
+// Call is one ADD or DEL of the record's list, as pkg/network/cni reads it.
+type Call struct {
+	List        json.RawMessage `json:"list"`
+	ContainerID string          `json:"containerID"`
+	Netns       string          `json:"netns"`
+	IfName      string          `json:"ifName"`
+	Ports       []Port          `json:"ports,omitempty"`
+	PluginPath  []string        `json:"pluginPath"`
+	CacheDir    string          `json:"cacheDir"`
+}
+
+func (r *Record) call() Call {
+	return Call{List: r.List, ContainerID: r.containerID(), Netns: r.Netns, IfName: ifName, Ports: r.Ports, PluginPath: PluginPath, CacheDir: cacheDir}
+}
+
+// RunPlugins runs a Call's ADD (del false) or DEL and returns ADD's IPv4
+// address. The bulwark binary runs them in bulwark-tools, where libcni is
+// linked (pkg/network/cni); a program that links libcni anyway may set
+// its own.
+var RunPlugins = func(ctx context.Context, c Call, del bool) (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
 	}
-	return rc
+	op := toolsproto.OpCNIAdd
+	if del {
+		op = toolsproto.OpCNIDel
+	}
+	var res struct {
+		IP string `json:"ip"`
+	}
+	err = toolsproto.Call(ctx, toolsproto.Request{Op: op, Arg: string(b)}, nil, nil, &res)
+	return res.IP, err
 }
 
 func (r *Record) save(path string) error {
@@ -102,10 +128,6 @@ func readRecord(path string) (*Record, error) {
 		return nil, fmt.Errorf("network record %s: %w", path, err)
 	}
 	return r, nil
-}
-
-func cniConfig() *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir(PluginPath, cacheDir, nil)
 }
 
 // lock serialises what containers share: published ports, hosts entries
@@ -179,18 +201,11 @@ func Attach(ctx context.Context, req *Request) (*Record, error) {
 	if err := bridgeRules(req.Mode.List); err != nil {
 		return nil, err
 	}
-	res, err := cniConfig().AddNetworkList(ctx, req.Mode.List, rec.runtimeConf())
+	ip, err := RunPlugins(ctx, rec.call(), false)
 	if err != nil {
 		return nil, fmt.Errorf("network %q: %w", req.Mode.Name, err)
 	}
-	if r, err := types100.NewResultFromResult(res); err == nil {
-		for _, ip := range r.IPs {
-			if ip.Address.IP.To4() != nil {
-				rec.IP = ip.Address.IP.String()
-				break
-			}
-		}
-	}
+	rec.IP = ip
 	if err := rec.save(path); err != nil {
 		return nil, err
 	}
@@ -214,13 +229,9 @@ func names(id, hostname string) []string {
 
 // bridgeRules writes the isolation and loopback rules for every bulwark
 // bridge in the list before its first container joins.
-func bridgeRules(l *libcni.NetworkConfigList) error {
-	for _, p := range l.Plugins {
-		var c struct {
-			Type   string `json:"type"`
-			Bridge string `json:"bridge"`
-		}
-		if json.Unmarshal(p.Bytes, &c) != nil || c.Type != "bridge" || !strings.HasPrefix(c.Bridge, BridgePrefix) {
+func bridgeRules(l *List) error {
+	for _, c := range l.Plugins {
+		if c.Type != "bridge" || !strings.HasPrefix(c.Bridge, BridgePrefix) {
 			continue
 		}
 		unlock, err := lock()
@@ -344,11 +355,7 @@ func Detach(ctx context.Context, path string) error {
 	}
 	var errs []error
 	if len(rec.List) > 0 {
-		l, err := libcni.ConfListFromBytes(rec.List)
-		if err == nil {
-			err = cniConfig().DelNetworkList(ctx, l, rec.runtimeConf())
-		}
-		if err != nil {
+		if _, err := RunPlugins(ctx, rec.call(), true); err != nil {
 			errs = append(errs, fmt.Errorf("network %q of container %s: %w", rec.Network, rec.ID, err))
 		}
 	}

@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/containernetworking/cni/libcni"
 )
 
 // Directories the package keeps its host state in. Everything under Run
@@ -263,8 +261,42 @@ func (s *Store) Remove(name string) error {
 	return errors.Join(errs...)
 }
 
+// List is a CNI config list as pkg/network reads it: its name, its
+// plugins' types (and a bridge plugin's bridge), and its bytes as given to
+// the plugins. libcni reads it fully only where the plugins run, in
+// bulwark-tools (pkg/network/cni).
+type List struct {
+	CNIVersion string   `json:"cniVersion"`
+	Name       string   `json:"name"`
+	Plugins    []Plugin `json:"plugins"`
+	Bytes      []byte   `json:"-"`
+}
+
+// Plugin is one entry of a List.
+type Plugin struct {
+	Type   string `json:"type"`
+	Bridge string `json:"bridge,omitempty"`
+}
+
+// parseList reads a config list, refusing one without a name or plugins.
+func parseList(b []byte) (*List, error) {
+	l := &List{Bytes: b}
+	if err := json.Unmarshal(b, l); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if l.Name == "" || len(l.Plugins) == 0 {
+		return nil, fmt.Errorf("%w: a config list needs a name and plugins", ErrInvalid)
+	}
+	for i, p := range l.Plugins {
+		if p.Type == "" || strings.ContainsAny(p.Type, "/\\") {
+			return nil, fmt.Errorf("%w: plugins[%d].type %q", ErrInvalid, i, p.Type)
+		}
+	}
+	return l, nil
+}
+
 // ConfList is the CNI config list the network stands for.
-func (n *Network) ConfList() (*libcni.NetworkConfigList, error) {
+func (n *Network) ConfList() (*List, error) {
 	ipam := map[string]any{
 		"type":    "host-local",
 		"ranges":  [][]map[string]string{{{"subnet": n.Subnet}}},
@@ -292,12 +324,12 @@ func (n *Network) ConfList() (*libcni.NetworkConfigList, error) {
 	return confList(n.Name, plugins)
 }
 
-func confList(name string, plugins []map[string]any) (*libcni.NetworkConfigList, error) {
+func confList(name string, plugins []map[string]any) (*List, error) {
 	b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "plugins": plugins})
 	if err != nil {
 		return nil, err
 	}
-	return libcni.ConfListFromBytes(b)
+	return parseList(b)
 }
 
 // parentSubnet is the first IPv4 subnet on the interface, for a macvlan or
@@ -331,7 +363,7 @@ type Mode struct {
 	// Name is the CNI network's name; List its config list; Ports tells
 	// whether the list has portmap (for -p).
 	Name  string
-	List  *libcni.NetworkConfigList
+	List  *List
 	Ports bool
 	// Dedicated is the interface dedicated:IFACE moves in.
 	Dedicated string
@@ -403,13 +435,16 @@ func (s *Store) Resolve(ctx context.Context, flag string) (*Mode, error) {
 	}
 	m.Kind, m.Name = "cni", m.List.Name
 	for _, p := range m.List.Plugins {
-		if p.Network.Type == "portmap" {
+		if p.Type == "portmap" {
 			m.Ports = true
 		}
 	}
-	cni := libcni.NewCNIConfig(PluginPath, nil)
-	if _, err := cni.ValidateNetworkList(ctx, m.List); err != nil {
-		return nil, fmt.Errorf("network %q: plugins (looked for in %s): %w", m.Name, strings.Join(PluginPath, ":"), err)
+	// That each plugin speaks the list's CNI version is checked where
+	// they run (cni.Add), still before the container exists.
+	for _, p := range m.List.Plugins {
+		if findPlugin(p.Type) == "" {
+			return nil, fmt.Errorf("network %q: failed to find plugin %q in path %s", m.Name, p.Type, strings.Join(PluginPath, ":"))
+		}
 	}
 	return m, nil
 }
@@ -439,16 +474,24 @@ func (s *Store) Inspect(name string) (*Info, error) {
 }
 
 // loadConfList finds the config list named name among the .conflist files
-// of dir. Unlike libcni.LoadConfList, a malformed file does not hide the
-// others; it is named when no file has the list.
-func loadConfList(dir, name string) (*libcni.NetworkConfigList, error) {
-	files, err := libcni.ConfFiles(dir, []string{".conflist"})
+// of dir. A malformed file does not hide the others (libcni's LoadConfList
+// fails on the first); it is named when no file has the list.
+func loadConfList(dir, name string) (*List, error) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("config lists in %s: %w", dir, err)
 	}
 	var bad []error
-	for _, f := range files {
-		l, err := libcni.ConfListFromFile(f)
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".conflist") {
+			continue
+		}
+		f := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(f)
+		var l *List
+		if err == nil {
+			l, err = parseList(b)
+		}
 		if err != nil {
 			bad = append(bad, fmt.Errorf("%s: %w", f, err))
 			continue
@@ -459,4 +502,15 @@ func loadConfList(dir, name string) (*libcni.NetworkConfigList, error) {
 	}
 	err = fmt.Errorf("no config list named %q in %s: %w", name, dir, ErrUnknown)
 	return nil, errors.Join(append([]error{err}, bad...)...)
+}
+
+// findPlugin is the plugin binary's path in PluginPath, "" if none.
+func findPlugin(typ string) string {
+	for _, d := range PluginPath {
+		p := filepath.Join(d, typ)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }

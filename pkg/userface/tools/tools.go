@@ -1,5 +1,5 @@
 // Package tools is the person face's heavy half: the flows whose
-// dependencies (a registry client, TLS, HTTP, decompressors, YAML) would
+// dependencies (a registry client, TLS, HTTP, decompressors, YAML, libcni) would
 // otherwise be linked into the bulwark binary that every container start
 // maps and re-executes. It runs only in bulwark-tools (cmd/bulwark-tools),
 // one request per process, asked by pkg/userface through
@@ -19,6 +19,7 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/finding"
 	"github.com/bulwark-sec/bulwark/pkg/image"
 	"github.com/bulwark-sec/bulwark/pkg/image/fetch"
+	"github.com/bulwark-sec/bulwark/pkg/network/cni"
 )
 
 // Main serves the request in args (bulwark-tools' arguments) and returns
@@ -40,7 +42,7 @@ func Main(args []string) int {
 
 func serve(ctx context.Context, req toolsproto.Request, progress func(string, ...any)) (any, error) {
 	o := fetch.Options{Progress: progress}
-	if req.Bars && req.Op != toolsproto.OpAudit {
+	if req.Bars && (req.Op == toolsproto.OpPull || req.Op == toolsproto.OpLoad) {
 		b := newBars(os.Stderr)
 		defer b.wait()
 		o.Progress, o.Meter = nil, b.meter
@@ -52,6 +54,15 @@ func serve(ctx context.Context, req toolsproto.Request, progress func(string, ..
 		return fetch.Load(ctx, req.DataRoot, req.Arg, os.Stdin, o)
 	case toolsproto.OpAudit:
 		return Audit(req.Arg, os.Stdin, req.DataRoot)
+	case toolsproto.OpCNIAdd, toolsproto.OpCNIDel:
+		var c cni.Call
+		if err := json.Unmarshal([]byte(req.Arg), &c); err != nil {
+			return nil, fmt.Errorf("%s: %w", req.Op, err)
+		}
+		if req.Op == toolsproto.OpCNIDel {
+			return nil, cni.Del(ctx, c)
+		}
+		return cni.Add(ctx, c)
 	}
 	return nil, fmt.Errorf("bulwark%s: unknown request %q (bulwark and bulwark%s from different builds?)", toolsproto.Suffix, req.Op, toolsproto.Suffix)
 }
