@@ -47,8 +47,14 @@ type vmRun struct {
 // holds it for the whole target) and returns what the person sees.
 func runVM(t *testing.T, bin string, env []string, args ...string) vmRun {
 	t.Helper()
+	return runVMStdin(t, bin, "", env, args...)
+}
+
+func runVMStdin(t *testing.T, bin, stdin string, env []string, args ...string) vmRun {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"run", "--isolation", "vm"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
@@ -99,7 +105,7 @@ func requireClean(t *testing.T, before []string) {
 }
 
 // TestIsolationVMRunsThePayloadInItsOwnKernel: one boot proves the payload
-// runs on the guest's kernel (uname -r differs from the host's), with the
+// reads the person's stdin, runs on the guest's kernel (uname -r differs from the host's), with the
 // spec's user, env, cwd, hostname, no capabilities and no_new_privs
 // applied by the agent, its stdout and stderr apart, its exit status, and
 // a file it writes on the writable rootfs appearing on the host.
@@ -107,10 +113,10 @@ func TestIsolationVMRunsThePayloadInItsOwnKernel(t *testing.T) {
 	needVM(t)
 	bin, rootfs := isolationBinary(t), isolationRootfs(t)
 	before := leftovers(t)
-	script := `echo "kernel=$(uname -r)"; echo "id=$(id -u):$(id -g)"; echo "cwd=$(pwd)"; echo "env=$GREETING"; ` +
+	script := `read line; echo "stdin=$line"; echo "kernel=$(uname -r)"; echo "id=$(id -u):$(id -g)"; echo "cwd=$(pwd)"; echo "env=$GREETING"; ` +
 		`echo "host=$(hostname)"; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ` +
 		`echo from-the-guest > /home/app/written-in-guest; echo to-stderr >&2; exit 7`
-	r := runVM(t, bin, nil, "--writable", "--user", "1000:1000", "-w", "/tmp", "-e", "GREETING=hi",
+	r := runVMStdin(t, bin, "piped-in\n", nil, "--writable", "--user", "1000:1000", "-w", "/tmp", "-e", "GREETING=hi",
 		"--hostname", "inside", rootfs, "--", "sh", "-c", script)
 	if r.code != 7 {
 		t.Fatalf("exit %d, want the payload's 7", r.code)
@@ -118,7 +124,7 @@ func TestIsolationVMRunsThePayloadInItsOwnKernel(t *testing.T) {
 	var uts syscall.Utsname
 	_ = syscall.Uname(&uts)
 	hostRelease := strings.TrimRight(string(bytes.TrimRight(int8sToBytes(uts.Release[:]), "\x00")), "\x00")
-	for _, want := range []string{"id=1000:1000", "cwd=/tmp", "env=hi", "host=inside", "CapEff:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"} {
+	for _, want := range []string{"stdin=piped-in", "id=1000:1000", "cwd=/tmp", "env=hi", "host=inside", "CapEff:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q", want)
 		}
@@ -188,6 +194,12 @@ func TestIsolationVMBadInputLeavesNothing(t *testing.T) {
 	needVM(t)
 	bin, rootfs := isolationBinary(t), isolationRootfs(t)
 	before := leftovers(t)
+	junk := t.TempDir()
+	for _, n := range []string{"vmlinuz-0.0-nomodules", "not-a-kernel"} {
+		if err := os.WriteFile(filepath.Join(junk, n), bytes.Repeat([]byte("junk"), 4096), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name string
 		env  []string
@@ -195,6 +207,8 @@ func TestIsolationVMBadInputLeavesNothing(t *testing.T) {
 	}{
 		{"no QEMU", []string{"PATH=/nonexistent"}, "apt-get install qemu-system-x86"},
 		{"no kernel", []string{"BULWARK_VM_KERNEL=/nonexistent/vmlinuz"}, "BULWARK_VM_KERNEL"},
+		{"a kernel without its modules", []string{"BULWARK_VM_KERNEL=" + filepath.Join(junk, "vmlinuz-0.0-nomodules")}, "linux-image-amd64"},
+		{"a kernel that does not boot", []string{"BULWARK_VM_KERNEL=" + filepath.Join(junk, "not-a-kernel")}, "VM ended"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
