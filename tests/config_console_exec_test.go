@@ -314,3 +314,16 @@ func TestTerminalOutputKeepsItsNewlines(t *testing.T) {
 	}
 	check("exec -t", got)
 }
+
+// The pty is owned by the user the process runs as (runc chowns it too), so
+// a non-root payload can use its own terminal.
+func TestTerminalIsOwnedByTheProcessUser(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.detached(nil)
+	sock, out := consoleListener(t, "echo owner=$(stat -c %u $(tty)); exit 0\n")
+	r := e.bw("exec", "-t", "--user", "1000:1000", "--console-socket", sock, id, "sh")
+	got := <-out
+	if r.code != 0 || !strings.Contains(got, "owner=1000") {
+		t.Fatalf("exec -t --user 1000: %v\nconsole: %q", r, got)
+	}
+}

@@ -46,6 +46,16 @@ func setupConsole(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 		unix.Close(slave)
 		return fmt.Errorf("console: clear ONLCR on %s: %w", slavePath, err)
 	}
+	// The terminal belongs to the user the process runs as, as in runc
+	// (only the owner; the group stays devpts's gid= option): else a
+	// non-root payload cannot reopen its own tty (/dev/tty, tty(1),
+	// login shells). It is a node of the container's own devpts.
+	// EINVAL (a uid the user namespace does not map) and EPERM leave it
+	// root's, as runc leaves it, rather than fail the container.
+	if err := unix.Fchown(slave, int(cfg.Process.User.UID), -1); err != nil && err != unix.EINVAL && err != unix.EPERM {
+		unix.Close(slave)
+		return fmt.Errorf("console: chown %s to process.user.uid %d: %w", slavePath, cfg.Process.User.UID, err)
+	}
 	if sz := cfg.Process.ConsoleSize; sz != nil {
 		_ = unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)})
 	}

@@ -235,10 +235,8 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if err := readyAndWait(conn, "the container was created"); err != nil {
 		return err
 	}
-	if err := startPayload(cfg, s, path, ll, sc); err != nil {
-		return &afterCreate{err}
-	}
-	return nil
+	// startPayload returns only when it failed: it ends in execve.
+	return &afterCreate{startPayload(cfg, s, path, ll, sc)}
 }
 
 // afterCreate is a failure once create has returned: nobody reads the sync
