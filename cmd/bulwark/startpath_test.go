@@ -22,6 +22,7 @@ var startPathForbidden = []string{
 	"github.com/klauspost/compress/",
 	"github.com/opencontainers/go-digest", // compiles regexps at start-up
 	"github.com/docker/cli/",
+	"github.com/vbauerster/mpb/", // progress bars: drawn by bulwark-tools
 	"sigs.k8s.io/yaml",
 	"go.yaml.in/yaml/",
 	"gopkg.in/yaml.v2", "gopkg.in/yaml.v3",
