@@ -50,6 +50,9 @@ func checkVM(o *Options) error {
 // runVM runs the person's payload in a VM of its own (pkg/vm): the spec
 // made by the profile is applied by the guest agent inside the VM.
 func runVM(rt *container.Runtime, s *specs.Spec, r *request) (int, error) {
+	if err := vm.Preflight(&vm.Options{}); err != nil {
+		return -1, err
+	}
 	accel, err := vmAccel(s, rt.Warnf)
 	if err != nil {
 		return -1, err

@@ -193,3 +193,13 @@ func Inspect() Host {
 	}
 	return h
 }
+
+// Preflight fails, naming the package to install, when QEMU or a guest
+// kernel is missing: before the accelerator is chosen or warned about.
+func Preflight(o *Options) error {
+	if lookup(o.QEMU, DefaultQEMU) == "" {
+		return ErrNoQEMU
+	}
+	_, err := FindKernel()
+	return err
+}

@@ -216,6 +216,9 @@ func TestIsolationVMBadInputLeavesNothing(t *testing.T) {
 			if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("exit %d, stderr %q: want a failure naming %q", r.code, r.stderr, tc.want)
 			}
+			if strings.Contains(tc.name, "no ") && strings.Contains(r.stderr, "TCG") {
+				t.Errorf("warned about TCG before saying what is missing: %q", r.stderr)
+			}
 		})
 	}
 	r := runVM(t, bin, nil, "--tty", rootfs, "--", "true")
