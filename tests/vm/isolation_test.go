@@ -298,3 +298,36 @@ func TestIsolationVMStrictRefusesTCG(t *testing.T) {
 	}
 	requireClean(t, before)
 }
+
+// TestIsolationVMForwardsSignalsToThePayload: SIGTERM to bulwark reaches
+// the payload inside the guest, whose handler's status is the run's.
+func TestIsolationVMForwardsSignalsToThePayload(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	before := leftovers(t)
+	cmd := exec.Command(bin, "run", "--isolation", "vm", rootfs, "--", "sh", "-c",
+		`trap "echo got-term; exit 42" TERM; echo started; while :; do sleep 1; done`)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	buf := make([]byte, 64)
+	n, _ := pr.Read(buf)
+	if !strings.Contains(string(buf[:n]), "started") {
+		_ = cmd.Process.Kill()
+		t.Fatalf("the payload did not start: %q %s", buf[:n], errb.String())
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	rest := make([]byte, 256)
+	m, _ := pr.Read(rest)
+	err := cmd.Wait()
+	pr.Close()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 42 || !strings.Contains(string(rest[:m]), "got-term") {
+		t.Errorf("after SIGTERM: %v, stdout %q, stderr %q; want the payload's trap to run and exit 42", err, rest[:m], errb.String())
+	}
+	requireClean(t, before)
+}
