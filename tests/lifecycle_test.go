@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -185,7 +186,15 @@ func TestListShowsContainersInTableAndJSON(t *testing.T) {
 		t.Fatalf("list table:\n%s", tbl)
 	}
 	js := e.mustOK("list", "--format", "json")
-	if !strings.Contains(js, `"id": "`+a+`"`) || !strings.Contains(js, `"status": "running"`) {
+	var listed []struct{ ID, Status string }
+	if err := json.Unmarshal([]byte(js), &listed); err != nil {
+		t.Fatalf("list json: %v\n%s", err, js)
+	}
+	status := map[string]string{}
+	for _, c := range listed {
+		status[c.ID] = c.Status
+	}
+	if status[a] != "created" || status[b] != "running" {
 		t.Fatalf("list json:\n%s", js)
 	}
 	q := e.mustOK("list", "-q")
