@@ -314,6 +314,13 @@ func TestLearnBadInput(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "built-in profile") {
 		t.Errorf("learning under a learned file: %v", r)
 	}
+	r = e.learn(filepath.Join(dir, "x.json"), []string{"--detach"}, rootfs, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "--detach") {
+		t.Errorf("learning a detached run: %v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.json")); err == nil {
+		t.Errorf("a refused learn wrote a profile")
+	}
 }
 
 // Writes are narrowed to where the workload wrote: on a writable rootfs, a
@@ -409,4 +416,30 @@ func TestLearnEndedByDurationOrInterruptWritesTheProfile(t *testing.T) {
 		t.Errorf("no syscalls recorded before the interrupt")
 	}
 	e.assertUserRunGone(id)
+}
+
+// An image from the store is learned and run the same way as a rootfs
+// directory, and the learned profile refuses what the recording never saw.
+func TestLearnFromAnImage(t *testing.T) {
+	e := newEnv(t)
+	dr := imageDataRoot(t, "example.com/busy:learn")
+	out := filepath.Join(t.TempDir(), "img.json")
+	script := "echo hi > /tmp/x && cat /tmp/x"
+	id := e.id()
+	r := e.bw("--data-root", dr, "learn", "--name", id, "-o", out, "example.com/busy:learn", "--", "sh", "-c", script)
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Fatalf("learn IMAGE: %v", r)
+	}
+	e.assertUserRunGone(id)
+	if p := readLearned(t, out); !slices.Equal(p.Writable, []string{"/tmp"}) {
+		t.Errorf("writable %v, want [/tmp]", p.Writable)
+	}
+	r = e.bw("--data-root", dr, "run", "--name", e.id(), "--profile", out, "example.com/busy:learn", "--", "sh", "-c", script)
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Fatalf("the image under its learned profile: %v", r)
+	}
+	r = e.bw("--data-root", dr, "run", "--name", e.id(), "--profile", out, "example.com/busy:learn", "--", "sh", "-c", "mkdir /tmp/d")
+	if r.code == 0 || !strings.Contains(r.stderr, "Function not implemented") {
+		t.Errorf("mkdir, never recorded, was not refused with ENOSYS: %v", r)
+	}
 }

@@ -23,6 +23,7 @@ func learnCommand() *cli.Command {
 		ArgsUsage:                 "ROOTFS|IMAGE -- COMMAND [ARG...]",
 		Flags:                     flags,
 		DisableSliceFlagSeparator: true,
+		StopOnNthArg:              &one,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			rootfs, argv, err := splitRootfsCommand(cmd.Args().Slice())
 			if err != nil {
@@ -34,6 +35,8 @@ func learnCommand() *cli.Command {
 			}
 			if isImageRef(rootfs) {
 				o.Run.Image, o.Run.Rootfs, o.Run.DataRoot = rootfs, "", dataRoot(cmd)
+			} else if len(argv) == 0 {
+				return fmt.Errorf("learn: missing COMMAND after %s (usage: bulwark learn [flags] ROOTFS -- COMMAND [ARG...])", rootfs)
 			}
 			res, err := userface.Learn(runtimeFrom(cmd), o, os.Stderr)
 			if err != nil {
