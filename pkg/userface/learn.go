@@ -62,7 +62,7 @@ func Learn(rt *container.Runtime, o *LearnOptions, stderr io.Writer) (*LearnResu
 	case o.Run.Detach || o.Run.Keep:
 		return nil, errors.New("learn runs the workload in the foreground to its end: --detach and --keep do not apply")
 	case o.Run.Isolation != "" && o.Run.Isolation != "namespace":
-		return nil, fmt.Errorf("--isolation %s: learn records the container's own processes; in a VM they are the VM's, so learn with the default isolation and run the profile with --isolation %s", o.Run.Isolation, o.Run.Isolation)
+		return nil, fmt.Errorf("--isolation %s: learn records the container's own processes; in a VM they are the VM's, so learn with the default isolation", o.Run.Isolation)
 	}
 	if learn.IsFile(o.Run.Profile) {
 		return nil, fmt.Errorf("--profile %s: learn under a built-in profile (%v); a learned file is what learn writes", o.Run.Profile, policy.ProfileNames())
