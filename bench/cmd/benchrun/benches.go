@@ -446,12 +446,30 @@ func (b *bench) bulwarkExtras() []*extra {
 		return nil
 	}
 	bw := b.bulwark
+	// The image's data root sits in the work dir, which the container's
+	// mapped root can traverse (as the rootfs's).
+	imageRoot, imageErr := filepath.Join(b.work, "data"), ""
+	if err := b.imageDataRoot(bw, imageRoot); err != nil {
+		imageRoot, imageErr = "", err.Error()
+	}
 	cands := []*extra{
 		{
 			name: "`bulwark run ROOTFS -- /bin/true`",
 			what: "user face, full default policy (user namespace, Landlock, seccomp, no capabilities, …)",
 			run: func() result {
 				r := run(b.work, b.cmd(bw, "run", b.rootfs, "--", "/bin/true")...)
+				reapOrphans()
+				return r
+			},
+		},
+		{
+			name: "`bulwark run IMAGE -- /bin/true`",
+			what: "user face from an image of the store: the same files as ROOTFS, on an overlay snapshot over idmapped layers, removed with the container",
+			run: func() result {
+				if imageRoot == "" {
+					return result{code: -1, stderr: imageErr}
+				}
+				r := run(b.work, append([]string{bw.bin, "--data-root", imageRoot}, b.cmd(bw, "run", benchImage, "--", "/bin/true")[1:]...)...)
 				reapOrphans()
 				return r
 			},
