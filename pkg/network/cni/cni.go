@@ -43,7 +43,7 @@ func (c *Call) prepare() (*libcni.CNIConfig, *libcni.NetworkConfigList, *libcni.
 	if len(c.Ports) > 0 {
 		rc.CapabilityArgs = map[string]any{"portMappings": c.Ports}
 	}
-	return libcni.NewCNIConfigWithCacheDir(c.PluginPath, c.CacheDir, nil), l, rc, nil
+	return libcni.NewCNIConfigWithCacheDir(c.PluginPath, c.CacheDir, &pluginExec{}), l, rc, nil
 }
 
 // Add attaches: the plugins' ADD, in order, after checking each speaks
