@@ -2,8 +2,9 @@
 # Installs what tests/cri drives Bulwark through: containerd from Debian
 # (its CRI plugin, the runc shim), runc (the other handler the tests compare
 # with), the CNI plugins (bridge, host-local, loopback in /usr/lib/cni), and
-# builds crictl and critest from sigs.k8s.io/cri-tools through the Go module
-# proxy into _build/tools, once per version.
+# builds crictl (and, with the argument critest, critest and the ginkgo CLI)
+# from sigs.k8s.io/cri-tools through the Go module proxy into _build/tools,
+# once per version.
 #
 # Idempotent: a second run costs one dpkg query and two file tests. Needs
 # root and Debian's apt for the packages.
@@ -34,15 +35,32 @@ if [ -n "$need" ]; then
 	apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 
-# cri-tools' go.mod has no replace directives, so both build from the
-# module as the proxy serves it: crictl with go build, critest (a Ginkgo
-# suite) with go test -c, as cri-tools' own Makefile does.
+# cri-tools' go.mod has no replace directives, so each tool builds from the
+# module as the proxy serves it: crictl with go build; with the argument
+# "critest" also critest (a Ginkgo suite, built with go test -c as
+# cri-tools' own Makefile does) and the ginkgo CLI that critest --parallel
+# runs, at the version cri-tools' go.mod names. Each is built once.
 version=v1.37.0
 dir="$(pwd)/_build/tools/cri-tools@$version"
-if [ ! -x "$dir/crictl" ] || [ ! -x "$dir/critest" ]; then
-	mkdir -p "$dir"
-	src=$(GOFLAGS= go mod download -json "sigs.k8s.io/cri-tools@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-	(cd "$src" && GOFLAGS= go build -o "$dir/crictl.tmp" ./cmd/crictl && GOFLAGS= go test -c -o "$dir/critest.tmp" ./cmd/critest)
+src=
+source_dir() {
+	if [ -z "$src" ]; then
+		src=$(GOFLAGS= go mod download -json "sigs.k8s.io/cri-tools@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	fi
+	echo "$src"
+}
+mkdir -p "$dir"
+if [ ! -x "$dir/crictl" ]; then
+	(cd "$(source_dir)" && GOFLAGS= go build -o "$dir/crictl.tmp" ./cmd/crictl)
 	mv "$dir/crictl.tmp" "$dir/crictl"
-	mv "$dir/critest.tmp" "$dir/critest"
+fi
+if [ "${1:-}" = critest ]; then
+	if [ ! -x "$dir/critest" ]; then
+		(cd "$(source_dir)" && GOFLAGS= go test -c -o "$dir/critest.tmp" ./cmd/critest)
+		mv "$dir/critest.tmp" "$dir/critest"
+	fi
+	if [ ! -x "$dir/ginkgo" ]; then
+		ginkgo=$(sed -n 's/^[[:space:]]*github.com\/onsi\/ginkgo\/v2 \(v[^ ]*\)$/\1/p' "$(source_dir)/go.mod")
+		GOFLAGS= GOBIN="$dir" go install "github.com/onsi/ginkgo/v2/ginkgo@$ginkgo"
+	fi
 fi

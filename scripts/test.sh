@@ -171,7 +171,7 @@ for t in "${targets[@]}"; do
 	case $t in
 	all)
 		./scripts/install-engines.sh
-		./scripts/install-cri.sh # CNI plugins, crictl and critest for tests/cri
+		./scripts/install-cri.sh # CNI plugins and crictl for tests/cri
 		./scripts/install-vm.sh # qemu + a Debian kernel for tests/vm (pure cgroup v2 guest)
 		lint
 		debian_rootfs
@@ -207,7 +207,7 @@ for t in "${targets[@]}"; do
 		;;
 	critest)
 		# TestCritest... skips unless asked: two full runs of the suite.
-		./scripts/install-cri.sh
+		./scripts/install-cri.sh critest
 		echo "== critest (bulwark vs runc)"
 		BULWARK_CRITEST=1 gotest_root -v -run '^TestCritest' ./tests/cri/
 		;;

@@ -1,7 +1,11 @@
 package cri
 
 import (
+	"archive/tar"
 	"fmt"
+	"io"
+	"os"
+	"path"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,16 +23,22 @@ const (
 // exits on SIGTERM, as registry.k8s.io/pause does.
 var pauseCmd = []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"}
 
-// imageSpec is an image made of the test rootfs plus optional layers.
+// imageSpec is an image made of the test rootfs (or base, a tar of one)
+// plus optional layers.
 type imageSpec struct {
 	cmd   []string
 	user  string
+	base  string
 	extra []v1.Layer
 }
 
 // rootfsImage builds an image of the test rootfs with the given config.
 func rootfsImage(s imageSpec) (v1.Image, error) {
-	base, err := tarball.LayerFromFile(rootfsTar)
+	tarPath := rootfsTar
+	if s.base != "" {
+		tarPath = s.base
+	}
+	base, err := tarball.LayerFromFile(tarPath)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs layer: %w", err)
 	}
@@ -64,4 +74,49 @@ func writeArchive(path string, imgs map[string]imageSpec) error {
 		refs[r] = img
 	}
 	return tarball.MultiRefWriteToFile(path, refs)
+}
+
+// hardlinkedRootfs writes the test rootfs with busybox's applets as hard
+// links to /bin/busybox instead of symlinks, as the busybox image has
+// them: a config that masks one applet (/bin/ls) must not mask the shell.
+func hardlinkedRootfs(out string) error {
+	in, err := os.Open(rootfsTar)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr, tw := tar.NewReader(in), tar.NewWriter(f)
+	// Links go last: a hard link's target must come before it.
+	var links []*tar.Header
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if h.Typeflag == tar.TypeSymlink && h.Linkname == "busybox" && path.Dir(path.Clean(h.Name)) == "bin" {
+			h.Typeflag, h.Linkname = tar.TypeLink, "./bin/busybox"
+			links = append(links, h)
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	for _, h := range links {
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
 }

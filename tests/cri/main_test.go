@@ -150,7 +150,21 @@ func (r result) String() string {
 // detached child that inherits a pipe would block the wait forever).
 func runCmd(t testing.TB, limit time.Duration, stdin []byte, name string, args ...string) result {
 	t.Helper()
+	return run1(t, limit, stdin, nil, name, args...)
+}
+
+// runCmdEnv is runCmd with env added to the environment.
+func runCmdEnv(t testing.TB, limit time.Duration, env []string, name string, args ...string) result {
+	t.Helper()
+	return run1(t, limit, nil, env, name, args...)
+}
+
+func run1(t testing.TB, limit time.Duration, stdin []byte, env []string, name string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	dir := t.TempDir()
 	out, _ := os.Create(filepath.Join(dir, "out"))
 	errf, _ := os.Create(filepath.Join(dir, "err"))
