@@ -123,6 +123,9 @@ func startDaemon(name string, net network, defaultHandler, extra string) (*daemo
 			return nil, err
 		}
 	}
+	if err := os.Chmod(dir, 0o711); err != nil { // see run: the floor's user namespace
+		return nil, err
+	}
 	cfg := filepath.Join(dir, "config.toml")
 	body := fmt.Sprintf(criConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.sock, d.sock+".ttrpc",
 		filepath.Join(dir, "debug.sock"), pauseImage, defaultHandler, cniBinDir, filepath.Join(dir, "cni"), extra)
@@ -134,6 +137,19 @@ func startDaemon(name string, net network, defaultHandler, extra string) (*daemo
 	if out, err := exec.Command(bulwarkBin, "install", "--config", cfg, "--binary", bulwarkBin, "--harden",
 		"--wrapper", wrapper, "--cgroup-driver", "cgroupfs", "containerd").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("bulwark install containerd: %v: %s", err, out)
+	}
+	// Known limit: the floor's user namespace (policy "userns": "auto", the
+	// default) cannot start a pod under containerd 1.6, whose bundle
+	// directories are root's, mode 0700: container root, an unprivileged
+	// host uid, cannot reach its rootfs ("lstat .../rootfs: permission
+	// denied"). The hardened handler here runs the rest of the floor, as a
+	// node does with /etc/bulwark/policy.json {"userns": "off"}.
+	policyFile := filepath.Join(dir, "policy.json")
+	if err := os.WriteFile(policyFile, []byte(`{"harden": true, "userns": "off"}`), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+bulwarkBin+" --harden --policy "+policyFile+" \"$@\"\n"), 0o755); err != nil {
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "cni", "10-bwcri.conflist"),
 		[]byte(fmt.Sprintf(cniConfig, net.bridge, net.subnet, filepath.Join(dir, "cni-ipam"))), 0o600); err != nil {
@@ -188,6 +204,11 @@ func (d *daemon) stop() {
 	stopProcess(d.cmd.Process.Pid, 20*time.Second)
 	for _, pid := range processesWith("containerd-shim", d.sock) {
 		stopProcess(pid, 5*time.Second)
+	}
+	// A shim stopped while bulwark was creating leaves that create's state
+	// ("creating"): containerd would delete --force it, but it is gone.
+	for _, id := range bulwarkStatesOf(d.dir) {
+		exec.Command(bulwarkBin, "--root", runtimeRoot, "delete", "--force", id).Run()
 	}
 	removeAll(d.dir)
 	exec.Command("ip", "link", "del", d.net.bridge).Run()

@@ -186,10 +186,9 @@ func TestPodKilledMidStartLeavesNothing(t *testing.T) {
 	for _, id := range strings.Fields(d.ok(t, "pods", "-q") + " " + d.ok(t, "ps", "-a", "-q")) {
 		known[id] = true
 	}
-	ents, _ := os.ReadDir(runtimeRoot)
-	for _, e := range ents {
-		if owner, _ := stateOf(e.Name()); owner == "bulwark" && !known[e.Name()] {
-			t.Errorf("bulwark state of %s left after a killed create", e.Name())
+	for _, id := range bulwarkStatesOf(d.dir) {
+		if !known[id] {
+			t.Errorf("bulwark state of %s left after a killed create", id)
 		}
 	}
 	podJSON := d.newPod(t, "after-kill", nil)

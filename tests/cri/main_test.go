@@ -84,6 +84,13 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
+	// 0711, as containerd makes its own root and state directories: the
+	// hardening floor's user namespace makes container root an unprivileged
+	// host uid, which must still reach its rootfs below them.
+	if err := os.Chmod(workDir, 0o711); err != nil {
+		fmt.Println(err)
+		return 1
+	}
 	defer removeAll(workDir)
 	if out, err := exec.Command("../../scripts/install-cri.sh").CombinedOutput(); err != nil {
 		installErr = fmt.Errorf("scripts/install-cri.sh: %v: %s", err, bytes.TrimSpace(out))

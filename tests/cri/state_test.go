@@ -35,6 +35,21 @@ func stateOf(id string) (owner string, raw string) {
 	return "unknown", string(b)
 }
 
+// bulwarkStatesOf lists the ids of bulwark's states whose bundle is in
+// dir: those of one daemon, whatever other daemons (or an earlier run) left.
+func bulwarkStatesOf(dir string) []string {
+	var ids []string
+	ents, _ := os.ReadDir(runtimeRoot)
+	for _, e := range ents {
+		owner, raw := stateOf(e.Name())
+		var st struct{ Bundle string }
+		if owner == "bulwark" && json.Unmarshal([]byte(raw), &st) == nil && strings.HasPrefix(st.Bundle, dir+"/") {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids
+}
+
 // bulwarkState is the path of bulwark's state of id, or "".
 func bulwarkState(id string) string {
 	if owner, _ := stateOf(id); owner == "bulwark" {
