@@ -244,6 +244,15 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 			why: "blocked by masked paths (no bytes): per-cpu interrupt counters time keystrokes, network and disk activity of the host and other containers; /proc/interrupts, /proc/softirqs and /sys/kernel/irq are masked. The intr line of /proc/stat carries the same counters and is not masked: ps, top and load monitors read /proc/stat"},
 		{key: "syslog", name: "syslog(READ_ALL) (dmesg)", sh: "syscall syslog",
 			why: "blocked by seccomp (EPERM): the kernel log leaks addresses and host activity; dmesg_restrict refuses it without CAP_SYSLOG too"},
+		// OK when container root is host root (uid 0 maps to host uid 0).
+		{key: "hostroot", name: "container root is host root", sh: `read -r c h n < /proc/self/uid_map; if [ "$h" = 0 ]; then echo OK; else echo mapped; fi`,
+			judge: func(tok string) (bool, string, bool) {
+				if tok == "mapped" {
+					return false, tok, true
+				}
+				return judgeOK(tok)
+			},
+			why: "blocked by the user namespace (mapped): container root is an unprivileged host uid, so whatever leaves the container's namespaces (a kernel bug, a bind of the wrong host path, an fd passed in) meets a uid that owns nothing on the host; --harden gives engine configs one from the pool, with the rootfs and volumes idmapped, as Kubernetes does for hostUsers: false"},
 	}
 }
 
@@ -584,12 +593,12 @@ func TestEscapeSuite(t *testing.T) {
 		{name: "docker", desc: "Docker-shaped config (14 caps, docker-default.json seccomp, no userns) under bulwark", run: ociBundle(nil, docker),
 			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
 				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "allowed", "packet": "allowed",
-				"forkbomb": "allowed", "setuid": "allowed", "dev_exec": "blocked", "ptys": "blocked"}},
+				"forkbomb": "allowed", "setuid": "allowed", "dev_exec": "blocked", "ptys": "blocked", "hostroot": "allowed"}},
 		{name: "docker+harden", desc: "the same under `bulwark --harden`, which adds a user namespace from the pool", run: ociBundle([]string{"--harden"}, docker),
 			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
 				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "blocked", "packet": "blocked",
 				"forkbomb": "blocked", "setuid": "blocked", "dev_exec": "blocked", "ptys": "blocked", "softirqs": "blocked",
-				"drop_caches": "blocked", "sysfs": "blocked"}},
+				"drop_caches": "blocked", "sysfs": "blocked", "hostroot": "blocked"}},
 	}
 
 	cells := map[string]map[string]string{}

@@ -88,8 +88,12 @@ func CreateBootstrap(spec *specs.Spec, netnsFd int) *Bootstrap {
 
 // ExecBootstrap is the script for a process exec'd into a container: it
 // joins every namespace the container's init (initPid) is in.
-func ExecBootstrap(spec *specs.Spec, initPid int) *Bootstrap {
-	b := &Bootstrap{}
+//
+// oomScoreAdj is the exec'd process's own score, written, as the init's,
+// before the user namespace is entered: inside it /proc/self belongs to a
+// uid the namespace does not map while the process is not dumpable.
+func ExecBootstrap(spec *specs.Spec, initPid int, oomScoreAdj *int) *Bootstrap {
+	b := &Bootstrap{OOMScoreAdj: oomScoreAdj}
 	if spec != nil && spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
 			b.Joins = append(b.Joins, Join{ns.Type, fmt.Sprintf("/proc/%d/ns/%s", initPid, procNSFiles[ns.Type])})

@@ -73,7 +73,7 @@ func TestExecBootstrap(t *testing.T) {
 				"join cgroup /proc/42/ns/cgroup\njoin time /proc/42/ns/time\nclone 0\nend\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ExecBootstrap(tc.spec, 42).Script(); got != tc.want {
+			if got := ExecBootstrap(tc.spec, 42, nil).Script(); got != tc.want {
 				t.Fatalf("script:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})

@@ -144,7 +144,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		preserveFds: o.PreserveFds,
 		console:     consoleConn,
 		cgroup:      cg,
-		bootstrap:   func(int) *initproto.Bootstrap { return initproto.ExecBootstrap(st.Config, st.Pid) },
+		bootstrap:   func(int) *initproto.Bootstrap { return initproto.ExecBootstrap(st.Config, st.Pid, p.OOMScoreAdj) },
 	})
 	if err != nil {
 		return -1, fmt.Errorf("exec in %q: %w", id, err)

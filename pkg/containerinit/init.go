@@ -547,13 +547,8 @@ func setupProcess(p *specs.Process, s *specs.Spec, isExec bool) error {
 			return err
 		}
 	}
-	if p.OOMScoreAdj != nil && isExec {
-		// exec'd processes may carry their own score; the init got its score
-		// from the constructor before entering the user namespace.
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
-			return fmt.Errorf("process.oomScoreAdj: %w", err)
-		}
-	}
+	// process.oomScoreAdj, the init's and an exec'd process's alike, is
+	// written by the constructor before any user namespace is entered.
 	return nil
 }
 

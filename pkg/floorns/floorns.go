@@ -106,6 +106,17 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 	if err := policy.WithUserNamespace(rg.HostID, policy.FloorUsernsSize)(s); err != nil {
 		return owns, nil, err
 	}
+	// Docker allows ping to every gid ("0 2147483647"); inside the user
+	// namespace only its own gids can be named.
+	if v, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok {
+		var lo, hi uint64
+		if n, _ := fmt.Sscanf(v, "%d %d", &lo, &hi); n == 2 && hi >= policy.FloorUsernsSize {
+			nv := fmt.Sprintf("%d %d", min(lo, policy.FloorUsernsSize-1), policy.FloorUsernsSize-1)
+			s.Linux.Sysctl["net.ipv4.ping_group_range"] = nv
+			ds = append(ds, policy.Decision{Field: `linux.sysctl["net.ipv4.ping_group_range"]`, Action: fmt.Sprintf("set to %q", nv),
+				Reason: "inside the user namespace only its own gids exist"})
+		}
+	}
 	ds = append(ds, policy.Decision{Field: "linux.namespaces", Action: fmt.Sprintf("added a user namespace: container ids 0-%d are host ids %d-%d", policy.FloorUsernsSize-1, rg.HostID, uint64(rg.HostID)+policy.FloorUsernsSize-1),
 		Reason: "container root must not be host root; the rootfs and bind mounts are idmapped, so files keep the owners they have on disk"})
 
@@ -115,8 +126,33 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 		return owns, nil, err
 	}
 	defer unix.Close(mnsfd)
+	// The init reaches the rootfs and the bind sources by path after
+	// entering the user namespace, as the container's root: engines keep
+	// them below directories only the host's root may traverse
+	// (/var/lib/docker, containerd's state). So they are bound where the
+	// container's root can reach them and nobody can list them.
 	dir := IdmapDir(stateDir)
-	dirMade := false
+	if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: %w", err)
+	}
+	defer func() {
+		// Last, once every mount point in it is gone.
+		owns = append(owns, container.Owned{Kind: container.OwnedSharedDir, Path: dir})
+	}()
+	root := filepath.Join(dir, "rootfs")
+	if err := os.Mkdir(root, 0o711); err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: %w", err)
+	}
+	owns = append(owns, container.Owned{Kind: container.OwnedMount, Path: root}, container.Owned{Kind: container.OwnedSharedDir, Path: root})
+	// An engine's overlay stays an overlay mount point here, so the
+	// runtime still mounts it again over idmapped layers.
+	if err := unix.Mount(rootfsPath, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: binding the rootfs %s where the container's root reaches it: %w", rootfsPath, err)
+	}
+	s.Root.Path = root
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
 		if !isBind(*m) || !filepath.IsAbs(m.Source) {
@@ -130,22 +166,6 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 			ds = append(ds, policy.Decision{Field: field, Action: "bound without an idmap",
 				Reason: fmt.Sprintf("%v; its files belong to nobody inside the container's user namespace", err)})
 			continue
-		}
-		if !dirMade {
-			// The init stats and binds the sources after entering the user
-			// namespace: the container's root must traverse the path (the
-			// state directory is root's alone), not list it.
-			if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
-				return owns, nil, fmt.Errorf("hardening floor: %w", err)
-			}
-			if err := os.Mkdir(dir, 0o711); err != nil {
-				return owns, nil, fmt.Errorf("hardening floor: %w", err)
-			}
-			dirMade = true
-			defer func() {
-				// Last, once every mount point in it is gone.
-				owns = append(owns, container.Owned{Kind: container.OwnedSharedDir, Path: dir})
-			}()
 		}
 		target := filepath.Join(dir, strconv.Itoa(i))
 		if err := mkTarget(m.Source, target); err != nil {

@@ -1,0 +1,220 @@
+package engines
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	floorImageOnce sync.Once
+	floorImageTar  string
+	floorImageErr  error
+)
+
+// floorImageTarball is the test rootfs plus files owned by other users
+// than root, as an image built here would have them: /home/app/secret
+// (1000:1000, 0600, readable by its owner only) and /srv/data (2000:3000).
+func floorImageTarball(t *testing.T) string {
+	t.Helper()
+	base := rootfsTarball(t)
+	floorImageOnce.Do(func() {
+		extra := filepath.Join(workDir, "floor-extra")
+		for _, f := range []struct {
+			path, content string
+			uid, gid      int
+			mode          os.FileMode
+		}{{"home/app/secret", "s3cret\n", 1000, 1000, 0o600}, {"srv/data", "data\n", 2000, 3000, 0o644}} {
+			p := filepath.Join(extra, f.path)
+			if floorImageErr = os.MkdirAll(filepath.Dir(p), 0o755); floorImageErr != nil {
+				return
+			}
+			if floorImageErr = os.WriteFile(p, []byte(f.content), f.mode); floorImageErr != nil {
+				return
+			}
+			os.Chown(filepath.Dir(p), f.uid, f.gid)
+			if floorImageErr = os.Chown(p, f.uid, f.gid); floorImageErr != nil {
+				return
+			}
+		}
+		floorImageTar = filepath.Join(workDir, "floor-image.tar")
+		if b, err := exec.Command("cp", base, floorImageTar).CombinedOutput(); err != nil {
+			floorImageErr = fmt.Errorf("cp: %v: %s", err, b)
+			return
+		}
+		if b, err := exec.Command("tar", "-C", extra, "--numeric-owner", "--no-recursion", "-rf", floorImageTar, "./home/app/secret", "./srv", "./srv/data").CombinedOutput(); err != nil {
+			floorImageErr = fmt.Errorf("tar: %v: %s", err, b)
+		}
+	})
+	if floorImageErr != nil {
+		t.Fatalf("building the floor test image: %v", floorImageErr)
+	}
+	return floorImageTar
+}
+
+// hardenWrapper is what `bulwark install --harden` registers: bulwark
+// --harden, here with an empty policy so the host's policy.json stays out.
+func hardenWrapper(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(workDir, "bulwark-harden")
+	pol := filepath.Join(workDir, "floor-policy.json")
+	if err := os.WriteFile(pol, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nexec %s --harden --policy %s \"$@\"\n", bulwarkBin, pol)
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var (
+	floorDockerOnce sync.Once
+	floorDocker     *cliEngine
+	floorDockerErr  error
+)
+
+// floorEngines are docker (a dockerd of its own with the floor's wrapper as
+// its runtime) and podman (the floor's wrapper as --runtime), each with the
+// floor test image imported.
+func forEachFloorEngine(t *testing.T, f func(t *testing.T, e *cliEngine)) {
+	t.Run("docker", func(t *testing.T) {
+		requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
+		floorDockerOnce.Do(func() {
+			floorDocker, floorDockerErr = newDockerEngine(t, "docker-floor", "bulwark-harden", hardenWrapper(t))
+			if floorDockerErr == nil {
+				if r := floorDocker.do(t, "import", floorImageTarball(t), "bwfloor:1"); r.code != 0 {
+					floorDockerErr = fmt.Errorf("docker import: %v", r)
+				}
+			}
+		})
+		if floorDockerErr != nil {
+			t.Fatalf("dockerd with the floor: %v", floorDockerErr)
+		}
+		e := *floorDocker
+		e.image = "bwfloor:1"
+		f(t, &e)
+	})
+	t.Run("podman", func(t *testing.T) {
+		p := *startPodman(t)
+		p.global = append([]string{}, p.global...)
+		for i, a := range p.global {
+			if a == "--runtime" {
+				p.global[i+1] = hardenWrapper(t)
+			}
+		}
+		if r := p.do(t, "import", floorImageTarball(t), "bwfloor:1"); r.code != 0 {
+			t.Fatalf("podman import: %v", r)
+		}
+		p.image = "localhost/bwfloor:1"
+		f(t, &p)
+	})
+}
+
+// Under the floor, a container the engine makes with no user namespace
+// gets one: container root is an unprivileged host uid, while the image's
+// files owned by several users keep their owners inside (uid 1000 reads
+// its 0600 file), a volume's files too, and what container root writes to
+// the volume is root-owned on the host disk. exec joins the container, and
+// cp copies out of its rootfs (cp into it is a known limit, logged).
+func TestFloorGivesEngineContainersAUserNamespace(t *testing.T) {
+	forEachFloorEngine(t, func(t *testing.T, e *cliEngine) {
+		vol := t.TempDir()
+		os.Chmod(vol, 0o755)
+		if err := os.WriteFile(filepath.Join(vol, "users"), []byte("u\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(filepath.Join(vol, "users"), 1000, 1000)
+		name := e.start(t, "-v", vol+":/vol")
+
+		m := strings.Fields(e.shell(t, name, "cat /proc/self/uid_map"))
+		if len(m) != 3 || m[0] != "0" || m[1] == "0" || m[2] != "65536" {
+			t.Fatalf("uid_map inside = %v, want container root mapped to a pool range, not host root", m)
+		}
+		if got := e.shell(t, name, "stat -c %u:%g /home/app/secret /srv/data /vol/users | tr '\\n' ' '"); got != "1000:1000 2000:3000 1000:1000" {
+			t.Errorf("owners inside = %q, want the image's and the volume's own (1000:1000 2000:3000 1000:1000)", got)
+		}
+		if got := strings.TrimSpace(e.ok(t, "exec", "-u", "1000", name, "cat", "/home/app/secret")); got != "s3cret" {
+			t.Errorf("uid 1000 reading its own 0600 file: %q", got)
+		}
+		e.shell(t, name, "echo v > /vol/new && echo r > /created")
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(vol, "new"), &st); err != nil || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("file container root wrote to the volume: host owner %d:%d (%v), want 0:0", st.Uid, st.Gid, err)
+		}
+		in := filepath.Join(t.TempDir(), "in")
+		os.WriteFile(in, []byte("copied in\n"), 0o644)
+		if r := e.do(t, "cp", in, name+":/tmp/in"); r.code != 0 {
+			// Known limit (docs/engines.md): podman writes from inside the
+			// container's mount namespace as the host's root, whose uid
+			// the idmapped rootfs cannot store (EOVERFLOW); dockerd's
+			// extraction fails too. Recorded, not asserted.
+			t.Logf("%s cp into the running container: %v", e.name, r)
+		} else if got := e.shell(t, name, "cat /tmp/in; stat -c %u /tmp/in"); got != "copied in\n0" {
+			t.Errorf("file copied in with cp, seen inside: %q, want its content owned by root", got)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		e.ok(t, "cp", name+":/created", out)
+		if b, _ := os.ReadFile(out); string(b) != "r\n" {
+			t.Errorf("file container root wrote, copied out with cp: %q", b)
+		}
+	})
+}
+
+// The same through containerd (ctr, the runc shim running the floor's
+// wrapper): no cp in ctr, the rest as for docker and podman.
+func TestFloorGivesContainerdContainersAUserNamespace(t *testing.T) {
+	e := startContainerd(t)
+	const image = "docker.io/library/bwfloor:1"
+	archive := filepath.Join(workDir, "floor-image-oci.tar")
+	if err := writeOCIArchive(archive, floorImageTarball(t), image); err != nil {
+		t.Fatal(err)
+	}
+	e.ok(t, "image", "import", archive)
+	vol := t.TempDir()
+	os.Chmod(vol, 0o755)
+	if err := os.WriteFile(filepath.Join(vol, "users"), []byte("u\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(filepath.Join(vol, "users"), 1000, 1000)
+	id := e.id(t)
+	e.ok(t, "run", "-d", "--runtime", "io.containerd.runc.v2", "--runc-binary", hardenWrapper(t), "--runc-root", e.runcRoot,
+		"--mount", "type=bind,src="+vol+",dst=/vol,options=rbind:rw", image, id, "sleep", "100000")
+	t.Cleanup(func() {
+		e.do(t, "task", "kill", "-s", "SIGKILL", id)
+		waitFor(10*time.Second, func() bool {
+			return !strings.Contains(e.do(t, "task", "ls").stdout, id) || e.do(t, "task", "delete", id).code == 0
+		})
+		e.do(t, "task", "delete", "-f", id)
+		e.do(t, "container", "rm", id)
+	})
+	sh := func(user, script string) string {
+		t.Helper()
+		a := []string{"task", "exec", "--exec-id", fmt.Sprintf("x%d", nameSeq.Add(1))}
+		if user != "" {
+			a = append(a, "--user", user)
+		}
+		return strings.TrimSpace(e.ok(t, append(a, id, "sh", "-c", script)...))
+	}
+	m := strings.Fields(sh("", "cat /proc/self/uid_map"))
+	if len(m) != 3 || m[0] != "0" || m[1] == "0" || m[2] != "65536" {
+		t.Fatalf("uid_map inside = %v, want container root mapped to a pool range, not host root", m)
+	}
+	if got := sh("", "stat -c %u:%g /home/app/secret /srv/data /vol/users | tr '\\n' ' '"); got != "1000:1000 2000:3000 1000:1000" {
+		t.Errorf("owners inside = %q, want the image's and the volume's own", got)
+	}
+	if got := sh("1000", "cat /home/app/secret"); got != "s3cret" {
+		t.Errorf("uid 1000 reading its own 0600 file: %q", got)
+	}
+	sh("", "echo v > /vol/new")
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(vol, "new"), &st); err != nil || st.Uid != 0 {
+		t.Errorf("file container root wrote to the volume: host owner %d (%v), want 0", st.Uid, err)
+	}
+}
