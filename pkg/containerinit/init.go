@@ -32,6 +32,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
 	"github.com/bulwark-sec/bulwark/pkg/landlock"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/passwd"
 	"github.com/bulwark-sec/bulwark/pkg/rlimit"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
@@ -393,7 +394,7 @@ func dropPrivileges(conn *initproto.Conn, cfg *initproto.InitConfig, isExec bool
 	if err := setupProcess(p, s, isExec); err != nil {
 		return fail(err)
 	}
-	p.Env = withHome(p.Env, p.User.UID)
+	p.Env = passwd.WithHome(p.Env, p.User.UID)
 	if err := cloexecHostFds(cfg.PreserveFds); err != nil {
 		return fail(err)
 	}

@@ -182,3 +182,22 @@ func OpenInRoot(rootfs, rel string) (*os.File, error) {
 	}
 	return regular(os.NewFile(uintptr(fd), rootfs+"/"+rel))
 }
+
+// WithHome returns env with HOME set, as runc does, when it has none: git's
+// global config, the Go toolchain and pip refuse to run without it. The
+// value is the home directory of uid in /etc/passwd, or "/" when it has no
+// entry (or no readable file). Callers run it after pivot_root (the
+// container's init, the VM agent once the rootfs is its root), so the
+// image's file is read and a symlink in it resolves inside the container.
+func WithHome(env []string, uid uint32) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	if u, err := UserByUID("/etc/passwd", uid); err == nil && strings.HasPrefix(u.Home, "/") {
+		home = u.Home
+	}
+	return append(env[:len(env):len(env)], "HOME="+home)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,5 +134,32 @@ func TestOpenInRootStaysInTheImage(t *testing.T) {
 		if _, err := OpenInRoot(root, "etc/passwd"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("FIFO in the image: %v, want not a regular file", err)
 		}
+	}
+}
+
+func TestWithHomeKeepsAGivenHome(t *testing.T) {
+	tests := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"PATH=/bin", "HOME=/srv"}, "HOME=/srv"},
+		{[]string{"HOME="}, "HOME="},
+	}
+	for _, tc := range tests {
+		got := WithHome(tc.env, 0)
+		if len(got) != len(tc.env) || !slices.Contains(got, tc.want) {
+			t.Errorf("WithHome(%q) = %q, want it unchanged", tc.env, got)
+		}
+	}
+	// Without HOME one is added, whatever the host's /etc/passwd says,
+	// and the caller's slice is not written through.
+	env := make([]string, 1, 4)
+	env[0] = "PATH=/bin"
+	got := WithHome(env, 4294967294)
+	if len(got) != 2 || !strings.HasPrefix(got[1], "HOME=/") || cap(env) != 4 || len(env) != 1 {
+		t.Errorf("WithHome = %q", got)
+	}
+	if got2 := append(env, "X=1"); got2[1] != "X=1" || got[1] == "X=1" {
+		t.Errorf("WithHome shares the caller's backing array: %q", got)
 	}
 }

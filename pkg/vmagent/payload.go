@@ -56,7 +56,7 @@ func payload() (int, error) {
 			return 1, err
 		}
 	}
-	env := withHome(p.Env, p.User.UID)
+	env := passwd.WithHome(p.Env, p.User.UID)
 	var sc *specs.LinuxSeccomp
 	if s.Linux != nil {
 		sc = s.Linux.Seccomp
@@ -134,21 +134,6 @@ func dropPrivileges(p *specs.Process) error {
 		unix.Umask(int(*u.Umask))
 	}
 	return nil
-}
-
-// withHome sets HOME from the image's /etc/passwd when the config has none,
-// as the namespace init does.
-func withHome(env []string, uid uint32) []string {
-	for _, e := range env {
-		if strings.HasPrefix(e, "HOME=") {
-			return env
-		}
-	}
-	home := "/"
-	if u, err := passwd.UserByUID("/etc/passwd", uid); err == nil && strings.HasPrefix(u.Home, "/") {
-		home = u.Home
-	}
-	return append(env[:len(env):len(env)], "HOME="+home)
 }
 
 // lookPath resolves name on the payload's own PATH (not the agent's).
