@@ -27,13 +27,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/bulwark-sec/bulwark/internal/daemontest"
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
@@ -210,59 +208,6 @@ func run1(t testing.TB, limit time.Duration, stdin []byte, env []string, name st
 	return r
 }
 
-// waitFor polls cond until it holds or d passes; it reports whether cond held.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}
-
-// mountsUnder lists mount points below dir, deepest first.
-func mountsUnder(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-			out = append(out, f[4])
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-// removeAll unmounts what containerd left mounted below dir (overlay
-// layers, shm, its own bind mounts) and deletes it.
-func removeAll(dir string) error {
-	for range 3 {
-		ms := mountsUnder(dir)
-		if len(ms) == 0 {
-			break
-		}
-		for _, m := range ms {
-			unix.Unmount(m, unix.MNT_DETACH)
-		}
-	}
-	return os.RemoveAll(dir)
-}
-
-// stopProcess sends SIGTERM, waits, then SIGKILL; pid 0 is ignored.
-func stopProcess(pid int, grace time.Duration) {
-	if pid <= 0 || unix.Kill(pid, unix.SIGTERM) != nil {
-		return
-	}
-	if !waitFor(grace, func() bool { return unix.Kill(pid, 0) != nil }) {
-		unix.Kill(pid, unix.SIGKILL)
-		waitFor(5*time.Second, func() bool { return unix.Kill(pid, 0) != nil })
-	}
-}
-
 // processesWith lists the pids whose command line contains every one of subs.
 func processesWith(subs ...string) []int {
 	var pids []int
@@ -294,3 +239,12 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(l, "\n")
 }
+
+// The daemons' host-state helpers, shared with the other daemon suite.
+var (
+	waitFor         = daemontest.WaitFor
+	mountsUnder     = daemontest.MountsUnder
+	removeAll       = daemontest.RemoveAll
+	stopProcess     = daemontest.StopProcess
+	leftoverCgroups = daemontest.LeftoverCgroups
+)

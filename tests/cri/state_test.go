@@ -73,22 +73,3 @@ func assertRunBy(t *testing.T, runtime string, ids ...string) {
 		}
 	}
 }
-
-// leftoverCgroups lists cgroup directories whose name contains id, on every
-// hierarchy: what a container must not leave behind.
-func leftoverCgroups(id string) []string {
-	var found []string
-	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return filepath.SkipDir
-		}
-		if d.IsDir() && strings.Contains(d.Name(), id) {
-			found = append(found, p)
-		}
-		if strings.Count(p, "/") > 7 {
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	return found
-}

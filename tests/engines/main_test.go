@@ -17,14 +17,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/bulwark-sec/bulwark/internal/daemontest"
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
@@ -210,82 +208,6 @@ func runCmd(t *testing.T, stdin []byte, name string, args ...string) result {
 	return r
 }
 
-// waitFor polls cond until it holds or the deadline passes (daemons coming
-// up); it reports whether cond held.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}
-
-// mountsUnder lists mount points below dir, deepest first.
-func mountsUnder(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-			out = append(out, f[4])
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-// removeAll unmounts what the engines left mounted below dir (overlay
-// layers, shm, netns files, the daemons' own bind mounts) and deletes it.
-func removeAll(dir string) error {
-	for range 3 {
-		ms := mountsUnder(dir)
-		if len(ms) == 0 {
-			break
-		}
-		for _, m := range ms {
-			unix.Unmount(m, unix.MNT_DETACH)
-		}
-	}
-	return os.RemoveAll(dir)
-}
-
-// stopProcess sends SIGTERM, waits, then SIGKILL; pid 0 is ignored.
-func stopProcess(pid int, grace time.Duration) {
-	if pid <= 0 {
-		return
-	}
-	if unix.Kill(pid, unix.SIGTERM) != nil {
-		return
-	}
-	if !waitFor(grace, func() bool { return unix.Kill(pid, 0) != nil }) {
-		unix.Kill(pid, unix.SIGKILL)
-		waitFor(5*time.Second, func() bool { return unix.Kill(pid, 0) != nil })
-	}
-}
-
-// leftoverCgroups lists cgroup directories whose name contains id, on every
-// hierarchy: what a container must not leave behind.
-func leftoverCgroups(id string) []string {
-	var found []string
-	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return filepath.SkipDir
-		}
-		if d.IsDir() && strings.Contains(d.Name(), id) {
-			found = append(found, p)
-		}
-		if strings.Count(p, "/") > 7 {
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	return found
-}
-
 // hostMountsNaming lists host mounts whose line mentions id.
 func hostMountsNaming(id string) []string {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
@@ -297,3 +219,12 @@ func hostMountsNaming(id string) []string {
 	}
 	return out
 }
+
+// The daemons' host-state helpers, shared with the other daemon suite.
+var (
+	waitFor         = daemontest.WaitFor
+	mountsUnder     = daemontest.MountsUnder
+	removeAll       = daemontest.RemoveAll
+	stopProcess     = daemontest.StopProcess
+	leftoverCgroups = daemontest.LeftoverCgroups
+)
