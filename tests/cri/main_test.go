@@ -243,7 +243,6 @@ func lastLines(s string, n int) string {
 // The daemons' host-state helpers, shared with the other daemon suite.
 var (
 	waitFor         = daemontest.WaitFor
-	mountsUnder     = daemontest.MountsUnder
 	removeAll       = daemontest.RemoveAll
 	stopProcess     = daemontest.StopProcess
 	leftoverCgroups = daemontest.LeftoverCgroups
