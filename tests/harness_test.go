@@ -18,6 +18,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/bulwark-sec/bulwark/internal/daemontest"
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
@@ -203,19 +204,7 @@ func (e *env) state(id string) map[string]any {
 // cgroup directories and mounts.
 func assertNoLeftovers(t *testing.T, id string) {
 	t.Helper()
-	var found []string
-	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return filepath.SkipDir
-		}
-		if d.IsDir() && strings.Contains(d.Name(), id) {
-			found = append(found, p)
-		}
-		if strings.Count(p, "/") > 6 {
-			return filepath.SkipDir
-		}
-		return nil
-	})
+	found := daemontest.LeftoverCgroups(id)
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.Contains(l, id) {

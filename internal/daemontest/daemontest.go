@@ -1,7 +1,8 @@
 // Package daemontest holds the host-state helpers of the test suites that
 // start their own container daemons (tests/engines: dockerd, podman,
 // containerd; tests/cri: containerd's CRI): waiting, stopping a daemon,
-// and finding and removing what it left mounted or in the cgroup trees.
+// and finding and removing what it left mounted or in the cgroup trees
+// (tests/ checks its own containers' cgroups with LeftoverCgroups too).
 //
 // The threat it answers is a test run that leaves the host changed: a
 // daemon's overlay mounts or cgroups outliving it would make the next
