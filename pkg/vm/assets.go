@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bulwark-sec/bulwark/internal/cpio"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 )
 
@@ -263,14 +264,14 @@ func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
 		return "", err
 	}
 	err = writeAtomic(out, func(w io.Writer) error {
-		c := newCpio(w)
+		c := cpioWriter{cpio.NewWriter(w)}
 		for _, d := range []string{"dev", "proc", "sys", "lib", "lib/modules", "rootfs"} {
 			if err := c.dir(d); err != nil {
 				return err
 			}
 		}
 		// The kernel opens /dev/console for init's stdio before /init runs.
-		if err := c.entry("dev/console", syscall.S_IFCHR|0o600, 5, 1, nil); err != nil {
+		if err := c.Entry("dev/console", syscall.S_IFCHR|0o600, 0, 0, 5, 1, nil); err != nil {
 			return err
 		}
 		if err := c.file("init", 0o755, bin); err != nil {
@@ -291,7 +292,7 @@ func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
 		if err := c.file(strings.TrimPrefix(vmproto.ModuleOrder, "/"), 0o644, []byte(strings.Join(list, "\n")+"\n")); err != nil {
 			return err
 		}
-		return c.close()
+		return c.Close()
 	})
 	if err != nil {
 		return "", err

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,54 +10,23 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/bulwark-sec/bulwark/internal/cpio"
 )
 
-// cpioWriter writes the "newc" cpio format, the one the kernel unpacks as an
-// initramfs. It is written here rather than shelling out to cpio(1) so the
-// test needs no tool beyond QEMU and can add entries (/dev/console) that
-// would need mknod on the host.
-type cpioWriter struct {
-	w   *bufio.Writer
-	ino uint32
-}
+// cpioWriter adds archiving a whole tree to the kernel's initramfs
+// format. Written here rather than shelling out to cpio(1) so the test
+// needs no tool beyond QEMU and can add entries (/dev/console) that would
+// need mknod on the host.
+type cpioWriter struct{ *cpio.Writer }
 
-func newCpioWriter(w io.Writer) *cpioWriter { return &cpioWriter{w: bufio.NewWriterSize(w, 1<<20)} }
-
-func (c *cpioWriter) pad(n int) error {
-	if r := n % 4; r != 0 {
-		_, err := c.w.Write(make([]byte, 4-r))
-		return err
-	}
-	return nil
-}
-
-// entry writes one header, the name and the data (a symlink's data is its
-// target). rdev is only meaningful for device nodes.
-func (c *cpioWriter) entry(name string, mode, uid, gid uint32, rdevMajor, rdevMinor uint32, data []byte) error {
-	c.ino++
-	nlink := uint32(1)
-	if mode&syscall.S_IFMT == syscall.S_IFDIR {
-		nlink = 2
-	}
-	hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-		c.ino, mode, uid, gid, nlink, 0, len(data), 0, 0, rdevMajor, rdevMinor, len(name)+1, 0)
-	if _, err := io.WriteString(c.w, hdr+name+"\x00"); err != nil {
-		return err
-	}
-	if err := c.pad(len(hdr) + len(name) + 1); err != nil {
-		return err
-	}
-	if _, err := c.w.Write(data); err != nil {
-		return err
-	}
-	return c.pad(len(data))
-}
+func newCpioWriter(w io.Writer) cpioWriter { return cpioWriter{cpio.NewWriter(w)} }
 
 // addTree archives every file, directory and symlink under dir, named
 // relative to it, keeping modes and owners (the rootfs has a uid-1000 home).
 // WalkDir's lexical order puts each directory before its contents, which
 // the kernel's unpacker needs.
-func (c *cpioWriter) addTree(dir string) error {
+func (c cpioWriter) addTree(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -88,15 +56,8 @@ func (c *cpioWriter) addTree(dir string) error {
 		default:
 			return fmt.Errorf("initramfs: %s: unsupported file type %v", p, fi.Mode().Type())
 		}
-		return c.entry(rel, st.Mode, st.Uid, st.Gid, 0, 0, data)
+		return c.Entry(rel, st.Mode, st.Uid, st.Gid, 0, 0, data)
 	})
-}
-
-func (c *cpioWriter) close() error {
-	if err := c.entry("TRAILER!!!", 0, 0, 0, 0, 0, nil); err != nil {
-		return err
-	}
-	return c.w.Flush()
 }
 
 // writeInitramfs archives tree into an uncompressed cpio at out, plus the
@@ -114,14 +75,14 @@ func writeInitramfs(tree, out string) error {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(tree, "dev")); err != nil {
-		if err := c.entry("dev", syscall.S_IFDIR|0o755, 0, 0, 0, 0, nil); err != nil {
+		if err := c.Entry("dev", syscall.S_IFDIR|0o755, 0, 0, 0, 0, nil); err != nil {
 			return err
 		}
 	}
-	if err := c.entry("dev/console", syscall.S_IFCHR|0o600, 0, 0, 5, 1, nil); err != nil {
+	if err := c.Entry("dev/console", syscall.S_IFCHR|0o600, 0, 0, 5, 1, nil); err != nil {
 		return err
 	}
-	if err := c.close(); err != nil {
+	if err := c.Close(); err != nil {
 		return err
 	}
 	return f.Close()
