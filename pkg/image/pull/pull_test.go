@@ -192,6 +192,22 @@ func (f *flip) Write(p []byte) (int, error) {
 	return f.ResponseWriter.Write(p)
 }
 
+// onBlob answers the GETs of the blob a case targets with serve (h is the
+// registry itself) and passes every other request through.
+func onBlob(serve func(w http.ResponseWriter, r *http.Request, h http.Handler)) func(string) func(http.Handler) http.Handler {
+	return func(d string) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if imagetest.IsBlobGet(r, d) {
+					serve(w, r, h)
+					return
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+	}
+}
+
 func TestPullHostileRegistry(t *testing.T) {
 	bomb := imagetest.Layer(t, "gzip", E{Name: "big", Body: strings.Repeat("0", 4<<20)})
 	escape := imagetest.Layer(t, "gzip", E{Name: "l", Type: tar.TypeSymlink, Link: "/"}, E{Name: "l/tmp/pwned", Body: "x"})
@@ -202,66 +218,27 @@ func TestPullHostileRegistry(t *testing.T) {
 		wrap  func(target string) func(http.Handler) http.Handler
 		want  string
 	}{
-		{"lying registry (digest mismatch)", good, func(d string) func(http.Handler) http.Handler {
-			return func(h http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if imagetest.IsBlobGet(r, d) {
-						w = &flip{ResponseWriter: w}
-					}
-					h.ServeHTTP(w, r)
-				})
-			}
-		}, "verifying sha256"},
-		{"registry answers 500", good, func(d string) func(http.Handler) http.Handler {
-			return func(h http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if imagetest.IsBlobGet(r, d) {
-						http.Error(w, "boom", http.StatusInternalServerError)
-						return
-					}
-					h.ServeHTTP(w, r)
-				})
-			}
-		}, "500"},
-		{"truncated blob", good, func(d string) func(http.Handler) http.Handler {
-			return func(h http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if imagetest.IsBlobGet(r, d) {
-						rec := &bytes.Buffer{}
-						h.ServeHTTP(&capture{ResponseWriter: w, buf: rec}, r)
-						_, _ = w.Write(rec.Bytes()[:rec.Len()/2])
-						return
-					}
-					h.ServeHTTP(w, r)
-				})
-			}
-		}, "layer 2"},
-		{"registry hangs in a blob", good, func(d string) func(http.Handler) http.Handler {
-			return func(h http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if imagetest.IsBlobGet(r, d) {
-						rec := &bytes.Buffer{}
-						h.ServeHTTP(&capture{ResponseWriter: w, buf: rec}, r)
-						_, _ = w.Write(rec.Bytes()[:rec.Len()/2])
-						w.(http.Flusher).Flush()
-						<-r.Context().Done()
-						return
-					}
-					h.ServeHTTP(w, r)
-				})
-			}
-		}, "sent nothing"},
-		{"registry never answers", good, func(d string) func(http.Handler) http.Handler {
-			return func(h http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if imagetest.IsBlobGet(r, d) {
-						<-r.Context().Done()
-						return
-					}
-					h.ServeHTTP(w, r)
-				})
-			}
-		}, "sent nothing"},
+		{"lying registry (digest mismatch)", good, onBlob(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+			h.ServeHTTP(&flip{ResponseWriter: w}, r)
+		}), "verifying sha256"},
+		{"registry answers 500", good, onBlob(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+			http.Error(w, "boom", http.StatusInternalServerError)
+		}), "500"},
+		{"truncated blob", good, onBlob(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+			rec := &bytes.Buffer{}
+			h.ServeHTTP(&capture{ResponseWriter: w, buf: rec}, r)
+			_, _ = w.Write(rec.Bytes()[:rec.Len()/2])
+		}), "layer 2"},
+		{"registry hangs in a blob", good, onBlob(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+			rec := &bytes.Buffer{}
+			h.ServeHTTP(&capture{ResponseWriter: w, buf: rec}, r)
+			_, _ = w.Write(rec.Bytes()[:rec.Len()/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}), "sent nothing"},
+		{"registry never answers", good, onBlob(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+			<-r.Context().Done()
+		}), "sent nothing"},
 		{"decompression bomb", bomb, nil, "unpack cap"},
 		{"symlink then file", escape, nil, "pwned"},
 	} {
