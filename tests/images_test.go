@@ -201,16 +201,22 @@ func TestImagePullKilledThenRetried(t *testing.T) {
 	}
 }
 
-// A registry that sends part of a layer and then nothing fails the pull
-// after BULWARK_PULL_TIMEOUT, naming the image and the layer, with
-// nothing listed and nothing left in tmp/.
+// A registry that stops sending, in the manifest or partway through a
+// layer, fails the pull after --timeout (or BULWARK_PULL_TIMEOUT), naming
+// the image and the manifest or layer it stalled in, with nothing listed
+// and nothing left in tmp/; a timeout that is not a duration is refused.
 func TestImagePullFromAHungRegistryFailsClearly(t *testing.T) {
 	img := testImage(t)
 	layers, _ := img.Layers()
 	d2, _ := layers[1].Digest()
+	hangManifest := atomic.Bool{}
 	host := imagetest.Registry(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if imagetest.IsBlobGet(r, d2.String()) {
+			switch {
+			case hangManifest.Load() && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/"):
+				<-r.Context().Done()
+				return
+			case imagetest.IsBlobGet(r, d2.String()):
 				w.WriteHeader(http.StatusOK)
 				_, _ = w.Write([]byte{0x28})
 				w.(http.Flusher).Flush()
@@ -221,28 +227,52 @@ func TestImagePullFromAHungRegistryFailsClearly(t *testing.T) {
 		})
 	})
 	ref := imagetest.Push(t, host, "hung:1", img)
-	dr := t.TempDir()
-	cmd := exec.Command(bulwarkBin, "--data-root", dr, "pull", "-q", ref)
-	cmd.Env = append(os.Environ(), "BULWARK_PULL_TIMEOUT=1s")
-	var serr bytes.Buffer
-	cmd.Stderr = &serr
-	start := time.Now()
-	if err := runWithTimeout(cmd, 60*time.Second); err == nil {
-		t.Fatal("a pull from a hung registry succeeded")
+	for _, tc := range []struct {
+		name     string
+		manifest bool
+		flags    []string
+		env      string
+		want     []string
+	}{
+		{"in a layer, --timeout", false, []string{"--timeout", "1s"}, "", []string{"hung:1", "layer 2", "blob " + d2.String(), "sent nothing for 1s"}},
+		{"in a layer, BULWARK_PULL_TIMEOUT", false, nil, "BULWARK_PULL_TIMEOUT=1s", []string{"hung:1", "layer 2", "sent nothing for 1s"}},
+		{"in the manifest", true, []string{"--timeout", "1s"}, "", []string{"hung:1", "manifest 1", "sent nothing for 1s", "--timeout"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hangManifest.Store(tc.manifest)
+			dr := t.TempDir()
+			cmd := exec.Command(bulwarkBin, append(append([]string{"--data-root", dr, "pull", "-q"}, tc.flags...), ref)...)
+			cmd.Env = os.Environ()
+			if tc.env != "" {
+				cmd.Env = append(cmd.Env, tc.env)
+			}
+			var serr bytes.Buffer
+			cmd.Stderr = &serr
+			start := time.Now()
+			if err := runWithTimeout(cmd, 60*time.Second); err == nil {
+				t.Fatal("a pull from a hung registry succeeded")
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("the pull took %v to give up", d)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(serr.String(), want) {
+					t.Errorf("stderr %q does not mention %q", serr.String(), want)
+				}
+			}
+			if n := len(listImages(t, dr)); n != 0 {
+				t.Errorf("%d images listed after a failed pull", n)
+			}
+			if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
+				t.Errorf("tmp/ holds %d entries after a failed pull", len(tmp))
+			}
+		})
 	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("the pull took %v to give up", d)
-	}
-	for _, want := range []string{"hung:1", "layer 2", "sent nothing"} {
-		if !strings.Contains(serr.String(), want) {
-			t.Errorf("stderr %q does not mention %q", serr.String(), want)
+	for _, bad := range []string{"0s", "soon"} {
+		_, serr, err := bulwarkImages(t, t.TempDir(), nil, "pull", "--timeout", bad, ref)
+		if err == nil || !strings.Contains(serr, "timeout") {
+			t.Errorf("pull --timeout %s: err %v, stderr %q; want a refusal naming --timeout", bad, err, serr)
 		}
-	}
-	if n := len(listImages(t, dr)); n != 0 {
-		t.Errorf("%d images listed after a failed pull", n)
-	}
-	if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
-		t.Errorf("tmp/ holds %d entries after a failed pull", len(tmp))
 	}
 }
 

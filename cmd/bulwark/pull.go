@@ -19,14 +19,20 @@ func pullCommand() *cli.Command {
 		Name:      "pull",
 		Usage:     "fetch an image from a registry into bulwark's store (auth from ~/.docker/config.json)",
 		ArgsUsage: "REF",
-		Flags:     []cli.Flag{quietFlag()},
+		Flags: []cli.Flag{quietFlag(), &cli.DurationFlag{Name: "timeout", Value: userface.DefaultPullTimeout, Sources: cli.EnvVars("BULWARK_PULL_TIMEOUT"),
+			Usage: "give up when the registry sends nothing for this long (30s, 2m), naming the manifest or layer it stalled in"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
-				return errors.New("usage: bulwark pull [--quiet] REF")
+				return errors.New("usage: bulwark pull [--quiet] [--timeout DURATION] REF")
+			}
+			if cmd.Duration("timeout") <= 0 {
+				return fmt.Errorf("pull --timeout %v: must be more than zero", cmd.Duration("timeout"))
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			im, err := imagesOf(cmd).Pull(ctx, cmd.Args().First())
+			s := imagesOf(cmd)
+			s.Timeout = cmd.Duration("timeout")
+			im, err := s.Pull(ctx, cmd.Args().First())
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,9 @@ type Request struct {
 	Op       string `json:"op"`
 	DataRoot string `json:"dataRoot"`
 	Arg      string `json:"arg"`
-	Progress bool   `json:"progress,omitempty"`
+	// Timeout is a pull's: how long the registry may send nothing.
+	Timeout  time.Duration `json:"timeout,omitempty"`
+	Progress bool          `json:"progress,omitempty"`
 	// Bars asks for progress bars drawn on stderr, a terminal, instead
 	// of progress lines.
 	Bars bool `json:"bars,omitempty"`

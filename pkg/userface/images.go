@@ -3,6 +3,7 @@ package userface
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/bulwark-sec/bulwark/internal/toolsproto"
 	"github.com/bulwark-sec/bulwark/pkg/image"
@@ -22,7 +23,16 @@ type Images struct {
 	// Bars draws a progress bar per layer on stderr instead, which must
 	// be a terminal.
 	Bars bool
+	// Timeout fails a pull whose registry sends nothing for that long,
+	// naming the manifest or layer it stalled in (0: DefaultPullTimeout).
+	Timeout time.Duration
 }
+
+// DefaultPullTimeout is how long a pull waits for a registry's next byte
+// when the person does not say (pull --timeout): long enough for a slow
+// link or a registry busy for a moment, short enough that a hung one is
+// named before the person gives up on it.
+const DefaultPullTimeout = 60 * time.Second
 
 // Root is the store's directory.
 func (s Images) Root() string {
@@ -40,7 +50,10 @@ func (s Images) call(ctx context.Context, op, arg string, stdin io.Reader, resul
 	if s.Progress != nil {
 		progress = func(line string) { s.Progress("%s", line) }
 	}
-	req := toolsproto.Request{Op: op, DataRoot: s.Root(), Arg: arg, Bars: s.Bars}
+	req := toolsproto.Request{Op: op, DataRoot: s.Root(), Arg: arg, Bars: s.Bars, Timeout: s.Timeout}
+	if req.Timeout <= 0 {
+		req.Timeout = DefaultPullTimeout
+	}
 	return toolsproto.Call(ctx, req, stdin, progress, result)
 }
 

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -35,6 +36,9 @@ type Options struct {
 	Meter func(i, n int, id string, size int64) (add func(int), done func(error))
 	// MaxLayerSize caps each layer's uncompressed size (0: unpack's default).
 	MaxLayerSize int64
+	// Timeout fails a pull whose registry sends nothing for that long;
+	// a pull needs one.
+	Timeout time.Duration
 	// Remote options for pulls (tests pass a quick retry policy).
 	Remote []remote.Option
 }
@@ -63,7 +67,7 @@ func Pull(ctx context.Context, dataRoot, ref string, o Options) (store.Image, er
 		return store.Image{}, err
 	}
 	defer unlock()
-	img, digest, err := pull.Image(ctx, ref, o.Remote...)
+	img, digest, err := pull.Image(ctx, ref, o.Timeout, o.Remote...)
 	if err != nil {
 		return store.Image{}, err
 	}

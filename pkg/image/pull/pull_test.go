@@ -37,7 +37,7 @@ func pullInto(ctx context.Context, t *testing.T, st *store.Store, ref string, op
 		t.Fatal(err)
 	}
 	defer unlock()
-	img, digest, err := pull.Image(ctx, ref, append([]remote.Option{quick}, opts...)...)
+	img, digest, err := pull.Image(ctx, ref, time.Minute, append([]remote.Option{quick}, opts...)...)
 	if err != nil {
 		return store.Image{}, err
 	}
@@ -143,7 +143,7 @@ func TestPullMultiArchZstdWhiteouts(t *testing.T) {
 	other := imagetest.Push(t, host, "same:v1", imagetest.Image(t, runtime.GOARCH, layers...))
 	var lines []string
 	unlock, _ := st.Lock(false)
-	img, d, err := pull.Image(context.Background(), other, quick)
+	img, d, err := pull.Image(context.Background(), other, time.Minute, quick)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,11 +239,21 @@ func TestPullHostileRegistry(t *testing.T) {
 		{"registry never answers", good, onBlob(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
 			<-r.Context().Done()
 		}), "sent nothing"},
+		{"registry hangs in the manifest", good, func(string) func(http.Handler) http.Handler {
+			return func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") {
+						<-r.Context().Done()
+						return
+					}
+					h.ServeHTTP(w, r)
+				})
+			}
+		}, "manifest v1: the registry sent nothing for 300ms"},
 		{"decompression bomb", bomb, nil, "unpack cap"},
 		{"symlink then file", escape, nil, "pwned"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("BULWARK_PULL_TIMEOUT", "300ms")
 			d, _ := tc.layer.Digest()
 			var wrap func(http.Handler) http.Handler
 			if tc.wrap != nil {
@@ -254,7 +264,7 @@ func TestPullHostileRegistry(t *testing.T) {
 			ref := imagetest.Push(t, host, "bad:v1", imagetest.Image(t, runtime.GOARCH, first, tc.layer))
 			st := newStore(t)
 			unlock, _ := st.Lock(false)
-			img, digest, err := pull.Image(context.Background(), ref, quick)
+			img, digest, err := pull.Image(context.Background(), ref, 300*time.Millisecond, quick)
 			if err == nil {
 				_, err = ingest.Image(context.Background(), st, img, ingest.Options{Names: []string{"bad"}, Digest: digest,
 					Unpack: unpack.Options{MaxSize: 1 << 20, Privileged: true}})

@@ -6,28 +6,34 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
+	"strings"
 	"sync"
 	"time"
 )
 
-// defaultStall is how long a pull waits for a registry's next byte.
-const defaultStall = 60 * time.Second
-
-// stallTimeout is BULWARK_PULL_TIMEOUT (a Go duration: 30s, 2m), or
-// defaultStall when unset or unreadable.
-func stallTimeout() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("BULWARK_PULL_TIMEOUT")); err == nil && d > 0 {
-		return d
-	}
-	return defaultStall
+// StallError is what a request that waited too long fails with: what was
+// being fetched (a manifest by tag or digest, a blob by digest) and for
+// how long nothing came.
+type StallError struct {
+	What string
+	D    time.Duration
 }
 
-// errStall is what a request that waited too long fails with.
-type errStall time.Duration
+func (e *StallError) Error() string {
+	return fmt.Sprintf("%s: the registry sent nothing for %v (pull --timeout sets how long to wait)", e.What, e.D)
+}
 
-func (e errStall) Error() string {
-	return fmt.Sprintf("the registry sent nothing for %v (BULWARK_PULL_TIMEOUT sets how long to wait)", time.Duration(e))
+// fetched names what a registry URL is: "manifest v1" for
+// /v2/NAME/manifests/v1, "blob sha256:..." for /v2/NAME/blobs/sha256:...,
+// the URL itself otherwise (a token endpoint, /v2/).
+func fetched(req *http.Request) string {
+	p := req.URL.Path
+	for _, kind := range []string{"manifests", "blobs"} {
+		if i := strings.LastIndex(p, "/"+kind+"/"); i >= 0 {
+			return strings.TrimSuffix(kind, "s") + " " + p[i+len(kind)+2:]
+		}
+	}
+	return req.Method + " " + req.URL.Redacted()
 }
 
 // stallTransport fails a request when the registry sends nothing for d:
@@ -41,19 +47,19 @@ type stallTransport struct {
 
 func (s stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	t := time.AfterFunc(s.d, func() { cancel(errStall(s.d)) })
+	st := &StallError{What: fetched(req), D: s.d}
+	t := time.AfterFunc(s.d, func() { cancel(st) })
 	resp, err := s.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		t.Stop()
 		cause := context.Cause(ctx)
 		cancel(nil)
-		var st errStall
-		if errors.As(cause, &st) {
-			return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), st)
+		if errors.Is(cause, st) {
+			return nil, st
 		}
 		return nil, err
 	}
-	resp.Body = &stallBody{rc: resp.Body, t: t, d: s.d, ctx: ctx, cancel: cancel}
+	resp.Body = &stallBody{rc: resp.Body, t: t, d: s.d, ctx: ctx, cancel: cancel, st: st}
 	return resp, nil
 }
 
@@ -63,6 +69,7 @@ type stallBody struct {
 	d      time.Duration
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	st     *StallError
 	once   sync.Once
 }
 
@@ -71,11 +78,8 @@ func (b *stallBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.t.Reset(b.d)
 	}
-	if err != nil && err != io.EOF {
-		var st errStall
-		if errors.As(context.Cause(b.ctx), &st) {
-			return n, st
-		}
+	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), b.st) {
+		return n, b.st
 	}
 	return n, err
 }

@@ -41,7 +41,7 @@ func Main(args []string) int {
 }
 
 func serve(ctx context.Context, req toolsproto.Request, progress func(string, ...any)) (any, error) {
-	o := fetch.Options{Progress: progress}
+	o := fetch.Options{Progress: progress, Timeout: req.Timeout}
 	if req.Bars && (req.Op == toolsproto.OpPull || req.Op == toolsproto.OpLoad) {
 		b := newBars(os.Stderr)
 		defer b.wait()
