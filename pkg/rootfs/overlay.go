@@ -22,10 +22,14 @@ import (
 // idmapped clone: files keep their on-disk owners inside the container,
 // and what container root writes lands in the engine's upper directory
 // owned by the on-disk root, as the engine itself would have written it.
-// The two overlays share the upper and work directories; overlayfs allows
-// that only with index=off (which the second mount sets), and a change made
-// through the engine's mount while the container runs (docker cp) reaches
-// the container for names it has not looked up yet.
+// The two overlays share the upper directory; overlayfs allows that only
+// with index=off (which the second mount sets). Each has a work directory of
+// its own: mounting an overlay empties its work directory, so a second mount
+// on the engine's would leave the engine's mount unable to copy anything up
+// (docker cp into a directory of the image failed with ENOENT). A change
+// made through the engine's mount while the container runs (docker cp)
+// reaches the container for names it has not looked up yet: overlayfs
+// caches, per directory, whether it has an upper part.
 
 // ErrNotRelayerable is wrapped when an overlay's layers cannot be found
 // from its mount options (relative paths, escapes, data-only layers).
@@ -199,12 +203,16 @@ func RelayerOverlay(rootfs string, uid, gid []specs.LinuxIDMapping, attrs uint64
 		for !strings.HasPrefix(o.work, common+"/") && common != "/" {
 			common = filepath.Dir(common)
 		}
+		ours, err := ownWorkdir(o.work)
+		if err != nil {
+			return nil, err
+		}
 		base, err := clone(common)
 		if err != nil {
 			return nil, err
 		}
 		rel := func(p string) string { return base + "/" + strings.TrimPrefix(strings.TrimPrefix(p, common), "/") }
-		upper, work = rel(o.upper), rel(o.work)
+		upper, work = rel(o.upper), rel(ours)
 	}
 
 	var mfd int
@@ -217,6 +225,25 @@ func RelayerOverlay(rootfs string, uid, gid []specs.LinuxIDMapping, attrs uint64
 		return nil, err
 	}
 	return os.NewFile(uintptr(mfd), "rootfs-tree"), nil
+}
+
+// ownWorkdir makes (or finds, on a restart) the second overlay's work
+// directory beside the engine's: on the same filesystem and mount, as
+// overlayfs requires, and inside the engine's layer directory, so the
+// engine's removal of the container takes it along.
+func ownWorkdir(engineWork string) (string, error) {
+	p := filepath.Join(filepath.Dir(engineWork), ".bulwark-"+filepath.Base(engineWork))
+	if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("overlay work directory for the idmapped rootfs: %w", err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return "", fmt.Errorf("overlay work directory for the idmapped rootfs: %w", err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("overlay work directory for the idmapped rootfs: %s is not a directory", p)
+	}
+	return p, nil
 }
 
 // asContainerRoot runs fn with the container's root as filesystem

@@ -38,6 +38,7 @@ func TestRelayerOverlayIdmapsAnEnginesOverlay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	os.Mkdir(filepath.Join(d, "l1", "sub"), 0o755)
 	os.WriteFile(filepath.Join(d, "l1", "f"), []byte("x"), 0o644)
 	os.Chown(filepath.Join(d, "l1", "f"), 1000, 1000)
 	os.WriteFile(filepath.Join(d, "l2", "g"), []byte("y"), 0o644)
@@ -90,6 +91,14 @@ func TestRelayerOverlayIdmapsAnEnginesOverlay(t *testing.T) {
 			t.Errorf("%s written by the container's root: on disk uid %d (%v), want 0 in the upper directory", name, st.Uid, err)
 		}
 	}
+	// The engine still writes through its own mount (docker cp does, as
+	// host root), also where that copies up a lower directory: the engine's
+	// work directory must have survived the second mount.
+	if err := os.WriteFile(filepath.Join(merged, "sub", "copied"), []byte("c"), 0o644); err != nil {
+		t.Errorf("writing through the engine's overlay after the second mount: %v", err)
+	} else if u := ownerOf(t, filepath.Join(d, "c/diff/sub/copied")); u != 0 {
+		t.Errorf("file the engine wrote: on disk uid %d, want 0", u)
+	}
 	var mi []byte
 	if mi, err = os.ReadFile("/proc/self/mountinfo"); err != nil || !strings.Contains(string(mi), merged) {
 		t.Errorf("the engine's overlay at %s is gone", merged)
@@ -100,3 +109,12 @@ func TestRelayerOverlayIdmapsAnEnginesOverlay(t *testing.T) {
 }
 
 func runtimeLockOSThread() { runtime.LockOSThread() }
+
+func ownerOf(t *testing.T, path string) uint32 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Uid
+}
