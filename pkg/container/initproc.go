@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rlimit"
+	"github.com/bulwark-sec/bulwark/pkg/sched"
 	"github.com/bulwark-sec/bulwark/pkg/selfexe"
 )
 
@@ -44,6 +47,11 @@ type initParams struct {
 	// rlimits are set on the init from here: inside a user namespace the
 	// init could not raise a hard limit above the runtime's.
 	rlimits []specs.POSIXRlimit
+	// affinity is an exec'd process's process.execCPUAffinity: the
+	// process starts on Initial and moves to Final once in its cgroups.
+	// Without either (and always for a create's init) the caller's
+	// affinity is reset, as runc does.
+	affinity *specs.CPUAffinity
 	// deferPlace: startInit returns once the init's pid is known and the
 	// caller places it (place) after sending the config, so that the
 	// init's rootfs work overlaps the cgroup writes. Not without a mount
@@ -110,7 +118,7 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	if phase.On() {
 		cmd.Env = append(cmd.Env, "BULWARK_PHASES=1")
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startOn(cmd, ip.affinity); err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
@@ -196,6 +204,26 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	}
 }
 
+// startOn starts cmd with the CPU affinity aff.Initial (nil or empty: the
+// caller's). The child inherits the affinity of the thread that forks it,
+// so that thread is pinned and then dropped: a locked goroutine that exits
+// takes its thread with it, and no other goroutine ever runs pinned.
+func startOn(cmd *exec.Cmd, aff *specs.CPUAffinity) error {
+	if aff == nil || aff.Initial == "" {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := sched.SetAffinity(0, aff.Initial); err != nil {
+			errc <- &oci.FieldError{File: oci.ConfigFile, Field: "process.execCPUAffinity.initial", Err: err}
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
 // place puts the init in its cgroups, applies linux.resources and sets its
 // rlimits.
 func (ip initParams) place(pid int) error {
@@ -212,6 +240,17 @@ func (ip initParams) place(pid int) error {
 	}
 	if err := rlimit.Set(pid, ip.rlimits); err != nil {
 		return err
+	}
+	// After the cgroups, so that a reset lands on the cpuset's CPUs. pid
+	// is the thread that execs the payload.
+	if a := ip.affinity; a != nil && a.Final != "" {
+		if err := sched.SetAffinity(pid, a.Final); err != nil {
+			return &oci.FieldError{File: oci.ConfigFile, Field: "process.execCPUAffinity.final", Err: err}
+		}
+	} else if a == nil || a.Initial == "" {
+		// Best effort, as in runc: a thread that cannot be moved keeps
+		// running where it was, which is no reason to fail the start.
+		_ = sched.ResetAffinity(pid)
 	}
 	phase.Mark("cgroup set+rlimits")
 	return nil

@@ -144,6 +144,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		preserveFds: o.PreserveFds,
 		console:     consoleConn,
 		cgroup:      cg,
+		affinity:    p.ExecCPUAffinity,
 		bootstrap:   func(int) *initproto.Bootstrap { return initproto.ExecBootstrap(st.Config, st.Pid, p.OOMScoreAdj) },
 	})
 	if err != nil {

@@ -35,6 +35,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/passwd"
 	"github.com/bulwark-sec/bulwark/pkg/rlimit"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/sched"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
@@ -550,6 +551,19 @@ func setupProcess(p *specs.Process, s *specs.Spec, isExec bool) error {
 	}
 	// process.oomScoreAdj, the init's and an exec'd process's alike, is
 	// written by the constructor before any user namespace is entered.
+	// Scheduler, I/O priority and memory policy go on this thread, which
+	// execs the payload, while it still has the privileges a real-time
+	// policy needs.
+	var mp *specs.LinuxMemoryPolicy
+	if s != nil && s.Linux != nil {
+		mp = s.Linux.MemoryPolicy
+	}
+	var fe *sched.FieldError
+	if err := sched.Apply(p, mp); errors.As(err, &fe) {
+		return &oci.FieldError{File: oci.ConfigFile, Field: fe.Field, Err: fe.Err}
+	} else if err != nil {
+		return err
+	}
 	return nil
 }
 

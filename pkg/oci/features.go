@@ -5,6 +5,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"github.com/bulwark-sec/bulwark/pkg/sched"
 )
 
 // SeccompSupport is what the linked seccomp implementation reports about
@@ -109,6 +111,7 @@ func Features(seccomp SeccompSupport) *features.Features {
 			Apparmor:        &features.Apparmor{Enabled: &f},
 			Selinux:         &features.Selinux{Enabled: &f},
 			IntelRdt:        &features.IntelRdt{Enabled: &f},
+			MemoryPolicy:    &features.MemoryPolicy{Modes: sched.MemoryPolicyModes(), Flags: sched.MemoryPolicyFlags()},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &t}},
 			NetDevices:      &features.NetDevices{Enabled: &f},
 		},

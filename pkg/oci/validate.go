@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/sched"
 )
 
 // SeccompValidator checks linux.seccomp without touching the kernel;
@@ -262,6 +264,18 @@ func (v *validator) process() error {
 	}
 	if err := scheduler(p.Scheduler); err != nil {
 		return err
+	}
+	if a := p.ExecCPUAffinity; a != nil {
+		for _, f := range []struct{ name, list string }{{"initial", a.Initial}, {"final", a.Final}} {
+			if f.list == "" {
+				continue
+			}
+			if set, err := sched.ParseList(f.list); err != nil {
+				return fieldErr("process.execCPUAffinity."+f.name, "%v", err)
+			} else if set.Count() == 0 {
+				return fieldErr("process.execCPUAffinity."+f.name, "names no CPU")
+			}
+		}
 	}
 	if io := p.IOPriority; io != nil {
 		switch io.Class {
@@ -816,11 +830,14 @@ func (v *validator) personality(l *specs.Linux) error {
 // unsupported rejects features bulwark does not implement. Ignoring them
 // would run the container with fewer restrictions than the config asks for.
 func (v *validator) unsupported(l *specs.Linux) error {
+	if l.MemoryPolicy != nil {
+		if _, _, field, err := sched.MemoryPolicy(l.MemoryPolicy); err != nil {
+			return fieldErr(strings.TrimSuffix("linux.memoryPolicy."+field, "."), "%v", err)
+		}
+	}
 	switch {
 	case l.IntelRdt != nil:
 		return fieldErr("linux.intelRdt", "Intel RDT is not supported by bulwark (see `bulwark features`)")
-	case l.MemoryPolicy != nil:
-		return fieldErr("linux.memoryPolicy", "NUMA memory policies are not supported by bulwark")
 	case len(l.NetDevices) > 0:
 		return fieldErr("linux.netDevices", "moving network devices into the container is not supported by bulwark (see `bulwark features`)")
 	case l.MountLabel != "" && selinuxEnabled():

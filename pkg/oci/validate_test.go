@@ -310,7 +310,27 @@ func TestValidate(t *testing.T) {
 			s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux, Flags: []specs.LinuxPersonalityFlag{"X"}}
 		}, field: "linux.personality.flags", msg: "no personality flags"},
 		{name: "intelRdt", mutate: func(s *specs.Spec, _ string) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} }, field: "linux.intelRdt", msg: "not supported"},
-		{name: "memoryPolicy", mutate: func(s *specs.Spec, _ string) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind} }, field: "linux.memoryPolicy", msg: "not supported"},
+		{name: "memoryPolicy bind without nodes", mutate: func(s *specs.Spec, _ string) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind} }, field: "linux.memoryPolicy.nodes", msg: "needs at least one node"},
+		{name: "memoryPolicy local with nodes", mutate: func(s *specs.Spec, _ string) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolLocal, Nodes: "0"}
+		}, field: "linux.memoryPolicy.nodes", msg: "takes no nodes"},
+		{name: "memoryPolicy unknown mode", mutate: func(s *specs.Spec, _ string) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_X"} }, field: "linux.memoryPolicy.mode", msg: "unknown mode"},
+		{name: "memoryPolicy bad flag", mutate: func(s *specs.Spec, _ string) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0", Flags: []specs.MemoryPolicyFlagType{specs.MpolFStaticNodes, "MPOL_F_X"}}
+		}, field: "linux.memoryPolicy.flags[1]", msg: "unknown flag"},
+		{name: "memoryPolicy valid", mutate: func(s *specs.Spec, _ string) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolInterleave, Nodes: "0-1,3"}
+		}},
+		{name: "memoryPolicy does not hide netDevices", mutate: func(s *specs.Spec, _ string) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolLocal}
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {}}
+		}, field: "linux.netDevices", msg: "not supported"},
+		{name: "execCPUAffinity bad list", mutate: func(s *specs.Spec, _ string) {
+			s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0", Final: "3-1"}
+		}, field: "process.execCPUAffinity.final", msg: "runs backwards"},
+		{name: "execCPUAffinity valid", mutate: func(s *specs.Spec, _ string) {
+			s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0-1", Final: "1"}
+		}},
 		{name: "netDevices", mutate: func(s *specs.Spec, _ string) {
 			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {}}
 		}, field: "linux.netDevices", msg: "not supported"},
