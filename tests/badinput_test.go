@@ -305,13 +305,23 @@ func TestBadConfigIsRefusedNamingTheFieldAndLeavesNothing(t *testing.T) {
 				s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/tmp/pwn"}
 			}))
 		}, want: []string{"config.json", "linux.sysctl", "kernel.core_pattern"}},
-		// An engine's VM request is not yet honoured: it must be refused,
-		// not run with namespaces alone.
-		{name: "VM isolation from an engine", config: func(t *testing.T) string {
+		// An isolation this runtime does not know must be refused, not
+		// run with namespaces alone.
+		{name: "unknown isolation", config: func(t *testing.T) string {
+			return mustJSON(t, specJSON(t, func(s *specs.Spec) {
+				s.Annotations = map[string]string{"run.bulwark.isolation": "vm-fast"}
+			}))
+		}, want: []string{"config.json", "annotations.run.bulwark.isolation", "vm-fast", "want namespace, vm or vm-strict"}},
+		{name: "VM with a memory limit QEMU and the guest cannot fit in", config: func(t *testing.T) string {
 			return mustJSON(t, specJSON(t, func(s *specs.Spec) {
 				s.Annotations = map[string]string{"run.bulwark.isolation": "vm"}
+				if s.Linux.Resources == nil {
+					s.Linux.Resources = &specs.LinuxResources{}
+				}
+				limit := int64(64 << 20)
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
 			}))
-		}, want: []string{"config.json", "annotations.run.bulwark.isolation", "bulwark run --isolation vm"}},
+		}, want: []string{"config.json", "linux.resources.memory.limit", "64 MiB is too little for a VM"}},
 		// The two below fail once the init runs: it starts on the rootfs
 		// while the runtime still writes its cgroups, so a refusal on
 		// either side must still be reported as itself and undo the other.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
 
 	"github.com/bulwark-sec/bulwark/internal/initproto"
@@ -21,6 +22,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/network"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/vmagent"
+	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -40,6 +42,10 @@ func main() {
 	}
 	if vmagent.IsPayload() {
 		vmagent.Payload()
+	}
+	// A VM container's init: QEMU's monitor inside the container.
+	if vmcontainer.IsMonitor() {
+		vmcontainer.Monitor()
 	}
 	// The init is started as "bulwark init" after the C constructor ran:
 	// skip all CLI work on that path, it is on every container's start.
@@ -75,6 +81,10 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 		Harden:        hardenFrom(cmd),
 		HardenExec:    hardenExecFrom(cmd),
 		Releasers:     network.Releasers(),
+		Isolation:     cmd.String("isolation"),
+		VM: func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, error) {
+			return vmcontainer.Wrap(inner, rootfs, stateDir, logWarn)
+		},
 	}
 }
 
@@ -97,6 +107,7 @@ func newApp(args []string) *cli.Command {
 			&cli.StringFlag{Name: "data-root", Sources: cli.EnvVars("BULWARK_DATA_ROOT"), Usage: "directory for images (default /var/lib/bulwark for root, else ~/.local/share/bulwark)"},
 			&cli.StringFlag{Name: "network-dir", Sources: cli.EnvVars("BULWARK_NETWORK_DIR"), Value: network.DefaultDir, Usage: "directory for named networks"},
 			&cli.StringFlag{Name: "cni-dir", Sources: cli.EnvVars("BULWARK_CNI_DIR"), Value: network.DefaultCNIDir, Usage: "directory of the CNI config lists --net cni:NAME names"},
+			&cli.StringFlag{Name: "isolation", Usage: "isolation for bundles that name none: namespace (default), vm or vm-strict (an engine's bulwark-vm runtime; docs/vm.md)"},
 			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N, \"memoryLimit\": \"1g\"})"},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {

@@ -42,6 +42,13 @@ type Runtime struct {
 	// HardenExec, when set, raises a process exec'd into a container to
 	// what the floor left that container (its stored config).
 	HardenExec func(container *specs.Spec, p *specs.Process) error
+	// Isolation, when set (bulwark --isolation vm, an engine's second
+	// runtime name), is the isolation a bundle that names none asks for.
+	Isolation string
+	// VM, when set, turns the spec of a container annotated for VM
+	// isolation into the outer container's (pkg/vmcontainer.Wrap): QEMU
+	// as its init. Without it such a bundle is refused.
+	VM func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, error)
 	// Releasers undo the Owned kinds pkg/container does not know how to
 	// remove (OwnedNetwork), for delete and create's rollback.
 	Releasers map[OwnedKind]Releaser
@@ -126,6 +133,14 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 		os.RemoveAll(r.dir(id))
 		return err
 	}
+	if v := spec.Annotations[oci.AnnotationIsolation]; (v == oci.IsolationVM || v == oci.IsolationVMStrict) && r.VM != nil && o.Spec == nil {
+		outer, err := r.VM(spec, oci.RootfsPath(bundle, spec), r.dir(id))
+		if err != nil {
+			os.RemoveAll(r.dir(id))
+			return err
+		}
+		spec = outer
+	}
 	if o.Claimed != nil {
 		o.Claimed()
 	}
@@ -176,10 +191,21 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 		if _, ok := spec.Annotations[oci.AnnotationLearn]; ok {
 			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationLearn, Msg: "learning is only supported through `bulwark learn ROOTFS -- CMD`, not in a bundle's config", Err: oci.ErrInvalidConfig}
 		}
+		if _, ok := spec.Annotations[oci.AnnotationIsolation]; !ok && r.Isolation != "" && r.Isolation != "namespace" {
+			if spec.Annotations == nil {
+				spec.Annotations = map[string]string{}
+			}
+			spec.Annotations[oci.AnnotationIsolation] = r.Isolation
+		}
 		// An engine asking for a VM must get one or an error: running
 		// the container with namespaces alone would be a silent downgrade.
 		if v, ok := spec.Annotations[oci.AnnotationIsolation]; ok && v != "namespace" {
-			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationIsolation, Msg: fmt.Sprintf("%q: VM isolation is only supported through `bulwark run --isolation vm ROOTFS -- CMD` so far, not for a bundle an engine creates (docs/vm.md)", v), Err: oci.ErrInvalidConfig}
+			if v != oci.IsolationVM && v != oci.IsolationVMStrict {
+				return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationIsolation, Msg: fmt.Sprintf("%q: want namespace, vm or vm-strict", v), Err: oci.ErrInvalidConfig}
+			}
+			if r.VM == nil {
+				return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationIsolation, Msg: fmt.Sprintf("%q: this runtime cannot run VM containers", v), Err: oci.ErrInvalidConfig}
+			}
 		}
 	}
 	phase.Mark("loaded bundle")

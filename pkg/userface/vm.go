@@ -69,20 +69,9 @@ func runVM(rt *container.Runtime, s *specs.Spec, r *request) (int, error) {
 	})
 }
 
-// vmAccel asks the probe for KVM; without real KVM the run falls back to
-// TCG with a loud warning, or is refused under vm-strict.
+// vmAccel: real KVM, else TCG with a loud warning, or refused under vm-strict.
 func vmAccel(s *specs.Spec, warnf func(string, ...any)) (string, error) {
-	p := vm.Probe()
-	if p.Accel == "kvm" {
-		return p.Accel, nil
-	}
-	if s.Annotations[oci.AnnotationIsolation] == oci.IsolationVMStrict {
-		return "", fmt.Errorf("%s=%s: %w: %s", oci.AnnotationIsolation, oci.IsolationVMStrict, vm.ErrNoKVM, p.Reason)
-	}
-	if warnf != nil {
-		warnf("%s", vm.TCGWarning(p))
-	}
-	return p.Accel, nil
+	return vm.ChooseAccel(s.Annotations[oci.AnnotationIsolation] == oci.IsolationVMStrict, oci.AnnotationIsolation+"="+oci.IsolationVMStrict, warnf)
 }
 
 // vmFacts adds what this host offers --isolation vm to check's facts: the

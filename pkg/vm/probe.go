@@ -203,3 +203,20 @@ func Preflight(o *Options) error {
 	_, err := FindKernel()
 	return err
 }
+
+// ChooseAccel asks the probe for KVM; without real KVM the run falls back
+// to TCG with a loud warning through warnf, or, when strict (the
+// annotation's vm-strict), is refused naming the probe's reason.
+func ChooseAccel(strict bool, strictName string, warnf func(string, ...any)) (string, error) {
+	p := Probe()
+	if p.Accel == "kvm" {
+		return p.Accel, nil
+	}
+	if strict {
+		return "", fmt.Errorf("%s: %w: %s", strictName, ErrNoKVM, p.Reason)
+	}
+	if warnf != nil {
+		warnf("%s", TCGWarning(p))
+	}
+	return p.Accel, nil
+}

@@ -67,7 +67,18 @@ type Options struct {
 	QEMU, Virtiofsd    string // "" for the defaults
 	CacheDir           string // kernel and initramfs cache; "" for DefaultCacheDir
 	Agent              string // the static binary that becomes /init; "" for our own
-	Warnf              func(format string, args ...any)
+	// Kernel and Initrd, when set, are the boot assets Assets made
+	// beforehand (a VM container's init cannot write the host's cache).
+	Kernel, Initrd string
+	// MemoryMiB, when set, is the guest's RAM instead of memoryMiB's.
+	MemoryMiB int64
+	// Dir, when set, is the run's directory (sockets, console log),
+	// kept by its owner; "" makes and removes one under $TMPDIR.
+	Dir string
+	// InContainer: QEMU runs as a container's init (pkg/vmcontainer),
+	// whose rootfs share is a read-only bind already when it must be.
+	InContainer bool
+	Warnf       func(format string, args ...any)
 	// Marks, when set, is called at each step (bench, tests);
 	// $BULWARK_VM_TIMING=1 prints the steps' times.
 	Marks func(step string)
@@ -106,6 +117,7 @@ type machine struct {
 	qerr     bytes.Buffer
 	qdone    chan struct{}
 	roMount  string
+	keepDir  bool
 	stopOnce sync.Once
 }
 
@@ -165,27 +177,12 @@ func start(o *Options) (_ *machine, err error) {
 		p := Probe()
 		o.Accel = p.Accel
 	}
-	cache := o.CacheDir
-	if cache == "" {
-		cache = DefaultCacheDir
-	}
-	k, err := FindKernel()
-	if err != nil {
-		return nil, err
-	}
-	kernel, err := bootKernel(k, cache)
-	if err != nil {
-		return nil, err
-	}
-	agent := o.Agent
-	if agent == "" {
-		if agent, err = os.Executable(); err != nil {
+	kernel, initrd := o.Kernel, o.Initrd
+	if kernel == "" || initrd == "" {
+		var err error
+		if kernel, initrd, err = Assets(o); err != nil {
 			return nil, err
 		}
-	}
-	initrd, err := initramfs(agent, k, cache)
-	if err != nil {
-		return nil, err
 	}
 	o.mark("assets")
 
@@ -195,9 +192,13 @@ func start(o *Options) (_ *machine, err error) {
 			v.stop()
 		}
 	}()
-	sweepStale(os.TempDir())
-	if v.dir, err = os.MkdirTemp("", fmt.Sprintf("bulwark-vm-%d-", os.Getpid())); err != nil {
-		return nil, err
+	if o.Dir != "" {
+		v.dir, v.keepDir = o.Dir, true
+	} else {
+		sweepStale(os.TempDir())
+		if v.dir, err = os.MkdirTemp("", fmt.Sprintf("bulwark-vm-%d-", os.Getpid())); err != nil {
+			return nil, err
+		}
 	}
 	readonly := o.Spec.Root != nil && o.Spec.Root.Readonly
 	src, err := filepath.Abs(o.Rootfs)
@@ -208,7 +209,8 @@ func start(o *Options) (_ *machine, err error) {
 	dev := map[bool]string{true: "device", false: "pci"}[mname == "microvm"]
 	switch o.FS {
 	case "virtiofs":
-		if readonly {
+		if readonly && !o.InContainer {
+			// In a container the share is a read-only bind already.
 			// virtiofsd has no read-only export: it serves a read-only
 			// bind mount, kept until the guest runs (virtiofsd has its
 			// own copy by then), so a guest kernel bug cannot write.
@@ -251,6 +253,9 @@ func start(o *Options) (_ *machine, err error) {
 	v.conn = vmproto.NewConn(v.sock, v.sock)
 
 	mem := memoryMiB(o.Spec)
+	if o.MemoryMiB > 0 {
+		mem = o.MemoryMiB
+	}
 	mopt := mname
 	if mname == "microvm" {
 		// No legacy devices the agent does not use; the kernel finds
@@ -311,6 +316,33 @@ func start(o *Options) (_ *machine, err error) {
 	}()
 	o.mark("qemu")
 	return v, nil
+}
+
+// Assets returns the guest kernel and the initramfs for o, from the cache
+// (made there on first use): the uncompressed kernel QEMU enters directly
+// and the agent binary with the guest's modules.
+func Assets(o *Options) (kernel, initrd string, err error) {
+	cache := o.CacheDir
+	if cache == "" {
+		cache = DefaultCacheDir
+	}
+	k, err := FindKernel()
+	if err != nil {
+		return "", "", err
+	}
+	if kernel, err = bootKernel(k, cache); err != nil {
+		return "", "", err
+	}
+	agent := o.Agent
+	if agent == "" {
+		if agent, err = os.Executable(); err != nil {
+			return "", "", err
+		}
+	}
+	if initrd, err = initramfs(agent, k, cache); err != nil {
+		return "", "", err
+	}
+	return kernel, initrd, nil
 }
 
 // sweepStale removes the run directories (and read-only views) of runs
@@ -508,7 +540,7 @@ func (v *machine) stop() {
 		v.dropReadonlyView()
 		if os.Getenv("BULWARK_VM_DEBUG") == "1" {
 			fmt.Fprintf(os.Stderr, "vm: kept %s (BULWARK_VM_DEBUG)\n", v.dir)
-		} else if v.dir != "" {
+		} else if v.dir != "" && !v.keepDir {
 			_ = os.RemoveAll(v.dir)
 		}
 	})

@@ -1,0 +1,80 @@
+package vmcontainer
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/vm"
+)
+
+// IsMonitor tells main that this process is a VM container's init.
+func IsMonitor() bool {
+	return os.Getenv(envSwitch) == "1" && len(os.Args) > 0 && os.Args[0] == inBinary
+}
+
+// forwarded are the signals the container's init passes to the payload in
+// the guest (kill SIGTERM reaches the payload); SIGKILL, which cannot be
+// caught, ends the init and with it QEMU and the VM.
+var forwarded = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM}
+
+// Monitor runs the VM as the container's init and exits with the
+// payload's status; it never returns.
+func Monitor() {
+	code, err := monitor()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark: vm:", err)
+		if code <= 0 {
+			code = 125
+		}
+	}
+	os.Exit(code)
+}
+
+func monitor() (int, error) {
+	b, err := os.ReadFile(inConfig)
+	if err != nil {
+		return -1, err
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return -1, fmt.Errorf("%s: %w", inConfig, err)
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	// A terminal the engine gave the container carries the payload's
+	// bytes as they are: the guest has the line discipline.
+	if restore := rawTerminal(0); restore != nil {
+		defer restore()
+	}
+	return vm.Run(&vm.Options{
+		Spec: c.Spec, Rootfs: inRootfs, Accel: c.Accel,
+		Kernel: inKernel, Initrd: inInitrd, MemoryMiB: c.MemoryMiB,
+		Dir: inRun, InContainer: true, FS: "9p",
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Signals: sigs,
+	})
+}
+
+// rawTerminal puts fd in raw mode if it is a terminal and returns what
+// restores it.
+func rawTerminal(fd int) func() {
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil
+	}
+	raw := *old
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil
+	}
+	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }
+}

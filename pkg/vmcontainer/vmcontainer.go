@@ -1,0 +1,305 @@
+// Package vmcontainer is the OCI face of VM isolation: a bundle annotated
+// run.bulwark.isolation=vm becomes a container whose init is QEMU's
+// monitor ("a VM within a container"). Wrap turns the bundle's spec (the
+// payload's, applied by the guest agent) into the outer container's spec:
+// the same namespaces, cgroup and resources, so the memory, pids and CPU
+// limits bind QEMU; a root of its own holding only the host's
+// /usr (QEMU and its libraries), this binary, the boot assets and the
+// payload's rootfs to share; the devices cgroup allowing /dev/kvm and
+// nothing else beyond the defaults; only the capabilities a file server
+// needs; no_new_privs. Monitor runs as that init: it boots the VM
+// (pkg/vm), relays the container's stdio and signals to the agent, and
+// exits with the payload's status.
+//
+// Threat: a guest that escapes into QEMU's device models lands in a
+// container, not on the host: no host filesystem beyond a read-only /usr,
+// no capability to mount, the container's cgroup limits, QEMU's own seccomp
+// sandbox (-sandbox on, see pkg/vm) and virtiofsd's.
+//
+// When not to use it: a container that shares the host's mount namespace
+// (there is no root to build for QEMU) is refused.
+package vmcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/vm"
+)
+
+// Dir is the VM's directory in the container's state directory: the
+// outer root, the config for the monitor, the run directory (sockets,
+// the guest console). Delete removes it with the state.
+const Dir = "vm"
+
+// Paths inside the outer container.
+const (
+	inDir     = "/vm"
+	inBinary  = inDir + "/bulwark"
+	inConfig  = inDir + "/config.json"
+	inKernel  = inDir + "/kernel"
+	inInitrd  = inDir + "/initrd"
+	inRootfs  = inDir + "/rootfs"
+	inRun     = inDir + "/run"
+	envSwitch = "_BULWARK_VMMONITOR"
+)
+
+// ExecSocket is the monitor's socket for exec, under the VM's directory.
+const ExecSocket = "run/exec.sock"
+
+// Config is what the monitor reads at /vm/config.json.
+type Config struct {
+	Spec      *specs.Spec `json:"spec"` // the payload's, for the agent
+	Accel     string      `json:"accel"`
+	MemoryMiB int64       `json:"memoryMiB"`
+}
+
+// IsVM tells whether spec asks for VM isolation.
+func IsVM(s *specs.Spec) bool {
+	v := s.Annotations[oci.AnnotationIsolation]
+	return v == oci.IsolationVM || v == oci.IsolationVMStrict
+}
+
+// overheadMiB is what QEMU (TCG's translation cache included, bounded by
+// tb-size in pkg/vm) and virtiofsd need beside the guest's RAM: the
+// memory limit binds them all, so the guest gets the limit minus this, and
+// the guest's own OOM killer, not the host's, ends a payload that
+// allocates more than its limit.
+const overheadMiB = 160
+
+// minGuestMiB is the least a stock Debian kernel and the agent boot in.
+const minGuestMiB = 192
+
+// guestMemory is the guest's RAM for the spec's memory limit.
+func guestMemory(s *specs.Spec) (int64, error) {
+	if s.Linux == nil || s.Linux.Resources == nil || s.Linux.Resources.Memory == nil || s.Linux.Resources.Memory.Limit == nil || *s.Linux.Resources.Memory.Limit <= 0 {
+		return 0, nil // pkg/vm's default
+	}
+	mib := *s.Linux.Resources.Memory.Limit >> 20
+	if mib-overheadMiB < minGuestMiB {
+		return 0, &oci.FieldError{File: oci.ConfigFile, Field: "linux.resources.memory.limit",
+			Msg: fmt.Sprintf("%d MiB is too little for a VM: the guest needs %d MiB and QEMU %d MiB beside it (at least %d MiB)", mib, minGuestMiB, overheadMiB, minGuestMiB+overheadMiB), Err: oci.ErrInvalidConfig}
+	}
+	return mib - overheadMiB, nil
+}
+
+// fileServerCaps are what QEMU's 9p server needs to act on the shared
+// rootfs as the guest's root does (passthrough: owners, modes, device
+// nodes the devices cgroup still guards). A container shares over 9p, not
+// virtio-fs: QEMU 7.2's virtiofsd dies under its own seccomp filter in its
+// chroot sandbox (libcap-ng reads /proc, absent in the shared dir), and
+// its namespace sandbox needs CAP_SYS_ADMIN and a fresh proc mount that
+// the container's masked /proc forbids.
+var fileServerCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_SETGID", "CAP_SETUID", "CAP_MKNOD", "CAP_SETFCAP",
+}
+
+// Wrap returns the outer container's spec for inner, whose rootfs is at
+// rootfs; what it writes goes under stateDir/vm. It refuses under
+// vm-strict without real KVM, and names a missing QEMU or kernel.
+func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)) (*specs.Spec, error) {
+	if !oci.HasNamespace(inner, specs.MountNamespace) {
+		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces", Msg: "VM isolation needs a mount namespace (QEMU gets a root of its own)", Err: oci.ErrInvalidConfig}
+	}
+	mem, err := guestMemory(inner)
+	if err != nil {
+		return nil, err
+	}
+	if err := vm.Preflight(&vm.Options{}); err != nil {
+		return nil, err
+	}
+	strict := inner.Annotations[oci.AnnotationIsolation] == oci.IsolationVMStrict
+	accel, err := vm.ChooseAccel(strict, "annotations."+oci.AnnotationIsolation+"="+oci.IsolationVMStrict, warnf)
+	if err != nil {
+		return nil, err
+	}
+	kernel, initrd, err := vm.Assets(&vm.Options{})
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(stateDir, Dir)
+	root := filepath.Join(dir, "root")
+	for _, d := range []string{root, filepath.Join(dir, "run")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	// Debian's merged /usr: the rest of the root's paths are links into
+	// it, so QEMU's interpreter and libraries resolve as on the host.
+	// virtiofsd keeps its lock file under /var/run, a tmpfs here.
+	if err := os.MkdirAll(filepath.Join(root, "var"), 0o755); err != nil {
+		return nil, err
+	}
+	for l, target := range map[string]string{"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64", "var/run": "../run"} {
+		if err := os.Symlink(target, filepath.Join(root, l)); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+	}
+	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+		return nil, err
+	}
+	if err := ownRunDir(inner, filepath.Join(dir, "run")); err != nil {
+		return nil, err
+	}
+	ro := []string{"bind", "ro", "nosuid", "nodev"}
+	rootOpts := []string{"rbind", "nosuid", "nodev"}
+	if inner.Root != nil && inner.Root.Readonly {
+		rootOpts = append(rootOpts, "ro")
+	}
+	mounts := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "mode=755", "size=1m"}},
+		{Destination: "/usr", Type: "bind", Source: "/usr", Options: []string{"rbind", "ro", "nosuid", "nodev"}},
+		{Destination: inBinary, Type: "bind", Source: self, Options: ro},
+		{Destination: inKernel, Type: "bind", Source: kernel, Options: ro},
+		{Destination: inInitrd, Type: "bind", Source: initrd, Options: ro},
+		{Destination: inConfig, Type: "bind", Source: filepath.Join(dir, "config.json"), Options: ro},
+		{Destination: inRun, Type: "bind", Source: filepath.Join(dir, "run"), Options: []string{"bind", "nosuid", "nodev", "noexec"}},
+		{Destination: inRootfs, Type: "bind", Source: rootfs, Options: rootOpts},
+	}
+	// The bundle's bind mounts (an engine's /etc/hosts, resolv.conf,
+	// volumes) are made inside the shared rootfs on the host side, where
+	// their sources are; the guest sees them through the share.
+	for _, m := range inner.Mounts {
+		if isBind(m) {
+			m.Destination = inRootfs + m.Destination
+			mounts = append(mounts, m)
+			continue
+		}
+		// The agent mounts the rest in the guest, where a read-only
+		// root cannot take a new directory: made here, as the namespace
+		// init would make it, resolved inside the rootfs.
+		if err := mountTarget(rootfs, m.Destination); err != nil {
+			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "mounts " + m.Destination, Err: err}
+		}
+	}
+	out := &specs.Spec{
+		Version:     inner.Version,
+		Root:        &specs.Root{Path: root, Readonly: true},
+		Hostname:    inner.Hostname,
+		Domainname:  inner.Domainname,
+		Annotations: inner.Annotations,
+		Hooks:       inner.Hooks,
+		Mounts:      mounts,
+		Process: &specs.Process{
+			Terminal:    inner.Process.Terminal,
+			ConsoleSize: inner.Process.ConsoleSize,
+			Args:        []string{inBinary},
+			Env:         []string{"PATH=/usr/bin:/usr/sbin", envSwitch + "=1"},
+			Cwd:         inRun,
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: fileServerCaps, Effective: fileServerCaps, Permitted: fileServerCaps,
+			},
+			NoNewPrivileges: true,
+			OOMScoreAdj:     inner.Process.OOMScoreAdj,
+		},
+	}
+	if l := inner.Linux; l != nil {
+		out.Linux = &specs.Linux{
+			UIDMappings: l.UIDMappings, GIDMappings: l.GIDMappings,
+			Namespaces: l.Namespaces, Resources: l.Resources, CgroupsPath: l.CgroupsPath,
+			MaskedPaths: l.MaskedPaths, ReadonlyPaths: l.ReadonlyPaths,
+		}
+	} else {
+		out.Linux = &specs.Linux{}
+	}
+	if kvm, ok := kvmDevice(); ok {
+		out.Linux.Devices = []specs.LinuxDevice{kvm}
+	}
+	return out, nil
+}
+
+// kvmDevice is /dev/kvm as the host has it, for the container's /dev
+// and the one extra rule of its devices cgroup.
+func kvmDevice() (specs.LinuxDevice, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat("/dev/kvm", &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return specs.LinuxDevice{}, false
+	}
+	mode := os.FileMode(st.Mode & 0o777)
+	uid, gid := uint32(0), uint32(0)
+	return specs.LinuxDevice{Path: "/dev/kvm", Type: "c", Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)), FileMode: &mode, UID: &uid, GID: &gid}, true
+}
+
+// ownRunDir gives the run directory to the container's root when the
+// container has a user namespace: QEMU writes its console log and
+// sockets there as that user.
+func ownRunDir(s *specs.Spec, dir string) error {
+	if s.Linux == nil || len(s.Linux.UIDMappings) == 0 {
+		return nil
+	}
+	uid, gid := -1, -1
+	for _, m := range s.Linux.UIDMappings {
+		if m.ContainerID == 0 {
+			uid = int(m.HostID)
+		}
+	}
+	for _, m := range s.Linux.GIDMappings {
+		if m.ContainerID == 0 {
+			gid = int(m.HostID)
+		}
+	}
+	if uid < 0 || gid < 0 {
+		return nil
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fmt.Errorf("vm: %s: %w", dir, err)
+	}
+	return nil
+}
+
+func mountTarget(rootfs, dest string) error {
+	p, err := securejoin.SecureJoin(rootfs, dest)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	return os.MkdirAll(p, 0o755)
+}
+
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// InnerSpec reads the payload's spec a VM container was made with, from
+// its state directory (exec takes the defaults there).
+func InnerSpec(stateDir string) (*Config, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, Dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("vm container: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("vm container: %s: %w", filepath.Join(stateDir, Dir, "config.json"), err)
+	}
+	return &c, nil
+}
