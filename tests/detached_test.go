@@ -2,13 +2,17 @@ package tests
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
 type lsRow struct {
@@ -37,18 +41,18 @@ func (e *env) ls(dr string) map[string]lsRow {
 	return m
 }
 
-// waitLogs polls bulwark logs until it holds want.
-func (e *env) waitLogs(id, want string) string {
+// waitLogs polls bulwark logs until its stdout holds want.
+func (e *env) waitLogs(id, want string) result {
 	e.t.Helper()
 	var r result
 	for i := 0; i < 100; i++ {
 		if r = e.bw("logs", id); r.code == 0 && strings.Contains(r.stdout, want) {
-			return r.stdout
+			return r
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	e.t.Fatalf("logs %s never showed %q: %s", id, want, r)
-	return ""
+	return r
 }
 
 // TestUserRunDetachedOutlivesItsCommandUntilStopAndRm runs an image
@@ -84,8 +88,9 @@ func TestUserRunDetachedOutlivesItsCommandUntilStopAndRm(t *testing.T) {
 	if out := e.bw("ps"); !strings.Contains(out.stdout, id) {
 		t.Errorf("ps without a container: %s", out)
 	}
-	e.waitLogs(id, "started\n")
-	e.waitLogs(id, "to-stderr\n")
+	if r := e.waitLogs(id, "started\n"); r.stdout != "started\n" || r.stderr != "to-stderr\n" {
+		t.Errorf("logs: stdout %q, stderr %q; want each stream on its own", r.stdout, r.stderr)
+	}
 	if r := e.bw("rm", id); r.code == 0 {
 		t.Fatalf("rm of a running container without -f succeeded: %s", r)
 	}
@@ -100,7 +105,7 @@ func TestUserRunDetachedOutlivesItsCommandUntilStopAndRm(t *testing.T) {
 	if row.Status != "stopped" || row.Exit == nil || *row.Exit != 3 {
 		t.Fatalf("ls after stop: %+v", row)
 	}
-	if out := e.bw("logs", "-f", id); out.code != 0 || !strings.Contains(out.stdout, "got-usr1") {
+	if out := e.bw("logs", "-f", id); out.code != 0 || out.stdout != "started\ngot-usr1\n" || out.stderr != "to-stderr\n" {
 		t.Fatalf("logs -f of a stopped container: %s", out)
 	}
 	if r := e.bw("rm", id); r.code != 0 {
@@ -218,4 +223,53 @@ func TestUserRunSameNameConcurrentlyOneWins(t *testing.T) {
 		}
 		e.assertUserRunGone(id)
 	}
+}
+
+// A detached container's stdout and stderr come back from bulwark logs on
+// stdout and stderr, as each was written; logs -f follows both to the
+// end; after a stream filled the log past its cap, logs prints the newest
+// part of both streams and the files on disk stay capped.
+func TestUserRunDetachedLogsKeepStdoutAndStderrApart(t *testing.T) {
+	e := newEnv(t)
+	id := e.id()
+	// 20 MiB on stderr with no newline, then a line on each stream.
+	script := `echo out-first; echo err-first >&2; sleep 1; head -c 20971520 /dev/zero | tr '\0' e >&2; ` +
+		`echo >&2; printf 'no-newline' ; echo; echo out-last; echo err-last >&2`
+	if r := e.bw("run", "-d", "--name", id, userRootfs(t), "--", "sh", "-c", script); r.code != 0 {
+		t.Fatalf("run -d: %s", r)
+	}
+	var r result
+	for i := 0; i < 100 && !strings.HasPrefix(r.stderr, "err-first\n"); i++ {
+		r = e.bw("logs", id)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r.code != 0 || r.stdout != "out-first\n" || !strings.HasPrefix(r.stderr, "err-first\n") {
+		t.Errorf("logs while running: exit %d, stdout %q, stderr %.40q", r.code, r.stdout, r.stderr)
+	}
+	tail := strings.Repeat("e", 1000) + "\nerr-last\n"
+	f := e.bw("logs", "-f", id)
+	if f.code != 0 || f.stdout != "out-first\nno-newline\nout-last\n" ||
+		!strings.HasPrefix(f.stderr, "err-first\n") || !strings.HasSuffix(f.stderr, tail) || strings.Contains(f.stderr, "out") {
+		t.Fatalf("logs -f: exit %d, stdout %q, stderr %d bytes: %.20q...%q", f.code, f.stdout, len(f.stderr), f.stderr, f.stderr[max(0, len(f.stderr)-20):])
+	}
+	// The cap is the log's, both streams together: the flood on stderr
+	// rotated out out-first and err-first.
+	const capBytes = 8 << 20
+	r = e.bw("logs", id)
+	if r.code != 0 || r.stdout != "no-newline\nout-last\n" || !strings.HasSuffix(r.stderr, tail) || strings.Contains(r.stderr, "first") ||
+		len(r.stderr) < capBytes || len(r.stderr) > 2*capBytes {
+		t.Errorf("logs after the flood: exit %d, stdout %q, stderr %d bytes; want the newest 8-16 MiB of it", r.code, r.stdout, len(r.stderr))
+	}
+	bundle := userface.PathsOf(e.root, id).Bundle
+	for _, n := range []string{"container.log", "container.log.1"} {
+		if fi, err := os.Stat(filepath.Join(bundle, n)); err != nil {
+			t.Errorf("%s: %v", n, err)
+		} else if fi.Size() > capBytes {
+			t.Errorf("%s: %d bytes, over the cap of %d", n, fi.Size(), capBytes)
+		}
+	}
+	if r := e.bw("rm", id); r.code != 0 {
+		t.Fatalf("rm: %s", r)
+	}
+	e.assertUserRunGone(id)
 }

@@ -18,14 +18,14 @@ import (
 
 func logsCommand() *cli.Command {
 	return &cli.Command{
-		Name: "logs", Usage: "print a detached container's output", ArgsUsage: "NAME",
+		Name: "logs", Usage: "print a detached container's output: its stdout to stdout, its stderr to stderr", ArgsUsage: "NAME",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "go on until the container exits"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			id, err := needID(cmd)
 			if err != nil {
 				return err
 			}
-			return userface.Logs(runtimeFrom(cmd), id, cmd.Bool("follow"), os.Stdout)
+			return userface.Logs(runtimeFrom(cmd), id, cmd.Bool("follow"), os.Stdout, os.Stderr)
 		},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/containerlog"
 )
 
 // A detached run (-d) is the same run as a foreground one, made by a
@@ -22,7 +23,7 @@ import (
 // or why it could not start; the person's command prints the name and
 // returns. The monitor stays the container's parent (its subreaper, as a
 // foreground run is), relays the payload's stdout and stderr into the
-// log (logFile, capped), records the exit status, and with --rm deletes
+// log (logFile, capped, the two streams kept apart: pkg/containerlog), records the exit status, and with --rm deletes
 // the container when it ends. So a detached container outlives the
 // command that started it, and there is no daemon: killing the monitor
 // leaves a running container whose output goes nowhere, which bulwark
@@ -89,9 +90,9 @@ type detached struct {
 	ready   *os.File
 	once    sync.Once
 	dir     *os.File // the bundle directory, held so writes never land in a successor's
-	log     *capLog
-	relay   *os.File // the pipe's write end: the payload's stdout and stderr
-	relayed chan struct{}
+	log     *containerlog.Log
+	relay   []*os.File // the pipes' write ends: the payload's stdout and stderr
+	relayed sync.WaitGroup
 }
 
 // monitor runs o as the detached container id and reports to the
@@ -123,39 +124,46 @@ func (d *detached) report(err error) {
 func (d *detached) started() { d.report(nil) }
 
 // startLog points the monitor's stdout and stderr, which the container's
-// init inherits, at a pipe relayed into the log in bundle.
+// init inherits, at two pipes relayed into the log in bundle.
 func (d *detached) startLog(bundle string) error {
 	dir, err := os.Open(bundle)
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
 	d.dir = dir
-	if d.log, err = openCapLog(dir, logFile, logMax); err != nil {
-		return fmt.Errorf("log: %w", err)
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
+	if d.log, err = containerlog.Open(dir, logFile, logMax); err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return err
 	}
-	os.Stdin, os.Stdout, os.Stderr = null, pw, pw
-	d.relay, d.relayed = pw, make(chan struct{})
-	go func() {
-		defer close(d.relayed)
-		_, _ = io.Copy(d.log, pr)
-		pr.Close()
-	}()
+	var w [2]*os.File
+	for i, stream := range []string{"stdout", "stderr"} {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("log: %w", err)
+		}
+		w[i] = pw
+		d.relay = append(d.relay, pw)
+		d.relayed.Add(1)
+		go func() {
+			defer d.relayed.Done()
+			_ = d.log.Relay(stream, pr)
+			pr.Close()
+		}()
+	}
+	os.Stdin, os.Stdout, os.Stderr = null, w[0], w[1]
 	return nil
 }
 
 // exited records the payload's status and drains the log.
 func (d *detached) exited(code int) {
 	if d.relay != nil {
-		d.relay.Close()
-		<-d.relayed
+		for _, w := range d.relay {
+			w.Close()
+		}
+		d.relayed.Wait()
 		d.log.Close()
 	}
 	if d.dir != nil {
@@ -175,60 +183,3 @@ func writeAt(dir *os.File, name string, b []byte) {
 	_, _ = f.Write(b)
 	f.Close()
 }
-
-// capLog is a log file that never grows past max: when full it becomes
-// name.1 (replacing the one before) and a new one starts, so a container
-// that writes without end keeps at most 2*max bytes on the host.
-type capLog struct {
-	dir  *os.File
-	name string
-	max  int64
-	f    *os.File
-	n    int64
-}
-
-func openCapLog(dir *os.File, name string, max int64) (*capLog, error) {
-	l := &capLog{dir: dir, name: name, max: max}
-	return l, l.open()
-}
-
-func (l *capLog) open() error {
-	fd, err := unix.Openat(int(l.dir.Fd()), l.name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	l.f, l.n = os.NewFile(uintptr(fd), l.name), 0
-	if fi, err := l.f.Stat(); err == nil {
-		l.n = fi.Size()
-	}
-	return nil
-}
-
-func (l *capLog) Write(b []byte) (int, error) {
-	written := 0
-	for len(b) > 0 {
-		if l.n >= l.max {
-			l.f.Close()
-			if err := unix.Renameat(int(l.dir.Fd()), l.name, int(l.dir.Fd()), l.name+".1"); err != nil {
-				return written, err
-			}
-			if err := l.open(); err != nil {
-				return written, err
-			}
-		}
-		chunk := b
-		if room := l.max - l.n; int64(len(chunk)) > room {
-			chunk = chunk[:room]
-		}
-		n, err := l.f.Write(chunk)
-		l.n += int64(n)
-		written += n
-		if err != nil {
-			return written, err
-		}
-		b = b[n:]
-	}
-	return written, nil
-}
-
-func (l *capLog) Close() error { return l.f.Close() }

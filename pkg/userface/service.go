@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/containerlog"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
@@ -150,9 +151,11 @@ func Remove(rt *container.Runtime, id string, force bool) error {
 	return nil
 }
 
-// Logs copies a detached container's output to w; with follow, it goes
-// on until the container has stopped and its monitor has written the last.
-func Logs(rt *container.Runtime, id string, follow bool, w io.Writer) error {
+// Logs writes a detached container's output, what it wrote to stdout to
+// stdout and what it wrote to stderr to stderr, in the order written;
+// with follow, it goes on until the container has stopped and its monitor
+// has written the last.
+func Logs(rt *container.Runtime, id string, follow bool, stdout, stderr io.Writer) error {
 	if _, err := rt.Load(id); err != nil {
 		return err
 	}
@@ -161,6 +164,7 @@ func Logs(rt *container.Runtime, id string, follow bool, w io.Writer) error {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("container %s has no log: only a container run with --detach keeps one", id)
 	}
+	w := containerlog.NewDemux(stdout, stderr)
 	if b, err := os.ReadFile(path + ".1"); err == nil {
 		if _, err := w.Write(b); err != nil {
 			return err
@@ -176,8 +180,8 @@ func Logs(rt *container.Runtime, id string, follow bool, w io.Writer) error {
 		if _, err := io.Copy(w, f); err != nil {
 			return err
 		}
-		if !follow {
-			return nil
+		if err := w.Flush(); err != nil || !follow {
+			return err
 		}
 		// Rotated: finish the old file (done above), go on in the new.
 		if fi, err := os.Stat(path); err == nil {
@@ -193,8 +197,10 @@ func Logs(rt *container.Runtime, id string, follow bool, w io.Writer) error {
 		}
 		// The monitor writes the exit file after the log's last byte.
 		if _, err := os.Stat(filepath.Join(bundle, exitFile)); err == nil {
-			_, err := io.Copy(w, f)
-			return err
+			if _, err := io.Copy(w, f); err != nil {
+				return err
+			}
+			return w.Flush()
 		}
 		st, err := rt.Load(id)
 		if err != nil {
