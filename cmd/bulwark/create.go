@@ -12,6 +12,7 @@ func createFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "bundle directory (holds config.json)"},
 		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
+		&cli.StringFlag{Name: "pidfd-socket", Usage: "unix socket that receives a pidfd of the container's init"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the init's pid here"},
 		&cli.BoolFlag{Name: "no-pivot", Usage: "use MS_MOVE and chroot instead of pivot_root"},
 		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted for runc compatibility"},
@@ -23,6 +24,7 @@ func createOpts(cmd *cli.Command) container.CreateOpts {
 	return container.CreateOpts{
 		PidFile:       cmd.String("pid-file"),
 		ConsoleSocket: cmd.String("console-socket"),
+		PidfdSocket:   cmd.String("pidfd-socket"),
 		NoPivot:       cmd.Bool("no-pivot"),
 		PreserveFds:   cmd.Int("preserve-fds"),
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
 
+	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/userface"
@@ -19,10 +20,14 @@ import (
 func execCommand() *cli.Command {
 	return &cli.Command{
 		Name: "exec", Usage: "run a process in a running container", ArgsUsage: "ID [COMMAND [ARG...]]", StopOnNthArg: &one,
+		// As runc: a comma is part of the value ("cpu,cpuacct:sub", an
+		// --env value), one flag per item.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "process", Aliases: []string{"p"}, Usage: "process.json (OCI process) to run"},
 			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 			&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
+			&cli.StringFlag{Name: "pidfd-socket", Usage: "unix socket that receives a pidfd of the process"},
 			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable"},
 			&cli.StringFlag{Name: "cwd", Usage: "working directory in the container"},
 			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "USER[:GROUP], numbers or names from the container's /etc/passwd and /etc/group"},
@@ -32,6 +37,8 @@ func execCommand() *cli.Command {
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the process"},
 			&cli.StringFlag{Name: "pid-file", Usage: "write the process's pid here"},
 			&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3..3+N-1 to the process"},
+			&cli.StringSliceFlag{Name: "cgroup", Usage: "run the process in an existing sub-cgroup of the container's: [CONTROLLER[,CONTROLLER]:]PATH"},
+			&cli.BoolFlag{Name: "ignore-paused", Usage: "exec into a paused container too (the process waits for resume)"},
 			&cli.StringFlag{Name: "process-label", Hidden: true},
 			&cli.StringFlag{Name: "apparmor", Hidden: true},
 		},
@@ -49,8 +56,13 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return execFailed(err)
 			}
+			sub, err := cgroups.ParseSubCgroups(cmd.StringSlice("cgroup"))
+			if err != nil {
+				return execFailed(err)
+			}
 			o := &container.ExecOpts{
-				Process: p, PidFile: cmd.String("pid-file"), ConsoleSocket: cmd.String("console-socket"),
+				IgnorePaused: cmd.Bool("ignore-paused"), SubCgroups: sub,
+				Process: p, PidFile: cmd.String("pid-file"), ConsoleSocket: cmd.String("console-socket"), PidfdSocket: cmd.String("pidfd-socket"),
 				Detach: cmd.Bool("detach"), PreserveFds: cmd.Int("preserve-fds"),
 			}
 			if !o.Detach {

@@ -66,8 +66,11 @@ func (r *Runtime) warnf(format string, args ...any) {
 type CreateOpts struct {
 	PidFile       string
 	ConsoleSocket string
-	NoPivot       bool
-	PreserveFds   int
+	// PidfdSocket is a unix socket that gets a pidfd of the init (runc's
+	// --pidfd-socket).
+	PidfdSocket string
+	NoPivot     bool
+	PreserveFds int
 	// Spec, when set, is used instead of reading bundle/config.json (the
 	// user face generates its spec in memory).
 	Spec *specs.Spec
@@ -261,7 +264,7 @@ func (r *Runtime) claim(id string) (*lock, error) {
 // initFiles are the files create hands to its init as fds; they are closed
 // once it returns, whatever happened.
 type initFiles struct {
-	fifo, console, rootTree, netns *os.File
+	fifo, console, rootTree, netns, pidfdSocket *os.File
 	// netnsWait, until called, is the network namespace still being made.
 	netnsWait func() (*os.File, error)
 }
@@ -280,7 +283,7 @@ func (f *initFiles) close() {
 	if f.netnsWait != nil {
 		_ = f.waitNetns()
 	}
-	for _, file := range []*os.File{f.fifo, f.console, f.rootTree, f.netns} {
+	for _, file := range []*os.File{f.fifo, f.console, f.rootTree, f.netns, f.pidfdSocket} {
 		if file != nil {
 			file.Close()
 		}
@@ -398,6 +401,12 @@ func (r *Runtime) initParams(st *State, spec *specs.Spec, o *CreateOpts, files *
 		return ip, err
 	}
 	ip.rootTree = files.rootTree
+	if o.PidfdSocket != "" {
+		if files.pidfdSocket, err = dialUnix("--pidfd-socket", o.PidfdSocket); err != nil {
+			return ip, err
+		}
+		ip.pidfdSocket = files.pidfdSocket
+	}
 	if spec.Process.Terminal && o.ConsoleSocket != "" {
 		if files.console, err = dialConsole(o.ConsoleSocket); err != nil {
 			return ip, err
@@ -553,16 +562,37 @@ func withoutPids(r *specs.LinuxResources) (*specs.LinuxResources, *specs.LinuxPi
 }
 
 func dialConsole(path string) (*os.File, error) {
+	return dialUnix("--console-socket", path)
+}
+
+// dialUnix connects to the unix socket a flag names.
+func dialUnix(flag, path string) (*os.File, error) {
 	c, err := net.Dial("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	defer c.Close()
 	f, err := c.(*net.UnixConn).File()
 	if err != nil {
-		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	return f, nil
+}
+
+// sendPidfd sends a pidfd of pid over sock (--pidfd-socket): a supervisor
+// holding it can signal and wait for exactly this process, never one that
+// reused its pid. name is the message's data, as runc sends the kind of
+// init.
+func sendPidfd(sock *os.File, pid int, name string) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("--pidfd-socket: pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Sendmsg(int(sock.Fd()), []byte(name), unix.UnixRights(fd), nil, 0); err != nil {
+		return fmt.Errorf("--pidfd-socket: sending the pidfd: %w", err)
+	}
+	return nil
 }
 
 func writePidFile(path string, pid int) error {

@@ -30,7 +30,9 @@ type initParams struct {
 	fifo        *os.File
 	console     *os.File
 	cgroup      *cgroups.Manager
-	resources   *specs.LinuxResources
+	// subCgroups: exec --cgroup, sub-cgroups of cgroup to join.
+	subCgroups map[string]string
+	resources  *specs.LinuxResources
 	// pids is linux.resources.pids, held out of resources until the init
 	// asks for its hooks (setPids).
 	pids *specs.LinuxPids
@@ -44,6 +46,9 @@ type initParams struct {
 	// is an error.
 	userns   func(nsfd int) error
 	rootTree *os.File
+	// pidfdSocket, when set, gets a pidfd of the init once its pid is
+	// known (--pidfd-socket).
+	pidfdSocket *os.File
 	// rlimits are set on the init from here: inside a user namespace the
 	// init could not raise a hard limit above the runtime's.
 	rlimits []specs.POSIXRlimit
@@ -193,6 +198,15 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 				}
 				st.Pid, st.PidStart = pid, start
 			}
+			if ip.pidfdSocket != nil {
+				name := "exec"
+				if st != nil {
+					name = "init"
+				}
+				if err := sendPidfd(ip.pidfdSocket, pid, name); err != nil {
+					return fail(err)
+				}
+			}
 			if ip.deferPlace {
 				return p, nil
 			}
@@ -228,7 +242,7 @@ func startOn(cmd *exec.Cmd, aff *specs.CPUAffinity) error {
 // rlimits.
 func (ip initParams) place(pid int) error {
 	if ip.cgroup != nil {
-		if err := ip.cgroup.Apply(pid); err != nil {
+		if err := ip.cgroup.ApplySub(pid, ip.subCgroups); err != nil {
 			return fmt.Errorf("cgroup: %w", err)
 		}
 		phase.Mark("cgroup applied")

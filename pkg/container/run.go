@@ -91,8 +91,16 @@ type ExecOpts struct {
 	Process       *specs.Process
 	PidFile       string
 	ConsoleSocket string
-	Detach        bool
-	PreserveFds   int
+	// PidfdSocket as in CreateOpts, for the exec'd process.
+	PidfdSocket string
+	// IgnorePaused lets the process join a paused container, where it
+	// waits, frozen, for resume (runc's --ignore-paused).
+	IgnorePaused bool
+	// SubCgroups are sub-cgroups of the container's to put the process in
+	// (cgroups.ParseSubCgroups).
+	SubCgroups  map[string]string
+	Detach      bool
+	PreserveFds int
 	// Signals as in RunOpts; unused with Detach.
 	Signals *Signals
 }
@@ -106,7 +114,11 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if s := r.Status(st); s != specs.StateRunning && s != specs.StateCreated {
+	switch s := r.Status(st); {
+	case s == "paused" && !o.IgnorePaused:
+		// runc's words, which tools match.
+		return -1, fmt.Errorf("container %q: cannot exec in a paused container (use --ignore-paused to override)", id)
+	case s != specs.StateRunning && s != specs.StateCreated && s != "paused":
 		return -1, fmt.Errorf("container %q is %s: %w", id, s, ErrNotRunning)
 	}
 	p := o.Process
@@ -130,6 +142,13 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		}
 		defer consoleConn.Close()
 	}
+	var pidfdSock *os.File
+	if o.PidfdSocket != "" {
+		if pidfdSock, err = dialUnix("--pidfd-socket", o.PidfdSocket); err != nil {
+			return -1, err
+		}
+		defer pidfdSock.Close()
+	}
 	cg, err := cgroups.Load(st.Cgroup)
 	if err != nil {
 		return -1, fmt.Errorf("container %q: %w", id, err)
@@ -145,6 +164,8 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 		console:     consoleConn,
 		cgroup:      cg,
 		affinity:    p.ExecCPUAffinity,
+		pidfdSocket: pidfdSock,
+		subCgroups:  o.SubCgroups,
 		bootstrap:   func(int) *initproto.Bootstrap { return initproto.ExecBootstrap(st.Config, st.Pid, p.OOMScoreAdj) },
 	})
 	if err != nil {
