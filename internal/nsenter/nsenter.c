@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -39,6 +40,11 @@
 #define MAXJOIN 16
 
 static int syncfd = -1;
+
+// RLIMIT_NOFILE as the process started, before the Go runtime raises its
+// soft limit: what the payload gets back at execve (nsenter.go StartNofile).
+struct rlimit bulwark_start_nofile;
+int bulwark_have_start_nofile;
 
 static void bail(const char *fmt, ...) {
 	char buf[512];
@@ -128,6 +134,8 @@ __attribute__((constructor)) static void nsenter(void) {
 	const char *env = getenv("_BULWARK_INITPIPE");
 	if (!env || !*env)
 		return;
+	if (getrlimit(RLIMIT_NOFILE, &bulwark_start_nofile) == 0)
+		bulwark_have_start_nofile = 1;
 	syncfd = atoi(env);
 	if (syncfd < 3)
 		bail("nsenter: bad _BULWARK_INITPIPE %s", env);

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/initproto"
+	"github.com/bulwark-sec/bulwark/internal/nsenter"
 	"github.com/bulwark-sec/bulwark/internal/phase"
 	"github.com/bulwark-sec/bulwark/pkg/caps"
 	"github.com/bulwark-sec/bulwark/pkg/hooks"
@@ -265,21 +266,73 @@ func startPayload(cfg *initproto.InitConfig, s *specs.Spec, path string, ll *lan
 	// `start` the payload now runs, so its poststart hooks come after.
 	unix.Close(cfg.FifoFd)
 	phase.Mark("init fifo done")
+	if s.Hooks == nil || len(s.Hooks.StartContainer) == 0 {
+		return execConfined(cfg, path, ll, sc)
+	}
 	// startContainer hooks run confined as the payload will be (runc loads
 	// the filter before them too): they run inside the container, and a
-	// hook must not be a way around its seccomp profile or Landlock.
+	// hook must not be a way around its seccomp profile or Landlock. The
+	// init's Go runtime then runs under the filter until execve, so the
+	// profile must allow its calls (futex, mmap, clone of a thread, ...).
 	if err := confine(ll, sc, cfg.SeccompProgram); err != nil {
 		return err
 	}
-	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
-		st := *cfg.State
-		st.Pid = os.Getpid()
-		st.Status = specs.StateCreated
-		if err := hooks.Run("startContainer", withProcessEnv(s.Hooks.StartContainer, p.Env), &st); err != nil {
-			return err
-		}
+	st := *cfg.State
+	st.Pid = os.Getpid()
+	st.Status = specs.StateCreated
+	if err := hooks.Run("startContainer", withProcessEnv(s.Hooks.StartContainer, p.Env), &st); err != nil {
+		return err
 	}
 	return execve(path, p)
+}
+
+// execConfined enforces Landlock, then installs the payload's seccomp
+// filter and executes the payload back to back (seccomp.ExecFiltered): no
+// call of the init's Go runtime runs under the filter, so a profile need
+// not allow them (a learned one holds the workload's calls only).
+func execConfined(cfg *initproto.InitConfig, path string, ll *landlock.Ruleset, sc *specs.LinuxSeccomp) error {
+	p := cfg.Process
+	if err := confine(ll, nil, nil); err != nil {
+		return err
+	}
+	var in *seccomp.Installable
+	if sc != nil {
+		var err error
+		if in, err = seccomp.PrepareThread(sc, cfg.SeccompProgram); err != nil {
+			return oci.InConfig(err)
+		}
+		if in != nil && learning(cfg.Spec) {
+			in.WaitKillableRecv()
+		}
+	}
+	restoreNofile(p.Rlimits)
+	return execError(path, seccomp.ExecFiltered(in, path, p.Args, p.Env))
+}
+
+// restoreNofile gives the payload the RLIMIT_NOFILE it is meant to have.
+// The Go runtime raised this process's soft limit when it started, and
+// syscall.Exec would put it back; seccomp.ExecFiltered is not syscall.Exec.
+// process.rlimits' value wins (the runtime sets it from outside, before or
+// after the Go runtime's start raised it); without one, the limit the
+// process started with (internal/nsenter read it before Go ran). Best
+// effort, as syscall.Exec's.
+func restoreNofile(rls []specs.POSIXRlimit) {
+	want, ok := unix.Rlimit{}, false
+	for _, rl := range rls {
+		if rl.Type == "RLIMIT_NOFILE" {
+			want, ok = unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}, true
+		}
+	}
+	if !ok {
+		if want.Cur, want.Max, ok = nsenter.StartNofile(); !ok {
+			return
+		}
+	}
+	var cur unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &cur) == nil && cur == want {
+		return
+	}
+	_ = unix.Prlimit(0, unix.RLIMIT_NOFILE, &want, nil)
 }
 
 // confine enforces Landlock and then loads the payload's seccomp filter
@@ -344,17 +397,17 @@ func initExec(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 	if err := readyAndWait(conn, "the process was started"); err != nil {
 		return err
 	}
-	if ll != nil {
-		if err := ll.Restrict(); err != nil {
+	if sc != nil && hasNotify(sc) {
+		// The listener goes to the runtime first: not back to back.
+		if err := confine(ll, nil, nil); err != nil {
 			return err
 		}
-	}
-	if sc != nil {
 		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
 			return err
 		}
+		return execve(path, p)
 	}
-	return execve(path, p)
+	return execConfined(cfg, path, ll, sc)
 }
 
 // readyAndWait reports the init ready and waits for the runtime's go-ahead,
@@ -729,7 +782,13 @@ func lookPath(p *specs.Process) (string, error) {
 }
 
 func execve(path string, p *specs.Process) error {
-	err := unix.Exec(path, p.Args, p.Env)
+	return execError(path, unix.Exec(path, p.Args, p.Env))
+}
+
+func execError(path string, err error) error {
+	if _, bare := err.(unix.Errno); !bare {
+		return err // loading the filter failed, not the exec
+	}
 	if errors.Is(err, unix.ENOENT) {
 		// lookPath found the file: what is missing is its #! interpreter
 		// (or, for a dynamic binary, its loader).

@@ -84,7 +84,7 @@ func Build(base string, obs *Observed, caps []string, capMethod string, commands
 		return nil, fmt.Errorf("--profile %s: %w", base, err)
 	}
 	obs.sorted()
-	sc, reasons := learnedSeccomp(base, bs, withInitBridge(obs))
+	sc, reasons := learnedSeccomp(base, bs, obs)
 	caps = slices.Clone(caps)
 	slices.Sort(caps)
 	if caps == nil {
@@ -191,37 +191,6 @@ func learnedSeccomp(baseName string, base *specs.LinuxSeccomp, obs *Observed) (*
 		add(specs.LinuxSyscall{Names: plain, Action: specs.ActAllow}, "seen in the recording")
 	}
 	return out, reasons
-}
-
-// initBridge is what the init's Go runtime may call on its thread between
-// loading the payload's filter and execve, when it is preempted there
-// (waking or starting another thread, a garbage collection): a profile
-// without these fails at random before the payload starts. Values are
-// observation keys (see watched).
-var initBridge = map[string][]string{
-	"futex": nil, "sched_yield": nil, "nanosleep": nil, "rt_sigprocmask": nil, "sigaltstack": nil,
-	"gettid": nil, "getpid": nil, "tgkill": nil, "madvise": nil, "munmap": nil, "epoll_pwait": nil, "prlimit64": nil,
-	"mmap":  {"0x0"},
-	"clone": {fmt.Sprintf("%#x", unix.CLONE_THREAD)},
-}
-
-// withInitBridge is obs plus initBridge, for the filter only: the
-// profile's observed section stays what the workload did.
-func withInitBridge(obs *Observed) *Observed {
-	out := NewObserved()
-	out.Merge(obs)
-	for n, keys := range initBridge {
-		cur, seen := out.Syscalls[n]
-		if !seen {
-			cur = []string{}
-		}
-		for _, k := range keys {
-			cur = addUnique(cur, k, 4096)
-		}
-		out.Syscalls[n] = cur
-	}
-	out.sorted()
-	return out
 }
 
 // alwaysAllowed are allowed whether or not the recording saw them: a

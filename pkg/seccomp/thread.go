@@ -37,14 +37,62 @@ func LoadThread(s *specs.LinuxSeccomp) (notifyFd int, err error) {
 	return InstallProgram(prog, s)
 }
 
+// PrepareThread is LoadThread's work short of installing: s validated and
+// compiled (unless prog, compiled from s already, is given), for
+// ExecFiltered. nil when s lets everything through.
+func PrepareThread(s *specs.LinuxSeccomp, prog []byte) (*Installable, error) {
+	if prog == nil {
+		if err := Validate(s); err != nil {
+			return nil, err
+		}
+		if disabled(s) {
+			return nil, nil
+		}
+		var err error
+		if prog, err = ExportBPF(s); err != nil {
+			return nil, err
+		}
+	}
+	return Prepare(prog, s)
+}
+
 // InstallProgram installs prog, a program Compile or ExportBPF made for s,
 // on the calling thread, with the flags s asks for (see LoadThread). s
 // supplies only the flags and whether a notify listener is wanted; the
 // caller vouches that prog was compiled from it.
 func InstallProgram(prog []byte, s *specs.LinuxSeccomp) (notifyFd int, err error) {
+	in, err := Prepare(prog, s)
+	if err != nil {
+		return -1, err
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, in.flags, uintptr(unsafe.Pointer(&in.fprog)))
+	if e != 0 {
+		return -1, in.loadError(e)
+	}
+	if in.flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+		// The kernel makes the listener close-on-exec already. No
+		// syscall may come between here and handing the fd over: the
+		// filter may notify it (fcntl, close, read: runc's "important
+		// syscalls"), and nobody can answer before the agent has the fd.
+		return int(r), nil
+	}
+	return -1, nil
+}
+
+// Installable is a program with its seccomp(2) flags worked out, ready to
+// go in without another allocation or system call of the Go runtime's
+// (ExecFiltered).
+type Installable struct {
+	prog  []byte
+	fprog unix.SockFprog
+	flags uintptr
+}
+
+// Prepare checks prog and works out the flags s asks for.
+func Prepare(prog []byte, s *specs.LinuxSeccomp) (*Installable, error) {
 	const insnSize = int(unsafe.Sizeof(unix.SockFilter{}))
 	if len(prog) == 0 || len(prog)%insnSize != 0 || len(prog)/insnSize > 0xffff {
-		return -1, fmt.Errorf("seccomp: malformed program (%d bytes)", len(prog))
+		return nil, fmt.Errorf("seccomp: malformed program (%d bytes)", len(prog))
 	}
 	var flags uintptr
 	for _, f := range s.Flags {
@@ -56,7 +104,7 @@ func InstallProgram(prog []byte, s *specs.LinuxSeccomp) (notifyFd int, err error
 		case specs.LinuxSeccompFlagSpecAllow:
 			flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
 		default:
-			return -1, &oci.FieldError{Field: fieldRoot + ".flags", Msg: fmt.Sprintf("%s is not supported when loading per thread", f), Err: ErrUnsupported}
+			return nil, &oci.FieldError{Field: fieldRoot + ".flags", Msg: fmt.Sprintf("%s is not supported when loading per thread", f), Err: ErrUnsupported}
 		}
 	}
 	if usesNotify(s) {
@@ -67,25 +115,28 @@ func InstallProgram(prog []byte, s *specs.LinuxSeccomp) (notifyFd int, err error
 			flags |= unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 		}
 	}
-	fprog := unix.SockFprog{
+	in := &Installable{prog: prog, flags: flags}
+	in.fprog = unix.SockFprog{
 		Len:    uint16(len(prog) / insnSize),
-		Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0])),
+		Filter: (*unix.SockFilter)(unsafe.Pointer(&in.prog[0])),
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
-	if e != 0 {
-		if e == unix.EACCES {
-			return -1, fmt.Errorf("loading seccomp filter: the kernel requires no_new_privs or CAP_SYS_ADMIN in the calling thread (set process.noNewPrivileges, or load seccomp before dropping CAP_SYS_ADMIN): %w", e)
-		}
-		return -1, fmt.Errorf("loading seccomp filter (%d instructions, flags %#x): %w", fprog.Len, flags, e)
+	return in, nil
+}
+
+// WaitKillableRecv asks the kernel (6.0+) to let only a fatal signal
+// interrupt a notified call once the listener has read it: a learning
+// run's init then cannot be bounced out of its execve by a signal of its
+// Go runtime's and record that signal's rt_sigreturn as the workload's.
+// Without the kernel's support ExecFiltered installs the filter without it.
+func (in *Installable) WaitKillableRecv() {
+	in.flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+}
+
+func (in *Installable) loadError(e unix.Errno) error {
+	if e == unix.EACCES {
+		return fmt.Errorf("loading seccomp filter: the kernel requires no_new_privs or CAP_SYS_ADMIN in the calling thread (set process.noNewPrivileges, or load seccomp before dropping CAP_SYS_ADMIN): %w", e)
 	}
-	if flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-		// The kernel makes the listener close-on-exec already. No
-		// syscall may come between here and handing the fd over: the
-		// filter may notify it (fcntl, close, read: runc's "important
-		// syscalls"), and nobody can answer before the agent has the fd.
-		return int(r), nil
-	}
-	return -1, nil
+	return fmt.Errorf("loading seccomp filter (%d instructions, flags %#x): %w", in.fprog.Len, in.flags, e)
 }
 
 func usesNotify(s *specs.LinuxSeccomp) bool {
