@@ -22,6 +22,8 @@ func installCommand() *cli.Command {
 			&cli.StringFlag{Name: "binary", Usage: "bulwark binary to register (default: this one)"},
 			&cli.BoolFlag{Name: "harden", Usage: "register `bulwark --harden` (a wrapper script for podman, containerd and crio; containerd and crio get it as a second handler, NAME-hardened)"},
 			&cli.StringFlag{Name: "wrapper", Usage: "where --harden writes its wrapper script (default: bulwark-harden next to the binary)"},
+			&cli.BoolFlag{Name: "vm", Usage: "also register NAME-vm, bulwark with VM isolation (`bulwark --isolation vm`; a wrapper script for podman, containerd and crio; docs/vm.md)"},
+			&cli.StringFlag{Name: "vm-wrapper", Usage: "where --vm writes its wrapper script (default: bulwark-vm next to the binary)"},
 			&cli.StringFlag{Name: "cgroup-driver", Usage: "containerd's SystemdCgroup: systemd or cgroupfs, as the kubelet's cgroupDriver (default: systemd where systemd is the init)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the change as a diff, write nothing"},
 			&cli.BoolFlag{Name: "undo", Usage: "restore the config from the backup install made"},
@@ -32,6 +34,7 @@ func installCommand() *cli.Command {
 			}
 			o := install.Options{Engine: install.Engine(cmd.Args().First()), Config: cmd.String("config"),
 				Name: cmd.String("name"), Binary: cmd.String("binary"), Harden: cmd.Bool("harden"), Wrapper: cmd.String("wrapper"),
+				VM: cmd.Bool("vm"), VMWrapper: cmd.String("vm-wrapper"),
 				CgroupDriver: cmd.String("cgroup-driver")}
 			if cmd.Bool("undo") {
 				msg, err := install.Undo(o)
@@ -72,6 +75,13 @@ func installCommand() *cli.Command {
 			fmt.Printf("registered %s as runtime %q in %s; restart the engine to use it\n", o.Binary, o.Name, c.Path)
 			if o.Harden && (o.Engine == install.Containerd || o.Engine == install.CRIO) {
 				fmt.Printf("registered %s as runtime %q in %s\n", c.Wrapper, o.Name+install.HardenedSuffix, c.Path)
+			}
+			if o.VM {
+				what := o.Binary + " --isolation vm"
+				if c.VMWrapper != "" {
+					what = c.VMWrapper
+				}
+				fmt.Printf("registered %s as runtime %q in %s\n", what, o.Name+install.VMSuffix, c.Path)
 			}
 			return nil
 		},

@@ -62,6 +62,12 @@ const engineNames = "docker, podman, containerd or crio"
 // cluster can move workloads onto the floor one RuntimeClass at a time.
 const HardenedSuffix = "-hardened"
 
+// VMSuffix names the runtime --vm adds next to the plain one: the same
+// binary with VM isolation (docs/vm.md), so `docker run --runtime
+// bulwark-vm` or a RuntimeClass with handler bulwark-vm picks a VM per
+// container with no other change.
+const VMSuffix = "-vm"
+
 // Cgroup drivers for the runc shim's SystemdCgroup option.
 const (
 	CgroupDriverAuto     = ""
@@ -83,6 +89,12 @@ type Options struct {
 	// Name+HardenedSuffix, next to the plain one.
 	Harden  bool
 	Wrapper string
+	// VM adds the runtime Name+VMSuffix running `bulwark --isolation vm`:
+	// runtimeArgs for Docker; for the others a wrapper script at
+	// VMWrapper (default: "bulwark-vm" next to Binary). With Harden it
+	// also raises to the floor.
+	VM        bool
+	VMWrapper string
 	// CgroupDriver sets containerd's SystemdCgroup: it must match the
 	// kubelet's cgroupDriver. CgroupDriverAuto picks systemd where systemd
 	// is the init (as the kubelet's own default advice does), cgroupfs
@@ -97,6 +109,9 @@ type Change struct {
 	New     []byte
 	Wrapper string // wrapper script to create ("" when none)
 	WrapSrc []byte
+	// VMWrapper is the --vm wrapper script to create ("" when none).
+	VMWrapper string
+	VMWrapSrc []byte
 }
 
 const backupSuffix = ".bulwark-backup"
@@ -117,6 +132,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Harden && o.Engine != Docker && o.Wrapper == "" {
 		o.Wrapper = filepath.Join(filepath.Dir(o.Binary), "bulwark-harden")
+	}
+	if o.VM && o.Engine != Docker && o.VMWrapper == "" {
+		o.VMWrapper = filepath.Join(filepath.Dir(o.Binary), "bulwark"+VMSuffix)
 	}
 	switch o.CgroupDriver {
 	case CgroupDriverAuto:
@@ -159,11 +177,19 @@ func Plan(o Options) (*Change, error) {
 		c.Wrapper = o.Wrapper
 		c.WrapSrc = []byte("#!/bin/sh\n# Written by `bulwark install --harden`: this engine cannot pass arguments\n# to a runtime, so this wrapper adds the hardening floor.\nexec " + shQuote(o.Binary) + " --harden \"$@\"\n")
 	}
+	if o.VMWrapper != "" {
+		c.VMWrapper = o.VMWrapper
+		c.VMWrapSrc = []byte("#!/bin/sh\n# Written by `bulwark install --vm`: this engine cannot pass arguments\n# to a runtime, so this wrapper asks for VM isolation.\nexec " + shQuote(o.Binary) + " " + strings.Join(o.vmArgs(), " ") + " \"$@\"\n")
+	}
 	switch o.Engine {
 	case Docker:
 		c.New, err = dockerConfig(old, o, runtimePath)
 	case Podman:
-		c.New, err = tomlBlock(old, o.Config, "engine.runtimes", fmt.Sprintf("%s = [%s]", o.Name, strconv.Quote(runtimePath)))
+		lines := fmt.Sprintf("%s = [%s]", o.Name, strconv.Quote(runtimePath))
+		if o.VM {
+			lines += fmt.Sprintf("\n%s = [%s]", o.Name+VMSuffix, strconv.Quote(o.VMWrapper))
+		}
+		c.New, err = tomlBlock(old, o.Config, "engine.runtimes", lines)
 	case Containerd:
 		c.New, err = containerdConfig(old, o)
 	case CRIO:
@@ -173,6 +199,15 @@ func Plan(o Options) (*Change, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// vmArgs are the global flags of the VM runtime.
+func (o *Options) vmArgs() []string {
+	a := []string{"--isolation", "vm"}
+	if o.Harden {
+		a = append([]string{"--harden"}, a...)
+	}
+	return a
 }
 
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -200,6 +235,11 @@ func dockerConfig(old []byte, o Options, path string) ([]byte, error) {
 		return nil, err
 	}
 	runtimes[o.Name] = b
+	if o.VM {
+		if runtimes[o.Name+VMSuffix], err = json.Marshal(map[string]any{"path": o.Binary, "runtimeArgs": o.vmArgs()}); err != nil {
+			return nil, err
+		}
+	}
 	if cfg["runtimes"], err = json.Marshal(runtimes); err != nil {
 		return nil, err
 	}
@@ -269,6 +309,9 @@ func (o *Options) handlers() [][2]string {
 	hs := [][2]string{{o.Name, o.Binary}}
 	if o.Harden {
 		hs = append(hs, [2]string{o.Name + HardenedSuffix, o.Wrapper})
+	}
+	if o.VM {
+		hs = append(hs, [2]string{o.Name + VMSuffix, o.VMWrapper})
 	}
 	return hs
 }
@@ -373,6 +416,11 @@ func Apply(c *Change) error {
 			return fmt.Errorf("install: wrapper %s: %w", c.Wrapper, err)
 		}
 	}
+	if c.VMWrapper != "" {
+		if err := writeAtomic(c.VMWrapper, c.VMWrapSrc, 0o755); err != nil {
+			return fmt.Errorf("install: wrapper %s: %w", c.VMWrapper, err)
+		}
+	}
 	if bytes.Equal(c.Old, c.New) {
 		return nil
 	}
@@ -451,6 +499,9 @@ func Diff(c *Change) (string, error) {
 	s := string(out)
 	if c.Wrapper != "" {
 		s += fmt.Sprintf("+++ %s (wrapper script, mode 0755)\n%s", c.Wrapper, c.WrapSrc)
+	}
+	if c.VMWrapper != "" {
+		s += fmt.Sprintf("+++ %s (wrapper script, mode 0755)\n%s", c.VMWrapper, c.VMWrapSrc)
 	}
 	return s, nil
 }
