@@ -47,6 +47,21 @@ func (r *Runtime) Update(id string, upd *specs.LinuxResources) error {
 	}
 	set := *merged
 	set.Devices = nil // keep the programmed allowlist (see above)
+	if set.CPU != nil {
+		// Shares and idle are written only when the update names them,
+		// as in runc: the kernel refuses cpu.shares (cpu.weight) while the
+		// group is idle, so writing the stored shares again would make
+		// every later update of an idle container fail, and idle could
+		// never go back to 0.
+		c := *set.CPU
+		if upd.CPU == nil || upd.CPU.Shares == nil {
+			c.Shares = nil
+		}
+		if upd.CPU == nil || upd.CPU.Idle == nil {
+			c.Idle = nil
+		}
+		set.CPU = &c
+	}
 	if err := m.Set(&set); err != nil {
 		return fmt.Errorf("container %q: update: %w", id, err)
 	}
