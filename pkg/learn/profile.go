@@ -19,7 +19,6 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
-	"github.com/bulwark-sec/bulwark/pkg/seccomp/explain"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 )
 
@@ -547,62 +546,6 @@ func formatArgs(args []specs.LinuxSeccompArg) string {
 		}
 	}
 	return "(" + strings.Join(b, " && ") + ")"
-}
-
-// Diff lists what a allows that b does not: a syscall b never allows
-// ("+ name"), or a case of one that a allows and b refuses ("~ name"),
-// found by evaluating b (pkg/seccomp/explain) on arguments that satisfy
-// each of a's allowing rules.
-func Diff(a, b *specs.LinuxSeccomp) []string {
-	var out []string
-	for _, n := range seccomp.NativeSyscalls() {
-		x, y := allowance(a, n), allowance(b, n)
-		switch {
-		case x == "" || y == "all":
-		case y == "":
-			if x == "all" {
-				out = append(out, "+ "+n)
-			} else {
-				out = append(out, "+ "+n+" "+x)
-			}
-		case x == "all":
-			out = append(out, "~ "+n+": whatever the arguments; the other only "+y)
-		default:
-			for _, sc := range a.Syscalls {
-				if !letsThrough(sc.Action) || !slices.Contains(sc.Names, n) {
-					continue
-				}
-				w := witness(sc.Args)
-				if r := explain.Evaluate(b, n, w); !letsThrough(r.Action) {
-					out = append(out, fmt.Sprintf("~ %s %s: the other refuses it (%s)", n, formatArgs(sc.Args), r.Outcome()))
-				}
-			}
-		}
-	}
-	return out
-}
-
-// witness is one argument vector that satisfies conds.
-func witness(conds []specs.LinuxSeccompArg) [6]uint64 {
-	var w [6]uint64
-	for _, c := range conds {
-		if c.Index > 5 {
-			continue
-		}
-		switch c.Op {
-		case specs.OpEqualTo, specs.OpGreaterEqual, specs.OpLessEqual:
-			w[c.Index] = c.Value
-		case specs.OpGreaterThan:
-			w[c.Index] = c.Value + 1
-		case specs.OpLessThan:
-			w[c.Index] = c.Value - 1
-		case specs.OpNotEqual:
-			w[c.Index] = c.Value + 1
-		case specs.OpMaskedEqual:
-			w[c.Index] = w[c.Index]&^c.Value | c.ValueTwo
-		}
-	}
-	return w
 }
 
 func profileReasons(base string) []string {
