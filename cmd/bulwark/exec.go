@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/userface"
+	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
 )
 
 func execCommand() *cli.Command {
@@ -52,6 +53,9 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return execFailed(err)
 			}
+			if vmcontainer.IsVM(st.Config) {
+				return vmExec(cmd, r, st)
+			}
 			p, err := execProcess(cmd, st.Config, st.Rootfs)
 			if err != nil {
 				return execFailed(err)
@@ -83,6 +87,33 @@ func execCommand() *cli.Command {
 
 // execFailed reports an exec that never ran its process and exits 255, as
 // runc does: 1 would be indistinguishable from the process's own exit 1.
+// vmExec runs the process in the guest of a VM container, through its
+// agent: the container's namespaces hold QEMU, not the payload.
+func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
+	if cmd.Bool("detach") || cmd.String("console-socket") != "" || cmd.Bool("tty") || cmd.Int("preserve-fds") > 0 || len(cmd.StringSlice("cgroup")) > 0 {
+		return execFailed(errors.New("exec into a VM container: --detach, --tty, --console-socket, --preserve-fds and --cgroup are not supported yet"))
+	}
+	if r.Status(st) != specs.StateRunning {
+		return execFailed(fmt.Errorf("container %q is %s, not running", st.ID, r.Status(st)))
+	}
+	inner, err := vmcontainer.InnerSpec(r.StateDir(st.ID))
+	if err != nil {
+		return execFailed(err)
+	}
+	p, err := execProcess(cmd, inner.Spec, oci.RootfsPath(st.Bundle, inner.Spec))
+	if err != nil {
+		return execFailed(err)
+	}
+	code, err := vmcontainer.Exec(r.StateDir(st.ID), p, os.Stdin, os.Stdout, os.Stderr, container.NotifySignals().C)
+	if err != nil {
+		return execFailed(err)
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
 func execFailed(err error) error {
 	logError(err)
 	return exitCode(255)

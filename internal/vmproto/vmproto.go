@@ -50,7 +50,52 @@ const (
 	KindStderr   byte = 'R' // guest -> host: stderr bytes
 	KindExit     byte = 'X' // guest -> host: 4 bytes, the payload's status (128+N for a signal)
 	KindFail     byte = 'F' // guest -> host: the agent could not run the payload; the message
+	// KindSession carries one frame of an exec'd process, both ways:
+	// 4 bytes of session id, the inner frame's kind, its data. The
+	// inner kinds are the payload's: Config (the OCI process as JSON),
+	// Stdin, StdinEOF, Signal; Stdout, Stderr, Exit, Fail.
+	KindSession byte = 'M'
 )
+
+// Session wraps an exec'd process's frame for KindSession.
+func Session(id uint32, kind byte, data []byte) []byte {
+	b := make([]byte, 5+len(data))
+	binary.BigEndian.PutUint32(b, id)
+	b[4] = kind
+	copy(b[5:], data)
+	return b
+}
+
+// ParseSession unwraps a KindSession frame.
+func ParseSession(b []byte) (id uint32, kind byte, data []byte, err error) {
+	if len(b) < 5 {
+		return 0, 0, nil, fmt.Errorf("%w: session frame of %d bytes", ErrFrame, len(b))
+	}
+	return binary.BigEndian.Uint32(b), b[4], b[5:], nil
+}
+
+// SessionStream is an io.Writer sending each write as session frames.
+type SessionStream struct {
+	C    *Conn
+	ID   uint32
+	Kind byte
+}
+
+func (s SessionStream) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		chunk := p
+		if len(chunk) > 64<<10 {
+			chunk = chunk[:64<<10]
+		}
+		if err := s.C.Write(KindSession, Session(s.ID, s.Kind, chunk)); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+		p = p[len(chunk):]
+	}
+	return n, nil
+}
 
 // MaxFrame bounds one frame's payload: a config with a large seccomp
 // profile fits, a hostile length does not make the reader allocate it.

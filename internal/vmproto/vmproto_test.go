@@ -62,3 +62,24 @@ func TestHostileFramesAreRefused(t *testing.T) {
 		t.Errorf("ParseExit of 2 bytes = %v, want ErrFrame", err)
 	}
 }
+
+func TestSessionFramesRoundTrip(t *testing.T) {
+	tests := []struct {
+		id   uint32
+		kind byte
+		data []byte
+	}{
+		{1, KindConfig, []byte(`{"args":["true"]}`)},
+		{0xfffffffe, KindStdout, []byte("x")},
+		{7, KindStdinEOF, nil},
+	}
+	for _, tc := range tests {
+		id, kind, data, err := ParseSession(Session(tc.id, tc.kind, tc.data))
+		if err != nil || id != tc.id || kind != tc.kind || string(data) != string(tc.data) {
+			t.Errorf("Session(%d, %q, %q) came back as %d %q %q %v", tc.id, tc.kind, tc.data, id, kind, data, err)
+		}
+	}
+	if _, _, _, err := ParseSession([]byte{0, 0, 1}); err == nil {
+		t.Error("a session frame shorter than its header was accepted")
+	}
+}

@@ -75,6 +75,10 @@ type Options struct {
 	// Dir, when set, is the run's directory (sockets, console log),
 	// kept by its owner; "" makes and removes one under $TMPDIR.
 	Dir string
+	// SessionIn carries exec'd processes' frames (vmproto.Session) to
+	// the agent once it runs; SessionOut gets the agent's.
+	SessionIn  <-chan []byte
+	SessionOut func([]byte)
 	// InContainer: QEMU runs as a container's init (pkg/vmcontainer),
 	// whose rootfs share is a read-only bind already when it must be.
 	InContainer bool
@@ -429,8 +433,11 @@ func (v *machine) wait() (int, error) {
 	boot := time.NewTimer(BootTimeout)
 	defer boot.Stop()
 	ready := false
+	var sessions <-chan []byte // read once the agent has its config
 	for {
 		select {
+		case d := <-sessions:
+			_ = v.conn.Write(vmproto.KindSession, d)
 		case <-boot.C:
 			if !ready {
 				return -1, v.died("booting", fmt.Errorf("no word from the agent after %v", BootTimeout))
@@ -466,6 +473,7 @@ func (v *machine) wait() (int, error) {
 					return -1, v.died("sending the config", err)
 				}
 				go v.feedStdin()
+				sessions = o.SessionIn
 			case vmproto.KindStdout:
 				if o.Stdout != nil {
 					_, _ = o.Stdout.Write(f.data)
@@ -473,6 +481,10 @@ func (v *machine) wait() (int, error) {
 			case vmproto.KindStderr:
 				if o.Stderr != nil {
 					_, _ = o.Stderr.Write(f.data)
+				}
+			case vmproto.KindSession:
+				if o.SessionOut != nil {
+					o.SessionOut(f.data)
 				}
 			case vmproto.KindExit:
 				o.mark("exit")

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -197,9 +198,21 @@ func openPort(name string, wait time.Duration) (*os.File, error) {
 // runPayload starts the payload's child and relays its stdio until it
 // exits; it returns the shell-style status.
 func runPayload(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
-	pr, pw, err := os.Pipe()
+	cmd, stdin, err := startChild(cfg, vmproto.Stream{C: c, Kind: vmproto.KindStdout}, vmproto.Stream{C: c, Kind: vmproto.KindStderr})
 	if err != nil {
 		return 0, err
+	}
+	ss := &sessions{c: c, base: cfg, procs: map[uint32]*session{}}
+	go relayInput(c, stdin, cmd.Process, ss)
+	return status(cmd.Wait())
+}
+
+// startChild starts the agent's child that applies cfg's process config
+// and execs it: the payload, or a process exec'd into the container.
+func startChild(cfg *vmproto.Config, stdout, stderr io.Writer) (*exec.Cmd, io.WriteCloser, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
 	}
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{"bulwark-payload"}
@@ -207,20 +220,24 @@ func runPayload(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
 	cmd.ExtraFiles = []*os.File{pr}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	cmd.Stdout = vmproto.Stream{C: c, Kind: vmproto.KindStdout}
-	cmd.Stderr = vmproto.Stream{C: c, Kind: vmproto.KindStderr}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("starting the payload: %w", err)
+		pr.Close()
+		pw.Close()
+		return nil, nil, fmt.Errorf("starting the payload: %w", err)
 	}
 	pr.Close()
 	go func() {
 		_ = json.NewEncoder(pw).Encode(cfg)
 		pw.Close()
 	}()
-	go relayInput(c, stdin, cmd.Process)
-	err = cmd.Wait()
+	return cmd, stdin, nil
+}
+
+// status is a child's shell-style status from its Wait.
+func status(err error) (int, error) {
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -236,9 +253,9 @@ func runPayload(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
 	}
 }
 
-// relayInput feeds the payload's stdin and delivers signals until the
-// host closes the port.
-func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process) {
+// relayInput feeds the payload's stdin, delivers signals and passes exec
+// sessions' frames on until the host closes the port.
+func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process, ss *sessions) {
 	w := bufio.NewWriter(stdin)
 	for {
 		kind, data, err := c.Read()
@@ -257,8 +274,92 @@ func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process) {
 			if len(data) == 1 {
 				_ = p.Signal(syscall.Signal(data[0]))
 			}
+		case vmproto.KindSession:
+			ss.handle(data)
 		}
 	}
+}
+
+// sessions are the processes exec'd into the guest, each under the id
+// the host gave it: started as the payload is (the same child, the
+// container's spec with the exec'd process), their stdio and status sent
+// back as session frames.
+type sessions struct {
+	c     *vmproto.Conn
+	base  *vmproto.Config
+	mu    sync.Mutex
+	procs map[uint32]*session
+}
+
+type session struct {
+	stdin io.WriteCloser
+	p     *os.Process
+}
+
+func (ss *sessions) handle(data []byte) {
+	id, kind, d, err := vmproto.ParseSession(data)
+	if err != nil {
+		return
+	}
+	ss.mu.Lock()
+	s := ss.procs[id]
+	ss.mu.Unlock()
+	switch kind {
+	case vmproto.KindConfig:
+		if s == nil {
+			ss.start(id, d)
+		}
+	case vmproto.KindStdin:
+		if s != nil {
+			_, _ = s.stdin.Write(d)
+		}
+	case vmproto.KindStdinEOF:
+		if s != nil {
+			s.stdin.Close()
+		}
+	case vmproto.KindSignal:
+		if s != nil && len(d) == 1 {
+			_ = s.p.Signal(syscall.Signal(d[0]))
+		}
+	}
+}
+
+func (ss *sessions) start(id uint32, process []byte) {
+	fail := func(err error) {
+		_ = ss.c.Write(vmproto.KindSession, vmproto.Session(id, vmproto.KindFail, []byte(err.Error())))
+	}
+	var p specs.Process
+	if err := json.Unmarshal(process, &p); err != nil {
+		fail(fmt.Errorf("exec: process: %w", err))
+		return
+	}
+	if len(p.Args) == 0 {
+		fail(errors.New("exec: process.args: empty"))
+		return
+	}
+	spec := *ss.base.Spec
+	spec.Process = &p
+	cfg := *ss.base
+	cfg.Spec = &spec
+	cmd, stdin, err := startChild(&cfg, vmproto.SessionStream{C: ss.c, ID: id, Kind: vmproto.KindStdout}, vmproto.SessionStream{C: ss.c, ID: id, Kind: vmproto.KindStderr})
+	if err != nil {
+		fail(err)
+		return
+	}
+	ss.mu.Lock()
+	ss.procs[id] = &session{stdin: stdin, p: cmd.Process}
+	ss.mu.Unlock()
+	go func() {
+		code, err := status(cmd.Wait())
+		ss.mu.Lock()
+		delete(ss.procs, id)
+		ss.mu.Unlock()
+		if err != nil {
+			fail(err)
+			return
+		}
+		_ = ss.c.Write(vmproto.KindSession, vmproto.Session(id, vmproto.KindExit, vmproto.ExitStatus(code)))
+	}()
 }
 
 // setupRoot mounts the shared rootfs on /rootfs and the container's own

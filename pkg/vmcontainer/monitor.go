@@ -3,8 +3,10 @@ package vmcontainer
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -50,7 +52,17 @@ func monitor() (int, error) {
 	if restore := rawTerminal(0); restore != nil {
 		defer restore()
 	}
+	// exec: a socket in the run directory, which the host reaches in the
+	// container's state directory.
+	es := newExecServer()
+	l, err := net.Listen("unix", filepath.Join(inDir, ExecSocket))
+	if err != nil {
+		return -1, fmt.Errorf("exec socket: %w", err)
+	}
+	defer l.Close()
+	go es.serve(l)
 	return vm.Run(&vm.Options{
+		SessionIn: es.in, SessionOut: es.out,
 		Spec: c.Spec, Rootfs: inRootfs, Accel: c.Accel,
 		Kernel: inKernel, Initrd: inInitrd, MemoryMiB: c.MemoryMiB,
 		Dir: inRun, InContainer: true, FS: "9p",
