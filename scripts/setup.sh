@@ -7,7 +7,9 @@ export PATH="$PATH:/usr/local/go/bin"
 
 # mmdebstrap: the Debian rootfs the real-software tests run (internal/testrootfs).
 # containernetworking-plugins and iptables: `run --net bridge|NAME|macvlan:...` (pkg/network).
-need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux mmdebstrap containernetworking-plugins iptables)
+# uidmap (newuidmap/newgidmap, setuid): rootless runs map the ranges /etc/subuid grants (pkg/rootless).
+# slirp4netns and passt: a rootless run's user-mode network (--net slirp|pasta).
+need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux mmdebstrap containernetworking-plugins iptables uidmap slirp4netns passt)
 missing=()
 for p in "${need[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

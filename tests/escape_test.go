@@ -578,6 +578,11 @@ func TestEscapeSuite(t *testing.T) {
 		// attempt merged in as uid 1000): whatever the recording saw, the
 		// learned profile may never let more through than its base.
 		{name: "learned", desc: "`bulwark learn` from this script under default, then `run --profile learned.json`", run: learnedFace, expect: all},
+		// Run by a user who is not root (tests/rootless_test.go): the
+		// same defaults, but cgroup v1 cannot be delegated to a user, so
+		// nothing caps the fork and memory bombs there (recorded; the
+		// pid namespace still ends them with the container).
+		{name: "rootless", desc: "`bulwark run ROOTFS -- ...` by a user who is not root", run: rootlessFace, expect: rootlessExpect()},
 		{name: "strict", desc: "`--profile strict` (one container per attempt: its seccomp refuses fork)", run: perAttempt("--profile", "strict"), expect: all},
 		{name: "rawdisk", desc: "`--profile rawdisk --device " + grantedDisk + "` (another loop device)", run: userFace("--profile", "rawdisk", "--device", grantedDisk), expect: all},
 		gpu,

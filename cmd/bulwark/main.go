@@ -85,6 +85,7 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 		VM: func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, error) {
 			return vmcontainer.Wrap(inner, rootfs, stateDir, logWarn)
 		},
+		Rootless: isRootless(cmd),
 	}
 }
 
@@ -96,12 +97,12 @@ func newApp(args []string) *cli.Command {
 		Usage:   "a secure-by-default OCI container runtime (runc-compatible)",
 		Version: version,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: "/run/bulwark", Usage: "directory for container state"},
+			&cli.StringFlag{Name: "root", Value: "/run/bulwark", Usage: "directory for container state (rootless: $XDG_RUNTIME_DIR/bulwark)"},
 			&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "cgroupsPath is slice:prefix:name, managed through systemd"},
-			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
+			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "run without root: true, false, or auto (when not run as root), as runc"},
 			&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for runc compatibility"},
 			&cli.BoolFlag{Name: "harden", Usage: "raise every container to the hardening floor (logged per change)"},
 			&cli.StringFlag{Name: "data-root", Sources: cli.EnvVars("BULWARK_DATA_ROOT"), Usage: "directory for images (default /var/lib/bulwark for root, else ~/.local/share/bulwark)"},
@@ -111,7 +112,10 @@ func newApp(args []string) *cli.Command {
 			&cli.StringFlag{Name: "policy", Value: policy.DefaultPolicyPath, Usage: "host policy file ({\"harden\": true, \"allow\": [...], \"pidsLimit\": N, \"memoryLimit\": \"1g\"})"},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
-			return ctx, setupLog(cmd.String("log"), cmd.String("log-format"), cmd.Bool("debug"))
+			if err := setupLog(cmd.String("log"), cmd.String("log-format"), cmd.Bool("debug")); err != nil {
+				return ctx, err
+			}
+			return ctx, setupRootless(cmd)
 		},
 	}
 	if c := commandIn(app, args); c != nil {

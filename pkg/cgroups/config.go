@@ -19,7 +19,16 @@ type Config struct {
 	Systemd bool `json:"systemd"`
 	// ID is the container ID; it names the default cgroup.
 	ID string `json:"id"`
+	// None: the container has no cgroup of its own, because its runtime
+	// runs rootless where no cgroup is delegated to it (pkg/rootless).
+	// Its manager changes nothing; pause, stats and OOM counts, which
+	// need a cgroup, fail with ErrNoCgroup.
+	None bool `json:"none,omitempty"`
 }
+
+// ErrNoCgroup is wrapped by what a container without a cgroup
+// (Config.None) cannot do.
+var ErrNoCgroup = errors.New("the container has no cgroup of its own (rootless, and no cgroup is delegated to this user)")
 
 const (
 	// defaultParent is the cgroupfs directory that holds every container

@@ -26,6 +26,9 @@ var ErrFrozen = errors.New("the cgroup is frozen")
 // ("container's cgroup is not empty", "container's cgroup unexpectedly
 // frozen"), which tools match on. Call it before anything is created.
 func (m *Manager) CheckUnused() error {
+	if m.cfg.None {
+		return nil
+	}
 	if m.Exists() {
 		pids, err := m.lib.GetAllPids()
 		// The cgroup may go away under us: that is unused too.

@@ -89,6 +89,9 @@ func Load(cfg Config) (*Manager, error) {
 }
 
 func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*Manager, error) {
+	if cfg.None {
+		return &Manager{cfg: cfg, lay: lay, paths: map[string]string{}, loaded: loaded}, nil
+	}
 	cg, parent, err := cfg.libCgroup()
 	if err != nil {
 		return nil, err
@@ -215,6 +218,9 @@ func (m *Manager) Exists() bool {
 // On failure the caller should call Destroy, which removes what was made.
 // On a manager made by Load it adds pid to the existing cgroup (exec).
 func (m *Manager) Apply(pid int) error {
+	if m.cfg.None {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var err error
@@ -256,6 +262,9 @@ func (m *Manager) apply(pid int) error {
 // update of memory alone leaves them alone), except on the first Set of a
 // manager made by New, where nil means deny every device.
 func (m *Manager) Set(r *specs.LinuxResources) error {
+	if m.cfg.None {
+		return nil
+	}
 	conv, err := convertResources(r)
 	if err != nil {
 		return err
@@ -422,6 +431,9 @@ func (m *Manager) setKernelTCP(limit int64) error {
 
 // Freeze stops every process in the cgroup (pause).
 func (m *Manager) Freeze() error {
+	if m.cfg.None {
+		return fmt.Errorf("cgroups: cannot freeze: %w", ErrNoCgroup)
+	}
 	if err := m.lib.Freeze(lib.Frozen); err != nil {
 		return fmt.Errorf("cgroups: cannot freeze %s: %w", m.where(), err)
 	}
@@ -430,6 +442,9 @@ func (m *Manager) Freeze() error {
 
 // Thaw resumes a frozen cgroup.
 func (m *Manager) Thaw() error {
+	if m.cfg.None {
+		return fmt.Errorf("cgroups: cannot thaw: %w", ErrNoCgroup)
+	}
 	if err := m.lib.Freeze(lib.Thawed); err != nil {
 		return fmt.Errorf("cgroups: cannot thaw %s: %w", m.where(), err)
 	}
@@ -439,6 +454,9 @@ func (m *Manager) Thaw() error {
 // FreezerState returns "FROZEN" or "THAWED". A cgroup that is still freezing
 // (v1 "FREEZING") is reported as THAWED: not every task is stopped yet.
 func (m *Manager) FreezerState() (string, error) {
+	if m.cfg.None {
+		return "", fmt.Errorf("cgroups: no freezer: %w", ErrNoCgroup)
+	}
 	st, err := m.lib.GetFreezerState()
 	if err != nil {
 		return "", fmt.Errorf("cgroups: cannot read freezer state of %s: %w", m.where(), err)
@@ -451,6 +469,9 @@ func (m *Manager) FreezerState() (string, error) {
 
 // Stats reads usage counters in the shape of runc's `events --stats`.
 func (m *Manager) Stats() (*Stats, error) {
+	if m.cfg.None {
+		return nil, fmt.Errorf("cgroups: no stats: %w", ErrNoCgroup)
+	}
 	cs, err := m.lib.Stats(nil)
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: cannot read stats of %s: %w", m.where(), err)
@@ -493,6 +514,9 @@ func addUnifiedHugetlbStats(dir string, s *Stats) error {
 
 // Pids lists every process in the cgroup and its sub-cgroups.
 func (m *Manager) Pids() ([]int, error) {
+	if m.cfg.None {
+		return nil, fmt.Errorf("cgroups: cannot list processes: %w", ErrNoCgroup)
+	}
 	pids, err := m.lib.GetAllPids()
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: cannot list processes of %s: %w", m.where(), err)
@@ -507,6 +531,9 @@ func (m *Manager) Pids() ([]int, error) {
 // sweep; a cgroup that was already paused stays paused unless sig is
 // SIGKILL (frozen processes could not die).
 func (m *Manager) KillAll(sig syscall.Signal) error {
+	if m.cfg.None {
+		return fmt.Errorf("cgroups: cannot signal every process: %w", ErrNoCgroup)
+	}
 	if !m.Exists() {
 		return nil
 	}
@@ -551,6 +578,9 @@ func (m *Manager) KillAll(sig syscall.Signal) error {
 // ones, and the default parent when it is left empty. It is idempotent. The
 // processes must be gone (KillAll(SIGKILL) and wait first).
 func (m *Manager) Destroy() error {
+	if m.cfg.None {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// Killed processes may take a moment to leave; live ones would make

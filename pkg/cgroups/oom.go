@@ -15,6 +15,9 @@ import (
 // events; a counter survives the killed process, unlike an eventfd armed by
 // a command that may start after the kill.
 func (m *Manager) OOMKills() (uint64, error) {
+	if m.cfg.None {
+		return 0, fmt.Errorf("cgroups: cannot count OOM kills: %w", ErrNoCgroup)
+	}
 	dir, file := m.paths["memory"], "memory.oom_control"
 	if m.lay.v2 {
 		dir, file = m.unifiedDir, "memory.events"

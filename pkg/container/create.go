@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/netns"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rootfs"
+	"github.com/bulwark-sec/bulwark/pkg/rootless"
 	"github.com/bulwark-sec/bulwark/pkg/safefile"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
@@ -52,6 +53,11 @@ type Runtime struct {
 	// Releasers undo the Owned kinds pkg/container does not know how to
 	// remove (OwnedNetwork), for delete and create's rollback.
 	Releasers map[OwnedKind]Releaser
+	// Rootless: this runtime has no privilege on the host (pkg/rootless
+	// decides, from --rootless). User namespace maps go through newuidmap
+	// and newgidmap, the rootfs is bound by the init itself (no idmapped
+	// mount), and a container gets no cgroup where none is delegated.
+	Rootless bool
 
 	states stateCache
 }
@@ -128,7 +134,11 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 		return err
 	}
 	defer l.Unlock()
-	cg := cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id}
+	cg, err := r.cgroupConfig(spec, id)
+	if err != nil {
+		os.RemoveAll(r.dir(id))
+		return err
+	}
 	// Refused before destroy is armed (it would kill what runs in the
 	// cgroup and remove it, and neither is this container's) and before
 	// the caller hands over what it made (Claimed).
@@ -459,6 +469,18 @@ func makeExecFifo(path string) (*os.File, error) {
 // written, by the returned function (initParams.userns); that saves making
 // one in a throwaway process (an execve of this binary) on every start.
 func (r *Runtime) openRootTree(rootfsPath string, spec *specs.Spec) (*os.File, func(nsfd int) error, error) {
+	if r.Rootless {
+		// A detached clone of a host mount needs privilege on the host;
+		// the init binds the rootfs in its own user namespace and sets
+		// nosuid and nodev there (rootfs.Prepare). An idmapped mount has
+		// no such way round it.
+		idmap, _, _, err := rootfs.RootTreeOptions(spec)
+		if err == nil && idmap {
+			err = &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationRootfsOptions,
+				Msg: "idmap needs root on the host (an idmapped mount); a rootless container's root is your own uid, so the rootfs needs none", Err: oci.ErrInvalidConfig}
+		}
+		return nil, nil, err
+	}
 	tree, idmap, err := rootfs.OpenRootTree(rootfsPath, spec)
 	if err != nil || !idmap {
 		return tree, nil, err
@@ -682,3 +704,49 @@ func (r *Runtime) compileSeccomp(s *specs.Spec) func() ([]byte, error) {
 // seccompCacheDir holds compiled seccomp programs under --root; '@' keeps
 // it from ever being taken for a container id.
 const seccompCacheDir = "@seccomp-cache"
+
+// cgroupConfig is the container's cgroup: linux.cgroupsPath under the
+// chosen driver, or, for a rootless runtime where no cgroup is delegated
+// (pkg/rootless.Cgroups), none at all. Without one, limits cannot be
+// enforced: as runc's rootless mode does, a config that sets any is
+// refused rather than run unlimited (the person's run drops its own
+// defaults first, and says so).
+func (r *Runtime) cgroupConfig(spec *specs.Spec, id string) (cgroups.Config, error) {
+	cg := cgroups.Config{Path: cgroupsPath(spec), Systemd: r.SystemdCgroup, ID: id}
+	if !r.Rootless {
+		return cg, nil
+	}
+	if ok, why := rootless.Cgroups(); !ok {
+		if f := limitsSet(spec); f != "" {
+			return cg, &oci.FieldError{File: oci.ConfigFile, Field: f,
+				Msg: "a limit needs a cgroup, and this rootless runtime has none: " + why + "; remove the limit or run as root", Err: oci.ErrInvalidConfig}
+		}
+		cg.None = true
+	}
+	return cg, nil
+}
+
+// limitsSet names the first linux.resources field that asks for a limit
+// (device rules do not: without privilege no device node can be made, and
+// the host's own nodes keep their permissions).
+func limitsSet(s *specs.Spec) string {
+	if s.Linux == nil || s.Linux.Resources == nil {
+		return ""
+	}
+	r := s.Linux.Resources
+	switch {
+	case r.Memory != nil && (r.Memory.Limit != nil || r.Memory.Reservation != nil || r.Memory.Swap != nil):
+		return "linux.resources.memory"
+	case r.CPU != nil && (r.CPU.Shares != nil || r.CPU.Quota != nil || r.CPU.Cpus != "" || r.CPU.Mems != ""):
+		return "linux.resources.cpu"
+	case r.Pids != nil:
+		return "linux.resources.pids"
+	case r.BlockIO != nil:
+		return "linux.resources.blockIO"
+	case len(r.HugepageLimits) > 0:
+		return "linux.resources.hugepageLimits"
+	case len(r.Unified) > 0:
+		return "linux.resources.unified"
+	}
+	return ""
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/rlimit"
+	"github.com/bulwark-sec/bulwark/pkg/rootless"
 	"github.com/bulwark-sec/bulwark/pkg/sched"
 	"github.com/bulwark-sec/bulwark/pkg/selfexe"
 )
@@ -154,7 +155,7 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 		}
 		switch reply := reply.(type) {
 		case initproto.MapsRequest:
-			if err := writeIDMaps(stage0, spec); err != nil {
+			if err := r.writeIDMaps(stage0, spec); err != nil {
 				return fail(err)
 			}
 			// Opened before answering: stage0 may exit once it has
@@ -285,7 +286,13 @@ func (ip initParams) setPids() error {
 	return nil
 }
 
-func writeIDMaps(pid int, spec *specs.Spec) error {
+func (r *Runtime) writeIDMaps(pid int, spec *specs.Spec) error {
+	if r.Rootless {
+		if err := rootless.WriteIDMaps(pid, spec.Linux.UIDMappings, spec.Linux.GIDMappings); err != nil {
+			return fmt.Errorf("%s: %w", oci.ConfigFile, err)
+		}
+		return nil
+	}
 	write := func(file string, ms []specs.LinuxIDMapping) error {
 		var b strings.Builder
 		for _, m := range ms {

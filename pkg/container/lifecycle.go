@@ -124,7 +124,15 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		if status == "paused" && sig == unix.SIGKILL {
 			defer m.Thaw()
 		}
-		return m.KillAll(sig)
+		err = m.KillAll(sig)
+		if !errors.Is(err, cgroups.ErrNoCgroup) {
+			return err
+		}
+		// Rootless without a cgroup: the init is all that can be named
+		// (with its own pid namespace, its SIGKILL takes the rest).
+		if status == specs.StateStopped {
+			return nil
+		}
 	}
 	if status == specs.StateStopped || status == specs.StateCreating {
 		return fmt.Errorf("container %q: %w", id, ErrNotRunning)

@@ -716,6 +716,15 @@ func finalize(p *specs.Process, cwdChecked bool) error {
 	return nil
 }
 
+// setgroupsDenied: the user namespace was made with setgroups denied (a
+// rootless runtime mapping only its own gid), where no process may ever
+// change its groups; with no additionalGids asked for, there is nothing to
+// change (runc skips the call the same way).
+func setgroupsDenied() bool {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.TrimSpace(string(b)) == "deny"
+}
+
 // setUser switches to the process user on this thread only; Go's
 // syscall.Setuid would broadcast to all threads, which is fine too, but the
 // raw calls keep the ordering explicit: groups, gid, then uid.
@@ -724,7 +733,7 @@ func setUser(u *specs.User) error {
 	for _, g := range u.AdditionalGids {
 		gids = append(gids, int(g))
 	}
-	if err := unix.Setgroups(gids); err != nil {
+	if err := unix.Setgroups(gids); err != nil && !(len(gids) == 0 && setgroupsDenied()) {
 		return &oci.FieldError{File: oci.ConfigFile, Field: "process.user.additionalGids", Msg: fmt.Sprintf("setgroups: %v", err), Err: err}
 	}
 	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {

@@ -192,6 +192,30 @@ func WithUserNamespace(hostStart, size uint32) Option {
 	}
 }
 
+// WithIDMappings gives the container a new user namespace with the maps
+// given, as a rootless caller's (pkg/rootless.IDMaps): the caller's own id
+// as container root, its subordinate ranges above. No idmapped rootfs: the
+// rootfs belongs to the caller, who is the container's root already. The
+// maps must not give container root the host's root.
+func WithIDMappings(uids, gids []specs.LinuxIDMapping) Option {
+	return func(s *specs.Spec) error {
+		for _, ms := range [][]specs.LinuxIDMapping{uids, gids} {
+			if len(ms) == 0 {
+				return errors.New("user namespace: empty id map")
+			}
+			for _, m := range ms {
+				if m.HostID == 0 && m.ContainerID == 0 {
+					return errors.New("user namespace: host id 0 would make the container's root the host's root")
+				}
+			}
+		}
+		newNS(s, specs.UserNamespace)
+		l := linux(s)
+		l.UIDMappings, l.GIDMappings = slices.Clone(uids), slices.Clone(gids)
+		return nil
+	}
+}
+
 // WithNoCapabilities empties all five capability sets.
 func WithNoCapabilities() Option {
 	return func(s *specs.Spec) error {

@@ -63,7 +63,20 @@ func Prepare(s *specs.Spec, rootfs string, o Options) error {
 		return err
 	}
 	if !o.HostMountNS {
-		if err := prepareRoot(rootfs, prop, o.RootTree); err != nil {
+		// Without the runtime's tree (a rootless runtime cannot make one)
+		// the init sets the attributes the annotation asks for on its own
+		// bind of the rootfs, which its user namespace owns.
+		var attrs uint64
+		if o.RootTree == nil {
+			var idmap bool
+			if idmap, attrs, _, err = RootTreeOptions(s); err != nil {
+				return err
+			}
+			if idmap {
+				return errors.New("the rootfs asks for an idmapped mount, which only the runtime can make, and it made none")
+			}
+		}
+		if err := prepareRoot(rootfs, prop, o.RootTree, attrs); err != nil {
 			return err
 		}
 	}
@@ -135,7 +148,7 @@ func rootPropagation(s *specs.Spec) (int, error) {
 
 // prepareRoot stops mount events flowing back to the host before anything
 // is mounted, then turns rootfs into a mount point so pivot_root accepts it.
-func prepareRoot(rootfs string, prop int, tree *os.File) error {
+func prepareRoot(rootfs string, prop int, tree *os.File, attrs uint64) error {
 	if err := unix.Mount("", "/", "", uintptr(prop), ""); err != nil {
 		return fmt.Errorf("setting propagation %#x on /: %w", prop, err)
 	}
@@ -159,6 +172,12 @@ func prepareRoot(rootfs string, prop int, tree *os.File) error {
 	}
 	if err := unix.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind-mounting rootfs %q onto itself: %w", rootfs, err)
+	}
+	if attrs != 0 {
+		attr := &unix.MountAttr{Attr_set: attrs}
+		if err := unix.MountSetattr(unix.AT_FDCWD, rootfs, unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("mount_setattr(%#x) on the bind of rootfs %q: %w", attrs, rootfs, err)
+		}
 	}
 	return nil
 }

@@ -55,6 +55,21 @@ func PathsOf(root, id string) Paths {
 	}
 }
 
+// pathsFor is PathsOf for rt: a rootless runtime can make nothing under
+// /dev or /run, so its per-container directories live under its own
+// --root (the caller's runtime directory), which the container's root, the
+// caller's own uid, can reach. It makes no device nodes (Dev is unused).
+func pathsFor(rt *container.Runtime, id string) Paths {
+	p := PathsOf(rt.Root, id)
+	if rt.Rootless {
+		name := filepath.Base(p.Files)
+		p.Dev = ""
+		p.Files = filepath.Join(rt.Root, "@files", name)
+		p.Volumes = filepath.Join(rt.Root, "@volumes", name)
+	}
+	return p
+}
+
 // host is what a run has made on the host so far.
 type host struct {
 	rt       *container.Runtime // releases what it owns
@@ -62,6 +77,9 @@ type host struct {
 	owns     []container.Owned
 	undo     *cleanup.Stack
 }
+
+// rootless: the run is a rootless runtime's (pkg/rootless decided).
+func (h *host) rootless() bool { return h.rt != nil && h.rt.Rootless }
 
 // own records resources about to be made: the container will own them,
 // and until it does the stack releases them in the order given.
@@ -85,7 +103,11 @@ func (h *host) ownDir(dir string) {
 // one), the bundle, the device nodes, the /etc files and the idmapped
 // volumes.
 func (h *host) prepare(s *specs.Spec, p Paths, allocate bool, vols []volumeFlag) error {
-	if allocate {
+	if allocate && h.rootless() {
+		if err := rootlessUserNamespace(s); err != nil {
+			return err
+		}
+	} else if allocate {
 		pool := userns.Default()
 		rg, err := pool.Allocate(h.stateDir)
 		if err != nil {
@@ -97,8 +119,11 @@ func (h *host) prepare(s *specs.Spec, p Paths, allocate bool, vols []volumeFlag)
 		}
 	}
 	// The bundle directory is the run's claim on its name (claimName).
-	if err := h.deviceNodes(s, p.Dev); err != nil {
-		return fmt.Errorf("--device: %w", err)
+	// Without root no node can be made: the init binds the host's.
+	if !h.rootless() {
+		if err := h.deviceNodes(s, p.Dev); err != nil {
+			return fmt.Errorf("--device: %w", err)
+		}
 	}
 	if err := h.etcFiles(s, p.Files); err != nil {
 		return err

@@ -57,11 +57,14 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 		return -1, fmt.Errorf("--name: %w", err)
 	}
 	if o.UsernsRange != "" {
+		if rt.Rootless {
+			return -1, errors.New("--userns-range: a rootless run maps the ranges /etc/subuid and /etc/subgid grant you; drop --userns-range")
+		}
 		if err := checkRange(rt, o.UsernsRange); err != nil {
 			return -1, err
 		}
 	}
-	p := PathsOf(rt.Root, id)
+	p := pathsFor(rt, id)
 	// The name is claimed before anything else is made: every path the
 	// run makes is derived from it, so two runs of one name must never
 	// both get past here (each would remove the other's files).
@@ -95,8 +98,13 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if o.Image != "" {
+	// An image's layers are idmapped by the snapshot, a rootless rootfs
+	// needs no idmap (its owner is the container's root).
+	if o.Image != "" || rt.Rootless {
 		withoutRootfsIdmap(s)
+	}
+	if rt.Rootless {
+		withoutLimits(s, os.Stderr)
 	}
 	if isVM(s) {
 		if err := oci.Validate(s, "", seccomp.Validate); err != nil {

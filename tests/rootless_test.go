@@ -1,0 +1,323 @@
+package tests
+
+// Rootless: a user who is not root runs `bulwark run` with the same
+// defaults. Each test runs the bulwark binary as a test account with
+// subordinate id ranges (internal/testrootfs.RequireRootlessUser), with a
+// HOME and an XDG_RUNTIME_DIR of its own, and checks what the run leaves
+// behind: nothing under the runtime directory but the seccomp cache, no
+// mount, no process of the account.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// rootlessEnv runs bulwark as a rootless test account.
+type rootlessEnv struct {
+	t       *testing.T
+	u       testrootfs.RootlessUser
+	home    string
+	runtime string
+}
+
+func newRootlessEnv(t *testing.T) *rootlessEnv {
+	t.Helper()
+	testrootfs.RequireUserNS(t)
+	return newRootlessEnvAs(t, testrootfs.RequireRootlessUser(t))
+}
+
+func newRootlessEnvAs(t *testing.T, u testrootfs.RootlessUser) *rootlessEnv {
+	t.Helper()
+	// The test binary's directory is a root-only temp dir.
+	if err := os.Chmod(filepath.Dir(bulwarkBin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &rootlessEnv{t: t, u: u, home: testrootfs.UserDir(t, u), runtime: testrootfs.UserDir(t, u)}
+	t.Cleanup(r.assertNothingLeft)
+	return r
+}
+
+// stateDir is where a rootless run keeps its state: $XDG_RUNTIME_DIR/bulwark.
+func (r *rootlessEnv) stateDir() string { return filepath.Join(r.runtime, "bulwark") }
+
+// bw runs bulwark as the account, with no --root: the rootless default.
+func (r *rootlessEnv) bw(args ...string) result {
+	r.t.Helper()
+	cmd := exec.Command(bulwarkBin, args...)
+	cmd.Dir = r.home
+	cmd.Env = []string{"HOME=" + r.home, "XDG_RUNTIME_DIR=" + r.runtime, "USER=" + r.u.Name,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(r.u.UID), Gid: uint32(r.u.GID), Groups: []uint32{}}}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := runWithTimeout(cmd, 90*time.Second)
+	res := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.code = ee.ExitCode()
+	default:
+		r.t.Fatalf("bulwark %v as %s: %v", args, r.u.Name, err)
+	}
+	return res
+}
+
+// assertNothingLeft: no container state, mount or process of the account
+// outlives the test's runs. Processes found are reported, then killed.
+func (r *rootlessEnv) assertNothingLeft() {
+	t := r.t
+	if ents, err := os.ReadDir(r.stateDir()); err == nil {
+		for _, e := range ents {
+			if e.Name() != "@seccomp-cache" {
+				t.Errorf("rootless state left behind: %s", filepath.Join(r.stateDir(), e.Name()))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, r.runtime) || strings.Contains(l, r.home) {
+				t.Errorf("mount left behind: %s", l)
+			}
+		}
+	}
+	for _, pid := range processesOf(r.u.UID) {
+		t.Errorf("process %d of %s left behind: %s", pid, r.u.Name, cmdline(pid))
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// processesOf lists the pids whose real uid is uid.
+func processesOf(uid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] == strconv.Itoa(uid) {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+func TestRootlessRunIsRootInsideAndWritesFilesAsTheUser(t *testing.T) {
+	r := newRootlessEnv(t)
+	rootfs := testrootfs.UserRootfs(t, r.u)
+	vol := testrootfs.UserDir(t, r.u)
+	res := r.bw("run", "-v", vol+":/out", rootfs, "--", "sh", "-c",
+		"id -u; id -g; echo hello > /out/f; cat /proc/self/uid_map; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status")
+	if res.code != 0 {
+		t.Fatalf("rootless run: %v", res)
+	}
+	lines := strings.Split(res.stdout, "\n")
+	if len(lines) < 2 || lines[0] != "0" || lines[1] != "0" {
+		t.Errorf("id inside: want uid 0 and gid 0, got:\n%s", res.stdout)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(vol, "f"), &st); err != nil {
+		t.Fatalf("the file the container wrote: %v", err)
+	}
+	if int(st.Uid) != r.u.UID || int(st.Gid) != r.u.GID {
+		t.Errorf("the container root's file is %d:%d on the host, want the user's %d:%d", st.Uid, st.Gid, r.u.UID, r.u.GID)
+	}
+	// Container root is the user; ids above it are the user's range.
+	for _, want := range []string{
+		fmt.Sprintf("0 %d 1", r.u.UID),
+		fmt.Sprintf("1 %d %d", testrootfs.RootlessSubStart, testrootfs.RootlessSubCount),
+		"CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(res.stdout), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("missing %q in:\n%s", want, res.stdout)
+		}
+	}
+	// The state went to $XDG_RUNTIME_DIR/bulwark (the seccomp cache stays).
+	if _, err := os.Stat(filepath.Join(r.stateDir(), "@seccomp-cache")); err != nil {
+		t.Errorf("rootless state not under $XDG_RUNTIME_DIR/bulwark: %v", err)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		// cgroup v1: one line says the limits are not enforced, and why.
+		if n := strings.Count(res.stderr, "cgroup limits not enforced"); n != 1 || !strings.Contains(res.stderr, "cgroup v1") {
+			t.Errorf("want exactly one line saying cgroup limits are not enforced on cgroup v1, got %d in:\n%s", n, res.stderr)
+		}
+	}
+}
+
+func TestRootlessRunRefusesWhatOnlyRootMayDo(t *testing.T) {
+	r := newRootlessEnv(t)
+	rootfs := testrootfs.UserRootfs(t, r.u)
+	// A host directory of root's, bound in: root's files are nobody's
+	// inside, and nobody's files cannot be written.
+	hostDir := t.TempDir()
+	if err := os.Chmod(hostDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(hostDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hostDir, "root-file"), []byte("root's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+echo "mount=$(syscall mount)"
+echo "mknod=$(syscall mknod)"
+echo "init_module=$(syscall init_module)"
+echo "finit_module=$(syscall finit_module)"
+echo "hostfile=$(syscall openw /host/root-file)"
+echo "hostdir=$(syscall create /host/new)"
+echo "hostname=$(syscall openw /proc/sys/kernel/hostname)"
+echo "rootfs=$(syscall create /bulwark-w)"
+echo "sethostname=$(syscall sethostname)"
+echo "setuid=$(syscall setuid 0)"
+`
+	res := r.bw("run", "-v", hostDir+":/host", rootfs, "--", "sh", "-c", script)
+	if res.code != 0 {
+		t.Fatalf("rootless run: %v", res)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(res.stdout, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			got[k] = v
+		}
+	}
+	for _, k := range []string{"mount", "mknod", "init_module", "finit_module", "hostfile", "hostdir", "hostname", "rootfs", "sethostname"} {
+		if v, ok := got[k]; !ok || v == "OK" || !errnoTok.MatchString(v) {
+			t.Errorf("%s from a rootless container: want refused, got %q\n%s", k, v, res.stdout)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(hostDir, "root-file")); err != nil || string(b) != "root's\n" {
+		t.Errorf("the host's file changed: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(hostDir, "new")); err == nil {
+		t.Error("the container made a file in root's directory")
+	}
+}
+
+func TestRootlessRunWithoutSubordinateIDsNamesEtcSubuid(t *testing.T) {
+	testrootfs.RequireUserNS(t)
+	r := newRootlessEnvAs(t, testrootfs.RequireUserWithoutSubIDs(t))
+	rootfs := testrootfs.UserRootfs(t, r.u)
+	res := r.bw("run", rootfs, "--", "true")
+	if res.code == 0 {
+		t.Fatalf("a user without subordinate ids ran a container: %v", res)
+	}
+	for _, want := range []string{"/etc/subuid", r.u.Name, "usermod --add-subuids"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("the error does not name %q:\n%s", want, res.stderr)
+		}
+	}
+}
+
+func TestRootlessRunWithoutRuntimeDirFailsClearly(t *testing.T) {
+	r := newRootlessEnv(t)
+	rootfs := testrootfs.UserRootfs(t, r.u)
+	// The variable unset, and no /run/user/UID of the account's.
+	if _, err := os.Stat(fmt.Sprintf("/run/user/%d", r.u.UID)); err == nil {
+		t.Skipf("/run/user/%d exists", r.u.UID)
+	}
+	c := exec.Command(bulwarkBin, "run", rootfs, "--", "true")
+	c.Env = []string{"HOME=" + r.home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(r.u.UID), Gid: uint32(r.u.GID), Groups: []uint32{}}}
+	out, err := c.CombinedOutput()
+	if err == nil {
+		t.Fatalf("ran without a runtime directory:\n%s", out)
+	}
+	if !strings.Contains(string(out), "XDG_RUNTIME_DIR") || !strings.Contains(string(out), "--root") {
+		t.Errorf("the error does not say what to set:\n%s", out)
+	}
+}
+
+// rootlessFace is the escape suite's rootless column: userFace's runs,
+// made by the rootless test account from a rootfs it owns.
+func rootlessFace(t *testing.T, _ *env, as []escapeAttempt) map[string]string {
+	r := newRootlessEnv(t)
+	rootfs := testrootfs.UserRootfs(t, r.u)
+	writeEscapeFiles(t, rootfs, as)
+	res := r.bw("run", rootfs, "--", "sh", escapeScript)
+	got := parseEscape(res.stdout)
+	if len(got) == 0 {
+		t.Errorf("rootless run: no results: %v", res)
+	}
+	for _, a := range as {
+		if a.asUser {
+			got[a.key] = tokenOf(r.bw("run", "--user", "1000:1000", rootfs, "--", a.sh))
+		}
+	}
+	return got
+}
+
+// rootlessExpect: everything blocked, except the resource bombs where no
+// cgroup can be had (cgroup v1), which are recorded.
+func rootlessExpect() map[string]string {
+	m := map[string]string{"*": "blocked"}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		m["forkbomb"], m["membomb"] = "record", "record"
+	}
+	return m
+}
+
+func TestRootlessOCIFaceRunsARuncRootlessBundleAndRefusesLimits(t *testing.T) {
+	r := newRootlessEnv(t)
+	bundle := testrootfs.UserDir(t, r.u)
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := testrootfs.Build(rootfs); err != nil {
+		t.Fatal(err)
+	}
+	if err := testrootfs.ChownTree(rootfs, r.u.UID, r.u.GID); err != nil {
+		t.Fatal(err)
+	}
+	// runc's form, as a rootless engine drives it: spec --rootless writes
+	// a config that maps the caller's own uid alone.
+	if res := r.bw("spec", "--rootless", "-b", bundle); res.code != 0 {
+		t.Fatalf("spec --rootless: %v", res)
+	}
+	cfg := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte(`"sh"`), []byte(`"id", "-u"`), 1)
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := r.bw("--rootless", "auto", "run", "-b", bundle, "rl-oci")
+	if res.code != 0 || strings.TrimSpace(res.stdout) != "0" {
+		t.Fatalf("runc's rootless bundle: want uid 0 inside, got %v", res)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return
+	}
+	// A limit no cgroup can enforce is refused, as runc refuses it.
+	b = bytes.Replace(b, []byte(`"linux": {`), []byte(`"linux": {"resources": {"memory": {"limit": 104857600}},`), 1)
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = r.bw("run", "-b", bundle, "rl-oci")
+	if res.code == 0 || !strings.Contains(res.stderr, "linux.resources.memory") {
+		t.Errorf("a memory limit without a cgroup: want refused naming linux.resources.memory, got %v", res)
+	}
+}
