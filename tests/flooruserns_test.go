@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -163,5 +165,113 @@ func TestHardenLeavesHostNetworkConfigsWithoutAUserNamespaceOrRefusesThem(t *tes
 	}
 	if _, err := os.Stat((&container.Runtime{Root: e.root}).StateDir(id)); !os.IsNotExist(err) {
 		t.Errorf("refused container left its state directory: %v", err)
+	}
+}
+
+// A pod under the floor, as containerd's CRI shapes it: the sandbox gets a
+// user namespace from the pool, and a container that joins the sandbox's
+// IPC, UTS and PID namespaces by /proc path joins its user namespace too
+// (alone beside it, it could not mount /proc for a PID namespace another
+// user namespace owns). Delete releases the pin of the joined namespace and
+// takes no range for the joining container.
+func TestHardenPutsAContainerJoiningAPodsNamespacesInThePodsUserNamespace(t *testing.T) {
+	testrootfs.RequireUserNS(t)
+	e := newEnv(t)
+	pol := emptyPolicy(t)
+	sandbox := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+		dockerShaped(s)
+	})
+	sid := e.id()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	if r := e.bw("--harden", "--policy", pol, "run", "-d", "-b", sandbox, "--pid-file", pidFile, sid); r.code != 0 {
+		t.Fatalf("run the sandbox: %v", r)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spid := strings.TrimSpace(string(b))
+	if nsLink(t, spid, "user") == nsLink(t, "self", "user") {
+		t.Fatalf("the sandbox was given no user namespace of its own")
+	}
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "readlink /proc/self/ns/user; ls /proc | grep -c '^[0-9]'"}
+		dockerShaped(s)
+		for i, ns := range s.Linux.Namespaces {
+			switch ns.Type {
+			case specs.IPCNamespace, specs.UTSNamespace, specs.PIDNamespace:
+				s.Linux.Namespaces[i].Path = "/proc/" + spid + "/ns/" + map[specs.LinuxNamespaceType]string{
+					specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.PIDNamespace: "pid"}[ns.Type]
+			}
+		}
+	})
+	id := e.id()
+	r := e.bw("--harden", "--policy", pol, "run", "-b", bundle, id)
+	if r.code != 0 {
+		t.Fatalf("run the container joining the sandbox's namespaces: %v", r)
+	}
+	if !strings.Contains(r.stderr, "joined the user namespace of process "+spid) {
+		t.Errorf("the floor did not log joining the sandbox's user namespace:\n%s", r.stderr)
+	}
+	out := strings.Fields(r.stdout)
+	if len(out) != 2 || out[0] != nsLink(t, spid, "user") {
+		t.Errorf("container's user namespace and process count %q, want the sandbox's %s", out, nsLink(t, spid, "user"))
+	} else if out[1] == "1" {
+		t.Errorf("the container's /proc shows one process: not the sandbox's PID namespace")
+	}
+	stateDir := (&container.Runtime{Root: e.root}).StateDir(id)
+	if al, _ := userns.Default().Allocated(); slices.Contains(slices.Collect(maps.Values(al)), stateDir) {
+		t.Errorf("the joining container took a range of its own")
+	}
+	e.mustOK("delete", "--force", id)
+	idmap := floorns.IdmapDir(stateDir)
+	if _, err := os.Stat(idmap); !os.IsNotExist(err) {
+		t.Errorf("%s left behind after delete: %v", idmap, err)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), idmap) {
+		t.Errorf("mounts under %s (the pinned user namespace, the rootfs) left behind after delete", idmap)
+	}
+}
+
+// A volume the kernel cannot idmap (a directory on an overlayfs mount) is
+// bound as it is, logged, and still reached by container root when its
+// host path is below a directory only host root may traverse (t.TempDir's
+// parent is 0700, as containerd's sandbox directories are).
+func TestHardenBindsAVolumeItCannotIdmapWhereContainerRootReachesIt(t *testing.T) {
+	testrootfs.RequireUserNS(t)
+	private := t.TempDir()
+	for _, s := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(private, s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(private, "lower", "file"), []byte("from-overlay\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vol := filepath.Join(private, "merged")
+	opts := "lowerdir=" + filepath.Join(private, "lower") + ",upperdir=" + filepath.Join(private, "upper") + ",workdir=" + filepath.Join(private, "work")
+	if err := unix.Mount("overlay", vol, "overlay", 0, opts); err != nil {
+		t.Skipf("overlayfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(vol, unix.MNT_DETACH) })
+	if err := os.Chmod(filepath.Dir(private), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "cat /vol/file; stat -c %u /vol/file"}
+		dockerShaped(s)
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "ro"}})
+	})
+	r := e.bw("--harden", "--policy", emptyPolicy(t), "run", "-b", bundle, e.id())
+	if r.code != 0 {
+		t.Fatalf("run with a volume on overlayfs below a 0700 directory: %v", r)
+	}
+	if !strings.Contains(r.stderr, "added a user namespace") || !strings.Contains(r.stderr, "bound without an idmap") {
+		t.Errorf("want a user namespace and the volume bound without an idmap, logged:\n%s", r.stderr)
+	}
+	if got := strings.Fields(r.stdout); len(got) != 2 || got[0] != "from-overlay" || got[1] != "65534" {
+		t.Errorf("inside: %q, want the file's content and owner 65534 (host root's, unmapped)", got)
 	}
 }

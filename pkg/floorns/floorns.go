@@ -65,11 +65,24 @@ func hostNS(s *specs.Spec) func(specs.LinuxNamespaceType) bool {
 }
 
 // Apply gives s the floor's user namespace where it can, and returns what
-// it made on the host (for the container to own) and its decisions.
+// it made on the host (for the container to own) and its decisions. A
+// config that joins namespaces another user namespace owns (a pod's
+// container, whose sandbox got one) joins that one (join.go).
 // stateDir is the container's state directory (the pool's owner of the
 // range); the idmapped mounts live beside it. On error nothing is left.
 func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) (owns []container.Owned, ds []policy.Decision, err error) {
 	if why := policy.FloorUsernsBlocker(s, cfg, hostNS(s)); why != "" {
+		return none(cfg, why)
+	}
+	pod, why, err := joinedOwner(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pod.close()
+	if why == "" && pod != nil {
+		why = pod.blocker(s)
+	}
+	if why != "" {
 		return none(cfg, why)
 	}
 	// Probe with the maps the container will have, before taking a range.
@@ -94,38 +107,6 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 			owns = nil
 		}
 	}()
-	pool := userns.Default()
-	rg, err := pool.Allocate(stateDir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("hardening floor: user namespace range: %w", err)
-	}
-	owns = append(owns, container.Owned{Kind: container.OwnedUsernsRange, Path: pool.Dir})
-	if rg.Size < policy.FloorUsernsSize {
-		return owns, nil, fmt.Errorf("hardening floor: the user namespace pool's ranges hold %d ids, fewer than the %d the floor maps", rg.Size, policy.FloorUsernsSize)
-	}
-	if err := policy.WithUserNamespace(rg.HostID, policy.FloorUsernsSize)(s); err != nil {
-		return owns, nil, err
-	}
-	// Docker allows ping to every gid ("0 2147483647"); inside the user
-	// namespace only its own gids can be named.
-	if v, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok {
-		var lo, hi uint64
-		if n, _ := fmt.Sscanf(v, "%d %d", &lo, &hi); n == 2 && hi >= policy.FloorUsernsSize {
-			nv := fmt.Sprintf("%d %d", min(lo, policy.FloorUsernsSize-1), policy.FloorUsernsSize-1)
-			s.Linux.Sysctl["net.ipv4.ping_group_range"] = nv
-			ds = append(ds, policy.Decision{Field: `linux.sysctl["net.ipv4.ping_group_range"]`, Action: fmt.Sprintf("set to %q", nv),
-				Reason: "inside the user namespace only its own gids exist"})
-		}
-	}
-	ds = append(ds, policy.Decision{Field: "linux.namespaces", Action: fmt.Sprintf("added a user namespace: container ids 0-%d are host ids %d-%d", policy.FloorUsernsSize-1, rg.HostID, uint64(rg.HostID)+policy.FloorUsernsSize-1),
-		Reason: "container root must not be host root; the rootfs and bind mounts are idmapped, so files keep the owners they have on disk"})
-
-	maps := s.Linux.UIDMappings
-	mnsfd, err := rootfs.UsernsFd(maps, maps)
-	if err != nil {
-		return owns, nil, err
-	}
-	defer unix.Close(mnsfd)
 	// The init reaches the rootfs and the bind sources by path after
 	// entering the user namespace, as the container's root: engines keep
 	// them below directories only the host's root may traverse
@@ -142,6 +123,33 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 		// Last, once every mount point in it is gone.
 		owns = append(owns, container.Owned{Kind: container.OwnedSharedDir, Path: dir})
 	}()
+	if pod != nil {
+		owns, ds, err = joinPod(s, pod, dir, owns)
+	} else {
+		owns, ds, err = newUserns(s, stateDir, owns)
+	}
+	if err != nil {
+		return owns, nil, err
+	}
+	// Docker allows ping to every gid ("0 2147483647"); inside the user
+	// namespace only its own gids can be named.
+	if v, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok {
+		var lo, hi uint64
+		size := mappedSize(s.Linux.GIDMappings)
+		if n, _ := fmt.Sscanf(v, "%d %d", &lo, &hi); n == 2 && hi >= size && size > 0 {
+			nv := fmt.Sprintf("%d %d", min(lo, size-1), size-1)
+			s.Linux.Sysctl["net.ipv4.ping_group_range"] = nv
+			ds = append(ds, policy.Decision{Field: `linux.sysctl["net.ipv4.ping_group_range"]`, Action: fmt.Sprintf("set to %q", nv),
+				Reason: "inside the user namespace only its own gids exist"})
+		}
+	}
+
+	maps := s.Linux.UIDMappings
+	mnsfd, err := rootfs.UsernsFd(maps, s.Linux.GIDMappings)
+	if err != nil {
+		return owns, nil, err
+	}
+	defer unix.Close(mnsfd)
 	root := filepath.Join(dir, "rootfs")
 	if err := os.Mkdir(root, 0o711); err != nil {
 		return owns, nil, fmt.Errorf("hardening floor: %w", err)
@@ -159,14 +167,6 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 			continue
 		}
 		field := fmt.Sprintf("mounts[%d] (%s)", i, m.Destination)
-		if err := rootfs.CheckIdmap(m.Source, mnsfd); err != nil {
-			if cfg.Userns == policy.UsernsRequire {
-				return owns, nil, fmt.Errorf("hardening floor: %s: %w", field, err)
-			}
-			ds = append(ds, policy.Decision{Field: field, Action: "bound without an idmap",
-				Reason: fmt.Sprintf("%v; its files belong to nobody inside the container's user namespace", err)})
-			continue
-		}
 		target := filepath.Join(dir, strconv.Itoa(i))
 		if err := mkTarget(m.Source, target); err != nil {
 			return owns, nil, fmt.Errorf("hardening floor: %s: %w", field, err)
@@ -174,12 +174,70 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 		// Detach, then remove the empty mount point (os.Remove: a point
 		// still mounted stays, with what is under it).
 		owns = append(owns, container.Owned{Kind: container.OwnedMount, Path: target}, container.Owned{Kind: container.OwnedSharedDir, Path: target})
-		if err := rootfs.IdmapOntoVia(m.Source, target, mnsfd); err != nil {
+		// Tried rather than probed: only the attempt knows (a source that
+		// is an overlayfs mount point has layers that could be idmapped,
+		// but the overlay itself cannot).
+		err := rootfs.IdmapOntoVia(m.Source, target, mnsfd)
+		if errors.Is(err, rootfs.ErrNoIdmap) && cfg.Userns != policy.UsernsRequire {
+			ds = append(ds, policy.Decision{Field: field, Action: "bound without an idmap",
+				Reason: fmt.Sprintf("%v; its files belong to nobody inside the container's user namespace", err)})
+			// Still bound here: its source may be below a directory the
+			// container's root cannot traverse either.
+			flags := uintptr(unix.MS_BIND)
+			if slices.Contains(m.Options, "rbind") {
+				flags |= unix.MS_REC
+			}
+			if err = unix.Mount(m.Source, target, "", flags, ""); err != nil {
+				err = fmt.Errorf("binding %s where the container's root reaches it: %w", m.Source, err)
+			}
+		}
+		if err != nil {
 			return owns, nil, fmt.Errorf("hardening floor: %s: %w", field, err)
 		}
 		m.Source = target
 	}
 	return owns, ds, nil
+}
+
+// newUserns gives s a user namespace of its own, with a range from the
+// pool.
+func newUserns(s *specs.Spec, stateDir string, owns []container.Owned) ([]container.Owned, []policy.Decision, error) {
+	pool := userns.Default()
+	rg, err := pool.Allocate(stateDir)
+	if err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: user namespace range: %w", err)
+	}
+	owns = append(owns, container.Owned{Kind: container.OwnedUsernsRange, Path: pool.Dir})
+	if rg.Size < policy.FloorUsernsSize {
+		return owns, nil, fmt.Errorf("hardening floor: the user namespace pool's ranges hold %d ids, fewer than the %d the floor maps", rg.Size, policy.FloorUsernsSize)
+	}
+	if err := policy.WithUserNamespace(rg.HostID, policy.FloorUsernsSize)(s); err != nil {
+		return owns, nil, err
+	}
+	return owns, []policy.Decision{{Field: "linux.namespaces", Action: fmt.Sprintf("added a user namespace: container ids 0-%d are host ids %d-%d", policy.FloorUsernsSize-1, rg.HostID, uint64(rg.HostID)+policy.FloorUsernsSize-1),
+		Reason: "container root must not be host root; the rootfs and bind mounts are idmapped, so files keep the owners they have on disk"}}, nil
+}
+
+// joinPod puts s in pod's user namespace, pinned by a bind mount of it in
+// dir: the config then names a file that stays that user namespace however
+// long the process in it lives, where /proc/PID/ns/user could name another
+// one (a host's) once PID is reused.
+func joinPod(s *specs.Spec, pod *owner, dir string, owns []container.Owned) ([]container.Owned, []policy.Decision, error) {
+	pin := filepath.Join(dir, "user")
+	f, err := os.OpenFile(pin, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o400)
+	if err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: %w", err)
+	}
+	f.Close()
+	owns = append(owns, container.Owned{Kind: container.OwnedMount, Path: pin}, container.Owned{Kind: container.OwnedSharedDir, Path: pin})
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", pod.fd), pin, "", unix.MS_BIND, ""); err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: pinning the pod's user namespace at %s: %w", pin, err)
+	}
+	if err := policy.WithJoinedUserNamespace(pin, pod.uid, pod.gid)(s); err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: %w", err)
+	}
+	return owns, []policy.Decision{{Field: "linux.namespaces", Action: fmt.Sprintf("joined the user namespace of process %d (uid_map %s)", pod.pid, mapsString(pod.uid)),
+		Reason: "the namespaces the config joins (a pod's) belong to it, and only its root may act in them; the rootfs and bind mounts are idmapped through its maps"}}, nil
 }
 
 // IdmapDir is where a container's idmapped bind sources are mounted: a name

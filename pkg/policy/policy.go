@@ -216,6 +216,28 @@ func WithIDMappings(uids, gids []specs.LinuxIDMapping) Option {
 	}
 }
 
+// WithJoinedUserNamespace puts the container in the existing user namespace
+// at path, whose maps are uid and gid, and makes the rootfs an idmapped
+// mount through those maps. Maps that reach host id 0 are refused: the
+// container's root would be the host's.
+func WithJoinedUserNamespace(path string, uid, gid []specs.LinuxIDMapping) Option {
+	return func(s *specs.Spec) error {
+		if path == "" || len(uid) == 0 || len(gid) == 0 {
+			return errors.New("user namespace: joining one needs its path and its uid and gid maps")
+		}
+		for _, m := range slices.Concat(uid, gid) {
+			if m.HostID == 0 || (m.Size > 0 && uint64(m.HostID)+uint64(m.Size) > 1<<32-1) {
+				return fmt.Errorf("user namespace %s: map %d %d %d reaches host id 0 or overflows 32-bit ids", path, m.ContainerID, m.HostID, m.Size)
+			}
+		}
+		oci.SetNamespace(s, specs.LinuxNamespace{Type: specs.UserNamespace, Path: path})
+		l := linux(s)
+		l.UIDMappings, l.GIDMappings = slices.Clone(uid), slices.Clone(gid)
+		addRootfsOption(s, "idmap")
+		return nil
+	}
+}
+
 // WithNoCapabilities empties all five capability sets.
 func WithNoCapabilities() Option {
 	return func(s *specs.Spec) error {

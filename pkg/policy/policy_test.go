@@ -147,6 +147,8 @@ func TestBadInputIsRefused(t *testing.T) {
 		{"unbounded tmpfs", []Option{WithTmpfs("/tmp", 0)}, nil},
 		{"volume source missing", []Option{WithMount("/nonexistent/bulwark", "/data", true)}, os.ErrNotExist},
 		{"user namespace onto host root", []Option{WithUserNamespace(0, 65536)}, nil},
+		{"joined user namespace mapping host root", []Option{WithJoinedUserNamespace("/proc/1/ns/user", []specs.LinuxIDMapping{{HostID: 0, Size: 1}}, []specs.LinuxIDMapping{{HostID: 1000, Size: 1}})}, nil},
+		{"joined user namespace without maps", []Option{WithJoinedUserNamespace("/proc/1/ns/user", nil, nil)}, nil},
 		{"relative cwd", []Option{WithCwd("tmp")}, nil},
 		{"env without =", []Option{WithEnv("FOO")}, nil},
 		{"zero pids", []Option{WithPidsLimit(0)}, nil},

@@ -138,14 +138,8 @@ func startDaemon(name string, net network, defaultHandler, extra string) (*daemo
 		"--wrapper", wrapper, "--cgroup-driver", "cgroupfs", "containerd").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("bulwark install containerd: %v: %s", err, out)
 	}
-	// Known limit: the floor's user namespace (policy "userns": "auto", the
-	// default) cannot start a pod under containerd 1.6, whose bundle
-	// directories are root's, mode 0700: container root, an unprivileged
-	// host uid, cannot reach its rootfs ("lstat .../rootfs: permission
-	// denied"). The hardened handler here runs the rest of the floor, as a
-	// node does with /etc/bulwark/policy.json {"userns": "off"}.
 	policyFile := filepath.Join(dir, "policy.json")
-	if err := os.WriteFile(policyFile, []byte(`{"harden": true, "userns": "off"}`), 0o644); err != nil {
+	if err := os.WriteFile(policyFile, []byte(`{"harden": true}`), 0o644); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+bulwarkBin+" --harden --policy "+policyFile+" \"$@\"\n"), 0o755); err != nil {
