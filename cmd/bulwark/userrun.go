@@ -101,6 +101,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "net", Value: "none", Usage: "none (own namespace, loopback only), host, bridge, a network's name (bulwark network ls), macvlan:IFACE, ipvlan:IFACE, dedicated:IFACE, container:NAME or cni:NAME (docs/networks.md)"},
 		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "[IP:]HOST:CONTAINER[/tcp|udp] publish a container port on the host (bridge networks)"},
 		&cli.StringFlag{Name: "seccomp", Usage: "seccomp profile (OCI linux.seccomp JSON) instead of the profile's"},
+		&cli.BoolFlag{Name: "log-denied", Usage: "print a line per call the seccomp filter refuses, naming the call and the rule (from the kernel's log: root; docs/learn.md)"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "hostname", Usage: "container hostname"},
 		&cli.StringFlag{Name: "isolation", Usage: "namespace (the default), or vm: the payload in a VM of its own inside the walls (vm-strict: refuse without real KVM; docs/vm.md)"},
@@ -210,7 +211,7 @@ func userRunOptions(cmd *cli.Command, rootfs string, argv []string) *userface.Op
 		StopSignal: cmd.String("stop-signal"), Expose: cmd.StringSlice("expose"),
 		ImageVolumes: cmd.String("image-volume"),
 		Detach:       cmd.Bool("detach"), Remove: cmd.Bool("rm"), Keep: cmd.Bool("keep"),
-		Isolation: cmd.String("isolation"),
+		Isolation: cmd.String("isolation"), LogDenied: cmd.Bool("log-denied"),
 	}
 	if cmd.IsSet("entrypoint") {
 		v := cmd.String("entrypoint")

@@ -151,20 +151,20 @@ func mergeRegions(regions []region, cls [6][]class) []region {
 			if r.pick[j] < 0 {
 				continue
 			}
-			k := key{r.pick, r.outcome}
+			k := key(r)
 			k.pick[j] = -1
 			count[k]++
 		}
 		var merged []region
 		done := map[key]bool{}
 		for _, r := range regions {
-			k := key{r.pick, r.outcome}
+			k := key(r)
 			k.pick[j] = -1
 			if r.pick[j] < 0 || count[k] < len(cls[j]) {
 				merged = append(merged, r)
 			} else if !done[k] {
 				done[k] = true
-				merged = append(merged, region{k.pick, k.outcome})
+				merged = append(merged, region(k))
 			}
 		}
 		regions = merged

@@ -59,6 +59,10 @@ type Options struct {
 	// vm-strict refuses to run where KVM is not real.
 	Isolation string
 
+	// LogDenied prints a line per call the seccomp filter refuses, naming
+	// the call and the rule (denied.go).
+	LogDenied bool
+
 	// Image, instead of Rootfs, runs an image of the store under DataRoot
 	// (pkg/image) on an overlay snapshot of its own.
 	Image, DataRoot string
@@ -144,6 +148,9 @@ func read(o *Options) (*request, error) {
 	case "", "namespace", oci.IsolationVM, oci.IsolationVMStrict:
 	default:
 		return nil, fmt.Errorf("--isolation %q: want namespace, vm or vm-strict", o.Isolation)
+	}
+	if o.LogDenied && (o.Detach || o.Isolation == oci.IsolationVM || o.Isolation == oci.IsolationVMStrict) {
+		return nil, fmt.Errorf("--log-denied prints while the container runs in the foreground, under namespace isolation: %w (with --detach or --isolation vm, bulwark explain --profile %s SYSCALL names the rule instead)", policy.ErrConflict, r.profile)
 	}
 	if o.ReadOnly != nil && o.Writable != nil {
 		return nil, fmt.Errorf("--read-only conflicts with --writable: %w", policy.ErrConflict)

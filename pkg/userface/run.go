@@ -106,6 +106,12 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	if rt.Rootless {
 		withoutLimits(s, os.Stderr)
 	}
+	var denials *denialLog
+	if o.LogDenied {
+		if denials, err = logDenied(rt, id, s, o.Profile); err != nil {
+			return -1, err
+		}
+	}
 	if isVM(s) {
 		if err := oci.Validate(s, "", seccomp.Validate); err != nil {
 			return -1, err
@@ -140,6 +146,12 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	// it (no root, dmesg_restrict) the hint says less.
 	kills, _ := killlog.Start()
 	defer kills.Close()
+	if denials != nil {
+		if err := denials.start(); err != nil {
+			return -1, err
+		}
+		defer denials.stop()
+	}
 	ro := &container.RunOpts{
 		// The claim goes last, so that delete frees the name only once
 		// everything derived from it is gone.
@@ -153,6 +165,7 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 		ro.Started = d.started
 	}
 	code, err := rt.Run(id, p.Bundle, ro)
+	denials.stop()
 	if err != nil {
 		tee.stop()
 		return -1, err

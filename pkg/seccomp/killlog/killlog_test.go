@@ -32,6 +32,36 @@ func TestParseReadsOnlySeccompKills(t *testing.T) {
 	}
 }
 
+func TestParseDecisionReadsEveryAction(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rec    string
+		ok     bool
+		denied bool
+		code   uint32
+	}{
+		{"an errno (the kernel logs the action, not the errno)", `6,2071,22473912341,-;audit: type=1326 audit(1796598203.594:2071): auid=4294967295 uid=165536 gid=165536 ses=4294967295 pid=384 comm="python3" exe="/usr/bin/python3.11" sig=0 arch=c000003e syscall=41 compat=0 ip=0x7ff4648e7dc7 code=0x50000`, true, true, 0x50000},
+		{"a kill", `audit: type=1326 audit(1:2): pid=5 comm="x" sig=31 syscall=41 code=0x80000000`, true, true, 0x80000000},
+		{"a logged call let through", `audit: type=1326 audit(1:2): pid=5 comm="x" sig=0 syscall=41 code=0x7ffc0000`, true, false, 0x7ffc0000},
+		{"another record type", `audit: type=1400 audit(1:2): pid=5 sig=0 syscall=41 code=0x50000`, false, false, 0},
+		{"no pid", `audit: type=1326 audit(1:2): sig=0 syscall=41 code=0x50000`, false, false, 0},
+	} {
+		d, ok := ParseDecision(tc.rec)
+		if ok != tc.ok || ok && (d.Denied() != tc.denied || d.Code != tc.code || d.Name != "socket") {
+			t.Errorf("%s: %+v, %v; want ok %v, denied %v, code %#x", tc.name, d, ok, tc.ok, tc.denied, tc.code)
+		}
+	}
+	for rec, want := range map[string]int{
+		"4,2077,22585393187,-;kauditd_printk_skb: 3990 callbacks suppressed": 3990,
+		"kauditd_printk_skb: x callbacks suppressed":                         0,
+		"net_ratelimit: 12 callbacks suppressed":                             0,
+	} {
+		if n, _ := suppressed(rec); n != want {
+			t.Errorf("suppressed(%q) = %d, want %d", rec, n, want)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add(`5,1,2,-;audit: type=1326 audit(1:2): pid=3 comm="a b" sig=31 syscall=41`)
 	f.Fuzz(func(t *testing.T, rec string) {
