@@ -35,8 +35,40 @@ func TestKernelCVETable(t *testing.T) {
 		{"5.16.1", "CVE-2022-0185", true},
 		{"5.4.173", "CVE-2022-0185", false},
 		{"5.0.21", "CVE-2022-0185", false},
-		{"5.11.15", "CVE-2021-22555", true},
+		{"5.11.14", "CVE-2021-22555", true},
+		{"5.11.15", "CVE-2021-22555", false}, // not 5.11.16
 		{"5.12.0", "CVE-2021-22555", false},
+		// Checked against each entry's FixSource.
+		{"3.16.37", "CVE-2016-5195", true},
+		{"3.16.38", "CVE-2016-5195", false}, // was missing
+		{"4.1.34", "CVE-2016-5195", true},
+		{"4.1.35", "CVE-2016-5195", false}, // was missing
+		{"3.12.65", "CVE-2016-5195", true},
+		{"3.12.66", "CVE-2016-5195", false},
+		{"3.18.44", "CVE-2016-5195", false},
+		{"4.7.8", "CVE-2016-5195", true},
+		{"4.8.3", "CVE-2016-5195", false},
+		{"3.2.102", "CVE-2016-5195", true},  // no fix found on the 3.2 branch
+		{"3.10.108", "CVE-2016-5195", true}, // 3.10: unchecked, so unfixed
+		{"2.6.21", "CVE-2016-5195", false},  // before the bug
+		{"2.6.22.17", "CVE-2008-0600", true},
+		{"2.6.22.18", "CVE-2008-0600", false},
+		{"2.6.23.17", "CVE-2008-0600", true}, // 2.6.23: unchecked
+		{"4.19.306", "CVE-2024-1086", true},  // was listed as fixed
+		{"4.19.307", "CVE-2024-1086", false},
+		{"5.10.209", "CVE-2024-1086", true}, // was listed as fixed
+		{"5.10.210", "CVE-2024-1086", false},
+		{"5.4.268", "CVE-2024-1086", true},
+		{"5.15.149", "CVE-2024-1086", false},
+		{"6.6.14", "CVE-2024-1086", true},
+		{"4.9.300", "CVE-2022-0492", true},
+		{"4.9.301", "CVE-2022-0492", false},
+		{"5.16.5", "CVE-2022-0492", true},
+		{"5.15.15", "CVE-2022-0185", true},
+		{"5.15.16", "CVE-2022-0185", false},
+		{"5.15.24", "CVE-2022-0847", true},
+		{"5.15.25", "CVE-2022-0847", false},
+		{"5.16.10", "CVE-2022-0847", true},
 	} {
 		k, err := ParseVersion(tc.kernel)
 		if err != nil {
@@ -51,8 +83,13 @@ func TestKernelCVETable(t *testing.T) {
 		}
 	}
 	for _, c := range KernelCVEs {
-		if !strings.HasPrefix(c.Source, "https://") || c.Impact == "" || len(c.Stable) == 0 {
-			t.Errorf("%s: source, impact and stable fixes are required", c.ID)
+		if !strings.HasPrefix(c.Source, "https://") || !strings.HasPrefix(c.FixSource, "https://") || c.Impact == "" || len(c.Stable) == 0 {
+			t.Errorf("%s: source, fix source, impact and stable fixes are required", c.ID)
+		}
+		for i, f := range c.Stable {
+			if f.Compare(c.Introduced) <= 0 || f.Compare(c.Mainline) >= 0 || i > 0 && f.Compare(c.Stable[i-1]) <= 0 {
+				t.Errorf("%s: stable fix %s out of order or outside [%s, %s)", c.ID, f, c.Introduced, c.Mainline)
+			}
 		}
 		if c.ID == "CVE-2019-5736" {
 			t.Errorf("CVE-2019-5736 is runc's, not the kernel's")

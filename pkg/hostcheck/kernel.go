@@ -102,8 +102,16 @@ type KernelCVE struct {
 	// Mitigation is what helps until the kernel is updated ("" when
 	// nothing in a configuration does).
 	Mitigation string
-	Source     string
+	// Source describes the bug (NVD, or the finder's write-up); FixSource
+	// is where each Stable version was checked.
+	Source    string
+	FixSource string
 }
+
+// streamFixes is a record, per CVE and stable branch, of the first release
+// whose git history holds the fix (matched by upstream commit id); it
+// covers 3.2 onwards, but not the 3.4 and 3.10 branches.
+const streamFixes = "https://github.com/nluedtke/linux_kernel_cves/blob/master/data/stream_fixes.json"
 
 func v(s string) Version {
 	ver, err := ParseVersion(s)
@@ -123,30 +131,43 @@ func vs(ss ...string) []Version {
 
 // KernelCVEs is the shipped table: the kernel bugs used to escape
 // containers or that a container's root reaches, with the first fixed
-// release per stable branch (from the kernel.org stable changelogs as
-// summarised by the source given for each). Only kernel bugs: runc's
-// CVE-2019-5736 is the runtime's.
+// release per stable branch, each checked against FixSource. A branch
+// whose fix could not be checked is left out: its kernels count as
+// affected (a false alarm on an old branch rather than a missed bug).
+// Only kernel bugs: runc's CVE-2019-5736 is the runtime's.
 var KernelCVEs = []KernelCVE{
 	{
 		ID: "CVE-2008-0600", Name: "vmsplice",
-		Impact:     "the talk's example of a buggy syscall: vmsplice_to_user let any process write kernel memory, root from any container",
-		Introduced: v("2.6.17"), Mainline: v("2.6.25"), Stable: vs("2.6.22.18", "2.6.23.16", "2.6.24.2"),
+		Impact:     "the talk's example of a buggy syscall: vmsplice_to_pipe did not check a user pointer, root from any process in any container",
+		Introduced: v("2.6.17"), Mainline: v("2.6.25"), Stable: vs("2.6.22.18", "2.6.24.2"),
 		Mitigation: "a seccomp profile without vmsplice (Bulwark's default allows it: the bug is long fixed)",
 		Source:     "https://nvd.nist.gov/vuln/detail/CVE-2008-0600",
+		// NVD: 2.6.17 through 2.6.24.1. 2.6.22.18: openSUSE's kernel
+		// changelog drops its vmsplice-pipe-exploit patch on updating
+		// to it as upstreamed. 2.6.23.16 (likely, released with
+		// 2.6.24.2) is not confirmed by a source reachable here, so the
+		// 2.6.23 branch counts as unfixed.
+		FixSource: "https://nvd.nist.gov/vuln/detail/CVE-2008-0600",
 	},
 	{
 		ID: "CVE-2016-5195", Name: "Dirty COW",
 		Impact:     "a copy-on-write race writes read-only files and mappings: the host's binaries and the vDSO, a container escape",
-		Introduced: v("2.6.22"), Mainline: v("4.9"), Stable: vs("3.2.83", "3.4.113", "3.10.104", "3.12.66", "3.18.44", "4.4.26", "4.7.9", "4.8.3"),
+		Introduced: v("2.6.22"), Mainline: v("4.9"), Stable: vs("3.12.66", "3.16.38", "3.18.44", "4.1.35", "4.4.26", "4.7.9", "4.8.3"),
 		Mitigation: "",
 		Source:     "https://nvd.nist.gov/vuln/detail/CVE-2016-5195",
+		// 3.16.38 and 4.1.35 were missing. 3.2.83, 3.4.113 and
+		// 3.10.104 were listed without a source: the record finds no
+		// fix in the 3.2 branch (through 3.2.102) and does not cover
+		// 3.4 and 3.10, so those branches count as unfixed.
+		FixSource: streamFixes,
 	},
 	{
 		ID: "CVE-2021-22555", Name: "netfilter x_tables heap out-of-bounds write",
 		Impact:     "root from a process with CAP_NET_ADMIN in a user namespace: the published exploit escapes Kubernetes pods",
-		Introduced: v("2.6.19"), Mainline: v("5.12"), Stable: vs("4.4.267", "4.9.267", "4.14.231", "4.19.188", "5.4.113", "5.10.31", "5.11.16"),
+		Introduced: v("2.6.19"), Mainline: v("5.12"), Stable: vs("4.4.267", "4.9.267", "4.14.231", "4.19.188", "5.4.113", "5.10.31", "5.11.15"),
 		Mitigation: "no unprivileged user namespaces on the host; seccomp denying unshare(CLONE_NEWUSER) in containers (Bulwark's default does)",
 		Source:     "https://google.github.io/security-research/pocs/linux/cve-2021-22555/writeup.html",
+		FixSource:  streamFixes, // 5.11.15, not 5.11.16
 	},
 	{
 		ID: "CVE-2022-0185", Name: "fs_context legacy_parse_param heap overflow",
@@ -154,6 +175,7 @@ var KernelCVEs = []KernelCVE{
 		Introduced: v("5.1"), Mainline: v("5.17"), Stable: vs("5.4.173", "5.10.93", "5.15.16", "5.16.2"),
 		Mitigation: "no unprivileged user namespaces; seccomp denying unshare(CLONE_NEWUSER) and fsconfig (Bulwark's default does)",
 		Source:     "https://nvd.nist.gov/vuln/detail/CVE-2022-0185",
+		FixSource:  streamFixes,
 	},
 	{
 		ID: "CVE-2022-0492", Name: "cgroup v1 release_agent",
@@ -161,6 +183,7 @@ var KernelCVEs = []KernelCVE{
 		Introduced: v("2.6.24"), Mainline: v("5.17"), Stable: vs("4.9.301", "4.14.266", "4.19.229", "5.4.177", "5.10.97", "5.15.20", "5.16.6"),
 		Mitigation: "cgroup v2 (no release_agent); no CAP_SYS_ADMIN; seccomp or an LSM in containers",
 		Source:     "https://unit42.paloaltonetworks.com/cve-2022-0492-cgroups/",
+		FixSource:  streamFixes,
 	},
 	{
 		ID: "CVE-2022-0847", Name: "Dirty Pipe",
@@ -168,13 +191,15 @@ var KernelCVEs = []KernelCVE{
 		Introduced: v("5.8"), Mainline: v("5.17"), Stable: vs("5.10.102", "5.15.25", "5.16.11"),
 		Mitigation: "",
 		Source:     "https://dirtypipe.cm4all.com/",
+		FixSource:  streamFixes,
 	},
 	{
 		ID: "CVE-2024-1086", Name: "nf_tables nft_verdict_init use-after-free",
 		Impact:     "root from an unprivileged user namespace with nf_tables: a public exploit works on most distributions",
-		Introduced: v("3.15"), Mainline: v("6.8"), Stable: vs("4.19.306", "5.4.269", "5.10.209", "5.15.149", "6.1.76", "6.6.15", "6.7.3"),
+		Introduced: v("3.15"), Mainline: v("6.8"), Stable: vs("4.19.307", "5.4.269", "5.10.210", "5.15.149", "6.1.76", "6.6.15", "6.7.3"),
 		Mitigation: "no unprivileged user namespaces (kernel.unprivileged_userns_clone=0 or user.max_user_namespaces=0 where nothing needs them); blacklist nf_tables where unused",
 		Source:     "https://nvd.nist.gov/vuln/detail/CVE-2024-1086",
+		FixSource:  streamFixes, // 4.19.307 and 5.10.210, not .306 and .209
 	},
 }
 
@@ -200,7 +225,7 @@ func (c KernelCVE) FixedIn(k Version) string {
 			return f.String()
 		}
 	}
-	return c.Mainline.String() + " (no fix on the " + series + " branch)"
+	return c.Mainline.String() + " (no fixed " + series + ".x release known to this table)"
 }
 
 // distroVersion is the upstream version a distribution kernel is built
