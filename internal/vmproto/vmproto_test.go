@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestFramesRoundTrip(t *testing.T) {
@@ -81,5 +82,23 @@ func TestSessionFramesRoundTrip(t *testing.T) {
 	}
 	if _, _, _, err := ParseSession([]byte{0, 0, 1}); err == nil {
 		t.Error("a session frame shorter than its header was accepted")
+	}
+}
+
+// TestMarks: a boot step's mark round-trips, and a mark whose name could
+// drive the person's terminal or is oversized is refused.
+func TestMarks(t *testing.T) {
+	name, at, err := ParseMark(Mark("rootfs", 1500*time.Millisecond))
+	if err != nil || name != "rootfs" || at != 1500*time.Millisecond {
+		t.Fatalf("ParseMark(Mark) = %q, %v, %v; want rootfs, 1.5s", name, at, err)
+	}
+	for _, bad := range [][]byte{
+		{1, 2, 3},
+		append(make([]byte, 8), "\x1b[2J"...),
+		append(make([]byte, 8), bytes.Repeat([]byte("a"), maxMarkName+1)...),
+	} {
+		if _, _, err := ParseMark(bad); !errors.Is(err, ErrFrame) {
+			t.Errorf("ParseMark(%q) = %v, want ErrFrame", bad, err)
+		}
 	}
 }

@@ -35,27 +35,82 @@ var guestModules = []string{
 	"virtiofs", "9pnet_virtio", "9p",
 }
 
+// MinimalKernel is where scripts/build-vm-kernel.sh leaves its kernel:
+// built from Debian's linux-source with everything the agent needs built
+// in and virtio-mmio devices taken from the command line, it boots on
+// QEMU's microvm machine without firmware tables, modules or PCI, in a
+// fraction of the stock kernel's time (docs/vm.md). Used when present.
+var MinimalKernel = filepath.Join(DefaultCacheDir, "kernel", "vmlinux")
+
 // Kernel is the guest kernel found on the host.
 type Kernel struct {
 	Path    string // what was found (bzImage or vmlinux)
 	Version string // its release, naming /lib/modules/VERSION; "" if unknown
+	// Microvm: its config (next to it) builds in virtio-mmio with
+	// command-line devices and the console and filesystem drivers, so it
+	// boots on -M microvm with no ACPI and no modules.
+	Microvm bool
 }
 
-// FindKernel returns $BULWARK_VM_KERNEL or the newest /boot/vmlinuz-*.
+// FindKernel returns $BULWARK_VM_KERNEL, else the minimal kernel when
+// scripts/build-vm-kernel.sh made one, else the newest /boot/vmlinuz-*.
 func FindKernel() (*Kernel, error) {
 	if k := os.Getenv(EnvKernel); k != "" {
 		if _, err := os.Stat(k); err != nil {
 			return nil, fmt.Errorf("%s: %w", EnvKernel, err)
 		}
-		return &Kernel{Path: k, Version: versionOf(k)}, nil
+		return newKernel(k), nil
+	}
+	if fi, err := os.Stat(MinimalKernel); err == nil && fi.Mode().IsRegular() {
+		return newKernel(MinimalKernel), nil
 	}
 	ks, _ := filepath.Glob("/boot/vmlinuz-*")
 	if len(ks) == 0 {
 		return nil, ErrNoKernel
 	}
 	sort.Strings(ks)
-	k := ks[len(ks)-1]
-	return &Kernel{Path: k, Version: versionOf(k)}, nil
+	return newKernel(ks[len(ks)-1]), nil
+}
+
+func newKernel(path string) *Kernel {
+	k := &Kernel{Path: path, Version: versionOf(path)}
+	k.Microvm = microvmConfig(kernelConfig(k))
+	return k
+}
+
+// kernelConfig reads the kernel's build config: config-VERSION next to a
+// Debian kernel, or config next to a built one.
+func kernelConfig(k *Kernel) []byte {
+	names := []string{"config"}
+	if k.Version != "" {
+		names = []string{"config-" + k.Version}
+	}
+	for _, n := range names {
+		if b, err := os.ReadFile(filepath.Join(filepath.Dir(k.Path), n)); err == nil {
+			return b
+		}
+	}
+	return nil
+}
+
+// microvmOptions are what the agent needs on QEMU's microvm machine,
+// built in: the transport with its devices on the command line (QEMU
+// adds virtio_mmio.device=... there), the port and both filesystems.
+var microvmOptions = []string{
+	"VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES", "VIRTIO_CONSOLE",
+	"VIRTIO_FS", "NET_9P_VIRTIO", "9P_FS", "PVH",
+}
+
+func microvmConfig(cfg []byte) bool {
+	if len(cfg) == 0 {
+		return false
+	}
+	for _, o := range microvmOptions {
+		if !bytes.Contains(cfg, []byte("\nCONFIG_"+o+"=y\n")) {
+			return false
+		}
+	}
+	return true
 }
 
 func versionOf(path string) string {
@@ -121,8 +176,7 @@ func bootKernel(k *Kernel, cacheDir string) (string, error) {
 	if string(head) == "\x7fELF" {
 		return k.Path, nil
 	}
-	cfg, err := os.ReadFile(filepath.Join(filepath.Dir(k.Path), "config-"+k.Version))
-	if err != nil || !bytes.Contains(cfg, []byte("\nCONFIG_PVH=y\n")) {
+	if cfg := kernelConfig(k); !bytes.Contains(cfg, []byte("\nCONFIG_PVH=y\n")) {
 		return k.Path, nil
 	}
 	xz, err := exec.LookPath("xz")

@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
 
 // Paths of the VMM's parts; Debian's qemu-system-x86 ships them all.
@@ -83,19 +84,28 @@ type Options struct {
 	// whose rootfs share is a read-only bind already when it must be.
 	InContainer bool
 	Warnf       func(format string, args ...any)
-	// Marks, when set, is called at each step (bench, tests);
-	// $BULWARK_VM_TIMING=1 prints the steps' times.
-	Marks func(step string)
+	// Marks, when set, is called at each step of the boot (bench, tests)
+	// with the host's time since Run began; the guest agent's steps
+	// ("guest main", "guest rootfs", ...) also carry the guest's boot
+	// clock (0 for the host's own). $BULWARK_VM_TIMING=1 prints them.
+	Marks func(step string, host, guest time.Duration)
 
 	t0 time.Time
 }
 
-func (o *Options) mark(step string) {
+func (o *Options) mark(step string) { o.markGuest(step, 0) }
+
+func (o *Options) markGuest(step string, guest time.Duration) {
+	host := time.Since(o.t0)
 	if o.Marks != nil {
-		o.Marks(step)
+		o.Marks(step, host, guest)
 	}
 	if os.Getenv("BULWARK_VM_TIMING") == "1" {
-		fmt.Fprintf(os.Stderr, "vm: %s at %v\n", step, time.Since(o.t0).Round(time.Millisecond))
+		g := ""
+		if guest > 0 {
+			g = fmt.Sprintf(" (guest clock %v)", guest.Round(time.Millisecond))
+		}
+		fmt.Fprintf(os.Stderr, "vm: %s at %v%s\n", step, host.Round(time.Millisecond), g)
 	}
 }
 
@@ -108,7 +118,10 @@ func Run(o *Options) (int, error) {
 		return -1, err
 	}
 	defer v.stop()
-	return v.wait()
+	code, err := v.wait()
+	v.stop()
+	o.mark("stopped")
+	return code, err
 }
 
 type machine struct {
@@ -122,6 +135,7 @@ type machine struct {
 	qdone    chan struct{}
 	roMount  string
 	keepDir  bool
+	seccomp  []byte // the spec's filter, compiled for the agent
 	stopOnce sync.Once
 }
 
@@ -149,6 +163,13 @@ func start(o *Options) (_ *machine, err error) {
 	}
 	if f := os.Getenv("BULWARK_VM_FS"); f != "" {
 		o.FS = f
+	}
+	kernel, initrd := o.Kernel, o.Initrd
+	if kernel == "" || initrd == "" {
+		var err error
+		if kernel, initrd, err = Assets(o); err != nil {
+			return nil, err
+		}
 	}
 	if o.Machine == "" {
 		o.Machine = "pc"
@@ -181,16 +202,22 @@ func start(o *Options) (_ *machine, err error) {
 		p := Probe()
 		o.Accel = p.Accel
 	}
-	kernel, initrd := o.Kernel, o.Initrd
-	if kernel == "" || initrd == "" {
-		var err error
-		if kernel, initrd, err = Assets(o); err != nil {
-			return nil, err
+	var bpf []byte
+	if o.Spec.Linux != nil && o.Spec.Linux.Seccomp != nil {
+		// Compiled here, where it costs milliseconds (and is cached when
+		// the cache is writable), not in the guest, where libseccomp
+		// under TCG costs hundreds.
+		dir := ""
+		if !o.InContainer {
+			dir = filepath.Join(cacheDir(o), "seccomp")
+		}
+		if bpf, err = seccomp.Compile(o.Spec.Linux.Seccomp, dir); err != nil {
+			return nil, fmt.Errorf("vm: config.json linux.seccomp: %w", err)
 		}
 	}
 	o.mark("assets")
 
-	v := &machine{o: o, qdone: make(chan struct{})}
+	v := &machine{o: o, qdone: make(chan struct{}), seccomp: bpf}
 	defer func() {
 		if err != nil {
 			v.stop()
@@ -232,6 +259,7 @@ func start(o *Options) (_ *machine, err error) {
 		if err := waitSocket(sock, v.fsd, 5*time.Second); err != nil {
 			return nil, fmt.Errorf("vm: %s: %w: %s", virtiofsd, err, strings.TrimSpace(v.qerr.String()))
 		}
+		o.mark("virtiofsd")
 		fsArgs = []string{
 			"-chardev", "socket,id=fs,path=" + sock,
 			"-device", "vhost-user-fs-" + dev + ",chardev=fs,tag=" + vmproto.MountTag,
@@ -262,8 +290,9 @@ func start(o *Options) (_ *machine, err error) {
 	}
 	mopt := mname
 	if mname == "microvm" {
-		// No legacy devices the agent does not use; the kernel finds
-		// the virtio-mmio devices in ACPI (Debian builds no command-line ones).
+		// No legacy devices the agent does not use. A kernel with
+		// command-line virtio-mmio devices needs no ACPI: QEMU names the
+		// devices on the command line, and the kernel skips the tables.
 		mopt += ",x-option-roms=off,rtc=off"
 	}
 	if mextra != "" {
@@ -325,14 +354,23 @@ func start(o *Options) (_ *machine, err error) {
 // Assets returns the guest kernel and the initramfs for o, from the cache
 // (made there on first use): the uncompressed kernel QEMU enters directly
 // and the agent binary with the guest's modules.
+//
+// When o.Machine is empty, Assets sets it to the machine that kernel boots
+// fastest on: microvm without ACPI (no PCI bus to enumerate, no ACPI tables
+// to interpret, no legacy devices) for a kernel that finds its virtio-mmio
+// devices on the command line (scripts/build-vm-kernel.sh makes one), pc
+// for Debian's stock kernel, which cannot (docs/vm.md).
 func Assets(o *Options) (kernel, initrd string, err error) {
-	cache := o.CacheDir
-	if cache == "" {
-		cache = DefaultCacheDir
-	}
+	cache := cacheDir(o)
 	k, err := FindKernel()
 	if err != nil {
 		return "", "", err
+	}
+	if o.Machine == "" {
+		o.Machine = "pc"
+		if k.Microvm {
+			o.Machine = "microvm,acpi=off"
+		}
 	}
 	if kernel, err = bootKernel(k, cache); err != nil {
 		return "", "", err
@@ -347,6 +385,13 @@ func Assets(o *Options) (kernel, initrd string, err error) {
 		return "", "", err
 	}
 	return kernel, initrd, nil
+}
+
+func cacheDir(o *Options) string {
+	if o.CacheDir != "" {
+		return o.CacheDir
+	}
+	return DefaultCacheDir
 }
 
 // sweepStale removes the run directories (and read-only views) of runs
@@ -465,7 +510,7 @@ func (v *machine) wait() (int, error) {
 				ready = true
 				o.mark("agent")
 				v.dropReadonlyView()
-				cfg, err := json.Marshal(&vmproto.Config{Spec: o.Spec, FS: o.FS})
+				cfg, err := json.Marshal(&vmproto.Config{Spec: o.Spec, FS: o.FS, Seccomp: v.seccomp})
 				if err != nil {
 					return -1, err
 				}
@@ -489,6 +534,12 @@ func (v *machine) wait() (int, error) {
 			case vmproto.KindExit:
 				o.mark("exit")
 				return vmproto.ParseExit(f.data)
+			case vmproto.KindMark:
+				name, at, err := vmproto.ParseMark(f.data)
+				if err != nil {
+					return -1, fmt.Errorf("vm agent: %w", err)
+				}
+				o.markGuest("guest "+name, at)
 			case vmproto.KindFail:
 				return -1, fmt.Errorf("vm agent: %s", f.data)
 			default:

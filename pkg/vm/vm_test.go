@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -159,5 +160,58 @@ func TestSweepStaleRemovesDeadRunsOnly(t *testing.T) {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s: exists=%v, want %v", d, err == nil, want)
 		}
+	}
+}
+
+// TestMinimalKernelIsPreferredAndBootsOnMicrovm: the kernel
+// scripts/build-vm-kernel.sh leaves is used when present (unless
+// BULWARK_VM_KERNEL names another), and only a kernel whose config builds
+// in virtio-mmio with command-line devices is booted on microvm.
+func TestMinimalKernelIsPreferredAndBootsOnMicrovm(t *testing.T) {
+	full := "\n"
+	for _, o := range microvmOptions {
+		full += "CONFIG_" + o + "=y\n"
+	}
+	tests := []struct {
+		name, config string
+		microvm      bool
+	}{
+		{"every option built in", full, true},
+		{"no config", "", false},
+		{"command-line devices missing", strings.Replace(full, "CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y", "# CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES is not set", 1), false},
+		{"virtio-mmio as a module", strings.Replace(full, "CONFIG_VIRTIO_MMIO=y", "CONFIG_VIRTIO_MMIO=m", 1), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			k := filepath.Join(dir, "vmlinux")
+			if err := os.WriteFile(k, []byte("\x7fELF"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.config != "" {
+				if err := os.WriteFile(filepath.Join(dir, "config"), []byte(tc.config), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old := MinimalKernel
+			MinimalKernel = k
+			defer func() { MinimalKernel = old }()
+			t.Setenv(EnvKernel, "")
+			got, err := FindKernel()
+			if err != nil || got.Path != k {
+				t.Fatalf("FindKernel = %+v, %v; want the minimal kernel %s", got, err, k)
+			}
+			if got.Microvm != tc.microvm || got.Version != "" {
+				t.Errorf("kernel %+v: want Microvm %v and no module version", got, tc.microvm)
+			}
+			other := filepath.Join(t.TempDir(), "vmlinuz-9.9")
+			if err := os.WriteFile(other, []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(EnvKernel, other)
+			if got, err := FindKernel(); err != nil || got.Path != other {
+				t.Errorf("with %s set: FindKernel = %+v, %v; want %s", EnvKernel, got, err, other)
+			}
+		})
 	}
 }

@@ -58,15 +58,58 @@ func Agent() {
 	os.Exit(code)
 }
 
+// marker records when the agent reaches each step, on the guest's boot
+// clock, and sends the marks to the host once the port is open: the
+// host's timing output and the bench show where a boot's time goes.
+type marker struct {
+	c       *vmproto.Conn
+	pending [][]byte
+}
+
+func bootClock() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return time.Duration(ts.Nano())
+}
+
+func (m *marker) at(name string, t time.Duration) {
+	b := vmproto.Mark(name, t)
+	if m.c == nil {
+		m.pending = append(m.pending, b)
+		return
+	}
+	_ = m.c.Write(vmproto.KindMark, b)
+}
+
+func (m *marker) mark(name string) { m.at(name, bootClock()) }
+
+func (m *marker) attach(c *vmproto.Conn) {
+	m.c = c
+	for _, b := range m.pending {
+		_ = c.Write(vmproto.KindMark, b)
+	}
+	m.pending = nil
+}
+
 func agent() int {
+	var m marker
+	m.mark("main")
 	if err := earlyMounts(); err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
 		return 1
 	}
+	m.mark("mounted")
+	child, err := spawnPayload()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
+		return 1
+	}
+	m.mark("spawned")
 	if err := loadModules(vmproto.ModuleOrder); err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
 		return 1
 	}
+	m.mark("modules")
 	port, err := openPort(vmproto.PortName, 10*time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
@@ -78,6 +121,8 @@ func agent() int {
 		_ = c.Write(vmproto.KindFail, []byte(err.Error()))
 		return 1
 	}
+	m.mark("port")
+	m.attach(c)
 	if err := c.Write(vmproto.KindReady, nil); err != nil {
 		return fail(err)
 	}
@@ -95,16 +140,20 @@ func agent() int {
 	if cfg.Spec == nil || cfg.Spec.Process == nil || len(cfg.Spec.Process.Args) == 0 {
 		return fail(errors.New("config: no process.args"))
 	}
+	m.mark("config")
 	if err := setupRoot(&cfg); err != nil {
 		return fail(err)
 	}
-	code, err := runPayload(c, &cfg)
+	m.mark("rootfs")
+	code, err := child.run(c, &cfg)
 	if err != nil {
 		return fail(err)
 	}
+	m.mark("exited")
 	// The payload's writes must be on the host before it learns the
 	// status: the host ends the VM as soon as it has it.
 	unix.Sync()
+	m.mark("synced")
 	if err := c.Write(vmproto.KindExit, vmproto.ExitStatus(code)); err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark agent:", err)
 	}
@@ -195,16 +244,72 @@ func openPort(name string, wait time.Duration) (*os.File, error) {
 	}
 }
 
-// runPayload starts the payload's child and relays its stdio until it
-// exits; it returns the shell-style status.
-func runPayload(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
-	cmd, stdin, err := startChild(cfg, vmproto.Stream{C: c, Kind: vmproto.KindStdout}, vmproto.Stream{C: c, Kind: vmproto.KindStderr})
-	if err != nil {
-		return 0, err
+// payloadProc is the child that becomes the payload. It is started as
+// soon as the agent runs, so that its Go runtime starts (hundreds of ms
+// under TCG) while the agent waits on the host for the port, the config
+// and the rootfs, instead of after them; it waits for the config on fd 3.
+type payloadProc struct {
+	cmd            *exec.Cmd
+	config         *os.File // the config goes here
+	stdin          *os.File // the payload's stdin (write end)
+	stdout, stderr *os.File // read ends
+}
+
+func spawnPayload() (*payloadProc, error) {
+	var ends [8]*os.File // read, write of config, stdin, stdout, stderr
+	for i := 0; i < len(ends); i += 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, f := range ends[:i] {
+				f.Close()
+			}
+			return nil, err
+		}
+		ends[i], ends[i+1] = r, w
 	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{"bulwark-payload"}
+	cmd.Env = []string{vmproto.EnvPayload + "=1"}
+	cmd.ExtraFiles = []*os.File{ends[0]}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = ends[2], ends[5], ends[7]
+	err := cmd.Start()
+	for _, i := range []int{0, 2, 5, 7} { // the child's ends
+		ends[i].Close()
+	}
+	if err != nil {
+		for _, i := range []int{1, 3, 4, 6} {
+			ends[i].Close()
+		}
+		return nil, fmt.Errorf("starting the payload: %w", err)
+	}
+	return &payloadProc{cmd: cmd, config: ends[1], stdin: ends[3], stdout: ends[4], stderr: ends[6]}, nil
+}
+
+// run hands the child its config, relays its stdio (and exec sessions)
+// until it exits and returns the shell-style status.
+func (p *payloadProc) run(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
+	var copies sync.WaitGroup
+	for _, o := range []struct {
+		f    *os.File
+		kind byte
+	}{{p.stdout, vmproto.KindStdout}, {p.stderr, vmproto.KindStderr}} {
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			_, _ = io.Copy(vmproto.Stream{C: c, Kind: o.kind}, o.f)
+			o.f.Close()
+		}()
+	}
+	go func() {
+		_ = json.NewEncoder(p.config).Encode(cfg)
+		p.config.Close()
+	}()
 	ss := &sessions{c: c, base: cfg, procs: map[uint32]*session{}}
-	go relayInput(c, stdin, cmd.Process, ss)
-	return status(cmd.Wait())
+	go relayInput(c, p.stdin, p.cmd.Process, ss)
+	err := p.cmd.Wait()
+	// Everything the payload wrote reaches the host before its status.
+	copies.Wait()
+	return status(err)
 }
 
 // startChild starts the agent's child that applies cfg's process config

@@ -63,8 +63,17 @@ func payload() (int, error) {
 	}
 	// Without no_new_privs only a privileged process may load a filter,
 	// so then it goes in before the capabilities are dropped.
+	loadSeccomp := func() error {
+		var err error
+		if len(cfg.Seccomp) > 0 {
+			_, err = seccomp.InstallProgram(cfg.Seccomp, sc)
+		} else {
+			_, err = seccomp.LoadThread(sc)
+		}
+		return err
+	}
 	if sc != nil && !p.NoNewPrivileges {
-		if _, err := seccomp.LoadThread(sc); err != nil {
+		if err := loadSeccomp(); err != nil {
 			return 1, err
 		}
 		sc = nil
@@ -82,7 +91,7 @@ func payload() (int, error) {
 		return 127, err
 	}
 	if sc != nil {
-		if _, err := seccomp.LoadThread(sc); err != nil {
+		if err := loadSeccomp(); err != nil {
 			return 1, err
 		}
 	}

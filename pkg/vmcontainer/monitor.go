@@ -64,7 +64,7 @@ func monitor() (int, error) {
 	return vm.Run(&vm.Options{
 		SessionIn: es.in, SessionOut: es.out,
 		Spec: c.Spec, Rootfs: inRootfs, Accel: c.Accel,
-		Kernel: inKernel, Initrd: inInitrd, MemoryMiB: c.MemoryMiB,
+		Kernel: inKernel, Initrd: inInitrd, MemoryMiB: c.MemoryMiB, Machine: c.Machine,
 		Dir: inRun, InContainer: true, FS: "9p",
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Signals: sigs,

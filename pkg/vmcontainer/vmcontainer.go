@@ -60,6 +60,7 @@ type Config struct {
 	Spec      *specs.Spec `json:"spec"` // the payload's, for the agent
 	Accel     string      `json:"accel"`
 	MemoryMiB int64       `json:"memoryMiB"`
+	Machine   string      `json:"machine"` // the one the kernel boots on (vm.Assets)
 }
 
 // IsVM tells whether spec asks for VM isolation.
@@ -122,7 +123,8 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if err != nil {
 		return nil, err
 	}
-	kernel, initrd, err := vm.Assets(&vm.Options{})
+	ao := &vm.Options{}
+	kernel, initrd, err := vm.Assets(ao)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 			return nil, err
 		}
 	}
-	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem})
+	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine})
 	if err != nil {
 		return nil, err
 	}
