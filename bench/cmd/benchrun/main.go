@@ -202,6 +202,7 @@ func main() {
 	b.benchConcurrent()
 	b.benchSeccomp()
 	b.benchLayers()
+	b.benchVM()
 	b.rep.elapsed = time.Since(start)
 	b.loadAfter = loadavg()
 	b.rep.clean = b.cleanup()

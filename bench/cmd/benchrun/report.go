@@ -69,6 +69,7 @@ type report struct {
 	conc          concTable
 	sec           secTable
 	layers        layerTable
+	vm            *vmTable
 	elapsed       time.Duration
 	clean         cleanState
 }
@@ -367,6 +368,8 @@ func (b *bench) render() string {
 		m.p("Bulwark-only hardening (Landlock, the user face's full default policy, the `--harden` floor) was not measured in this run; see the notes.")
 	}
 	m.p("")
+
+	b.renderVM(m)
 
 	// bench/network.sh measures the networks on its own (it changes the
 	// host's links and rules); its last report is carried over, with its
