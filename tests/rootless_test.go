@@ -8,18 +8,24 @@ package tests
 // mount, no process of the account.
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bulwark-sec/bulwark/internal/imagetest"
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
@@ -319,5 +325,65 @@ func TestRootlessOCIFaceRunsARuncRootlessBundleAndRefusesLimits(t *testing.T) {
 	res = r.bw("run", "-b", bundle, "rl-oci")
 	if res.code == 0 || !strings.Contains(res.stderr, "linux.resources.memory") {
 		t.Errorf("a memory limit without a cgroup: want refused naming linux.resources.memory, got %v", res)
+	}
+}
+
+func TestRootlessRunImageLoadedByTheUser(t *testing.T) {
+	r := newRootlessEnv(t)
+	mid := imagetest.Layer(t, "gzip",
+		imageEntry{Name: "etc/marker", Body: "from-image\n"},
+		imageEntry{Name: "etc/doomed", Body: "x"},
+		imageEntry{Name: "work/", Type: tar.TypeDir})
+	top := imagetest.Layer(t, "zstd", imageEntry{Name: "etc/.wh.doomed"})
+	img := imagetest.Image(t, runtime.GOARCH, layerFromDir(t, userRootfs(t)), mid, top)
+	ref, err := name.NewTag("rootless-img:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(testrootfs.UserDir(t, r.u), "img.tar")
+	if err := tarball.WriteToFile(archive, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(archive, r.u.UID, r.u.GID); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.bw("load", "-q", "-i", archive); res.code != 0 {
+		t.Fatalf("rootless load: %v", res)
+	}
+	// The store is the user's, under ~/.local/share/bulwark.
+	if _, err := os.Stat(filepath.Join(r.home, ".local/share/bulwark/images")); err != nil {
+		t.Errorf("rootless image store not under ~/.local/share/bulwark: %v", err)
+	}
+	res := r.bw("run", "rootless-img:1", "--", "sh", "-c",
+		"id -u; cat /etc/marker; test -e /etc/doomed && echo doomed-present; echo w > /tmp/f && cat /tmp/f; touch /bin/x 2>&1 | tail -1")
+	if res.code != 0 {
+		t.Fatalf("rootless run IMAGE: %v", res)
+	}
+	for _, want := range []string{"0\n", "from-image\n", "w\n"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, res.stdout)
+		}
+	}
+	for _, bad := range []string{"doomed-present"} {
+		if strings.Contains(res.stdout, bad) {
+			t.Errorf("%s:\n%s", bad, res.stdout)
+		}
+	}
+	// --user names are the image's, read from its layers.
+	res = r.bw("run", "--user", "app", "rootless-img:1", "--", "id", "-u")
+	if res.code != 0 || res.stdout != "1000\n" {
+		t.Errorf("--user app (uid 1000 in the image's /etc/passwd): %v", res)
+	}
+	// Writable: writes land in the container's own upper directory.
+	res = r.bw("run", "--writable", "rootless-img:1", "--", "sh", "-c", "echo w > /work/f && cat /work/f && rm /etc/marker && echo removed")
+	if res.code != 0 || res.stdout != "w\nremoved\n" {
+		t.Fatalf("rootless run --writable IMAGE: %v", res)
+	}
+	res = r.bw("run", "rootless-img:1", "--", "cat", "/etc/marker")
+	if res.code != 0 || res.stdout != "from-image\n" {
+		t.Errorf("the next container does not see the image as it was: %v", res)
+	}
+	if res := r.bw("rmi", "rootless-img:1"); res.code != 0 {
+		t.Errorf("rootless rmi: %v", res)
 	}
 }

@@ -210,6 +210,11 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 			}
 			spec.Annotations[oci.AnnotationIsolation] = r.Isolation
 		}
+		// Layers a bundle names are host paths the init would mount as
+		// the rootfs: only a person's run, which made them, says so.
+		if _, ok := spec.Annotations[oci.AnnotationRootfsOverlay]; ok {
+			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationRootfsOverlay, Msg: "set only by `bulwark run IMAGE` without root, not in a bundle's config", Err: oci.ErrInvalidConfig}
+		}
 		// An engine asking for a VM must get one or an error: running
 		// the container with namespaces alone would be a silent downgrade.
 		if v, ok := spec.Annotations[oci.AnnotationIsolation]; ok && v != "namespace" {

@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -56,7 +57,7 @@ func (o Owned) Release(owner string) error {
 	}
 	switch o.Kind {
 	case OwnedDir:
-		return os.RemoveAll(o.Path)
+		return removeAll(o.Path)
 	case OwnedSharedDir:
 		// Another container's entries keep it; that is not an error.
 		_ = os.Remove(o.Path)
@@ -83,4 +84,21 @@ func (r *Runtime) Release(o Owned, owner string) error {
 		return f(o, owner)
 	}
 	return o.Release(owner)
+}
+
+// removeAll is os.RemoveAll that also removes directories the caller owns
+// but may not write or search: without root, an overlay's work/work
+// (which the kernel makes with mode 0) is otherwise left behind.
+func removeAll(path string) error {
+	err := os.RemoveAll(path)
+	if err == nil || !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(path)
 }

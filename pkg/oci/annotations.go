@@ -21,6 +21,14 @@ const (
 	// nosuid and nodev (pkg/rootfs, RootTreeOptions).
 	AnnotationRootfsOptions = "run.bulwark.rootfs-options"
 
+	// AnnotationRootfsOverlay makes the init mount the rootfs as an
+	// overlay of the given layers itself, in its own user namespace,
+	// instead of binding it: a rootless run's image snapshot, which no
+	// process outside that namespace could mount (pkg/rootfs). Its value
+	// is overlayfs's lowerdir, upperdir and workdir options. Only a
+	// person's run sets it: create refuses it in a bundle.
+	AnnotationRootfsOverlay = "run.bulwark.rootfs-overlay"
+
 	// AnnotationImage is the image reference a person's run was made from
 	// (pkg/userface: bulwark ls).
 	AnnotationImage = "run.bulwark.image"

@@ -11,6 +11,8 @@ import (
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 // Options carries what Prepare cannot learn from the spec alone.
@@ -76,7 +78,11 @@ func Prepare(s *specs.Spec, rootfs string, o Options) error {
 				return errors.New("the rootfs asks for an idmapped mount, which only the runtime can make, and it made none")
 			}
 		}
-		if err := prepareRoot(rootfs, prop, o.RootTree, attrs); err != nil {
+		overlay := s.Annotations[oci.AnnotationRootfsOverlay]
+		if overlay != "" && o.RootTree != nil {
+			return errors.New("the rootfs is both an overlay the init mounts and a tree the runtime made")
+		}
+		if err := prepareRoot(rootfs, prop, o.RootTree, attrs, overlay); err != nil {
 			return err
 		}
 	}
@@ -148,7 +154,7 @@ func rootPropagation(s *specs.Spec) (int, error) {
 
 // prepareRoot stops mount events flowing back to the host before anything
 // is mounted, then turns rootfs into a mount point so pivot_root accepts it.
-func prepareRoot(rootfs string, prop int, tree *os.File, attrs uint64) error {
+func prepareRoot(rootfs string, prop int, tree *os.File, attrs uint64, overlay string) error {
 	if err := unix.Mount("", "/", "", uintptr(prop), ""); err != nil {
 		return fmt.Errorf("setting propagation %#x on /: %w", prop, err)
 	}
@@ -170,7 +176,14 @@ func prepareRoot(rootfs string, prop int, tree *os.File, attrs uint64) error {
 	if tree != nil {
 		return attachRootTree(tree, rootfs)
 	}
-	if err := unix.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if overlay != "" {
+		// userxattr: the layers were unpacked without privilege, their
+		// opaque marks are user.overlay.*, the only ones an overlay
+		// mounted in a user namespace may read.
+		if err := unix.Mount("overlay", rootfs, "overlay", 0, overlay+",userxattr"); err != nil {
+			return fmt.Errorf("mounting the image's overlay at rootfs %q (%s): %w", rootfs, overlay, err)
+		}
+	} else if err := unix.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind-mounting rootfs %q onto itself: %w", rootfs, err)
 	}
 	if attrs != 0 {

@@ -34,6 +34,9 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.rootless() {
+		return h.rootlessImage(o, id, in)
+	}
 	r := *o
 	var rg userns.Range
 	if r.UsernsRange == "" {

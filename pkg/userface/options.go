@@ -86,6 +86,10 @@ type Options struct {
 	imageBinds  []volumeFlag
 	imageTmpfs  []tmpfsFlag
 	annotations map[string]string
+	// lookupRoot, when set, holds the image's /etc/passwd and /etc/group
+	// for --user names, where the rootfs is not mounted on the host (a
+	// rootless image run: the init mounts it).
+	lookupRoot string
 
 	// learn is set by Learn: the init loads a recording filter (pkg/learn).
 	learn bool
@@ -157,8 +161,8 @@ func read(o *Options) (*request, error) {
 	}
 	if o.User != "" {
 		u, err := ParseUser(o.User)
-		if err == nil && o.Rootfs != "" {
-			u, err = u.Resolve(o.Rootfs)
+		if root := o.etcRoot(); err == nil && root != "" {
+			u, err = u.Resolve(root)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("--user %q: %w", o.User, err)
@@ -333,4 +337,12 @@ func readSeccomp(path string) (*specs.LinuxSeccomp, error) {
 		return nil, err
 	}
 	return sc, nil
+}
+
+// etcRoot is where the run's /etc/passwd and /etc/group are read.
+func (o *Options) etcRoot() string {
+	if o.lookupRoot != "" {
+		return o.lookupRoot
+	}
+	return o.Rootfs
 }

@@ -1,14 +1,24 @@
 package userface
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/image"
+	"github.com/bulwark-sec/bulwark/pkg/image/snapshot"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/rootless"
+	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
 // rootlessUserNamespace gives a rootless run's container its user
@@ -50,4 +60,56 @@ func withoutLimits(s *specs.Spec, w io.Writer) {
 	if len(dropped) > 0 {
 		fmt.Fprintf(w, "bulwark: rootless: cgroup limits not enforced (%s): %s; everything else of the default applies\n", strings.Join(dropped, ", "), why)
 	}
+}
+
+// rootlessImage is image() without root: the snapshot's upper and work
+// directories are made here, the overlay itself is mounted by the init
+// in the container's user namespace (snapshot.Unprivileged), so nothing
+// is mounted on the host. The image's /etc/passwd and /etc/group are
+// copied out of the layers for --user names. VOLUMEs are tmpfs: the
+// writable binds image() makes from a host-side view of the snapshot
+// need that view mounted.
+func (h *host) rootlessImage(o *Options, id string, in image.Inspection) (*Options, error) {
+	r := *o
+	parent := image.SnapshotsDir(r.DataRoot)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("image %s: snapshot: %w", r.Image, err)
+	}
+	sum := sha256.Sum256([]byte(h.stateDir))
+	dir := filepath.Join(parent, id+"-"+hex.EncodeToString(sum[:4]))
+	h.own(container.Owned{Kind: container.OwnedDir, Path: dir},
+		container.Owned{Kind: container.OwnedSharedDir, Path: parent})
+	var dirs []string
+	for _, l := range in.Layers {
+		dirs = append(dirs, l.Dir)
+	}
+	rootfs, overlay, err := snapshot.Unprivileged(dirs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Image, err)
+	}
+	r.Rootfs = rootfs
+	r.lookupRoot = filepath.Join(dir, "etc-lookup")
+	if err := snapshot.MergedFiles(dirs, r.lookupRoot, "etc/passwd", "etc/group"); err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Image, err)
+	}
+	h.etcRoot = r.lookupRoot
+	// rmi and prune keep these layers until the container's delete.
+	if err := image.MarkInUse(dir, in.Image.Layers); err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Image, err)
+	}
+	var c v1.Config
+	if in.Config != nil {
+		c = in.Config.Config
+	}
+	if err := applyImageConfig(&r, c); err != nil {
+		return nil, err
+	}
+	r.annotations[oci.AnnotationRootfsOverlay] = overlay
+	if r.ImageVolumes == "" || r.ImageVolumes == "bind" {
+		r.ImageVolumes = "tmpfs"
+	}
+	if err := imageVolumes(&r, c, userns.Range{}, ""); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }

@@ -70,7 +70,11 @@ func (h *host) userEntries(s *specs.Spec, dir string) error {
 		if m := mountOf(s, dest); m != nil && filepath.Clean(m.Destination) == dest {
 			continue
 		}
-		b, err := readInRoot(s.Root.Path, "etc/"+f.name)
+		root := s.Root.Path
+		if h.etcRoot != "" {
+			root = h.etcRoot
+		}
+		b, err := readInRoot(root, "etc/"+f.name)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
