@@ -357,6 +357,27 @@ func TestConfigResourcesDeviceDenyOverridesLinuxDevices(t *testing.T) {
 	}
 }
 
+// A node listed in linux.devices and denied by linux.resources.devices (the
+// OCI validation suite's linux_devices config: resources deny everything)
+// is still made, as runc makes the nodes before it writes the device rules;
+// the rules then deny its use. The rules used to be written while the init
+// was making its nodes, so mknod raced them and failed about every other
+// run (the host has no such node to bind instead): five runs in a row.
+func TestConfigDeniedDeviceNodeIsStillMade(t *testing.T) {
+	testrootfs.RequireCgroupV1Controller(t, "devices")
+	e := newEnv(t)
+	mode := os.FileMode(0o660)
+	for i := range 5 {
+		r := e.sh(func(s *specs.Spec) {
+			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/bwtest1", Type: "c", Major: 10, Minor: 666, FileMode: &mode})
+			s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: false, Access: "rwm"})
+		}, `stat -c %t:%T:%a /dev/bwtest1; cat /dev/bwtest1 2>&1 | grep -o "not permitted"`)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "a:29a:660\nnot permitted" {
+			t.Fatalf("run %d: a denied node in linux.devices: want it made (a:29a:660) and its use denied: %v", i, r)
+		}
+	}
+}
+
 // A device path that already holds a node (here a host node bind-mounted
 // in) is left as it is: its mode and owner belong to the host.
 func TestConfigExistingDeviceNodeKeepsItsModeAndOwner(t *testing.T) {

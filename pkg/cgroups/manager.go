@@ -262,6 +262,20 @@ func (m *Manager) apply(pid int) error {
 // update of memory alone leaves them alone), except on the first Set of a
 // manager made by New, where nil means deny every device.
 func (m *Manager) Set(r *specs.LinuxResources) error {
+	return m.set(r, false)
+}
+
+// SetExceptDevices is Set leaving the devices cgroup as it is: a create
+// writes the device rules later (Set with only Devices), once the init has
+// made the container's device nodes, as runc does. A node the rules deny
+// (a config that lists it in linux.devices and denies it in
+// linux.resources.devices, as the OCI validation suite's does) must still
+// be made, and mknod in a devices cgroup that denies it fails.
+func (m *Manager) SetExceptDevices(r *specs.LinuxResources) error {
+	return m.set(r, true)
+}
+
+func (m *Manager) set(r *specs.LinuxResources, skipDevices bool) error {
 	if m.cfg.None {
 		return nil
 	}
@@ -273,7 +287,7 @@ func (m *Manager) Set(r *specs.LinuxResources) error {
 	defer m.mu.Unlock()
 
 	res := conv.res
-	if !conv.devicesGiven && m.devicesProgrammed {
+	if skipDevices || !conv.devicesGiven && m.devicesProgrammed {
 		res.SkipDevices = true
 	}
 	if err := m.checkAvailable(res); err != nil {

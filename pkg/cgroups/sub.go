@@ -50,6 +50,9 @@ func (m *Manager) ApplySub(pid int, sub map[string]string) error {
 	if len(sub) == 0 {
 		return m.Apply(pid)
 	}
+	if m.cfg.None {
+		return fmt.Errorf("--cgroup: %w", ErrNoCgroup)
+	}
 	targets := map[string]string{} // directory -> what named it
 	for ctrl, p := range sub {
 		rel, err := subPath(p)

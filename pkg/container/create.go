@@ -356,7 +356,7 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 	}
 	c := conversation{
 		hooks: func() error {
-			if err := ip.setPids(); err != nil {
+			if err := ip.setLate(); err != nil {
 				return err
 			}
 			return runCreateHooks(st, spec)
@@ -407,6 +407,9 @@ func (r *Runtime) initParams(st *State, spec *specs.Spec, o *CreateOpts, files *
 	}
 	ip.fifo = files.fifo
 	ip.resources, ip.pids = withoutPids(resourcesWithDevices(spec))
+	// systemd's legacy scope denies devices from its start
+	// (legacyDevicePolicy in pkg/cgroups): there the rules go in at once.
+	ip.lateDevices = !st.Cgroup.Systemd
 	if ip.cgroup, err = cgroups.New(st.Cgroup, ip.resources); err != nil {
 		return ip, &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
 	}
@@ -574,7 +577,7 @@ func resourcesWithDevices(s *specs.Spec) *specs.LinuxResources {
 	return &res
 }
 
-// withoutPids takes linux.resources.pids out of r for initParams.setPids.
+// withoutPids takes linux.resources.pids out of r for initParams.setLate.
 // The init is a Go program whose runtime starts its threads as it comes
 // up, and each thread counts against pids.max: with a limit smaller than
 // that (0 is one, written as pids.max 1 as runc does) the init died in

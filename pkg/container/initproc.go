@@ -35,8 +35,11 @@ type initParams struct {
 	subCgroups map[string]string
 	resources  *specs.LinuxResources
 	// pids is linux.resources.pids, held out of resources until the init
-	// asks for its hooks (setPids).
+	// asks for its hooks (setLate).
 	pids *specs.LinuxPids
+	// lateDevices: the device rules in resources are written then too,
+	// after the init has made its device nodes.
+	lateDevices bool
 	// bootstrap is the constructor's script; netnsFd is the fd number
 	// the netns file gets in the init, -1 without one.
 	bootstrap func(netnsFd int) *initproto.Bootstrap
@@ -248,7 +251,11 @@ func (ip initParams) place(pid int) error {
 		}
 		phase.Mark("cgroup applied")
 		if ip.resources != nil {
-			if err := ip.cgroup.Set(ip.resources); err != nil {
+			set := ip.cgroup.Set
+			if ip.lateDevices {
+				set = ip.cgroup.SetExceptDevices
+			}
+			if err := set(ip.resources); err != nil {
 				return &oci.FieldError{File: oci.ConfigFile, Field: "linux.resources", Err: err}
 			}
 		}
@@ -271,13 +278,24 @@ func (ip initParams) place(pid int) error {
 	return nil
 }
 
-// setPids writes linux.resources.pids once the init has come up, when it
-// asks for the prestart and createRuntime hooks, where runc writes all of
+// setLate writes linux.resources.pids, and with lateDevices the device
+// rules, once the init has come up and made its rootfs, when it asks for
+// the prestart and createRuntime hooks, where runc writes all of
 // linux.resources: before any hook and long before the payload runs, but
-// after the init's own threads exist, which a limit below their number
-// would not let it start (pthread_create fails with EAGAIN).
-func (ip initParams) setPids() error {
-	if ip.pids == nil || ip.cgroup == nil {
+// after the init's own threads exist, which a pids limit below their number
+// would not let start (pthread_create fails with EAGAIN), and after its
+// mknod of the config's device nodes, which rules that deny a node would
+// refuse.
+func (ip initParams) setLate() error {
+	if ip.cgroup == nil {
+		return nil
+	}
+	if ip.lateDevices && ip.resources != nil {
+		if err := ip.cgroup.Set(&specs.LinuxResources{Devices: ip.resources.Devices}); err != nil {
+			return &oci.FieldError{File: oci.ConfigFile, Field: "linux.resources.devices", Err: err}
+		}
+	}
+	if ip.pids == nil {
 		return nil
 	}
 	if err := ip.cgroup.Set(&specs.LinuxResources{Pids: ip.pids}); err != nil {
