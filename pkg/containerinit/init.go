@@ -691,14 +691,18 @@ func finalize(p *specs.Process, cwdChecked bool) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("keepcaps: %w", err)
 	}
-	cwd := p.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	if err := unix.Chdir(cwd); err != nil {
-		return &oci.FieldError{File: oci.ConfigFile, Field: "process.cwd", Msg: fmt.Sprintf("%q: %v", cwd, err), Err: err}
-	}
+	// A cwd root could enter (checkCwd) is kept, as runc keeps it: the
+	// user may then work in a directory it could not enter itself (runc's
+	// "cwd that only the runtime can access"). Only a cwd root could not
+	// enter (a root-squashed mount) is entered as the user.
 	if !cwdChecked {
+		cwd := p.Cwd
+		if cwd == "" {
+			cwd = "/"
+		}
+		if err := unix.Chdir(cwd); err != nil {
+			return &oci.FieldError{File: oci.ConfigFile, Field: "process.cwd", Msg: fmt.Sprintf("%q: %v", cwd, err), Err: err}
+		}
 		if err := cwdInside(cwd); err != nil {
 			return err
 		}
