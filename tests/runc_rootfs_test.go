@@ -34,3 +34,23 @@ func TestCwdOnlyTheRuntimeCanEnter(t *testing.T) {
 		t.Errorf("exec --user 1000 --cwd /private: %q", out)
 	}
 }
+
+// createContainer hooks run in the container's rootfs (their cwd), as
+// runc runs them: runc's hooks_so.bats binds a library onto ./lib/... from
+// such a hook.
+func TestCreateContainerHooksRunInTheRootfs(t *testing.T) {
+	e := newEnv(t)
+	out := filepath.Join(t.TempDir(), "hook-cwd")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "pwd > " + out}}}}
+	})
+	e.mustOK("run", "-b", bundle, e.id())
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(bundle, "rootfs"); strings.TrimSpace(string(got)) != want {
+		t.Errorf("the createContainer hook ran in %q, want the rootfs %q", strings.TrimSpace(string(got)), want)
+	}
+}

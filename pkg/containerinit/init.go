@@ -183,6 +183,11 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 		return err
 	}
 	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
+		// In the container's rootfs, as runc runs them: a hook written
+		// for runc works on "./lib" and the like.
+		if err := unix.Chdir(cfg.Rootfs); err != nil {
+			return fmt.Errorf("createContainer hooks: entering the rootfs %s: %w", cfg.Rootfs, err)
+		}
 		st := *cfg.State
 		st.Pid = os.Getpid()
 		if err := hooks.Run("createContainer", s.Hooks.CreateContainer, &st); err != nil {
