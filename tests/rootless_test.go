@@ -12,6 +12,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -385,5 +387,74 @@ func TestRootlessRunImageLoadedByTheUser(t *testing.T) {
 	}
 	if res := r.bw("rmi", "rootless-img:1"); res.code != 0 {
 		t.Errorf("rootless rmi: %v", res)
+	}
+}
+
+func TestRootlessNetNoneAndHost(t *testing.T) {
+	r := newRootlessEnv(t)
+	rootfs := testrootfs.UserRootfs(t, r.u)
+	hostIfs, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		net  string
+		want int // interfaces seen inside
+	}{{"none", 1}, {"host", len(hostIfs)}} {
+		res := r.bw("run", "--net", c.net, rootfs, "--", "sh", "-c", "tail -n +3 /proc/net/dev | wc -l")
+		if res.code != 0 {
+			t.Fatalf("--net %s: %v", c.net, res)
+		}
+		if got, _ := strconv.Atoi(strings.TrimSpace(res.stdout)); got != c.want {
+			t.Errorf("--net %s: %d interfaces inside, want %d", c.net, got, c.want)
+		}
+	}
+	res := r.bw("run", "--net", "bridge", rootfs, "--", "true")
+	if res.code == 0 || !strings.Contains(res.stderr, "need root") || !strings.Contains(res.stderr, "--net pasta") {
+		t.Errorf("--net bridge without root: want a clear refusal naming pasta, got %v", res)
+	}
+}
+
+func TestRootlessUserModeNetworkPublishesAPortOnLoopback(t *testing.T) {
+	for i, tool := range []struct{ net, bin string }{{"pasta", "pasta"}, {"slirp", "slirp4netns"}} {
+		t.Run(tool.net, func(t *testing.T) {
+			testrootfs.RequireBinary(t, tool.bin)
+			r := newRootlessEnv(t)
+			rootfs := testrootfs.UserRootfs(t, r.u)
+			port := 18480 + i
+			done := make(chan result, 1)
+			go func() {
+				done <- r.bw("run", "--net", tool.net, "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), rootfs, "--",
+					"sh", "-c", "/usr/local/bin/httpd -addr 0.0.0.0:8080 & sleep 6; kill $!")
+			}()
+			var body string
+			deadline := time.Now().Add(15 * time.Second)
+			for time.Now().Before(deadline) && body == "" {
+				time.Sleep(200 * time.Millisecond)
+				c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+				if err != nil {
+					continue
+				}
+				c.SetDeadline(time.Now().Add(2 * time.Second))
+				fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n")
+				b, _ := io.ReadAll(c)
+				c.Close()
+				if strings.Contains(string(b), "ok") {
+					body = string(b)
+				}
+			}
+			res := <-done
+			if body == "" {
+				t.Fatalf("--net %s -p %d:8080: no answer from the container's server on 127.0.0.1:%d; run: %v", tool.net, port, port, res)
+			}
+			if res.code != 0 {
+				t.Errorf("run: %v", res)
+			}
+			// The relay went with the run: the port is closed again.
+			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+				c.Close()
+				t.Errorf("127.0.0.1:%d still open after the run", port)
+			}
+		})
 	}
 }

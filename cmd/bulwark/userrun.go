@@ -98,7 +98,7 @@ func userRunFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (ALL for all)"},
 		&cli.StringSliceFlag{Name: "device", Usage: "host device node to give the container"},
-		&cli.StringFlag{Name: "net", Value: "none", Usage: "none (own namespace, loopback only), host, bridge, a network's name (bulwark network ls), macvlan:IFACE, ipvlan:IFACE, dedicated:IFACE, container:NAME or cni:NAME (docs/networks.md)"},
+		&cli.StringFlag{Name: "net", Value: "none", Usage: "none (own namespace, loopback only), host, bridge, a network's name (bulwark network ls), macvlan:IFACE, ipvlan:IFACE, dedicated:IFACE, container:NAME, cni:NAME (docs/networks.md), or pasta or slirp: a user-mode network that works without root (docs/rootless.md)"},
 		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "[IP:]HOST:CONTAINER[/tcp|udp] publish a container port on the host (bridge networks)"},
 		&cli.StringFlag{Name: "seccomp", Usage: "seccomp profile (OCI linux.seccomp JSON) instead of the profile's"},
 		&cli.BoolFlag{Name: "log-denied", Usage: "print a line per call the seccomp filter refuses, naming the call and the rule (from the kernel's log: root; docs/learn.md)"},

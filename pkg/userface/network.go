@@ -32,6 +32,9 @@ func (o *Options) NetworkStore() *network.Store {
 // exists, its plugins are installed, the ports parse and can be published
 // there.
 func (r *request) readNetwork() error {
+	if isUserNet(r.net) {
+		return r.readUserNet()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	m, err := r.NetworkStore().Resolve(ctx, r.net)

@@ -118,6 +118,9 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 		}
 		return runVM(rt, s, r)
 	}
+	if rt.Rootless && r.netMode != nil && r.netMode.Kind == "cni" {
+		return -1, fmt.Errorf("--net %s: CNI networks make bridges and firewall rules, which need root; without root use --net pasta or --net slirp (with -p HOST:CONTAINER), host or none", r.net)
+	}
 	if err := r.networkNamespace(rt, s, id); err != nil {
 		return -1, err
 	}
@@ -164,7 +167,18 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	if d != nil {
 		ro.Started = d.started
 	}
+	var relay *userNet
+	if isUserNet(r.net) {
+		started := ro.Started
+		ro.Started = func() {
+			relay = attachUserNet(rt, id, r, p.Bundle)
+			if started != nil {
+				started()
+			}
+		}
+	}
 	code, err := rt.Run(id, p.Bundle, ro)
+	relay.stop()
 	denials.stop()
 	if err != nil {
 		tee.stop()
