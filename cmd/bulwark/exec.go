@@ -90,8 +90,8 @@ func execCommand() *cli.Command {
 // vmExec runs the process in the guest of a VM container, through its
 // agent: the container's namespaces hold QEMU, not the payload.
 func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
-	if cmd.Bool("detach") || cmd.String("console-socket") != "" || cmd.Bool("tty") || cmd.Int("preserve-fds") > 0 || len(cmd.StringSlice("cgroup")) > 0 {
-		return execFailed(errors.New("exec into a VM container: --detach, --tty, --console-socket, --preserve-fds and --cgroup are not supported yet"))
+	if cmd.String("console-socket") != "" || cmd.Bool("tty") || cmd.Int("preserve-fds") > 0 || len(cmd.StringSlice("cgroup")) > 0 {
+		return execFailed(errors.New("exec into a VM container: --tty, --console-socket, --preserve-fds and --cgroup are not supported yet"))
 	}
 	if r.Status(st) != specs.StateRunning {
 		return execFailed(fmt.Errorf("container %q is %s, not running", st.ID, r.Status(st)))
@@ -103,6 +103,22 @@ func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
 	p, err := execProcess(cmd, inner.Spec, oci.RootfsPath(st.Bundle, inner.Spec))
 	if err != nil {
 		return execFailed(err)
+	}
+	if cmd.Bool("detach") {
+		self, err := os.Executable()
+		if err != nil {
+			return execFailed(err)
+		}
+		pid, err := vmcontainer.StartRelay(self, r.Root, st.ID, p)
+		if err != nil {
+			return execFailed(err)
+		}
+		if f := cmd.String("pid-file"); f != "" {
+			if err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+				return execFailed(fmt.Errorf("--pid-file: %w", err))
+			}
+		}
+		return nil
 	}
 	code, err := vmcontainer.Exec(r.StateDir(st.ID), p, os.Stdin, os.Stdout, os.Stderr, container.NotifySignals().C)
 	if err != nil {

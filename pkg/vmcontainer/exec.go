@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -154,4 +155,38 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 			return -1, fmt.Errorf("vm agent: %s", data)
 		}
 	}
+}
+
+// StartRelay is exec --detach for a VM container: the exec'd process runs
+// in the guest, so the process an engine waits for (and signals) on the
+// host is a relay, `bulwark exec` itself without --detach, carrying the
+// caller's stdio and the process (on fd 3) to the agent, and exiting with
+// the process's status. Its pid is returned for --pid-file.
+func StartRelay(self, root, id string, p *specs.Process) (int, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return -1, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	defer pr.Close()
+	cmd := exec.Command(self, "--root", root, "exec", "--process", "/proc/self/fd/3", id)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{pr}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return -1, fmt.Errorf("exec --detach: starting the relay: %w", err)
+	}
+	// The process fits a pipe's buffer only up to 64 KiB: written while
+	// the relay reads.
+	go func() {
+		_, _ = pw.Write(b)
+		pw.Close()
+	}()
+	pid := cmd.Process.Pid
+	_ = cmd.Process.Release()
+	return pid, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,8 +27,10 @@ func requireVM(t *testing.T) {
 // TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM: `bulwark install docker
 // --vm` registers bulwark-vm in daemon.json, dockerd accepts it, and
 // `docker run --runtime bulwark-vm IMAGE CMD` runs CMD on the guest's own
-// kernel with the memory limit as (less than) the guest's RAM, its output
-// and exit status back through docker; --undo restores the config.
+// kernel with the memory limit as (less than) the guest's RAM; docker exec
+// runs in the guest; docker stop's SIGTERM reaches the payload's trap,
+// whose status docker reports; its output reaches docker logs; nothing is
+// left after docker rm; --undo restores the config.
 func TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM(t *testing.T) {
 	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
 	requireVM(t)
@@ -51,17 +54,25 @@ func TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM(t *testing.T) {
 	var host unix.Utsname
 	unix.Uname(&host)
 	hostRelease := unix.ByteSliceToString(host.Release[:])
-	r := docker("run", "--rm", "--runtime", "bulwark-vm", "--network", "none", "-m", "512m", "bwtest:1",
-		"sh", "-c", "echo kernel=$(uname -r); grep MemTotal /proc/meminfo; echo to-stderr >&2; exit 7")
-	t.Logf("docker run --runtime bulwark-vm: %v", r)
-	if r.code != 7 {
-		t.Fatalf("exit status %d, want the payload's 7: %v", r.code, r)
+	const name = "bwe-vm"
+	r := docker("run", "-d", "--name", name, "--runtime", "bulwark-vm", "--network", "none", "-m", "512m", "bwtest:1",
+		"sh", "-c", `echo kernel=$(uname -r); grep MemTotal /proc/meminfo; echo to-stderr >&2; trap "exit 7" TERM; while :; do sleep 1; done`)
+	if r.code != 0 {
+		t.Fatalf("docker run -d --runtime bulwark-vm: %v", r)
 	}
-	if !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostRelease) {
-		t.Errorf("the payload should run on the guest's kernel, not the host's %s: %q", hostRelease, r.stdout)
+	defer docker("rm", "-f", name)
+	var logs result
+	if !waitFor(180*time.Second, func() bool {
+		logs = docker("logs", name)
+		return strings.Contains(logs.stderr, "to-stderr")
+	}) {
+		t.Fatalf("the payload did not start within 180 s: %v", logs)
+	}
+	if !strings.Contains(logs.stdout, "kernel=") || strings.Contains(logs.stdout, "kernel="+hostRelease) {
+		t.Errorf("the payload should run on the guest's kernel, not the host's %s: %q", hostRelease, logs.stdout)
 	}
 	var memKB int64
-	for _, l := range strings.Split(r.stdout, "\n") {
+	for _, l := range strings.Split(logs.stdout, "\n") {
 		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
 			memKB = atoi(f[1])
 		}
@@ -69,11 +80,21 @@ func TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM(t *testing.T) {
 	if memKB == 0 || memKB > 512<<10 {
 		t.Errorf("guest RAM %d kB, want under the 512 MiB limit (QEMU lives in it too)", memKB)
 	}
-	if !strings.Contains(r.stderr, "to-stderr") {
-		t.Errorf("the payload's stderr did not come back: %q", r.stderr)
+	x := docker("exec", name, "sh", "-c", "echo exec-kernel=$(uname -r); exit 4")
+	if x.code != 4 || !strings.Contains(x.stdout, "exec-kernel=") || strings.Contains(x.stdout, "exec-kernel="+hostRelease) {
+		t.Errorf("docker exec: %v; want exit 4 on the guest's kernel", x)
+	}
+	if r := docker("stop", "-t", "60", name); r.code != 0 {
+		t.Fatalf("docker stop: %v", r)
+	}
+	if code := strings.TrimSpace(docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout); code != "7" {
+		t.Errorf("exit code after docker stop: %s, want the payload's trap's 7", code)
+	}
+	if r := docker("rm", name); r.code != 0 {
+		t.Fatalf("docker rm: %v", r)
 	}
 	if ps := qemuProcesses(); len(ps) > 0 {
-		t.Errorf("QEMU outlived docker run --rm: %v", ps)
+		t.Errorf("QEMU outlived docker rm: %v", ps)
 	}
 	mustBW(t, "install", "--undo", "--config", cfg, "docker")
 	if got := read(t, cfg); got != orig {
@@ -105,4 +126,33 @@ func qemuProcesses() []string {
 		out = append(out, filepath.Dir(p))
 	}
 	return out
+}
+
+// TestPodmanRunsTheBulwarkVMWrapper: the wrapper `bulwark install podman
+// --vm` writes is a runtime podman runs a container in a VM with.
+func TestPodmanRunsTheBulwarkVMWrapper(t *testing.T) {
+	requireVM(t)
+	e := startPodman(t)
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "bulwark-vm")
+	mustBW(t, "install", "--config", filepath.Join(dir, "containers.conf"), "--binary", bulwarkBin, "--vm", "--vm-wrapper", wrapper, "podman")
+	global := append([]string{}, e.global...)
+	for i := range global {
+		if global[i] == "--runtime" && i+1 < len(global) {
+			global[i+1] = wrapper
+		}
+	}
+	var host unix.Utsname
+	unix.Uname(&host)
+	hostRelease := unix.ByteSliceToString(host.Release[:])
+	args := append(global, "run", "--rm")
+	args = append(append(args, e.runFlags...), e.image, "sh", "-c", "echo kernel=$(uname -r); exit 3")
+	r := runCmd(t, nil, e.bin, args...)
+	t.Logf("podman run with the bulwark-vm wrapper: %v", r)
+	if r.code != 3 || !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostRelease) {
+		t.Fatalf("exit %d, stdout %q: want 3 and the guest's kernel, not the host's %s", r.code, r.stdout, hostRelease)
+	}
+	if ps := qemuProcesses(); len(ps) > 0 {
+		t.Errorf("QEMU outlived podman run --rm: %v", ps)
+	}
 }

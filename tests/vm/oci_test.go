@@ -1,0 +1,364 @@
+package vm
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+)
+
+// The tests below drive a VM container through the OCI face, as an engine
+// does: a bundle annotated run.bulwark.isolation=vm, then create, start,
+// state, ps, exec, pause, resume, kill and delete. QEMU is the container's
+// init there, in its namespaces and cgroup.
+
+type ociRuntime struct {
+	t         *testing.T
+	bin, root string
+}
+
+func (o ociRuntime) do(stdin string, args ...string) (stdout, stderr string, code int) {
+	o.t.Helper()
+	cmd := exec.Command(o.bin, append([]string{"--root", o.root}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		o.t.Fatal(err)
+	}
+	o.t.Logf("bulwark %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out.String(), errb.String())
+	return out.String(), errb.String(), code
+}
+
+func (o ociRuntime) ok(args ...string) string {
+	o.t.Helper()
+	out, _, code := o.do("", args...)
+	if code != 0 {
+		o.t.Fatalf("bulwark %v: exit %d", args, code)
+	}
+	return out
+}
+
+func (o ociRuntime) state(id string) specs.State {
+	o.t.Helper()
+	var s specs.State
+	if err := json.Unmarshal([]byte(o.ok("state", id)), &s); err != nil {
+		o.t.Fatal(err)
+	}
+	return s
+}
+
+func (o ociRuntime) waitStatus(id string, want specs.ContainerState, wait time.Duration) {
+	o.t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		if s := o.state(id); s.Status == want {
+			return
+		} else if time.Now().After(deadline) {
+			o.t.Fatalf("container %s is %s after %v, want %s", id, s.Status, wait, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// vmBundle is a bundle of the test rootfs annotated for VM isolation.
+func vmBundle(t *testing.T, mutate func(*specs.Spec)) string {
+	return testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"run.bulwark.isolation": "vm"}
+		if mutate != nil {
+			mutate(s)
+		}
+	})
+}
+
+// createAttached runs create with the init's stdout on a pipe, whose lines
+// come on the returned channel.
+func (o ociRuntime) createAttached(id, bundle string) <-chan string {
+	o.t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	// A file, not a buffer: the init inherits create's stderr and keeps
+	// it open, so a pipe would hold create's Wait until the payload ends.
+	errf, err := os.CreateTemp(o.t.TempDir(), "create-stderr")
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	defer errf.Close()
+	cmd := exec.Command(o.bin, "--root", o.root, "create", "--bundle", bundle, id)
+	cmd.Stdout, cmd.Stderr = pw, errf
+	err = cmd.Run()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		b, _ := os.ReadFile(errf.Name())
+		o.t.Fatalf("create: %v: %s", err, b)
+	}
+	o.t.Cleanup(func() { o.do("", "delete", "-f", id) })
+	lines := make(chan string, 64)
+	go func() {
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
+
+func waitLine(t *testing.T, lines <-chan string, want string, wait time.Duration) {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the payload's stdout closed before %q", want)
+			}
+			t.Logf("payload: %s", l)
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q from the payload after %v", want, wait)
+		}
+	}
+}
+
+func procLine(t *testing.T, pid int, file, prefix string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+		}
+	}
+	return ""
+}
+
+func memoryCgroup(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && (f[1] == "memory" || f[0] == "0") {
+			return f[2]
+		}
+	}
+	t.Fatalf("no memory cgroup for %d:\n%s", pid, b)
+	return ""
+}
+
+// qemuOf finds the QEMU process among a container's ps pids.
+func qemuOf(t *testing.T, o ociRuntime, id string) int {
+	t.Helper()
+	var pids []int
+	if err := json.Unmarshal([]byte(o.ok("ps", "--format", "json", id)), &pids); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pids {
+		if b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "comm")); strings.HasPrefix(string(b), "qemu-system") {
+			return p
+		}
+	}
+	t.Fatalf("ps lists no QEMU among %v", pids)
+	return 0
+}
+
+// requireGone: after delete, no state, no QEMU, no cgroup, no mount.
+func requireGone(t *testing.T, root, id string, pids []int, cgroupDir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
+		t.Errorf("state directory %s left behind (%v)", filepath.Join(root, id), err)
+	}
+	for _, p := range pids {
+		if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "stat")); err == nil {
+			t.Errorf("process %d left behind: %s", p, st)
+		}
+	}
+	if cgroupDir != "" {
+		if _, err := os.Stat(cgroupDir); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s left behind (%v)", cgroupDir, err)
+		}
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mi), "\n") {
+		if strings.Contains(l, filepath.Join(root, id)) {
+			t.Errorf("mount left behind: %s", l)
+		}
+	}
+}
+
+// TestOCIVMContainerLifecycle: one boot proves a VM container's whole OCI
+// life. QEMU is the container's init's child in its pid and mount
+// namespaces and its memory cgroup, without CAP_SYS_ADMIN, with
+// no_new_privs and QEMU's own seccomp filter; state shows the isolation;
+// exec runs in the guest with stdin, stdout and status; a process
+// allocating more than the memory limit is OOM-killed in the guest while
+// the container lives on; pause and resume freeze QEMU's cgroup; kill
+// SIGTERM reaches the payload's trap; delete leaves nothing.
+func TestOCIVMContainerLifecycle(t *testing.T) {
+	needVM(t)
+	o := ociRuntime{t: t, bin: isolationBinary(t), root: t.TempDir()}
+	limit := int64(448 << 20)
+	bundle := vmBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", `trap "echo got-term; exit 42" TERM; echo started; while :; do sleep 1; done`}
+		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
+	})
+	const id = "vm-lifecycle"
+	lines := o.createAttached(id, bundle)
+	if s := o.state(id); s.Status != specs.StateCreated || s.Annotations["run.bulwark.isolation"] != "vm" {
+		t.Fatalf("after create: %+v, want created with the isolation annotation", s)
+	}
+	o.ok("start", id)
+	waitLine(t, lines, "started", 180*time.Second)
+	st := o.state(id)
+	if st.Status != specs.StateRunning {
+		t.Fatalf("after the payload started: %s", st.Status)
+	}
+	qemu := qemuOf(t, o, id)
+	cg := memoryCgroup(t, st.Pid)
+	if got := memoryCgroup(t, qemu); got != cg || got == memoryCgroup(t, os.Getpid()) {
+		t.Errorf("QEMU's memory cgroup %s, want the container's %s", got, cg)
+	}
+	for _, ns := range []string{"pid", "mnt", "net"} {
+		q, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(qemu), "ns", ns))
+		i, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(st.Pid), "ns", ns))
+		h, _ := os.Readlink(filepath.Join("/proc/self/ns", ns))
+		if q != i || q == h {
+			t.Errorf("QEMU's %s namespace %s, want the container's %s (the host's is %s)", ns, q, i, h)
+		}
+	}
+	capEff, _ := strconv.ParseUint(procLine(t, qemu, "status", "CapEff:"), 16, 64)
+	if capEff&(1<<21) != 0 || procLine(t, qemu, "status", "NoNewPrivs:") != "1" || procLine(t, qemu, "status", "Seccomp:") != "2" {
+		t.Errorf("QEMU runs with CapEff %x (CAP_SYS_ADMIN is bit 21), NoNewPrivs %s, Seccomp %s; want no SYS_ADMIN, 1, 2",
+			capEff, procLine(t, qemu, "status", "NoNewPrivs:"), procLine(t, qemu, "status", "Seccomp:"))
+	}
+
+	var host syscall.Utsname
+	_ = syscall.Uname(&host)
+	out, _, code := o.do("piped-in\n", "exec", id, "sh", "-c", `read x; echo "exec-got=$x"; echo "kernel=$(uname -r)"; exit 5`)
+	if code != 5 || !strings.Contains(out, "exec-got=piped-in") || !strings.Contains(out, "kernel=") || strings.Contains(out, "kernel="+int8sToString(host.Release[:])) {
+		t.Errorf("exec: exit %d, stdout %q; want 5, the piped line, and the guest's kernel", code, out)
+	}
+	out, _, code = o.do("", "exec", id, "membomb", "2048")
+	if code != 128+int(syscall.SIGKILL) {
+		t.Errorf("membomb 2048 MiB under a %d MiB limit: exit %d, want the guest's OOM kill (137); stdout tail %q", limit>>20, code, tail(out, 200))
+	}
+	if s := o.state(id); s.Status != specs.StateRunning {
+		t.Fatalf("after the guest's OOM kill the container is %s, want running", s.Status)
+	}
+
+	o.ok("pause", id)
+	if s := o.state(id); s.Status != "paused" {
+		t.Errorf("after pause: %s", s.Status)
+	}
+	o.ok("resume", id)
+	if s := o.state(id); s.Status != specs.StateRunning {
+		t.Errorf("after resume: %s", s.Status)
+	}
+
+	o.ok("kill", id, "TERM")
+	waitLine(t, lines, "got-term", 60*time.Second)
+	o.waitStatus(id, specs.StateStopped, 60*time.Second)
+	o.ok("delete", id)
+	requireGone(t, o.root, id, []int{st.Pid, qemu}, filepath.Join("/sys/fs/cgroup/memory", cg))
+}
+
+func int8sToString(a []int8) string { return strings.TrimRight(string(int8sToBytes(a)), "\x00") }
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestOCIVMNothingLeftAfterKills: the runtime SIGKILLed in the middle of
+// create (its init in the namespaces and cgroup, a prestart hook
+// running), and QEMU SIGKILLed under a running payload: the container's
+// status says so and delete leaves no process, state, cgroup or mount.
+func TestOCIVMNothingLeftAfterKills(t *testing.T) {
+	needVM(t)
+	o := ociRuntime{t: t, bin: isolationBinary(t), root: t.TempDir()}
+
+	t.Run("runtime killed mid-create", func(t *testing.T) {
+		o := o
+		o.t = t
+		marker := filepath.Join(t.TempDir(), "in-hook")
+		bundle := vmBundle(t, func(s *specs.Spec) {
+			//lint:ignore SA1019 prestart is what engines still use
+			s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", `touch "$0"; while [ -e "$0" ]; do sleep 0.1; done`, marker}}}}
+		})
+		const id = "vm-killed-create"
+		cmd := exec.Command(o.bin, "--root", o.root, "create", "--bundle", bundle, id)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if _, err := os.Stat(marker); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				t.Fatal("the prestart hook never ran")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b, _ := os.ReadFile(filepath.Join(o.root, id, "state.json"))
+		var raw struct {
+			Pid int `json:"pid"`
+		}
+		_ = json.Unmarshal(b, &raw)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		os.Remove(marker)
+		o.ok("delete", "-f", id)
+		pids := []int{cmd.Process.Pid}
+		if raw.Pid > 0 {
+			pids = append(pids, raw.Pid)
+		}
+		requireGone(t, o.root, id, pids, "")
+	})
+
+	t.Run("QEMU killed mid-run", func(t *testing.T) {
+		o := o
+		o.t = t
+		bundle := vmBundle(t, func(s *specs.Spec) {
+			s.Process.Args = []string{"sh", "-c", "echo started; sleep 600"}
+		})
+		const id = "vm-killed-qemu"
+		lines := o.createAttached(id, bundle)
+		o.ok("start", id)
+		waitLine(t, lines, "started", 180*time.Second)
+		st := o.state(id)
+		qemu := qemuOf(t, o, id)
+		cg := memoryCgroup(t, st.Pid)
+		_ = syscall.Kill(qemu, syscall.SIGKILL)
+		o.waitStatus(id, specs.StateStopped, 30*time.Second)
+		o.ok("delete", id)
+		requireGone(t, o.root, id, []int{st.Pid, qemu}, filepath.Join("/sys/fs/cgroup/memory", cg))
+	})
+}
