@@ -1,12 +1,14 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
@@ -52,5 +54,49 @@ func TestCreateContainerHooksRunInTheRootfs(t *testing.T) {
 	}
 	if want := filepath.Join(bundle, "rootfs"); strings.TrimSpace(string(got)) != want {
 		t.Errorf("the createContainer hook ran in %q, want the rootfs %q", strings.TrimSpace(string(got)), want)
+	}
+}
+
+// A mount destination reached through a dangling symlink in the rootfs (a
+// component, or the last element) is made where the symlink points, inside
+// the rootfs, as runc makes it (mounts.bats "bind mount through a dangling
+// symlink"): the image's /etc/hosts is often a symlink into a directory
+// that does not exist yet.
+func TestMountTargetThroughADanglingSymlink(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(src, []byte("127.0.0.1 bwt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srcDir := t.TempDir()
+	for _, tc := range []struct {
+		name, src, dst, real string
+		links                map[string]string
+	}{
+		{"a dangling component", src, "/etc/hosts", "/data/foo/bar/baz/hosts", map[string]string{"jump": "/data/foo/bar", "etc/hosts": "/jump/baz/hosts"}},
+		{"a dangling last element, file", src, "/etc/hosts", "/data/hosts", map[string]string{"etc/hosts": "/data/hosts"}},
+		{"a dangling last element, directory", srcDir, "/etc/hosts", "/data/hosts", map[string]string{"etc/hosts": "/data/hosts"}},
+	} {
+		bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: tc.dst, Source: tc.src, Type: "bind", Options: []string{"bind"}})
+			s.Process.Args = []string{"sh", "-c", "stat -c '%d:%i' -- " + tc.real + "; grep -c ' " + tc.real + " ' /proc/self/mounts"}
+		})
+		rootfs := filepath.Join(bundle, "rootfs")
+		for link, target := range tc.links {
+			os.RemoveAll(filepath.Join(rootfs, link))
+			if err := os.Symlink(target, filepath.Join(rootfs, link)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.RemoveAll(filepath.Join(rootfs, "data"))
+		var st unix.Stat_t
+		if err := unix.Stat(tc.src, &st); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("%d:%d\n1", unix.Major(st.Dev)<<8|unix.Minor(st.Dev), st.Ino)
+		r := e.bw("run", "-b", bundle, e.id())
+		if r.code != 0 || strings.TrimSpace(r.stdout) != want {
+			t.Errorf("%s: %s through symlinks %v: want %s bound at %s (%q): %v", tc.name, tc.dst, tc.links, tc.src, tc.real, want, r)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -325,10 +326,20 @@ func (mt *mounter) openTarget(dest string, file bool) (f *os.File, existed bool,
 		existed = true
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, false, fmt.Errorf("resolving %q inside rootfs: %w", rel, err)
-	case file:
-		f, err = mt.createFile(rel, 0o644)
 	default:
-		f, err = mt.dirInRoot(rel)
+		// A symlink on the way may dangle (an image's /etc/hosts linking
+		// into a directory not made yet): what is made is its target,
+		// resolved inside the rootfs, as runc makes it. The creation
+		// below stays confined to the rootfs whatever the path holds by
+		// then, and fdPath checks where it landed.
+		if real, jerr := securejoin.SecureJoin(mt.rootfs, rel); jerr == nil && mt.inRoot(real) {
+			rel = strings.TrimPrefix(real, mt.rootfs)
+		}
+		if file {
+			f, err = mt.createFile(rel, 0o644)
+		} else {
+			f, err = mt.dirInRoot(rel)
+		}
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("creating mount point %q inside rootfs: %w", rel, err)
