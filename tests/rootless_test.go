@@ -458,3 +458,34 @@ func TestRootlessUserModeNetworkPublishesAPortOnLoopback(t *testing.T) {
 		})
 	}
 }
+
+func TestRootlessOCIFaceFollowsRuncsRootlessFlag(t *testing.T) {
+	r := newRootlessEnv(t)
+	bundle := testrootfs.UserDir(t, r.u)
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := testrootfs.Build(rootfs); err != nil {
+		t.Fatal(err)
+	}
+	if err := testrootfs.ChownTree(rootfs, r.u.UID, r.u.GID); err != nil {
+		t.Fatal(err)
+	}
+	// runc's root template, no user namespace: refused without root.
+	if res := r.bw("spec", "-b", bundle); res.code != 0 {
+		t.Fatalf("spec: %v", res)
+	}
+	for _, flag := range []string{"auto", "true"} {
+		res := r.bw("--rootless", flag, "run", "-b", bundle, "rl-nouserns")
+		if res.code == 0 || !strings.Contains(res.stderr, "linux.namespaces") || !strings.Contains(res.stderr, "spec --rootless") {
+			t.Errorf("--rootless %s, a bundle without a user namespace: want refused naming linux.namespaces, got %v", flag, res)
+		}
+	}
+	// --rootless false: treated as root, it fails at the first step
+	// that needs root (runc's state directory).
+	res := r.bw("--rootless", "false", "run", "-b", bundle, "rl-false")
+	if res.code == 0 || !strings.Contains(res.stderr, "/run/bulwark") {
+		t.Errorf("--rootless false without root: want a failure on /run/bulwark, got %v", res)
+	}
+	if res := r.bw("--rootless", "maybe", "list"); res.code == 0 || !strings.Contains(res.stderr, "auto, true or false") {
+		t.Errorf("--rootless maybe: want refused, got %v", res)
+	}
+}

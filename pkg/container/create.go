@@ -724,6 +724,13 @@ func (r *Runtime) cgroupConfig(spec *specs.Spec, id string) (cgroups.Config, err
 	if !r.Rootless {
 		return cg, nil
 	}
+	// As runc: without root, every namespace but a user namespace needs
+	// privilege to make, and only a user namespace's maps can give the
+	// container a root of its own.
+	if !oci.HasNamespace(spec, specs.UserNamespace) {
+		return cg, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces",
+			Msg: "a rootless container needs a user namespace (with linux.uidMappings and linux.gidMappings); `bulwark spec --rootless` writes one", Err: oci.ErrInvalidConfig}
+	}
 	if ok, why := rootless.Cgroups(); !ok {
 		if f := limitsSet(spec); f != "" {
 			return cg, &oci.FieldError{File: oci.ConfigFile, Field: f,

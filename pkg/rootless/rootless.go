@@ -33,14 +33,16 @@ const (
 )
 
 // Enabled decides from --rootless whether this process runs rootless:
-// "auto" (runc's default) is rootless exactly when the effective uid is
-// not 0; "true" and "false" force it.
+// "auto" (runc's default) and "true" are rootless exactly when the
+// effective uid is not 0 (root has the privileges rootless mode works
+// around, so "true" changes nothing for it, as runc's --rootless true
+// changes only which cgroup errors root may ignore, and root gets none);
+// "false" is never rootless, and a caller who is not root then fails at
+// the first step that needs root, as runc does.
 func Enabled(flag string) (bool, error) {
 	switch flag {
-	case "", Auto:
+	case "", Auto, True:
 		return os.Geteuid() != 0, nil
-	case True:
-		return true, nil
 	case False:
 		return false, nil
 	}

@@ -18,7 +18,7 @@ func TestEnabled(t *testing.T) {
 		want    bool
 		wantErr bool
 	}{
-		{"", notRoot, false}, {"auto", notRoot, false}, {"true", true, false}, {"false", false, false}, {"yes", false, true},
+		{"", notRoot, false}, {"auto", notRoot, false}, {"true", notRoot, false}, {"false", false, false}, {"yes", false, true},
 	} {
 		got, err := Enabled(c.flag)
 		if (err != nil) != c.wantErr || got != c.want {
