@@ -7,7 +7,15 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 )
 
 // rawSyscallELF is a static x86-64 program that makes exactly these
@@ -101,5 +109,138 @@ func TestLearnedProfileOfAStaticProgramIsExactlyItsCalls(t *testing.T) {
 		if r.code != 0 || r.stdout != "ok\n" {
 			t.Fatalf("run %d under the learned profile: %v", i, r)
 		}
+	}
+}
+
+// An engine's container annotated run.bulwark.learn=PATH is learned
+// through the OCI face alone (create, start, delete, as Docker drives
+// it): create starts a recorder that outlives it, and once the container
+// has ended the profile at PATH holds exactly the program's calls, under
+// the config's own seccomp filter. A PATH that is relative, in a missing
+// directory or in one anyone can write is refused at create, which leaves
+// nothing behind.
+func TestEngineContainerLearnsThroughTheAnnotation(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the hand-built program is x86-64 code")
+	}
+	e := newEnv(t)
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "prog.json")
+	def, _, err := profiles.Resolve("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/bin/prog"}
+		s.Linux.Seccomp = def
+		s.Annotations = map[string]string{oci.AnnotationLearn: out}
+	})
+	if err := os.WriteFile(filepath.Join(bundle, "rootfs", "bin", "prog"), rawSyscallELF(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	e.mustOK("start", id)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(e.bw("state", id).stdout, `"stopped"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container did not stop: %v", e.bw("state", id))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.mustOK("delete", id)
+	for {
+		if _, err := os.Stat(out); err == nil {
+			break
+		}
+		if b, err := os.ReadFile(out + ".error"); err == nil {
+			t.Fatalf("the recorder failed: %s", b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no profile at %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p := readLearned(t, out)
+	var seen []string
+	for n := range p.Observed.Syscalls {
+		seen = append(seen, n)
+	}
+	slices.Sort(seen)
+	if want := []string{"execve", "exit_group", "getppid", "getuid", "write"}; !slices.Equal(seen, want) {
+		t.Errorf("observed %v, want exactly %v", seen, want)
+	}
+	if want := []string{"execve", "exit", "exit_group", "getppid", "getuid", "restart_syscall", "rt_sigreturn", "write"}; !slices.Equal(p.allowedNames(), want) {
+		t.Errorf("the profile allows %v, want exactly %v", p.allowedNames(), want)
+	}
+	if fi, err := os.Lstat(out); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 {
+		t.Errorf("%s: %v, %v; want a regular file, mode 0644", out, fi, err)
+	}
+
+	waitRecorderGone(t, id)
+
+	// Created and deleted without a start: the recorder ends with the
+	// init and writes no profile, only why.
+	out2 := filepath.Join(outDir, "never.json")
+	s := testrootfs.DefaultSpec()
+	s.Process.Args = []string{"/bin/prog"}
+	s.Annotations = map[string]string{oci.AnnotationLearn: out2}
+	testrootfs.WriteConfig(t, bundle, s)
+	id2 := e.id()
+	e.mustOK("create", "-b", bundle, id2)
+	time.Sleep(time.Second) // the recorder has read the container's state
+	e.mustOK("delete", "--force", id2)
+	waitRecorderGone(t, id2)
+	if _, err := os.Stat(out2); err == nil {
+		t.Errorf("a container that never started left a profile at %s", out2)
+	}
+	if b, err := os.ReadFile(out2 + ".error"); err != nil || !strings.Contains(string(b), "nothing was recorded") {
+		t.Errorf("%s.error: %q, %v; want why nothing was recorded", out2, b, err)
+	}
+
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ path, want string }{
+		{"prog.json", "want an absolute, clean path"},
+		{"/nonexistent-dir/prog.json", "its directory must exist"},
+		{filepath.Join(open, "prog.json"), "writable by root alone"},
+		{"record", "a bundle names the file to write"},
+	} {
+		s := testrootfs.DefaultSpec()
+		s.Annotations = map[string]string{oci.AnnotationLearn: bad.path}
+		testrootfs.WriteConfig(t, bundle, s)
+		id := e.id()
+		r := e.bw("create", "-b", bundle, id)
+		if r.code == 0 || !strings.Contains(r.stderr, "annotations."+oci.AnnotationLearn) || !strings.Contains(r.stderr, bad.want) {
+			t.Errorf("%s=%s: create %v, want a refusal naming the annotation and %q", oci.AnnotationLearn, bad.path, r, bad.want)
+		}
+		if st := e.bw("state", id); st.code == 0 {
+			t.Errorf("%s: a refused create left container %s behind", bad.path, id)
+		}
+	}
+}
+
+// waitRecorderGone waits for the learn-recorder of container id to exit.
+func waitRecorderGone(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		found := false
+		ents, _ := os.ReadDir("/proc")
+		for _, ent := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+			if err == nil && strings.Contains(string(b), "learn-recorder\x00"+id+"\x00") {
+				found = true
+			}
+		}
+		if !found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the recorder of %s is still running", id)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -53,3 +53,20 @@ func learnCommand() *cli.Command {
 		},
 	}
 }
+
+// learnRecorderCommand is what create starts for an engine's container
+// annotated run.bulwark.learn=PATH (pkg/container startRecorder); not for
+// people, hence hidden.
+func learnRecorderCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "learn-recorder",
+		Hidden:    true,
+		ArgsUsage: "ID",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return fmt.Errorf("usage: bulwark learn-recorder ID")
+			}
+			return userface.RecordForEngine(runtimeFrom(cmd), cmd.Args().First())
+		},
+	}
+}

@@ -157,6 +157,7 @@ var topCommands = []topCommand{
 	{[]string{"seccomp"}, seccompCommand},
 	{[]string{"explain"}, explainCommand},
 	{[]string{"learn"}, learnCommand},
+	{[]string{"learn-recorder"}, learnRecorderCommand},
 	{[]string{"audit"}, auditCommand},
 	{[]string{"check"}, checkCommand},
 	{[]string{"pull"}, pullCommand},

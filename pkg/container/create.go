@@ -199,10 +199,11 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 		for _, w := range warnings {
 			r.warnf("%s", w)
 		}
-		// A learning init waits in execve for a listener only a person's
-		// `bulwark learn` runs; from a bundle it would hang for ever.
-		if _, ok := spec.Annotations[oci.AnnotationLearn]; ok {
-			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationLearn, Msg: "learning is only supported through `bulwark learn ROOTFS -- CMD`, not in a bundle's config", Err: oci.ErrInvalidConfig}
+		// A learning init waits in execve for a listener: from a bundle,
+		// the recorder create starts (learnOutput), which writes the
+		// profile where the annotation says.
+		if _, err := learnOutput(spec); err != nil {
+			return nil, err
 		}
 		if _, ok := spec.Annotations[oci.AnnotationIsolation]; !ok && r.Isolation != "" && r.Isolation != "namespace" {
 			if spec.Annotations == nil {
@@ -374,6 +375,11 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 			}
 			if err := r.saveState(st); err != nil {
 				return err
+			}
+			if out, _ := learnOutput(spec); out != "" && o.Spec == nil {
+				if err := r.startRecorder(st.ID); err != nil {
+					return err
+				}
 			}
 			if o.PidFile != "" {
 				return writePidFile(o.PidFile, st.Pid)

@@ -55,6 +55,10 @@ type Profile struct {
 	// rootfs (--writable, or a base that has one).
 	WritableRootfs bool      `json:"writableRootfs,omitempty"`
 	Observed       *Observed `json:"observed"`
+	// SeccompBase names the filter the workload was recorded under when
+	// it was not Base's: "config" for an engine's container
+	// (run.bulwark.learn=PATH), whose refusals the learned filter keeps.
+	SeccompBase string `json:"seccompBase,omitempty"`
 }
 
 // IsFile tells a profile file argument from a built-in profile name: it
@@ -82,6 +86,13 @@ func Build(base string, obs *Observed, caps []string, capMethod string, commands
 	if err != nil {
 		return nil, fmt.Errorf("--profile %s: %w", base, err)
 	}
+	return BuildFrom(base, bs, obs, caps, capMethod, commands)
+}
+
+// BuildFrom is Build with the recording's seccomp filter given: an engine's
+// container is recorded under its config's filter, not base's (which the
+// profile still names for everything but seccomp).
+func BuildFrom(base string, bs *specs.LinuxSeccomp, obs *Observed, caps []string, capMethod string, commands [][]string) (*Profile, error) {
 	obs.sorted()
 	sc, reasons := learnedSeccomp(base, bs, obs)
 	caps = slices.Clone(caps)
@@ -384,7 +395,7 @@ func position(b []byte, off int64) (line, col int) {
 // directory, renamed over it): an interrupted write leaves the old file
 // or none, never half a profile.
 func (p *Profile) Write(file string) error {
-	b, err := json.MarshalIndent(p, "", "  ")
+	b, err := p.JSON()
 	if err != nil {
 		return err
 	}
@@ -393,7 +404,7 @@ func (p *Profile) Write(file string) error {
 		return fmt.Errorf("writing profile %s: %w", file, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing profile %s: %w", file, err)
 	}
@@ -408,6 +419,12 @@ func (p *Profile) Write(file string) error {
 		return fmt.Errorf("writing profile %s: %w", file, err)
 	}
 	return nil
+}
+
+// JSON is the profile file's content.
+func (p *Profile) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(p, "", "  ")
+	return append(b, '\n'), err
 }
 
 // Summary is the human account of p: how much of its base it keeps.

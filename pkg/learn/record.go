@@ -70,10 +70,17 @@ type Recorder struct {
 // not exist yet. Calls the init makes before its execve (the runtime's
 // own) are not recorded.
 func Attach(pidOf func() (int, bool)) *Recorder {
+	return AttachFor(pidOf, attachTimeout)
+}
+
+// AttachFor is Attach waiting up to timeout (0: until Stop) for the
+// recording filter: an engine's container loads it at start, which may
+// come any time after create.
+func AttachFor(pidOf func() (int, bool), timeout time.Duration) *Recorder {
 	r := &Recorder{obs: NewObserved(), done: make(chan struct{}), stop: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		err := r.run(pidOf)
+		err := r.run(pidOf, timeout)
 		r.mu.Lock()
 		r.err = err
 		r.mu.Unlock()
@@ -101,8 +108,8 @@ func (r *Recorder) stopped() bool {
 	}
 }
 
-func (r *Recorder) run(pidOf func() (int, bool)) error {
-	deadline := time.Now().Add(attachTimeout)
+func (r *Recorder) run(pidOf func() (int, bool), timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	var pid, fd int
 	for {
 		if p, ok := pidOf(); ok && p > 0 {
@@ -118,8 +125,8 @@ func (r *Recorder) run(pidOf func() (int, bool)) error {
 		if r.stopped() {
 			return errors.New("learn: the container ended before its recording filter was loaded: nothing was recorded")
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("learn: no recording filter in the container's init (pid %d) after %s", pid, attachTimeout)
+		if timeout > 0 && time.Now().After(deadline) {
+			return fmt.Errorf("learn: no recording filter in the container's init (pid %d) after %s", pid, timeout)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -44,10 +44,11 @@ const (
 	// AnnotationLearn makes the init load a recording filter instead of
 	// the container's seccomp profile (pkg/seccomp Recording): every call
 	// the profile lets through is sent to a listener that takes the fd
-	// with pidfd_getfd and lets it continue (pkg/learn). Its value is
-	// "record". The init then blocks in execve until that listener
-	// exists, so only a runtime that runs one may set it: the OCI face
-	// refuses it in an engine's config.
+	// with pidfd_getfd and lets it continue (pkg/learn). "record" is
+	// `bulwark learn`'s, which listens itself; in an engine's config the
+	// value is the absolute path of the profile to write, and create
+	// starts the recorder that listens and writes it (pkg/container
+	// learnOutput, pkg/userface RecordForEngine).
 	AnnotationLearn = "run.bulwark.learn"
 
 	// AnnotationLandlockWritable narrows Landlock's write rights to the
