@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
 // The runc CLI details scripts and engines rely on: `kill ID 0` is a
@@ -52,5 +56,25 @@ func TestListOfAMissingRootIsAnError(t *testing.T) {
 	}
 	if _, err := os.Stat(e.root); err == nil {
 		t.Fatalf("list made the missing --root %s", e.root)
+	}
+}
+
+// --debug logs the runtime's steps, to stderr or to --log (JSON lines with
+// level "debug", as runc's); without it nothing is logged at debug level.
+func TestDebugLogsTheRuntimesSteps(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"true"} })
+	r := e.bw("--debug", "run", "-b", bundle, e.id())
+	if r.code != 0 || !strings.Contains(r.stderr, "bulwark: debug: bulwark --root") || !strings.Contains(r.stderr, "bulwark: debug: cgroup applied") {
+		t.Errorf("--debug run: want the command and its steps on stderr: %v", r)
+	}
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	e.mustOK("--debug", "--log", logFile, "--log-format", "json", "run", "-b", bundle, e.id())
+	b, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(b), `"level":"debug","msg":"cgroup applied"`) {
+		t.Errorf("--debug --log FILE --log-format json: want debug lines in the file: %v\n%s", err, b)
+	}
+	if r := e.bw("run", "-b", bundle, e.id()); r.code != 0 || strings.Contains(r.stderr, "debug") {
+		t.Errorf("run without --debug logged at debug level: %v", r)
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/bulwark-sec/bulwark/internal/phase"
 )
 
 // Engines (containerd's shim) read errors from --log in runc's JSON format:
@@ -23,13 +26,18 @@ func setupLog(path, format string, debug bool) error {
 	default:
 		return fmt.Errorf("--log-format: %q is neither text nor json", format)
 	}
-	_ = debug // accepted for runc compatibility; there are no debug messages yet
 	if path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)
 		if err != nil {
 			return fmt.Errorf("--log %s: %w", path, err)
 		}
 		logOut = f
+	}
+	if debug {
+		// The runtime's steps (internal/phase marks: namespaces entered,
+		// cgroups applied, hooks, state saved), as runc logs its own.
+		phase.Debug(func(step string) { logAt("debug", step) })
+		logAt("debug", "bulwark "+strings.Join(os.Args[1:], " "))
 	}
 	return nil
 }
@@ -41,6 +49,9 @@ func logAt(level, msg string) {
 		return
 	}
 	if logOut == os.Stderr {
+		if level == "debug" {
+			msg = "debug: " + msg
+		}
 		fmt.Fprintf(os.Stderr, "bulwark: %s\n", msg)
 		return
 	}

@@ -1,5 +1,6 @@
 // Package phase prints monotonic timestamps of start-path phases when
-// BULWARK_PHASES is set, to find where a container's start spends its time.
+// BULWARK_PHASES is set, to find where a container's start spends its time,
+// and hands the same marks to the debug log (--debug).
 package phase
 
 import (
@@ -14,8 +15,17 @@ var on = os.Getenv("BULWARK_PHASES") != ""
 // On reports whether marks are printed.
 func On() bool { return on }
 
+var debug func(string)
+
+// Debug sends every later mark to log as well (--debug): the runtime's
+// steps in order, for a person finding where a start fails or hangs.
+func Debug(log func(string)) { debug = log }
+
 // Mark prints one phase boundary.
 func Mark(name string) {
+	if debug != nil {
+		debug(name)
+	}
 	if !on {
 		return
 	}
