@@ -117,6 +117,10 @@ type Config struct {
 	// libseccomp's compile, ~10 ms on the host, costs the guest hundreds
 	// under TCG. Empty when the spec has no filter to install.
 	Seccomp []byte `json:"seccomp,omitempty"`
+	// TTY, set by the agent for its child when process.terminal asks
+	// for one, is the pty slave's path inside the rootfs: the child
+	// makes it its controlling terminal and stdio after the chroot.
+	TTY string `json:"tty,omitempty"`
 }
 
 // Conn reads and writes frames; writes are serialised so that several

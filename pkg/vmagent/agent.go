@@ -289,6 +289,29 @@ func spawnPayload() (*payloadProc, error) {
 // until it exits and returns the shell-style status.
 func (p *payloadProc) run(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
 	var copies sync.WaitGroup
+	var stdin io.WriteCloser = p.stdin
+	var slaveOpen *os.File
+	if cfg.Spec.Process.Terminal {
+		// The child started before the config came: it opens the
+		// pty's slave by path once it has chrooted.
+		master, slave, name, err := openPtyByName(cfg.Spec.Process.ConsoleSize)
+		if err != nil {
+			return 0, err
+		}
+		defer master.Close()
+		// Held until the payload exits: a master whose slave is open
+		// nowhere reads EIO at once, before the child has opened it.
+		defer slave.Close()
+		slaveOpen = slave
+		cfg.TTY = name
+		stdin = keepOpen{master}
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			// EIO ends it: every slave fd is closed.
+			_, _ = io.Copy(vmproto.Stream{C: c, Kind: vmproto.KindStdout}, master)
+		}()
+	}
 	for _, o := range []struct {
 		f    *os.File
 		kind byte
@@ -305,40 +328,145 @@ func (p *payloadProc) run(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
 		p.config.Close()
 	}()
 	ss := &sessions{c: c, base: cfg, procs: map[uint32]*session{}}
-	go relayInput(c, p.stdin, p.cmd.Process, ss)
+	go relayInput(c, stdin, p.cmd.Process, ss)
 	err := p.cmd.Wait()
-	// Everything the payload wrote reaches the host before its status.
-	copies.Wait()
+	if slaveOpen != nil {
+		slaveOpen.Close()
+	}
+	// Everything the payload wrote reaches the host before its status
+	// (a grandchild still holding the terminal is not waited for long).
+	done := make(chan struct{})
+	go func() { copies.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
 	return status(err)
 }
 
 // startChild starts the agent's child that applies cfg's process config
-// and execs it: the payload, or a process exec'd into the container.
-func startChild(cfg *vmproto.Config, stdout, stderr io.Writer) (*exec.Cmd, io.WriteCloser, error) {
+// and execs it: the payload, or a process exec'd into the container. With
+// process.terminal its stdio is a pty of the container's own devpts, whose
+// master's bytes go to stdout; the returned wait waits for the child and
+// for its output to be sent.
+func startChild(cfg *vmproto.Config, stdout, stderr io.Writer) (wait func() error, p *os.Process, stdin io.WriteCloser, err error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{"bulwark-payload"}
 	cmd.Env = []string{vmproto.EnvPayload + "=1"}
 	cmd.ExtraFiles = []*os.File{pr}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, nil, err
+	var master *os.File
+	if cfg.Spec.Process.Terminal {
+		var slave *os.File
+		if master, slave, err = openPty(cfg.Spec.Process.ConsoleSize); err != nil {
+			pr.Close()
+			pw.Close()
+			return nil, nil, nil, err
+		}
+		defer slave.Close()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		stdin = keepOpen{master}
+	} else {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, nil, nil, err
+		}
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 	}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
-		return nil, nil, fmt.Errorf("starting the payload: %w", err)
+		if master != nil {
+			master.Close()
+		}
+		return nil, nil, nil, fmt.Errorf("starting the payload: %w", err)
 	}
 	pr.Close()
 	go func() {
 		_ = json.NewEncoder(pw).Encode(cfg)
 		pw.Close()
 	}()
-	return cmd, stdin, nil
+	if master == nil {
+		return cmd.Wait, cmd.Process, stdin, nil
+	}
+	copied := make(chan struct{})
+	go func() {
+		// EIO ends it: every slave fd is closed.
+		_, _ = io.Copy(stdout, master)
+		close(copied)
+	}()
+	return func() error {
+		err := cmd.Wait()
+		select {
+		case <-copied:
+		case <-time.After(2 * time.Second): // a grandchild holds the slave
+		}
+		master.Close()
+		return err
+	}, cmd.Process, stdin, nil
+}
+
+// keepOpen is a pty master as the payload's input: the end of the
+// host's input is not a hangup of the terminal.
+type keepOpen struct{ *os.File }
+
+func (keepOpen) Close() error { return nil }
+
+// openPtyByName opens a pty in the container's devpts and returns its
+// master, its slave and the slave's path inside the rootfs, for the
+// payload's child to open.
+func openPtyByName(size *specs.Box) (master, slave *os.File, name string, err error) {
+	if _, err := os.Stat(filepath.Join(root, "dev/pts/ptmx")); err != nil {
+		return nil, nil, "", errors.New("process.terminal: the container has no devpts mount at /dev/pts to make its terminal in")
+	}
+	if master, slave, err = openPty(size); err != nil {
+		return nil, nil, "", err
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		master.Close()
+		slave.Close()
+		return nil, nil, "", fmt.Errorf("terminal: TIOCGPTN: %w", err)
+	}
+	return master, slave, fmt.Sprintf("/dev/pts/%d", n), nil
+}
+
+// openPty opens a pty in the container's own devpts (the spec's
+// /dev/pts, mounted newinstance), so that its name resolves inside the
+// rootfs; the guest's initial devpts when the spec has none.
+func openPty(size *specs.Box) (master, slave *os.File, err error) {
+	ptmx := filepath.Join(root, "dev/pts/ptmx")
+	if _, err := os.Stat(ptmx); err != nil {
+		ptmx = "/dev/ptmx"
+		if err := os.MkdirAll("/dev/pts", 0o755); err != nil {
+			return nil, nil, err
+		}
+		if err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "ptmxmode=0666,mode=0620"); err != nil && !errors.Is(err, unix.EBUSY) {
+			return nil, nil, fmt.Errorf("terminal: mount devpts: %w", err)
+		}
+	}
+	fd, err := unix.Open(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("terminal: %s: %w", ptmx, err)
+	}
+	master = os.NewFile(uintptr(fd), "pty-master")
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, nil, fmt.Errorf("terminal: unlock: %w", err)
+	}
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if errno != 0 {
+		master.Close()
+		return nil, nil, fmt.Errorf("terminal: peer: %w", errno)
+	}
+	slave = os.NewFile(sfd, "pty-slave")
+	if size != nil && size.Height > 0 && size.Width > 0 {
+		_ = unix.IoctlSetWinsize(int(sfd), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)})
+	}
+	return master, slave, nil
 }
 
 // status is a child's shell-style status from its Wait.
@@ -446,16 +574,16 @@ func (ss *sessions) start(id uint32, process []byte) {
 	spec.Process = &p
 	cfg := *ss.base
 	cfg.Spec = &spec
-	cmd, stdin, err := startChild(&cfg, vmproto.SessionStream{C: ss.c, ID: id, Kind: vmproto.KindStdout}, vmproto.SessionStream{C: ss.c, ID: id, Kind: vmproto.KindStderr})
+	wait, proc, stdin, err := startChild(&cfg, vmproto.SessionStream{C: ss.c, ID: id, Kind: vmproto.KindStdout}, vmproto.SessionStream{C: ss.c, ID: id, Kind: vmproto.KindStderr})
 	if err != nil {
 		fail(err)
 		return
 	}
 	ss.mu.Lock()
-	ss.procs[id] = &session{stdin: stdin, p: cmd.Process}
+	ss.procs[id] = &session{stdin: stdin, p: proc}
 	ss.mu.Unlock()
 	go func() {
-		code, err := status(cmd.Wait())
+		code, err := status(wait())
 		ss.mu.Lock()
 		delete(ss.procs, id)
 		ss.mu.Unlock()

@@ -51,6 +51,11 @@ func payload() (int, error) {
 	if err := unix.Chdir("/"); err != nil {
 		return 1, err
 	}
+	if cfg.TTY != "" {
+		if err := takeTerminal(cfg.TTY); err != nil {
+			return 1, err
+		}
+	}
 	if len(p.Rlimits) > 0 {
 		if err := rlimit.Set(0, p.Rlimits); err != nil {
 			return 1, err
@@ -97,6 +102,30 @@ func payload() (int, error) {
 	}
 	err = unix.Exec(path, p.Args, env)
 	return 126, fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+// takeTerminal makes the pty slave at path this process's controlling
+// terminal and its stdin, stdout and stderr, in a session of its own.
+func takeTerminal(path string) error {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return fmt.Errorf("terminal %s: %w", path, err)
+	}
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("terminal: setsid: %w", err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("terminal %s: TIOCSCTTY: %w", path, err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := unix.Dup2(fd, i); err != nil {
+			return fmt.Errorf("terminal: %w", err)
+		}
+	}
+	if fd > 2 {
+		unix.Close(fd)
+	}
+	return nil
 }
 
 // dropPrivileges: bounding set, groups and ids (keeping the capabilities

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
@@ -119,6 +121,48 @@ func (o ociRuntime) createAttached(id, bundle string) <-chan string {
 		}
 		close(lines)
 	}()
+	return lines
+}
+
+// createWithTerminal runs create with process.terminal and a console
+// socket, as an engine does for -t: the lines the payload writes on its
+// terminal come on the returned channel.
+func (o ociRuntime) createWithTerminal(id, bundle string) <-chan string {
+	o.t.Helper()
+	sock := filepath.Join(o.t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		defer l.Close()
+		_ = l.SetDeadline(time.Now().Add(60 * time.Second))
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil && len(fds) == 1 {
+				master := os.NewFile(uintptr(fds[0]), "pty-master")
+				defer master.Close()
+				sc := bufio.NewScanner(master)
+				for sc.Scan() {
+					lines <- strings.TrimRight(sc.Text(), "\r")
+				}
+			}
+		}
+	}()
+	o.ok("create", "--console-socket", sock, "--bundle", bundle, id)
+	o.t.Cleanup(func() { o.do("", "delete", "-f", id) })
 	return lines
 }
 
@@ -301,8 +345,9 @@ func tail(s string, n int) string {
 
 // TestOCIVMNothingLeftAfterKills: the runtime SIGKILLed in the middle of
 // create (its init in the namespaces and cgroup, a prestart hook
-// running), and QEMU SIGKILLed under a running payload: the container's
-// status says so and delete leaves no process, state, cgroup or mount.
+// running), and QEMU SIGKILLed under a running payload (one with a
+// terminal, a pty in the guest): the container stops and delete leaves no
+// process, state, cgroup or mount.
 func TestOCIVMNothingLeftAfterKills(t *testing.T) {
 	needVM(t)
 	o := ociRuntime{t: t, bin: isolationBinary(t), root: t.TempDir()}
@@ -347,16 +392,21 @@ func TestOCIVMNothingLeftAfterKills(t *testing.T) {
 		requireGone(t, o.root, id, pids, "")
 	})
 
+	// With a terminal, which the payload sees as its own (a pty in the
+	// guest) through the engine's.
 	t.Run("QEMU killed mid-run", func(t *testing.T) {
 		o := o
 		o.t = t
 		bundle := vmBundle(t, func(s *specs.Spec) {
-			s.Process.Args = []string{"sh", "-c", "echo started; sleep 600"}
+			s.Process.Terminal = true
+			s.Process.Args = []string{"sh", "-c", `[ -t 0 ] && [ -t 1 ] && echo "tty=yes $(stty size)"; echo started; sleep 600`}
+			s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
 		})
 		const id = "vm-killed-qemu"
-		lines := o.createAttached(id, bundle)
+		lines := o.createWithTerminal(id, bundle)
 		o.ok("start", id)
-		waitLine(t, lines, "started", 180*time.Second)
+		waitLine(t, lines, "tty=yes 30 100", 180*time.Second)
+		waitLine(t, lines, "started", 30*time.Second)
 		st := o.state(id)
 		qemu := qemuOf(t, o, id)
 		cg := memoryCgroup(t, st.Pid)
