@@ -14,7 +14,7 @@
 #   cri          ./tests/cri: containerd's CRI runs pods with bulwark (crictl)
 #   critest      Kubernetes' CRI validation suite, bulwark vs runc (not in all)
 #   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver, --isolation vm)
-#   vmiso        ./tests/vm's --isolation vm tests alone (TestIsolationVM*)
+#   vmiso        ./tests/vm's VM isolation tests alone (TestIsolationVM*, TestOCIVM*)
 #   conformance  the OCI runtime-tools validation suite (conformance/run.sh)
 #   fuzz         15 s of each fuzz target
 #
@@ -197,6 +197,7 @@ for t in "${targets[@]}"; do
 		;;
 	engines)
 		./scripts/install-engines.sh
+		./scripts/install-vm.sh # QEMU and a kernel for the bulwark-vm runtime's cases
 		echo "== engine tests"
 		gotest_root ./tests/engines/
 		;;
@@ -219,7 +220,7 @@ for t in "${targets[@]}"; do
 	vmiso)
 		./scripts/install-vm.sh
 		echo "== VM isolation tests"
-		gotest_root -run '^TestIsolationVM' ./tests/vm/
+		gotest_root -run '^(TestIsolationVM|TestOCIVM)' ./tests/vm/
 		;;
 	conformance)
 		# TestConformanceSuite skips unless asked: it fetches the suite's
