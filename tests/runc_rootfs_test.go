@@ -100,3 +100,21 @@ func TestMountTargetThroughADanglingSymlink(t *testing.T) {
 		}
 	}
 }
+
+// A time namespace together with a user namespace: the offsets apply in
+// the container (runc's "runc run [timens with userns]").
+func TestTimeNamespaceWithAUserNamespace(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("the kernel has no time namespaces")
+	}
+	e := newEnv(t)
+	r := e.sh(func(s *specs.Spec) {
+		userNS(s)
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 1337, Nanosecs: 3141519}, "monotonic": {Secs: 7881, Nanosecs: 2718281}}
+	}, "cat /proc/self/timens_offsets")
+	want := "monotonic 7881 2718281 boottime 1337 3141519"
+	if r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != want {
+		t.Errorf("time and user namespace: want the offsets\n%s\ngot %v", want, r)
+	}
+}

@@ -242,7 +242,17 @@ __attribute__((constructor)) static void nsenter(void) {
 		bail("nsenter: unshare namespaces 0x%lx", rest);
 
 	if (tlen > 0) {
+		// In a new user namespace, becoming its root cleared our dumpable
+		// flag, and /proc/self of a non-dumpable process belongs to the
+		// host's root, whom we no longer are: open would fail with EACCES.
+		// Dumpable only for the open, so /proc/self is our own; nothing
+		// else runs with our uid in the fresh user namespace yet.
+		int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+		if ((cloneflags & CLONE_NEWUSER) && dumpable != 1 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			bail("nsenter: prctl(PR_SET_DUMPABLE) for the time namespace offsets");
 		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if ((cloneflags & CLONE_NEWUSER) && dumpable >= 0 && dumpable != 1)
+			prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
 		if (fd < 0 || write(fd, timens, tlen) < 0)
 			bail("nsenter: writing time namespace offsets");
 		close(fd);
