@@ -48,6 +48,11 @@ func TestConformanceSuite(t *testing.T) {
 		if unpassable[name] {
 			continue
 		}
+		if why, ok := strings.CutPrefix(got, "skip: "); ok {
+			// conformance/run.sh found the host lacking what the test needs.
+			t.Logf("%s: skipped: %s", name, why)
+			continue
+		}
 		if got != "pass" {
 			tap, _ := os.ReadFile(filepath.Join(out, "tap", "bulwark", name+".tap"))
 			stderr, _ := os.ReadFile(filepath.Join(out, "tap", "bulwark", name+".tap.stderr"))
