@@ -322,6 +322,12 @@ func TestBadConfigIsRefusedNamingTheFieldAndLeavesNothing(t *testing.T) {
 				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
 			}))
 		}, want: []string{"config.json", "linux.resources.memory.limit", "64 MiB is too little for a VM"}},
+		{name: "VM with a user namespace", config: func(t *testing.T) string {
+			return mustJSON(t, specJSON(t, func(s *specs.Spec) {
+				s.Annotations = map[string]string{"run.bulwark.isolation": "vm"}
+				userNS(s)
+			}))
+		}, want: []string{"config.json", "linux.namespaces", "VM isolation with a user namespace is not supported yet"}},
 		// The two below fail once the init runs: it starts on the rootfs
 		// while the runtime still writes its cgroups, so a refusal on
 		// either side must still be reported as itself and undo the other.

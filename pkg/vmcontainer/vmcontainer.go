@@ -17,7 +17,8 @@
 // sandbox (-sandbox on, see pkg/vm) and virtiofsd's.
 //
 // When not to use it: a container that shares the host's mount namespace
-// (there is no root to build for QEMU) is refused.
+// (there is no root to build for QEMU) is refused, and so, for now, is one
+// with a user namespace.
 package vmcontainer
 
 import (
@@ -111,6 +112,12 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if !oci.HasNamespace(inner, specs.MountNamespace) {
 		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces", Msg: "VM isolation needs a mount namespace (QEMU gets a root of its own)", Err: oci.ErrInvalidConfig}
 	}
+	// QEMU's root, its config and the boot files are root's alone on the
+	// host (the state directory, the kernel cache): a container root
+	// mapped to another uid could not reach them.
+	if oci.HasNamespace(inner, specs.UserNamespace) {
+		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces", Msg: "VM isolation with a user namespace is not supported yet (QEMU would run as the mapped root, which cannot reach its root-only boot files); drop the user namespace: the VM is the wall around the payload", Err: oci.ErrInvalidConfig}
+	}
 	mem, err := guestMemory(inner)
 	if err != nil {
 		return nil, err
@@ -155,9 +162,6 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
-		return nil, err
-	}
-	if err := ownRunDir(inner, filepath.Join(dir, "run")); err != nil {
 		return nil, err
 	}
 	ro := []string{"bind", "ro", "nosuid", "nodev"}
@@ -240,33 +244,6 @@ func kvmDevice() (specs.LinuxDevice, bool) {
 	mode := os.FileMode(st.Mode & 0o777)
 	uid, gid := uint32(0), uint32(0)
 	return specs.LinuxDevice{Path: "/dev/kvm", Type: "c", Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)), FileMode: &mode, UID: &uid, GID: &gid}, true
-}
-
-// ownRunDir gives the run directory to the container's root when the
-// container has a user namespace: QEMU writes its console log and
-// sockets there as that user.
-func ownRunDir(s *specs.Spec, dir string) error {
-	if s.Linux == nil || len(s.Linux.UIDMappings) == 0 {
-		return nil
-	}
-	uid, gid := -1, -1
-	for _, m := range s.Linux.UIDMappings {
-		if m.ContainerID == 0 {
-			uid = int(m.HostID)
-		}
-	}
-	for _, m := range s.Linux.GIDMappings {
-		if m.ContainerID == 0 {
-			gid = int(m.HostID)
-		}
-	}
-	if uid < 0 || gid < 0 {
-		return nil
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return fmt.Errorf("vm: %s: %w", dir, err)
-	}
-	return nil
 }
 
 func mountTarget(rootfs, dest string) error {
