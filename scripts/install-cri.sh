@@ -6,6 +6,13 @@
 # from sigs.k8s.io/cri-tools through the Go module proxy into _build/tools,
 # once per version.
 #
+# With the argument containerd-1.7 it also builds containerd v1.7 (cmd/containerd
+# and its runc shim) from github.com/containerd/containerd through the Go
+# module proxy into _build/tools/containerd@VERSION: Debian 12's containerd
+# 1.6 drops the CRI's user namespace options (hostUsers: false), which 1.7
+# passes to the runtime; TestPodUserNamespace uses it when it is there. The
+# build takes about 20 minutes on a busy 2-core machine, once.
+#
 # Idempotent: a second run costs one dpkg query and two file tests. Needs
 # root and Debian's apt for the packages.
 set -eu
@@ -62,5 +69,25 @@ if [ "${1:-}" = critest ]; then
 	if [ ! -x "$dir/ginkgo" ]; then
 		ginkgo=$(sed -n 's/^[[:space:]]*github.com\/onsi\/ginkgo\/v2 \(v[^ ]*\)$/\1/p' "$(source_dir)/go.mod")
 		GOFLAGS= GOBIN="$dir" go install "github.com/onsi/ginkgo/v2/ginkgo@$ginkgo"
+	fi
+fi
+
+# containerd 1.7 from its module. Its go.mod has no replace directives, but
+# the module cache is read-only and go build needs go.sum entries it adds,
+# so the source is copied. CGO off: the btrfs, devmapper and zfs
+# snapshotters (cgo) are not needed, overlayfs is.
+if [ "${1:-}" = containerd-1.7 ]; then
+	cversion=v1.7.35
+	cdir="$(pwd)/_build/tools/containerd@$cversion"
+	if [ ! -x "$cdir/containerd" ] || [ ! -x "$cdir/containerd-shim-runc-v2" ]; then
+		csrc=$(GOFLAGS= go mod download -json "github.com/containerd/containerd@$cversion" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		work=$(mktemp -d)
+		trap 'rm -rf "$work"; if [ "${created_policy:-0}" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
+		cp -r "$csrc/." "$work/" && chmod -R u+w "$work"
+		mkdir -p "$cdir"
+		(cd "$work" && GOFLAGS= CGO_ENABLED=0 go build -mod=mod -tags "no_btrfs no_devmapper no_zfs" -o "$cdir/containerd.tmp" ./cmd/containerd &&
+			GOFLAGS= CGO_ENABLED=0 go build -mod=mod -o "$cdir/containerd-shim-runc-v2.tmp" ./cmd/containerd-shim-runc-v2)
+		mv "$cdir/containerd-shim-runc-v2.tmp" "$cdir/containerd-shim-runc-v2"
+		mv "$cdir/containerd.tmp" "$cdir/containerd"
 	fi
 fi

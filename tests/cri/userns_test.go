@@ -17,22 +17,20 @@ func usernsPod() map[string]any {
 	}}
 }
 
-// TestPodUserNamespace runs a pod with hostUsers: false. containerd 1.6
-// carries the field in its CRI API but does not act on it (support came
-// with containerd 1.7), so under 1.6 the container's root is the host's
-// root whatever the runtime: the test says so and skips.
+// TestPodUserNamespace runs a pod with hostUsers: false, as the kubelet
+// asks for it: the CRI's userns options, mode POD, with the maps it picked.
+// Debian 12's containerd 1.6 was built against a CRI API without the field
+// and drops it, so the pod runs in the host's user namespace whatever the
+// runtime. The test checks that, so that a containerd that starts passing
+// the field on is noticed (docs/kubernetes.md says what 1.7 does).
 func TestPodUserNamespace(t *testing.T) {
 	d := sharedDaemon(t)
 	linux := usernsPod()
 	podJSON := d.newPod(t, "userns", linux)
 	pod := d.runPod(t, "bulwark", podJSON)
 	c := d.startContainer(t, pod, podJSON, ctrConfig("id", 0, []string{"sleep", "100000"}, linux))
-	uidMap := strings.Join(strings.Fields(d.ok(t, "exec", "-s", c, "cat", "/proc/self/uid_map")), " ")
-	if uidMap == "0 0 4294967295" {
-		t.Skipf("this containerd does not pass the pod's user namespace to the runtime (uid_map %q): hostUsers: false needs containerd 1.7 or later", uidMap)
-	}
-	if uidMap != "0 1048576 65536" {
-		t.Fatalf("uid_map %q, want 0 1048576 65536", uidMap)
+	if uidMap := strings.Join(strings.Fields(d.ok(t, "exec", "-s", c, "cat", "/proc/self/uid_map")), " "); uidMap != "0 0 4294967295" {
+		t.Errorf("containerd 1.6 passed the pod's user namespace on (uid_map %q): update this test and docs/kubernetes.md", uidMap)
 	}
 }
 
