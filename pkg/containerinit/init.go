@@ -515,7 +515,11 @@ func prepareLandlock(s *specs.Spec, p *specs.Process) (*landlock.Ruleset, error)
 	if err != nil {
 		return nil, err
 	}
-	ll, err := landlock.Prepare(mode, writable...)
+	procWrites, err := landlock.ProcWritesOf(s.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	ll, err := landlock.PrepareWith(mode, procWrites, writable)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,16 @@
 // runs the container unconfined), "require" fails the create when the
 // kernel has no Landlock at all, "off" (or no annotation) does nothing.
 //
+// procfs is read-only to the payload unless run.bulwark.landlock-proc says
+// "rw": a process may open /proc/PID/mem for writing of any dumpable process
+// of its uid, whatever seccomp says about ptrace, and Landlock's ptrace rule
+// allows that inside one domain, so two processes of one payload could write
+// each other's memory. Without write access beneath /proc every such open is
+// refused (EACCES), the process's own mem file and the other per-process
+// files (oom_score_adj, attr, comm of another thread, clear_refs) included;
+// reading them, and opening /proc/self/fd/N, which Landlock checks against
+// the file the fd names, still work.
+//
 // Only filesystem access is handled. IPC scoping (signals, abstract unix
 // sockets) is left out on purpose: every `bulwark exec` process gets its own
 // sibling domain, and scoping would stop the container's processes from
@@ -137,6 +147,35 @@ func RulesFromMounts(mounts []*mountinfo.Info) ([]Rule, error) {
 		rules = append(rules, r)
 	}
 	return rules, nil
+}
+
+// procReadOnly takes write access away beneath every procfs mount.
+func procReadOnly(rules []Rule, mounts []*mountinfo.Info) []Rule {
+	for _, m := range mounts {
+		if m.FSType != "proc" {
+			continue
+		}
+		for i := range rules {
+			if rules[i].Path == m.Mountpoint {
+				rules[i].Writable = false
+			}
+		}
+	}
+	return rules
+}
+
+// ProcWritesOf reads oci.AnnotationLandlockProc: "rw" keeps procfs writable
+// to the payload, "ro" (or no annotation) does not.
+func ProcWritesOf(annotations map[string]string) (bool, error) {
+	switch v := annotations[oci.AnnotationLandlockProc]; v {
+	case "", "ro":
+		return false, nil
+	case "rw":
+		return true, nil
+	default:
+		return false, &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("annotations[%q]", oci.AnnotationLandlockProc),
+			Msg: fmt.Sprintf("unknown value %q (want ro or rw)", v), Err: oci.ErrInvalidConfig}
+	}
 }
 
 func hasOpt(opts, want string) bool {
@@ -260,6 +299,13 @@ func Narrow(rules []Rule, writable []string) []Rule {
 // ModeOff and when the kernel has no Landlock under ModeEnforce. With
 // writable (not nil), writes are narrowed to those paths (Narrow).
 func Prepare(mode string, writable ...string) (*Ruleset, error) {
+	return PrepareWith(mode, false, writable)
+}
+
+// PrepareWith is Prepare with the choice of procWrites: whether the payload
+// may write beneath procfs mounts (see the package doc). writable nil means
+// no narrowing.
+func PrepareWith(mode string, procWrites bool, writable []string) (*Ruleset, error) {
 	switch mode {
 	case ModeOff, "":
 		return nil, nil
@@ -281,6 +327,9 @@ func Prepare(mode string, writable ...string) (*Ruleset, error) {
 	rules, err := RulesFromMounts(mounts)
 	if err != nil {
 		return nil, err
+	}
+	if !procWrites {
+		rules = procReadOnly(rules, mounts)
 	}
 	if writable != nil {
 		rules = Narrow(rules, writable)

@@ -58,6 +58,12 @@ const (
 	// wrote in (pkg/learn).
 	AnnotationLandlockWritable = "run.bulwark.landlock-writable"
 
+	// AnnotationLandlockProc is "rw" for a payload that must write beneath
+	// /proc (its own oom_score_adj, /proc/self/mem): under Landlock procfs
+	// is otherwise read-only to it, which keeps one process of the payload
+	// from writing another's memory through /proc/PID/mem (pkg/landlock).
+	AnnotationLandlockProc = "run.bulwark.landlock-proc"
+
 	// AnnotationIsolation selects the wall around the payload: "vm" runs
 	// it in a virtual machine of its own (pkg/vm), "vm-strict" too but
 	// refuses to fall back to emulation (TCG) where KVM is not real.
