@@ -428,7 +428,82 @@ func hardenSeccompDenials(sc *specs.LinuxSeccomp, allowCaps map[string]bool) []D
 				g.why + "; the engine's profile allowed it"})
 		}
 	}
+	ds = append(ds, hardenNamespaces(sc, allowCaps)...)
 	return append(ds, hardenIoctl(sc)...)
+}
+
+// cloneNewMask is the namespace flags of clone's first argument (x86-64
+// and arm64 order): CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS,
+// CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID and CLONE_NEWNET, the mask
+// Docker's profile compares.
+const cloneNewMask = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+
+// hardenNamespaces refuses new namespaces unless SYS_ADMIN is kept:
+// dockerd allows unshare, setns, clone with namespace flags and clone3 only
+// to a container granted SYS_ADMIN, and the floor drops that capability,
+// but an unprivileged unshare(CLONE_NEWUSER) needs none and hands back a
+// full capability set over new namespaces (mounts, netfilter: kernel code
+// written for root). So the profile gets what Docker's has without
+// SYS_ADMIN: unshare and setns refused, clone allowed only without
+// namespace flags, and clone3, whose flags seccomp cannot read, answered
+// ENOSYS so that the C library falls back to clone.
+func hardenNamespaces(sc *specs.LinuxSeccomp, allowCaps map[string]bool) []Decision {
+	if allowCaps["CAP_SYS_ADMIN"] {
+		return nil
+	}
+	var ds []Decision
+	if removed := hardenDenySyscalls(sc, []string{"unshare", "setns"}); len(removed) > 0 {
+		ds = append(ds, Decision{"linux.seccomp", "denied " + strings.Join(removed, " ") + " with EPERM",
+			"a new user namespace gives back every capability over new namespaces; the engine's profile allowed it (as dockerd's does with SYS_ADMIN, which the floor dropped)"})
+	}
+	var cloneAct, clone3Act specs.LinuxSeccompAction
+	kept := sc.Syscalls[:0]
+	for _, r := range sc.Syscalls {
+		if len(r.Args) == 0 && hardenActionAllows(r.Action) {
+			r.Names = slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool {
+				switch n {
+				case "clone":
+					cloneAct = r.Action
+				case "clone3":
+					clone3Act = r.Action
+				default:
+					return false
+				}
+				return true
+			})
+			if len(r.Names) == 0 {
+				continue
+			}
+		}
+		kept = append(kept, r)
+	}
+	sc.Syscalls = kept
+	eperm, enosys := uint(unix.EPERM), uint(unix.ENOSYS)
+	switch {
+	case hardenActionAllows(sc.DefaultAction):
+		// clone runs by default: refuse it with each namespace flag.
+		for bit := uint64(1); bit != 0; bit <<= 1 {
+			if cloneNewMask&bit != 0 {
+				sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"clone"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+					Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpMaskedEqual, Value: bit, ValueTwo: bit}}})
+			}
+		}
+		clone3Act = sc.DefaultAction
+	case cloneAct != "":
+		// Allowed whole: allowed without namespace flags only; the rest
+		// falls to the refusing default.
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"clone"}, Action: cloneAct,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpMaskedEqual, Value: cloneNewMask, ValueTwo: 0}}})
+	}
+	if clone3Act != "" {
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys})
+	}
+	if cloneAct != "" || clone3Act != "" {
+		ds = append(ds, Decision{"linux.seccomp", "allowed clone only without namespace flags and answered clone3 with ENOSYS",
+			"new namespaces need SYS_ADMIN in Docker's profile, which the floor dropped; the C library falls back from clone3 to clone"})
+	}
+	return ds
 }
 
 func hardenDenySyscalls(sc *specs.LinuxSeccomp, denied []string) []string {

@@ -306,6 +306,52 @@ func TestHarden(t *testing.T) {
 			},
 		},
 		{
+			name: "new namespaces are refused although dockerd allowed them with SYS_ADMIN",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+					{Names: []string{"read", "clone", "clone3", "unshare", "setns", "write"}, Action: specs.ActAllow}}}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				var clone, clone3 []specs.LinuxSyscall
+				for _, r := range s.Linux.Seccomp.Syscalls {
+					if r.Action == specs.ActAllow && (slices.Contains(r.Names, "unshare") || slices.Contains(r.Names, "setns")) {
+						t.Errorf("unshare or setns still allowed: %+v", r)
+					}
+					if slices.Contains(r.Names, "clone") {
+						clone = append(clone, r)
+					}
+					if slices.Contains(r.Names, "clone3") {
+						clone3 = append(clone3, r)
+					}
+				}
+				want := specs.LinuxSeccompArg{Index: 0, Op: specs.OpMaskedEqual, Value: cloneNewMask, ValueTwo: 0}
+				if len(clone) != 1 || clone[0].Action != specs.ActAllow || !slices.Equal(clone[0].Args, []specs.LinuxSeccompArg{want}) {
+					t.Errorf("clone rules %+v, want one allow without namespace flags", clone)
+				}
+				if len(clone3) != 1 || clone3[0].Action != specs.ActErrno || *clone3[0].ErrnoRet != uint(unix.ENOSYS) {
+					t.Errorf("clone3 rules %+v, want ENOSYS (the C library falls back to clone)", clone3)
+				}
+			},
+		},
+		{
+			name: "SYS_ADMIN allowed by annotation keeps the engine's namespace rules",
+			spec: func() *specs.Spec {
+				s := dockerShaped()
+				s.Annotations = map[string]string{"run.bulwark.allow": "SYS_ADMIN"}
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+					{Names: []string{"clone", "clone3", "unshare"}, Action: specs.ActAllow}}}
+				return s
+			},
+			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
+				rs := s.Linux.Seccomp.Syscalls
+				if len(rs) != 1 || !slices.Equal(rs[0].Names, []string{"clone", "clone3", "unshare"}) {
+					t.Errorf("rules %+v, want the engine's clone, clone3 and unshare allow untouched", rs)
+				}
+			},
+		},
+		{
 			name: "a denylist profile gets a rule refusing open_by_handle_at",
 			spec: func() *specs.Spec {
 				s := dockerShaped()
@@ -314,14 +360,27 @@ func TestHarden(t *testing.T) {
 			},
 			check: func(t *testing.T, s *specs.Spec, ds []Decision) {
 				rs := s.Linux.Seccomp.Syscalls
-				if len(rs) != 4 || rs[0].Action != specs.ActErrno || !slices.Equal(rs[0].Names, []string{"open_by_handle_at"}) || rs[0].ErrnoRet == nil || *rs[0].ErrnoRet != 1 {
-					t.Fatalf("want EPERM rules for open_by_handle_at, the ptrace group and two ioctls, got %+v", rs)
+				// open_by_handle_at, the ptrace group, unshare and setns,
+				// clone with each of 7 namespace flags, clone3, two ioctls.
+				if len(rs) != 13 || rs[0].Action != specs.ActErrno || !slices.Equal(rs[0].Names, []string{"open_by_handle_at"}) || rs[0].ErrnoRet == nil || *rs[0].ErrnoRet != 1 {
+					t.Fatalf("want EPERM rules for open_by_handle_at, the ptrace group, namespaces and two ioctls, got %+v", rs)
 				}
 				if !slices.Contains(rs[1].Names, "ptrace") || !slices.Contains(rs[1].Names, "process_vm_writev") || *rs[1].ErrnoRet != 1 {
 					t.Errorf("ptrace group rule %+v", rs[1])
 				}
+				if !slices.Equal(rs[2].Names, []string{"unshare", "setns"}) || *rs[2].ErrnoRet != 1 {
+					t.Errorf("namespace rule %+v", rs[2])
+				}
+				for _, r := range rs[3:10] {
+					if !slices.Equal(r.Names, []string{"clone"}) || r.Action != specs.ActErrno || len(r.Args) != 1 || r.Args[0].Value != r.Args[0].ValueTwo {
+						t.Errorf("clone rule %+v, want EPERM when one namespace flag is set", r)
+					}
+				}
+				if !slices.Equal(rs[10].Names, []string{"clone3"}) || *rs[10].ErrnoRet != uint(unix.ENOSYS) {
+					t.Errorf("clone3 rule %+v, want ENOSYS", rs[10])
+				}
 				for i, cmd := range []uint64{0x5412, 0x541c} {
-					r := rs[2+i]
+					r := rs[11+i]
 					if !slices.Equal(r.Names, []string{"ioctl"}) || *r.ErrnoRet != 1 || len(r.Args) != 1 ||
 						r.Args[0] != (specs.LinuxSeccompArg{Index: 1, Op: specs.OpMaskedEqual, Value: 0xffffffff, ValueTwo: cmd}) {
 						t.Errorf("ioctl rule %d = %+v, want EPERM on args[1]&0xffffffff == %#x", i, r, cmd)
