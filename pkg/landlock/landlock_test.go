@@ -188,3 +188,35 @@ func TestWritableOf(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestProcReadOnlyTakesWritesAwayBeneathProcfsOnly(t *testing.T) {
+	rules := []Rule{{Path: "/", Writable: true, Dir: true}, {Path: "/proc", Writable: true, Dir: true},
+		{Path: "/proc/sys", Dir: true}, {Path: "/tmp", Writable: true, Dir: true}}
+	mounts := []*mountinfo.Info{{Mountpoint: "/", FSType: "overlay"}, {Mountpoint: "/proc", FSType: "proc"},
+		{Mountpoint: "/proc/sys", FSType: "proc"}, {Mountpoint: "/tmp", FSType: "tmpfs"}}
+	got := procReadOnly(slices.Clone(rules), mounts)
+	want := []Rule{{Path: "/", Writable: true, Dir: true}, {Path: "/proc", Dir: true}, {Path: "/proc/sys", Dir: true}, {Path: "/tmp", Writable: true, Dir: true}}
+	if !slices.Equal(got, want) {
+		t.Errorf("procReadOnly = %+v, want %+v", got, want)
+	}
+}
+
+func TestProcWritesOf(t *testing.T) {
+	for _, tc := range []struct {
+		v       string
+		want    bool
+		wantErr bool
+	}{{"", false, false}, {"ro", false, false}, {"rw", true, false}, {"yes", false, true}} {
+		a := map[string]string{}
+		if tc.v != "" {
+			a[oci.AnnotationLandlockProc] = tc.v
+		}
+		got, err := ProcWritesOf(a)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("ProcWritesOf(%q) = %v, %v; want %v, error %v", tc.v, got, err, tc.want, tc.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), oci.AnnotationLandlockProc) {
+			t.Errorf("error %q does not name the annotation", err)
+		}
+	}
+}
