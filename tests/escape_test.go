@@ -16,11 +16,13 @@ package tests
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,7 +42,17 @@ const (
 	escapeDiskMiB  = 200
 	escapePtys     = 1000
 	escapeScript   = "/escape.sh"
+	escapeDir      = "/escape.d"
 	escapeSuidPath = "/usr/local/bin/suid-ids"
+	// escapeAttemptSecs bounds one attempt (tests/payloads/deadline): the
+	// unbounded columns' fork and memory bombs and disk fills take seconds
+	// on an idle host and minutes on a loaded two-core one. An attempt that
+	// outlasts it is reported as a timeout, and the next one runs.
+	escapeAttemptSecs = 180
+	// escapeColumnTimeout bounds one configuration's whole script, far
+	// above the sum of what the attempts take; the rows it did not reach
+	// are reported as timed out, the rows before keep their results.
+	escapeColumnTimeout = 30 * time.Minute
 )
 
 // escapeAttempt is one breakout. sh is a shell snippet whose last output
@@ -61,6 +73,10 @@ type escapeAttempt struct {
 	needs string
 	// why explains the attempt and how the default blocks it (docs).
 	why string
+	// open says why the attempt is known to get through the default: the
+	// "*" expectation of a column does not cover it (recorded), and the
+	// docs list it as open.
+	open string
 }
 
 // errnoTok matches what a refused attempt prints: an errno name (with the
@@ -139,6 +155,17 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 			why: "blocked by seccomp (EPERM): perf events leak kernel addresses and have had privilege escalations (perf_event_paranoid refuses it too where no seccomp does: EACCES)"},
 		{key: "open_by_handle_at", name: "open_by_handle_at (shocker)", sh: "syscall open_by_handle_at",
 			why: "blocked by seccomp (EPERM): the 'shocker' escape, a file handle opens any inode of the filesystem outside the container's root; it also needs CAP_DAC_READ_SEARCH"},
+		{key: "caps", name: "hold a capability Docker does not grant", sh: "c=$(grep CapEff /proc/self/status | cut -f2); m=$(( 0x$c & " + dangerousCapMask + " )); [ $m = 0 ] && echo none || printf 'held=%x\\n' $m",
+			judge: func(tok string) (bool, string, bool) {
+				if tok == "none" {
+					return false, tok, true
+				}
+				if strings.HasPrefix(tok, "held=") {
+					return true, tok, true
+				}
+				return judgeOK(tok)
+			},
+			why: "blocked by the empty capability set (none): DAC_READ_SEARCH (shocker), SYS_ADMIN, SYS_MODULE, SYS_RAWIO, SYS_PTRACE, SYS_BOOT, SYS_TIME, NET_ADMIN, MAC_ADMIN, SYSLOG, PERFMON and BPF each open a way out or into the kernel; held= is the mask of those in CapEff. --harden keeps only Docker's default capabilities (and those run.bulwark.allow names) whatever the config asks for: the docker+caps+harden column asks for them all"},
 		{key: "ptrace", name: "ptrace a sibling process", sh: "sleep 30 & p=$!; r=$(syscall ptrace attach $p); kill $p; echo $r",
 			why: "blocked by seccomp (EPERM): ptrace reads and changes another process (with a runtime process in reach, an escape); runc's and Docker's defaults allow tracing a sibling of the same uid; --harden takes ptrace out of the engine's profile"},
 		sock("raw", "AF_INET", "SOCK_RAW IPPROTO_ICMP", "blocked by capabilities (EPERM): raw IP sockets forge packets (ARP/DNS spoofing on a bridge) and need CAP_NET_RAW; the seccomp allows AF_INET, the empty capability set refuses SOCK_RAW"),
@@ -242,6 +269,11 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 				return m[1] != "0", m[1] + " bytes", true
 			},
 			why: "blocked by masked paths (no bytes): per-cpu interrupt counters time keystrokes, network and disk activity of the host and other containers; /proc/interrupts, /proc/softirqs and /sys/kernel/irq are masked. The intr line of /proc/stat carries the same counters and is not masked: ps, top and load monitors read /proc/stat"},
+		{key: "procmem", name: "open a sibling's /proc/PID/mem for writing", sh: `sleep 30 & p=$!; r=$(sh -c "syscall openw /proc/$p/mem"); kill $p; echo $r`,
+			why: "blocked by Landlock (EACCES): writing a sibling's memory through /proc/PID/mem takes only the same uid and a dumpable target, whatever seccomp says about ptrace, and the two processes here share one Landlock domain; the payload gets no write access beneath /proc. Landlock's rights add up along a path, so where the rootfs is writable (dev, the Docker columns) write access beneath / includes /proc and the open succeeds; see \"/proc/PID/mem between processes of one container\" below"},
+		{key: "procstat_intr", name: "read interrupt counters from /proc/stat's intr line", sh: `n=$(grep -c '^intr [0-9]* [0-9]' /proc/stat); [ "$n" = 1 ] && echo OK || echo EMPTY`, needs: "/proc/stat",
+			open: "ps, top and load monitors read /proc/stat, which cannot be masked without breaking them",
+			why:  "open in every column (OK): the intr line of /proc/stat carries the per-interrupt counters that masking /proc/interrupts, /proc/softirqs and /sys/kernel/irq hides (summed over CPUs, so coarser); ps, top and every load monitor read /proc/stat"},
 		{key: "syslog", name: "syslog(READ_ALL) (dmesg)", sh: "syscall syslog",
 			why: "blocked by seccomp (EPERM): the kernel log leaks addresses and host activity; dmesg_restrict refuses it without CAP_SYSLOG too"},
 		// OK when container root is host root (uid 0 maps to host uid 0).
@@ -256,6 +288,12 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 	}
 }
 
+// dangerousCapMask is the CapEff bits of DAC_READ_SEARCH (2), NET_ADMIN
+// (12), SYS_MODULE (16), SYS_RAWIO (17), SYS_PTRACE (19), SYS_ADMIN (21),
+// SYS_BOOT (22), SYS_TIME (25), MAC_ADMIN (33), SYSLOG (34), PERFMON (38)
+// and BPF (39).
+const dangerousCapMask = "0xc6026b1004"
+
 // escapeColumn is one configuration the attempts run under.
 type escapeColumn struct {
 	name string
@@ -268,19 +306,39 @@ type escapeColumn struct {
 	expect map[string]string
 }
 
+// expectFor is what column c asserts for attempt a: "blocked", "allowed",
+// or "" (recorded). The "*" entry does not cover an attempt known to be
+// open.
+func (c escapeColumn) expectFor(a escapeAttempt) string {
+	if w, ok := c.expect[a.key]; ok {
+		return w
+	}
+	if a.open != "" {
+		return ""
+	}
+	return c.expect["*"]
+}
+
 // writeEscapeFiles puts the attempt script and the setuid-root ids copy in
 // a rootfs.
 func writeEscapeFiles(t *testing.T, rootfs string, as []escapeAttempt) {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("# one line per attempt: @@KEY TOKEN (the last line the attempt printed)\ncd /\n")
+	if err := os.MkdirAll(filepath.Join(rootfs, escapeDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, a := range as {
 		if a.asUser {
 			continue
 		}
-		// A subshell per attempt: one that dies or leaves a job behind does
-		// not take the rest with it.
-		fmt.Fprintf(&b, "r=$( { %s ; } 2>&1 | tail -n 1 ); echo \"@@%s $r\"\n", a.sh, a.key)
+		if err := os.WriteFile(filepath.Join(rootfs, escapeDir, a.key), []byte(a.sh+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// A shell per attempt, in a process group of its own under a time
+		// limit: one that dies, hangs or leaves a job behind does not take
+		// the rest with it.
+		fmt.Fprintf(&b, "r=$( deadline %d sh %s/%s 2>&1 | tail -n 1 ); echo \"@@%s $r\"\n", escapeAttemptSecs, escapeDir, a.key, a.key)
 	}
 	b.WriteString("exit 0\n")
 	if err := os.WriteFile(filepath.Join(rootfs, escapeScript), []byte(b.String()), 0o755); err != nil {
@@ -316,6 +374,25 @@ func parseEscape(out string) map[string]string {
 	return m
 }
 
+// escapeResults parses a column's script run. A run killed at
+// escapeColumnTimeout keeps the rows it finished; the others are marked as
+// timed out rather than lost with the rest of the table.
+func escapeResults(t *testing.T, as []escapeAttempt, r result) map[string]string {
+	t.Helper()
+	got := parseEscape(r.stdout)
+	if r.timedOut {
+		t.Errorf("the script ran out of its %s and was killed after %d of its rows", escapeColumnTimeout, len(got))
+		for _, a := range as {
+			if _, ok := got[a.key]; !ok && !a.asUser {
+				got[a.key] = fmt.Sprintf("TIMEOUT of the whole script after %s", escapeColumnTimeout)
+			}
+		}
+	} else if len(got) == 0 {
+		t.Errorf("no results: %v", r)
+	}
+	return got
+}
+
 // tokenOf is the result of a command run as its own container: the last
 // line it printed, or how it ended when it printed nothing.
 func tokenOf(r result) string {
@@ -343,14 +420,15 @@ func userFace(flags ...string) func(*testing.T, *env, []escapeAttempt) map[strin
 	return func(t *testing.T, e *env, as []escapeAttempt) map[string]string {
 		rootfs := userRootfs(t)
 		writeEscapeFiles(t, rootfs, as)
-		r := e.userRun(nil, flags, rootfs, "sh", escapeScript)
-		got := parseEscape(r.stdout)
-		if len(got) == 0 {
-			t.Errorf("bulwark run %v: no results: %v", flags, r)
+		run := func(flags []string, cmd ...string) result {
+			args := append(append([]string{"run", "--name", e.id()}, flags...), rootfs, "--")
+			return e.bwWith(bwOpts{timeout: escapeColumnTimeout}, append(args, cmd...)...)
 		}
+		r := run(flags, "sh", escapeScript)
+		got := escapeResults(t, as, r)
 		for _, a := range as {
 			if a.asUser {
-				got[a.key] = tokenOf(e.userRun(nil, append(append([]string(nil), flags...), "--user", "1000:1000"), rootfs, a.sh))
+				got[a.key] = tokenOf(run(append(append([]string(nil), flags...), "--user", "1000:1000"), a.sh))
 			}
 		}
 		return got
@@ -423,11 +501,10 @@ func ociBundle(global []string, mutate func(*specs.Spec)) func(*testing.T, *env,
 			spec = *s
 		})
 		writeEscapeFiles(t, filepath.Join(bundle, "rootfs"), as)
-		r := e.bw(append(append([]string(nil), global...), "run", "-b", bundle, e.id())...)
-		got := parseEscape(r.stdout)
-		if len(got) == 0 {
-			t.Errorf("bulwark %v run: no results: %v", global, r)
+		run := func() result {
+			return e.bwWith(bwOpts{timeout: escapeColumnTimeout}, append(append([]string(nil), global...), "run", "-b", bundle, e.id())...)
 		}
+		got := escapeResults(t, as, run())
 		for _, a := range as {
 			if a.asUser {
 				p := *spec.Process
@@ -435,25 +512,23 @@ func ociBundle(global []string, mutate func(*specs.Spec)) func(*testing.T, *env,
 				p.Args = []string{a.sh}
 				spec.Process = &p
 				testrootfs.WriteConfig(t, bundle, &spec)
-				got[a.key] = tokenOf(e.bw(append(append([]string(nil), global...), "run", "-b", bundle, e.id())...))
+				got[a.key] = tokenOf(run())
 			}
 		}
 		return got
 	}
 }
 
-// runcDefault runs the script under runc with the config `runc spec`
-// writes, changed only to run the script without a terminal.
-func runcDefault(t *testing.T, e *env, as []escapeAttempt) map[string]string {
-	const runc = "/usr/sbin/runc"
-	bundle := testrootfs.Bundle(t, nil)
-	if err := os.Remove(filepath.Join(bundle, "config.json")); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(runc, "spec", "-b", bundle).CombinedOutput(); err != nil {
+const runcPath = "/usr/sbin/runc"
+
+// runcSpec is the config `runc spec` writes.
+func runcSpec(t *testing.T) specs.Spec {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command(runcPath, "spec", "-b", dir).CombinedOutput(); err != nil {
 		t.Fatalf("runc spec: %v: %s", err, out)
 	}
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,6 +536,70 @@ func runcDefault(t *testing.T, e *env, as []escapeAttempt) map[string]string {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		t.Fatal(err)
 	}
+	return spec
+}
+
+// runcShaped replaces a bundle's config with runc's, keeping its rootfs
+// and command, without a terminal.
+func runcShaped(t *testing.T) func(*specs.Spec) {
+	b, err := json.Marshal(runcSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(s *specs.Spec) {
+		root, args := s.Root, s.Process.Args
+		var rs specs.Spec
+		if err := json.Unmarshal(b, &rs); err != nil {
+			t.Fatal(err)
+		}
+		*s = rs
+		s.Root.Path = root.Path
+		s.Process.Args, s.Process.Terminal = args, false
+	}
+}
+
+// dockerCapsHostUsers turns docker (dockerDefault) into `docker run
+// --cap-add` of every capability the floor drops, with the seccomp rules
+// dockerd adds for them, and the paths and flags of issue 11's holes 2 and
+// 3: no readonlyPaths or maskedPaths, /sys read-write, the host's users.
+func dockerCapsHostUsers(docker func(*specs.Spec)) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		docker(s)
+		c := s.Process.Capabilities
+		for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable} {
+			*set = append(*set, "CAP_DAC_READ_SEARCH", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
+				"CAP_NET_ADMIN", "CAP_SYSLOG", "CAP_BPF", "CAP_PERFMON")
+		}
+		sc := *s.Linux.Seccomp
+		sc.Syscalls = append(slices.Clone(sc.Syscalls), specs.LinuxSyscall{Action: specs.ActAllow, Names: []string{
+			"open_by_handle_at", "name_to_handle_at", "mount", "umount2", "unshare", "setns", "pivot_root", "ptrace",
+			"process_vm_readv", "process_vm_writev", "init_module", "finit_module", "delete_module", "iopl", "ioperm",
+			"syslog", "bpf", "perf_event_open", "fanotify_init", "lookup_dcookie", "quotactl", "sethostname", "setdomainname"}})
+		s.Linux.Seccomp = &sc
+		s.Linux.ReadonlyPaths, s.Linux.MaskedPaths = nil, nil
+		for i := range s.Mounts {
+			if s.Mounts[i].Destination == "/sys" {
+				s.Mounts[i].Options = slices.DeleteFunc(slices.Clone(s.Mounts[i].Options), func(o string) bool { return o == "ro" })
+			}
+		}
+		hostUsers(s)
+	}
+}
+
+// escapeFloorAllows are the rows a Docker-shaped config under the floor may
+// let through although the default blocks them, and why it must.
+var escapeFloorAllows = map[string]string{
+	"diskfill_root": "Docker's rootfs is writable: it fills the engine's overlay upper directory on the host's disk (a quota is the engine's: --storage-opt size=)",
+	"diskfill_tmp":  "Docker mounts no tmpfs on /tmp: /tmp is part of the writable rootfs",
+	"procmem":       "Landlock's rights add up along a path: write access beneath a writable rootfs's / includes /proc, so Landlock cannot keep one payload process from opening another's /proc/PID/mem for writing (a bulwark exec process, in a domain of its own, stays out of reach)",
+}
+
+// runcDefault runs the script under runc with the config `runc spec`
+// writes, changed only to run the script without a terminal.
+func runcDefault(t *testing.T, e *env, as []escapeAttempt) map[string]string {
+	const runc = runcPath
+	bundle := testrootfs.Bundle(t, nil)
+	spec := runcSpec(t)
 	writeEscapeFiles(t, filepath.Join(bundle, "rootfs"), as)
 	root := t.TempDir()
 	run := func(user specs.User, args ...string) result {
@@ -474,20 +613,17 @@ func runcDefault(t *testing.T, e *env, as []escapeAttempt) map[string]string {
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		r := result{}
-		if err := runWithTimeout(cmd, 120*time.Second); err != nil {
+		if err := runWithTimeout(cmd, escapeColumnTimeout); err != nil {
 			r.code = -1
 			if ee, ok := err.(*exec.ExitError); ok {
 				r.code = ee.ExitCode()
 			}
+			r.timedOut = errors.Is(err, errTimedOut)
 		}
 		r.stdout, r.stderr = out.String(), errb.String()
 		return r
 	}
-	r := run(specs.User{}, "sh", escapeScript)
-	got := parseEscape(r.stdout)
-	if len(got) == 0 {
-		t.Errorf("runc run: no results: %v", r)
-	}
+	got := escapeResults(t, as, run(specs.User{}, "sh", escapeScript))
 	for _, a := range as {
 		if a.asUser {
 			got[a.key] = tokenOf(run(specs.User{UID: 1000, GID: 1000}, a.sh))
@@ -562,18 +698,21 @@ func TestEscapeSuite(t *testing.T) {
 		gpu.run = userFace("--profile", "gpu")
 	}
 	docker := dockerDefault(t)
+	// The floor with an empty policy: the host's /etc/bulwark/policy.json
+	// stays out of the table.
+	harden := []string{"--harden", "--policy", emptyPolicy(t)}
 	cols := []escapeColumn{
 		{name: "default", desc: "`bulwark run ROOTFS -- ...`", run: userFace(), expect: all},
 		{name: "webapp", desc: "`--profile webapp`", run: userFace("--profile", "webapp"), expect: all},
 		{name: "database", desc: "`--profile database`", run: userFace("--profile", "database"), expect: all},
 		// dev's rootfs is writable by design: a fill of / is its threat
 		// model's accepted risk (mistakes, not abuse), so it is recorded.
-		{name: "dev", desc: "`--profile dev`", run: userFace("--profile", "dev"), expect: except(map[string]string{"diskfill_root": "record"})},
+		{name: "dev", desc: "`--profile dev`", run: userFace("--profile", "dev"), expect: except(map[string]string{"diskfill_root": "record", "procmem": "record"})},
 		// netadmin grants NET_RAW in its own network namespace: raw and
 		// packet sockets (capture, crafted frames) are its purpose and
 		// must work there; its seccomp adds AF_PACKET and nothing else.
 		{name: "netadmin", desc: "`--profile netadmin`", run: userFace("--profile", "netadmin"),
-			expect: except(map[string]string{"raw": "allowed", "packet": "allowed"})},
+			expect: except(map[string]string{"raw": "allowed", "packet": "allowed", "caps": "allowed"})},
 		// Learned from the suite itself under default (the setuid
 		// attempt merged in as uid 1000): whatever the recording saw, the
 		// learned profile may never let more through than its base.
@@ -599,11 +738,28 @@ func TestEscapeSuite(t *testing.T) {
 			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
 				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "allowed", "packet": "allowed",
 				"forkbomb": "allowed", "setuid": "allowed", "dev_exec": "blocked", "ptys": "blocked", "hostroot": "allowed"}},
-		{name: "docker+harden", desc: "the same under `bulwark --harden`, which adds a user namespace from the pool", run: ociBundle([]string{"--harden"}, docker),
-			expect: map[string]string{"mount-tmpfs": "blocked", "mount-bind": "blocked", "keyctl": "blocked", "bpf": "blocked",
-				"open_by_handle_at": "blocked", "blkdev": "blocked", "core_pattern": "blocked", "raw": "blocked", "packet": "blocked",
-				"forkbomb": "blocked", "setuid": "blocked", "dev_exec": "blocked", "ptys": "blocked", "softirqs": "blocked",
-				"drop_caches": "blocked", "sysfs": "blocked", "hostroot": "blocked"}},
+		// The floor's promise: everything default blocks, except what
+		// a writable rootfs must allow (asserted below, after the run).
+		{name: "docker+harden", desc: "the same under `bulwark --harden`, which adds a user namespace from the pool", run: ociBundle(harden, docker),
+			expect: except(map[string]string{"diskfill_root": "record", "diskfill_tmp": "record", "procmem": "record"})},
+		// Issue 11's holes 1-3 in one config: `docker run --cap-add` of
+		// every dangerous capability (with the seccomp rules dockerd then
+		// writes), no readonlyPaths or maskedPaths, /sys read-write, and
+		// annotated to keep the host's users, so that the user namespace
+		// does not hide what the floor itself must refuse.
+		{name: "docker+caps+harden", desc: "Docker-shaped config with `--cap-add` DAC_READ_SEARCH, SYS_ADMIN, SYS_PTRACE, SYS_MODULE, SYS_RAWIO, NET_ADMIN, SYSLOG, BPF, PERFMON (and dockerd's seccomp rules for them), no readonlyPaths or maskedPaths, /sys read-write, `run.bulwark.allow: host-users`, under `bulwark --harden`", run: ociBundle(harden, dockerCapsHostUsers(docker)),
+			expect: except(map[string]string{"diskfill_root": "record", "diskfill_tmp": "record", "procmem": "record", "hostroot": "allowed"})},
+	}
+	if _, err := os.Stat(runcPath); err == nil {
+		// The floor over the config runc itself would run (the runc
+		// column), inserted after it.
+		rc := escapeColumn{name: "runc+harden", desc: "the same `runc spec` config under `bulwark --harden`", run: ociBundle(harden, runcShaped(t)), expect: all}
+		for i, c := range cols {
+			if c.name == "runc" {
+				cols = append(cols[:i+1], append([]escapeColumn{rc}, cols[i+1:]...)...)
+				break
+			}
+		}
 	}
 
 	cells := map[string]map[string]string{}
@@ -627,6 +783,15 @@ func TestEscapeSuite(t *testing.T) {
 					allowed, detail, valid = judge(tok)
 				}
 				cell := "blocked (" + detail + ")"
+				if strings.HasPrefix(tok, "TIMEOUT") {
+					// Neither blocked nor allowed: the attempt did not
+					// finish in time on this host.
+					cells[c.name][a.key] = "timeout (" + strings.ToLower(strings.TrimPrefix(tok, "TIMEOUT ")) + ")"
+					if want := c.expectFor(a); want != "" {
+						t.Errorf("%s: %s: want %s, got a timeout (%s)", c.name, a.name, want, tok)
+					}
+					continue
+				}
 				if _, err := os.Stat(a.needs); a.needs != "" && err != nil {
 					// Nothing to attack: the result says nothing about
 					// the configuration.
@@ -639,10 +804,7 @@ func TestEscapeSuite(t *testing.T) {
 					cell = "? (" + detail + ")"
 				}
 				cells[c.name][a.key] = cell
-				want := c.expect[a.key]
-				if want == "" {
-					want = c.expect["*"]
-				}
+				want := c.expectFor(a)
 				switch {
 				case want == "blocked" && (allowed || !valid):
 					t.Errorf("%s: %s: want blocked, got %q", c.name, a.name, tok)
@@ -651,6 +813,22 @@ func TestEscapeSuite(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// Issue 11's "done when": a Docker-shaped config under the floor
+	// blocks everything the default blocks, except what its writable
+	// rootfs must allow (escapeFloorAllows); Docker's capabilities inside
+	// the user namespace flip no row.
+	if cells["default"] != nil && cells["docker+harden"] != nil {
+		for _, a := range as {
+			d, h := cells["default"][a.key], cells["docker+harden"][a.key]
+			if !strings.HasPrefix(d, "blocked") || strings.HasPrefix(h, "blocked") || strings.HasPrefix(h, "n/a") || h == "" {
+				continue
+			}
+			if _, ok := escapeFloorAllows[a.key]; !ok {
+				t.Errorf("%s: blocked by default (%s) but not under the floor (%s), and not something a writable rootfs or Docker's capabilities in the user namespace must allow", a.name, d, h)
+			}
+		}
 	}
 
 	doc := escapeDoc(cols, as, cells)
@@ -663,7 +841,7 @@ func TestEscapeSuite(t *testing.T) {
 }
 
 func runcVersion() string {
-	out, err := exec.Command("/usr/sbin/runc", "--version").Output()
+	out, err := exec.Command(runcPath, "--version").Output()
 	if err != nil {
 		return ""
 	}
@@ -683,14 +861,20 @@ errno or the payload's summary in brackets. One shell script per configuration r
 runs in a second container as uid 1000. Every attempt is harmless if it succeeds: host-global files are
 opened for writing and closed, never written; the "host disk" is a loop device on a 1 MiB file the test
 creates and does not mention to the container (the script knows its major:minor, as an attacker scanning
-/sys/dev/block would); fork bomb, memory bomb and disk fill stop at fixed counts.
+/sys/dev/block would); fork bomb, memory bomb and disk fill stop at fixed counts. Each attempt runs in a
+process group of its own under a limit of ` + strconv.Itoa(escapeAttemptSecs) + ` s (tests/payloads/deadline), sized for a loaded two-core host;
+one that outlasts it is reported as "timeout" in its cell and the next attempt runs, and a configuration
+whose whole script outlasts ` + escapeColumnTimeout.String() + ` keeps the rows it finished.
 
 The default column must be blocked in every row (the test fails otherwise); the profiles must block every
 row except what their threat model grants (netadmin must be able to open raw sockets in its own network
-namespace, and packet sockets there; dev's fill of its writable rootfs is recorded); runc's and Docker's
-columns assert only what those configs document (Docker's: NET_RAW, no pids limit and no no_new_privs,
-all three blocked under --harden) and record the rest. "n/a" marks an attempt on something this kernel
-does not have; "skipped" a configuration this host cannot run.
+namespace, and packet sockets there, with NET_ADMIN and NET_RAW; dev's writable rootfs is recorded);
+runc+harden, runc's own config under the floor, must block every row; docker+harden every row except
+what a writable rootfs must allow (see "What the floor lets through" below, which the test checks against
+the default column); docker+caps+harden the same, with container root left host root by its annotation.
+runc's and Docker's columns assert only what those configs document (Docker's: NET_RAW, no pids limit
+and no no_new_privs, all three blocked under --harden) and record the rest. "n/a" marks an attempt on
+something this kernel does not have; "skipped" a configuration this host cannot run.
 
 `)
 	fmt.Fprintf(&b, "Host: kernel %s", kernelRelease())
@@ -734,41 +918,105 @@ does not have; "skipped" a configuration this host cannot run.
 	for _, a := range as {
 		fmt.Fprintf(&b, "- **%s** (`%s`): %s.\n", a.name, a.sh, a.why)
 	}
+	b.WriteString("\n## What the floor lets through that the default blocks\n\n")
+	b.WriteString("Every row blocked in the default column is blocked in docker+harden too (the test fails otherwise), except these,\n")
+	b.WriteString("which a Docker-shaped config's writable rootfs must allow:\n\n")
+	keys := make([]string, 0, len(escapeFloorAllows))
+	for k := range escapeFloorAllows {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		name := k
+		for _, a := range as {
+			if a.key == k {
+				name = a.name
+			}
+		}
+		fmt.Fprintf(&b, "- **%s**: %s.\n", name, escapeFloorAllows[k])
+	}
+	b.WriteString(escapeFloorCaps)
+	b.WriteString(escapeHoles)
 	b.WriteString(escapeOpen)
 	return b.String()
 }
+
+// escapeFloorCaps names what Docker's capabilities give container root
+// under the floor's user namespace.
+const escapeFloorCaps = `
+Docker's own capabilities inside the user namespace flip no row: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETUID,
+SETGID, SETPCAP, SETFCAP, KILL, NET_BIND_SERVICE, SYS_CHROOT and AUDIT_WRITE (NET_RAW and MKNOD are dropped by the
+floor) are the namespace's, so container root may change the owners, modes and file capabilities of the
+container's own files, switch among the container's own ids (within the 65536 the pool maps), signal the
+container's own processes, bind ports below 1024 in its network namespace and chroot inside its rootfs; none of
+them reaches a host file, process or kernel setting, since the host's ids and objects are not the namespace's.
+`
+
+// escapeHoles maps issue 11's holes to where each is attacked.
+const escapeHoles = `
+## Issue 11's holes and where each is attacked
+
+| hole | attacked by | under the floor |
+|---|---|---|
+| 1. floor kept CAP_DAC_READ_SEARCH (shocker) | rows "open_by_handle_at (shocker)" and "hold a capability Docker does not grant" in docker+caps+harden; TestHardenBlocksShockerWithDACReadSearchAndDockersProfile | blocked: only Docker's default capabilities kept, open_by_handle_at denied whatever the profile says |
+| 1. (the same config's namespaces) | row "unshare(CLONE_NEWUSER) to regain capabilities" in docker+caps+harden | blocked: unshare, setns and clone's namespace flags denied unless SYS_ADMIN is annotated |
+| 2. /proc/sys writable without a user namespace | rows core_pattern, drop_caches, sysrq-trigger in docker+caps+harden (no readonlyPaths, host users); TestHardenMakesProcSysReadOnlyWhenTheConfigDoesNot | blocked (EROFS) |
+| 3. /sys read-write when asked | row "open /sys/kernel/mm/transparent_hugepage/enabled for write" in docker+caps+harden (/sys rw); TestHardenMountsSysReadOnlyUnlessAnnotated | blocked (EROFS) |
+| 4. seccomp cache poisoning | from the host: TestSeccompCacheEntryReplacedByAnAllowAllProgramIsNotLoaded, TestUnsafeRootDirectoryIsRefused | refused |
+| 5. OCI maps overlapping a live container's range | from the host: TestOCIMapsOverlappingALiveContainersRangeAreRefusedUnderTheFloor | refused |
+| 6. /proc/PID/mem between processes of one container | row "open a sibling's /proc/PID/mem for writing"; tests/procmem_test.go | closed between bulwark exec processes and the payload in every Landlock column; within one payload closed where the rootfs is read-only, open where it is writable (below) |
+| 7. interrupt counters | rows "read interrupt counters (/proc/softirqs, /sys/kernel/irq)" and "... from /proc/stat's intr line"; TestInterruptCountersAreMaskedEverywhereTheyLeak | masked; /proc/stat's intr line stays readable (ps, top) |
+| 8. pty exhaustion | row "open 1000 ptys"; TestDevptsMaxLimitsPtysPerContainer | capped |
+| 9. writable, executable /dev | row "drop a binary in /dev and run it"; TestDevIsReadOnlyAndNoexecAfterSetup | blocked |
+| 10. install follows a planted symlink | from the host: pkg/install TestApplyDoesNotFollowAPlantedSymlinkAtTheTempName | refused |
+| user namespace for engine containers | row "container root is host root" in docker+harden; tests/flooruserns_test.go, tests/engines floor_userns_test.go (Docker, Podman, containerd) | mapped to a pool range |
+`
 
 // escapeOpen is what is known to get through and why it is not closed
 // yet; it is not a row because no configuration blocks it.
 const escapeOpen = `
 ## /proc/PID/mem between processes of one container
 
-Measured on this host (tests/procmem_test.go): a process started by bulwark exec and the container's own processes
-cannot open each other's /proc/PID/mem (EACCES), in the default and in the Docker-shaped config under --harden, and
-reading another process's /proc/PID/stat (ps, top) works both ways. Each bulwark exec gets a Landlock domain of its
-own, and Landlock refuses ptrace access, which opening /proc/PID/mem, process_vm_readv/writev and pidfd_getfd ask
-for, to a task outside the caller's domain and the domains nested in it. With run.bulwark.landlock: off both opens
-succeed (OK).
+Opening another process's /proc/PID/mem for writing takes only the same uid and a dumpable target (ptrace's
+attach-mode check), whatever seccomp says about the ptrace call itself. Measured on this host
+(tests/procmem_test.go and the row above):
 
-Still open here: between two processes of the container's own payload, which share one Landlock domain and one uid,
-a process opens a dumpable sibling's /proc/PID/mem for writing (OK), although seccomp refuses ptrace. Two such
-processes already share the container's files and can signal each other, so this gives an attacker who runs code in
-one of them little that the other did not have; the processes that enter from outside are the ones covered above.
-What would close it, as measured on this kernel:
+- A process started by bulwark exec and the container's own processes cannot open each other's mem (EACCES) in
+  every configuration with Landlock (the person face's and the floor's): each bulwark exec gets a Landlock domain
+  of its own, and Landlock refuses ptrace access, which opening /proc/PID/mem, process_vm_readv/writev and
+  pidfd_getfd ask for, to a task outside the caller's domain and the domains nested in it. Reading another
+  process's /proc/PID/stat (ps, top) works both ways.
+- Between two processes of the payload, which share one domain and one uid, Landlock's ptrace rule allows it, so
+  the payload gets no write access beneath /proc (pkg/landlock): opening a sibling's mem for writing is refused
+  (EACCES), and so are writes to the process's own /proc files (its mem, oom_score_adj, attr, the comm of another
+  thread, clear_refs). /proc/self/fd/N still opens for writing, since Landlock checks the file the fd names; the
+  runtime sets oom_score_adj before the payload starts. A payload that must write its /proc files is annotated
+  run.bulwark.landlock-proc: rw, and then its processes can write each other's memory again. Opening a sibling's
+  mem for reading stays allowed (same uid, one domain).
+- This holds where the rootfs is read-only (the default and every profile but dev). Landlock's rights add up
+  along a path, and no rule can take a right away beneath a directory that grants it: with a writable rootfs
+  (dev, a Docker-shaped config with or without the floor) write access beneath / includes /proc, and one
+  payload process opens another's mem for writing (OK). Between bulwark exec (docker exec) processes and the
+  payload it stays closed. Two processes of one payload already share the container's files and can signal each
+  other, so what stays open gives an attacker in one of them little the other did not have.
+
+What else was tried or considered on this kernel, and why it is not used:
 
 - Yama with ptrace_scope 1 or more refuses attach-mode access to a process that is not a descendant. Yama is built
   into this kernel but not in its active LSM list (lockdown,capability,landlock,bpf), which only the host's boot
   command line (lsm=) changes; bulwark check reports a missing or zero ptrace_scope.
 - The BPF LSM is in the active list, but this kernel refuses every program attached through a BPF trampoline:
   loading an LSM program (or fentry/fexit) fails with EPERM for root holding CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
-  and CAP_MAC_ADMIN in the initial user namespace, before the verifier runs (no verifier log; an attach_btf_id of 0,
-  which a stock kernel rejects with EINVAL, also gets EPERM), while kprobe, raw tracepoint, tp_btf and socket-filter
-  programs load. A ptrace_access_check program refusing attach mode to tasks the runtime marked (task-local storage
-  on the container's first process, passed on by a task_alloc program) would close it where such programs load; it
-  is not shipped, since no host Bulwark is tested on can run it.
-- Landlock (ABI 7 here) has no scope for ptrace inside one domain; its scoping covers signals and abstract unix
-  sockets. seccomp cannot filter open by path, PR_SET_DUMPABLE 0 is undone by execve for any readable binary, and
-  no procfs mount option removes the mem files.
+  and CAP_MAC_ADMIN in the initial user namespace, before the verifier runs, while kprobe, raw tracepoint, tp_btf
+  and socket-filter programs load. A ptrace_access_check program refusing attach mode to tasks the runtime marked
+  would close it where such programs load; it is not shipped, since no host Bulwark is tested on can run it.
+- Landlock (ABI 7 here) has no scope for ptrace inside one domain (its scoping covers signals and abstract unix
+  sockets), and a domain per process would have to be entered by the payload's own processes. Splitting the
+  rootfs's write rule into one per top-level directory, to leave /proc out, would refuse writes to every file
+  and directory the payload creates directly in / later. seccomp cannot filter open by path; PR_SET_DUMPABLE 0
+  is undone by execve for any readable binary; the boot parameter proc_mem.force_override=never (not set here)
+  only stops forced writes to read-only mappings, not writes to the stack or heap; and no procfs mount option
+  removes the mem files.
 
 Bulwark's own processes that enter a container (the init during setup, bulwark exec before its execve) are
 non-dumpable until they exec the payload (internal/nsenter, as runc since CVE-2016-9962), so no container process

@@ -80,6 +80,9 @@ func (e *env) id() string {
 type result struct {
 	stdout, stderr string
 	code           int
+	// timedOut: bwOpts.timeout ran out and the run was killed; stdout and
+	// stderr hold what it printed until then.
+	timedOut bool
 }
 
 func (r result) String() string {
@@ -105,6 +108,9 @@ type bwOpts struct {
 	stdin  []byte
 	stdout *os.File // default: a temp file
 	extra  []*os.File
+	// timeout replaces the default 60 s limit; a run that outlasts it is
+	// killed and returned with timedOut set instead of failing the test.
+	timeout time.Duration
 }
 
 // bwWith runs bulwark with this env's --root. Its output goes to files, not
@@ -135,7 +141,11 @@ func (e *env) bwWith(o bwOpts, args ...string) result {
 	if o.stdin != nil {
 		cmd.Stdin = bytes.NewReader(o.stdin)
 	}
-	err = runWithTimeout(cmd, 60*time.Second)
+	limit := 60 * time.Second
+	if o.timeout > 0 {
+		limit = o.timeout
+	}
+	err = runWithTimeout(cmd, limit)
 	ob, _ := os.ReadFile(out.Name())
 	eb, _ := os.ReadFile(errf.Name())
 	r := result{stdout: string(ob), stderr: string(eb)}
@@ -144,11 +154,16 @@ func (e *env) bwWith(o bwOpts, args ...string) result {
 	case err == nil:
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
+	case errors.Is(err, errTimedOut) && o.timeout > 0:
+		r.code, r.timedOut = -1, true
 	default:
 		e.t.Fatalf("bulwark %v: %v", args, err)
 	}
 	return r
 }
+
+// errTimedOut is wrapped by runWithTimeout's error when it killed the command.
+var errTimedOut = errors.New("timed out")
 
 func runWithTimeout(cmd *exec.Cmd, d time.Duration) error {
 	if err := cmd.Start(); err != nil {
@@ -162,7 +177,7 @@ func runWithTimeout(cmd *exec.Cmd, d time.Duration) error {
 	case <-time.After(d):
 		cmd.Process.Kill()
 		<-done
-		return fmt.Errorf("timed out after %s", d)
+		return fmt.Errorf("%w after %s", errTimedOut, d)
 	}
 }
 

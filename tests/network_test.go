@@ -633,7 +633,7 @@ func TestNetworkFiftyConcurrentContainersGetDistinctAddresses(t *testing.T) {
 					code = ee.ExitCode()
 				}
 			}
-			ch <- out{id, result{so.String(), se.String(), code}}
+			ch <- out{id, result{stdout: so.String(), stderr: se.String(), code: code}}
 		}()
 	}
 	seen := map[string]string{}
