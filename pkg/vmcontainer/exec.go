@@ -180,12 +180,15 @@ func StartRelay(self, root, id string, p *specs.Process) (int, error) {
 		pw.Close()
 		return -1, fmt.Errorf("exec --detach: starting the relay: %w", err)
 	}
-	// The process fits a pipe's buffer only up to 64 KiB: written while
-	// the relay reads.
-	go func() {
-		_, _ = pw.Write(b)
-		pw.Close()
-	}()
+	// Written before this process exits (a goroutine could be cut short
+	// by the exit); past a pipe's 64 KiB the relay, started, reads it.
+	_, werr := pw.Write(b)
+	pw.Close()
+	if werr != nil {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		return -1, fmt.Errorf("exec --detach: handing the process to the relay: %w", werr)
+	}
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
 	return pid, nil
