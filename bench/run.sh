@@ -32,6 +32,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 	notes+=("installed with apt-get: ${missing[*]}")
 fi
+# Section 7 pulls and runs an image with Docker and Podman next to Bulwark:
+# it starts a dockerd of its own (private data root and socket), so run
+# nothing else that starts engines at the same time.
+if ! command -v dockerd >/dev/null || ! command -v podman >/dev/null; then
+	echo "bench: installing the container engines (scripts/install-engines.sh)" >&2
+	if ./scripts/install-engines.sh >&2; then
+		notes+=("installed the container engines with scripts/install-engines.sh")
+	else
+		notes+=("scripts/install-engines.sh failed: the image section may leave docker or podman out")
+	fi
+fi
 command -v go >/dev/null || { echo "bench/run.sh: go not found (expected in /usr/local/go/bin)" >&2; exit 1; }
 
 # On a v1 hybrid host crun refuses to start while any v1 controller sits on

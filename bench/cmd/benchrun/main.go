@@ -39,6 +39,7 @@ type bench struct {
 	rts                []*rtime
 	bulwark            *rtime
 	quick              bool
+	onlyImages         bool // -only images: section 7 alone
 	docker, bwProf     *specs.LinuxSeccomp
 	notes              []string
 	raw                map[string]any
@@ -105,6 +106,7 @@ func main() {
 		bulwark   = flag.String("bulwark", "bin/bulwark", "bulwark binary; skipped when absent")
 		dockerSec = flag.String("docker-seccomp", "bench/profiles/docker-default.json", "Docker's default seccomp profile")
 		quick     = flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "short smoke run")
+		only      = flag.String("only", "", "\"images\": only section 7, to check it (give -out a scratch file)")
 	)
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -195,14 +197,18 @@ func main() {
 	}()
 	b.loadBefore = loadavg()
 	start := time.Now()
-	b.benchRun()
-	b.benchHyperfine()
-	b.benchLifecycle()
-	b.benchMemory()
-	b.benchConcurrent()
-	b.benchSeccomp()
-	b.benchLayers()
-	b.benchVM()
+	b.onlyImages = *only == "images"
+	if !b.onlyImages {
+		b.benchRun()
+		b.benchHyperfine()
+		b.benchLifecycle()
+		b.benchMemory()
+		b.benchConcurrent()
+		b.benchSeccomp()
+		b.benchLayers()
+		b.benchVM()
+	}
+	b.benchEngines()
 	b.rep.elapsed = time.Since(start)
 	b.loadAfter = loadavg()
 	b.rep.clean = b.cleanup()

@@ -70,6 +70,7 @@ type report struct {
 	sec           secTable
 	layers        layerTable
 	vm            *vmTable
+	engines       *engineTable
 	elapsed       time.Duration
 	clean         cleanState
 }
@@ -211,6 +212,67 @@ func (b *bench) render() string {
 	m.p(`- Cleanup is checked, not assumed: after the run the harness force-deletes anything left in its state roots, removes the cgroup parent in every hierarchy, and then looks for leftover containers, cgroups named after the run, mounts under its temp dir and stray processes (see the last section).`)
 	m.p("")
 
+	if !b.onlyImages {
+		b.renderRuntimes(m, r, names)
+	}
+	b.renderEngines(m)
+	if !b.onlyImages {
+		b.renderVM(m)
+	}
+
+	// bench/network.sh measures the networks on its own (it changes the
+	// host's links and rules); its last report is carried over, with its
+	// own commit and date.
+	if b, err := os.ReadFile("bench/results/network.md"); err == nil {
+		m.p("%s", strings.TrimSpace(string(b)))
+		m.p("")
+	}
+
+	m.p("## Notes")
+	m.p("")
+	if hn := strings.TrimSpace(os.Getenv("BENCH_HOST_NOTES")); hn != "" {
+		for _, l := range strings.Split(hn, "\n") {
+			if strings.TrimSpace(l) != "" {
+				m.p("- %s", mdEscape(strings.TrimSpace(l)))
+			}
+		}
+	}
+	for _, n := range b.notes {
+		m.p("- %s", mdEscape(n))
+	}
+	m.p("")
+	m.p("## Host left clean")
+	m.p("")
+	c := r.clean
+	if c.ok() {
+		m.p("After the run: 0 containers left in the state roots, 0 cgroups under `/bulwark-bench-%s` or named after a bench container in any hierarchy, 0 mounts under the temp dir, 0 stray processes.", b.tag)
+	} else {
+		m.p("**Not clean:** containers %v; cgroups %v; mounts %v; stray processes %d.", c.containers, c.cgroups, c.mounts, c.procs)
+	}
+	return m.String()
+}
+
+func osRelease() string {
+	b, _ := os.ReadFile("/etc/os-release")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "PRETTY_NAME=") {
+			return strings.Trim(strings.TrimPrefix(l, "PRETTY_NAME="), `"`)
+		}
+	}
+	return "?"
+}
+
+func busy(load string) bool {
+	f := strings.Fields(load)
+	if len(f) == 0 {
+		return false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return err == nil && v > float64(runtime.NumCPU())
+}
+
+// renderRuntimes is sections 1 to 6: the runtimes on the same bundles.
+func (b *bench) renderRuntimes(m *md, r *report, names []string) {
 	m.p("## 1. `run` of /bin/true, to exit")
 	m.p("")
 	m.p("%d interleaved runs per runtime.", r.run.runs)
@@ -368,56 +430,75 @@ func (b *bench) render() string {
 		m.p("Bulwark-only hardening (Landlock, the user face's full default policy, the `--harden` floor) was not measured in this run; see the notes.")
 	}
 	m.p("")
+}
 
-	b.renderVM(m)
-
-	// bench/network.sh measures the networks on its own (it changes the
-	// host's links and rules); its last report is carried over, with its
-	// own commit and date.
-	if b, err := os.ReadFile("bench/results/network.md"); err == nil {
-		m.p("%s", strings.TrimSpace(string(b)))
-		m.p("")
-	}
-
-	m.p("## Notes")
+// renderEngines is the image section: the person's pull and run next to
+// Docker's and Podman's, with ratios to bulwark.
+func (b *bench) renderEngines(m *md) {
+	t := b.rep.engines
+	m.p("## 7. Images: pull and run next to Docker and Podman")
 	m.p("")
-	if hn := strings.TrimSpace(os.Getenv("BENCH_HOST_NOTES")); hn != "" {
-		for _, l := range strings.Split(hn, "\n") {
-			if strings.TrimSpace(l) != "" {
-				m.p("- %s", mdEscape(strings.TrimSpace(l)))
+	if t == nil || t.skipped != "" {
+		why := "not run"
+		if t != nil {
+			why = t.skipped
+		}
+		m.p("Not measured in this run: %s.", mdEscape(why))
+		m.p("")
+		return
+	}
+	m.p("One image of %d layers (the bench rootfs, then %d layers of %d incompressible files of %d KiB each; %s gzip-compressed as the registry serves them), pushed to a registry in the harness's process on 127.0.0.1 (go-containerregistry's pkg/registry, plain HTTP). Each tool pulls it %d times from that registry into a store emptied first (bulwark: a new `--data-root`; docker and podman: `rmi -f` of the image), then runs `/bin/true` from it %d times, interleaved, after one unrecorded run each. Wall time is the person's whole command, client to exit; CPU is user+sys of that command and what it reaped, so for docker it leaves out dockerd, containerd and the shim, which do the work (compare wall times for docker). The disk column is the growth of the tool's store directory over the last pull (`du`, blocks, hardlinks once).",
+		t.layers, t.layers-1, engineLayerFiles, engineFileSize>>10, fmtBytes(t.compressed), t.pullRuns, t.runRuns)
+	m.p("")
+	for _, tl := range t.tools {
+		m.p("- **%s**: %s", tl.name, tl.note)
+	}
+	m.p("")
+	var names []string
+	for _, tl := range t.tools {
+		names = append(names, tl.name)
+	}
+	m.head("tool", "pull + unpack wall", "pull CPU", "disk after the pull", "run IMAGE /bin/true wall", "run CPU", "failures")
+	for _, n := range names {
+		disk := "n/a"
+		if d, ok := t.disk[n]; ok {
+			disk = fmtBytes(d)
+		}
+		f := t.fails[n]
+		if f == "" {
+			f = "none"
+		}
+		m.row(n, cell(t.pullWall[n], fmtMs, nil, ""), cell(t.pullCPU[n], fmtMs, nil, ""), disk,
+			cell(t.runWall[n], fmtMs, nil, ""), cell(t.runCPU[n], fmtMs, nil, ""), mdEscape(f))
+	}
+	m.p("")
+	m.p("Ratios to bulwark (median of the tool ÷ median of bulwark; under 1 means the tool is faster or smaller):")
+	m.p("")
+	m.head("tool", "pull wall", "disk", "run wall")
+	ratio := func(s series, n string) string {
+		if len(s[n]) == 0 || len(s["bulwark"]) == 0 || median(s["bulwark"]) == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f×", median(s[n])/median(s["bulwark"]))
+	}
+	for _, n := range names {
+		disk := "n/a"
+		if t.disk["bulwark"] > 0 {
+			if d, ok := t.disk[n]; ok {
+				disk = fmt.Sprintf("%.2f×", float64(d)/float64(t.disk["bulwark"]))
 			}
 		}
-	}
-	for _, n := range b.notes {
-		m.p("- %s", mdEscape(n))
+		m.row(n, ratio(t.pullWall, n), disk, ratio(t.runWall, n))
 	}
 	m.p("")
-	m.p("## Host left clean")
-	m.p("")
-	c := r.clean
-	if c.ok() {
-		m.p("After the run: 0 containers left in the state roots, 0 cgroups under `/bulwark-bench-%s` or named after a bench container in any hierarchy, 0 mounts under the temp dir, 0 stray processes.", b.tag)
-	} else {
-		m.p("**Not clean:** containers %v; cgroups %v; mounts %v; stray processes %d.", c.containers, c.cgroups, c.mounts, c.procs)
-	}
-	return m.String()
 }
 
-func osRelease() string {
-	b, _ := os.ReadFile("/etc/os-release")
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "PRETTY_NAME=") {
-			return strings.Trim(strings.TrimPrefix(l, "PRETTY_NAME="), `"`)
-		}
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
 	}
-	return "?"
-}
-
-func busy(load string) bool {
-	f := strings.Fields(load)
-	if len(f) == 0 {
-		return false
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	return err == nil && v > float64(runtime.NumCPU())
+	return fmt.Sprintf("%d B", n)
 }

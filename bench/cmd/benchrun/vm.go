@@ -114,7 +114,7 @@ func (b *bench) renderVM(m *md) {
 	if t == nil {
 		return
 	}
-	m.p("## 7. One VM per container: `bulwark run --isolation vm`")
+	m.p("## 8. One VM per container: `bulwark run --isolation vm`")
 	m.p("")
 	if t.skipped != "" {
 		m.p("Not measured: %s.", mdEscape(t.skipped))
