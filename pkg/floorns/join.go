@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -40,8 +40,24 @@ func (o *owner) close() {
 	}
 }
 
-// procNS matches /proc/PID/ns/NAME.
-var procNS = regexp.MustCompile(`^/proc/([0-9]+)/ns/[a-z_]+$`)
+// procNSPid returns PID of a path /proc/PID/ns/NAME, or -1. Parsed by
+// hand: a package-level regexp would be compiled on every start of the
+// binary (TestNoRegexpCompiledAtStartup).
+func procNSPid(path string) int {
+	rest, ok := strings.CutPrefix(path, "/proc/")
+	if !ok {
+		return -1
+	}
+	pidStr, name, ok := strings.Cut(rest, "/ns/")
+	if !ok || name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz_") != "" {
+		return -1
+	}
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil || pid <= 0 || strings.Trim(pidStr, "0123456789") != "" {
+		return -1
+	}
+	return pid
+}
 
 // joinedOwner returns the user namespace, other than the host's, that owns
 // the namespaces s joins by path; nil when they are all the host's. why is
@@ -79,10 +95,7 @@ func joinedOwner(s *specs.Spec) (o *owner, why string, err error) {
 			unix.Close(fd)
 			return o, fmt.Sprintf("the namespaces it joins belong to two different user namespaces (%s is another's)", ns.Path), nil
 		}
-		o = &owner{fd: fd, dev: st.Dev, ino: st.Ino, pid: -1}
-		if m := procNS.FindStringSubmatch(ns.Path); m != nil {
-			fmt.Sscan(m[1], &o.pid)
-		}
+		o = &owner{fd: fd, dev: st.Dev, ino: st.Ino, pid: procNSPid(ns.Path)}
 	}
 	if o == nil {
 		return nil, "", nil
