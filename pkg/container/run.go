@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/initproto"
 	"github.com/bulwark-sec/bulwark/internal/phase"
+	"github.com/bulwark-sec/bulwark/internal/rawtty"
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
@@ -299,15 +300,7 @@ func attachConsole(master *os.File) *ttyRelay {
 		return nil
 	}
 	t := &ttyRelay{master: master, done: make(chan struct{})}
-	if old, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-		t.restore = old
-		raw := *old
-		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		raw.Oflag &^= unix.OPOST
-		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		raw.Cflag &^= unix.CSIZE | unix.PARENB
-		raw.Cflag |= unix.CS8
-		unix.IoctlSetTermios(0, unix.TCSETS, &raw)
+	if t.restore = rawtty.Make(0); t.restore != nil {
 		t.resize()
 	}
 	go io.Copy(master, os.Stdin)
@@ -327,9 +320,7 @@ func (t *ttyRelay) resize() {
 func (t *ttyRelay) close() {
 	// The payload has exited; its output may still sit in the pty.
 	<-t.done
-	if t.restore != nil {
-		unix.IoctlSetTermios(0, unix.TCSETS, t.restore)
-	}
+	rawtty.Restore(0, t.restore)
 	t.master.Close()
 }
 

@@ -73,21 +73,29 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 	if r.Rootfs, err = snapshot.Mount(dirs, dir, &snapshot.IDMap{HostID: rg.HostID, Size: rg.Size}); err != nil {
 		return nil, fmt.Errorf("image %s: %w", r.Image, err)
 	}
-	// rmi and prune keep these layers until the container's delete.
-	if err := image.MarkInUse(dir, in.Image.Layers); err != nil {
-		return nil, fmt.Errorf("image %s: %w", r.Image, err)
-	}
-	var c v1.Config
-	if in.Config != nil {
-		c = in.Config.Config
-	}
-	if err := applyImageConfig(&r, c); err != nil {
+	c, err := useImage(&r, dir, in)
+	if err != nil {
 		return nil, err
 	}
 	if err := imageVolumes(&r, c, rg, filepath.Join(dir, "volumes")); err != nil {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// useImage marks the image's layers in use by the container's snapshot
+// dir, so that rmi and prune keep them until the container's delete, and
+// fills r from the image's config (applyImageConfig). It returns that
+// config for what the caller does with the image's volumes.
+func useImage(r *Options, dir string, in image.Inspection) (v1.Config, error) {
+	var c v1.Config
+	if err := image.MarkInUse(dir, in.Image.Layers); err != nil {
+		return c, fmt.Errorf("image %s: %w", r.Image, err)
+	}
+	if in.Config != nil {
+		c = in.Config.Config
+	}
+	return c, applyImageConfig(r, c)
 }
 
 // applyImageConfig fills what the person left unsaid from the image's

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
@@ -93,15 +92,8 @@ func (h *host) rootlessImage(o *Options, id string, in image.Inspection) (*Optio
 		return nil, fmt.Errorf("image %s: %w", r.Image, err)
 	}
 	h.etcRoot = r.lookupRoot
-	// rmi and prune keep these layers until the container's delete.
-	if err := image.MarkInUse(dir, in.Image.Layers); err != nil {
-		return nil, fmt.Errorf("image %s: %w", r.Image, err)
-	}
-	var c v1.Config
-	if in.Config != nil {
-		c = in.Config.Config
-	}
-	if err := applyImageConfig(&r, c); err != nil {
+	c, err := useImage(&r, dir, in)
+	if err != nil {
 		return nil, err
 	}
 	r.annotations[oci.AnnotationRootfsOverlay] = overlay
