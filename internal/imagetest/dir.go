@@ -10,8 +10,27 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
+
+// Stack makes an image of layers for linux/arch whose run config is c. Like
+// LayerFromDir it reports errors, for the bench and the demo's builder.
+func Stack(arch string, c v1.Config, layers ...v1.Layer) (v1.Image, error) {
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", arch
+	cf.Config = c
+	return mutate.ConfigFile(img, cf)
+}
 
 // LayerFromDir tars dir as one uncompressed layer owned by root, as an
 // image build would: directories, regular files and symlinks, no device

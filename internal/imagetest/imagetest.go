@@ -81,20 +81,11 @@ func Layer(t testing.TB, comp string, ents ...Entry) v1.Layer {
 // Image stacks layers for arch, with a config carrying env and workdir.
 func Image(t testing.TB, arch string, layers ...v1.Layer) v1.Image {
 	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", arch
-	cf.Config.Env = []string{"PATH=/bin", "IMAGE_ARCH=" + arch}
-	cf.Config.WorkingDir = "/work"
-	cf.Config.Cmd = []string{"/bin/sh"}
-	img, err = mutate.ConfigFile(img, cf)
+	img, err := Stack(arch, v1.Config{
+		Env:        []string{"PATH=/bin", "IMAGE_ARCH=" + arch},
+		WorkingDir: "/work",
+		Cmd:        []string{"/bin/sh"},
+	}, layers...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -361,21 +361,5 @@ func solve(preds []pred, holds []bool) (uint64, bool) {
 
 // holdsFor evaluates the condition on x as libseccomp's comparisons do.
 func (p pred) holdsFor(x uint64) bool {
-	switch p.op {
-	case specs.OpEqualTo:
-		return x == p.v
-	case specs.OpNotEqual:
-		return x != p.v
-	case specs.OpLessThan:
-		return x < p.v
-	case specs.OpLessEqual:
-		return x <= p.v
-	case specs.OpGreaterThan:
-		return x > p.v
-	case specs.OpGreaterEqual:
-		return x >= p.v
-	case specs.OpMaskedEqual:
-		return x&p.v == p.v2
-	}
-	return false
+	return explain.Match(specs.LinuxSeccompArg{Op: p.op, Value: p.v, ValueTwo: p.v2}, x)
 }

@@ -20,8 +20,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
@@ -217,18 +215,8 @@ func (b *bench) benchRegistry(t *engineTable) (string, func(), error) {
 		}
 		layers = append(layers, layer)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layers...)
+	img, err := imagetest.Stack(runtime.GOARCH, v1.Config{Cmd: []string{"/bin/true"}}, layers...)
 	if err != nil {
-		return "", nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return "", nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Cmd = []string{"/bin/true"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return "", nil, err
 	}
 	for _, l := range layers {

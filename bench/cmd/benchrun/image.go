@@ -7,8 +7,7 @@ import (
 	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/bulwark-sec/bulwark/internal/imagetest"
@@ -26,18 +25,8 @@ func (b *bench) imageDataRoot(rt *rtime, dataRoot string) error {
 	if err != nil {
 		return fmt.Errorf("bench image layer: %w", err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := imagetest.Stack(runtime.GOARCH, v1.Config{Cmd: []string{"/bin/true"}}, layer)
 	if err != nil {
-		return err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Cmd = []string{"/bin/true"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
 	tag, err := name.NewTag(benchImage)
