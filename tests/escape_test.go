@@ -166,7 +166,7 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 				return judgeOK(tok)
 			},
 			why: "blocked by the empty capability set (none): DAC_READ_SEARCH (shocker), SYS_ADMIN, SYS_MODULE, SYS_RAWIO, SYS_PTRACE, SYS_BOOT, SYS_TIME, NET_ADMIN, MAC_ADMIN, SYSLOG, PERFMON and BPF each open a way out or into the kernel; held= is the mask of those in CapEff. --harden keeps only Docker's default capabilities (and those run.bulwark.allow names) whatever the config asks for: the docker+caps+harden column asks for them all"},
-		{key: "ptrace", name: "ptrace a sibling process", sh: "sleep 30 & p=$!; r=$(syscall ptrace attach $p); kill $p; echo $r",
+		{key: "ptrace", name: "ptrace a sibling process", sh: "sleep 30 & p=$!; r=$(syscall ptrace attach $p); kill -9 $p; echo $r",
 			why: "blocked by seccomp (EPERM): ptrace reads and changes another process (with a runtime process in reach, an escape); runc's and Docker's defaults allow tracing a sibling of the same uid; --harden takes ptrace out of the engine's profile"},
 		sock("raw", "AF_INET", "SOCK_RAW IPPROTO_ICMP", "blocked by capabilities (EPERM): raw IP sockets forge packets (ARP/DNS spoofing on a bridge) and need CAP_NET_RAW; the seccomp allows AF_INET, the empty capability set refuses SOCK_RAW"),
 		sock("packet", "AF_PACKET", "SOCK_RAW ETH_P_ALL", "blocked by seccomp (EAFNOSUPPORT): packet sockets sniff and inject frames and have had privilege escalations (CVE-2017-7308, CVE-2020-14386); the family is refused, and CAP_NET_RAW is absent anyway"),

@@ -1,8 +1,10 @@
 // deadline runs a command with a time limit: deadline SECONDS PROG ARGS...
 // The command runs in a process group of its own; when the time is up the
-// whole group is killed (so no child keeps the caller's pipe open) and
-// deadline prints "TIMEOUT after Ns" as its last line. Otherwise it exits
-// with the command's status. The escape suite wraps each attempt in it, so
+// whole group is killed and deadline prints "TIMEOUT after Ns" as its last
+// line. Otherwise it exits with the command's status, after killing what the
+// command left behind in its group: an attempt's background child (a ptraced
+// sleep left in a stop that SIGTERM does not end) would otherwise hold the
+// caller's pipe open for ever, after deadline itself has returned. The escape suite wraps each attempt in it, so
 // one attempt that hangs on a loaded host is reported as a timeout instead
 // of taking the whole configuration's run with it.
 package main
@@ -38,6 +40,7 @@ func main() {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.ExitCode() & 0xff)
