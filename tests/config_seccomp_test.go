@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
 )
 
 // allowAllBut is a filter that allows every syscall libseccomp knows except
@@ -398,6 +400,47 @@ func TestSeccompNotifyOnTheInitsOwnSyscallsDoesNotHang(t *testing.T) {
 		}, "sh", "-c", "echo ran")
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "ran" {
 			t.Fatalf("noNewPrivileges %v: %v", nnp, r)
+		}
+	}
+}
+
+// Without noNewPrivileges the init holds CAP_SYS_ADMIN until execve so it
+// can load the filter last; the payload never has it. A container and an
+// exec'd process under the default filter, without noNewPrivileges, as
+// root and as uid 1000, have exactly the config's capabilities (root: its
+// bounding set; anyone else: none) and cannot set the hostname, which
+// CAP_SYS_ADMIN would allow.
+func TestWithoutNoNewPrivilegesThePayloadHoldsNoCapabilityTheInitKeptForItsFilter(t *testing.T) {
+	e := newEnv(t)
+	def, _, err := profiles.Resolve("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noNNP := func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Linux.Seccomp = def
+	}
+	// CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE: testrootfs.DefaultSpec's.
+	const configCaps = "0000000020000420"
+	const script = `grep -E '^Cap(Eff|Prm|Amb)' /proc/self/status | tr -d '\t'; hostname evil 2>/dev/null && echo hostname=set || echo hostname=refused`
+	id, _ := e.detached(noNNP)
+	for _, c := range []struct {
+		uid  uint32
+		want string
+	}{{0, configCaps}, {1000, "0000000000000000"}} {
+		want := map[string]string{"CapEff": c.want, "CapPrm": c.want, "CapAmb": "0000000000000000", "hostname": "refused"}
+		r := e.runIn(func(s *specs.Spec) {
+			noNNP(s)
+			s.Process.User = specs.User{UID: c.uid, GID: c.uid}
+		}, "sh", "-c", script)
+		ex := e.bw("exec", "--user", strconv.Itoa(int(c.uid)), id, "sh", "-c", script)
+		for what, r := range map[string]result{"run": r, "exec": ex} {
+			got := kv(strings.ReplaceAll(r.stdout, ":", "="))
+			for k, v := range want {
+				if r.code != 0 || got[k] != v {
+					t.Errorf("%s as uid %d: %s=%q, want %q: %v", what, c.uid, k, got[k], v, r)
+				}
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/bulwark-sec/bulwark/internal/learntest"
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp/profiles"
@@ -141,26 +143,9 @@ func TestEngineContainerLearnsThroughTheAnnotation(t *testing.T) {
 	id := e.id()
 	e.mustOK("create", "-b", bundle, id)
 	e.mustOK("start", id)
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(e.bw("state", id).stdout, `"stopped"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the container did not stop: %v", e.bw("state", id))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitStopped(t, e, id, nil)
 	e.mustOK("delete", id)
-	for {
-		if _, err := os.Stat(out); err == nil {
-			break
-		}
-		if b, err := os.ReadFile(out + ".error"); err == nil {
-			t.Fatalf("the recorder failed: %s", b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no profile at %s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	learntest.WaitProfile(t, out, 20*time.Second)
 	p := readLearned(t, out)
 	var seen []string
 	for n := range p.Observed.Syscalls {
@@ -177,7 +162,7 @@ func TestEngineContainerLearnsThroughTheAnnotation(t *testing.T) {
 		t.Errorf("%s: %v, %v; want a regular file, mode 0644", out, fi, err)
 	}
 
-	waitRecorderGone(t, id)
+	learntest.WaitRecorderGone(t, id, 10*time.Second)
 
 	// Created and deleted without a start: the recorder ends with the
 	// init and writes no profile, only why.
@@ -190,7 +175,7 @@ func TestEngineContainerLearnsThroughTheAnnotation(t *testing.T) {
 	e.mustOK("create", "-b", bundle, id2)
 	time.Sleep(time.Second) // the recorder has read the container's state
 	e.mustOK("delete", "--force", id2)
-	waitRecorderGone(t, id2)
+	learntest.WaitRecorderGone(t, id2, 10*time.Second)
 	if _, err := os.Stat(out2); err == nil {
 		t.Errorf("a container that never started left a profile at %s", out2)
 	}
@@ -222,25 +207,74 @@ func TestEngineContainerLearnsThroughTheAnnotation(t *testing.T) {
 	}
 }
 
-// waitRecorderGone waits for the learn-recorder of container id to exit.
-func waitRecorderGone(t *testing.T, id string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		found := false
-		ents, _ := os.ReadDir("/proc")
-		for _, ent := range ents {
-			b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-			if err == nil && strings.Contains(string(b), "learn-recorder\x00"+id+"\x00") {
-				found = true
+// A profile learned from an engine's container runs that container again
+// whatever its config says about no_new_privs (Docker's and Podman's
+// default is without): the init loads the filter right before execve in
+// both cases, so the learned filter, which holds only the program's calls,
+// need not allow any of the init's. Learned through the annotation from a
+// config without noNewPrivileges, as an engine writes it, then given back
+// as linux.seccomp through create and start, without and with
+// noNewPrivileges, as root and as uid 1000, a few times each.
+func TestLearnedFilterRunsAnEngineContainerWithOrWithoutNoNewPrivileges(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the hand-built program is x86-64 code")
+	}
+	e := newEnv(t)
+	out := filepath.Join(t.TempDir(), "prog.json")
+	def, _, err := profiles.Resolve("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/bin/prog"}
+		s.Process.NoNewPrivileges = false
+		s.Linux.Seccomp = def
+		s.Annotations = map[string]string{oci.AnnotationLearn: out}
+	})
+	if err := os.WriteFile(filepath.Join(bundle, "rootfs", "bin", "prog"), rawSyscallELF(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	e.mustOK("start", id)
+	waitStopped(t, e, id, nil)
+	e.mustOK("delete", id)
+	learntest.WaitProfile(t, out, 20*time.Second)
+	learntest.WaitRecorderGone(t, id, 10*time.Second)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var learned struct{ Seccomp *specs.LinuxSeccomp }
+	if err := json.Unmarshal(b, &learned); err != nil || learned.Seccomp == nil {
+		t.Fatalf("%s: seccomp %v, %v", out, learned.Seccomp, err)
+	}
+	if want := []string{"execve", "exit", "exit_group", "getppid", "getuid", "restart_syscall", "rt_sigreturn", "write"}; !slices.Equal(readLearned(t, out).allowedNames(), want) {
+		t.Fatalf("learned without no_new_privs, the profile allows %v, want exactly %v", readLearned(t, out).allowedNames(), want)
+	}
+	for _, c := range []struct {
+		name string
+		nnp  bool
+		uid  uint32
+	}{
+		{"without noNewPrivileges, as root", false, 0},
+		{"without noNewPrivileges, as uid 1000", false, 1000},
+		{"with noNewPrivileges, as root", true, 0},
+		{"with noNewPrivileges, as uid 1000", true, 1000},
+	} {
+		s := testrootfs.DefaultSpec()
+		s.Process.Args = []string{"/bin/prog"}
+		s.Process.NoNewPrivileges = c.nnp
+		s.Process.User = specs.User{UID: c.uid, GID: c.uid}
+		s.Linux.Seccomp = learned.Seccomp
+		testrootfs.WriteConfig(t, bundle, s)
+		for i := range 3 {
+			id := e.id()
+			r := e.bw("run", "-b", bundle, id)
+			if r.code != 0 || r.stdout != "ok\n" {
+				t.Errorf("%s, run %d: %v; want ok, exit 0", c.name, i, r)
+				break
 			}
 		}
-		if !found {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the recorder of %s is still running", id)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

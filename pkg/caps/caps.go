@@ -190,6 +190,27 @@ func Apply(c *specs.LinuxCapabilities) error {
 	if c == nil {
 		return nil
 	}
+	return apply(c, false)
+}
+
+// ApplyHoldingAdmin is Apply for a thread that must still load a seccomp
+// filter without no_new_privs, which the kernel allows only to a thread
+// with CAP_SYS_ADMIN in its effective set: the thread also keeps
+// CAP_SYS_ADMIN in its effective and permitted sets, and only there, until
+// its execve. It never goes into inheritable, ambient or bounding, and
+// execve computes the new permitted and effective sets from those three
+// and the file alone (the old permitted set plays no part: capabilities(7),
+// "Transformation of capabilities during execve()"), so the program
+// executed gets exactly c, as from Apply. A nil c is the empty set, as the
+// init treats a process without capabilities.
+func ApplyHoldingAdmin(c *specs.LinuxCapabilities) error {
+	if c == nil {
+		c = &specs.LinuxCapabilities{}
+	}
+	return apply(c, true)
+}
+
+func apply(c *specs.LinuxCapabilities, holdAdmin bool) error {
 	r, err := resolve(c)
 	if err != nil {
 		return err
@@ -202,6 +223,9 @@ func Apply(c *specs.LinuxCapabilities) error {
 	p.Clear(capability.CAPS)
 	for _, which := range []capability.CapType{capability.EFFECTIVE, capability.PERMITTED, capability.INHERITABLE} {
 		p.Set(which, r.caps[which]...)
+	}
+	if holdAdmin {
+		p.Set(capability.EFFECTIVE|capability.PERMITTED, capability.CAP_SYS_ADMIN)
 	}
 	if err := p.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("setting effective, permitted and inheritable capabilities (permitted can only shrink; inheritable must stay within bounding): %w", err)

@@ -45,6 +45,8 @@ func TestHelperProcess(t *testing.T) {
 	}
 	// The sets are per-thread; every step up to the report or execve must run here.
 	runtime.LockOSThread()
+	// "hold-SCENARIO": SCENARIO with ApplyHoldingAdmin in place of Apply.
+	scenario, hold := strings.CutPrefix(scenario, "hold-")
 
 	if err := DropBounding(&c); err != nil {
 		fail("DropBounding: %v", err)
@@ -65,7 +67,11 @@ func TestHelperProcess(t *testing.T) {
 			fail("setresuid: %v", e)
 		}
 	}
-	if err := Apply(&c); err != nil {
+	apply := Apply
+	if hold {
+		apply = ApplyHoldingAdmin
+	}
+	if err := apply(&c); err != nil {
 		fail("Apply: %v", err)
 	}
 
@@ -79,6 +85,9 @@ func TestHelperProcess(t *testing.T) {
 	case "chown":
 		err := os.Chown(os.Getenv(argEnv), 1000, 1000)
 		fmt.Printf("CHOWN: %v\n", errnoName(err))
+	case "root-exec":
+		err := syscall.Exec("/bin/busybox", []string{"grep", "-E", "^(Cap|Uid)", "/proc/self/status"}, []string{})
+		fail("exec busybox: %v", err)
 	case "setuid-exec":
 		// Ambient capabilities exist to survive exactly this: execve of an ordinary,
 		// non-setuid binary by a non-root user.
@@ -433,5 +442,46 @@ func TestNamesAndCurrent(t *testing.T) {
 		if got := mask(t, list); got != masks[set] {
 			t.Errorf("Current()[%q] = %v (mask %016x), status says %016x", set, list, got, masks[set])
 		}
+	}
+}
+
+// A thread that must still load a seccomp filter without no_new_privs holds
+// CAP_SYS_ADMIN in its effective and permitted sets only; the program it
+// executes, as root or as uid 1000, has exactly the sets Apply would have
+// given it, without CAP_SYS_ADMIN.
+func TestHeldAdminIsGoneAfterExec(t *testing.T) {
+	mustRoot(t)
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("needs /bin/busybox to report caps after execve: ", err)
+	}
+	nbs := []string{"CAP_NET_BIND_SERVICE"}
+	admin := []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}
+	prm, bnd := held(t)
+	if prm&bnd&mask(t, admin) != mask(t, admin) {
+		t.Skip("test process lacks CAP_NET_BIND_SERVICE or CAP_SYS_ADMIN")
+	}
+	bounding := []string{"CAP_NET_BIND_SERVICE", "CAP_CHOWN"}
+	c := specs.LinuxCapabilities{Bounding: bounding, Effective: nbs, Permitted: nbs, Inheritable: nbs}
+	tests := []struct {
+		scenario string
+		want     map[string][]string
+	}{
+		{"hold-report", map[string][]string{"CapBnd": bounding, "CapEff": admin, "CapPrm": admin, "CapInh": nbs, "CapAmb": nil}},
+		// Root gets bounding | inheritable at execve, whatever it held before.
+		{"hold-root-exec", map[string][]string{"CapBnd": bounding, "CapEff": bounding, "CapPrm": bounding, "CapInh": nbs, "CapAmb": nil}},
+		{"root-exec", map[string][]string{"CapBnd": bounding, "CapEff": bounding, "CapPrm": bounding, "CapInh": nbs, "CapAmb": nil}},
+		// Anyone else gets the ambient set, empty here.
+		{"hold-setuid-exec", map[string][]string{"CapBnd": bounding, "CapEff": nil, "CapPrm": nil, "CapInh": nbs, "CapAmb": nil}},
+		{"setuid-exec", map[string][]string{"CapBnd": bounding, "CapEff": nil, "CapPrm": nil, "CapInh": nbs, "CapAmb": nil}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.scenario, func(t *testing.T) {
+			got := runHelper(t, tc.scenario, &c, "")
+			for key, names := range tc.want {
+				if g, w := parseHex(t, got, key), mask(t, names); g != w {
+					t.Errorf("%s = %016x, want %016x (%v)", key, g, w, names)
+				}
+			}
+		})
 	}
 }

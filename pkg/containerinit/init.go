@@ -435,8 +435,8 @@ func readyAndWait(conn *initproto.Conn, what string) error {
 // of the system is in place, in this order: the Landlock ruleset is built
 // (it needs to open every mountpoint), rlimits and the like are applied,
 // host fds are marked close-on-exec (CVE-2024-21626) and the cwd checked,
-// a filter that needs privileges to load goes in, then capabilities and
-// user are dropped (finalize) and no_new_privs is set. A create loads a
+// then capabilities and user are dropped (finalize) and no_new_privs is
+// set. A create loads a
 // notify filter right after no_new_privs, while the runtime still waits to
 // pass its fd on. What is returned is left for the last moment before
 // execve: the Landlock ruleset and the seccomp filter.
@@ -463,23 +463,23 @@ func dropPrivileges(conn *initproto.Conn, cfg *initproto.InitConfig, isExec bool
 	}
 	sc := seccompOf(s)
 	if !isExec && learning(s) {
-		// The recording filter goes in last, like any payload filter;
-		// unprivileged, which needs no_new_privs.
+		// The recording filter goes in last, like any payload filter,
+		// with or without no_new_privs as the config says.
 		prog, rec, err := seccomp.RecordingProgram(sc)
 		if err != nil {
 			return fail(oci.InConfig(err))
 		}
-		sc, cfg.SeccompProgram, p.NoNewPrivileges = rec, prog, true
+		sc, cfg.SeccompProgram = rec, prog
 	}
-	// Without no_new_privs the kernel only lets a privileged process load a
-	// filter, so it goes in before capabilities are dropped.
-	if sc != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(conn, sc, cfg.SeccompProgram); err != nil {
-			return fail(err)
-		}
-		sc = nil
-	}
-	if err := finalize(p, cwdChecked); err != nil {
+	// Without no_new_privs the kernel lets only a thread with
+	// CAP_SYS_ADMIN load a filter. Rather than load it now, before the
+	// capabilities go, as runc does (the filter would then have to allow
+	// every call of the init from here to execve, which a learned profile
+	// does not), this thread keeps CAP_SYS_ADMIN in its effective and
+	// permitted sets alone, which execve recomputes without it: the
+	// filter goes in right before execve with or without no_new_privs.
+	holdAdmin := sc != nil && !p.NoNewPrivileges
+	if err := finalize(p, cwdChecked, holdAdmin); err != nil {
 		return fail(err)
 	}
 	if p.NoNewPrivileges {
@@ -684,8 +684,10 @@ func cwdInside(cwd string) error {
 }
 
 // finalize drops privileges: bounding set, user and groups, cwd, then the
-// remaining capability sets.
-func finalize(p *specs.Process, cwdChecked bool) error {
+// remaining capability sets. holdAdmin keeps CAP_SYS_ADMIN on this thread
+// until execve, for a seccomp filter loaded without no_new_privs
+// (caps.ApplyHoldingAdmin).
+func finalize(p *specs.Process, cwdChecked, holdAdmin bool) error {
 	if p.Capabilities != nil {
 		if err := caps.DropBounding(p.Capabilities); err != nil {
 			return err
@@ -716,12 +718,19 @@ func finalize(p *specs.Process, cwdChecked bool) error {
 			return err
 		}
 	}
-	if p.Capabilities != nil {
+	switch {
+	case holdAdmin:
+		if err := caps.ApplyHoldingAdmin(p.Capabilities); err != nil {
+			return err
+		}
+	case p.Capabilities != nil:
 		if err := caps.Apply(p.Capabilities); err != nil {
 			return err
 		}
-	} else if err := caps.Apply(&specs.LinuxCapabilities{}); err != nil {
-		return err
+	default:
+		if err := caps.Apply(&specs.LinuxCapabilities{}); err != nil {
+			return err
+		}
 	}
 	if p.User.Umask != nil {
 		unix.Umask(int(*p.User.Umask))

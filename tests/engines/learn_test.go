@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulwark-sec/bulwark/internal/learntest"
 )
 
 // TestPodmanLearnsAContainerThroughTheAnnotation: `podman run --runtime
@@ -14,9 +16,10 @@ import (
 // learned profile to PATH once the container has ended (create's recorder,
 // docs/learn.md), recorded under podman's own seccomp filter; its seccomp
 // member, given back to podman with --security-opt seccomp=FILE, runs the
-// same command (with no-new-privileges) and refuses one it never made. Podman, not Docker: the
-// Docker here (20.10) has no --annotation (it came with API 1.43), so an
-// annotation cannot reach the runtime through it.
+// same command, with and without no-new-privileges, and refuses one it
+// never made. Podman, not Docker: the Docker here (20.10) has no
+// --annotation (it came with API 1.43), so an annotation cannot reach the
+// runtime through it.
 func TestPodmanLearnsAContainerThroughTheAnnotation(t *testing.T) {
 	e := startPodman(t)
 	dir := t.TempDir() // root's, 0700: a directory only root can write
@@ -25,19 +28,7 @@ func TestPodmanLearnsAContainerThroughTheAnnotation(t *testing.T) {
 	if r := e.run(t, []string{"--annotation", "run.bulwark.learn=" + out}, "sh", "-c", script); r.code != 0 || strings.TrimSpace(r.stdout) != "done" {
 		t.Fatalf("podman run with the annotation: %v", r)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(out); err == nil {
-			break
-		}
-		if b, err := os.ReadFile(out + ".error"); err == nil {
-			t.Fatalf("the recorder failed: %s", b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no profile at %s 30 s after the container ended", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	learntest.WaitProfile(t, out, 30*time.Second)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -68,14 +59,18 @@ func TestPodmanLearnsAContainerThroughTheAnnotation(t *testing.T) {
 	if err := os.WriteFile(filter, p.Seccomp, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// no-new-privileges: without it the filter must go in while the init
-	// still holds CAP_SYS_ADMIN, long before execve, and a learned filter
-	// holds none of the init's own calls (docs/learn.md).
-	sec := []string{"--security-opt", "seccomp=" + filter, "--security-opt", "no-new-privileges"}
-	if r := e.run(t, sec, "sh", "-c", script); r.code != 0 || strings.TrimSpace(r.stdout) != "done" {
-		t.Fatalf("the command under its learned filter, through podman: %v", r)
-	}
-	if r := e.run(t, sec, "sh", "-c", "mkdir /tmp/learned-never"); r.code == 0 {
-		t.Errorf("a mkdir the recording never saw ran under the learned filter: %v", r)
+	// Without no-new-privileges (podman's default) as with it: the init
+	// loads the filter right before execve either way, so a learned
+	// filter, which holds none of the init's own calls, runs the command.
+	for _, sec := range [][]string{
+		{"--security-opt", "seccomp=" + filter},
+		{"--security-opt", "seccomp=" + filter, "--security-opt", "no-new-privileges"},
+	} {
+		if r := e.run(t, sec, "sh", "-c", script); r.code != 0 || strings.TrimSpace(r.stdout) != "done" {
+			t.Fatalf("the command under its learned filter, through podman %v: %v", sec, r)
+		}
+		if r := e.run(t, sec, "sh", "-c", "mkdir /tmp/learned-never"); r.code == 0 {
+			t.Errorf("a mkdir the recording never saw ran under the learned filter, podman %v: %v", sec, r)
+		}
 	}
 }
