@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -294,30 +295,63 @@ func modName(path string) string {
 // initramfs returns the cached initramfs: the agent binary as /init and
 // the guest modules, uncompressed (under TCG the guest copies far faster
 // than it decompresses).
+//
+// The cache is keyed by what the file holds, not by where its inputs sit:
+// every test run and every build makes a new binary file (a new inode and
+// mtime) with the same bytes, and keyed by those each made another 15 MB
+// file. The name is a hash of the agent's bytes and the kernel's identity;
+// a link named after the inputs' stat (id-*) finds it again without
+// hashing the binary on every boot. Cache files are then pruned by age
+// and total size (pruneInitramfs).
 func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
 	if err := checkStatic(agent); err != nil {
 		return "", err
 	}
-	modDir := filepath.Join("/lib/modules", k.Version)
-	key, err := cacheKey(agent, k.Path)
+	statKey, err := cacheKey(agent, k.Path)
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(cacheDir, "initramfs-"+k.Version+"-"+key+".cpio")
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	var mods []string
-	if k.Version != "" {
-		if mods, err = modulePaths(modDir); err != nil {
-			return "", err
+	id := filepath.Join(cacheDir, "id-"+statKey)
+	if target, err := os.Readlink(id); err == nil && !strings.Contains(target, "/") {
+		out := filepath.Join(cacheDir, target)
+		if _, err := os.Stat(out); err == nil {
+			touch(out)
+			return out, nil
 		}
 	}
 	bin, err := os.ReadFile(agent)
 	if err != nil {
 		return "", err
 	}
-	err = writeAtomic(out, func(w io.Writer) error {
+	kernelKey, err := cacheKey(k.Path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(append([]byte(kernelKey+"\n"+k.Version+"\n"), bin...))
+	name := "initramfs-" + k.Version + "-" + hex.EncodeToString(sum[:])[:16] + ".cpio"
+	out := filepath.Join(cacheDir, name)
+	if _, err := os.Stat(out); err == nil {
+		touch(out)
+	} else if err := writeInitramfs(out, bin, k); err != nil {
+		return "", err
+	}
+	link(id, name)
+	pruneInitramfs(cacheDir, out, CacheMaxAge, CacheMaxBytes)
+	return out, nil
+}
+
+// writeInitramfs writes the agent binary bin and k's guest modules as an
+// initramfs at out.
+func writeInitramfs(out string, bin []byte, k *Kernel) error {
+	modDir := filepath.Join("/lib/modules", k.Version)
+	var mods []string
+	if k.Version != "" {
+		var err error
+		if mods, err = modulePaths(modDir); err != nil {
+			return err
+		}
+	}
+	return writeAtomic(out, func(w io.Writer) error {
 		c := cpioWriter{cpio.NewWriter(w)}
 		for _, d := range []string{"dev", "proc", "sys", "lib", "lib/modules", "rootfs"} {
 			if err := c.dir(d); err != nil {
@@ -348,24 +382,83 @@ func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
 		}
 		return c.Close()
 	})
-	if err != nil {
-		return "", err
-	}
-	prune(cacheDir, "initramfs-", out, time.Hour)
-	return out, nil
 }
 
-// prune removes cached files named prefix* other than keep that are older
-// than age: each new bulwark binary makes a new initramfs, and the old one
-// is only needed by a VM starting right now (QEMU reads it at its start).
-func prune(dir, prefix, keep string, age time.Duration) {
+// The initramfs cache's bounds: a file unused for CacheMaxAge goes, and
+// the least recently used go first while all of them together exceed
+// CacheMaxBytes. Each is one agent binary (15 MB) plus, for Debian's
+// kernel, its modules; a VM starting right now has QEMU read its file at
+// once, and a VM container holds its own by a bind mount.
+var (
+	CacheMaxAge         = time.Hour
+	CacheMaxBytes int64 = 160 << 20
+)
+
+// touch marks a cache file used now (pruning goes by last use).
+func touch(path string) {
+	now := time.Now()
+	_ = os.Chtimes(path, now, now)
+}
+
+// link points the id-* name at a cache file by its relative name,
+// replacing what was there.
+func link(id, target string) {
+	tmp := id + ".tmp-" + strconv.Itoa(os.Getpid())
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return
+	}
+	if err := os.Rename(tmp, id); err != nil {
+		_ = os.Remove(tmp)
+	}
+}
+
+// pruneInitramfs bounds the cache: initramfs-* files other than keep
+// unused for longer than age go, then the least recently used until the
+// rest fit in maxBytes; id-* links whose file is gone go with them.
+func pruneInitramfs(dir, keep string, age time.Duration, maxBytes int64) {
 	es, _ := os.ReadDir(dir)
+	type file struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var files []file
+	var total int64
 	for _, e := range es {
-		p := filepath.Join(dir, e.Name())
-		if !strings.HasPrefix(e.Name(), prefix) || p == keep {
+		if !strings.HasPrefix(e.Name(), "initramfs-") || !e.Type().IsRegular() {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+		p := filepath.Join(dir, e.Name())
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if p != keep && time.Since(fi.ModTime()) > age {
+			_ = os.Remove(p)
+			continue
+		}
+		files = append(files, file{p, fi.Size(), fi.ModTime()})
+		total += fi.Size()
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].used.Before(files[j].used) })
+	for _, f := range files {
+		if total <= maxBytes {
+			break
+		}
+		if f.path == keep {
+			continue
+		}
+		if os.Remove(f.path) == nil {
+			total -= f.size
+		}
+	}
+	for _, e := range es {
+		if !strings.HasPrefix(e.Name(), "id-") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			_ = os.Remove(p)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -213,5 +214,97 @@ func TestMinimalKernelIsPreferredAndBootsOnMicrovm(t *testing.T) {
 				t.Errorf("with %s set: FindKernel = %+v, %v; want %s", EnvKernel, got, err, other)
 			}
 		})
+	}
+}
+
+// TestInitramfsCacheReusesIdenticalInputs: every build of the binary is a
+// new file with the same bytes; the cache must hold one initramfs for
+// them, not one per file, and a different binary gets its own.
+func TestInitramfsCacheReusesIdenticalInputs(t *testing.T) {
+	static := "/bin/busybox"
+	if err := checkStatic(static); err != nil {
+		t.Skipf("no static binary to stand for the agent: %v", err)
+	}
+	b, err := os.ReadFile(static)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, src := t.TempDir(), t.TempDir()
+	kernel := filepath.Join(src, "vmlinux")
+	if err := os.WriteFile(kernel, []byte("\x7fELF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &Kernel{Path: kernel}
+	var got []string
+	for i, content := range [][]byte{b, b, b, append(slices.Clone(b), 0)} {
+		agent := filepath.Join(src, "bulwark-"+strconv.Itoa(i))
+		if err := os.WriteFile(agent, content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p, err := initramfs(agent, k, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+		// The same file again: found by its inputs' link.
+		if again, err := initramfs(agent, k, cache); err != nil || again != p {
+			t.Fatalf("second lookup of %s = %s, %v; want %s", agent, again, err, p)
+		}
+	}
+	if got[0] != got[1] || got[1] != got[2] {
+		t.Errorf("identical binaries got different initramfs files: %v", got[:3])
+	}
+	if got[3] == got[0] {
+		t.Errorf("a different binary reused %s", got[0])
+	}
+	cpios, _ := filepath.Glob(filepath.Join(cache, "initramfs-*"))
+	if len(cpios) != 2 {
+		t.Errorf("cache holds %v, want 2 initramfs files", cpios)
+	}
+}
+
+// TestInitramfsPruneBoundsAgeAndSize: unused files older than the age go,
+// then the least recently used until the rest fit; the one in use stays
+// whatever its size, and links to removed files go with them.
+func TestInitramfsPruneBoundsAgeAndSize(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	files := []struct {
+		name string
+		used time.Duration // ago
+		size int
+		want bool
+	}{
+		{"initramfs--stale.cpio", 3 * time.Hour, 10, false},
+		{"initramfs--old.cpio", 30 * time.Minute, 40, false},
+		{"initramfs--recent.cpio", 10 * time.Minute, 40, true},
+		{"initramfs--newest.cpio", time.Minute, 40, true},
+		{"initramfs--keep.cpio", 2 * time.Hour, 50, true},
+		{"vmlinux-6.1-abc", 5 * time.Hour, 100, true}, // not an initramfs
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, make([]byte, f.size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-f.used), now.Add(-f.used)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, target := range map[string]string{"id-a": "initramfs--old.cpio", "id-b": "initramfs--newest.cpio"} {
+		if err := os.Symlink(target, filepath.Join(dir, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pruneInitramfs(dir, filepath.Join(dir, "initramfs--keep.cpio"), time.Hour, 130)
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(dir, f.name)); (err == nil) != f.want {
+			t.Errorf("%s: exists=%v, want %v", f.name, err == nil, f.want)
+		}
+	}
+	for id, want := range map[string]bool{"id-a": false, "id-b": true} {
+		if _, err := os.Lstat(filepath.Join(dir, id)); (err == nil) != want {
+			t.Errorf("link %s: exists=%v, want %v", id, err == nil, want)
+		}
 	}
 }

@@ -188,6 +188,45 @@ func TestIsolationVMTrueBootToExit(t *testing.T) {
 	t.Logf("boot-to-exit of /bin/true under TCG: %s", strings.Join(took, " "))
 }
 
+// TestIsolationVMRepeatedRunsDoNotGrowTheCache: every build of bulwark is
+// a new file; two copies of one binary (as two test runs or two installs
+// make) must boot from one cached initramfs, so repeated runs leave the
+// boot cache (/var/cache/bulwark/vm) as it was after the first.
+func TestIsolationVMRepeatedRunsDoNotGrowTheCache(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	cache := func() (names []string, bytes int64) {
+		ms, _ := filepath.Glob("/var/cache/bulwark/vm/initramfs-*")
+		for _, m := range ms {
+			if fi, err := os.Stat(m); err == nil {
+				names = append(names, filepath.Base(m))
+				bytes += fi.Size()
+			}
+		}
+		return names, bytes
+	}
+	var after [][]string
+	for i := 0; i < 2; i++ {
+		copyBin := filepath.Join(t.TempDir(), "bulwark")
+		if err := copyFile(bin, copyBin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if r := runVM(t, copyBin, nil, rootfs, "--", "true"); r.code != 0 {
+			t.Fatalf("run %d: true exited %d", i, r.code)
+		}
+		names, size := cache()
+		t.Logf("after run %d: %d initramfs files, %d MB", i, len(names), size>>20)
+		after = append(after, names)
+	}
+	if len(after[1]) > len(after[0]) {
+		t.Errorf("the second copy of the same binary grew the cache: %v, then %v", after[0], after[1])
+	}
+	// The cache's bound (pkg/vm CacheMaxBytes, 160 MiB) plus the file in use.
+	if _, size := cache(); size > 200<<20 {
+		t.Errorf("the initramfs cache holds %d MB, past its bound", size>>20)
+	}
+}
+
 // TestIsolationVMBadInputLeavesNothing: a missing QEMU or kernel is named
 // with how to install it, before anything is started.
 func TestIsolationVMBadInputLeavesNothing(t *testing.T) {
