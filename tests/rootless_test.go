@@ -119,6 +119,12 @@ func processesOf(uid int) []int {
 		if err != nil {
 			continue
 		}
+		// A zombie holds nothing (no memory, files or mounts): a
+		// detached run's monitor is init's to reap once it exits, and an
+		// init that is not a real one (a sandbox's) may never do it.
+		if strings.Contains(string(b), "\nState:\tZ") {
+			continue
+		}
 		for _, l := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] == strconv.Itoa(uid) {
 				out = append(out, pid)

@@ -9,7 +9,12 @@ package main
 import (
 	"os"
 
+	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 	"github.com/bulwark-sec/bulwark/pkg/userface/tools"
 )
 
-func main() { os.Exit(tools.Main(os.Args[1:])) }
+func main() {
+	// A rootless pull's or load's unpack in its user namespace.
+	mapped.Serve()
+	os.Exit(tools.Main(os.Args[1:]))
+}

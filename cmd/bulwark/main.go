@@ -21,6 +21,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/containerinit"
 	"github.com/bulwark-sec/bulwark/pkg/network"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 	"github.com/bulwark-sec/bulwark/pkg/vmagent"
 	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
 )
@@ -35,6 +36,8 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 
 func main() {
 	phase.Mark("main")
+	// A rootless store's helper in its user namespace (unpack, remove).
+	mapped.Serve()
 	// Inside a VM this binary is the guest's /init (and its child that
 	// becomes the payload); neither has a command line to parse.
 	if vmagent.IsAgent() {

@@ -36,10 +36,19 @@ func Stack(arch string, c v1.Config, layers ...v1.Layer) (v1.Image, error) {
 // image build would: directories, regular files and symlinks, no device
 // nodes. The bench uses it too, so it reports errors instead of failing a
 // test.
-func LayerFromDir(dir string) (v1.Layer, error) {
+func LayerFromDir(dir string) (v1.Layer, error) { return layerOf(dir, false, ".") }
+
+// LayerOwnedFrom tars the paths rels of root (each with everything below
+// it) as one layer whose entries keep their owners, as a real image's do:
+// a distribution's tree with its service users' files.
+func LayerOwnedFrom(root string, rels ...string) (v1.Layer, error) {
+	return layerOf(root, true, rels...)
+}
+
+func layerOf(dir string, owners bool, rels ...string) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	walk := func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == dir {
 			return err
 		}
@@ -60,7 +69,10 @@ func LayerFromDir(dir string) (v1.Layer, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		h.Name, h.Uid, h.Gid, h.Uname, h.Gname = rel, 0, 0, "", ""
+		h.Name, h.Uname, h.Gname = rel, "", ""
+		if !owners {
+			h.Uid, h.Gid = 0, 0
+		}
 		if fi.IsDir() {
 			h.Name += "/"
 		}
@@ -77,7 +89,13 @@ func LayerFromDir(dir string) (v1.Layer, error) {
 			return err
 		}
 		return nil
-	})
+	}
+	var err error
+	for _, rel := range rels {
+		if err = filepath.WalkDir(filepath.Join(dir, rel), walk); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = tw.Close()
 	}

@@ -25,11 +25,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Entry is one tar entry; Type 0 is a regular file.
+// Entry is one tar entry; Type 0 is a regular file. Uid and Gid are its
+// owner (0 for root).
 type Entry struct {
 	Name, Body, Link string
 	Type             byte
 	Mode             int64
+	Uid, Gid         int
 }
 
 // Tar writes entries as an uncompressed tar.
@@ -38,7 +40,7 @@ func Tar(t testing.TB, ents ...Entry) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range ents {
-		h := &tar.Header{Name: e.Name, Typeflag: e.Type, Linkname: e.Link, Mode: e.Mode}
+		h := &tar.Header{Name: e.Name, Typeflag: e.Type, Linkname: e.Link, Mode: e.Mode, Uid: e.Uid, Gid: e.Gid}
 		if h.Typeflag == 0 {
 			h.Typeflag = tar.TypeReg
 			h.Size = int64(len(e.Body))

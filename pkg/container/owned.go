@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -18,6 +19,11 @@ type OwnedKind string
 const (
 	// OwnedDir is a directory removed with everything in it.
 	OwnedDir OwnedKind = "dir"
+	// OwnedMappedDir is a rootless container's directory whose files may
+	// belong to the caller's subordinate ids (an image snapshot's upper
+	// dir, its volumes): removed as the caller, then what is left in the
+	// caller's rootless user namespace (pkg/rootless/mapped).
+	OwnedMappedDir OwnedKind = "mappedDir"
 	// OwnedSharedDir is a parent several containers' directories share:
 	// removed only once it is empty.
 	OwnedSharedDir OwnedKind = "sharedDir"
@@ -58,6 +64,11 @@ func (o Owned) Release(owner string) error {
 	switch o.Kind {
 	case OwnedDir:
 		return removeAll(o.Path)
+	case OwnedMappedDir:
+		if err := removeAll(o.Path); err == nil || !errors.Is(err, os.ErrPermission) {
+			return err
+		}
+		return mapped.RemoveAll(o.Path)
 	case OwnedSharedDir:
 		// Another container's entries keep it; that is not an error.
 		_ = os.Remove(o.Path)

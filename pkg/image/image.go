@@ -24,6 +24,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bulwark-sec/bulwark/pkg/image/store"
+	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 )
 
 // DefaultDataRoot is /var/lib/bulwark for root, else
@@ -41,9 +42,29 @@ func DefaultDataRoot() string {
 	return "/var/lib/bulwark"
 }
 
-// Open opens (making it if needed) the store under dataRoot.
+// Open opens (making it if needed) the store under dataRoot. A rootless
+// store removes what its user namespace owns through that namespace.
 func Open(dataRoot string) (*store.Store, error) {
-	return store.Open(filepath.Join(dataRoot, "images"))
+	st, err := store.Open(filepath.Join(dataRoot, "images"))
+	if err == nil && os.Geteuid() != 0 {
+		st.RemoveAll = mapped.RemoveAll
+	}
+	return st, err
+}
+
+// CheckOwners makes sure a rootless caller's store was unpacked with the
+// id mapping the caller's containers get (recording it in a new store),
+// so that the layers' owners are the image's inside them. Root's store
+// holds the image's own ids: nothing to check.
+func CheckOwners(st *store.Store) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	rec, err := mapped.Record()
+	if err != nil {
+		return err
+	}
+	return st.CheckIDMap(rec)
 }
 
 // List returns the stored images, newest first.

@@ -160,26 +160,12 @@ func imageVolumes(r *Options, c v1.Config, rg userns.Range, volSrc string) error
 	if mode == "ignore" {
 		return nil
 	}
-	taken := map[string]bool{}
-	for _, v := range r.Volumes {
-		if vol, err := parseVolume(v); err == nil {
-			taken[filepath.Clean(vol.dst)] = true
-		}
+	vols, err := imageVolumePaths(r, c)
+	if err != nil {
+		return err
 	}
-	for _, t := range r.Tmpfs {
-		if dst, _, _, err := parseTmpfs(t); err == nil {
-			taken[filepath.Clean(dst)] = true
-		}
-	}
-	for _, v := range slices.Sorted(maps.Keys(c.Volumes)) {
-		dst := filepath.Clean(v)
-		flag := fmt.Sprintf("image %s VOLUME %s", r.Image, v)
-		if !filepath.IsAbs(dst) || dst == "/" {
-			return fmt.Errorf("%s: not an absolute path below /", flag)
-		}
-		if taken[dst] {
-			continue
-		}
+	for _, iv := range vols {
+		dst, flag := iv.dst, iv.flag
 		if mode == "tmpfs" {
 			r.imageTmpfs = append(r.imageTmpfs, tmpfsFlag{flag: flag, dst: dst, size: int64(policy.DefaultTmpSize)})
 			continue
@@ -217,6 +203,36 @@ func imageVolumes(r *Options, c v1.Config, rg userns.Range, volSrc string) error
 		r.imageBinds = append(r.imageBinds, volumeFlag{flag: flag, volume: volume{src: src, dst: "/" + in, noIdmap: true}})
 	}
 	return nil
+}
+
+type imageVolume struct{ flag, dst string }
+
+// imageVolumePaths lists the image's VOLUMEs that no -v or --tmpfs takes,
+// sorted, each with the flag-like name its errors carry.
+func imageVolumePaths(r *Options, c v1.Config) ([]imageVolume, error) {
+	taken := map[string]bool{}
+	for _, v := range r.Volumes {
+		if vol, err := parseVolume(v); err == nil {
+			taken[filepath.Clean(vol.dst)] = true
+		}
+	}
+	for _, t := range r.Tmpfs {
+		if dst, _, _, err := parseTmpfs(t); err == nil {
+			taken[filepath.Clean(dst)] = true
+		}
+	}
+	var out []imageVolume
+	for _, v := range slices.Sorted(maps.Keys(c.Volumes)) {
+		dst := filepath.Clean(v)
+		flag := fmt.Sprintf("image %s VOLUME %s", r.Image, v)
+		if !filepath.IsAbs(dst) || dst == "/" {
+			return nil, fmt.Errorf("%s: not an absolute path below /", flag)
+		}
+		if !taken[dst] {
+			out = append(out, imageVolume{flag: flag, dst: dst})
+		}
+	}
+	return out, nil
 }
 
 // mountVolumeSource binds the snapshot's rootfs at dir (imageVolumes).

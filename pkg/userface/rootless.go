@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -17,6 +18,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/rootless"
+	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -64,19 +66,32 @@ func withoutLimits(s *specs.Spec, w io.Writer) {
 // rootlessImage is image() without root: the snapshot's upper and work
 // directories are made here, the overlay itself is mounted by the init
 // in the container's user namespace (snapshot.Unprivileged), so nothing
-// is mounted on the host. The image's /etc/passwd and /etc/group are
-// copied out of the layers for --user names. VOLUMEs are tmpfs: the
-// writable binds image() makes from a host-side view of the snapshot
-// need that view mounted.
+// is mounted on the host. The layers were unpacked in a user namespace
+// with the very mapping the container gets (pkg/rootless/mapped), so the
+// image's owners are exact inside; image.CheckOwners refuses a store
+// unpacked under other ranges. The image's /etc/passwd and /etc/group are
+// copied out of the layers for --user names. Each VOLUME is a fresh
+// directory under the snapshot filled with the image's content at that
+// path, owners kept (mapped.Volumes), bound writable and removed with the
+// container, as Podman's anonymous volumes.
 func (h *host) rootlessImage(o *Options, id string, in image.Inspection) (*Options, error) {
 	r := *o
+	st, err := image.Open(r.DataRoot)
+	if err != nil {
+		return nil, err
+	}
+	if err := image.CheckOwners(st); err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Image, err)
+	}
 	parent := image.SnapshotsDir(r.DataRoot)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("image %s: snapshot: %w", r.Image, err)
 	}
 	sum := sha256.Sum256([]byte(h.stateDir))
 	dir := filepath.Join(parent, id+"-"+hex.EncodeToString(sum[:4]))
-	h.own(container.Owned{Kind: container.OwnedDir, Path: dir},
+	// Its upper dir and volumes hold files of the container's users,
+	// subordinate ids the caller may not remove: a mapped dir.
+	h.own(container.Owned{Kind: container.OwnedMappedDir, Path: dir},
 		container.Owned{Kind: container.OwnedSharedDir, Path: parent})
 	var dirs []string
 	for _, l := range in.Layers {
@@ -97,11 +112,28 @@ func (h *host) rootlessImage(o *Options, id string, in image.Inspection) (*Optio
 		return nil, err
 	}
 	r.annotations[oci.AnnotationRootfsOverlay] = overlay
-	if r.ImageVolumes == "" || r.ImageVolumes == "bind" {
-		r.ImageVolumes = "tmpfs"
+	if r.ImageVolumes == "tmpfs" || r.ImageVolumes == "ignore" {
+		return &r, imageVolumes(&r, c, userns.Range{}, "")
 	}
-	if err := imageVolumes(&r, c, userns.Range{}, ""); err != nil {
-		return nil, err
+	vols, err := imageVolumePaths(&r, c)
+	if err != nil || len(vols) == 0 {
+		return &r, err
+	}
+	volDir := filepath.Join(dir, "volumes")
+	if err := os.Mkdir(volDir, 0o700); err != nil {
+		return nil, fmt.Errorf("image %s: volumes: %w", r.Image, err)
+	}
+	paths := make([]string, len(vols))
+	for i, v := range vols {
+		paths[i] = v.dst
+	}
+	inside, err := mapped.Volumes(dirs, paths, volDir)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Image, err)
+	}
+	for i, v := range vols {
+		src := filepath.Join(volDir, strconv.Itoa(i))
+		r.imageBinds = append(r.imageBinds, volumeFlag{flag: v.flag, volume: volume{src: src, dst: inside[i], noIdmap: true}})
 	}
 	return &r, nil
 }

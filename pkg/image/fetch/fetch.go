@@ -26,6 +26,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/image/pull"
 	"github.com/bulwark-sec/bulwark/pkg/image/store"
 	"github.com/bulwark-sec/bulwark/pkg/image/unpack"
+	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 )
 
 // Options for pull and load.
@@ -43,13 +44,37 @@ type Options struct {
 	Remote []remote.Option
 }
 
+// ingestOptions decides what the unpacker may do: root chowns and makes
+// devices; a rootless caller unpacks in its user namespace, with the
+// image's owners mapped as its containers map them.
 func ingestOptions(o Options) ingest.Options {
 	root := os.Geteuid() == 0
-	return ingest.Options{
+	opts := ingest.Options{
 		Progress: o.Progress,
 		Meter:    o.Meter,
 		Unpack:   unpack.Options{Privileged: root, UserXattr: !root, MaxSize: o.MaxLayerSize},
 	}
+	if !root {
+		opts.Unpacker = mapped.Unpack
+	}
+	return opts
+}
+
+// open opens the store under dataRoot and takes its shared lock.
+func open(dataRoot string) (*store.Store, func(), error) {
+	st, err := image.Open(dataRoot)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := st.Lock(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := image.CheckOwners(st); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
 }
 
 // Pull fetches ref for the host's platform into the store.
@@ -58,11 +83,7 @@ func Pull(ctx context.Context, dataRoot, ref string, o Options) (store.Image, er
 	if err != nil {
 		return store.Image{}, err
 	}
-	st, err := image.Open(dataRoot)
-	if err != nil {
-		return store.Image{}, err
-	}
-	unlock, err := st.Lock(false)
+	st, unlock, err := open(dataRoot)
 	if err != nil {
 		return store.Image{}, err
 	}
@@ -79,11 +100,7 @@ func Pull(ctx context.Context, dataRoot, ref string, o Options) (store.Image, er
 // Load reads every image in the archive or OCI layout at path ("-" or ""
 // for stdin, spooled into the store's tmp first) into the store.
 func Load(ctx context.Context, dataRoot, path string, stdin io.Reader, o Options) ([]store.Image, error) {
-	st, err := image.Open(dataRoot)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := st.Lock(false)
+	st, unlock, err := open(dataRoot)
 	if err != nil {
 		return nil, err
 	}

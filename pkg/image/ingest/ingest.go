@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -45,6 +44,10 @@ type Options struct {
 	// compressed digests would gzip every layer twice.
 	Uncompressed bool
 	Unpack       unpack.Options
+	// Unpacker unpacks a layer into a temp dir; nil is unpack.Unpack.
+	// A rootless store's is pkg/rootless/mapped.Unpack, which keeps the
+	// image's owners.
+	Unpacker func(r io.Reader, dir string, opts unpack.Options) (unpack.Stats, error)
 	// Progress gets one line per step; nil for none.
 	Progress func(format string, args ...any)
 	// Meter, when set, is told of each layer as it is read (i of n,
@@ -209,8 +212,12 @@ func layer(ctx context.Context, st *store.Store, l v1.Layer, diffID string, opts
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(tmp) // gone after a commit; what is left on failure
-	stats, err := unpack.Unpack(tr, tmp, opts.Unpack)
+	defer st.RemoveTemp(tmp) // gone after a commit; what is left on failure
+	unpacker := opts.Unpacker
+	if unpacker == nil {
+		unpacker = unpack.Unpack
+	}
+	stats, err := unpacker(tr, tmp, opts.Unpack)
 	if err != nil {
 		return 0, err
 	}

@@ -75,6 +75,60 @@ type index struct {
 // Store is a content store rooted at Root.
 type Store struct {
 	Root string
+	// RemoveAll removes a tree of the store (a killed pull's temp dir, a
+	// pruned layer); nil is os.RemoveAll. A rootless store's layers hold
+	// files of the caller's subordinate ids, which only its user
+	// namespace may remove (pkg/rootless/mapped).
+	RemoveAll func(path string) error
+}
+
+func (s *Store) removeAll(p string) error {
+	if s.RemoveAll != nil {
+		return s.RemoveAll(p)
+	}
+	return os.RemoveAll(p)
+}
+
+// RemoveTemp removes a temp dir of TempDir (what a failed unpack left);
+// nothing there is not an error.
+func (s *Store) RemoveTemp(p string) error {
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return s.removeAll(p)
+}
+
+// ErrIDMap is wrapped when a rootless store's layers were unpacked with
+// another id mapping than the caller's now.
+var ErrIDMap = errors.New("image store unpacked with another id mapping")
+
+const idMapFile = "idmap"
+
+// CheckIDMap makes sure the store's layers were unpacked with the id
+// mapping want (pkg/rootless/mapped: the ids files hold are the host ids
+// that mapping gives the image's ids), recording it in a store that has
+// no layer yet. A store whose mapping differs, or whose layers predate
+// the record (unpacked without owners), is refused with what to do: its
+// files would show the wrong owners inside containers.
+func (s *Store) CheckIDMap(want string) error {
+	p := filepath.Join(s.Root, idMapFile)
+	b, err := os.ReadFile(p)
+	if err == nil {
+		if string(b) == want {
+			return nil
+		}
+		return fmt.Errorf("%w: %s records\n%s\nbut /etc/subuid and /etc/subgid now give you\n%s\n"+
+			"its files would have the wrong owners in containers; restore the earlier ranges, or have root remove %s (rm -rf, as its files belong to ids you no longer map) and pull or load your images again",
+			ErrIDMap, p, strings.TrimSpace(string(b)), strings.TrimSpace(want), s.Root)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("image store: %w", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.Root, "layers/sha256")); len(ents) > 0 {
+		return fmt.Errorf("%w: %s holds layers unpacked without their owners (every file yours), by an earlier version: remove them (bulwark rmi each image, then bulwark image prune) and pull or load again",
+			ErrIDMap, s.Root)
+	}
+	return s.writeAtomic(p, []byte(want))
 }
 
 // Open makes the store's directories under root (0700) if missing.
@@ -129,7 +183,7 @@ func (s *Store) flock(name string, exclusive, clearTmp bool) (func(), error) {
 func (s *Store) clearTmp() {
 	ents, _ := os.ReadDir(filepath.Join(s.Root, "tmp"))
 	for _, e := range ents {
-		_ = os.RemoveAll(filepath.Join(s.Root, "tmp", e.Name()))
+		_ = s.removeAll(filepath.Join(s.Root, "tmp", e.Name()))
 	}
 }
 
@@ -242,7 +296,7 @@ func (s *Store) CommitLayer(diffID, tmpDir string) error {
 	}
 	if err := os.Rename(tmpDir, p); err != nil {
 		if s.HasLayer(diffID) {
-			return os.RemoveAll(tmpDir)
+			return s.removeAll(tmpDir)
 		}
 		return fmt.Errorf("commit layer %s: %w", diffID, err)
 	}
@@ -446,7 +500,7 @@ func (s *Store) Prune(dangling bool, inUse []string) (removedImages []string, fr
 		if err := os.Rename(filepath.Join(s.Root, "layers/sha256", e.Name()), gone); err != nil {
 			return removedImages, freedLayers, err
 		}
-		if err := os.RemoveAll(gone); err != nil {
+		if err := s.removeAll(gone); err != nil {
 			return removedImages, freedLayers, err
 		}
 		freedLayers++

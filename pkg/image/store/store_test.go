@@ -90,3 +90,47 @@ func TestLockClearsLeftovers(t *testing.T) {
 	unlock2()
 	unlock()
 }
+
+func TestCheckIDMap(t *testing.T) {
+	const mapA, mapB = "uid 0 1000 1\nuid 1 100000 65536\n", "uid 0 1000 1\nuid 1 200000 65536\n"
+	for _, c := range []struct {
+		name      string
+		recorded  string // "" for none
+		hasLayers bool
+		want      string
+		wantErr   bool
+	}{
+		{"a new store records the mapping", "", false, mapA, false},
+		{"the same mapping", mapA, true, mapA, false},
+		{"another mapping is refused", mapB, true, mapA, true},
+		{"layers without a record predate owners", "", true, mapA, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(filepath.Join(t.TempDir(), "images"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.recorded != "" {
+				if err := os.WriteFile(filepath.Join(s.Root, idMapFile), []byte(c.recorded), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.hasLayers {
+				layer(t, s, digest("1"))
+			}
+			err = s.CheckIDMap(c.want)
+			if (err != nil) != c.wantErr || (err != nil && !errors.Is(err, ErrIDMap)) {
+				t.Fatalf("CheckIDMap = %v, want error %v", err, c.wantErr)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), s.Root) {
+					t.Errorf("error does not name the store: %v", err)
+				}
+				return
+			}
+			if b, _ := os.ReadFile(filepath.Join(s.Root, idMapFile)); string(b) != c.want {
+				t.Errorf("recorded %q, want %q", b, c.want)
+			}
+		})
+	}
+}

@@ -39,6 +39,10 @@ const (
 // ErrTooLarge is returned when a layer passes MaxSize or MaxEntries.
 var ErrTooLarge = errors.New("layer exceeds the unpack cap")
 
+// ErrUnmappedID is returned when Owners is set and an entry's uid or gid
+// is not mapped in the unpacker's user namespace.
+var ErrUnmappedID = errors.New("owner id not mapped")
+
 // ErrUnsafePath is returned for an entry that would land outside the layer
 // root or be written through a symlink.
 var ErrUnsafePath = errors.New("unsafe path")
@@ -49,6 +53,14 @@ type Options struct {
 	// set security.capability. Without it devices are skipped (counted in
 	// Stats.SkippedDevices) and files keep the unpacker's own owner.
 	Privileged bool
+	// Owners chowns entries to their uid/gid without the rest of
+	// Privileged: for an unpack as root of a user namespace that maps
+	// the image's ids (a rootless store, pkg/rootless/mapped), where
+	// chown to a mapped id works and lands on the host id the mapping
+	// names, and mknod of a device does not. security.capability is kept
+	// too: the kernel writes it scoped to that namespace's root (v3), so
+	// it means nothing on the host.
+	Owners bool
 	// UserXattr marks opaque directories with user.overlay.opaque (for an
 	// overlay mounted with userxattr) instead of trusted.overlay.opaque.
 	UserXattr bool
@@ -433,7 +445,7 @@ func (u *unpacker) xattrs(fd int, hdr *tar.Header) error {
 		// overlayfs metadata (trusted.overlay.*) or labels.
 		allowed := strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, "user.overlay.")
 		if name == "security.capability" {
-			allowed = u.opts.Privileged
+			allowed = u.opts.Privileged || u.opts.Owners
 		}
 		if !allowed {
 			continue
@@ -456,8 +468,12 @@ func times(hdr *tar.Header) []unix.Timespec {
 // meta applies owner, mode and (for non-directories) times to name in
 // parent without following it. Chown comes first: it clears setuid.
 func (u *unpacker) meta(parent int, name string, hdr *tar.Header, isDir bool) error {
-	if u.opts.Privileged {
+	if u.opts.Privileged || u.opts.Owners {
 		if err := unix.Fchownat(parent, name, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if u.opts.Owners && errors.Is(err, unix.EINVAL) {
+				// The kernel's answer for an id the namespace lacks.
+				return fmt.Errorf("chown %d:%d: %w (%v)", hdr.Uid, hdr.Gid, ErrUnmappedID, err)
+			}
 			return fmt.Errorf("chown %d:%d: %w", hdr.Uid, hdr.Gid, err)
 		}
 	}
