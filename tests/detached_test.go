@@ -44,14 +44,21 @@ func (e *env) ls(dr string) map[string]lsRow {
 // waitLogs polls bulwark logs until its stdout holds want.
 func (e *env) waitLogs(id, want string) result {
 	e.t.Helper()
+	return waitLogs(e.t, e.bw, id, want)
+}
+
+// waitLogs polls `logs id` through bw (root's or the rootless account's)
+// until its stdout holds want, for at most 10 s.
+func waitLogs(t *testing.T, bw func(...string) result, id, want string) result {
+	t.Helper()
 	var r result
 	for i := 0; i < 100; i++ {
-		if r = e.bw("logs", id); r.code == 0 && strings.Contains(r.stdout, want) {
+		if r = bw("logs", id); r.code == 0 && strings.Contains(r.stdout, want) {
 			return r
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	e.t.Fatalf("logs %s never showed %q: %s", id, want, r)
+	t.Fatalf("logs %s never showed %q: %s", id, want, r)
 	return r
 }
 

@@ -14,11 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/bulwark-sec/bulwark/internal/imagetest"
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
@@ -77,20 +74,8 @@ func TestRootlessImageKeepsOwnersPulledAndLoaded(t *testing.T) {
 	host := imagetest.Registry(t, nil)
 	ref := imagetest.Push(t, host, "owners:1", img)
 	loaded := filepath.Join(testrootfs.UserDir(t, r.u), "data")
-	archive := filepath.Join(testrootfs.UserDir(t, r.u), "owners.tar")
-	tag, err := name.NewTag("owners:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tarball.WriteToFile(archive, tag, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(archive, r.u.UID, r.u.GID); err != nil {
-		t.Fatal(err)
-	}
-	if res := r.bw("pull", "-q", ref); res.code != 0 {
-		t.Fatalf("rootless pull from the local registry: %v", res)
-	}
+	archive := r.archive(img, "owners:1")
+	r.pull(ref)
 	if res := r.bw("--data-root", loaded, "load", "-q", "-i", archive); res.code != 0 {
 		t.Fatalf("rootless load: %v", res)
 	}
@@ -155,6 +140,31 @@ func TestRootlessImageKeepsOwnersPulledAndLoaded(t *testing.T) {
 	}
 }
 
+// TestImageKeepsOwnersForRootToo: root's run of the same image (its
+// layers chowned as the image says, idmapped into the container's range)
+// shows the same ids and modes, and its VOLUME the image's content.
+func TestImageKeepsOwnersForRootToo(t *testing.T) {
+	e := newEnv(t)
+	host := imagetest.Registry(t, nil)
+	ref := imagetest.Push(t, host, "owners:1", ownersImage(t))
+	base := t.TempDir()
+	for _, d := range []string{base, filepath.Dir(base)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dr := filepath.Join(base, "data")
+	if _, serr, err := bulwarkImages(t, dr, nil, "pull", "-q", ref); err != nil {
+		t.Fatalf("pull: %v: %s", err, serr)
+	}
+	id := e.id()
+	res := e.bw("--data-root", dr, "run", "--name", id, "--user", "999:999", ref, "--", "sh", "-c", ownersStat+" && echo new > /srv/db/new && cat /srv/db/new")
+	if want := ownersWant + "new\n"; res.code != 0 || res.stdout != want {
+		t.Errorf("root run shows\n%s\nwant\n%s\n(%v)", res.stdout, want, res)
+	}
+	e.assertUserRunGone(id)
+}
+
 // TestRootlessDebianImageKeepsOwners runs a layer of the real Debian
 // rootfs (its /etc, /var and setuid passwd, owners as mmdebstrap made
 // them) over busybox, rootless: /etc/shadow is group shadow, /var/mail
@@ -185,9 +195,7 @@ func TestRootlessDebianImageKeepsOwners(t *testing.T) {
 	}
 	host := imagetest.Registry(t, nil)
 	ref := imagetest.Push(t, host, "debian-owners:1", img)
-	if res := r.bw("pull", "-q", ref); res.code != 0 {
-		t.Fatalf("rootless pull: %v", res)
-	}
+	r.pull(ref)
 	res := r.bw("run", ref, "--", "stat", "-c", "%n %u %g %a", paths[0], paths[1], paths[2], paths[3], paths[4])
 	if res.code != 0 || res.stdout != want.String() {
 		t.Errorf("Debian's owners in a rootless container:\n%s\nwant\n%s\n(%v)", res.stdout, want.String(), res)
@@ -204,21 +212,12 @@ func TestRootlessDetachedImageRunLogsStopRm(t *testing.T) {
 	r := newRootlessEnv(t)
 	host := imagetest.Registry(t, nil)
 	ref := imagetest.Push(t, host, "svc:1", ownersImage(t))
-	if res := r.bw("pull", "-q", ref); res.code != 0 {
-		t.Fatalf("rootless pull: %v", res)
-	}
+	r.pull(ref)
 	res := r.bw("run", "-d", "--user", "999:999", "--name", "rl-svc", ref, "--", "sh", "-c", "cat /srv/db/conf; echo started; while :; do sleep 0.1; done")
 	if res.code != 0 || res.stdout != "rl-svc\n" {
 		t.Fatalf("rootless run -d: %v", res)
 	}
-	var logs result
-	for i := 0; i < 100; i++ {
-		if logs = r.bw("logs", "rl-svc"); strings.Contains(logs.stdout, "started") {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if logs.stdout != "db\nstarted\n" {
+	if logs := waitLogs(t, r.bw, "rl-svc", "started\n"); logs.stdout != "db\nstarted\n" {
 		t.Errorf("rootless logs: %v", logs)
 	}
 	if res := r.bw("ls"); !strings.Contains(res.stdout, "rl-svc") || !strings.Contains(res.stdout, "running") {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/bulwark-sec/bulwark/internal/imagetest"
@@ -80,6 +81,32 @@ func (r *rootlessEnv) bw(args ...string) result {
 		r.t.Fatalf("bulwark %v as %s: %v", args, r.u.Name, err)
 	}
 	return res
+}
+
+// archive writes img as a docker-archive tagged tag that the account
+// can read, for load -i.
+func (r *rootlessEnv) archive(img v1.Image, tag string) string {
+	r.t.Helper()
+	ref, err := name.NewTag(tag)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	archive := filepath.Join(testrootfs.UserDir(r.t, r.u), "img.tar")
+	if err := tarball.WriteToFile(archive, ref, img); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.Chown(archive, r.u.UID, r.u.GID); err != nil {
+		r.t.Fatal(err)
+	}
+	return archive
+}
+
+// pull pulls ref into the account's own store.
+func (r *rootlessEnv) pull(ref string) {
+	r.t.Helper()
+	if res := r.bw("pull", "-q", ref); res.code != 0 {
+		r.t.Fatalf("rootless pull %s: %v", ref, res)
+	}
 }
 
 // assertNothingLeft: no container state, mount or process of the account
@@ -344,17 +371,7 @@ func TestRootlessRunImageLoadedByTheUser(t *testing.T) {
 		imageEntry{Name: "work/", Type: tar.TypeDir})
 	top := imagetest.Layer(t, "zstd", imageEntry{Name: "etc/.wh.doomed"})
 	img := imagetest.Image(t, runtime.GOARCH, layerFromDir(t, userRootfs(t)), mid, top)
-	ref, err := name.NewTag("rootless-img:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(testrootfs.UserDir(t, r.u), "img.tar")
-	if err := tarball.WriteToFile(archive, ref, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(archive, r.u.UID, r.u.GID); err != nil {
-		t.Fatal(err)
-	}
+	archive := r.archive(img, "rootless-img:1")
 	if res := r.bw("load", "-q", "-i", archive); res.code != 0 {
 		t.Fatalf("rootless load: %v", res)
 	}
