@@ -90,8 +90,11 @@ func execCommand() *cli.Command {
 // vmExec runs the process in the guest of a VM container, through its
 // agent: the container's namespaces hold QEMU, not the payload.
 func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
-	if cmd.String("console-socket") != "" || cmd.Bool("tty") || cmd.Int("preserve-fds") > 0 || len(cmd.StringSlice("cgroup")) > 0 {
-		return execFailed(errors.New("exec into a VM container: --tty, --console-socket, --preserve-fds and --cgroup are not supported yet"))
+	if cmd.String("console-socket") != "" || cmd.Int("preserve-fds") > 0 || len(cmd.StringSlice("cgroup")) > 0 {
+		return execFailed(errors.New("exec into a VM container: --console-socket, --preserve-fds and --cgroup are not supported yet"))
+	}
+	if cmd.Bool("tty") && cmd.Bool("detach") {
+		return execFailed(errors.New("exec --tty --detach into a VM container: the terminal needs --console-socket, which is not supported yet"))
 	}
 	if r.Status(st) != specs.StateRunning {
 		return execFailed(fmt.Errorf("container %q is %s, not running", st.ID, r.Status(st)))

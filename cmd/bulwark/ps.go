@@ -8,7 +8,10 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v3"
+
+	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
 )
 
 func psCommand() *cli.Command {
@@ -25,7 +28,8 @@ func psCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			pids, err := runtimeFrom(cmd).PidsOf(id)
+			r := runtimeFrom(cmd)
+			pids, err := r.PidsOf(id)
 			if err != nil {
 				return err
 			}
@@ -37,6 +41,18 @@ func psCommand() *cli.Command {
 			}
 			if cmd.String("format") != "table" {
 				return fmt.Errorf("ps: --format %q is neither table nor json", cmd.String("format"))
+			}
+			// A VM container's processes are in the guest: its
+			// namespaces and cgroup hold QEMU. JSON stays the host's
+			// pids, which engines signal and wait for.
+			if st, err := r.Load(id); err == nil && vmcontainer.IsVM(st.Config) {
+				if cmd.Args().Len() > 1 {
+					return errors.New("ps of a VM container lists the guest's processes, from its agent; ps arguments apply to host processes only (use --format json for the container's host pids)")
+				}
+				if s := r.Status(st); s != specs.StateRunning {
+					return fmt.Errorf("ps of VM container %q: it is %s, and only a running guest's agent can list its processes (--format json lists the host pids)", id, s)
+				}
+				return vmPsTable(r.StateDir(id))
 			}
 			return psTable(pids, cmd.Args().Slice()[1:])
 		},
@@ -76,6 +92,19 @@ func psTable(pids []int, args []string) error {
 		if col < len(f) && in[f[col]] {
 			fmt.Println(l)
 		}
+	}
+	return nil
+}
+
+// vmPsTable prints the guest's processes of a VM container.
+func vmPsTable(stateDir string) error {
+	ps, err := vmcontainer.Procs(stateDir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-8s %-8s %-6s %-2s %s\n", "PID", "PPID", "UID", "S", "CMD")
+	for _, p := range ps {
+		fmt.Printf("%-8d %-8d %-6d %-2s %s\n", p.PID, p.PPID, p.UID, vmcontainer.SafeCommand(p.State), vmcontainer.SafeCommand(p.Command))
 	}
 	return nil
 }

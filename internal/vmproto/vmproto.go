@@ -56,7 +56,14 @@ const (
 	// inner kinds are the payload's: Config (the OCI process as JSON),
 	// Stdin, StdinEOF, Signal; Stdout, Stderr, Exit, Fail.
 	KindSession byte = 'M'
-	KindMark    byte = 'T' // guest -> host: a boot step reached: 8 bytes of guest CLOCK_BOOTTIME (ns), then its name
+	// KindResize (session only, host -> guest): 4 bytes, the exec'd
+	// process's terminal rows then columns, each big-endian uint16.
+	KindResize byte = 'W'
+	// KindProcs (session only): host -> guest asks for the guest's
+	// processes (empty); guest -> host answers with []Proc as JSON, and
+	// the answer ends the session.
+	KindProcs byte = 'P'
+	KindMark  byte = 'T' // guest -> host: a boot step reached: 8 bytes of guest CLOCK_BOOTTIME (ns), then its name
 )
 
 // Session wraps an exec'd process's frame for KindSession.
@@ -234,4 +241,31 @@ func ParseExit(b []byte) (int, error) {
 		return 0, fmt.Errorf("%w: exit status of %d bytes", ErrFrame, len(b))
 	}
 	return int(int32(binary.BigEndian.Uint32(b))), nil
+}
+
+// Resize encodes a terminal size for KindResize.
+func Resize(rows, cols uint16) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint16(b[:], rows)
+	binary.BigEndian.PutUint16(b[2:], cols)
+	return b[:]
+}
+
+// ParseResize decodes KindResize's payload.
+func ParseResize(b []byte) (rows, cols uint16, err error) {
+	if len(b) != 4 {
+		return 0, 0, fmt.Errorf("%w: resize of %d bytes", ErrFrame, len(b))
+	}
+	return binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:]), nil
+}
+
+// Proc is one of the guest's processes as the agent reads it from the
+// guest's /proc. It comes from the guest: Command may hold any bytes, and
+// whoever prints it must make it safe for a terminal first.
+type Proc struct {
+	PID     int    `json:"pid"`
+	PPID    int    `json:"ppid"`
+	UID     int    `json:"uid"`
+	State   string `json:"state"`
+	Command string `json:"command"`
 }

@@ -102,3 +102,13 @@ func TestMarks(t *testing.T) {
 		}
 	}
 }
+
+func TestResizeRoundTrip(t *testing.T) {
+	rows, cols, err := ParseResize(Resize(33, 97))
+	if err != nil || rows != 33 || cols != 97 {
+		t.Errorf("ParseResize(Resize(33, 97)) = %d, %d, %v", rows, cols, err)
+	}
+	if _, _, err := ParseResize([]byte{1, 2, 3}); !errors.Is(err, ErrFrame) {
+		t.Errorf("ParseResize of 3 bytes = %v, want ErrFrame", err)
+	}
+}

@@ -554,7 +554,33 @@ func (ss *sessions) handle(data []byte) {
 		if s != nil && len(d) == 1 {
 			_ = s.p.Signal(syscall.Signal(d[0]))
 		}
+	case vmproto.KindResize:
+		// Only an exec'd process with a terminal has one to resize.
+		if t, ok := sessionTTY(s); ok {
+			if rows, cols, err := vmproto.ParseResize(d); err == nil && rows > 0 && cols > 0 {
+				_ = unix.IoctlSetWinsize(int(t.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+			}
+		}
+	case vmproto.KindProcs:
+		b, err := json.Marshal(guestProcs("/proc"))
+		if err == nil && len(b) > vmproto.MaxFrame-5 {
+			err = fmt.Errorf("ps: %d bytes of processes", len(b))
+		}
+		if err != nil {
+			_ = ss.c.Write(vmproto.KindSession, vmproto.Session(id, vmproto.KindFail, []byte(err.Error())))
+			return
+		}
+		_ = ss.c.Write(vmproto.KindSession, vmproto.Session(id, vmproto.KindProcs, b))
 	}
+}
+
+// sessionTTY is the pty master of an exec'd process with a terminal.
+func sessionTTY(s *session) (*os.File, bool) {
+	if s == nil {
+		return nil, false
+	}
+	k, ok := s.stdin.(keepOpen)
+	return k.File, ok
 }
 
 func (ss *sessions) start(id uint32, process []byte) {

@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/rawtty"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 )
 
@@ -69,7 +72,7 @@ func (e *execServer) client(nc net.Conn) {
 			return
 		}
 		switch kind {
-		case vmproto.KindConfig, vmproto.KindStdin, vmproto.KindStdinEOF, vmproto.KindSignal:
+		case vmproto.KindConfig, vmproto.KindStdin, vmproto.KindStdinEOF, vmproto.KindSignal, vmproto.KindResize, vmproto.KindProcs:
 			e.in <- vmproto.Session(id, kind, data)
 		}
 	}
@@ -89,27 +92,60 @@ func (e *execServer) out(data []byte) {
 		return
 	}
 	_ = c.Write(kind, d)
-	if kind == vmproto.KindExit || kind == vmproto.KindFail {
+	if kind == vmproto.KindExit || kind == vmproto.KindFail || kind == vmproto.KindProcs {
 		nc.Close()
 	}
 }
 
-// Exec runs p in the guest of the VM container whose state directory is
-// stateDir, relaying stdio and signals, and returns its status.
-func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) (int, error) {
-	if p.Terminal {
-		return -1, errors.New("exec --tty into a VM container: not supported yet")
-	}
+// dial connects to the monitor's exec socket of the VM container whose
+// state directory is stateDir.
+func dial(stateDir string) (net.Conn, error) {
 	// The socket's path can be longer than a socket address holds (an
 	// engine's 64-character ids): reach it through the directory's fd.
 	dir, err := os.Open(filepath.Join(stateDir, Dir, filepath.Dir(ExecSocket)))
 	if err != nil {
-		return -1, fmt.Errorf("%w: %v", ErrNotRunning, err)
+		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
 	defer dir.Close()
 	nc, err := net.Dial("unix", fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(ExecSocket)))
 	if err != nil {
-		return -1, fmt.Errorf("%w: %v", ErrNotRunning, err)
+		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	return nc, nil
+}
+
+// Exec runs p in the guest of the VM container whose state directory is
+// stateDir, relaying stdio and signals, and returns its status.
+//
+// With p.Terminal the process gets a pty of the guest (its line
+// discipline, echo and job control are the guest kernel's), so a terminal
+// on stdin is put in raw mode while its bytes are relayed (internal/rawtty),
+// its size is the pty's first size, and SIGWINCH carries later ones.
+func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) (int, error) {
+	var winsize func() ([]byte, bool)
+	if p.Terminal {
+		if f, ok := stdin.(*os.File); ok {
+			fd := int(f.Fd())
+			winsize = func() ([]byte, bool) {
+				ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
+				if err != nil || ws.Row == 0 || ws.Col == 0 {
+					return nil, false
+				}
+				return vmproto.Resize(ws.Row, ws.Col), true
+			}
+			if p.ConsoleSize == nil {
+				if ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ); err == nil && ws.Row > 0 && ws.Col > 0 {
+					p.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+				}
+			}
+			if old := rawtty.Make(fd); old != nil {
+				defer rawtty.Restore(fd, old)
+			}
+		}
+	}
+	nc, err := dial(stateDir)
+	if err != nil {
+		return -1, err
 	}
 	defer nc.Close()
 	c := vmproto.NewConn(nc, nc)
@@ -129,6 +165,12 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 	go func() {
 		for s := range sigs {
 			n, ok := s.(syscall.Signal)
+			if ok && n == unix.SIGWINCH && winsize != nil {
+				if b, ok := winsize(); ok {
+					_ = c.Write(vmproto.KindResize, b)
+				}
+				continue
+			}
 			// The runtime's own bookkeeping signals are not the process's.
 			if ok && n > 0 && n < 256 && n != unix.SIGCHLD && n != unix.SIGURG && n != unix.SIGPIPE && n != unix.SIGWINCH {
 				_ = c.Write(vmproto.KindSignal, []byte{byte(n)})
@@ -155,6 +197,55 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 			return -1, fmt.Errorf("vm agent: %s", data)
 		}
 	}
+}
+
+// Procs lists the processes in the guest of the VM container whose state
+// directory is stateDir, as its agent reads them from the guest's /proc.
+// Their commands come from the guest: SafeCommand before printing them.
+func Procs(stateDir string) ([]vmproto.Proc, error) {
+	nc, err := dial(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	// The agent answers in seconds even under TCG; a guest that does not
+	// must not hold ps.
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := vmproto.NewConn(nc, nc)
+	if err := c.Write(vmproto.KindProcs, nil); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	kind, data, err := c.Read()
+	if err != nil {
+		return nil, fmt.Errorf("vm container: no list of the guest's processes: %w", err)
+	}
+	switch kind {
+	case vmproto.KindProcs:
+		var ps []vmproto.Proc
+		if err := json.Unmarshal(data, &ps); err != nil {
+			return nil, fmt.Errorf("vm agent: ps answer: %w", err)
+		}
+		return ps, nil
+	case vmproto.KindFail:
+		return nil, fmt.Errorf("vm agent: %s", SafeCommand(string(data)))
+	default:
+		return nil, fmt.Errorf("vm agent: ps answered with a frame of kind %q", kind)
+	}
+}
+
+// SafeCommand makes a string from the guest safe to print on a terminal:
+// control bytes and invalid UTF-8 could otherwise move the cursor, retitle
+// the window or worse in the person's terminal.
+func SafeCommand(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\ufffd") {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // StartRelay is exec --detach for a VM container: the exec'd process runs

@@ -416,3 +416,128 @@ func TestOCIVMNothingLeftAfterKills(t *testing.T) {
 		requireGone(t, o.root, id, []int{st.Pid, qemu}, filepath.Join("/sys/fs/cgroup/memory", cg))
 	})
 }
+
+// openPty returns a pty's master and slave, the slave sized rows x cols.
+func openPty(t *testing.T, rows, cols uint16) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.FormatUint(uint64(n), 10), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// TestOCIVMExecTerminalAndGuestPs: `exec -t` into a VM container gives the
+// process a pty of the guest, sized as the caller's terminal and resized
+// on SIGWINCH, with the caller's terminal raw while it runs and restored
+// after; `ps` lists the guest's processes (the agent and the payload), not
+// the guest kernel's threads and not the host's QEMU.
+func TestOCIVMExecTerminalAndGuestPs(t *testing.T) {
+	needVM(t)
+	o := ociRuntime{t: t, bin: isolationBinary(t), root: t.TempDir()}
+	bundle := vmBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", `echo started; exec sleep 600`}
+	})
+	const id = "vm-exec-tty"
+	lines := o.createAttached(id, bundle)
+	o.ok("start", id)
+	waitLine(t, lines, "started", 180*time.Second)
+	st := o.state(id)
+
+	master, slave := openPty(t, 33, 97)
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `read x; echo "got=$x size=$(stty size) tty=$(tty)"; read y; echo "resized=$(stty size)"; exit 3`
+	cmd := exec.Command(o.bin, "--root", o.root, "exec", "-t", id, "sh", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+	}()
+	out := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(master)
+		for sc.Scan() {
+			out <- strings.TrimRight(sc.Text(), "\r")
+		}
+		close(out)
+	}()
+	// Raw mode on the caller's side: its line discipline must not act.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+		if err == nil && tio.Lflag&(unix.ICANON|unix.ECHO) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the caller's terminal was not put in raw mode")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := master.Write([]byte("hello\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, out, "got=hello size=33 97 tty=/dev/pts/", 60*time.Second)
+	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(unix.SIGWINCH)
+	time.Sleep(500 * time.Millisecond)
+	if _, err := master.Write([]byte("again\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, out, "resized=40 120", 60*time.Second)
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+			t.Errorf("exec -t: %v, want exit status 3", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("exec -t did not end")
+	}
+	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil || after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag {
+		t.Errorf("the caller's terminal was not restored: lflag %#x iflag %#x oflag %#x, before %#x %#x %#x", after.Lflag, after.Iflag, after.Oflag, before.Lflag, before.Iflag, before.Oflag)
+	}
+
+	ps := o.ok("ps", id)
+	if !strings.Contains(ps, "sleep 600") || !strings.Contains(ps, "/init") || !strings.HasPrefix(ps, "PID") {
+		t.Errorf("ps: want the guest's payload (sleep 600) and agent (/init) under a header, got:\n%s", ps)
+	}
+	for _, host := range []string{"qemu-system", "kthreadd", "[kworker"} {
+		if strings.Contains(ps, host) {
+			t.Errorf("ps lists %q, which is not the guest's container process:\n%s", host, ps)
+		}
+	}
+	if _, _, code := o.do("", "ps", id, "-o", "pid"); code == 0 {
+		t.Error("ps with host ps arguments of a VM container succeeded; want a refusal naming --format json")
+	}
+	o.ok("delete", "-f", id)
+	requireGone(t, o.root, id, []int{st.Pid}, "")
+}
