@@ -16,6 +16,7 @@ type ent struct {
 	name, body, link string
 	typ              byte
 	mode             int64
+	uid, gid         int
 }
 
 func tarOf(t testing.TB, ents ...ent) []byte {
@@ -23,7 +24,7 @@ func tarOf(t testing.TB, ents ...ent) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range ents {
-		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: e.mode, Size: int64(len(e.body))}
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: e.mode, Size: int64(len(e.body)), Uid: e.uid, Gid: e.gid}
 		if h.Typeflag == 0 {
 			h.Typeflag = tar.TypeReg
 		}
@@ -203,4 +204,41 @@ func FuzzUnpack(f *testing.F) {
 			t.Fatalf("parent of the layer holds %d entries, want 2", len(parent))
 		}
 	})
+}
+
+// Owners (a rootless unpack as root of a mapped user namespace) chowns
+// and keeps setuid and setgid, but makes no device node; root stands in
+// for the namespace's root here.
+func TestUnpackOwnersWithoutDevices(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown: run as root")
+	}
+	layer, _ := sandbox(t)
+	stats, err := Unpack(bytes.NewReader(tarOf(t,
+		ent{name: "srv/", typ: tar.TypeDir, mode: 0o2770, uid: 999, gid: 50},
+		ent{name: "srv/suid", body: "x", mode: 0o4755, uid: 33, gid: 34},
+		ent{name: "srv/null", typ: tar.TypeChar, mode: 0o666},
+	)), layer, Options{Owners: true, UserXattr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.SkippedDevices != 1 {
+		t.Errorf("SkippedDevices = %d, want 1", stats.SkippedDevices)
+	}
+	for _, c := range []struct {
+		rel      string
+		uid, gid uint32
+		mode     uint32
+	}{{"srv", 999, 50, 0o2770}, {"srv/suid", 33, 34, 0o4755}} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(layer, c.rel), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != c.uid || st.Gid != c.gid || st.Mode&0o7777 != c.mode {
+			t.Errorf("%s: %d:%d %o, want %d:%d %o", c.rel, st.Uid, st.Gid, st.Mode&0o7777, c.uid, c.gid, c.mode)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(layer, "srv/null")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a device node was made: %v", err)
+	}
 }
