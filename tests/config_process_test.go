@@ -3,10 +3,14 @@ package tests
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -248,5 +252,94 @@ func TestConfigHomeComesFromTheImagesPasswd(t *testing.T) {
 	}
 	if r := e.bw("exec", "--user", "nosuch", id, "true"); r.code == 0 || !strings.Contains(r.stderr, `--user "nosuch": user nosuch: no such entry in the image's /etc/passwd`) {
 		t.Errorf("exec --user nosuch: %v, want an error naming the flag and the file", r)
+	}
+}
+
+// A config's rlimits below what the runtime's own init needs (an address
+// space of 1 GiB, smaller than the Go init's reservations, with a stack
+// limit of 9 GiB: runtime-tools' process_rlimits case) still reach the
+// payload exactly, every time, with startContainer hooks too: they are
+// applied just before execve, not while the init's Go runtime may still
+// map memory and start threads (which failed the start, runtime: cannot
+// allocate memory).
+func TestConfigRlimitsBelowTheInitsOwnNeedsReachThePayloadEveryTime(t *testing.T) {
+	e := newEnv(t)
+	const gib = 1 << 30
+	rls := []specs.POSIXRlimit{
+		{Type: "RLIMIT_AS", Soft: gib, Hard: gib},
+		{Type: "RLIMIT_STACK", Soft: 9 * gib, Hard: 9 * gib},
+		{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 200},
+		{Type: "RLIMIT_NPROC", Soft: 50, Hard: 60},
+		{Type: "RLIMIT_CORE", Soft: 0, Hard: 0},
+	}
+	want := map[string][2]string{
+		"address space":  {"1073741824", "1073741824"},
+		"stack size":     {"9663676416", "9663676416"},
+		"open files":     {"100", "200"},
+		"processes":      {"50", "60"},
+		"core file size": {"0", "0"},
+	}
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Rlimits = rls
+		s.Process.Args = []string{"cat", "/proc/self/limits"}
+	})
+	withHook := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Rlimits = rls
+		s.Process.Args = []string{"cat", "/proc/self/limits"}
+		// A startContainer hook: the init's Go runtime runs it, so the
+		// limits go on after it.
+		s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
+	})
+	for i := range 15 {
+		b := bundle
+		if i%5 == 4 {
+			b = withHook
+		}
+		r := e.bw("run", "-b", b, e.id())
+		if r.code != 0 {
+			t.Fatalf("run %d: %v", i, r)
+		}
+		for name, w := range want {
+			found := false
+			for _, l := range strings.Split(r.stdout, "\n") {
+				rest, ok := strings.CutPrefix(l, "Max "+name+" ")
+				if !ok {
+					continue
+				}
+				found = true
+				if f := strings.Fields(rest); len(f) < 2 || f[0] != w[0] || f[1] != w[1] {
+					t.Errorf("run %d: %q, want soft %s hard %s", i, l, w[0], w[1])
+				}
+			}
+			if !found {
+				t.Errorf("run %d: no %q line in %q", i, name, r.stdout)
+			}
+		}
+	}
+}
+
+// Without process.rlimits naming it, the payload gets RLIMIT_NOFILE as the
+// runtime had it, not the raised soft limit the init's Go runtime gives
+// itself at start, with startContainer hooks too (runc's behaviour: its
+// init is a Go program as well, and Go puts the limit back at exec).
+func TestNofileWithoutAConfigLimitIsTheRuntimes(t *testing.T) {
+	e := newEnv(t)
+	for _, hooks := range []bool{false, true} {
+		bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+			s.Process.Rlimits = nil
+			s.Process.Args = []string{"sh", "-c", "ulimit -Sn; ulimit -Hn"}
+			if hooks {
+				s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
+			}
+		})
+		cmd := exec.Command("sh", "-c", `ulimit -Sn 321 && exec "$0" "$@"`, bulwarkBin, "--root", e.root, "run", "-b", bundle, e.id())
+		var hard unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &hard); err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.CombinedOutput()
+		if want := fmt.Sprintf("321\n%d\n", hard.Max); err != nil || string(out) != want {
+			t.Errorf("startContainer hooks %v: %q, %v; want %q", hooks, out, err, want)
+		}
 	}
 }

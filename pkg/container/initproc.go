@@ -242,8 +242,8 @@ func startOn(cmd *exec.Cmd, aff *specs.CPUAffinity) error {
 	return <-errc
 }
 
-// place puts the init in its cgroups, applies linux.resources and sets its
-// rlimits.
+// place puts the init in its cgroups, applies linux.resources and raises
+// the hard rlimits its payload needs.
 func (ip initParams) place(pid int) error {
 	if ip.cgroup != nil {
 		if err := ip.cgroup.ApplySub(pid, ip.subCgroups); err != nil {
@@ -260,7 +260,9 @@ func (ip initParams) place(pid int) error {
 			}
 		}
 	}
-	if err := rlimit.Set(pid, ip.rlimits); err != nil {
+	// Raised only: the init applies the exact limits itself just before
+	// execve, so none binds its Go runtime meanwhile (pkg/rlimit).
+	if err := rlimit.Raise(pid, ip.rlimits); err != nil {
 		return err
 	}
 	// After the cgroups, so that a reset lands on the cpuset's CPUs. pid

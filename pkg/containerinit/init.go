@@ -292,7 +292,7 @@ func startPayload(cfg *initproto.InitConfig, s *specs.Spec, path string, ll *lan
 }
 
 // execConfined enforces Landlock, then installs the payload's seccomp
-// filter and executes the payload back to back (seccomp.ExecFiltered): no
+// filter and executes the payload back to back (seccomp.Exec): no
 // call of the init's Go runtime runs under the filter, so a profile need
 // not allow them (a learned one holds the workload's calls only).
 func execConfined(cfg *initproto.InitConfig, path string, ll *landlock.Ruleset, sc *specs.LinuxSeccomp) error {
@@ -310,34 +310,22 @@ func execConfined(cfg *initproto.InitConfig, path string, ll *landlock.Ruleset, 
 			in.WaitKillableRecv()
 		}
 	}
-	restoreNofile(p.Rlimits)
-	return execError(path, seccomp.ExecFiltered(in, path, p.Args, p.Env))
+	return execPayload(path, p, in)
 }
 
-// restoreNofile gives the payload the RLIMIT_NOFILE it is meant to have.
-// The Go runtime raised this process's soft limit when it started, and
-// syscall.Exec would put it back; seccomp.ExecFiltered is not syscall.Exec.
-// process.rlimits' value wins (the runtime sets it from outside, before or
-// after the Go runtime's start raised it); without one, the limit the
-// process started with (internal/nsenter read it before Go ran). Best
-// effort, as syscall.Exec's.
-func restoreNofile(rls []specs.POSIXRlimit) {
-	want, ok := unix.Rlimit{}, false
-	for _, rl := range rls {
-		if rl.Type == "RLIMIT_NOFILE" {
-			want, ok = unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}, true
-		}
+// payloadLimits are the rlimits the payload is to have, applied last
+// before execve (pkg/rlimit): process.rlimits exactly (the runtime, or for
+// an exec'd process setupProcess, raised the hard limits they need while it
+// could), and RLIMIT_NOFILE as this process started (internal/nsenter read
+// it before Go ran) when they do not name it: the Go runtime raised the
+// soft limit when it started, and syscall.Exec would have put it back;
+// seccomp.Exec is not syscall.Exec.
+func payloadLimits(p *specs.Process) (*rlimit.Limits, error) {
+	var extra []specs.POSIXRlimit
+	if soft, hard, ok := nsenter.StartNofile(); ok {
+		extra = append(extra, specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: soft, Hard: hard})
 	}
-	if !ok {
-		if want.Cur, want.Max, ok = nsenter.StartNofile(); !ok {
-			return
-		}
-	}
-	var cur unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &cur) == nil && cur == want {
-		return
-	}
-	_ = unix.Prlimit(0, unix.RLIMIT_NOFILE, &want, nil)
+	return rlimit.Prepare(p.Rlimits, extra...)
 }
 
 // confine enforces Landlock and then loads the payload's seccomp filter
@@ -599,10 +587,12 @@ func installSeccomp(sc *specs.LinuxSeccomp, prog []byte) (int, error) {
 
 // setupProcess applies what needs privileges but is not yet a drop of them.
 func setupProcess(p *specs.Process, s *specs.Spec, isExec bool) error {
-	// A create's init got its rlimits from the runtime before the config
-	// was sent; an exec'd process sets its own.
+	// The hard limits the payload needs higher are raised while that is
+	// allowed: a create's init had them raised by the runtime, an exec'd
+	// process raises its own now. The exact limits go on last, before
+	// execve (payloadLimits).
 	if isExec {
-		if err := rlimit.Set(0, p.Rlimits); err != nil {
+		if err := rlimit.Raise(0, p.Rlimits); err != nil {
 			return err
 		}
 	}
@@ -812,8 +802,31 @@ func lookPath(p *specs.Process) (string, error) {
 	return "", &oci.FieldError{File: oci.ConfigFile, Field: "process.args[0]", Msg: fmt.Sprintf("executable %q not found in $PATH (%s)", name, path)}
 }
 
+// execve executes the payload, whose filter, if any, is in place already.
 func execve(path string, p *specs.Process) error {
-	return execError(path, unix.Exec(path, p.Args, p.Env))
+	return execPayload(path, p, nil)
+}
+
+// execPayload is every path's last step: the payload's rlimits, then its
+// filter in (nil: none, or loaded already) and execve, back to back. The
+// rlimits go on after the init's last allocation: one below what its Go
+// runtime needs (an address space smaller than its reservations, a
+// process limit) must bind the payload only. Where a filter is loaded
+// already (startContainer hooks, a notify listener) it must allow
+// prlimit64, as it must allow the rest of the runtime's calls there.
+func execPayload(path string, p *specs.Process, in *seccomp.Installable) error {
+	lim, err := payloadLimits(p)
+	if err != nil {
+		return err
+	}
+	x, err := seccomp.PrepareExec(path, p.Args, p.Env)
+	if err != nil {
+		return execError(path, err)
+	}
+	if err := lim.Apply(); err != nil {
+		return err
+	}
+	return execError(path, x.Run(in))
 }
 
 func execError(path string, err error) error {

@@ -8,7 +8,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ExecFiltered installs in on the calling OS thread and executes path with
+// Exec is an execve(2) with its arguments allocated beforehand (Run may
+// not allocate), so that a caller can do its last steps in between
+// without the Go runtime's help (pkg/rlimit Apply: limits meant for the
+// payload).
+type Exec struct {
+	path       *byte
+	argv, envv []*byte
+}
+
+// PrepareExec allocates what Run needs to execute path with argv and envv.
+func PrepareExec(path string, argv, envv []string) (*Exec, error) {
+	pathp, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return nil, err
+	}
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return nil, err
+	}
+	envvp, err := syscall.SlicePtrFromStrings(envv)
+	if err != nil {
+		return nil, err
+	}
+	return &Exec{path: pathp, argv: argvp, envv: envvp}, nil
+}
+
+// Run installs in on the calling OS thread and executes x's path with its
 // argv and envv right after it: the two system calls back to back, from
 // one function the Go scheduler cannot preempt, with every argument
 // allocated beforehand. Nothing of the Go runtime runs on the filtered
@@ -22,19 +48,7 @@ import (
 // failure: a load error as an error naming the filter, a failed execve as
 // its bare unix.Errno. A failed execve leaves the filter in place: what
 // the caller does next runs under it, so it should only report and exit.
-func ExecFiltered(in *Installable, path string, argv, envv []string) error {
-	pathp, err := unix.BytePtrFromString(path)
-	if err != nil {
-		return err
-	}
-	argvp, err := syscall.SlicePtrFromStrings(argv)
-	if err != nil {
-		return err
-	}
-	envvp, err := syscall.SlicePtrFromStrings(envv)
-	if err != nil {
-		return err
-	}
+func (x *Exec) Run(in *Installable) error {
 	// The filter goes on this thread only: it must stay the one that
 	// executes (never unlocked: execve either replaces the process or
 	// the caller exits).
@@ -48,11 +62,10 @@ func ExecFiltered(in *Installable, path string, argv, envv []string) error {
 		flags, fprog = in.flags, unsafe.Pointer(&in.fprog)
 	}
 	beforeExec()
-	loadErr, execErr := installAndExec(flags, fprog, unsafe.Pointer(pathp), unsafe.Pointer(&argvp[0]), unsafe.Pointer(&envvp[0]))
+	loadErr, execErr := installAndExec(flags, fprog, unsafe.Pointer(x.path), unsafe.Pointer(&x.argv[0]), unsafe.Pointer(&x.envv[0]))
 	afterExec()
 	runtime.KeepAlive(in)
-	runtime.KeepAlive(argvp)
-	runtime.KeepAlive(envvp)
+	runtime.KeepAlive(x)
 	if loadErr != 0 {
 		return in.loadError(loadErr)
 	}

@@ -39,7 +39,7 @@ func LoadThread(s *specs.LinuxSeccomp) (notifyFd int, err error) {
 
 // PrepareThread is LoadThread's work short of installing: s validated and
 // compiled (unless prog, compiled from s already, is given), for
-// ExecFiltered. nil when s lets everything through.
+// Exec.Run. nil when s lets everything through.
 func PrepareThread(s *specs.LinuxSeccomp, prog []byte) (*Installable, error) {
 	if prog == nil {
 		if err := Validate(s); err != nil {
@@ -81,7 +81,7 @@ func InstallProgram(prog []byte, s *specs.LinuxSeccomp) (notifyFd int, err error
 
 // Installable is a program with its seccomp(2) flags worked out, ready to
 // go in without another allocation or system call of the Go runtime's
-// (ExecFiltered).
+// (Exec.Run).
 type Installable struct {
 	prog  []byte
 	fprog unix.SockFprog
@@ -127,7 +127,7 @@ func Prepare(prog []byte, s *specs.LinuxSeccomp) (*Installable, error) {
 // interrupt a notified call once the listener has read it: a learning
 // run's init then cannot be bounced out of its execve by a signal of its
 // Go runtime's and record that signal's rt_sigreturn as the workload's.
-// Without the kernel's support ExecFiltered installs the filter without it.
+// Without the kernel's support Exec.Run installs the filter without it.
 func (in *Installable) WaitKillableRecv() {
 	in.flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 }
