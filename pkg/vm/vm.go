@@ -90,7 +90,8 @@ type Options struct {
 	// clock (0 for the host's own). $BULWARK_VM_TIMING=1 prints them.
 	Marks func(step string, host, guest time.Duration)
 
-	t0 time.Time
+	t0      time.Time
+	qemuPid int // for the timing output's QEMU CPU time
 }
 
 func (o *Options) mark(step string) { o.markGuest(step, 0) }
@@ -104,6 +105,11 @@ func (o *Options) markGuest(step string, guest time.Duration) {
 		g := ""
 		if guest > 0 {
 			g = fmt.Sprintf(" (guest clock %v)", guest.Round(time.Millisecond))
+		}
+		// QEMU's own CPU time so far: on a loaded host the wall clock
+		// says how busy the host was, this what each step cost.
+		if cpu, ok := cpuTime(o.qemuPid); ok {
+			g += fmt.Sprintf(" (qemu cpu %v)", cpu.Round(time.Millisecond))
 		}
 		fmt.Fprintf(os.Stderr, "vm: %s at %v%s\n", step, host.Round(time.Millisecond), g)
 	}
@@ -341,21 +347,33 @@ func start(o *Options) (_ *machine, err error) {
 	args = append(args, biosArgs...)
 	args = append(args, memArgs...)
 	args = append(args, fsArgs...)
-	v.qemu = exec.Command(qemu, args...)
+	if err := v.startQEMU(exec.Command(qemu, args...), theirs); err != nil {
+		return nil, err
+	}
+	o.qemuPid = v.qemu.Process.Pid
+	o.mark("qemu")
+	return v, nil
+}
+
+// startQEMU starts cmd as the VM's QEMU with theirs, the agent port's
+// other end, as its fd 3.
+func (v *machine) startQEMU(cmd *exec.Cmd, theirs *os.File) error {
+	v.qemu = cmd
 	v.qemu.ExtraFiles = []*os.File{theirs}
 	v.qemu.Stderr = &v.qerr
 	v.qemu.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := v.qemu.Start(); err != nil {
-		return nil, fmt.Errorf("vm: starting %s: %w", qemu, err)
+		return fmt.Errorf("vm: starting %s: %w", cmd.Path, err)
 	}
 	go func() {
 		_ = v.qemu.Wait()
-		// QEMU gone: the port reads EOF instead of blocking forever.
-		v.sock.Close()
+		// Not closing the port here: QEMU held the only other end, so
+		// the port reads what QEMU passed on before it ended, then EOF.
+		// A guest that reports its exit and powers off before the host
+		// has read the report (a loaded host) must not lose it.
 		close(v.qdone)
 	}()
-	o.mark("qemu")
-	return v, nil
+	return nil
 }
 
 // Assets returns the guest kernel and the initramfs for o, from the cache
@@ -600,7 +618,8 @@ func (v *machine) stop() {
 		if v.qemu != nil && v.qemu.Process != nil {
 			_ = v.qemu.Process.Kill()
 			<-v.qdone
-		} else if v.sock != nil {
+		}
+		if v.sock != nil {
 			v.sock.Close()
 		}
 		if v.fsd != nil && v.fsd.Process != nil {
@@ -641,4 +660,31 @@ func vcpus(s *specs.Spec) int {
 		}
 	}
 	return 1
+}
+
+// cpuTime is a live process's user+system CPU time, from /proc/PID/stat.
+func cpuTime(pid int) (time.Duration, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	// After "pid (comm)": state is field 3, utime 14 and stime 15.
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	// USER_HZ is 100 on Linux/x86.
+	return time.Duration(ut+st) * 10 * time.Millisecond, true
 }

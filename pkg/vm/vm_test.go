@@ -1,8 +1,10 @@
 package vm
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/vmproto"
 )
 
 func TestModulePathsLoadDependenciesFirst(t *testing.T) {
@@ -306,5 +311,40 @@ func TestInitramfsPruneBoundsAgeAndSize(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(dir, id)); (err == nil) != want {
 			t.Errorf("link %s: exists=%v, want %v", id, err == nil, want)
 		}
+	}
+}
+
+// TestExitReportSurvivesQEMUEndingFirst: the agent reports the payload's
+// status and powers the guest off; on a loaded host QEMU can be gone
+// before the host has read the report. The report is in the port's
+// buffer then, and must be read, not lost with an error.
+func TestExitReportSurvivesQEMUEndingFirst(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "agent"), os.NewFile(uintptr(fds[1]), "agent-qemu")
+	var frames bytes.Buffer
+	w := vmproto.NewConn(nil, &frames)
+	_ = w.Write(vmproto.KindMark, vmproto.Mark("exited", time.Second))
+	_ = w.Write(vmproto.KindExit, vmproto.ExitStatus(7))
+	o := &Options{Spec: &specs.Spec{Process: &specs.Process{}}, t0: time.Now()}
+	v := &machine{o: o, qdone: make(chan struct{}), sock: ours, conn: vmproto.NewConn(ours, ours), dir: t.TempDir(), keepDir: true}
+	// A stand-in for QEMU: writes the guest's last frames and ends.
+	cmd := exec.Command("/bin/sh", "-c", `cat >&3`)
+	cmd.Stdin = bytes.NewReader(frames.Bytes())
+	if err := v.startQEMU(cmd, theirs); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	defer v.stop()
+	select {
+	case <-v.qdone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stand-in did not end")
+	}
+	code, err := v.wait()
+	if err != nil || code != 7 {
+		t.Errorf("wait after QEMU ended = %d, %v; want the reported 7", code, err)
 	}
 }
