@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,6 +118,15 @@ type Change struct {
 const backupSuffix = ".bulwark-backup"
 const absentSuffix = ".bulwark-backup-absent"
 
+// wrappersSuffix names the record, next to the config, of the wrapper
+// scripts installs for it wrote, one path a line: Undo removes those, and
+// only those, whatever flags it is given.
+const wrappersSuffix = ".bulwark-wrappers"
+
+// wrapperMark is in every wrapper script install writes: a file at a
+// wrapper's path without it is someone else's, never overwritten or removed.
+const wrapperMark = "\n# Written by `bulwark install --"
+
 func (o *Options) defaults() error {
 	if _, ok := DefaultConfig[o.Engine]; !ok {
 		return fmt.Errorf("install: unknown engine %q (%s)", o.Engine, engineNames)
@@ -135,6 +145,15 @@ func (o *Options) defaults() error {
 	}
 	if o.VM && o.Engine != Docker && o.VMWrapper == "" {
 		o.VMWrapper = filepath.Join(filepath.Dir(o.Binary), "bulwark"+VMSuffix)
+	}
+	for flag, p := range map[string]*string{"--wrapper": &o.Wrapper, "--vm-wrapper": &o.VMWrapper} {
+		if *p == "" {
+			continue
+		}
+		if !filepath.IsAbs(*p) {
+			return fmt.Errorf("install: %s %q must be an absolute path (the engine execs it from its own cwd)", flag, *p)
+		}
+		*p = filepath.Clean(*p)
 	}
 	switch o.CgroupDriver {
 	case CgroupDriverAuto:
@@ -397,6 +416,18 @@ func appendTables(s string, o Options, prefix, tables string) ([]byte, error) {
 // Apply writes the change: the backup first (only on the first install, so
 // it keeps the user's original), then the config atomically.
 func Apply(c *Change) error {
+	wrappers := map[string][]byte{}
+	if c.Wrapper != "" {
+		wrappers[c.Wrapper] = c.WrapSrc
+	}
+	if c.VMWrapper != "" {
+		wrappers[c.VMWrapper] = c.VMWrapSrc
+	}
+	for path := range wrappers {
+		if b, err := os.ReadFile(path); err == nil && !bytes.Contains(b, []byte(wrapperMark)) {
+			return fmt.Errorf("install: wrapper %s: a file bulwark install did not write is there; move it or choose another path (--wrapper, --vm-wrapper)", path)
+		}
+	}
 	if _, err := os.Stat(c.Path + backupSuffix); errors.Is(err, os.ErrNotExist) {
 		if _, err := os.Stat(c.Path + absentSuffix); errors.Is(err, os.ErrNotExist) {
 			if c.Old == nil {
@@ -411,14 +442,22 @@ func Apply(c *Change) error {
 			}
 		}
 	}
-	if c.Wrapper != "" {
-		if err := writeAtomic(c.Wrapper, c.WrapSrc, 0o755); err != nil {
-			return fmt.Errorf("install: wrapper %s: %w", c.Wrapper, err)
+	if len(wrappers) > 0 {
+		// Recorded before they are written, so that an install cut short
+		// leaves nothing Undo does not know of.
+		rec := readRecord(c.Path)
+		for path := range wrappers {
+			if !slices.Contains(rec, path) {
+				rec = append(rec, path)
+			}
+		}
+		if err := writeAtomic(c.Path+wrappersSuffix, []byte(strings.Join(rec, "\n")+"\n"), 0o600); err != nil {
+			return fmt.Errorf("install: record the wrapper scripts: %w", err)
 		}
 	}
-	if c.VMWrapper != "" {
-		if err := writeAtomic(c.VMWrapper, c.VMWrapSrc, 0o755); err != nil {
-			return fmt.Errorf("install: wrapper %s: %w", c.VMWrapper, err)
+	for path, src := range wrappers {
+		if err := writeAtomic(path, src, 0o755); err != nil {
+			return fmt.Errorf("install: wrapper %s: %w", path, err)
 		}
 	}
 	if bytes.Equal(c.Old, c.New) {
@@ -444,8 +483,10 @@ func writeAtomic(path string, b []byte, mode os.FileMode) error {
 	return safefile.WriteAtomic(path, b, mode)
 }
 
-// Undo puts back the file as it was before the first install and removes
-// the backup. It fails when there is nothing to undo.
+// Undo puts back the file as it was before the first install, removes the
+// backup, and removes the wrapper scripts installs for this file wrote
+// (unless another engine's install uses them too, or someone changed
+// them). It fails when there is nothing to undo.
 func Undo(o Options) (string, error) {
 	if _, ok := DefaultConfig[o.Engine]; !ok {
 		return "", fmt.Errorf("install: unknown engine %q (%s)", o.Engine, engineNames)
@@ -453,23 +494,90 @@ func Undo(o Options) (string, error) {
 	if o.Config == "" {
 		o.Config = DefaultConfig[o.Engine]
 	}
-	if _, err := os.Stat(o.Config + absentSuffix); err == nil {
-		if err := os.Remove(o.Config); err != nil && !errors.Is(err, os.ErrNotExist) {
+	msg, err := undoConfig(o.Config)
+	if err != nil {
+		return "", err
+	}
+	more, err := undoWrappers(o.Config)
+	return msg + more, err
+}
+
+func undoConfig(cfg string) (string, error) {
+	if _, err := os.Stat(cfg + absentSuffix); err == nil {
+		if err := os.Remove(cfg); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("install --undo: %w", err)
 		}
-		return o.Config + " removed (it did not exist before install)", os.Remove(o.Config + absentSuffix)
+		return cfg + " removed (it did not exist before install)", os.Remove(cfg + absentSuffix)
 	}
-	b, err := os.ReadFile(o.Config + backupSuffix)
+	b, err := os.ReadFile(cfg + backupSuffix)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("install --undo: no backup %s: bulwark install has not changed %s", o.Config+backupSuffix, o.Config)
+		return "", fmt.Errorf("install --undo: no backup %s: bulwark install has not changed %s", cfg+backupSuffix, cfg)
 	}
 	if err != nil {
 		return "", fmt.Errorf("install --undo: %w", err)
 	}
-	if err := writeAtomic(o.Config, b, modeOf(o.Config+backupSuffix)); err != nil {
+	if err := writeAtomic(cfg, b, modeOf(cfg+backupSuffix)); err != nil {
 		return "", fmt.Errorf("install --undo: %w", err)
 	}
-	return o.Config + " restored from " + o.Config + backupSuffix, os.Remove(o.Config + backupSuffix)
+	return cfg + " restored from " + cfg + backupSuffix, os.Remove(cfg + backupSuffix)
+}
+
+// undoWrappers removes the wrapper scripts cfg's record names, then the
+// record. One that another engine's config (at its default path) still
+// records is kept, as is one that no longer reads as install's.
+func undoWrappers(cfg string) (string, error) {
+	var msg strings.Builder
+	for _, path := range readRecord(cfg) {
+		if other := recordedElsewhere(cfg, path); other != "" {
+			fmt.Fprintf(&msg, "\nkept wrapper %s: the install in %s uses it too", path, other)
+			continue
+		}
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue
+		case err != nil:
+			return msg.String(), fmt.Errorf("install --undo: wrapper %s: %w", path, err)
+		case !bytes.Contains(b, []byte(wrapperMark)):
+			fmt.Fprintf(&msg, "\nkept wrapper %s: it is no longer the script install wrote", path)
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return msg.String(), fmt.Errorf("install --undo: wrapper %s: %w", path, err)
+		}
+		fmt.Fprintf(&msg, "\nremoved wrapper %s", path)
+	}
+	if err := os.Remove(cfg + wrappersSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return msg.String(), fmt.Errorf("install --undo: %w", err)
+	}
+	return msg.String(), nil
+}
+
+// readRecord is the list of wrapper scripts written for cfg (none when
+// there is no record).
+func readRecord(cfg string) []string {
+	b, err := os.ReadFile(cfg + wrappersSuffix)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); filepath.IsAbs(l) {
+			out = append(out, filepath.Clean(l))
+		}
+	}
+	return out
+}
+
+// recordedElsewhere is the default config of another engine whose install
+// recorded the wrapper path too, or "".
+func recordedElsewhere(cfg, path string) string {
+	for _, other := range DefaultConfig {
+		if other != cfg && slices.Contains(readRecord(other), path) {
+			return other
+		}
+	}
+	return ""
 }
 
 // Diff renders the change as a unified diff (diff(1) from diffutils, which

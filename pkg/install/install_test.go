@@ -83,3 +83,88 @@ func TestApplyRefusesAnUnsafeDirectory(t *testing.T) {
 		})
 	}
 }
+
+// Undo removes exactly what install wrote: the config as it was, the
+// backup, and the --harden and --vm wrapper scripts, found from install's
+// own record whatever flags undo is given; a wrapper another engine's
+// install still uses is kept until that one is undone too. A file at a
+// wrapper's path that install did not write is never overwritten.
+func TestUndoRemovesTheWrapperScriptsInstallWrote(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(bin, "bulwark-mine")
+	if err := os.WriteFile(mine, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	harden, vm := filepath.Join(bin, "bulwark-harden"), filepath.Join(bin, "bulwark-vm")
+	podman := filepath.Join(engineDir(t), "containers.conf")
+	containerd := filepath.Join(engineDir(t), "config.toml")
+	// recordedElsewhere looks at the engines' default configs: point them
+	// at this test's files.
+	saved := DefaultConfig
+	DefaultConfig = map[Engine]string{Docker: filepath.Join(engineDir(t), "daemon.json"), Podman: podman, Containerd: containerd, CRIO: filepath.Join(engineDir(t), "10-bulwark.conf")}
+	t.Cleanup(func() { DefaultConfig = saved })
+
+	install := func(o Options) {
+		t.Helper()
+		o.Binary = filepath.Join(bin, "bulwark")
+		c, err := Plan(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	install(Options{Engine: Podman, Harden: true, VM: true})
+	install(Options{Engine: Containerd, Harden: true, Wrapper: harden, CgroupDriver: CgroupDriverCgroupfs})
+	for _, p := range []string{podman, containerd, harden, vm} {
+		if !exists(p) {
+			t.Fatalf("install did not write %s", p)
+		}
+	}
+
+	msg, err := Undo(Options{Engine: Podman})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(podman) || exists(podman+wrappersSuffix) || exists(podman+absentSuffix) || exists(vm) {
+		t.Errorf("undo of podman left its config, record or --vm wrapper: %s", msg)
+	}
+	if !exists(harden) || !strings.Contains(msg, "kept wrapper "+harden+": the install in "+containerd+" uses it too") {
+		t.Errorf("undo of podman removed the wrapper containerd's install uses, or did not say why it kept it: %q", msg)
+	}
+	msg, err = Undo(Options{Engine: Containerd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(containerd) || exists(containerd+wrappersSuffix) || exists(harden) || !strings.Contains(msg, "removed wrapper "+harden) {
+		t.Errorf("undo of containerd left its config, record or wrapper: %q", msg)
+	}
+	ents, _ := os.ReadDir(bin)
+	if len(ents) != 1 || ents[0].Name() != "bulwark-mine" {
+		t.Errorf("bin holds %v after both undos, want only the file install never wrote", ents)
+	}
+
+	// Someone else's file at the wrapper's path: install refuses and
+	// writes nothing.
+	if err := os.WriteFile(harden, []byte("#!/bin/sh\necho mine\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Plan(Options{Engine: Podman, Harden: true, Wrapper: harden, Binary: filepath.Join(bin, "bulwark")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(c); err == nil || !strings.Contains(err.Error(), harden) {
+		t.Errorf("install over a file it did not write: %v, want a refusal naming %s", err, harden)
+	}
+	if b, _ := os.ReadFile(harden); string(b) != "#!/bin/sh\necho mine\n" || exists(podman) || exists(podman+absentSuffix) {
+		t.Errorf("the refused install changed something: wrapper %q", b)
+	}
+	if _, err := Plan(Options{Engine: Podman, Harden: true, Wrapper: "bulwark-harden", Binary: filepath.Join(bin, "bulwark")}); err == nil || !strings.Contains(err.Error(), "--wrapper") {
+		t.Errorf("a relative --wrapper: %v, want an error naming the flag", err)
+	}
+}
