@@ -31,6 +31,10 @@ type InitConfig struct {
 	// prepared (idmapped, nosuid, nodev: rootfs.OpenRootTree), attached in
 	// place of the rootfs self-bind.
 	RootTreeFd int
+	// Sources are bind sources the runtime resolved for an init in a user
+	// namespace (rootfs.OpenSources); their fds are attached to the config
+	// frame.
+	Sources []MountSource
 	// SeccompProgram is linux.seccomp compiled to BPF by the runtime (from
 	// its cache when it can), so the init does not run libseccomp.
 	SeccompProgram []byte
@@ -45,4 +49,14 @@ type InitConfig struct {
 	CgroupPending bool
 	// State is the container state passed to createContainer/startContainer hooks.
 	State *specs.State
+}
+
+// MountSource is the source of Spec.Mounts[Mount]: the config frame's
+// attached fd number File (an O_PATH handle, or with Tree a detached
+// id-mapped mount), or with File -1 a path InRoot inside the rootfs.
+type MountSource struct {
+	Mount  int
+	File   int
+	Tree   bool
+	InRoot string
 }

@@ -18,6 +18,9 @@ import (
 // without fields). A frame may carry file descriptors (SCM_RIGHTS) attached
 // to its first byte.
 
+// MaxFds is the most fds one frame carries (the kernel's SCM_MAX_FD).
+const MaxFds = 253
+
 // maxFrame bounds a frame so a corrupted length cannot make us allocate GiBs.
 const maxFrame = 64 << 20
 
@@ -69,17 +72,20 @@ func (c *Conn) Send(m Message, fds ...int) error {
 func (c *Conn) Recv() (Message, []*os.File, error) {
 	fd := int(c.f.Fd())
 	hdr := make([]byte, 4)
-	oob := make([]byte, unix.CmsgSpace(4*8))
-	var n, oobn int
+	oob := make([]byte, unix.CmsgSpace(4*MaxFds))
+	var n, oobn, flags int
 	var err error
 	for {
-		n, oobn, _, _, err = unix.Recvmsg(fd, hdr, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, err = unix.Recvmsg(fd, hdr, oob, unix.MSG_CMSG_CLOEXEC)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("sync socket: %w", err)
+	}
+	if flags&unix.MSG_CTRUNC != 0 {
+		err = fmt.Errorf("sync socket: a frame carried more than %d fds", MaxFds)
 	}
 	if n == 0 {
 		return nil, nil, io.EOF
@@ -99,6 +105,10 @@ func (c *Conn) Recv() (Message, []*os.File, error) {
 				files = append(files, os.NewFile(uintptr(fd), "sync-fd"))
 			}
 		}
+	}
+	if err != nil {
+		closeAll(files)
+		return nil, nil, err
 	}
 	if n < 4 {
 		if _, err := io.ReadFull(c.f, hdr[n:]); err != nil {

@@ -352,6 +352,12 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 	if cfg.SeccompProgram, err = bpf(); err != nil {
 		return err
 	}
+	sources, err := r.openBindSources(spec, st, p.pid)
+	if err != nil {
+		return err
+	}
+	defer closeOpened(sources)
+	cfg.Sources, p.sendFds = mountSources(sources)
 	if err := p.sendConfig(cfg); err != nil {
 		return err
 	}
@@ -438,6 +444,57 @@ func (r *Runtime) initParams(st *State, spec *specs.Spec, o *CreateOpts, files *
 		ip.console = files.console
 	}
 	return ip, nil
+}
+
+// openBindSources opens, as host root, the bind sources of an init that
+// enters a user namespace, where container root may not reach them (a
+// rootless runtime can do no better than its init).
+func (r *Runtime) openBindSources(spec *specs.Spec, st *State, pid int) ([]rootfs.OpenedSource, error) {
+	if r.Rootless {
+		for i, m := range spec.Mounts {
+			if rootfs.IsIDMapped(m) {
+				return nil, &oci.FieldError{File: oci.ConfigFile, Field: fmt.Sprintf("mounts[%d]", i),
+					Msg: "an id-mapped mount needs root on the host (as in runc); a rootless container's files are your own uid's already", Err: oci.ErrInvalidConfig}
+			}
+		}
+		return nil, nil
+	}
+	if !oci.HasNamespace(spec, specs.UserNamespace) {
+		return nil, nil
+	}
+	opened, err := rootfs.OpenSources(spec, st.Rootfs, pid)
+	if err != nil {
+		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Err: err}
+	}
+	if len(opened) > initproto.MaxFds {
+		closeOpened(opened)
+		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Msg: fmt.Sprintf("%d bind mounts from outside the rootfs in a user namespace; at most %d are supported", len(opened), initproto.MaxFds), Err: oci.ErrInvalidConfig}
+	}
+	return opened, nil
+}
+
+// mountSources is the config's view of the opened sources and the fds
+// the config frame carries for them.
+func mountSources(opened []rootfs.OpenedSource) ([]initproto.MountSource, []int) {
+	var out []initproto.MountSource
+	var fds []int
+	for _, o := range opened {
+		ms := initproto.MountSource{Mount: o.Mount, File: -1, Tree: o.Tree, InRoot: o.InRoot}
+		if o.File != nil {
+			ms.File = len(fds)
+			fds = append(fds, int(o.File.Fd()))
+		}
+		out = append(out, ms)
+	}
+	return out, fds
+}
+
+func closeOpened(opened []rootfs.OpenedSource) {
+	for _, o := range opened {
+		if o.File != nil {
+			o.File.Close()
+		}
+	}
 }
 
 // runCreateHooks runs the prestart and createRuntime hooks, in the runtime's

@@ -77,6 +77,8 @@ type initProc struct {
 	consoleFd  int
 	fifoFd     int
 	rootTreeFd int
+	// sendFds go with the config frame (InitConfig.Sources).
+	sendFds []int
 }
 
 // startInit starts `bulwark init` from the read-only view of our binary and
@@ -335,7 +337,7 @@ func (r *Runtime) writeIDMaps(pid int, spec *specs.Spec) error {
 func (p *initProc) sendConfig(cfg *initproto.InitConfig) error {
 	ip := p.ip
 	cfg.CgroupPending = ip.deferPlace
-	if err := p.conn.Send(cfg); err != nil {
+	if err := p.conn.Send(cfg, p.sendFds...); err != nil {
 		return err
 	}
 	if !ip.deferPlace {

@@ -66,7 +66,11 @@ func Init() error {
 	}
 	os.Unsetenv(initproto.EnvInitPipe)
 	conn := initproto.NewConn(os.NewFile(uintptr(fd), "sync"))
-	cfg, _, err := initproto.Expect[*initproto.InitConfig](conn)
+	cfg, files, err := initproto.Expect[*initproto.InitConfig](conn)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	sources, err := bindSources(cfg, files)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -80,7 +84,7 @@ func Init() error {
 	} else if cfg.Exec {
 		err = initExec(conn, cfg)
 	} else {
-		err = initContainer(conn, cfg, cg)
+		err = initContainer(conn, cfg, cg, sources)
 	}
 	var late *afterCreate
 	if errors.As(err, &late) {
@@ -141,7 +145,30 @@ func (c *cgroupEntry) enter() error {
 	return nil
 }
 
-func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEntry) error {
+// bindSources pairs the runtime's bind sources with the fds that came
+// with the config.
+func bindSources(cfg *initproto.InitConfig, files []*os.File) (map[int]rootfs.Source, error) {
+	if cfg == nil || len(cfg.Sources) == 0 {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, nil
+	}
+	out := make(map[int]rootfs.Source, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		src := rootfs.Source{Tree: s.Tree, InRoot: s.InRoot}
+		if s.File >= 0 {
+			if s.File >= len(files) {
+				return nil, fmt.Errorf("mounts[%d]: the runtime's bind source fd %d did not arrive (%d did)", s.Mount, s.File, len(files))
+			}
+			src.File = files[s.File]
+		}
+		out[s.Mount] = src
+	}
+	return out, nil
+}
+
+func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEntry, sources map[int]rootfs.Source) error {
 	s := cfg.Spec
 	p := cfg.Process
 	if p.Terminal {
@@ -158,6 +185,7 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 		InUserNS:    cfg.NewUserNS || oci.HasNamespace(s, specs.UserNamespace),
 		CgroupNS:    cfg.CgroupNS,
 		RootTree:    tree,
+		Sources:     sources,
 		HostMountNS: sharesHostMountNS(s),
 		BeforeCgroupMount: func() error {
 			return cg.enter()
@@ -166,6 +194,11 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if tree != nil {
 		// Attached or not, the payload must never hold a handle on it.
 		tree.Close()
+	}
+	for _, src := range sources {
+		if src.File != nil {
+			src.File.Close()
+		}
 	}
 	phase.Mark("init prepared rootfs")
 	if err != nil {

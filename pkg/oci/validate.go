@@ -413,10 +413,17 @@ func (v *validator) mounts() error {
 			if !bind {
 				return fieldErr(f+".options", "id-mapped mounts (\"idmap\"/\"ridmap\" or uidMappings/gidMappings) must be bind mounts; add \"bind\" or \"rbind\"")
 			}
-			if len(m.UIDMappings) == 0 {
+			// "idmap"/"ridmap" without mappings take the container's user
+			// namespace mapping (runc ≥ 1.2); mappings without either are an
+			// "idmap" mount (runtime-spec 1.1).
+			implied := len(m.UIDMappings) == 0 && len(m.GIDMappings) == 0
+			switch {
+			case implied && !HasNamespace(v.s, specs.UserNamespace):
+				return fieldErr(f+".uidMappings", "empty, and without a user namespace in linux.namespaces there is no container mapping for \"idmap\"/\"ridmap\" to take; give uidMappings and gidMappings")
+			case implied:
+			case len(m.UIDMappings) == 0:
 				return fieldErr(f+".uidMappings", "empty; an id-mapped mount needs both uidMappings and gidMappings")
-			}
-			if len(m.GIDMappings) == 0 {
+			case len(m.GIDMappings) == 0:
 				return fieldErr(f+".gidMappings", "empty; an id-mapped mount needs both uidMappings and gidMappings")
 			}
 			if err := idMappings(f+".uidMappings", m.UIDMappings); err != nil {

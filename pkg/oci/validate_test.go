@@ -155,9 +155,24 @@ func TestValidate(t *testing.T) {
 			m.GIDMappings = nil
 			s.Mounts = append(s.Mounts, m)
 		}, field: "mounts[7].gidMappings", msg: "needs both"},
-		{name: "idmap option without mappings", mutate: func(s *specs.Spec, _ string) {
+		{name: "idmap option without mappings or user namespace", mutate: func(s *specs.Spec, _ string) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Options: []string{"bind", "ridmap"}})
-		}, field: "mounts[7].uidMappings", msg: "needs both"},
+		}, field: "mounts[7].uidMappings", msg: "no container mapping"},
+		{name: "idmap option takes the user namespace's mapping", mutate: func(s *specs.Spec, _ string) {
+			userNS(s)
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Options: []string{"bind", "ridmap"}})
+		}},
+		{name: "mappings without idmap option", mutate: func(s *specs.Spec, _ string) {
+			m := idmapMount
+			m.Options = []string{"rbind"}
+			s.Mounts = append(s.Mounts, m)
+		}},
+		{name: "idmap with only uidMappings", mutate: func(s *specs.Spec, _ string) {
+			userNS(s)
+			m := idmapMount
+			m.GIDMappings = nil
+			s.Mounts = append(s.Mounts, m)
+		}, field: "mounts[7].gidMappings", msg: "needs both"},
 		{name: "idmap mapping size 0", mutate: func(s *specs.Spec, _ string) {
 			m := idmapMount
 			m.UIDMappings = []specs.LinuxIDMapping{{HostID: 1000}}

@@ -12,41 +12,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// idmappedBind attaches a clone of m.Source at target with its ownership
-// shifted through m's uidMappings/gidMappings: open_tree(OPEN_TREE_CLONE)
-// gives a detached copy, mount_setattr(MOUNT_ATTR_IDMAP) shifts it, and
-// move_mount puts it on the already-resolved target fd, so the target is
-// never looked up by path again.
-func idmappedBind(m specs.Mount, opts mountOpts, target *os.File) error {
+// idmappedBind attaches a clone of the source (src, an O_PATH handle) at
+// target with its ownership shifted through m's uidMappings/gidMappings:
+// for an init that is host root (no user namespace; with one the runtime
+// makes the tree, OpenSources). open_tree(OPEN_TREE_CLONE) gives a
+// detached copy, mount_setattr(MOUNT_ATTR_IDMAP) shifts it, and move_mount
+// puts it on the already-resolved target fd, so the target is never looked
+// up by path again.
+func idmappedBind(m specs.Mount, opts mountOpts, src, target *os.File) error {
 	if len(m.UIDMappings) == 0 || len(m.GIDMappings) == 0 {
-		return errors.New(`"idmap"/"ridmap" need both uidMappings and gidMappings on the mount`)
+		return errors.New(`"idmap"/"ridmap" without uidMappings and gidMappings take the container's user namespace mapping, and the container has no user namespace`)
 	}
 	nsfd, err := UsernsFd(m.UIDMappings, m.GIDMappings)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(nsfd)
-
-	treeFlags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
-	if opts.flags&unix.MS_REC != 0 || opts.ridmap {
-		treeFlags |= unix.AT_RECURSIVE
-	}
-	tree, err := unix.OpenTree(unix.AT_FDCWD, m.Source, treeFlags)
+	tree, err := idmapTree(src, m, opts, nsfd)
 	if err != nil {
-		return fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", m.Source, err)
+		return err
 	}
-	defer unix.Close(tree)
+	defer tree.Close()
+	return attachTree(tree, m.Source, target)
+}
 
-	setFlags := uint(unix.AT_EMPTY_PATH)
-	if opts.ridmap {
-		setFlags |= unix.AT_RECURSIVE
-	}
-	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(nsfd)}
-	if err := unix.MountSetattr(tree, "", setFlags, attr); err != nil {
-		return fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP) on a clone of %q (the filesystem may not support idmapped mounts): %w", m.Source, err)
-	}
-	if err := unix.MoveMount(tree, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("move_mount of idmapped %q onto %q: %w", m.Source, target.Name(), err)
+// attachTree moves the detached mount tree onto the resolved target.
+func attachTree(tree *os.File, source string, target *os.File) error {
+	if err := unix.MoveMount(int(tree.Fd()), "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount of the id-mapped %q onto %q: %w", source, target.Name(), err)
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// rootfs (the runtime records and later removes them) and Chroot, not
 	// Pivot, enters it.
 	HostMountNS bool
+	// Sources are the bind sources the runtime opened (OpenSources), by
+	// index in the spec's mounts; the others the init resolves itself.
+	Sources map[int]Source
 	// BeforeCgroupMount, when set, runs before the first "cgroup" mount:
 	// the init may start on the rootfs while the runtime still places it
 	// in its cgroups, and a cgroup mount binds the init's own cgroup.
@@ -96,7 +99,7 @@ func Prepare(s *specs.Spec, rootfs string, o Options) error {
 
 	mt := &mounter{root: root, rootfs: rootfs, o: o}
 	for i, m := range s.Mounts {
-		if err := mt.mount(m); err != nil {
+		if err := mt.mount(m, o.Sources[i]); err != nil {
 			return fmt.Errorf("mounts[%d] (type %q, source %q, destination %q): %w", i, m.Type, m.Source, m.Destination, err)
 		}
 	}
@@ -408,7 +411,7 @@ func mountFd(source string, target *os.File, fstype string, flags int, data stri
 	return nil
 }
 
-func (mt *mounter) mount(m specs.Mount) error {
+func (mt *mounter) mount(m specs.Mount, src Source) error {
 	if !filepath.IsAbs(m.Destination) {
 		return fmt.Errorf("destination %q must be an absolute path", m.Destination)
 	}
@@ -416,12 +419,12 @@ func (mt *mounter) mount(m specs.Mount) error {
 	if err != nil {
 		return err
 	}
-	if (opts.idmap || opts.ridmap) && opts.flags&unix.MS_BIND == 0 && m.Type != "bind" {
-		return errors.New(`"idmap"/"ridmap" are only supported on bind mounts`)
+	if idmapped(m, opts) && opts.flags&unix.MS_BIND == 0 && m.Type != "bind" {
+		return errors.New(`id-mapped mounts ("idmap"/"ridmap" or uidMappings/gidMappings) are only supported on bind mounts`)
 	}
 	switch {
 	case m.Type == "bind" || opts.flags&unix.MS_BIND != 0:
-		return mt.bind(m, opts)
+		return mt.bind(m, opts, src)
 	case m.Type == "cgroup":
 		return mt.cgroup(m, opts)
 	default:
@@ -429,26 +432,49 @@ func (mt *mounter) mount(m specs.Mount) error {
 	}
 }
 
-func (mt *mounter) bind(m specs.Mount, opts mountOpts) error {
+func (mt *mounter) bind(m specs.Mount, opts mountOpts, src Source) error {
 	if m.Source == "" {
 		return errors.New("bind mount needs a source")
 	}
-	fi, err := os.Stat(m.Source)
-	if err != nil {
+	if src.File == nil {
+		// Resolved now, at the mount's turn: a source below an earlier
+		// mount of the config shows that mount.
+		var err error
+		if src.InRoot != "" {
+			src.File, err = openInRoot(mt.root, src.InRoot, 0)
+		} else {
+			var abs string
+			if abs, err = filepath.Abs(m.Source); err == nil {
+				src.File, _, err = openSource(abs, mt.rootfs, mt.root)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("bind source: %w", err)
+		}
+		defer src.File.Close()
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(src.File.Fd()), &st); err != nil {
 		return fmt.Errorf("bind source: %w", err)
 	}
-	target, _, err := mt.openTarget(m.Destination, !fi.IsDir())
+	target, _, err := mt.openTarget(m.Destination, st.Mode&unix.S_IFMT != unix.S_IFDIR)
 	if err != nil {
 		return err
 	}
 	defer target.Close()
-	if err := mt.checkProcMount(target, "bind", m.Source); err != nil {
+	// The source as this process reaches it: the handle, never the path
+	// again (the source behind a path may be another by now).
+	source := procFd(src.File)
+	if err := mt.checkProcMount(target, "bind", source); err != nil {
 		return err
 	}
-	if opts.idmap || opts.ridmap {
-		err = idmappedBind(m, opts, target)
-	} else {
-		err = mountFd(m.Source, target, "", unix.MS_BIND|opts.flags&unix.MS_REC, "")
+	switch {
+	case src.Tree:
+		err = attachTree(src.File, m.Source, target)
+	case idmapped(m, opts):
+		err = idmappedBind(m, opts, src.File, target)
+	default:
+		err = mountFd(source, target, "", unix.MS_BIND|opts.flags&unix.MS_REC, "")
 	}
 	if err != nil {
 		return err
@@ -460,7 +486,7 @@ func (mt *mounter) bind(m specs.Mount, opts mountOpts) error {
 	defer top.Close()
 	// MS_BIND ignores every other flag; they need a second, remount call.
 	if opts.flags&^(unix.MS_BIND|unix.MS_REC|unix.MS_REMOUNT) != 0 || opts.clear != 0 {
-		if err := remountBind(top, m.Source, opts.flags, opts.clear); err != nil {
+		if err := remountBind(top, source, opts.flags, opts.clear); err != nil {
 			return err
 		}
 	}
