@@ -99,7 +99,7 @@ func sharedDaemon(t *testing.T) *daemon {
 	t.Helper()
 	requireTools(t, crictlBin)
 	criOnce.Do(func() {
-		d, err := startDaemon("crictl", networkN(0), "runc", "")
+		d, err := startDaemon("crictl", networkN(0), "runc", "", "")
 		if err != nil {
 			criErr = err.Error()
 			return
@@ -114,8 +114,10 @@ func sharedDaemon(t *testing.T) *daemon {
 
 // startDaemon starts containerd in workDir/NAME on net with defaultHandler as the
 // CRI default, extra appended to its config, and imports the test images.
-// It is stopped, its pods removed and its data deleted when the tests end.
-func startDaemon(name string, net network, defaultHandler, extra string) (*daemon, error) {
+// binDir, when set, holds the containerd and runc shim to run instead of
+// Debian's (scripts/install-cri.sh containerd-1.7). It is stopped, its pods
+// removed and its data deleted when the tests end.
+func startDaemon(name string, net network, defaultHandler, extra, binDir string) (*daemon, error) {
 	dir := filepath.Join(workDir, name)
 	d := &daemon{dir: dir, sock: filepath.Join(dir, "c.sock"), net: net}
 	for _, sub := range []string{"cni", "logs"} {
@@ -158,6 +160,11 @@ func startDaemon(name string, net network, defaultHandler, extra string) (*daemo
 		return nil, err
 	}
 	d.cmd = exec.Command("containerd", "--config", cfg)
+	if binDir != "" {
+		// containerd finds its shim on PATH: the one built with it first.
+		d.cmd = exec.Command(filepath.Join(binDir, "containerd"), "--config", cfg)
+		d.cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	}
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		return nil, err

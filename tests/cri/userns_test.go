@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -31,6 +32,96 @@ func TestPodUserNamespace(t *testing.T) {
 	c := d.startContainer(t, pod, podJSON, ctrConfig("id", 0, []string{"sleep", "100000"}, linux))
 	if uidMap := strings.Join(strings.Fields(d.ok(t, "exec", "-s", c, "cat", "/proc/self/uid_map")), " "); uidMap != "0 0 4294967295" {
 		t.Errorf("containerd 1.6 passed the pod's user namespace on (uid_map %q): update this test and docs/kubernetes.md", uidMap)
+	}
+}
+
+// containerd17Version is what scripts/install-cri.sh containerd-1.7 builds.
+const containerd17Version = "v1.7.35"
+
+var (
+	cri17Once sync.Once
+	cri17D    *daemon
+	cri17Err  string
+)
+
+// containerd17 is a private containerd 1.7 (built by scripts/install-cri.sh
+// containerd-1.7; the test skips without it) with the handlers of
+// `bulwark install containerd`.
+func containerd17(t *testing.T) *daemon {
+	t.Helper()
+	if os.Getenv("BULWARK_CRI17") == "" {
+		t.Skip("containerd 1.7 runs in its own target: scripts/test.sh cri17 (BULWARK_CRI17=1)")
+	}
+	requireTools(t, crictlBin)
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "_build", "tools", "containerd@"+containerd17Version))
+	if _, err := os.Stat(filepath.Join(dir, "containerd-shim-runc-v2")); err != nil {
+		t.Skipf("containerd %s not built (scripts/install-cri.sh containerd-1.7; scripts/test.sh cri17): %v", containerd17Version, err)
+	}
+	cri17Once.Do(func() {
+		d, err := startDaemon("crictl17", networkN(3), "runc", "", dir)
+		if err != nil {
+			cri17Err = err.Error()
+			return
+		}
+		cri17D = d
+	})
+	if cri17D == nil {
+		t.Fatalf("containerd %s's CRI is not usable: %s", containerd17Version, cri17Err)
+	}
+	return cri17D
+}
+
+// TestPodUserNamespaceContainerd17 runs a hostUsers: false pod through
+// containerd 1.7, which passes the CRI's user namespace on: the sandbox
+// gets a user namespace with the pod's maps, each container joins it, and
+// the pod's /dev/shm, hostname, hosts and resolv.conf are bound from
+// containerd's state directory, which only host root may traverse. The
+// runtime opens those sources before the init enters the user namespace,
+// as runc does; container root then uses them as the kubelet expects.
+func TestPodUserNamespaceContainerd17(t *testing.T) {
+	d := containerd17(t)
+	vol := t.TempDir()
+	os.Chmod(vol, 0o755)
+	if err := os.WriteFile(filepath.Join(vol, "f"), []byte("from-host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	linux := usernsPod()
+	podJSON := d.newPod(t, "userns17", linux)
+	pod := d.runPod(t, "bulwark", podJSON)
+	cfg := ctrConfig("id", 0, []string{"sleep", "100000"}, linux)
+	cfg["mounts"] = []map[string]any{{"container_path": "/data", "host_path": vol, "readonly": true}}
+	c := d.startContainer(t, pod, podJSON, cfg)
+	assertRunByBulwark(t, d, c)
+	shm := filepath.Join(d.dir, "state", "io.containerd.grpc.v1.cri", "sandboxes", pod, "shm")
+	if _, err := os.Stat(shm); err != nil {
+		t.Fatalf("the pod's /dev/shm source: %v", err)
+	}
+	closed := ""
+	for p := filepath.Dir(shm); p != "/"; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			closed = p
+		}
+	}
+	if closed == "" {
+		t.Fatalf("every directory above the pod's /dev/shm source %s is open to other users; the case this test is about is gone", shm)
+	}
+	out := d.ok(t, "exec", "-s", c, "sh", "-c",
+		`echo uid_map=$(cat /proc/self/uid_map); echo id=$(id -u); echo hostname=$(cat /etc/hostname); `+
+			`echo shm > /dev/shm/x && echo shm=$(cat /dev/shm/x); echo resolv=$(test -r /etc/resolv.conf && echo ok); echo data=$(cat /data/f)`)
+	got := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
+			got[k] = v
+		}
+	}
+	want := map[string]string{"uid_map": "0 1048576 65536", "id": "0", "shm": "shm", "resolv": "ok", "data": "from-host"}
+	for k, v := range want {
+		if strings.Join(strings.Fields(got[k]), " ") != v {
+			t.Errorf("%s = %q, want %q (all: %q)", k, got[k], v, out)
+		}
+	}
+	if !strings.HasPrefix(got["hostname"], "userns17-") {
+		t.Errorf("/etc/hostname = %q, want the pod's", got["hostname"])
 	}
 }
 
