@@ -156,3 +156,28 @@ func TestPodmanRunsTheBulwarkVMWrapper(t *testing.T) {
 		t.Errorf("QEMU outlived podman run --rm: %v", ps)
 	}
 }
+
+// TestCtrRunsTheBulwarkVMWrapper: containerd's runc shim runs the wrapper
+// `bulwark install containerd --vm` writes as its runc binary (what a
+// RuntimeClass handler bulwark-vm selects through the CRI), and `ctr run`
+// gets the payload's output and status from a guest whose kernel is not
+// the host's; nothing of QEMU is left after --rm.
+func TestCtrRunsTheBulwarkVMWrapper(t *testing.T) {
+	requireVM(t)
+	e := startContainerd(t)
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "bulwark-vm")
+	mustBW(t, "install", "--config", filepath.Join(dir, "config.toml"), "--binary", bulwarkBin, "--vm", "--vm-wrapper", wrapper, "containerd")
+	var host unix.Utsname
+	unix.Uname(&host)
+	hostRelease := unix.ByteSliceToString(host.Release[:])
+	r := e.do(t, "run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", wrapper, "--runc-root", e.runcRoot,
+		e.image, e.id(t), "sh", "-c", "echo kernel=$(uname -r); exit 3")
+	t.Logf("ctr run with the bulwark-vm wrapper: %v", r)
+	if r.code != 3 || !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostRelease) {
+		t.Fatalf("exit %d, stdout %q: want 3 and the guest's kernel, not the host's %s", r.code, r.stdout, hostRelease)
+	}
+	if ps := qemuProcesses(); len(ps) > 0 {
+		t.Errorf("QEMU outlived ctr run --rm: %v", ps)
+	}
+}
