@@ -322,12 +322,16 @@ func TestBadConfigIsRefusedNamingTheFieldAndLeavesNothing(t *testing.T) {
 				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
 			}))
 		}, want: []string{"config.json", "linux.resources.memory.limit", "64 MiB is too little for a VM"}},
-		{name: "VM with a user namespace", config: func(t *testing.T) string {
+		// QEMU runs as the container's root: a user namespace without
+		// one has no uid for it.
+		{name: "VM with a user namespace that does not map root", config: func(t *testing.T) string {
 			return mustJSON(t, specJSON(t, func(s *specs.Spec) {
 				s.Annotations = map[string]string{"run.bulwark.isolation": "vm"}
 				userNS(s)
+				s.Linux.UIDMappings[0].ContainerID = 1
+				s.Linux.GIDMappings[0].ContainerID = 1
 			}))
-		}, want: []string{"config.json", "linux.namespaces", "VM isolation with a user namespace is not supported yet"}},
+		}, want: []string{"config.json", "linux.uidMappings", "needs container uid and gid 0 mapped"}},
 		// The two below fail once the init runs: it starts on the rootfs
 		// while the runtime still writes its cgroups, so a refusal on
 		// either side must still be reported as itself and undo the other.

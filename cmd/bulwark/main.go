@@ -85,7 +85,7 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 		HardenExec:    hardenExecFrom(cmd),
 		Releasers:     network.Releasers(),
 		Isolation:     cmd.String("isolation"),
-		VM: func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, error) {
+		VM: func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, []container.Owned, error) {
 			return vmcontainer.Wrap(inner, rootfs, stateDir, logWarn)
 		},
 		Rootless: isRootless(cmd),

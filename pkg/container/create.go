@@ -48,8 +48,9 @@ type Runtime struct {
 	Isolation string
 	// VM, when set, turns the spec of a container annotated for VM
 	// isolation into the outer container's (pkg/vmcontainer.Wrap): QEMU
-	// as its init. Without it such a bundle is refused.
-	VM func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, error)
+	// as its init. What it returns to own, the container owns. Without it
+	// such a container is refused.
+	VM func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, []Owned, error)
 	// Releasers undo the Owned kinds pkg/container does not know how to
 	// remove (OwnedNetwork), for delete and create's rollback.
 	Releasers map[OwnedKind]Releaser
@@ -146,12 +147,23 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 		os.RemoveAll(r.dir(id))
 		return err
 	}
-	if v := spec.Annotations[oci.AnnotationIsolation]; (v == oci.IsolationVM || v == oci.IsolationVMStrict) && r.VM != nil && o.Spec == nil {
-		outer, err := r.VM(spec, oci.RootfsPath(bundle, spec), r.dir(id))
+	// Both faces, a bundle's and a person's run, get the same VM
+	// container: QEMU as the init, in the container's namespaces and
+	// cgroup.
+	if v := spec.Annotations[oci.AnnotationIsolation]; v == oci.IsolationVM || v == oci.IsolationVMStrict {
+		if r.VM == nil {
+			os.RemoveAll(r.dir(id))
+			return &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationIsolation, Msg: fmt.Sprintf("%q: this runtime cannot run VM containers", v), Err: oci.ErrInvalidConfig}
+		}
+		outer, owns, err := r.VM(spec, oci.RootfsPath(bundle, spec), r.dir(id))
 		if err != nil {
+			for _, own := range owns {
+				_ = r.Release(own, r.dir(id))
+			}
 			os.RemoveAll(r.dir(id))
 			return err
 		}
+		o.Owns = append(o.Owns, owns...)
 		spec = outer
 	}
 	if o.Claimed != nil {

@@ -112,12 +112,8 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 			return -1, err
 		}
 	}
-	if isVM(s) {
-		if err := oci.Validate(s, "", seccomp.Validate); err != nil {
-			return -1, err
-		}
-		return runVM(rt, s, r)
-	}
+	// A VM run goes on as any other: create makes QEMU the container's
+	// init (pkg/vmcontainer), in its namespaces and cgroup.
 	if rt.Rootless && r.netMode != nil && r.netMode.Kind == "cni" {
 		return -1, fmt.Errorf("--net %s: CNI networks make bridges and firewall rules, which need root; without root use --net pasta or --net slirp (with -p HOST:CONTAINER), host or none", r.net)
 	}

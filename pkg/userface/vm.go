@@ -3,24 +3,13 @@ package userface
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
-
-	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/vm"
 )
 
 // ErrVMUnsupported: a run option the VM does not carry into the guest yet.
 var ErrVMUnsupported = errors.New("not supported with --isolation vm yet")
-
-func isVM(s *specs.Spec) bool {
-	v := s.Annotations[oci.AnnotationIsolation]
-	return v == oci.IsolationVM || v == oci.IsolationVMStrict
-}
 
 // checkVM refuses, before anything is made on the host, what a VM run
 // cannot carry into the guest yet: never silently dropped.
@@ -45,33 +34,6 @@ func checkVM(o *Options) error {
 		return fmt.Errorf("--publish: %w (the guest has no network device)", ErrVMUnsupported)
 	}
 	return nil
-}
-
-// runVM runs the person's payload in a VM of its own (pkg/vm): the spec
-// made by the profile is applied by the guest agent inside the VM.
-func runVM(rt *container.Runtime, s *specs.Spec, r *request) (int, error) {
-	if err := vm.Preflight(&vm.Options{}); err != nil {
-		return -1, err
-	}
-	accel, err := vmAccel(s, rt.Warnf)
-	if err != nil {
-		return -1, err
-	}
-	// The signals that end a run go to the payload in the guest; the
-	// runtime's own death kills QEMU (its parent-death signal).
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	defer signal.Stop(sigs)
-	return vm.Run(&vm.Options{
-		Spec: s, Rootfs: r.Rootfs, Accel: accel,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Signals: sigs,
-	})
-}
-
-// vmAccel: real KVM, else TCG with a loud warning, or refused under vm-strict.
-func vmAccel(s *specs.Spec, warnf func(string, ...any)) (string, error) {
-	return vm.ChooseAccel(s.Annotations[oci.AnnotationIsolation] == oci.IsolationVMStrict, oci.AnnotationIsolation+"="+oci.IsolationVMStrict, warnf)
 }
 
 // vmFacts adds what this host offers --isolation vm to check's facts: the

@@ -16,9 +16,13 @@
 // no capability to mount, the container's cgroup limits, QEMU's own seccomp
 // sandbox (-sandbox on, see pkg/vm) and virtiofsd's.
 //
+// With a user namespace QEMU runs as the container's root, an unprivileged
+// host uid: its bind sources are prepared where that uid reaches them
+// (userns.go), and the rootfs is shared with the ownership the container
+// sees.
+//
 // When not to use it: a container that shares the host's mount namespace
-// (there is no root to build for QEMU) is refused, and so, for now, is one
-// with a user namespace.
+// (there is no root to build for QEMU) is refused.
 package vmcontainer
 
 import (
@@ -27,11 +31,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/vm"
 )
@@ -106,63 +112,77 @@ var fileServerCaps = []string{
 }
 
 // Wrap returns the outer container's spec for inner, whose rootfs is at
-// rootfs; what it writes goes under stateDir/vm. It refuses under
-// vm-strict without real KVM, and names a missing QEMU or kernel.
-func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)) (*specs.Spec, error) {
+// rootfs; what it writes goes under stateDir/vm, and, for a container with
+// a user namespace, what it makes on the host outside the state directory
+// is returned for the container to own (delete removes it). It refuses
+// under vm-strict without real KVM, and names a missing QEMU or kernel.
+func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)) (_ *specs.Spec, owns []container.Owned, err error) {
 	if !oci.HasNamespace(inner, specs.MountNamespace) {
-		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces", Msg: "VM isolation needs a mount namespace (QEMU gets a root of its own)", Err: oci.ErrInvalidConfig}
+		return nil, nil, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces", Msg: "VM isolation needs a mount namespace (QEMU gets a root of its own)", Err: oci.ErrInvalidConfig}
 	}
-	// QEMU's root, its config and the boot files are root's alone on the
-	// host (the state directory, the kernel cache): a container root
-	// mapped to another uid could not reach them.
-	if oci.HasNamespace(inner, specs.UserNamespace) {
-		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces", Msg: "VM isolation with a user namespace is not supported yet (QEMU would run as the mapped root, which cannot reach its root-only boot files); drop the user namespace: the VM is the wall around the payload", Err: oci.ErrInvalidConfig}
+	if os.Geteuid() != 0 {
+		return nil, nil, errors.New("VM isolation needs root for now: the runtime prepares QEMU's root and the shared rootfs with mounts only root can make")
+	}
+	userNS := oci.HasNamespace(inner, specs.UserNamespace)
+	if userNS {
+		_, uok := hostID(inner.Linux.UIDMappings)
+		_, gok := hostID(inner.Linux.GIDMappings)
+		if !uok || !gok {
+			return nil, nil, &oci.FieldError{File: oci.ConfigFile, Field: "linux.uidMappings", Msg: "VM isolation with a user namespace needs container uid and gid 0 mapped in the config (QEMU runs as the container's root)", Err: oci.ErrInvalidConfig}
+		}
 	}
 	mem, err := guestMemory(inner)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := vm.Preflight(&vm.Options{}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	strict := inner.Annotations[oci.AnnotationIsolation] == oci.IsolationVMStrict
 	accel, err := vm.ChooseAccel(strict, "annotations."+oci.AnnotationIsolation+"="+oci.IsolationVMStrict, warnf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ao := &vm.Options{}
 	kernel, initrd, err := vm.Assets(ao)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := filepath.Join(stateDir, Dir)
-	root := filepath.Join(dir, "root")
-	for _, d := range []string{root, filepath.Join(dir, "run")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	// Debian's merged /usr: the rest of the root's paths are links into
-	// it, so QEMU's interpreter and libraries resolve as on the host.
-	// virtiofsd keeps its lock file under /var/run, a tmpfs here.
-	if err := os.MkdirAll(filepath.Join(root, "var"), 0o755); err != nil {
-		return nil, err
-	}
-	for l, target := range map[string]string{"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64", "var/run": "../run"} {
-		if err := os.Symlink(target, filepath.Join(root, l)); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, err
-		}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
 	}
 	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// The host's copy, which exec reads (InnerSpec).
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	l := layout{root: filepath.Join(dir, "root"), run: filepath.Join(dir, "run"), config: filepath.Join(dir, "config.json"),
+		binary: self, kernel: kernel, initrd: initrd, rootfs: rootfs}
+	_, hasKVM := kvmDevice()
+	kvmInside := hasKVM && accel == "kvm"
+	if userNS {
+		defer func() {
+			if err != nil {
+				release(owns, stateDir)
+				owns = nil
+			}
+		}()
+		if l, owns, err = reachable(inner, l, stateDir, cfg, kvmInside, warnf); err != nil {
+			return nil, owns, err
+		}
+	} else if err := os.MkdirAll(l.run, 0o700); err != nil {
+		return nil, nil, err
+	}
+	if err := skeleton(l.root); err != nil {
+		return nil, owns, err
 	}
 	ro := []string{"bind", "ro", "nosuid", "nodev"}
 	rootOpts := []string{"rbind", "nosuid", "nodev"}
@@ -175,12 +195,12 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
 		{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "mode=755", "size=1m"}},
 		{Destination: "/usr", Type: "bind", Source: "/usr", Options: []string{"rbind", "ro", "nosuid", "nodev"}},
-		{Destination: inBinary, Type: "bind", Source: self, Options: ro},
-		{Destination: inKernel, Type: "bind", Source: kernel, Options: ro},
-		{Destination: inInitrd, Type: "bind", Source: initrd, Options: ro},
-		{Destination: inConfig, Type: "bind", Source: filepath.Join(dir, "config.json"), Options: ro},
-		{Destination: inRun, Type: "bind", Source: filepath.Join(dir, "run"), Options: []string{"bind", "nosuid", "nodev", "noexec"}},
-		{Destination: inRootfs, Type: "bind", Source: rootfs, Options: rootOpts},
+		{Destination: inBinary, Type: "bind", Source: l.binary, Options: ro},
+		{Destination: inKernel, Type: "bind", Source: l.kernel, Options: ro},
+		{Destination: inInitrd, Type: "bind", Source: l.initrd, Options: ro},
+		{Destination: inConfig, Type: "bind", Source: l.config, Options: ro},
+		{Destination: inRun, Type: "bind", Source: l.run, Options: []string{"bind", "nosuid", "nodev", "noexec"}},
+		{Destination: inRootfs, Type: "bind", Source: l.rootfs, Options: rootOpts},
 	}
 	// The bundle's bind mounts (an engine's /etc/hosts, resolv.conf,
 	// volumes) are made inside the shared rootfs on the host side, where
@@ -195,12 +215,12 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 		// root cannot take a new directory: made here, as the namespace
 		// init would make it, resolved inside the rootfs.
 		if err := mountTarget(rootfs, m.Destination); err != nil {
-			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "mounts " + m.Destination, Err: err}
+			return nil, owns, &oci.FieldError{File: oci.ConfigFile, Field: "mounts " + m.Destination, Err: err}
 		}
 	}
 	out := &specs.Spec{
 		Version:     inner.Version,
-		Root:        &specs.Root{Path: root, Readonly: true},
+		Root:        &specs.Root{Path: l.root, Readonly: true},
 		Hostname:    inner.Hostname,
 		Domainname:  inner.Domainname,
 		Annotations: inner.Annotations,
@@ -219,19 +239,72 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 			OOMScoreAdj:     inner.Process.OOMScoreAdj,
 		},
 	}
-	if l := inner.Linux; l != nil {
+	if li := inner.Linux; li != nil {
 		out.Linux = &specs.Linux{
-			UIDMappings: l.UIDMappings, GIDMappings: l.GIDMappings,
-			Namespaces: l.Namespaces, Resources: l.Resources, CgroupsPath: l.CgroupsPath,
-			MaskedPaths: l.MaskedPaths, ReadonlyPaths: l.ReadonlyPaths,
+			UIDMappings: li.UIDMappings, GIDMappings: li.GIDMappings,
+			Namespaces: li.Namespaces, Resources: li.Resources, CgroupsPath: li.CgroupsPath,
+			MaskedPaths: li.MaskedPaths, ReadonlyPaths: li.ReadonlyPaths,
 		}
 	} else {
 		out.Linux = &specs.Linux{}
 	}
 	if kvm, ok := kvmDevice(); ok {
-		out.Linux.Devices = []specs.LinuxDevice{kvm}
+		if l.kvm == "" {
+			out.Linux.Devices = []specs.LinuxDevice{kvm}
+		} else {
+			// In a user namespace the init binds the host's nodes, which
+			// the container's root may not open: it gets a node of its own
+			// (reachable), and the devices cgroup the one rule for it.
+			out.Mounts = append(out.Mounts, specs.Mount{Destination: "/dev/kvm", Type: "bind", Source: l.kvm, Options: []string{"bind", "nosuid", "noexec"}})
+			res := specs.LinuxResources{}
+			if out.Linux.Resources != nil {
+				res = *out.Linux.Resources
+			}
+			res.Devices = append(slices.Clone(res.Devices), specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &kvm.Major, Minor: &kvm.Minor, Access: "rw"})
+			out.Linux.Resources = &res
+		}
 	}
-	return out, nil
+	return out, owns, nil
+}
+
+// layout is where the outer container's bind sources are on the host.
+type layout struct {
+	root, run, config, binary, kernel, initrd, rootfs string
+	kvm                                               string // a node for a user namespace's root, or ""
+}
+
+// skeleton makes QEMU's root: Debian's merged /usr (the rest of the root's
+// paths are links into it, so QEMU's interpreter and libraries resolve as
+// on the host) and every mount point, so that the init, which may be an
+// unprivileged user namespace's root by then, creates nothing in it.
+func skeleton(root string) error {
+	for _, d := range []string{root, filepath.Join(root, "var"), filepath.Join(root, inDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// virtiofsd keeps its lock file under /var/run, a tmpfs here.
+	for l, target := range map[string]string{"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64", "var/run": "../run"} {
+		if err := os.Symlink(target, filepath.Join(root, l)); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	for _, d := range []string{"proc", "dev", "run", "usr", inRun, inRootfs} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{inBinary, inKernel, inInitrd, inConfig} {
+		fd, err := os.OpenFile(filepath.Join(root, f), os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		fd.Close()
+	}
+	return nil
 }
 
 // kvmDevice is /dev/kvm as the host has it, for the container's /dev

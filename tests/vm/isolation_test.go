@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -289,19 +288,11 @@ func TestIsolationVMQEMUKilledMidRun(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("the payload did not start: %q %s", out.String(), errb.String())
 	}
-	// QEMU is bulwark's child.
-	var qemu int
-	ps, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range ps {
-		b, _ := os.ReadFile(p)
-		f := strings.Fields(string(b))
-		if len(f) > 3 && strings.HasPrefix(f[1], "(qemu-system") && f[3] == strconv.Itoa(cmd.Process.Pid) {
-			qemu, _ = strconv.Atoi(f[0])
-		}
-	}
+	// QEMU runs below bulwark, as its container's init's child.
+	qemu := descendant(cmd.Process.Pid, "qemu-system")
 	if qemu == 0 {
 		_ = cmd.Process.Kill()
-		t.Fatal("no QEMU child of bulwark")
+		t.Fatal("no QEMU below bulwark")
 	}
 	_ = syscall.Kill(qemu, syscall.SIGKILL)
 	err := cmd.Wait()

@@ -91,6 +91,13 @@ func vmBundle(t *testing.T, mutate func(*specs.Spec)) string {
 // come on the returned channel.
 func (o ociRuntime) createAttached(id, bundle string) <-chan string {
 	o.t.Helper()
+	return o.createAttachedWith(nil, id, bundle)
+}
+
+// createAttachedWith is createAttached with global flags before create
+// (--harden).
+func (o ociRuntime) createAttachedWith(global []string, id, bundle string) <-chan string {
+	o.t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		o.t.Fatal(err)
@@ -102,7 +109,8 @@ func (o ociRuntime) createAttached(id, bundle string) <-chan string {
 		o.t.Fatal(err)
 	}
 	defer errf.Close()
-	cmd := exec.Command(o.bin, "--root", o.root, "create", "--bundle", bundle, id)
+	args := append(append([]string{"--root", o.root}, global...), "create", "--bundle", bundle, id)
+	cmd := exec.Command(o.bin, args...)
 	cmd.Stdout, cmd.Stderr = pw, errf
 	err = cmd.Run()
 	pw.Close()
