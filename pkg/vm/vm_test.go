@@ -2,6 +2,7 @@ package vm
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -346,5 +347,47 @@ func TestExitReportSurvivesQEMUEndingFirst(t *testing.T) {
 	code, err := v.wait()
 	if err != nil || code != 7 {
 		t.Errorf("wait after QEMU ended = %d, %v; want the reported 7", code, err)
+	}
+}
+
+// TestLoadableAgentRunsWithoutItsSections: the initramfs's /init is the
+// binary without section headers, DWARF and symbols; it must be smaller
+// and still run (here, natively: the test binary is one such ELF).
+func TestLoadableAgentRunsWithoutItsSections(t *testing.T) {
+	static := "/bin/busybox"
+	if err := checkStatic(static); err != nil {
+		t.Skipf("no static binary to cut: %v", err)
+	}
+	for _, bin := range []string{static, "/proc/self/exe"} {
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := loadable(b)
+		if len(cut) > len(b) {
+			t.Fatalf("%s: %d bytes cut to %d", bin, len(b), len(cut))
+		}
+		t.Logf("%s: %d bytes, loadable part %d", bin, len(b), len(cut))
+		f, err := elf.NewFile(bytes.NewReader(cut))
+		if err != nil {
+			t.Fatalf("%s: the cut binary is no ELF: %v", bin, err)
+		}
+		if len(f.Sections) != 0 && len(cut) < len(b) {
+			t.Errorf("%s: %d sections left", bin, len(f.Sections))
+		}
+		if bin != static {
+			continue
+		}
+		p := filepath.Join(t.TempDir(), "busybox")
+		if err := os.WriteFile(p, cut, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(p, "echo", "cut-runs").Output()
+		if err != nil || strings.TrimSpace(string(out)) != "cut-runs" {
+			t.Errorf("the cut busybox: %q, %v", out, err)
+		}
+	}
+	if got := loadable([]byte("not an ELF")); string(got) != "not an ELF" {
+		t.Errorf("a non-ELF came back as %q", got)
 	}
 }
