@@ -41,6 +41,10 @@ type InitConfig struct {
 	// NetNSReady: the runtime created the new network namespace, with lo
 	// up, and the constructor joined it (pkg/netns).
 	NetNSReady bool
+	// SendNamespaces: the init sends its user and network namespaces
+	// (a Namespaces frame) once it is in its cgroups, before the Hooks
+	// frame.
+	SendNamespaces bool
 	// CgroupPending: the runtime sent this config before placing the init
 	// in its cgroups, so that the init's rootfs work overlaps those writes
 	// (about a millisecond across the eleven v1 hierarchies). A Cgroup

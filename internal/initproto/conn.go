@@ -181,14 +181,15 @@ func encode(m Message) ([]byte, error) {
 // decoders turn a frame's fields into its message; a kind without fields
 // decodes only from nothing.
 var decoders = [...]func([]byte) (Message, error){
-	kindConfig:  decodeAs[*InitConfig],
-	kindCgroup:  decodeAs[Cgroup],
-	kindHooks:   decodeAs[Hooks],
-	kindResume:  decodeAs[Resume],
-	kindConsole: decodeAs[Console],
-	kindSeccomp: decodeAs[Seccomp],
-	kindReady:   decodeAs[Ready],
-	kindError:   decodeAs[Error],
+	kindConfig:     decodeAs[*InitConfig],
+	kindCgroup:     decodeAs[Cgroup],
+	kindHooks:      decodeAs[Hooks],
+	kindResume:     decodeAs[Resume],
+	kindConsole:    decodeAs[Console],
+	kindSeccomp:    decodeAs[Seccomp],
+	kindReady:      decodeAs[Ready],
+	kindError:      decodeAs[Error],
+	kindNamespaces: decodeAs[Namespaces],
 }
 
 func decodeAs[T Message](fields []byte) (Message, error) {

@@ -15,19 +15,21 @@ type kind byte
 // Kinds, in the order they flow during create. Zero is never a kind, so an
 // empty or zeroed body is malformed.
 const (
-	kindConfig  kind = 1 + iota // runtime -> init: *InitConfig
-	kindCgroup                  // runtime -> init: Cgroup
-	kindHooks                   // init -> runtime: Hooks
-	kindResume                  // runtime -> init: Resume
-	kindConsole                 // init -> runtime: Console
-	kindSeccomp                 // init -> runtime: Seccomp
-	kindReady                   // init -> runtime: Ready
-	kindError                   // init -> runtime: Error
+	kindConfig     kind = 1 + iota // runtime -> init: *InitConfig
+	kindCgroup                     // runtime -> init: Cgroup
+	kindHooks                      // init -> runtime: Hooks
+	kindResume                     // runtime -> init: Resume
+	kindConsole                    // init -> runtime: Console
+	kindSeccomp                    // init -> runtime: Seccomp
+	kindReady                      // init -> runtime: Ready
+	kindError                      // init -> runtime: Error
+	kindNamespaces                 // init -> runtime: Namespaces
 )
 
 var kindNames = [...]string{
 	kindConfig: "config", kindCgroup: "cgroup", kindHooks: "hooks", kindResume: "resume",
 	kindConsole: "console", kindSeccomp: "seccomp", kindReady: "ready", kindError: "error",
+	kindNamespaces: "namespaces",
 }
 
 func (k kind) String() string {
@@ -60,6 +62,13 @@ type Console struct{}
 // pass on to linux.seccomp.listenerPath; the init waits for Resume.
 type Seccomp struct{}
 
+// Namespaces carries the init's user and network namespaces (two attached
+// fds, in that order) when its config asked for them (SendNamespaces): a
+// user-mode network helper of the caller's joins them before the payload
+// runs, which it could not do through /proc/PID/ns while the init is not
+// dumpable. The init goes on without waiting.
+type Namespaces struct{}
+
 // Ready says the process is set up: a create's init now waits for Resume and
 // then for start, an exec'd process for Resume before its execve.
 type Ready struct {
@@ -82,3 +91,4 @@ func (Console) kind() kind     { return kindConsole }
 func (Seccomp) kind() kind     { return kindSeccomp }
 func (Ready) kind() kind       { return kindReady }
 func (Error) kind() kind       { return kindError }
+func (Namespaces) kind() kind  { return kindNamespaces }

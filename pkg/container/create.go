@@ -88,6 +88,11 @@ type CreateOpts struct {
 	// from then on Owns is the container's, and a failed create's own
 	// undo (delete's destroy) releases it, so the caller must not.
 	Claimed func()
+	// Namespaces, when set, gets the init's user and network namespaces
+	// (in that order, its own to close) while the container is created,
+	// before its payload can run: a user-mode network (pasta,
+	// slirp4netns) attaches to them. An error fails the create.
+	Namespaces func(userns, netns *os.File) error
 	// wantConsole: the runtime stays attached and relays the terminal itself
 	// (foreground run without --console-socket); the pty master lands in gotConsole.
 	wantConsole bool
@@ -358,8 +363,9 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 		ID: st.ID, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NewUserNS: oci.CreatesNamespace(spec, specs.UserNamespace), CgroupNS: oci.CreatesNamespace(spec, specs.CgroupNamespace),
 		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
-		NetNSReady: files.netns != nil,
-		State:      &specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Bundle: st.Bundle, Annotations: spec.Annotations},
+		NetNSReady:     files.netns != nil,
+		SendNamespaces: o.Namespaces != nil,
+		State:          &specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Bundle: st.Bundle, Annotations: spec.Annotations},
 	}
 	if cfg.SeccompProgram, err = bpf(); err != nil {
 		return err
@@ -407,6 +413,9 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 		lost: func(err error) error {
 			return fmt.Errorf("container init exited before the container was created: %w", err)
 		},
+	}
+	if o.Namespaces != nil {
+		c.namespaces = func(fs []*os.File) error { return o.Namespaces(fs[0], fs[1]) }
 	}
 	if o.wantConsole {
 		c.console = func(f *os.File) { o.gotConsole = f }

@@ -359,6 +359,9 @@ type conversation struct {
 	console func(*os.File)
 	// seccomp passes the notify fd on; it owns the files.
 	seccomp func([]*os.File) error
+	// namespaces takes the init's user and network namespaces
+	// (CreateOpts.Namespaces); nil: none are expected.
+	namespaces func([]*os.File) error
 	// ready is called when the process is set up, before the init is let
 	// go: a create's init then waits for start, an exec'd process execs.
 	ready func() error
@@ -416,6 +419,14 @@ func (p *initProc) converse(c conversation) error {
 				return err
 			}
 			if err := resume(); err != nil {
+				return err
+			}
+		case initproto.Namespaces:
+			if len(files) != 2 || c.namespaces == nil {
+				closeFiles(files)
+				return errors.New("init sent unexpected namespaces")
+			}
+			if err := c.namespaces(files); err != nil {
 				return err
 			}
 		case initproto.Ready:

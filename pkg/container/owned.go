@@ -37,6 +37,12 @@ const (
 	// Releaser given to the Runtime can undo it (pkg/network): the
 	// lifecycle code never links the networking code itself.
 	OwnedNetwork OwnedKind = "network"
+	// OwnedProcessGroup is a process group of helpers on the host (a
+	// user-mode network's relay) whose record, "PGID STARTTIME", is the
+	// file Path: its leader's start time tells it from a later group of
+	// the same number. Killed with SIGKILL; a missing record is nothing to
+	// kill.
+	OwnedProcessGroup OwnedKind = "processGroup"
 )
 
 // Releaser removes an Owned resource of a kind whose undo lives outside
@@ -75,6 +81,8 @@ func (o Owned) Release(owner string) error {
 		return nil
 	case OwnedUsernsRange:
 		return (&userns.Pool{Dir: o.Path}).Release(owner)
+	case OwnedProcessGroup:
+		return KillRecordedGroup(o.Path)
 	case OwnedMount:
 		err := unix.Unmount(o.Path, unix.MNT_DETACH)
 		if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
@@ -112,4 +120,41 @@ func removeAll(path string) error {
 		return nil
 	})
 	return os.RemoveAll(path)
+}
+
+// RecordGroup writes the record of process group pgid (its leader's pid)
+// for OwnedProcessGroup.
+func RecordGroup(path string, pgid int) error {
+	start, _, err := procStat(pgid)
+	if err != nil {
+		return fmt.Errorf("recording process group %d: %w", pgid, err)
+	}
+	return os.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", pgid, start)), 0o600)
+}
+
+// KillRecordedGroup kills the process group a RecordGroup record names,
+// unless its number now belongs to another process: the leader's pid is
+// that of a process started at another time. A leader gone while others
+// of its group live keeps the number from reuse, so the group is killed
+// then too.
+func KillRecordedGroup(path string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var pgid int
+	var start uint64
+	if _, err := fmt.Sscanf(string(b), "%d %d", &pgid, &start); err != nil || pgid <= 1 {
+		return fmt.Errorf("process group record %s: %q is not \"PGID STARTTIME\"", path, b)
+	}
+	if now, _, err := procStat(pgid); err == nil && now != start {
+		return nil
+	}
+	if err := unix.Kill(-pgid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("killing process group %d (%s): %w", pgid, path, err)
+	}
+	return nil
 }

@@ -1,10 +1,14 @@
 package container
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
@@ -95,5 +99,66 @@ func mustWrite(t *testing.T, path string) {
 	}
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestKillRecordedGroup(t *testing.T) {
+	dir := t.TempDir()
+	sleeper := func(t *testing.T) *exec.Cmd {
+		c := exec.Command("sleep", "30")
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	for _, c := range []struct {
+		name     string
+		record   func(t *testing.T, path string) *exec.Cmd
+		wantErr  bool
+		wantDead bool
+	}{
+		{"no record: nothing to kill", func(*testing.T, string) *exec.Cmd { return nil }, false, false},
+		{"malformed record", func(t *testing.T, p string) *exec.Cmd {
+			os.WriteFile(p, []byte("pasta\n"), 0o600)
+			return nil
+		}, true, false},
+		{"live group: killed", func(t *testing.T, p string) *exec.Cmd {
+			c := sleeper(t)
+			if err := RecordGroup(p, c.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, false, true},
+		{"number reused by a later process: spared", func(t *testing.T, p string) *exec.Cmd {
+			c := sleeper(t)
+			os.WriteFile(p, []byte(fmt.Sprintf("%d 1\n", c.Process.Pid)), 0o600)
+			return c
+		}, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+			proc := c.record(t, p)
+			err := KillRecordedGroup(p)
+			if (err != nil) != c.wantErr {
+				t.Fatalf("KillRecordedGroup: %v, want error %v", err, c.wantErr)
+			}
+			if proc == nil {
+				return
+			}
+			done := make(chan error, 1)
+			go func() { done <- proc.Wait() }()
+			select {
+			case <-done:
+				if !c.wantDead {
+					t.Error("the process was killed")
+				}
+			case <-time.After(2 * time.Second):
+				if c.wantDead {
+					t.Error("the process is alive 2s later")
+				}
+			}
+		})
 	}
 }

@@ -25,6 +25,10 @@ type RunOpts struct {
 	// Signals, when set, are the caller's (NotifySignals), left registered
 	// after Run; without, Run registers and unregisters its own.
 	Signals *Signals
+	// Created, when set, is called with the init's pid once the container
+	// is created, before its payload starts; an error deletes it and ends
+	// the run (a user-mode network is made ready here).
+	Created func(pid int) error
 	// Started, when set, is called once the payload runs, before Run
 	// waits for it (a detached person's run reports it then).
 	Started func()
@@ -35,6 +39,9 @@ type RunOpts struct {
 func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 	if o.Detach {
 		if err := r.Create(id, bundle, &o.CreateOpts); err != nil {
+			return -1, err
+		}
+		if err := r.created(id, o); err != nil {
 			return -1, err
 		}
 		if err := r.Start(id); err != nil {
@@ -64,6 +71,13 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 	}
 	tty := attachConsole(o.gotConsole)
 	phase.Mark("created")
+	if err := r.created(id, o); err != nil {
+		if tty != nil {
+			tty.master.Close()
+			rawtty.Restore(0, tty.restore)
+		}
+		return -1, err
+	}
 	sigs.Wait()
 	if err := r.Start(id); err != nil {
 		r.Delete(id, true)
@@ -85,6 +99,21 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 	}
 	phase.Mark("deleted")
 	return code, nil
+}
+
+// created runs o.Created; when it fails, the container is deleted.
+func (r *Runtime) created(id string, o *RunOpts) error {
+	if o.Created == nil {
+		return nil
+	}
+	st, err := r.loadState(id)
+	if err == nil {
+		err = o.Created(st.Pid)
+	}
+	if err != nil {
+		r.Delete(id, true)
+	}
+	return err
 }
 
 // ExecOpts are exec's flags.

@@ -207,6 +207,11 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if err := cg.enter(); err != nil {
 		return err
 	}
+	if cfg.SendNamespaces {
+		if err := sendNamespaces(conn); err != nil {
+			return err
+		}
+	}
 	// prestart and createRuntime hooks run in the runtime's namespaces, now
 	// that ours exist and before pivot_root.
 	if err := conn.Send(initproto.Hooks{}); err != nil {
@@ -872,4 +877,24 @@ func execError(path string, err error) error {
 		return fmt.Errorf("exec %s: %w (is its #! interpreter or ELF loader missing from the container?)", path, err)
 	}
 	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// sendNamespaces hands the runtime our user and network namespaces: a
+// process of ours may open its own /proc/self/ns, which no other
+// unprivileged process may while we are not dumpable.
+func sendNamespaces(conn *initproto.Conn) error {
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, ns := range []string{"user", "net"} {
+		fd, err := unix.Open("/proc/self/ns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("init: opening its %s namespace for the runtime: %w", ns, err)
+		}
+		fds = append(fds, fd)
+	}
+	return conn.Send(initproto.Namespaces{}, fds...)
 }
