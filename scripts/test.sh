@@ -14,6 +14,8 @@
 #   cri          ./tests/cri: containerd's CRI runs pods with bulwark (crictl)
 #   critest      Kubernetes' CRI validation suite, bulwark vs runc (not in all)
 #   cri17        a hostUsers: false pod through containerd 1.7, built from source (not in all)
+#   usernet      ./tests' user-mode network tests alone (pasta, slirp4netns), ten
+#                first-instruction runs per relay instead of three
 #   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver, --isolation vm)
 #   vmiso        ./tests/vm's VM isolation tests alone (TestIsolationVM*, TestOCIVM*)
 #   conformance  the OCI runtime-tools validation suite (conformance/run.sh)
@@ -159,9 +161,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | engines | cri | critest | cri17 | vm | vmiso | conformance | fuzz) ;;
+	all | quick | lint | unit | integration | network | usernet | engines | cri | critest | cri17 | vm | vmiso | conformance | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, engines, cri, critest, cri17, vm, vmiso, conformance, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, engines, cri, critest, cri17, vm, vmiso, conformance, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -195,6 +197,11 @@ for t in "${targets[@]}"; do
 		# Part of integration (and so of all) too: the networks alone.
 		echo "== network tests"
 		gotest_root -run '^TestNetwork' ./tests/
+		;;
+	usernet)
+		# Part of integration too, with three runs where this has ten.
+		echo "== user-mode network tests"
+		BULWARK_USERNET_LOOPS=10 gotest_root -run '^(TestRootlessUserModeNetwork|TestUserModeNetwork)' ./tests/
 		;;
 	engines)
 		./scripts/install-engines.sh

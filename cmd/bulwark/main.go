@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/network"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
+	"github.com/bulwark-sec/bulwark/pkg/usernet"
 	"github.com/bulwark-sec/bulwark/pkg/vmagent"
 	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
 )
@@ -49,6 +50,10 @@ func main() {
 	// A VM container's init: QEMU's monitor inside the container.
 	if vmcontainer.IsMonitor() {
 		vmcontainer.Monitor()
+	}
+	// A user-mode network's keeper (--net pasta|slirp).
+	if usernet.IsKeeper() {
+		usernet.Keeper()
 	}
 	// The init is started as "bulwark init" after the C constructor ran:
 	// skip all CLI work on that path, it is on every container's start.

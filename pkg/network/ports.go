@@ -1,11 +1,13 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Port is one -p [IP:]HOST:CONTAINER[/tcp|udp], in the portmap plugin's
@@ -93,4 +95,26 @@ func (p Port) free() error {
 func (p Port) overlaps(q Port) bool {
 	return p.HostPort == q.HostPort && p.Protocol == q.Protocol &&
 		(p.HostIP == "" || q.HostIP == "" || p.HostIP == q.HostIP)
+}
+
+// CheckHostPorts refuses a host port given twice or that no process of
+// ours could bind now (another process holds it, or it is below the
+// unprivileged port start): for relays that bind on the host themselves
+// (pasta, slirp4netns), so the person gets the reason before the container
+// exists rather than the relay's.
+func CheckHostPorts(ps []Port) error {
+	for i, p := range ps {
+		for _, q := range ps[:i] {
+			if p.overlaps(q) {
+				return fmt.Errorf("-p %s: host port %d/%s given twice", p, p.HostPort, p.Protocol)
+			}
+		}
+		if err := p.free(); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("-p %s: host port %d/%s is in use on the host: %w", p, p.HostPort, p.Protocol, err)
+			}
+			return fmt.Errorf("-p %s: host port %d/%s cannot be bound: %w", p, p.HostPort, p.Protocol, err)
+		}
+	}
+	return nil
 }

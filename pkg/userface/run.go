@@ -163,15 +163,10 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	if d != nil {
 		ro.Started = d.started
 	}
-	var relay *userNet
+	var relay *userNetRun
 	if isUserNet(r.net) {
-		started := ro.Started
-		ro.Started = func() {
-			relay = attachUserNet(rt, id, r, p.Bundle)
-			if started != nil {
-				started()
-			}
-		}
+		relay = &userNetRun{r: r, dir: p.Bundle}
+		relay.wire(ro)
 	}
 	code, err := rt.Run(id, p.Bundle, ro)
 	relay.stop()

@@ -136,7 +136,23 @@ func Remove(rt *container.Runtime, id string, force bool) error {
 	if errors.Is(err, container.ErrNotExist) {
 		b := PathsOf(rt.Root, id).Bundle
 		if _, serr := os.Stat(b); serr == nil {
-			return os.RemoveAll(b)
+			if rt.Rootless {
+				// Its private files and volumes, made before the
+				// container, are plain directories under the state
+				// directory without root: nothing is mounted there.
+				p := pathsFor(rt, id)
+				for _, d := range []string{p.Files, p.Volumes} {
+					if err := os.RemoveAll(d); err != nil {
+						return err
+					}
+					_ = os.Remove(filepath.Dir(d))
+				}
+			}
+			if err := os.RemoveAll(b); err != nil {
+				return err
+			}
+			_ = os.Remove(filepath.Dir(b))
+			return nil
 		}
 	}
 	if err != nil {
