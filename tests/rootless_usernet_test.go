@@ -49,8 +49,9 @@ func relaysOf(uid int) []string {
 	var out []string
 	for _, pid := range processesOf(uid) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		switch c := strings.TrimSpace(string(b)); c {
-		case "pasta", "passt", "slirp4netns", "bulwark-usernet":
+		// pasta execs pasta.avx2 where the CPU has AVX2.
+		c := strings.TrimSpace(string(b))
+		if strings.HasPrefix(c, "pasta") || strings.HasPrefix(c, "passt") || c == "slirp4netns" || c == "bulwark-usernet" {
 			out = append(out, fmt.Sprintf("%d %s", pid, c))
 		}
 	}
