@@ -223,9 +223,12 @@ func (b *bench) render() string {
 	// bench/network.sh measures the networks on its own (it changes the
 	// host's links and rules); its last report is carried over, with its
 	// own commit and date.
-	if b, err := os.ReadFile("bench/results/network.md"); err == nil {
-		m.p("%s", strings.TrimSpace(string(b)))
-		m.p("")
+	// bench/rootless.sh likewise (it runs as an account of its own).
+	for _, f := range []string{"bench/results/network.md", "bench/results/rootless.md"} {
+		if b, err := os.ReadFile(f); err == nil {
+			m.p("%s", strings.TrimSpace(string(b)))
+			m.p("")
+		}
 	}
 
 	m.p("## Notes")
