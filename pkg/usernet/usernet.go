@@ -266,27 +266,7 @@ func start(cfg config) (*os.Process, <-chan error, error) {
 	case Pasta:
 		pidFile := filepath.Join(cfg.Dir, "pasta.pid")
 		os.Remove(pidFile)
-		args := []string{"-f", "-q", "--config-net", "--pid", pidFile, "-T", "none", "-U", "none",
-			"--no-map-gw", "--no-netns-quit", "--userns", "/proc/self/fd/5", "--netns", "/proc/self/fd/6"}
-		var tcp, udp []string
-		for _, pt := range cfg.Ports {
-			spec := fmt.Sprintf("%d:%d", pt.HostPort, pt.ContainerPort)
-			if pt.HostIP != "" {
-				spec = pt.HostIP + "/" + spec
-			}
-			if pt.Protocol == "udp" {
-				udp = append(udp, spec)
-			} else {
-				tcp = append(tcp, spec)
-			}
-		}
-		args = append(args, "-t", orNone(tcp), "-u", orNone(udp))
-		if os.Geteuid() == 0 {
-			// pasta started by root becomes nobody unless told, and
-			// nobody may not enter a user namespace that root owns;
-			// slirp4netns stays root likewise.
-			args = append(args, "--runas", "0:0")
-		}
+		args := pastaArgs(cfg.Ports, pidFile, os.Geteuid() == 0)
 		cmd = exec.Command("pasta", args...)
 		cmd.ExtraFiles = []*os.File{nil, nil, userns, netns}
 		// pasta writes its pid file once its interface is configured
@@ -375,6 +355,35 @@ func logTail(path string) string {
 		return ""
 	}
 	return ": " + strings.Join(keep, "; ")
+}
+
+// pastaArgs is pasta's command line: in the foreground (the keeper is its
+// parent), ready when pidFile is written, the namespaces as fds 5 and 6,
+// the ports published, and nothing of the host's own reachable from the
+// namespace (-T/-U none, --no-map-gw).
+func pastaArgs(ports []network.Port, pidFile string, root bool) []string {
+	args := []string{"-f", "-q", "--config-net", "--pid", pidFile, "-T", "none", "-U", "none",
+		"--no-map-gw", "--no-netns-quit", "--userns", "/proc/self/fd/5", "--netns", "/proc/self/fd/6"}
+	var tcp, udp []string
+	for _, pt := range ports {
+		spec := fmt.Sprintf("%d:%d", pt.HostPort, pt.ContainerPort)
+		if pt.HostIP != "" {
+			spec = pt.HostIP + "/" + spec
+		}
+		if pt.Protocol == "udp" {
+			udp = append(udp, spec)
+		} else {
+			tcp = append(tcp, spec)
+		}
+	}
+	args = append(args, "-t", orNone(tcp), "-u", orNone(udp))
+	if root {
+		// pasta started by root becomes nobody unless told, and nobody
+		// may not enter a user namespace that root owns; slirp4netns
+		// stays root likewise.
+		args = append(args, "--runas", "0:0")
+	}
+	return args
 }
 
 func orNone(specs []string) string {
