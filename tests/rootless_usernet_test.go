@@ -22,6 +22,14 @@ import (
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 )
 
+// newRootlessNetEnv is newRootlessEnv as the user-mode network tests'
+// own account.
+func newRootlessNetEnv(t *testing.T) *rootlessEnv {
+	t.Helper()
+	testrootfs.RequireUserNS(t)
+	return newRootlessEnvAs(t, testrootfs.RequireRootlessNetUser(t))
+}
+
 var userNets = []struct{ net, bin string }{{"pasta", "pasta"}, {"slirp", "slirp4netns"}}
 
 // start runs bulwark as the account without waiting for it; its output
@@ -117,7 +125,7 @@ func TestRootlessUserModeNetworkIsUpBeforeThePayloadStarts(t *testing.T) {
 	for _, tool := range userNets {
 		t.Run(tool.net, func(t *testing.T) {
 			testrootfs.RequireBinary(t, tool.bin)
-			r := newRootlessEnv(t)
+			r := newRootlessNetEnv(t)
 			rootfs := testrootfs.UserRootfs(t, r.u)
 			// The payload's very first action is the connection: no
 			// shell, no retry. Three runs in the default suite, ten with
@@ -149,7 +157,7 @@ func TestRootlessUserModeNetworkEndsWithTheContainerWhenTheRunIsKilled(t *testin
 	for i, tool := range userNets {
 		t.Run(tool.net, func(t *testing.T) {
 			testrootfs.RequireBinary(t, tool.bin)
-			r := newRootlessEnv(t)
+			r := newRootlessNetEnv(t)
 			rootfs := testrootfs.UserRootfs(t, r.u)
 			port := 18472 + i
 			name := "killed-" + tool.net
@@ -188,7 +196,7 @@ func TestRootlessUserModeNetworkEndsWithTheContainerWhenTheRunIsKilled(t *testin
 
 func TestRootlessUserModeNetworkRunKilledAtAnyPointLeavesNothingAfterRmF(t *testing.T) {
 	testrootfs.RequireBinary(t, "pasta")
-	r := newRootlessEnv(t)
+	r := newRootlessNetEnv(t)
 	rootfs := testrootfs.UserRootfs(t, r.u)
 	for i, delay := range []time.Duration{30, 100, 250, 600} {
 		name := "midcreate-" + strconv.Itoa(i)
@@ -212,7 +220,7 @@ func TestRootlessUserModeNetworkPortIsGivenBackAndRefusedWhenTaken(t *testing.T)
 	for i, tool := range userNets {
 		t.Run(tool.net, func(t *testing.T) {
 			testrootfs.RequireBinary(t, tool.bin)
-			r := newRootlessEnv(t)
+			r := newRootlessNetEnv(t)
 			rootfs := testrootfs.UserRootfs(t, r.u)
 			port := 18490 + i
 			addr := fmt.Sprintf("127.0.0.1:%d", port)

@@ -25,9 +25,13 @@ type RootlessUser struct {
 // Debian hands out and above pkg/userns's pool.
 const (
 	rootlessUserName = "bulwark-rootless"
-	noSubIDsUserName = "bulwark-nosubids"
-	RootlessSubStart = 1300000000
-	RootlessSubCount = 65536
+	// The user-mode network tests' account: their relays and keepers are
+	// processes of its own, which the other rootless tests' checks for
+	// leftovers (run by another process at the same time) never see.
+	rootlessNetUserName = "bulwark-rootnet"
+	noSubIDsUserName    = "bulwark-nosubids"
+	RootlessSubStart    = 1300000000
+	RootlessSubCount    = 65536
 )
 
 // RequireRootlessUser returns the test account with subordinate uid and
@@ -47,6 +51,20 @@ func RequireRootlessUser(t testing.TB) RootlessUser {
 	return u
 }
 
+// RequireRootlessNetUser is RequireRootlessUser for the user-mode network
+// tests: another account, with the range after the first one's.
+func RequireRootlessNetUser(t testing.TB) RootlessUser {
+	t.Helper()
+	RequireRoot(t)
+	RequireBinary(t, "newuidmap")
+	RequireBinary(t, "newgidmap")
+	u, err := ensureUserRange(rootlessNetUserName, true, RootlessSubStart+RootlessSubCount)
+	if err != nil {
+		t.Skipf("rootless test user: %v", err)
+	}
+	return u
+}
+
 // RequireUserWithoutSubIDs returns a test account with no line in
 // /etc/subuid or /etc/subgid.
 func RequireUserWithoutSubIDs(t testing.TB) RootlessUser {
@@ -60,6 +78,10 @@ func RequireUserWithoutSubIDs(t testing.TB) RootlessUser {
 }
 
 func ensureUser(name string, subIDs bool) (RootlessUser, error) {
+	return ensureUserRange(name, subIDs, RootlessSubStart)
+}
+
+func ensureUserRange(name string, subIDs bool, subStart int) (RootlessUser, error) {
 	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "bulwark-rootless-user.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return RootlessUser{}, err
@@ -81,7 +103,7 @@ func ensureUser(name string, subIDs bool) (RootlessUser, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	want := fmt.Sprintf("%s:%d:%d", name, RootlessSubStart, RootlessSubCount)
+	want := fmt.Sprintf("%s:%d:%d", name, subStart, RootlessSubCount)
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
 		lines := subIDLines(f, name)
 		switch {
