@@ -113,9 +113,14 @@ const idMapFile = "idmap"
 func (s *Store) CheckIDMap(want string) error {
 	p := filepath.Join(s.Root, idMapFile)
 	b, err := os.ReadFile(p)
+	ents, _ := os.ReadDir(filepath.Join(s.Root, "layers/sha256"))
 	if err == nil {
 		if string(b) == want {
 			return nil
+		}
+		if len(ents) == 0 {
+			// Nothing unpacked under the old ranges is left.
+			return s.writeAtomic(p, []byte(want))
 		}
 		return fmt.Errorf("%w: %s records\n%s\nbut /etc/subuid and /etc/subgid now give you\n%s\n"+
 			"its files would have the wrong owners in containers; restore the earlier ranges, or have root remove %s (rm -rf, as its files belong to ids you no longer map) and pull or load your images again",
@@ -124,7 +129,7 @@ func (s *Store) CheckIDMap(want string) error {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("image store: %w", err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(s.Root, "layers/sha256")); len(ents) > 0 {
+	if len(ents) > 0 {
 		return fmt.Errorf("%w: %s holds layers unpacked without their owners (every file yours), by an earlier version: remove them (bulwark rmi each image, then bulwark image prune) and pull or load again",
 			ErrIDMap, s.Root)
 	}

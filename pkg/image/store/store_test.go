@@ -103,6 +103,7 @@ func TestCheckIDMap(t *testing.T) {
 		{"a new store records the mapping", "", false, mapA, false},
 		{"the same mapping", mapA, true, mapA, false},
 		{"another mapping is refused", mapB, true, mapA, true},
+		{"another mapping over no layer is replaced", mapB, false, mapA, false},
 		{"layers without a record predate owners", "", true, mapA, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
