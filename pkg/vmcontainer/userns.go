@@ -67,6 +67,10 @@ func reachable(inner *specs.Spec, l layout, stateDir string, cfg []byte, kvm boo
 		return l, nil, err
 	}
 	base := UsernsDir(stateDir)
+	// The state directory was made by this create (the id's claim), so a
+	// directory for it here is an earlier create's of the same id, killed
+	// before its state recorded what it made.
+	sweepStale(base)
 	if err := os.Mkdir(base, 0o711); err != nil {
 		return l, nil, fmt.Errorf("vm container: %w", err)
 	}
@@ -235,6 +239,24 @@ func copyOwned(src, dst string, uid, gid int) error {
 	}
 	_, err = io.Copy(out, in)
 	return err
+}
+
+// sweepStale removes what a killed create left in base, mounts first;
+// nothing is removed recursively across a mount that stays.
+func sweepStale(base string) {
+	if _, err := os.Lstat(base); err != nil {
+		return
+	}
+	for _, n := range []string{"rootfs", "bulwark", "kernel", "initrd"} {
+		_ = unix.Unmount(filepath.Join(base, n), unix.MNT_DETACH)
+	}
+	for _, n := range []string{"rootfs", "bulwark", "kernel", "initrd", "config.json", "kvm"} {
+		_ = os.Remove(filepath.Join(base, n))
+	}
+	for _, n := range []string{"root", "run"} {
+		_ = os.RemoveAll(filepath.Join(base, n))
+	}
+	_ = os.Remove(base)
 }
 
 func release(owns []container.Owned, stateDir string) {
