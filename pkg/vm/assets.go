@@ -211,7 +211,10 @@ func bootKernel(k *Kernel, cacheDir string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		// Not an xz kernel after all (Debian's cloud kernel is LZ4, and
+		// its bytes can hold xz's magic by chance): boot it as found,
+		// slower but booting.
+		return k.Path, nil
 	}
 	return out, nil
 }

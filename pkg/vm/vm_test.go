@@ -391,3 +391,25 @@ func TestLoadableAgentRunsWithoutItsSections(t *testing.T) {
 		t.Errorf("a non-ELF came back as %q", got)
 	}
 }
+
+// TestKernelThatIsNotXzBootsAsFound: a PVH bzImage whose bytes hold xz's
+// magic by chance (an LZ4 kernel) is booted as found, not refused.
+func TestKernelThatIsNotXzBootsAsFound(t *testing.T) {
+	if _, err := exec.LookPath("xz"); err != nil {
+		t.Skip("no xz")
+	}
+	dir := t.TempDir()
+	k := filepath.Join(dir, "vmlinuz-9.9-lz4")
+	img := append([]byte("MZ not an ELF, some setup code "), xzMagic...)
+	img = append(img, []byte("then LZ4 bytes, not an xz stream")...)
+	if err := os.WriteFile(k, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config-9.9-lz4"), []byte("\nCONFIG_PVH=y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bootKernel(newKernel(k), t.TempDir())
+	if err != nil || got != k {
+		t.Errorf("bootKernel = %q, %v; want %s as found", got, err, k)
+	}
+}

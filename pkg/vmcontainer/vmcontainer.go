@@ -230,7 +230,7 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 			Terminal:    inner.Process.Terminal,
 			ConsoleSize: inner.Process.ConsoleSize,
 			Args:        []string{inBinary},
-			Env:         []string{"PATH=/usr/bin:/usr/sbin", envSwitch + "=1"},
+			Env:         monitorEnv(),
 			Cwd:         inRun,
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: fileServerCaps, Effective: fileServerCaps, Permitted: fileServerCaps,
@@ -354,4 +354,16 @@ func InnerSpec(stateDir string) (*Config, error) {
 		return nil, fmt.Errorf("vm container: %s: %w", filepath.Join(stateDir, Dir, "config.json"), err)
 	}
 	return &c, nil
+}
+
+// monitorEnv is the monitor's environment: its switch, and the boot timing
+// (BULWARK_VM_TIMING=1) when the runtime was asked for it, so that
+// `bulwark run --isolation vm` and the bench still see where a boot's
+// time goes now that QEMU runs as a container's init.
+func monitorEnv() []string {
+	env := []string{"PATH=/usr/bin:/usr/sbin", envSwitch + "=1"}
+	if os.Getenv("BULWARK_VM_TIMING") == "1" {
+		env = append(env, "BULWARK_VM_TIMING=1")
+	}
+	return env
 }

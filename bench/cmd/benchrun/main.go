@@ -40,6 +40,7 @@ type bench struct {
 	bulwark            *rtime
 	quick              bool
 	onlyImages         bool // -only images: section 7 alone
+	onlyVM             bool // -only vm: section 8 alone
 	docker, bwProf     *specs.LinuxSeccomp
 	notes              []string
 	raw                map[string]any
@@ -106,7 +107,7 @@ func main() {
 		bulwark   = flag.String("bulwark", "bin/bulwark", "bulwark binary; skipped when absent")
 		dockerSec = flag.String("docker-seccomp", "bench/profiles/docker-default.json", "Docker's default seccomp profile")
 		quick     = flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "short smoke run")
-		only      = flag.String("only", "", "\"images\": only section 7, to check it (give -out a scratch file)")
+		only      = flag.String("only", "", "\"images\": only section 7, \"vm\": only section 8 (give -out a scratch file)")
 	)
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -198,7 +199,11 @@ func main() {
 	b.loadBefore = loadavg()
 	start := time.Now()
 	b.onlyImages = *only == "images"
-	if !b.onlyImages {
+	b.onlyVM = *only == "vm"
+	if b.onlyVM {
+		b.benchVM()
+	}
+	if !b.onlyImages && !b.onlyVM {
 		b.benchRun()
 		b.benchHyperfine()
 		b.benchLifecycle()
@@ -208,7 +213,9 @@ func main() {
 		b.benchLayers()
 		b.benchVM()
 	}
-	b.benchEngines()
+	if !b.onlyVM {
+		b.benchEngines()
+	}
 	b.rep.elapsed = time.Since(start)
 	b.loadAfter = loadavg()
 	b.rep.clean = b.cleanup()

@@ -212,10 +212,12 @@ func (b *bench) render() string {
 	m.p(`- Cleanup is checked, not assumed: after the run the harness force-deletes anything left in its state roots, removes the cgroup parent in every hierarchy, and then looks for leftover containers, cgroups named after the run, mounts under its temp dir and stray processes (see the last section).`)
 	m.p("")
 
-	if !b.onlyImages {
+	if !b.onlyImages && !b.onlyVM {
 		b.renderRuntimes(m, r, names)
 	}
-	b.renderEngines(m)
+	if !b.onlyVM {
+		b.renderEngines(m)
+	}
 	if !b.onlyImages {
 		b.renderVM(m)
 	}

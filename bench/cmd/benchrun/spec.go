@@ -124,6 +124,14 @@ func buildRootfs(dir, busybox, spin string) error {
 			return err
 		}
 	}
+	// The files a runtime binds over (the person face's hostname, hosts
+	// and resolv.conf) exist, as in any distribution's rootfs: the rootfs
+	// is read-only, so no mount point can be made in it.
+	for _, f := range []string{"etc/hostname", "etc/hosts", "etc/resolv.conf"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			return err
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0:root:/:/bin/sh\n"), 0o644); err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func vmSteps(stderr string) (names []string, at map[string]float64) {
 }
 
 func (b *bench) benchVM() {
-	t := &vmTable{runs: b.n(5, 2), wall: series{}, rss: series{}, steps: map[string][]float64{}, fails: newFailures()}
+	t := &vmTable{runs: b.n(5, 2), wall: series{}, cpu: series{}, rss: series{}, steps: map[string][]float64{}, fails: newFailures()}
 	b.rep.vm = t
 	if b.bulwark == nil {
 		t.skipped = "no bulwark binary"
