@@ -207,6 +207,12 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	// their sources are; the guest sees them through the share.
 	for _, m := range inner.Mounts {
 		if isBind(m) {
+			// Its mount point is made here, where the rootfs is still
+			// writable (the share is read-only in QEMU's root when the
+			// root is), as the namespace init would make it.
+			if err := bindTarget(rootfs, m); err != nil {
+				return nil, owns, &oci.FieldError{File: oci.ConfigFile, Field: "mounts " + m.Destination, Err: err}
+			}
 			m.Destination = inRootfs + m.Destination
 			mounts = append(mounts, m)
 			continue
@@ -328,6 +334,41 @@ func mountTarget(rootfs, dest string) error {
 		return nil
 	}
 	return os.MkdirAll(p, 0o755)
+}
+
+// bindTarget makes the mount point of the bind m in rootfs: a directory
+// for a directory source, else an empty file.
+func bindTarget(rootfs string, m specs.Mount) error {
+	fi, err := os.Stat(m.Source)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	if fi.IsDir() {
+		return mountTarget(rootfs, m.Destination)
+	}
+	p, err := securejoin.SecureJoin(rootfs, m.Destination)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	// The parent, resolved again inside the rootfs, then the file.
+	if err := mountTarget(rootfs, filepath.Dir(m.Destination)); err != nil {
+		return err
+	}
+	dir, err := securejoin.SecureJoin(rootfs, filepath.Dir(m.Destination))
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, filepath.Base(m.Destination)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	return f.Close()
 }
 
 func isBind(m specs.Mount) bool {

@@ -392,3 +392,24 @@ func TestOCIVMUserNamespaceCreateKilledAtAnyPoint(t *testing.T) {
 	}
 	requireVMClean(t, before)
 }
+
+// TestIsolationVMReadOnlyRootfsWithoutMountPoints: the person default's
+// read-only root, on a rootfs without the /etc files the run binds in
+// (hostname, hosts, resolv.conf): their mount points are made on the host
+// before the share turns read-only, as the namespace init makes them, and
+// the guest reads the run's files there.
+func TestIsolationVMReadOnlyRootfsWithoutMountPoints(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	for _, f := range []string{"etc/hostname", "etc/hosts", "etc/resolv.conf"} {
+		if err := os.Remove(filepath.Join(rootfs, f)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	before := vmLeftovers(t)
+	r := runVM(t, bin, nil, "--hostname", "ro-guest", rootfs, "--", "sh", "-c", `echo "hostname-file=$(cat /etc/hostname)"; touch /x 2>/dev/null || echo read-only`)
+	if r.code != 0 || !strings.Contains(r.stdout, "hostname-file=ro-guest") || !strings.Contains(r.stdout, "read-only") {
+		t.Errorf("exit %d, stdout %q; want 0, the run's /etc/hostname and a read-only root", r.code, r.stdout)
+	}
+	requireVMClean(t, before)
+}
