@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/containerlog"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
+	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
 )
 
 // Listed is one row of a person's bulwark ls.
@@ -46,6 +47,16 @@ func List(rt *container.Runtime) ([]Listed, error) {
 		}
 		if st.Config != nil && st.Config.Process != nil {
 			l.Command = st.Config.Process.Args
+		}
+		// A VM container's config is QEMU's; the payload's is kept
+		// beside it.
+		if c, err := vmcontainer.InnerSpec(rt.StateDir(st.ID)); err == nil && c.Spec != nil && vmcontainer.IsVM(c.Spec) {
+			if c.Spec.Process != nil {
+				l.Command = c.Spec.Process.Args
+			}
+			if st.Annotations[oci.AnnotationImage] == "" && c.Spec.Root != nil {
+				l.Image = oci.RootfsPath(st.Bundle, c.Spec)
+			}
 		}
 		if p := st.Annotations[oci.AnnotationExposedPorts]; p != "" {
 			l.Ports = strings.Split(p, ",")

@@ -112,7 +112,7 @@ func TestIsolationVMPersonRunIsAContainer(t *testing.T) {
 	needVM(t)
 	bin, rootfs := isolationBinary(t), isolationRootfs(t)
 	before := vmLeftovers(t)
-	cmd := exec.Command(bin, "run", "--isolation", "vm", "--net", "none", "--writable", rootfs, "--", "sh", "-c",
+	cmd := exec.Command(bin, "run", "--isolation", "vm", "--name", "vm-person", "--net", "none", "--writable", rootfs, "--", "sh", "-c",
 		`echo "id=$(id -u):$(id -g)"; echo "nics=$(sed -n 's/^ *\([^:]*\):.*/\1/p' /proc/net/dev | tr '\n' ' ')"; echo started; read x; echo from-guest > /written-by-guest-root; echo done`)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -182,6 +182,11 @@ func TestIsolationVMPersonRunIsAContainer(t *testing.T) {
 	if capEff&(1<<21) != 0 || procLine(t, qemu, "status", "NoNewPrivs:") != "1" || procLine(t, qemu, "status", "Seccomp:") != "2" {
 		t.Errorf("QEMU: CapEff %x, NoNewPrivs %s, Seccomp %s; want no CAP_SYS_ADMIN, 1, 2", capEff,
 			procLine(t, qemu, "status", "NoNewPrivs:"), procLine(t, qemu, "status", "Seccomp:"))
+	}
+
+	// ls names the payload's command and rootfs, not QEMU's.
+	if ls, err := exec.Command(bin, "ls").Output(); err != nil || !strings.Contains(string(ls), rootfs) || strings.Contains(string(ls), "/vm/bulwark") {
+		t.Errorf("bulwark ls: %v\n%s\nwant the payload's rootfs %s and command, not QEMU's", err, ls, rootfs)
 	}
 
 	_, _ = io.WriteString(stdin, "go\n")
