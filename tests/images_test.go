@@ -64,9 +64,34 @@ func listImages(t *testing.T, dataRoot string) []listed {
 	return ims
 }
 
+// layerDirs counts the committed layers (a layer being unpacked or
+// removed sits beside them under a name starting with a dot).
 func layerDirs(t *testing.T, dataRoot string) int {
 	ents, _ := os.ReadDir(filepath.Join(dataRoot, "images/layers/sha256"))
-	return len(ents)
+	n := 0
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+// storeLeftovers lists what a failed or killed command left in the image
+// store: tmp/ entries and half-unpacked or half-removed layers.
+func storeLeftovers(dataRoot string) []string {
+	var left []string
+	ents, _ := os.ReadDir(filepath.Join(dataRoot, "images/tmp"))
+	for _, e := range ents {
+		left = append(left, "tmp/"+e.Name())
+	}
+	ents, _ = os.ReadDir(filepath.Join(dataRoot, "images/layers/sha256"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			left = append(left, "layers/sha256/"+e.Name())
+		}
+	}
+	return left
 }
 
 func TestImagePullListInspectRemove(t *testing.T) {
@@ -196,8 +221,8 @@ func TestImagePullKilledThenRetried(t *testing.T) {
 	if ims := listImages(t, dr); len(ims) != 1 || layerDirs(t, dr) != 2 {
 		t.Fatalf("after the retry: %d images, %d layers", len(ims), layerDirs(t, dr))
 	}
-	if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
-		t.Errorf("tmp/ still holds the killed pull's %d entries", len(tmp))
+	if left := storeLeftovers(dr); len(left) != 0 {
+		t.Errorf("the store still holds the killed pull's %v", left)
 	}
 }
 
@@ -263,8 +288,8 @@ func TestImagePullFromAHungRegistryFailsClearly(t *testing.T) {
 			if n := len(listImages(t, dr)); n != 0 {
 				t.Errorf("%d images listed after a failed pull", n)
 			}
-			if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
-				t.Errorf("tmp/ holds %d entries after a failed pull", len(tmp))
+			if left := storeLeftovers(dr); len(left) != 0 {
+				t.Errorf("the store holds %v after a failed pull", left)
 			}
 		})
 	}
@@ -299,8 +324,8 @@ func TestImagePullIntoAFullDiskFailsClearly(t *testing.T) {
 	if n := len(listImages(t, dr)); n != 0 {
 		t.Errorf("%d images listed after a failed pull", n)
 	}
-	if tmp, _ := os.ReadDir(filepath.Join(dr, "images/tmp")); len(tmp) != 0 {
-		t.Errorf("tmp/ holds %d entries after a failed pull", len(tmp))
+	if left := storeLeftovers(dr); len(left) != 0 {
+		t.Errorf("the store holds %v after a failed pull", left)
 	}
 	if err := unix.Mount("", dr, "", unix.MS_REMOUNT, "size=16m"); err != nil {
 		t.Fatal(err)

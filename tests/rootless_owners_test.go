@@ -27,6 +27,9 @@ import (
 func ownersImage(t *testing.T) v1.Image {
 	t.Helper()
 	owned := imagetest.Layer(t, "gzip",
+		// The layer's own root belongs to another id: every rename of
+		// the layer in the store (commit, rmi) must still work.
+		imageEntry{Name: "./", Type: tar.TypeDir, Mode: 0o755, Uid: 1000, Gid: 1000},
 		imageEntry{Name: "data/", Type: tar.TypeDir, Mode: 0o755},
 		imageEntry{Name: "data/user", Body: "u", Mode: 0o640, Uid: 1000, Gid: 1000},
 		imageEntry{Name: "data/www", Body: "w", Mode: 0o600, Uid: 33, Gid: 34},

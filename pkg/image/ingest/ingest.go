@@ -208,7 +208,7 @@ func layer(ctx context.Context, st *store.Store, l v1.Layer, diffID string, opts
 	uncompressed := sha256.New()
 	tr := io.TeeReader(raw, uncompressed)
 
-	tmp, err := st.TempDir("layer-")
+	tmp, err := st.LayerTempDir()
 	if err != nil {
 		return 0, err
 	}

@@ -113,7 +113,7 @@ const idMapFile = "idmap"
 func (s *Store) CheckIDMap(want string) error {
 	p := filepath.Join(s.Root, idMapFile)
 	b, err := os.ReadFile(p)
-	ents, _ := os.ReadDir(filepath.Join(s.Root, "layers/sha256"))
+	ents := s.layerNames()
 	if err == nil {
 		if string(b) == want {
 			return nil
@@ -190,6 +190,41 @@ func (s *Store) clearTmp() {
 	for _, e := range ents {
 		_ = s.removeAll(filepath.Join(s.Root, "tmp", e.Name()))
 	}
+	ents, _ = os.ReadDir(filepath.Join(s.Root, "layers/sha256"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			_ = s.removeAll(filepath.Join(s.Root, "layers/sha256", e.Name()))
+		}
+	}
+}
+
+// Layers are unpacked into, and removed out of, directories of
+// layers/sha256 itself whose names start with a dot (never a digest), so
+// that every rename of a layer stays in one parent directory. Moving a
+// directory to another parent needs write permission on the directory
+// itself (its ".." changes), and in a rootless store a layer's root may
+// belong to a subordinate id the caller cannot write as itself.
+const (
+	stagingPrefix = ".unpack-"
+	gonePrefix    = ".gone-"
+)
+
+// LayerTempDir makes a private directory to unpack a layer into, for
+// CommitLayer to rename into place. Call it with the lock held.
+func (s *Store) LayerTempDir() (string, error) {
+	return os.MkdirTemp(filepath.Join(s.Root, "layers/sha256"), stagingPrefix)
+}
+
+// layerNames lists the committed layers (their digests' hex).
+func (s *Store) layerNames() []string {
+	ents, _ := os.ReadDir(filepath.Join(s.Root, "layers/sha256"))
+	var names []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 // TempDir makes a private directory under tmp/ (same filesystem as the
@@ -495,14 +530,14 @@ func (s *Store) Prune(dangling bool, inUse []string) (removedImages []string, fr
 		keepBlobs[strings.TrimPrefix(im.Config, "sha256:")] = true
 		keepBlobs[strings.TrimPrefix(im.Manifest, "sha256:")] = true
 	}
-	ents, _ := os.ReadDir(filepath.Join(s.Root, "layers/sha256"))
-	for i, e := range ents {
-		if keepLayers[e.Name()] {
+	for i, name := range s.layerNames() {
+		if keepLayers[name] {
 			continue
 		}
-		// Out of layers/ in one rename, so no half-removed layer is seen.
-		gone := filepath.Join(s.Root, "tmp", "gone-"+strconv.Itoa(i)+"-"+e.Name())
-		if err := os.Rename(filepath.Join(s.Root, "layers/sha256", e.Name()), gone); err != nil {
+		// Out of the digest's name in one rename, so no half-removed
+		// layer is seen.
+		gone := filepath.Join(s.Root, "layers/sha256", gonePrefix+strconv.Itoa(i)+"-"+name)
+		if err := os.Rename(filepath.Join(s.Root, "layers/sha256", name), gone); err != nil {
 			return removedImages, freedLayers, err
 		}
 		if err := s.removeAll(gone); err != nil {
@@ -510,7 +545,7 @@ func (s *Store) Prune(dangling bool, inUse []string) (removedImages []string, fr
 		}
 		freedLayers++
 	}
-	ents, _ = os.ReadDir(filepath.Join(s.Root, "blobs/sha256"))
+	ents, _ := os.ReadDir(filepath.Join(s.Root, "blobs/sha256"))
 	for _, e := range ents {
 		if !keepBlobs[e.Name()] {
 			_ = os.Remove(filepath.Join(s.Root, "blobs/sha256", e.Name()))
