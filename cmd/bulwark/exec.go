@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -90,11 +91,8 @@ func execCommand() *cli.Command {
 // vmExec runs the process in the guest of a VM container, through its
 // agent: the container's namespaces hold QEMU, not the payload.
 func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
-	if cmd.String("console-socket") != "" || cmd.Int("preserve-fds") > 0 || len(cmd.StringSlice("cgroup")) > 0 {
-		return execFailed(errors.New("exec into a VM container: --console-socket, --preserve-fds and --cgroup are not supported yet"))
-	}
-	if cmd.Bool("tty") && cmd.Bool("detach") {
-		return execFailed(errors.New("exec --tty --detach into a VM container: the terminal needs --console-socket, which is not supported yet"))
+	if cmd.Int("preserve-fds") > 0 || len(cmd.StringSlice("cgroup")) > 0 {
+		return execFailed(errors.New("exec into a VM container: --preserve-fds and --cgroup are not supported yet"))
 	}
 	if r.Status(st) != specs.StateRunning {
 		return execFailed(fmt.Errorf("container %q is %s, not running", st.ID, r.Status(st)))
@@ -107,12 +105,25 @@ func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
 	if err != nil {
 		return execFailed(err)
 	}
+	// As for a namespace container, --console-socket matters only with a
+	// terminal, and a detached terminal needs it.
+	sock := cmd.String("console-socket")
+	if p.Terminal && sock == "" && cmd.Bool("detach") {
+		return execFailed(errors.New("exec: a terminal with --detach needs --console-socket"))
+	}
+	var tty *os.File
+	if p.Terminal && sock != "" {
+		if tty, err = vmcontainer.OpenConsole(sock, p.ConsoleSize); err != nil {
+			return execFailed(err)
+		}
+		defer tty.Close()
+	}
 	if cmd.Bool("detach") {
 		self, err := os.Executable()
 		if err != nil {
 			return execFailed(err)
 		}
-		pid, err := vmcontainer.StartRelay(self, r.Root, st.ID, p)
+		pid, err := vmcontainer.StartRelay(self, r.Root, st.ID, p, tty)
 		if err != nil {
 			return execFailed(err)
 		}
@@ -123,7 +134,12 @@ func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
 		}
 		return nil
 	}
-	code, err := vmcontainer.Exec(r.StateDir(st.ID), p, os.Stdin, os.Stdout, os.Stderr, container.NotifySignals().C)
+	var stdin io.Reader = os.Stdin
+	var stdout, stderr io.Writer = os.Stdout, os.Stderr
+	if tty != nil {
+		stdin, stdout, stderr = tty, tty, tty
+	}
+	code, err := vmcontainer.Exec(r.StateDir(st.ID), p, stdin, stdout, stderr, container.NotifySignals().C)
 	if err != nil {
 		return execFailed(err)
 	}

@@ -1,6 +1,7 @@
 package vmcontainer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,21 +163,13 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 		}
 		_ = c.Write(vmproto.KindStdinEOF, nil)
 	}()
-	go func() {
-		for s := range sigs {
-			n, ok := s.(syscall.Signal)
-			if ok && n == unix.SIGWINCH && winsize != nil {
-				if b, ok := winsize(); ok {
-					_ = c.Write(vmproto.KindResize, b)
-				}
-				continue
-			}
-			// The runtime's own bookkeeping signals are not the process's.
-			if ok && n > 0 && n < 256 && n != unix.SIGCHLD && n != unix.SIGURG && n != unix.SIGPIPE && n != unix.SIGWINCH {
-				_ = c.Write(vmproto.KindSignal, []byte{byte(n)})
-			}
-		}
-	}()
+	done := make(chan struct{})
+	defer close(done)
+	var first []byte
+	if sz := p.ConsoleSize; sz != nil {
+		first = vmproto.Resize(uint16(sz.Height), uint16(sz.Width))
+	}
+	go forwardSignals(c, sigs, winsize, first, resizePoll, done)
 	for {
 		kind, data, err := c.Read()
 		if err != nil {
@@ -195,6 +188,54 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 			return vmproto.ParseExit(data)
 		case vmproto.KindFail:
 			return -1, fmt.Errorf("vm agent: %s", data)
+		}
+	}
+}
+
+// resizePoll is how often the terminal's size is read besides SIGWINCH:
+// an engine resizes the pty master it received from --console-socket, and
+// the relay holding the slave is not its session's leader, so no SIGWINCH
+// reaches it. A person waits this long at most for a new size.
+var resizePoll = 200 * time.Millisecond
+
+// forwardSignals relays the caller's signals to the exec'd process and,
+// when it has a terminal (winsize not nil), each new size of that
+// terminal, whether SIGWINCH announced it or the poll found it, until done.
+// first is the size that went with the process (ConsoleSize), nil if none.
+func forwardSignals(c *vmproto.Conn, sigs <-chan os.Signal, winsize func() ([]byte, bool), first []byte, poll time.Duration, done <-chan struct{}) {
+	last := first
+	var tick <-chan time.Time
+	if winsize != nil {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	resize := func() {
+		if b, ok := winsize(); ok && !bytes.Equal(b, last) {
+			last = b
+			_ = c.Write(vmproto.KindResize, b)
+		}
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick:
+			resize()
+		case s, ok := <-sigs:
+			if !ok {
+				sigs = nil
+				continue
+			}
+			n, ok := s.(syscall.Signal)
+			if ok && n == unix.SIGWINCH && winsize != nil {
+				resize()
+				continue
+			}
+			// The runtime's own bookkeeping signals are not the process's.
+			if ok && n > 0 && n < 256 && n != unix.SIGCHLD && n != unix.SIGURG && n != unix.SIGPIPE && n != unix.SIGWINCH {
+				_ = c.Write(vmproto.KindSignal, []byte{byte(n)})
+			}
 		}
 	}
 }
@@ -251,9 +292,10 @@ func SafeCommand(s string) string {
 // StartRelay is exec --detach for a VM container: the exec'd process runs
 // in the guest, so the process an engine waits for (and signals) on the
 // host is a relay, `bulwark exec` itself without --detach, carrying the
-// caller's stdio and the process (on fd 3) to the agent, and exiting with
-// the process's status. Its pid is returned for --pid-file.
-func StartRelay(self, root, id string, p *specs.Process) (int, error) {
+// caller's stdio (or tty, the slave of OpenConsole, as its stdio) and the
+// process (on fd 3) to the agent, and exiting with the process's status.
+// Its pid is returned for --pid-file.
+func StartRelay(self, root, id string, p *specs.Process, tty *os.File) (int, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return -1, err
@@ -265,6 +307,9 @@ func StartRelay(self, root, id string, p *specs.Process) (int, error) {
 	defer pr.Close()
 	cmd := exec.Command(self, "--root", root, "exec", "--process", "/proc/self/fd/3", id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if tty != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	}
 	cmd.ExtraFiles = []*os.File{pr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
