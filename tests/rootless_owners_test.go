@@ -7,6 +7,7 @@ package tests
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/bulwark-sec/bulwark/internal/imagetest"
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
@@ -279,6 +281,81 @@ func TestRootlessBadLayerLeavesNothing(t *testing.T) {
 			if ents, _ := os.ReadDir(filepath.Join(r.home, ".local/share/bulwark/images", d)); len(ents) != 0 {
 				t.Errorf("%s: %s holds %d entries after a failed pull", c.name, d, len(ents))
 			}
+		}
+	}
+}
+
+// TestRootlessImageSizeOfReusedLayerIsRoots: an image whose layers are
+// already in the store (another image of the same layers) takes its size
+// from what the pull recorded, not from a walk of the layers, which
+// cannot enter owners' 0700 directories of subordinate ids (/srv/db): its
+// rootless `images --json` size is root's for the same image, and the
+// same as the first image's.
+func TestRootlessImageSizeOfReusedLayerIsRoots(t *testing.T) {
+	r := newRootlessEnv(t)
+	first := ownersImage(t)
+	again, err := mutate.Config(first, v1.Config{Env: []string{"PATH=/bin", "AGAIN=1"}, Cmd: []string{"/bin/sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := imagetest.Registry(t, nil)
+	refs := []string{imagetest.Push(t, host, "owners:1", first), imagetest.Push(t, host, "owners:again", again)}
+	sizes := func(how string, list func() (string, error)) map[string]int64 {
+		t.Helper()
+		out, err := list()
+		if err != nil {
+			t.Fatalf("%s images --json: %v", how, err)
+		}
+		var ims []struct {
+			Names []string `json:"names"`
+			Size  int64    `json:"size"`
+		}
+		if err := json.Unmarshal([]byte(out), &ims); err != nil {
+			t.Fatalf("%s images --json: %v: %q", how, err, out)
+		}
+		m := map[string]int64{}
+		for _, im := range ims {
+			for _, n := range im.Names {
+				m[n[strings.LastIndexByte(n, '/')+1:]] = im.Size
+			}
+		}
+		return m
+	}
+	for _, ref := range refs {
+		r.pull(ref)
+	}
+	rootless := sizes("rootless", func() (string, error) {
+		res := r.bw("images", "--json")
+		if res.code != 0 {
+			return "", fmt.Errorf("%v", res)
+		}
+		return res.stdout, nil
+	})
+	dr := filepath.Join(t.TempDir(), "data")
+	for _, ref := range refs {
+		if _, serr, err := bulwarkImages(t, dr, nil, "pull", "-q", ref); err != nil {
+			t.Fatalf("root pull %s: %v: %s", ref, err, serr)
+		}
+	}
+	root := sizes("root", func() (string, error) {
+		out, serr, err := bulwarkImages(t, dr, nil, "images", "--json")
+		if err != nil {
+			return "", fmt.Errorf("%w: %s", err, serr)
+		}
+		return out, nil
+	})
+	// Keyed by the names' last element: the registry's address is the same.
+	for _, tag := range []string{"owners:1", "owners:again"} {
+		if root[tag] <= 0 || rootless[tag] != root[tag] {
+			t.Errorf("%s: rootless size %d, root's %d; want equal and positive (listed %v and %v)", tag, rootless[tag], root[tag], rootless, root)
+		}
+	}
+	if rootless["owners:again"] != rootless["owners:1"] {
+		t.Errorf("the image of reused layers has size %d, the first %d; want equal", rootless["owners:again"], rootless["owners:1"])
+	}
+	for _, ref := range refs {
+		if res := r.bw("rmi", ref); res.code != 0 {
+			t.Errorf("rootless rmi %s: %v", ref, res)
 		}
 	}
 }

@@ -239,7 +239,7 @@ func layer(ctx context.Context, st *store.Store, l v1.Layer, diffID string, opts
 	if got := "sha256:" + hex.EncodeToString(uncompressed.Sum(nil)); got != diffID {
 		return 0, fmt.Errorf("uncompressed layer hashes to %s, the config names %s (digest mismatch)", got, diffID)
 	}
-	if err := st.CommitLayer(diffID, tmp); err != nil {
+	if err := st.CommitLayer(diffID, tmp, stats.Bytes); err != nil {
 		return 0, err
 	}
 	return stats.Bytes, nil

@@ -318,9 +318,10 @@ func (s *Store) HasLayer(diffID string) bool {
 }
 
 // CommitLayer moves tmpDir, a completely unpacked layer, to diffID's
-// place after syncing its filesystem. If another pull committed the same
-// layer first, tmpDir is dropped.
-func (s *Store) CommitLayer(diffID, tmpDir string) error {
+// place after syncing its filesystem, and records size, the bytes its
+// unpack wrote, for LayerSize. If another pull committed the same layer
+// first, tmpDir is dropped.
+func (s *Store) CommitLayer(diffID, tmpDir string, size int64) error {
 	p, err := s.LayerPath(diffID)
 	if err != nil {
 		return err
@@ -334,6 +335,11 @@ func (s *Store) CommitLayer(diffID, tmpDir string) error {
 	if err != nil {
 		return fmt.Errorf("sync layer %s: %w", diffID, err)
 	}
+	// Recorded before the rename: a layer in place always has its size,
+	// and a record whose layer never arrived is dropped by a prune.
+	if err := s.updateSizes(func(m map[string]int64) { m[filepath.Base(p)] = size }); err != nil {
+		return fmt.Errorf("commit layer %s: %w", diffID, err)
+	}
 	if err := os.Rename(tmpDir, p); err != nil {
 		if s.HasLayer(diffID) {
 			return s.removeAll(tmpDir)
@@ -343,11 +349,58 @@ func (s *Store) CommitLayer(diffID, tmpDir string) error {
 	return syncDir(filepath.Dir(p))
 }
 
-// LayerSize sums the regular files of an unpacked layer.
+// sizesFile records each committed layer's unpacked size (hex digest to
+// bytes). Walking a layer cannot give it in a rootless store: a directory
+// of mode 0700 owned by a subordinate id is closed to the caller.
+const sizesFile = "layer-sizes.json"
+
+func (s *Store) readSizes() (map[string]int64, error) {
+	m := map[string]int64{}
+	b, err := os.ReadFile(filepath.Join(s.Root, sizesFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("image store %s: %w", filepath.Join(s.Root, sizesFile), err)
+	}
+	return m, nil
+}
+
+// updateSizes runs fn on the size records under the index lock (pulls
+// commit layers concurrently) and replaces the file.
+func (s *Store) updateSizes(fn func(map[string]int64)) error {
+	unlock, err := s.flock("index.lock", true, false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m, err := s.readSizes()
+	if err != nil {
+		return err
+	}
+	fn(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return s.writeAtomic(filepath.Join(s.Root, sizesFile), b)
+}
+
+// LayerSize is the unpacked size of a layer: its record, or for a layer
+// committed before records existed, the sum of the regular files a walk
+// can reach.
 func (s *Store) LayerSize(diffID string) int64 {
 	p, err := s.LayerPath(diffID)
 	if err != nil {
 		return 0
+	}
+	if m, err := s.readSizes(); err == nil {
+		if n, ok := m[filepath.Base(p)]; ok {
+			return n
+		}
 	}
 	var n int64
 	_ = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
@@ -544,6 +597,20 @@ func (s *Store) Prune(dangling bool, inUse []string) (removedImages []string, fr
 			return removedImages, freedLayers, err
 		}
 		freedLayers++
+	}
+	// Size records of layers no longer there (pruned, or never committed).
+	present := map[string]bool{}
+	for _, name := range s.layerNames() {
+		present[name] = true
+	}
+	if err := s.updateSizes(func(m map[string]int64) {
+		for h := range m {
+			if !present[h] {
+				delete(m, h)
+			}
+		}
+	}); err != nil {
+		return removedImages, freedLayers, err
 	}
 	ents, _ := os.ReadDir(filepath.Join(s.Root, "blobs/sha256"))
 	for _, e := range ents {

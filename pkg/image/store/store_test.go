@@ -19,7 +19,7 @@ func layer(t *testing.T, s *Store, d string) {
 	if err := os.WriteFile(filepath.Join(tmp, "f"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CommitLayer(d, tmp); err != nil {
+	if err := s.CommitLayer(d, tmp, 1); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -133,5 +133,58 @@ func TestCheckIDMap(t *testing.T) {
 				t.Errorf("recorded %q, want %q", b, c.want)
 			}
 		})
+	}
+}
+
+// A layer's size comes from its record, which a walk cannot replace in a
+// rootless store (directories closed to the caller); a layer committed
+// before records existed falls back to the walk; a prune drops the record.
+func TestLayerSizeRecord(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded, old := digest("1"), digest("2")
+	tmp, err := s.LayerTempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 bytes on disk, 1234 recorded: the record wins.
+	if err := os.WriteFile(filepath.Join(tmp, "f"), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitLayer(recorded, tmp, 1234); err != nil {
+		t.Fatal(err)
+	}
+	// Committed by an earlier version: in place, no record.
+	p, _ := s.LayerPath(old)
+	if err := os.MkdirAll(filepath.Join(p, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p, "d", "g"), []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		diffID string
+		want   int64
+	}{{recorded, 1234}, {old, 5}, {digest("3"), 0}} {
+		if got := s.LayerSize(c.diffID); got != c.want {
+			t.Errorf("LayerSize(%s) = %d, want %d", c.diffID[:12], got, c.want)
+		}
+	}
+	if _, freed, err := s.Prune(false, nil); err != nil || freed != 2 {
+		t.Fatalf("prune: freed %d, %v; want both layers", freed, err)
+	}
+	m, err := s.readSizes()
+	if err != nil || len(m) != 0 {
+		t.Errorf("size records after prune: %v, %v; want none", m, err)
+	}
+	// Committed again (a pull after the prune), it is recorded anew.
+	tmp, _ = s.LayerTempDir()
+	if err := s.CommitLayer(recorded, tmp, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LayerSize(recorded); got != 7 {
+		t.Errorf("LayerSize after recommit = %d, want 7", got)
 	}
 }
