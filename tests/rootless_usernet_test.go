@@ -292,3 +292,138 @@ func TestUserModeNetworkAsRootIsUpBeforeThePayloadStarts(t *testing.T) {
 		})
 	}
 }
+
+// keeperOf finds the account's user-mode network keeper (the leader of
+// its process group) and its watcher (another bulwark-usernet of that
+// group); 0 for either not found.
+func keeperOf(uid int) (keeper, watcher int) {
+	groups := map[int]int{} // pid -> pgid
+	for _, pid := range processesOf(uid) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(bulwark-usernet") {
+			continue
+		}
+		if f := strings.Fields(s[i+1:]); len(f) > 2 {
+			groups[pid], _ = strconv.Atoi(f[2])
+		}
+	}
+	for pid, pgid := range groups {
+		if pid == pgid {
+			keeper = pid
+		}
+	}
+	for pid, pgid := range groups {
+		if pid != keeper && pgid == keeper {
+			watcher = pid
+		}
+	}
+	return keeper, watcher
+}
+
+// startServed starts a run of a server published on port that ends after
+// secs seconds, and waits until it answers.
+func (r *rootlessEnv) startServed(name, net string, port, secs int) *exec.Cmd {
+	r.t.Helper()
+	run := r.start("run", "--name", name, "--net", net, "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), testrootfs.UserRootfs(r.t, r.u), "--",
+		"sh", "-c", fmt.Sprintf("/usr/local/bin/httpd -addr 0.0.0.0:8080 & sleep %d; kill $!", secs))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(getBody(addr), "ok"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the container's server never answered on %s", addr)
+		}
+	}
+	return run
+}
+
+// The relay does not outlive its keeper: SIGKILLed, the keeper leaves no
+// relay (its watcher kills it), the port is given back, and rm -f leaves
+// nothing.
+func TestRootlessUserModeNetworkRelayEndsWhenItsKeeperIsKilled(t *testing.T) {
+	for i, tool := range userNets {
+		t.Run(tool.net, func(t *testing.T) {
+			testrootfs.RequireBinary(t, tool.bin)
+			r := newRootlessNetEnv(t)
+			port := 18500 + i
+			name := "keeperkilled-" + tool.net
+			run := r.startServed(name, tool.net, port, 60)
+			keeper, watcher := keeperOf(r.u.UID)
+			if keeper == 0 || watcher == 0 {
+				t.Fatalf("no keeper and watcher found (keeper %d, watcher %d): %v", keeper, watcher, relaysOf(r.u.UID))
+			}
+			if err := syscall.Kill(keeper, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			if left := waitNoRelays(r.u.UID, 10*time.Second); len(left) > 0 {
+				t.Errorf("10s after its keeper was SIGKILLed: %v", left)
+			}
+			if !portFree(port) {
+				t.Errorf("host port %d still bound after the keeper was SIGKILLed", port)
+			}
+			if res := r.bw("rm", "-f", name); res.code != 0 {
+				t.Errorf("rm -f %s: %v", name, res)
+			}
+			done := make(chan error, 1)
+			go func() { done <- run.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				run.Process.Kill()
+				t.Errorf("the run did not end 20s after rm -f")
+			}
+		})
+	}
+}
+
+// A stopped container whose keeper and watcher were stopped (SIGSTOP, so
+// that neither can act when the init ends), and whose run was SIGKILLed
+// (so that nothing deletes it), still has its relay: `bulwark gc` kills
+// the whole group, names the container, and gives the port back.
+func TestRootlessGcKillsTheRelayOfAStoppedContainer(t *testing.T) {
+	testrootfs.RequireBinary(t, "pasta")
+	r := newRootlessNetEnv(t)
+	port, name := 18510, "gcrelay"
+	run := r.startServed(name, "pasta", port, 6)
+	t.Cleanup(func() { r.bw("rm", "-f", name) })
+	run.Process.Signal(syscall.SIGKILL)
+	run.Wait()
+	keeper, watcher := keeperOf(r.u.UID)
+	if keeper == 0 || watcher == 0 {
+		t.Fatalf("no keeper and watcher found (keeper %d, watcher %d): %v", keeper, watcher, relaysOf(r.u.UID))
+	}
+	syscall.Kill(watcher, syscall.SIGSTOP)
+	syscall.Kill(keeper, syscall.SIGSTOP)
+	// The payload ends after 6s.
+	stopped := false
+	for deadline := time.Now().Add(20 * time.Second); !stopped && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		res := r.bw("state", name)
+		stopped = res.code == 0 && strings.Contains(res.stdout, `"stopped"`)
+	}
+	if !stopped {
+		t.Fatalf("%s not stopped 20s after its payload's end", name)
+	}
+	if left := relaysOf(r.u.UID); len(left) == 0 {
+		t.Fatalf("no relay left before gc: the test proves nothing")
+	}
+	res := r.bw("gc")
+	if res.code != 0 || !strings.Contains(res.stdout, name) {
+		t.Errorf("gc: want it to name %s: %v", name, res)
+	}
+	if left := waitNoRelays(r.u.UID, 5*time.Second); len(left) > 0 {
+		t.Errorf("relays left 5s after gc: %v", left)
+	}
+	if !portFree(port) {
+		t.Errorf("host port %d still bound after gc", port)
+	}
+	// Nothing of a live container is touched: gc again names nothing.
+	if res := r.bw("gc"); res.code != 0 || strings.Contains(res.stdout, name) {
+		t.Errorf("a second gc: %v", res)
+	}
+	if res := r.bw("rm", "-f", name); res.code != 0 {
+		t.Errorf("rm -f %s: %v", name, res)
+	}
+}

@@ -1,12 +1,16 @@
 package container
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
@@ -138,23 +142,100 @@ func RecordGroup(path string, pgid int) error {
 // of its group live keeps the number from reuse, so the group is killed
 // then too.
 func KillRecordedGroup(path string) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	pgid, live, err := recordedGroup(path)
+	if err != nil || !live {
 		return err
-	}
-	var pgid int
-	var start uint64
-	if _, err := fmt.Sscanf(string(b), "%d %d", &pgid, &start); err != nil || pgid <= 1 {
-		return fmt.Errorf("process group record %s: %q is not \"PGID STARTTIME\"", path, b)
-	}
-	if now, _, err := procStat(pgid); err == nil && now != start {
-		return nil
 	}
 	if err := unix.Kill(-pgid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("killing process group %d (%s): %w", pgid, path, err)
 	}
 	return nil
+}
+
+// recordedGroup reads a RecordGroup record and tells whether its group
+// may still have processes of its own: its leader is the recorded
+// process, or is gone (its number stays reserved while the group has
+// members, so a process of that number is the leader of a later group
+// only once ours is empty). A missing record is no group.
+func recordedGroup(path string) (pgid int, live bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	var start uint64
+	if _, err := fmt.Sscanf(string(b), "%d %d", &pgid, &start); err != nil || pgid <= 1 {
+		return 0, false, fmt.Errorf("process group record %s: %q is not \"PGID STARTTIME\"", path, b)
+	}
+	if now, _, err := procStat(pgid); err == nil && now != start {
+		return pgid, false, nil
+	}
+	return pgid, unix.Kill(-pgid, 0) == nil, nil
+}
+
+// CollectGroups kills the recorded helper process groups
+// (OwnedProcessGroup: a user-mode network's keeper and relay) of the
+// containers under the root whose init is gone. Their keeper kills them
+// when the init ends; a keeper killed first leaves them to the next
+// delete, which may never come for a stopped container nobody removes.
+// It returns the ids of the containers whose groups it killed; a group
+// whose number now belongs to another process is never signalled.
+func (r *Runtime) CollectGroups() ([]string, error) {
+	states, err := r.List()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	var errs []error
+	for _, s := range states {
+		if r.Status(s) != specs.StateStopped {
+			continue
+		}
+		killed := false
+		for _, o := range s.Owns {
+			if o.Kind != OwnedProcessGroup {
+				continue
+			}
+			pgid, live, err := recordedGroup(o.Path)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("container %s: %w", s.ID, err))
+			}
+			// Zombies hold nothing (no port, no socket) and are their
+			// parent's to reap: a group of only those is done.
+			if !live || !groupRuns(pgid) {
+				continue
+			}
+			if err := KillRecordedGroup(o.Path); err != nil {
+				errs = append(errs, fmt.Errorf("container %s: %w", s.ID, err))
+				continue
+			}
+			killed = true
+		}
+		if killed {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids, errors.Join(errs...)
+}
+
+// groupRuns tells whether a process of group pgid is not a zombie.
+func groupRuns(pgid int) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }

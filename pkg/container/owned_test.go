@@ -162,3 +162,66 @@ func TestKillRecordedGroup(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectGroups: gc kills the relay group of a container whose init
+// is gone, and spares that of a live container and a group whose number
+// now belongs to a process started later.
+func TestCollectGroups(t *testing.T) {
+	r := &Runtime{Root: t.TempDir()}
+	selfStart, _, err := procStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id       string
+		initPid  int    // the recorded init
+		start    uint64 // its recorded start time
+		reused   bool   // the record's start time is not the leader's
+		wantDead bool
+	}{
+		{"stopped", os.Getpid(), selfStart + 1, false, true},
+		{"running", os.Getpid(), selfStart, false, false},
+		{"stopped-reused", os.Getpid(), selfStart + 1, true, false},
+	} {
+		group := exec.Command("sleep", "30")
+		group.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := group.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { group.Process.Kill(); group.Wait() })
+		dir := r.dir(c.id)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		rec := filepath.Join(dir, "relay.pgid")
+		if err := RecordGroup(rec, group.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+		if c.reused {
+			os.WriteFile(rec, []byte(fmt.Sprintf("%d 1\n", group.Process.Pid)), 0o600)
+		}
+		st := &State{ID: c.id, Pid: c.initPid, PidStart: c.start, Phase: PhaseCreated,
+			Owns: []Owned{{Kind: OwnedProcessGroup, Path: rec}}}
+		if err := r.saveState(st); err != nil {
+			t.Fatal(err)
+		}
+		defer func(id string, wantDead bool) {
+			done := make(chan error, 1)
+			go func() { done <- group.Wait() }()
+			select {
+			case <-done:
+				if !wantDead {
+					t.Errorf("%s: its group was killed", id)
+				}
+			case <-time.After(time.Second):
+				if wantDead {
+					t.Errorf("%s: its group is alive 1s after CollectGroups", id)
+				}
+			}
+		}(c.id, c.wantDead)
+	}
+	ids, err := r.CollectGroups()
+	if err != nil || len(ids) != 1 || ids[0] != "stopped" {
+		t.Errorf("CollectGroups = %v, %v; want [stopped]", ids, err)
+	}
+}

@@ -12,9 +12,12 @@
 // parent-death signal when it joins the container's user namespace (pasta),
 // so a keeper of Bulwark's own, in a session of its own, starts it, watches
 // the container's init through a pidfd and kills it when the init ends,
-// also when the `bulwark run` that started it was SIGKILLed. Keeper and
-// relay are one process group, recorded for delete (container.OwnedProcessGroup),
-// which kills what a SIGKILLed keeper left. The relay is attached before the
+// also when the `bulwark run` that started it was SIGKILLed. A watcher,
+// the keeper's second child, kills the relay (through a pidfd, never a
+// reused pid) when the keeper itself dies, however it dies. Keeper,
+// watcher and relay are one process group, recorded for delete
+// (container.OwnedProcessGroup) and for `bulwark gc`, which kill what is
+// left of it. The relay is attached before the
 // payload's execve: the init hands its namespaces to the runtime over the
 // sync socket (container.CreateOpts.Namespaces) and the run starts the
 // payload only once the keeper reports the relay ready.
@@ -79,7 +82,18 @@ type config struct {
 	Dir   string         `json:"dir"`
 }
 
-const envKeeper = "_BULWARK_USERNET_KEEPER"
+const (
+	envKeeper = "_BULWARK_USERNET_KEEPER"
+	envWatch  = "_BULWARK_USERNET_WATCHER"
+)
+
+// The watcher's fds: 3 the read end of a pipe only the keeper writes to
+// (it never does: the end of the pipe is the keeper's death), 4 a pidfd
+// of the relay.
+const (
+	fdKeeperAlive = 3 + iota
+	fdRelay
+)
 
 // The keeper's fds: 3 its report to the run (closed once the relay is
 // ready, after "ok" or the reason it is not), 4 a pidfd of the container's
@@ -192,14 +206,18 @@ func (r *Relay) reaped(d time.Duration) bool {
 	}
 }
 
-// IsKeeper tells whether this process was started as a keeper.
-func IsKeeper() bool { return os.Getenv(envKeeper) != "" }
+// IsKeeper tells whether this process was started as a keeper (or as
+// its watcher).
+func IsKeeper() bool { return os.Getenv(envKeeper) != "" || os.Getenv(envWatch) != "" }
 
-// Keeper is the keeper's whole life; it does not return.
+// Keeper is the keeper's (or its watcher's) whole life; it does not return.
 func Keeper() {
 	// Its name in ps (and in the tests' search for leftovers).
 	name := []byte("bulwark-usernet\x00")
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+	if os.Getenv(envWatch) != "" {
+		watch()
+	}
 	report := os.NewFile(fdReport, "report")
 	var cfg config
 	if err := json.Unmarshal([]byte(os.Getenv(envKeeper)), &cfg); err != nil {
@@ -212,14 +230,84 @@ func Keeper() {
 	// SIGTERM is the run's word that it is done (Stop).
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	relay, exited, err := start(cfg)
+	relay, relayFd, exited, err := start(cfg)
 	if err != nil {
 		fmt.Fprint(report, err.Error())
 		os.Exit(1)
 	}
+	watcher, err := startWatcher(relayFd)
+	relayFd.Close()
+	if err != nil {
+		_ = relay.Kill()
+		<-exited
+		fmt.Fprintf(report, "keeper: starting its watcher: %v", err)
+		os.Exit(1)
+	}
 	report.WriteString("ok")
 	report.Close()
-	os.Exit(keep(relay, exited, term))
+	code := keep(relay, exited, term)
+	reapWatcher(watcher)
+	os.Exit(code)
+}
+
+// startWatcher starts the process that kills the relay if the keeper
+// dies: the relay's parent-death signal does not survive its entry into
+// the container's user namespace, and the keeper may be SIGKILLed. The
+// watcher stays in the keeper's process group. The write end of its pipe
+// stays open in the keeper, and only there, until the keeper exits.
+func startWatcher(relayFd *os.File) (*os.Process, error) {
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{"bulwark-usernet"}
+	cmd.Env = []string{envWatch + "=1"}
+	cmd.ExtraFiles = []*os.File{rd, relayFd}
+	if err := cmd.Start(); err != nil {
+		wr.Close()
+		return nil, err
+	}
+	keeperAlive = wr // never closed: the keeper's exit closes it
+	return cmd.Process, nil
+}
+
+// keeperAlive holds the watcher's pipe open for the keeper's life.
+var keeperAlive *os.File
+
+// reapWatcher waits for the watcher, which ends with the relay, so that it
+// is not left a zombie of the run; a watcher still there after a while is
+// killed.
+func reapWatcher(w *os.Process) {
+	done := make(chan struct{})
+	go func() {
+		_, _ = w.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		_ = w.Kill()
+		<-done
+	}
+}
+
+// watch is the watcher's whole life: it ends with the relay, or kills the
+// relay when the keeper is gone.
+func watch() {
+	fds := []unix.PollFd{{Fd: fdKeeperAlive, Events: unix.POLLIN}, {Fd: fdRelay, Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			break
+		}
+	}
+	if fds[1].Revents == 0 {
+		// The keeper is gone and the relay lives: a pidfd names only
+		// the relay, even once its pid is reused.
+		_ = unix.PidfdSendSignal(fdRelay, unix.SIGKILL, nil, 0)
+	}
+	os.Exit(0)
 }
 
 // keep waits until the container's init or the relay ends, or the run is
@@ -248,12 +336,13 @@ func keep(relay *os.Process, exited <-chan error, term <-chan os.Signal) int {
 }
 
 // start runs the relay as the keeper's child, in its process group, and
-// waits until it is ready.
-func start(cfg config) (*os.Process, <-chan error, error) {
+// waits until it is ready. It returns the relay, a pidfd of it (opened
+// before anything may reap it) and its exit.
+func start(cfg config) (*os.Process, *os.File, <-chan error, error) {
 	logPath := filepath.Join(cfg.Dir, "usernet.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer logf.Close()
 	userns, netns := os.NewFile(fdUserns, "userns"), os.NewFile(fdNetns, "netns")
@@ -283,7 +372,7 @@ func start(cfg config) (*os.Process, <-chan error, error) {
 		api := filepath.Join(cfg.Dir, "slirp.sock")
 		rd, wr, err := os.Pipe()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		defer rd.Close()
 		defer wr.Close()
@@ -305,25 +394,34 @@ func start(cfg config) (*os.Process, <-chan error, error) {
 			return nil
 		}
 	default:
-		return nil, nil, fmt.Errorf("--net %s: not a user-mode network", cfg.Kind)
+		return nil, nil, nil, fmt.Errorf("--net %s: not a user-mode network", cfg.Kind)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// slirp4netns stays in our namespaces and keeps it: dies with us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	bin := cmd.Args[0]
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", bin, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", bin, err)
 	}
 	userns.Close()
 	netns.Close()
+	// Before cmd.Wait may reap it: the pidfd is then surely the relay's.
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, nil, nil, fmt.Errorf("%s: pidfd_open: %w", bin, err)
+	}
+	relayFd := os.NewFile(uintptr(pidfd), "relay-pidfd")
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	readyc := make(chan error, 1)
 	go func() { readyc <- ready() }()
-	fail := func(err error) (*os.Process, <-chan error, error) {
+	fail := func(err error) (*os.Process, *os.File, <-chan error, error) {
+		relayFd.Close()
 		_ = cmd.Process.Kill()
 		<-exited
-		return nil, nil, fmt.Errorf("%s: %v%s", bin, err, logTail(logPath))
+		return nil, nil, nil, fmt.Errorf("%s: %v%s", bin, err, logTail(logPath))
 	}
 	select {
 	case err := <-readyc:
@@ -334,11 +432,12 @@ func start(cfg config) (*os.Process, <-chan error, error) {
 		if err == nil {
 			err = errors.New("exited")
 		}
-		return nil, nil, fmt.Errorf("%s: %v%s", bin, err, logTail(logPath))
+		relayFd.Close()
+		return nil, nil, nil, fmt.Errorf("%s: %v%s", bin, err, logTail(logPath))
 	case <-time.After(readyTimeout):
 		return fail(fmt.Errorf("not ready after %v", readyTimeout))
 	}
-	return cmd.Process, exited, nil
+	return cmd.Process, relayFd, exited, nil
 }
 
 // logTail is the relay's own words, without pasta's complaints that it has
