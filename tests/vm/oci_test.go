@@ -142,9 +142,33 @@ func (o ociRuntime) createWithTerminal(id, bundle string) <-chan string {
 	if err != nil {
 		o.t.Fatal(err)
 	}
+	masters := receiveMaster(l)
 	lines := make(chan string, 64)
 	go func() {
 		defer close(lines)
+		master := <-masters
+		if master == nil {
+			return
+		}
+		defer master.Close()
+		sc := bufio.NewScanner(master)
+		for sc.Scan() {
+			lines <- strings.TrimRight(sc.Text(), "\r")
+		}
+	}()
+	o.ok("create", "--console-socket", sock, "--bundle", bundle, id)
+	o.t.Cleanup(func() { o.do("", "delete", "-f", id) })
+	return lines
+}
+
+// receiveMaster plays an engine's side of --console-socket on l: the pty
+// master it receives (runc's protocol, SCM_RIGHTS) comes on the channel,
+// nil if none came within a minute. l is closed after.
+func receiveMaster(l *net.UnixListener) <-chan *os.File {
+	got := make(chan *os.File, 1)
+	go func() {
+		var master *os.File
+		defer func() { got <- master }()
 		defer l.Close()
 		_ = l.SetDeadline(time.Now().Add(60 * time.Second))
 		c, err := l.AcceptUnix()
@@ -160,18 +184,11 @@ func (o ociRuntime) createWithTerminal(id, bundle string) <-chan string {
 		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
 		for _, m := range msgs {
 			if fds, err := unix.ParseUnixRights(&m); err == nil && len(fds) == 1 {
-				master := os.NewFile(uintptr(fds[0]), "pty-master")
-				defer master.Close()
-				sc := bufio.NewScanner(master)
-				for sc.Scan() {
-					lines <- strings.TrimRight(sc.Text(), "\r")
-				}
+				master = os.NewFile(uintptr(fds[0]), "pty-master")
 			}
 		}
 	}()
-	o.ok("create", "--console-socket", sock, "--bundle", bundle, id)
-	o.t.Cleanup(func() { o.do("", "delete", "-f", id) })
-	return lines
+	return got
 }
 
 func waitLine(t *testing.T, lines <-chan string, want string, wait time.Duration) {
@@ -546,6 +563,145 @@ func TestOCIVMExecTerminalAndGuestPs(t *testing.T) {
 	if _, _, code := o.do("", "ps", id, "-o", "pid"); code == 0 {
 		t.Error("ps with host ps arguments of a VM container succeeded; want a refusal naming --format json")
 	}
+	o.ok("delete", "-f", id)
+	requireGone(t, o.root, id, []int{st.Pid}, "")
+}
+
+// TestOCIVMExecConsoleSocketRelaysTheGuestPty: exec with a terminal and
+// --console-socket into a VM container, as containerd runs it for `docker
+// exec -t` (detached, process.json with a consoleSize, a pid file): the
+// engine's pty master carries the bytes of the guest's pty, starts at the
+// process's size, the engine's resize of the master (no SIGWINCH) reaches
+// the guest, and the relay whose pid is in the pid file exits with the
+// guest process's status. In the foreground the status is exec's own.
+func TestOCIVMExecConsoleSocketRelaysTheGuestPty(t *testing.T) {
+	needVM(t)
+	o := ociRuntime{t: t, bin: isolationBinary(t), root: t.TempDir()}
+	bundle := vmBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", `echo started; exec sleep 600`}
+	})
+	const id = "vm-exec-console"
+	lines := o.createAttached(id, bundle)
+	o.ok("start", id)
+	waitLine(t, lines, "started", 180*time.Second)
+	st := o.state(id)
+
+	// The relay is reparented to this process, as to containerd's shim,
+	// so its status can be read here.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) }()
+
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters := receiveMaster(l)
+	script := `read x; echo "got=$x size=$(stty size) tty=$(tty)"; read y; echo "resized=$(stty size)"; exit 3`
+	proc := specs.Process{
+		Terminal: true, ConsoleSize: &specs.Box{Height: 33, Width: 97},
+		Args: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, Cwd: "/",
+	}
+	pj, _ := json.Marshal(proc)
+	procFile, pidFile := filepath.Join(dir, "process.json"), filepath.Join(dir, "exec.pid")
+	if err := os.WriteFile(procFile, pj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.ok("exec", "--process", procFile, "--console-socket", sock, "--detach", "--pid-file", pidFile, id)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid file %q: %v", b, err)
+	}
+	status := make(chan unix.WaitStatus, 1)
+	go func() {
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(relay, &ws, 0, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		status <- ws
+	}()
+	defer func() {
+		_ = unix.Kill(relay, unix.SIGKILL)
+		select {
+		case <-status:
+		case <-time.After(10 * time.Second):
+		}
+	}()
+	master := <-masters
+	if master == nil {
+		t.Fatal("no pty master on --console-socket")
+	}
+	defer master.Close()
+	out := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(master)
+		for sc.Scan() {
+			out <- strings.TrimRight(sc.Text(), "\r")
+		}
+		close(out)
+	}()
+	if _, err := master.Write([]byte("hello\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, out, "got=hello size=33 97 tty=/dev/pts/", 60*time.Second)
+	// What an engine does for a resize: TIOCSWINSZ on its master only.
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if _, err := master.Write([]byte("again\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, out, "resized=40 120", 60*time.Second)
+	select {
+	case ws := <-status:
+		if !ws.Exited() || ws.ExitStatus() != 3 {
+			t.Errorf("relay status %#x, want exit 3 (the guest process's)", ws)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the relay did not exit after the guest process")
+	}
+
+	// Foreground, `exec -t --console-socket`: exec's status is the process's.
+	sock2 := filepath.Join(dir, "console2.sock")
+	l2, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock2, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters2 := receiveMaster(l2)
+	got2 := make(chan string, 1)
+	go func() {
+		m := <-masters2
+		if m == nil {
+			got2 <- "no pty master"
+			return
+		}
+		defer m.Close()
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(m) // ends with EIO once exec closes the slave
+		got2 <- buf.String()
+	}()
+	_, stderr, code := o.do("", "exec", "-t", "--console-socket", sock2, id, "sh", "-c", "tty; echo e''x; exit 4")
+	var console string
+	select {
+	case console = <-got2:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the console did not close after exec -t ended")
+	}
+	if code != 4 || !strings.Contains(console, "/dev/pts/") || !strings.Contains(console, "ex") {
+		t.Errorf("exec -t --console-socket: exit %d (want 4), stderr %q, console %q (want a /dev/pts/ name and ex)", code, stderr, console)
+	}
+
 	o.ok("delete", "-f", id)
 	requireGone(t, o.root, id, []int{st.Pid}, "")
 }
