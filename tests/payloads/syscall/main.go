@@ -218,6 +218,10 @@ func init() {
 			}
 			return errnoOf(err)
 		}},
+		"mount_setattr": {"PATH CLEAR (clears the MOUNT_ATTR_* flags CLEAR on the mount at PATH alone, e.g. MOUNT_ATTR_RDONLY: EPERM when the kernel locked them)", func(a []string) syscall.Errno {
+			attr := &unix.MountAttr{Attr_clr: uint64(num(need(a, 1)))}
+			return errnoOf(unix.MountSetattr(unix.AT_FDCWD, need(a, 0), 0, attr))
+		}},
 		"fanotify_init": {"", func([]string) syscall.Errno {
 			return rawClose(unix.SYS_FANOTIFY_INIT, unix.FAN_CLASS_NOTIF|unix.FAN_CLOEXEC, unix.O_RDONLY)
 		}},
@@ -473,6 +477,8 @@ var symbols = map[string]uint64{
 	"MNT_DETACH": unix.MNT_DETACH, "MNT_FORCE": unix.MNT_FORCE,
 	"MS_BIND": unix.MS_BIND, "MS_REC": unix.MS_REC, "MS_RDONLY": unix.MS_RDONLY, "MS_REMOUNT": unix.MS_REMOUNT,
 	"MS_PRIVATE": unix.MS_PRIVATE, "MS_SHARED": unix.MS_SHARED, "MS_MOVE": unix.MS_MOVE,
+	"MOUNT_ATTR_RDONLY": unix.MOUNT_ATTR_RDONLY, "MOUNT_ATTR_NOSUID": unix.MOUNT_ATTR_NOSUID,
+	"MOUNT_ATTR_NODEV": unix.MOUNT_ATTR_NODEV, "MOUNT_ATTR_NOEXEC": unix.MOUNT_ATTR_NOEXEC,
 	"KEYCTL_GET_KEYRING_ID": unix.KEYCTL_GET_KEYRING_ID, "KEYCTL_JOIN_SESSION_KEYRING": unix.KEYCTL_JOIN_SESSION_KEYRING,
 	// Keyring ids are negative 32-bit ints; the kernel truncates the argument.
 	"KEY_SPEC_SESSION_KEYRING": 0xfffffffd, "KEY_SPEC_PROCESS_KEYRING": 0xfffffffe,
