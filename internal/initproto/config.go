@@ -27,13 +27,13 @@ type InitConfig struct {
 	ConsoleFd int
 	// FifoFd is the O_PATH fd of exec.fifo whose opening gates `start`; -1 for exec.
 	FifoFd int
-	// RootTreeFd, when > 2, is a detached mount of the rootfs the runtime
-	// prepared (idmapped, nosuid, nodev: rootfs.OpenRootTree), attached in
-	// place of the rootfs self-bind.
-	RootTreeFd int
+	// RootTree says the config frame's first fd is a detached mount of the
+	// rootfs the runtime prepared (idmapped, nosuid, nodev:
+	// rootfs.OpenRootTree), attached in place of the rootfs self-bind.
+	RootTree bool
 	// Sources are bind sources the runtime resolved for an init in a user
 	// namespace (rootfs.OpenSources); their fds are attached to the config
-	// frame.
+	// frame, after the root tree's.
 	Sources []MountSource
 	// SeccompProgram is linux.seccomp compiled to BPF by the runtime (from
 	// its cache when it can), so the init does not run libseccomp.

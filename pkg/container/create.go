@@ -362,7 +362,7 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 	cfg := &initproto.InitConfig{
 		ID: st.ID, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NewUserNS: oci.CreatesNamespace(spec, specs.UserNamespace), CgroupNS: oci.CreatesNamespace(spec, specs.CgroupNamespace),
-		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd, RootTreeFd: p.rootTreeFd,
+		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd,
 		NetNSReady:     files.netns != nil,
 		SendNamespaces: o.Namespaces != nil,
 		State:          &specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Bundle: st.Bundle, Annotations: spec.Annotations},
@@ -370,12 +370,25 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 	if cfg.SeccompProgram, err = bpf(); err != nil {
 		return err
 	}
+	if files.rootTree, err = r.openRootTree(st.Rootfs, spec, p.pid); err != nil {
+		return err
+	}
+	var fds []int
+	if files.rootTree != nil {
+		cfg.RootTree = true
+		fds = append(fds, int(files.rootTree.Fd()))
+	}
 	sources, err := r.openBindSources(spec, st, p.pid)
 	if err != nil {
 		return err
 	}
 	defer closeOpened(sources)
-	cfg.Sources, p.sendFds = mountSources(sources)
+	var srcFds []int
+	cfg.Sources, srcFds = mountSources(sources)
+	p.sendFds = append(fds, srcFds...)
+	if len(p.sendFds) > initproto.MaxFds {
+		return &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Msg: fmt.Sprintf("%d bind mounts from outside the rootfs in a user namespace; at most %d are supported", len(p.sendFds), initproto.MaxFds-1), Err: oci.ErrInvalidConfig}
+	}
 	if err := p.sendConfig(cfg); err != nil {
 		return err
 	}
@@ -447,11 +460,11 @@ func (r *Runtime) initParams(st *State, spec *specs.Spec, o *CreateOpts, files *
 		return ip, &oci.FieldError{File: oci.ConfigFile, Field: "linux.cgroupsPath", Err: err}
 	}
 	phase.Mark("cgroups.New")
-	files.rootTree, ip.userns, err = r.openRootTree(st.Rootfs, spec)
-	if err != nil {
-		return ip, err
+	if r.Rootless {
+		if err := rootlessRootTree(spec); err != nil {
+			return ip, err
+		}
 	}
-	ip.rootTree = files.rootTree
 	if o.PidfdSocket != "" {
 		if files.pidfdSocket, err = dialUnix("--pidfd-socket", o.PidfdSocket); err != nil {
 			return ip, err
@@ -495,7 +508,8 @@ func (r *Runtime) openBindSources(spec *specs.Spec, st *State, pid int) ([]rootf
 }
 
 // mountSources is the config's view of the opened sources and the fds
-// the config frame carries for them.
+// the config frame carries for them (after the root tree's, which the init
+// takes off first).
 func mountSources(opened []rootfs.OpenedSource) ([]initproto.MountSource, []int) {
 	var out []initproto.MountSource
 	var fds []int
@@ -554,47 +568,54 @@ func makeExecFifo(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), execFifo), nil
 }
 
+// rootlessRootTree refuses what a rootless runtime cannot make of the
+// rootfs. A detached clone of a host mount needs privilege on the host; the
+// init binds the rootfs in its own user namespace and sets nosuid and nodev
+// there (rootfs.Prepare). An idmapped mount has no such way round it.
+func rootlessRootTree(spec *specs.Spec) error {
+	idmap, _, _, err := rootfs.RootTreeOptions(spec)
+	if err == nil && idmap {
+		err = &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationRootfsOptions,
+			Msg: "idmap needs root on the host (an idmapped mount); a rootless container's root is your own uid, so the rootfs needs none", Err: oci.ErrInvalidConfig}
+	}
+	return err
+}
+
 // openRootTree opens the rootfs as a detached mount when the config needs
-// one (idmapped, nosuid, nodev): it is mounted here, in the host's user
-// namespace, which the init has left behind by the time it mounts. An
-// idmap goes through the init's own user namespace once its maps are
-// written, by the returned function (initParams.userns); that saves making
-// one in a throwaway process (an execve of this binary) on every start.
-func (r *Runtime) openRootTree(rootfsPath string, spec *specs.Spec) (*os.File, func(nsfd int) error, error) {
+// one (idmapped, nosuid, nodev): it is made here, as host root, because the
+// init has left the host's user namespace, and in the init's mount
+// namespace (pid), so the host's locked flags hold (rootfs.OpenRootTree).
+// An idmap goes through the init's own user namespace, whose maps are
+// written by now.
+func (r *Runtime) openRootTree(rootfsPath string, spec *specs.Spec, pid int) (*os.File, error) {
 	if r.Rootless {
-		// A detached clone of a host mount needs privilege on the host;
-		// the init binds the rootfs in its own user namespace and sets
-		// nosuid and nodev there (rootfs.Prepare). An idmapped mount has
-		// no such way round it.
-		idmap, _, _, err := rootfs.RootTreeOptions(spec)
-		if err == nil && idmap {
-			err = &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationRootfsOptions,
-				Msg: "idmap needs root on the host (an idmapped mount); a rootless container's root is your own uid, so the rootfs needs none", Err: oci.ErrInvalidConfig}
-		}
-		return nil, nil, err
+		return nil, nil
 	}
-	tree, idmap, err := rootfs.OpenRootTree(rootfsPath, spec)
+	tree, idmap, err := rootfs.OpenRootTree(rootfsPath, spec, pid)
 	if err != nil || !idmap {
-		return tree, nil, err
+		return tree, err
 	}
-	idmapVia := func(nsfd int) error {
-		warning, err := rootfs.IdmapRootTree(tree, rootfsPath, nsfd)
-		if warning != "" {
-			r.warnf("%s", warning)
-		}
-		return err
-	}
+	var nsfd int
 	if oci.CreatesNamespace(spec, specs.UserNamespace) {
-		return tree, idmapVia, nil
+		nsfd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	} else {
+		// An init that joins a user namespace makes none to borrow.
+		nsfd, err = rootfs.NewUserNSFd(spec)
 	}
-	// An init that joins a user namespace makes none to borrow.
-	nsfd, err := rootfs.NewUserNSFd(spec)
 	if err != nil {
-		return tree, nil, err
+		tree.Close()
+		return nil, fmt.Errorf("the user namespace to idmap the rootfs through: %w", err)
 	}
-	err = idmapVia(nsfd)
+	warning, err := rootfs.IdmapRootTree(tree, rootfsPath, nsfd)
 	unix.Close(nsfd)
-	return tree, nil, err
+	if warning != "" {
+		r.warnf("%s", warning)
+	}
+	if err != nil {
+		tree.Close()
+		return nil, err
+	}
+	return tree, nil
 }
 
 func (r *Runtime) sendSeccomp(spec *specs.Spec, st *State, files []*os.File) error {

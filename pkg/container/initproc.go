@@ -45,11 +45,6 @@ type initParams struct {
 	bootstrap func(netnsFd int) *initproto.Bootstrap
 	// netns is a network namespace made ahead for the init (pkg/netns).
 	netns *os.File
-	// userns, when set, is called with an fd of the init's new user
-	// namespace as soon as its maps are written; an init that makes none
-	// is an error.
-	userns   func(nsfd int) error
-	rootTree *os.File
 	// pidfdSocket, when set, gets a pidfd of the init once its pid is
 	// known (--pidfd-socket).
 	pidfdSocket *os.File
@@ -71,13 +66,12 @@ type initParams struct {
 
 // initProc is a started init and the fd numbers it has its files at.
 type initProc struct {
-	ip         initParams
-	pid        int
-	conn       *initproto.Conn
-	consoleFd  int
-	fifoFd     int
-	rootTreeFd int
-	// sendFds go with the config frame (InitConfig.Sources).
+	ip        initParams
+	pid       int
+	conn      *initproto.Conn
+	consoleFd int
+	fifoFd    int
+	// sendFds go with the config frame (InitConfig.RootTree, Sources).
 	sendFds []int
 }
 
@@ -114,10 +108,6 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 		p.consoleFd = 3 + len(extra)
 		extra = append(extra, ip.console)
 	}
-	if ip.rootTree != nil {
-		p.rootTreeFd = 3 + len(extra)
-		extra = append(extra, ip.rootTree)
-	}
 	netnsFd := -1
 	if ip.netns != nil {
 		netnsFd = 3 + len(extra)
@@ -148,7 +138,6 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	if err := initproto.SendBootstrap(parent, ip.bootstrap(netnsFd)); err != nil {
 		return fail(err)
 	}
-	usernsDone := false
 	for {
 		reply, err := initproto.ReadReply(parent)
 		var cerr *initproto.ConstructorError
@@ -163,35 +152,13 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 			if err := r.writeIDMaps(stage0, spec); err != nil {
 				return fail(err)
 			}
-			// Opened before answering: stage0 may exit once it has
-			// forked into the pid namespace.
-			nsfd := -1
-			if ip.userns != nil {
-				if nsfd, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", stage0), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-					return fail(fmt.Errorf("container init's user namespace: %w", err))
-				}
-			}
 			if err := initproto.MapsWritten(parent); err != nil {
-				if nsfd >= 0 {
-					unix.Close(nsfd)
-				}
 				return fail(err)
-			}
-			if nsfd >= 0 {
-				err := ip.userns(nsfd)
-				unix.Close(nsfd)
-				if err != nil {
-					return fail(err)
-				}
-				usernsDone = true
 			}
 		case initproto.InitPid:
 			pid := reply.Pid
 			p.pid = pid
 			phase.Mark("got pid")
-			if ip.userns != nil && !usernsDone {
-				return fail(errors.New("internal error: the init made no user namespace to idmap the rootfs through"))
-			}
 			if pid != stage0 {
 				// The constructor forked into the pid namespace; its
 				// parent exits now.

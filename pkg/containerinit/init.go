@@ -70,6 +70,13 @@ func Init() error {
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
+	var tree *os.File
+	if cfg != nil && cfg.RootTree {
+		if len(files) == 0 {
+			return errors.New("init: the runtime's rootfs tree did not arrive with the config")
+		}
+		tree, files = files[0], files[1:]
+	}
 	sources, err := bindSources(cfg, files)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
@@ -84,7 +91,7 @@ func Init() error {
 	} else if cfg.Exec {
 		err = initExec(conn, cfg)
 	} else {
-		err = initContainer(conn, cfg, cg, sources)
+		err = initContainer(conn, cfg, cg, tree, sources)
 	}
 	var late *afterCreate
 	if errors.As(err, &late) {
@@ -168,17 +175,13 @@ func bindSources(cfg *initproto.InitConfig, files []*os.File) (map[int]rootfs.So
 	return out, nil
 }
 
-func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEntry, sources map[int]rootfs.Source) error {
+func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEntry, tree *os.File, sources map[int]rootfs.Source) error {
 	s := cfg.Spec
 	p := cfg.Process
 	if p.Terminal {
 		if _, err := unix.Setsid(); err != nil {
 			return fmt.Errorf("setsid: %w", err)
 		}
-	}
-	var tree *os.File
-	if cfg.RootTreeFd > 2 {
-		tree = os.NewFile(uintptr(cfg.RootTreeFd), "rootfs-tree")
 	}
 	err := rootfs.Prepare(s, cfg.Rootfs, rootfs.Options{
 		NoPivot:     cfg.NoPivot,

@@ -42,6 +42,8 @@ type overlayMount struct {
 	// opts are the other options as fsconfig takes them: "key" for a
 	// flag, "key=value" otherwise.
 	opts []string
+	// readOnly makes the new overlay's superblock read-only.
+	readOnly bool
 }
 
 // overlayAt returns the overlay mounted exactly at path, or nil when path
@@ -163,6 +165,25 @@ func RelayerOverlay(rootfs string, uid, gid []specs.LinuxIDMapping, attrs uint64
 	if o == nil {
 		return nil, fmt.Errorf("rootfs %s is not an overlayfs mount point", rootfs)
 	}
+	// The host's restrictions on its overlay hold for the new one. The new
+	// mount is not a copy the kernel locks, so read-only goes on the
+	// superblock, which only the host may make writable again; nosuid,
+	// nodev and noexec can only be mount attributes, which container root
+	// with CAP_SYS_ADMIN could clear (the device cgroup still stands behind
+	// nodev).
+	var st unix.Statfs_t
+	if err := unix.Statfs(rootfs, &st); err != nil {
+		return nil, fmt.Errorf("statfs rootfs %s: %w", rootfs, err)
+	}
+	for _, f := range []struct{ st, attr uint64 }{
+		{unix.ST_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.ST_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.ST_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+	} {
+		if uint64(st.Flags)&f.st != 0 {
+			attrs |= f.attr
+		}
+	}
+	o.readOnly = uint64(st.Flags)&unix.ST_RDONLY != 0
 	nsfd, err := UsernsFd(uid, gid)
 	if err != nil {
 		return nil, err
@@ -331,6 +352,11 @@ func mountOverlay(rootfs string, o *overlayMount, lower []string, upper, work st
 		}
 		if err != nil {
 			return -1, fmt.Errorf("overlay over idmapped layers of %s: option %s: %w", rootfs, opt, err)
+		}
+	}
+	if o.readOnly {
+		if err := unix.FsconfigSetFlag(fs, "ro"); err != nil {
+			return -1, fmt.Errorf("overlay over idmapped layers of %s: option ro: %w", rootfs, err)
 		}
 	}
 	if err := unix.FsconfigCreate(fs); err != nil {

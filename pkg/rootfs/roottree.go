@@ -55,11 +55,18 @@ func RootTreeOptions(s *specs.Spec) (idmap bool, attrs uint64, ok bool, err erro
 
 // OpenRootTree makes the detached mount the init attaches as its rootfs,
 // as the annotation asks; nil when there is no annotation. It runs in the
-// runtime, before the init starts. idmap reports that the annotation asks
+// runtime, as host root, once the init (pid) has made its mount namespace
+// and before it mounts anything. idmap reports that the annotation asks
 // for an idmapped mount, which IdmapRootTree then applies through a user
-// namespace with the container's maps: the init's own, once its maps are
-// written, or NewUserNSFd's.
-func OpenRootTree(rootfs string, s *specs.Spec) (tree *os.File, idmap bool, err error) {
+// namespace with the container's maps.
+//
+// The rootfs is cloned in the init's mount namespace, not the runtime's:
+// the kernel locked the flags of the host's mounts (read-only, nosuid,
+// nodev, noexec) in the copy a mount namespace owned by the container's
+// user namespace got, and a clone keeps those locks. A clone of the host's
+// own table has none, and container root with CAP_SYS_ADMIN in its user
+// namespace could then make a rootfs the host mounted read-only writable.
+func OpenRootTree(rootfs string, s *specs.Spec, pid int) (tree *os.File, idmap bool, err error) {
 	idmap, attrs, ok, err := RootTreeOptions(s)
 	if err != nil || !ok {
 		return nil, false, err
@@ -74,14 +81,20 @@ func OpenRootTree(rootfs string, s *specs.Spec) (tree *os.File, idmap bool, err 
 		tree, err := RelayerOverlay(rootfs, s.Linux.UIDMappings, s.Linux.GIDMappings, attrs)
 		return tree, false, err
 	}
-	fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	err = inMountNS(pid, func() error {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE) in the container's mount namespace: %w", rootfs, err)
+		}
+		tree = os.NewFile(uintptr(fd), "rootfs-tree")
+		return nil
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("open_tree(%q, OPEN_TREE_CLONE): %w", rootfs, err)
+		return nil, false, err
 	}
-	tree = os.NewFile(uintptr(fd), "rootfs-tree")
 	if attrs != 0 {
 		attr := &unix.MountAttr{Attr_set: attrs}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		if err := unix.MountSetattr(int(tree.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
 			tree.Close()
 			return nil, false, fmt.Errorf("mount_setattr(%#x) on a clone of rootfs %q: %w", attrs, rootfs, err)
 		}
