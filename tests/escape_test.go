@@ -942,7 +942,7 @@ something this kernel does not have; "skipped" a configuration this host cannot 
 }
 
 // escapeFloorCaps names what Docker's capabilities give container root
-// under the floor's user namespace.
+// under the floor's user namespace, and what its rootfs keeps locked.
 const escapeFloorCaps = `
 Docker's own capabilities inside the user namespace flip no row: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETUID,
 SETGID, SETPCAP, SETFCAP, KILL, NET_BIND_SERVICE, SYS_CHROOT and AUDIT_WRITE (NET_RAW and MKNOD are dropped by the
@@ -950,6 +950,20 @@ floor) are the namespace's, so container root may change the owners, modes and f
 container's own files, switch among the container's own ids (within the 65536 the pool maps), signal the
 container's own processes, bind ports below 1024 in its network namespace and chroot inside its rootfs; none of
 them reaches a host file, process or kernel setting, since the host's ids and objects are not the namespace's.
+
+The floor's user namespace comes with an idmapped rootfs, which the runtime mounts (an idmapped mount needs
+privilege on the host) and the init attaches. Container root holding SYS_ADMIN in that namespace (a config that
+asks for it, let through the floor by run.bulwark.allow) may clear a mount's read-only, nosuid, nodev or noexec
+flag unless the kernel locked it, which it does on the mounts a mount namespace owned by a less privileged user
+namespace copies from the host. So the runtime clones the rootfs on a thread inside the container's mount
+namespace, where those flags are already locked, as it does for bind sources: a rootfs, or a mount under it,
+that the host made read-only, nosuid, nodev or noexec stays so (TestHostMountFlagsOfTheRootfsStayLockedInAUserNamespace:
+mount_setattr clearing each flag gets EPERM and nothing reaches the host directory). A clone taken from the
+host's own table carried no locks, and container root remounted a read-only host rootfs writable and wrote
+through it. An engine's overlay rootfs is mounted again over idmapped layers, a new mount the kernel does not
+lock: the host overlay's read-only goes on the new superblock, which only the host may make writable, and its
+nosuid, nodev and noexec are plain mount attributes. What the config itself asks for (root.readonly, the
+floor's nosuid and nodev) is not the host's, and the kernel does not lock it, as in runc.
 `
 
 // escapeHoles maps issue 11's holes to where each is attacked.
