@@ -28,9 +28,10 @@ func requireVM(t *testing.T) {
 // --vm` registers bulwark-vm in daemon.json, dockerd accepts it, and
 // `docker run --runtime bulwark-vm IMAGE CMD` runs CMD on the guest's own
 // kernel with the memory limit as (less than) the guest's RAM; docker exec
-// runs in the guest; docker stop's SIGTERM reaches the payload's trap,
-// whose status docker reports; its output reaches docker logs; nothing is
-// left after docker rm; --undo restores the config.
+// runs in the guest, docker exec -t with a pty of the guest; docker stop's
+// SIGTERM reaches the payload's trap, whose status docker reports; its
+// output reaches docker logs; nothing is left after docker rm; --undo
+// restores the config.
 func TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM(t *testing.T) {
 	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
 	requireVM(t)
@@ -83,6 +84,17 @@ func TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM(t *testing.T) {
 	x := docker("exec", name, "sh", "-c", "echo exec-kernel=$(uname -r); exit 4")
 	if x.code != 4 || !strings.Contains(x.stdout, "exec-kernel=") || strings.Contains(x.stdout, "exec-kernel="+hostRelease) {
 		t.Errorf("docker exec: %v; want exit 4 on the guest's kernel", x)
+	}
+	// docker exec -t: containerd runs exec --detach --console-socket, and
+	// the pty master it receives carries the guest's pty.
+	if _, err := exec.LookPath("script"); err == nil {
+		line := shellQuote([]string{dockerBin, "-H", "unix://" + d.sock, "exec", "-t", name, "sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo guest-terminal; exit 5"})
+		tx := runCmd(t, nil, "script", "-qefc", line, "/dev/null")
+		if tx.code != 5 || !strings.Contains(tx.stdout, "/dev/pts/") || !strings.Contains(tx.stdout, "guest-terminal") {
+			t.Errorf("docker exec -t: %v; want a pts of the guest and exit 5", tx)
+		}
+	} else {
+		t.Log("docker exec -t not tried: no script(1) to give docker a terminal")
 	}
 	if r := docker("stop", "-t", "60", name); r.code != 0 {
 		t.Fatalf("docker stop: %v", r)
