@@ -256,6 +256,8 @@ func (b *bench) filterWorking() {
 		}
 	}
 	if len(ok) == 0 {
+		// The state tmpfs and the probes' cgroups exist by now.
+		b.cleanup()
 		fatal("no runtime works")
 	}
 	b.rts = ok
