@@ -15,7 +15,8 @@ import (
 // Copy writes a plain copy of the merged tree at src (a mounted snapshot)
 // into dst, which must not exist: a rootfs directory for a bundle that
 // runc, or an engine, can run without the store. Owners, modes
-// (set-user-id bits included) and hard links are kept; device nodes,
+// (set-user-id bits included), modification and access times and hard
+// links are kept; device nodes,
 // fifos and sockets are left out (a runtime makes /dev), and so are
 // extended attributes, file capabilities among them. Nothing outside dst
 // is written: every entry is made under its parent by name, never
@@ -30,6 +31,11 @@ func Copy(src, dst string) (err error) {
 		}
 	}()
 	links := map[[2]uint64]string{}
+	type dirTimes struct {
+		p  string
+		ts []unix.Timespec
+	}
+	var dirs []dirTimes
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, werr error) error {
 		if werr != nil {
 			return werr
@@ -44,6 +50,7 @@ func Copy(src, dst string) (err error) {
 			return err
 		}
 		st := fi.Sys().(*syscall.Stat_t)
+		ts := []unix.Timespec{unix.NsecToTimespec(syscall.TimespecToNsec(st.Atim)), unix.NsecToTimespec(syscall.TimespecToNsec(st.Mtim))}
 		mode := uint32(fi.Mode().Perm())
 		if fi.Mode()&fs.ModeSetuid != 0 {
 			mode |= unix.S_ISUID
@@ -68,7 +75,10 @@ func Copy(src, dst string) (err error) {
 			if err := os.Symlink(target, out); err != nil {
 				return err
 			}
-			return os.Lchown(out, int(st.Uid), int(st.Gid))
+			if err := os.Lchown(out, int(st.Uid), int(st.Gid)); err != nil {
+				return err
+			}
+			return unix.UtimesNanoAt(unix.AT_FDCWD, out, ts, unix.AT_SYMLINK_NOFOLLOW)
 		case fi.Mode().IsRegular():
 			key := [2]uint64{st.Dev, st.Ino}
 			if first, ok := links[key]; ok && st.Nlink > 1 {
@@ -87,8 +97,19 @@ func Copy(src, dst string) (err error) {
 		if err := os.Lchown(out, int(st.Uid), int(st.Gid)); err != nil {
 			return err
 		}
-		return unix.Fchmodat(unix.AT_FDCWD, out, mode, 0)
+		if err := unix.Fchmodat(unix.AT_FDCWD, out, mode, 0); err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			// Filling a directory changes its times: set them last.
+			dirs = append(dirs, dirTimes{out, ts})
+			return nil
+		}
+		return unix.UtimesNanoAt(unix.AT_FDCWD, out, ts, unix.AT_SYMLINK_NOFOLLOW)
 	})
+	for i := len(dirs) - 1; err == nil && i >= 0; i-- {
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, dirs[i].p, dirs[i].ts, unix.AT_SYMLINK_NOFOLLOW)
+	}
 	if err != nil {
 		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}

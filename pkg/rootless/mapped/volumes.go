@@ -4,16 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/pkg/image/snapshot"
 )
 
 type volumesArg struct {
@@ -94,7 +93,7 @@ func serveVolumes(arg string) result {
 		case !fi.IsDir():
 			err = fmt.Errorf("not a directory in the image")
 		default:
-			err = copyTree(src, to)
+			err = snapshot.Copy(src, to)
 		}
 		if err != nil {
 			return result{Error: fmt.Sprintf("VOLUME %s: %v", p, err)}
@@ -102,94 +101,4 @@ func serveVolumes(arg string) result {
 		res.Paths = append(res.Paths, "/"+rel)
 	}
 	return res
-}
-
-// copyTree copies the directory src to dst (missing) with owners, modes
-// (setuid and setgid included) and times; symlinks are copied as links,
-// never followed; fifos, sockets and devices are skipped.
-func copyTree(src, dst string) error {
-	type dirTime struct {
-		p  string
-		ts []unix.Timespec
-	}
-	var dirs []dirTime
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		t := filepath.Join(dst, rel)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return fmt.Errorf("%s: no owner", p)
-		}
-		ts := []unix.Timespec{unix.NsecToTimespec(syscall.TimespecToNsec(st.Atim)), unix.NsecToTimespec(syscall.TimespecToNsec(st.Mtim))}
-		switch {
-		case fi.IsDir():
-			if err := os.Mkdir(t, 0o700); err != nil {
-				return err
-			}
-			dirs = append(dirs, dirTime{t, ts})
-		case fi.Mode()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(l, t); err != nil {
-				return err
-			}
-		case fi.Mode().IsRegular():
-			if err := copyFile(p, t); err != nil {
-				return err
-			}
-		default:
-			return nil
-		}
-		// Chown first: it clears setuid and setgid.
-		if err := os.Lchown(t, int(st.Uid), int(st.Gid)); err != nil {
-			return err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			if err := unix.Fchmodat(unix.AT_FDCWD, t, st.Mode&0o7777, 0); err != nil {
-				return fmt.Errorf("chmod %s: %w", t, err)
-			}
-		}
-		if !fi.IsDir() {
-			return unix.UtimesNanoAt(unix.AT_FDCWD, t, ts, unix.AT_SYMLINK_NOFOLLOW)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, dirs[i].p, dirs[i].ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

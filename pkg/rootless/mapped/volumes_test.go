@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/bulwark-sec/bulwark/pkg/image/snapshot"
 )
 
-// copyTree runs as root of the helper's namespace; root on the host
+// snapshot.Copy runs as root of the helper's namespace; root on the host
 // stands in for it here.
 func TestCopyTreeKeepsOwnersModesAndLinks(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("copyTree chowns: run as root")
+		t.Skip("snapshot.Copy chowns: run as root")
 	}
 	src := filepath.Join(t.TempDir(), "src")
 	type ent struct {
@@ -53,7 +55,7 @@ func TestCopyTreeKeepsOwnersModesAndLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "dst")
-	if err := copyTree(src, dst); err != nil {
+	if err := snapshot.Copy(src, dst); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
