@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,154 @@ func TestIdmappedMountsPerRuntimeSpec11(t *testing.T) {
 				t.Errorf("owners through %v: want %q first: %v", m, tc.want, r)
 			}
 		})
+	}
+}
+
+// An id-mapped bind whose source lies inside the rootfs of a container with
+// a user namespace, as runc ≥ 1.2 has it: the init resolves the source at
+// its turn, inside the rootfs (an image's symlink still cannot reach a host
+// path), and the runtime, host root, id-maps the clone in the container's
+// mount namespace, which the init in its user namespace may not do. Files
+// show the owners the mapping gives them, where a plain bind shows nobody.
+func TestIdmappedBindSourceInsideTheRootfsOfAUserNamespacedContainer(t *testing.T) {
+	testrootfs.RequireUserNS(t)
+	e := newEnv(t)
+	vol := t.TempDir()
+	os.Chmod(vol, 0o755)
+	if err := os.MkdirAll(filepath.Join(vol, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bundle := testrootfs.Bundle(t, nil)
+	rootfs := filepath.Join(bundle, "rootfs")
+	for _, d := range []string{"data", "etc", "vol", "m1", "m2", "m3", "m4", "m5"} {
+		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	}
+	owned := func(dir string) {
+		for _, f := range []struct {
+			name string
+			uid  int
+		}{{"root", 0}, {"u1000", 1000}} {
+			p := filepath.Join(dir, f.name)
+			if err := os.WriteFile(p, []byte(f.name), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(p, f.uid, f.uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	owned(filepath.Join(rootfs, "data"))
+	owned(filepath.Join(vol, "x"))
+	os.WriteFile(filepath.Join(rootfs, "etc/bulwark-marker"), []byte("image-etc"), 0o644)
+	// Absolute, as the image means it: its own /etc, never the host's.
+	if err := os.Symlink("/etc", filepath.Join(rootfs, "link")); err != nil {
+		t.Fatal(err)
+	}
+	// Climbs out of the rootfs if followed on the host.
+	if err := os.Symlink("../../../../../../../../etc", filepath.Join(rootfs, "up")); err != nil {
+		t.Fatal(err)
+	}
+	one := func(c, h uint32) specs.LinuxIDMapping {
+		return specs.LinuxIDMapping{ContainerID: c, HostID: h, Size: 1}
+	}
+	s := testrootfs.DefaultSpec()
+	userNS(s)
+	s.Mounts = append(s.Mounts,
+		// Implied mapping: the container's own.
+		specs.Mount{Destination: "/m1", Type: "bind", Source: filepath.Join(rootfs, "data"), Options: []string{"bind", "idmap"}},
+		// The mount's own mappings, without "idmap" (runtime-spec 1.1).
+		specs.Mount{Destination: "/m2", Type: "bind", Source: filepath.Join(rootfs, "data"), Options: []string{"bind"},
+			UIDMappings: []specs.LinuxIDMapping{one(0, 200000), one(1000, 200500)},
+			GIDMappings: []specs.LinuxIDMapping{one(0, 200007), one(1000, 200600)}},
+		// The image's symlinks, resolved inside the rootfs.
+		specs.Mount{Destination: "/m3", Type: "bind", Source: filepath.Join(rootfs, "link"), Options: []string{"bind", "idmap"}},
+		specs.Mount{Destination: "/m4", Type: "bind", Source: filepath.Join(rootfs, "up"), Options: []string{"bind", "idmap"}},
+		// Below an earlier mount of the config: that mount's content.
+		specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind"}},
+		specs.Mount{Destination: "/m5", Type: "bind", Source: filepath.Join(rootfs, "vol/x"), Options: []string{"bind", "idmap"},
+			UIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}},
+			GIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}})
+	own := func(d string) string {
+		return fmt.Sprintf(`echo %s=$(stat -c %%u:%%g /%s/root /%s/u1000 2>&1 | tr '\n' ,)`, d, d, d)
+	}
+	s.Process.Args = []string{"sh", "-c", strings.Join([]string{
+		`echo plain=$(stat -c %u:%g /data/root)`,
+		own("m1"), own("m2"), own("m5"),
+		`echo m3=$(cat /m3/bulwark-marker 2>&1); echo m3_host=$(ls /m3/shadow 2>/dev/null | wc -l)`,
+		`echo m4=$(cat /m4/bulwark-marker 2>&1); echo m4_host=$(ls /m4/shadow 2>/dev/null | wc -l)`,
+		`echo m1_write=$(touch /m1/w 2>/dev/null && stat -c %u /m1/w)`,
+	}, "; ")}
+	testrootfs.WriteConfig(t, bundle, s)
+	r := e.bw("run", "-b", bundle, e.id())
+	if r.code != 0 && strings.Contains(r.stderr, "may not support idmapped mounts") {
+		t.Skipf("filesystem under %s has no idmapped mounts: %s", rootfs, r.stderr)
+	}
+	got := kv(r.stdout)
+	want := map[string]string{
+		// Without the id-mapping host root's files are nobody's.
+		"plain": "65534:65534",
+		"m1":    "0:0,1000:1000,",
+		"m2":    "0:7,500:600,",
+		"m5":    "0:0,1000:1000,",
+		"m3":    "image-etc", "m3_host": "0",
+		"m4": "image-etc", "m4_host": "0",
+		// Container root writes as container root through the mapping.
+		"m1_write": "0",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q: %v", k, got[k], v, r)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(rootfs, "data", "w"), &st); err != nil || st.Uid != 0 {
+		t.Errorf("the file container root made through the id-mapped bind: host uid %d (%v), want 0 (the mapping's)", st.Uid, err)
+	}
+}
+
+// The runtime clones such a source in the container's mount namespace, so
+// the clone keeps the flags the kernel locked there: on a rootfs the host
+// mounted read-only, container root (CAP_SYS_ADMIN in its user namespace)
+// cannot make the id-mapped bind writable.
+func TestIdmappedBindSourceInsideTheRootfsKeepsTheHostsLockedFlags(t *testing.T) {
+	testrootfs.RequireUserNS(t)
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, nil)
+	rootfs := filepath.Join(bundle, "rootfs")
+	for _, d := range []string{"data", "m1"} {
+		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	}
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(rootfs, unix.MNT_DETACH) })
+	if err := unix.Mount("", rootfs, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID, ""); err != nil {
+		t.Fatal(err)
+	}
+	s := testrootfs.DefaultSpec()
+	userNS(s)
+	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+	s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_SYS_ADMIN")
+	s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, "CAP_SYS_ADMIN")
+	s.Linux.Seccomp = nil
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/m1", Type: "bind", Source: filepath.Join(rootfs, "data"), Options: []string{"bind", "idmap"}},
+		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+	s.Process.Args = []string{"sh", "-c", `mount -o remount,bind,ro /tmp; echo remount_tmp=$?; mount -o remount,bind,rw /m1; echo remount=$?; ` +
+		`mount -o remount,bind,rw,suid /m1; echo remount_suid=$?; touch /m1/x 2>/dev/null && echo wrote=yes; echo owner=$(stat -c %u /m1); true`}
+	testrootfs.WriteConfig(t, bundle, s)
+	r := e.bw("run", "-b", bundle, e.id())
+	if r.code != 0 && strings.Contains(r.stderr, "may not support idmapped mounts") {
+		t.Skipf("filesystem under %s has no idmapped mounts: %s", rootfs, r.stderr)
+	}
+	got := kv(r.stdout)
+	if r.code != 0 || got["remount_tmp"] != "0" || got["owner"] != "0" {
+		t.Fatalf("container root could not remount its own tmpfs, or /m1 is not id-mapped (owner %q): %v", got["owner"], r)
+	}
+	if got["remount"] == "0" || got["remount_suid"] == "0" || got["wrote"] == "yes" {
+		t.Errorf("container root cleared a flag the host locked on the id-mapped bind: %v", r)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "data", "x")); err == nil {
+		t.Errorf("the container wrote through a read-only host mount")
 	}
 }

@@ -171,6 +171,8 @@ func encode(m Message) ([]byte, error) {
 		fields, err = wire.Marshal(&m)
 	case Error:
 		fields, err = wire.Marshal(&m)
+	case IdmapSource:
+		fields, err = wire.Marshal(&m)
 	}
 	if err != nil {
 		return nil, err
@@ -181,15 +183,17 @@ func encode(m Message) ([]byte, error) {
 // decoders turn a frame's fields into its message; a kind without fields
 // decodes only from nothing.
 var decoders = [...]func([]byte) (Message, error){
-	kindConfig:     decodeAs[*InitConfig],
-	kindCgroup:     decodeAs[Cgroup],
-	kindHooks:      decodeAs[Hooks],
-	kindResume:     decodeAs[Resume],
-	kindConsole:    decodeAs[Console],
-	kindSeccomp:    decodeAs[Seccomp],
-	kindReady:      decodeAs[Ready],
-	kindError:      decodeAs[Error],
-	kindNamespaces: decodeAs[Namespaces],
+	kindConfig:      decodeAs[*InitConfig],
+	kindCgroup:      decodeAs[Cgroup],
+	kindHooks:       decodeAs[Hooks],
+	kindResume:      decodeAs[Resume],
+	kindConsole:     decodeAs[Console],
+	kindSeccomp:     decodeAs[Seccomp],
+	kindReady:       decodeAs[Ready],
+	kindError:       decodeAs[Error],
+	kindNamespaces:  decodeAs[Namespaces],
+	kindIdmapSource: decodeAs[IdmapSource],
+	kindIdmapTree:   decodeAs[IdmapTree],
 }
 
 func decodeAs[T Message](fields []byte) (Message, error) {

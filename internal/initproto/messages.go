@@ -15,21 +15,23 @@ type kind byte
 // Kinds, in the order they flow during create. Zero is never a kind, so an
 // empty or zeroed body is malformed.
 const (
-	kindConfig     kind = 1 + iota // runtime -> init: *InitConfig
-	kindCgroup                     // runtime -> init: Cgroup
-	kindHooks                      // init -> runtime: Hooks
-	kindResume                     // runtime -> init: Resume
-	kindConsole                    // init -> runtime: Console
-	kindSeccomp                    // init -> runtime: Seccomp
-	kindReady                      // init -> runtime: Ready
-	kindError                      // init -> runtime: Error
-	kindNamespaces                 // init -> runtime: Namespaces
+	kindConfig      kind = 1 + iota // runtime -> init: *InitConfig
+	kindCgroup                      // runtime -> init: Cgroup
+	kindHooks                       // init -> runtime: Hooks
+	kindResume                      // runtime -> init: Resume
+	kindConsole                     // init -> runtime: Console
+	kindSeccomp                     // init -> runtime: Seccomp
+	kindReady                       // init -> runtime: Ready
+	kindError                       // init -> runtime: Error
+	kindNamespaces                  // init -> runtime: Namespaces
+	kindIdmapSource                 // init -> runtime: IdmapSource
+	kindIdmapTree                   // runtime -> init: IdmapTree
 )
 
 var kindNames = [...]string{
 	kindConfig: "config", kindCgroup: "cgroup", kindHooks: "hooks", kindResume: "resume",
 	kindConsole: "console", kindSeccomp: "seccomp", kindReady: "ready", kindError: "error",
-	kindNamespaces: "namespaces",
+	kindNamespaces: "namespaces", kindIdmapSource: "idmap source", kindIdmapTree: "idmap tree",
 }
 
 func (k kind) String() string {
@@ -69,6 +71,19 @@ type Seccomp struct{}
 // dumpable. The init goes on without waiting.
 type Namespaces struct{}
 
+// IdmapSource asks the runtime for an id-mapped clone of the bind source
+// of Spec.Mounts[Mount], which lies inside the rootfs of an init in a user
+// namespace: the init resolved it at the mount's turn and attaches its
+// O_PATH handle. Only a process privileged over the source's filesystem
+// (host root) may id-map it; the init waits for IdmapTree.
+type IdmapSource struct {
+	Mount int
+}
+
+// IdmapTree answers IdmapSource with the detached, id-mapped clone (one
+// attached fd), made in the container's mount namespace.
+type IdmapTree struct{}
+
 // Ready says the process is set up: a create's init now waits for Resume and
 // then for start, an exec'd process for Resume before its execve.
 type Ready struct {
@@ -92,3 +107,5 @@ func (Seccomp) kind() kind     { return kindSeccomp }
 func (Ready) kind() kind       { return kindReady }
 func (Error) kind() kind       { return kindError }
 func (Namespaces) kind() kind  { return kindNamespaces }
+func (IdmapSource) kind() kind { return kindIdmapSource }
+func (IdmapTree) kind() kind   { return kindIdmapTree }

@@ -400,6 +400,16 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 			return runCreateHooks(st, spec)
 		},
 		seccomp: func(fds []*os.File) error { return r.sendSeccomp(spec, st, fds) },
+		idmap: func(m initproto.IdmapSource, src *os.File) (*os.File, error) {
+			if r.Rootless {
+				return nil, errors.New("init asked a rootless runtime for an id-mapped mount")
+			}
+			tree, err := rootfs.IdmapInRoot(spec, st.Rootfs, m.Mount, src, p.pid)
+			if err != nil {
+				return nil, &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Err: err}
+			}
+			return tree, nil
+		},
 		ready: func() error {
 			phase.Mark("got ready")
 			st.Phase = PhaseCreated

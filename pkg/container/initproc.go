@@ -329,6 +329,9 @@ type conversation struct {
 	// namespaces takes the init's user and network namespaces
 	// (CreateOpts.Namespaces); nil: none are expected.
 	namespaces func([]*os.File) error
+	// idmap makes the id-mapped clone the init asks for (IdmapSource,
+	// its O_PATH handle on the source); nil: the init must not ask.
+	idmap func(m initproto.IdmapSource, src *os.File) (*os.File, error)
 	// ready is called when the process is set up, before the init is let
 	// go: a create's init then waits for start, an exec'd process execs.
 	ready func() error
@@ -395,6 +398,21 @@ func (p *initProc) converse(c conversation) error {
 			}
 			if err := c.namespaces(files); err != nil {
 				return err
+			}
+		case initproto.IdmapSource:
+			if len(files) != 1 || c.idmap == nil {
+				closeFiles(files)
+				return errors.New("init sent an unexpected id-mapped bind source")
+			}
+			tree, err := c.idmap(m, files[0])
+			files[0].Close()
+			if err != nil {
+				return err
+			}
+			err = p.conn.Send(initproto.IdmapTree{}, int(tree.Fd()))
+			tree.Close()
+			if err != nil {
+				return lost(err)
 			}
 		case initproto.Ready:
 			closeFiles(files)

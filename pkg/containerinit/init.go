@@ -175,6 +175,30 @@ func bindSources(cfg *initproto.InitConfig, files []*os.File) (map[int]rootfs.So
 	return out, nil
 }
 
+// askIdmapTree has the runtime id-map the bind source src of
+// mounts[mount], inside the rootfs (rootfs.IdmapInRoot), and returns the
+// detached tree it sends back. A Cgroup frame still to come is taken
+// first, so that the answer is the next frame.
+func askIdmapTree(conn *initproto.Conn, cg *cgroupEntry, mount int, src *os.File) (*os.File, error) {
+	if err := cg.await(); err != nil {
+		return nil, err
+	}
+	if err := conn.Send(initproto.IdmapSource{Mount: mount}, int(src.Fd())); err != nil {
+		return nil, err
+	}
+	_, files, err := initproto.Expect[initproto.IdmapTree](conn)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the runtime's id-mapped clone: %w", err)
+	}
+	if len(files) != 1 {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, fmt.Errorf("the runtime's id-mapped clone came with %d fds, want 1", len(files))
+	}
+	return files[0], nil
+}
+
 func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEntry, tree *os.File, sources map[int]rootfs.Source) error {
 	s := cfg.Spec
 	p := cfg.Process
@@ -190,6 +214,9 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 		RootTree:    tree,
 		Sources:     sources,
 		HostMountNS: sharesHostMountNS(s),
+		IdmapInRoot: func(mount int, src *os.File) (*os.File, error) {
+			return askIdmapTree(conn, cg, mount, src)
+		},
 		BeforeCgroupMount: func() error {
 			return cg.enter()
 		},

@@ -130,9 +130,8 @@ func OpenSources(s *specs.Spec, rootfsPath string, pid int) (opened []OpenedSour
 				return fmt.Errorf("mounts[%d] (source %q, destination %q): bind source: %w", j.i, j.m.Source, j.m.Destination, err)
 			}
 			if f == nil {
-				if j.ns >= 0 {
-					return fmt.Errorf("mounts[%d] (source %q): an id-mapped bind of a source inside the rootfs of a container with a user namespace is not supported; bind it from outside the rootfs", j.i, j.m.Source)
-				}
+				// An id-mapped one too: the init resolves it at its
+				// turn and asks for the clone then (IdmapInRoot).
 				opened = append(opened, OpenedSource{Mount: j.i, Source: Source{InRoot: inRoot}})
 				continue
 			}
@@ -150,6 +149,62 @@ func OpenSources(s *specs.Spec, rootfsPath string, pid int) (opened []OpenedSour
 		return nil
 	})
 	return opened, err
+}
+
+// IdmapInRoot makes the id-mapped clone of a bind source inside the
+// rootfs that the init of a user-namespaced container resolved at the
+// mount's turn: src is its O_PATH handle on it, for s.Mounts[mount], and
+// pid the init. The init may not id-map it itself: that takes privilege
+// over the filesystem holding the source, which only host root has. So the
+// runtime, host root, clones it on a thread in the init's mount namespace:
+// the source's mount is one of that namespace (the kernel clones no other),
+// and a clone keeps the flags the kernel locked there, so a rootfs the
+// host made read-only, nosuid, nodev or noexec stays so under the
+// id-mapped bind. The caller owns the returned detached tree.
+func IdmapInRoot(s *specs.Spec, rootfsPath string, mount int, src *os.File, pid int) (*os.File, error) {
+	if mount < 0 || mount >= len(s.Mounts) {
+		return nil, fmt.Errorf("the init asked for an id-mapped clone for mounts[%d], which does not exist", mount)
+	}
+	m := s.Mounts[mount]
+	opts, err := parseMountOptions(m.Options)
+	if err != nil {
+		return nil, fmt.Errorf("mounts[%d]: %w", mount, err)
+	}
+	if (m.Type != "bind" && opts.flags&unix.MS_BIND == 0) || !idmapped(m, opts) {
+		return nil, fmt.Errorf("the init asked for an id-mapped clone for mounts[%d] (destination %q), which is no id-mapped bind", mount, m.Destination)
+	}
+	rootfsPath, err = cleanRootfs(rootfsPath)
+	if err != nil {
+		return nil, err
+	}
+	var ns int
+	if len(m.UIDMappings) > 0 {
+		ns, err = UsernsFd(m.UIDMappings, m.GIDMappings)
+	} else {
+		ns, err = unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mounts[%d] (source %q): the user namespace to id-map it through: %w", mount, m.Source, err)
+	}
+	defer unix.Close(ns)
+	var tree *os.File
+	err = inMountNS(pid, func() error {
+		// The init resolved the source inside the rootfs; a handle that
+		// names anything else is not cloned.
+		p, err := fdPath(src)
+		if err != nil {
+			return err
+		}
+		if p != rootfsPath && !strings.HasPrefix(p, rootfsPath+"/") {
+			return fmt.Errorf("the source the init resolved, %q, is outside the rootfs %q", p, rootfsPath)
+		}
+		tree, err = idmapTree(src, m, opts, ns)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mounts[%d] (source %q, destination %q): %w", mount, m.Source, m.Destination, err)
+	}
+	return tree, nil
 }
 
 // inMountNS runs fn on a thread of its own in the mount namespace of pid.

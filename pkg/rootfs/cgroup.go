@@ -199,7 +199,7 @@ func (mt *mounter) cgroupHierarchy(dest string, h cgroupHier, fstype string, opt
 	}
 	bindOpts := opts
 	bindOpts.flags |= unix.MS_BIND | unix.MS_REC
-	return mt.bind(specs.Mount{Type: "bind", Source: src, Destination: dest}, bindOpts, Source{})
+	return mt.bind(-1, specs.Mount{Type: "bind", Source: src, Destination: dest}, bindOpts, Source{})
 }
 
 // mountCgroupFS mounts a new cgroup (v1) or cgroup2 filesystem of h on

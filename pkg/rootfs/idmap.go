@@ -15,10 +15,11 @@ import (
 // idmappedBind attaches a clone of the source (src, an O_PATH handle) at
 // target with its ownership shifted through m's uidMappings/gidMappings:
 // for an init that is host root (no user namespace; with one the runtime
-// makes the tree, OpenSources). open_tree(OPEN_TREE_CLONE) gives a
-// detached copy, mount_setattr(MOUNT_ATTR_IDMAP) shifts it, and move_mount
-// puts it on the already-resolved target fd, so the target is never looked
-// up by path again.
+// makes the tree: OpenSources, or IdmapInRoot for a source inside the
+// rootfs). open_tree(OPEN_TREE_CLONE) gives a detached copy,
+// mount_setattr(MOUNT_ATTR_IDMAP) shifts it, and move_mount puts it on the
+// already-resolved target fd, so the target is never looked up by path
+// again.
 func idmappedBind(m specs.Mount, opts mountOpts, src, target *os.File) error {
 	if len(m.UIDMappings) == 0 || len(m.GIDMappings) == 0 {
 		return errors.New(`"idmap"/"ridmap" without uidMappings and gidMappings take the container's user namespace mapping, and the container has no user namespace`)

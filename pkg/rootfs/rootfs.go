@@ -46,6 +46,11 @@ type Options struct {
 	// Sources are the bind sources the runtime opened (OpenSources), by
 	// index in the spec's mounts; the others the init resolves itself.
 	Sources map[int]Source
+	// IdmapInRoot, when set, asks the runtime for an id-mapped clone of
+	// the bind source of s.Mounts[mount] inside the rootfs, which the init
+	// resolved (src, O_PATH): an init in a user namespace may not id-map
+	// it itself (rootfs.IdmapInRoot). It returns the detached tree.
+	IdmapInRoot func(mount int, src *os.File) (*os.File, error)
 	// BeforeCgroupMount, when set, runs before the first "cgroup" mount:
 	// the init may start on the rootfs while the runtime still places it
 	// in its cgroups, and a cgroup mount binds the init's own cgroup.
@@ -99,7 +104,7 @@ func Prepare(s *specs.Spec, rootfs string, o Options) error {
 
 	mt := &mounter{root: root, rootfs: rootfs, o: o}
 	for i, m := range s.Mounts {
-		if err := mt.mount(m, o.Sources[i]); err != nil {
+		if err := mt.mount(i, m, o.Sources[i]); err != nil {
 			return fmt.Errorf("mounts[%d] (type %q, source %q, destination %q): %w", i, m.Type, m.Source, m.Destination, err)
 		}
 	}
@@ -411,7 +416,7 @@ func mountFd(source string, target *os.File, fstype string, flags int, data stri
 	return nil
 }
 
-func (mt *mounter) mount(m specs.Mount, src Source) error {
+func (mt *mounter) mount(i int, m specs.Mount, src Source) error {
 	if !filepath.IsAbs(m.Destination) {
 		return fmt.Errorf("destination %q must be an absolute path", m.Destination)
 	}
@@ -424,7 +429,7 @@ func (mt *mounter) mount(m specs.Mount, src Source) error {
 	}
 	switch {
 	case m.Type == "bind" || opts.flags&unix.MS_BIND != 0:
-		return mt.bind(m, opts, src)
+		return mt.bind(i, m, opts, src)
 	case m.Type == "cgroup":
 		return mt.cgroup(m, opts)
 	default:
@@ -432,7 +437,7 @@ func (mt *mounter) mount(m specs.Mount, src Source) error {
 	}
 }
 
-func (mt *mounter) bind(m specs.Mount, opts mountOpts, src Source) error {
+func (mt *mounter) bind(i int, m specs.Mount, opts mountOpts, src Source) error {
 	if m.Source == "" {
 		return errors.New("bind mount needs a source")
 	}
@@ -471,6 +476,12 @@ func (mt *mounter) bind(m specs.Mount, opts mountOpts, src Source) error {
 	switch {
 	case src.Tree:
 		err = attachTree(src.File, m.Source, target)
+	case idmapped(m, opts) && mt.o.InUserNS && mt.o.IdmapInRoot != nil:
+		var tree *os.File
+		if tree, err = mt.o.IdmapInRoot(i, src.File); err == nil {
+			err = attachTree(tree, m.Source, target)
+			tree.Close()
+		}
 	case idmapped(m, opts):
 		err = idmappedBind(m, opts, src.File, target)
 	default:
