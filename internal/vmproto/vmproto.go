@@ -56,8 +56,9 @@ const (
 	// inner kinds are the payload's: Config (the OCI process as JSON),
 	// Stdin, StdinEOF, Signal; Stdout, Stderr, Exit, Fail.
 	KindSession byte = 'M'
-	// KindResize (session only, host -> guest): 4 bytes, the exec'd
-	// process's terminal rows then columns, each big-endian uint16.
+	// KindResize (host -> guest): 4 bytes, a terminal's rows then
+	// columns, each big-endian uint16: in a session the exec'd process's
+	// terminal, outside one the payload's.
 	KindResize byte = 'W'
 	// KindProcs (session only): host -> guest asks for the guest's
 	// processes (empty); guest -> host answers with []Proc as JSON, and

@@ -60,6 +60,10 @@ type Options struct {
 	Stdin          io.Reader // nil: the payload's stdin is closed
 	Stdout, Stderr io.Writer
 	Signals        <-chan os.Signal // forwarded to the payload
+	// Resize carries new sizes of the payload's terminal (vmproto.Resize
+	// payloads) for its pty in the guest; the first is the spec's
+	// process.consoleSize.
+	Resize <-chan []byte
 
 	// Machine is "microvm" (default) or "pc"; FS "virtiofs", "9p" or ""
 	// (virtio-fs when virtiofsd is installed). Accel "kvm" or "tcg"; ""
@@ -504,10 +508,17 @@ func (v *machine) wait() (int, error) {
 	defer boot.Stop()
 	ready := false
 	var sessions <-chan []byte // read once the agent has its config
+	var size []byte            // a resize that came before the config went
 	for {
 		select {
 		case d := <-sessions:
 			_ = v.conn.Write(vmproto.KindSession, d)
+		case b := <-o.Resize:
+			if !ready {
+				size = b
+				continue
+			}
+			_ = v.conn.Write(vmproto.KindResize, b)
 		case <-boot.C:
 			if !ready {
 				return -1, v.died("booting", fmt.Errorf("no word from the agent after %v", BootTimeout))
@@ -541,6 +552,9 @@ func (v *machine) wait() (int, error) {
 				}
 				if err := v.conn.Write(vmproto.KindConfig, cfg); err != nil {
 					return -1, v.died("sending the config", err)
+				}
+				if size != nil {
+					_ = v.conn.Write(vmproto.KindResize, size)
 				}
 				go v.feedStdin()
 				sessions = o.SessionIn

@@ -507,6 +507,8 @@ func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process, ss *sessio
 			if len(data) == 1 {
 				_ = p.Signal(syscall.Signal(data[0]))
 			}
+		case vmproto.KindResize:
+			resizeTTY(stdin, data)
 		case vmproto.KindSession:
 			ss.handle(data)
 		}
@@ -555,11 +557,8 @@ func (ss *sessions) handle(data []byte) {
 			_ = s.p.Signal(syscall.Signal(d[0]))
 		}
 	case vmproto.KindResize:
-		// Only an exec'd process with a terminal has one to resize.
-		if t, ok := sessionTTY(s); ok {
-			if rows, cols, err := vmproto.ParseResize(d); err == nil && rows > 0 && cols > 0 {
-				_ = unix.IoctlSetWinsize(int(t.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
-			}
+		if s != nil {
+			resizeTTY(s.stdin, d)
 		}
 	case vmproto.KindProcs:
 		b, err := json.Marshal(guestProcs("/proc"))
@@ -574,13 +573,18 @@ func (ss *sessions) handle(data []byte) {
 	}
 }
 
-// sessionTTY is the pty master of an exec'd process with a terminal.
-func sessionTTY(s *session) (*os.File, bool) {
-	if s == nil {
-		return nil, false
+// resizeTTY gives a process's pty the size d (vmproto.Resize) when the
+// process has a terminal, whose master is then its input: the kernel
+// tells the pty's foreground with SIGWINCH. Only such a process has one
+// to resize.
+func resizeTTY(stdin io.WriteCloser, d []byte) {
+	k, ok := stdin.(keepOpen)
+	if !ok {
+		return
 	}
-	k, ok := s.stdin.(keepOpen)
-	return k.File, ok
+	if rows, cols, err := vmproto.ParseResize(d); err == nil && rows > 0 && cols > 0 {
+		_ = unix.IoctlSetWinsize(int(k.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	}
 }
 
 func (ss *sessions) start(id uint32, process []byte) {

@@ -170,14 +170,7 @@ func TestForwardSignalsCarriesTheEnginesResize(t *testing.T) {
 	defer slave.Close()
 	master := <-got
 	defer master.Close()
-	fd := int(slave.Fd())
-	winsize := func() ([]byte, bool) {
-		ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
-		if err != nil || ws.Row == 0 || ws.Col == 0 {
-			return nil, false
-		}
-		return vmproto.Resize(ws.Row, ws.Col), true
-	}
+	winsize := terminalSize(int(slave.Fd()))
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
@@ -185,7 +178,9 @@ func TestForwardSignalsCarriesTheEnginesResize(t *testing.T) {
 	sigs := make(chan os.Signal, 1)
 	done := make(chan struct{})
 	defer close(done)
-	go forwardSignals(vmproto.NewConn(a, a), sigs, winsize, vmproto.Resize(24, 80), 10*time.Millisecond, done)
+	conn := vmproto.NewConn(a, a)
+	send := func(kind byte, data []byte) { _ = conn.Write(kind, data) }
+	go forwardSignals(send, sigs, winsize, vmproto.Resize(24, 80), 10*time.Millisecond, done)
 	c := vmproto.NewConn(b, b)
 
 	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 132}); err != nil {

@@ -127,13 +127,7 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 	if p.Terminal {
 		if f, ok := stdin.(*os.File); ok {
 			fd := int(f.Fd())
-			winsize = func() ([]byte, bool) {
-				ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
-				if err != nil || ws.Row == 0 || ws.Col == 0 {
-					return nil, false
-				}
-				return vmproto.Resize(ws.Row, ws.Col), true
-			}
+			winsize = terminalSize(fd)
 			if p.ConsoleSize == nil {
 				if ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ); err == nil && ws.Row > 0 && ws.Col > 0 {
 					p.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
@@ -169,7 +163,8 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 	if sz := p.ConsoleSize; sz != nil {
 		first = vmproto.Resize(uint16(sz.Height), uint16(sz.Width))
 	}
-	go forwardSignals(c, sigs, winsize, first, resizePoll, done)
+	send := func(kind byte, data []byte) { _ = c.Write(kind, data) }
+	go forwardSignals(send, sigs, winsize, first, resizePoll, done)
 	for {
 		kind, data, err := c.Read()
 		if err != nil {
@@ -193,16 +188,34 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 }
 
 // resizePoll is how often the terminal's size is read besides SIGWINCH:
-// an engine resizes the pty master it received from --console-socket, and
-// the relay holding the slave is not its session's leader, so no SIGWINCH
-// reaches it. A person waits this long at most for a new size.
+// an engine resizes the pty master it received from --console-socket (an
+// exec's, or the container's own from create), and the process holding
+// the slave is not always told: the exec relay is not its session's
+// leader, and the container's init gets SIGWINCH only while it is the
+// terminal's foreground. A person waits this long at most for a new size.
 var resizePoll = 200 * time.Millisecond
 
-// forwardSignals relays the caller's signals to the exec'd process and,
-// when it has a terminal (winsize not nil), each new size of that
-// terminal, whether SIGWINCH announced it or the poll found it, until done.
-// first is the size that went with the process (ConsoleSize), nil if none.
-func forwardSignals(c *vmproto.Conn, sigs <-chan os.Signal, winsize func() ([]byte, bool), first []byte, poll time.Duration, done <-chan struct{}) {
+// terminalSize reads fd's size as a KindResize payload; false while fd is
+// not a terminal or has no size yet.
+func terminalSize(fd int) func() ([]byte, bool) {
+	return func() ([]byte, bool) {
+		ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
+		if err != nil || ws.Row == 0 || ws.Col == 0 {
+			return nil, false
+		}
+		return vmproto.Resize(ws.Row, ws.Col), true
+	}
+}
+
+// forwardSignals relays the caller's signals to a process in the guest
+// and, when it has a terminal (winsize not nil), each new size of that
+// terminal, whether SIGWINCH announced it or the poll found it, until
+// done: send gets KindSignal and KindResize frames. It is the one follower
+// of a host terminal's size, for an exec'd process (the frames go to its
+// session) and for the container's own process (the init's, to the
+// payload). first is the size that went with the process (ConsoleSize),
+// nil if none.
+func forwardSignals(send func(kind byte, data []byte), sigs <-chan os.Signal, winsize func() ([]byte, bool), first []byte, poll time.Duration, done <-chan struct{}) {
 	last := first
 	var tick <-chan time.Time
 	if winsize != nil {
@@ -213,7 +226,7 @@ func forwardSignals(c *vmproto.Conn, sigs <-chan os.Signal, winsize func() ([]by
 	resize := func() {
 		if b, ok := winsize(); ok && !bytes.Equal(b, last) {
 			last = b
-			_ = c.Write(vmproto.KindResize, b)
+			send(vmproto.KindResize, b)
 		}
 	}
 	for {
@@ -234,7 +247,7 @@ func forwardSignals(c *vmproto.Conn, sigs <-chan os.Signal, winsize func() ([]by
 			}
 			// The runtime's own bookkeeping signals are not the process's.
 			if ok && n > 0 && n < 256 && n != unix.SIGCHLD && n != unix.SIGURG && n != unix.SIGPIPE && n != unix.SIGWINCH {
-				_ = c.Write(vmproto.KindSignal, []byte{byte(n)})
+				send(vmproto.KindSignal, []byte{byte(n)})
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/rawtty"
+	"github.com/bulwark-sec/bulwark/internal/vmproto"
 	"github.com/bulwark-sec/bulwark/pkg/vm"
 )
 
@@ -53,6 +54,31 @@ func monitor() (int, error) {
 	if restore := rawTerminal(0); restore != nil {
 		defer restore()
 	}
+	// The engine resizes the master it holds (docker run -t, a person's
+	// window): its sizes reach the payload's pty in the guest, followed
+	// as an exec'd process's are.
+	var resize chan []byte
+	if p := c.Spec.Process; p != nil && p.Terminal {
+		resize = make(chan []byte, 1)
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, unix.SIGWINCH)
+		done := make(chan struct{})
+		defer close(done)
+		var first []byte
+		if sz := p.ConsoleSize; sz != nil {
+			first = vmproto.Resize(uint16(sz.Height), uint16(sz.Width))
+		}
+		send := func(kind byte, data []byte) {
+			if kind != vmproto.KindResize {
+				return
+			}
+			select {
+			case resize <- data:
+			case <-done:
+			}
+		}
+		go forwardSignals(send, winch, terminalSize(0), first, resizePoll, done)
+	}
 	// exec: a socket in the run directory, which the host reaches in the
 	// container's state directory.
 	es := newExecServer()
@@ -68,7 +94,7 @@ func monitor() (int, error) {
 		Kernel: inKernel, Initrd: inInitrd, MemoryMiB: c.MemoryMiB, Machine: c.Machine,
 		Dir: inRun, InContainer: true, FS: "9p",
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Signals: sigs,
+		Signals: sigs, Resize: resize,
 	})
 }
 

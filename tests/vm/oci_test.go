@@ -134,8 +134,9 @@ func (o ociRuntime) createAttachedWith(global []string, id, bundle string) <-cha
 
 // createWithTerminal runs create with process.terminal and a console
 // socket, as an engine does for -t: the lines the payload writes on its
-// terminal come on the returned channel.
-func (o ociRuntime) createWithTerminal(id, bundle string) <-chan string {
+// terminal come on the returned channel, and the pty master the engine
+// would hold (to resize it) is returned; the test must not close it.
+func (o ociRuntime) createWithTerminal(id, bundle string) (<-chan string, *os.File) {
 	o.t.Helper()
 	sock := filepath.Join(o.t.TempDir(), "console.sock")
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -143,10 +144,12 @@ func (o ociRuntime) createWithTerminal(id, bundle string) <-chan string {
 		o.t.Fatal(err)
 	}
 	masters := receiveMaster(l)
+	got := make(chan *os.File, 1)
 	lines := make(chan string, 64)
 	go func() {
 		defer close(lines)
 		master := <-masters
+		got <- master
 		if master == nil {
 			return
 		}
@@ -158,7 +161,13 @@ func (o ociRuntime) createWithTerminal(id, bundle string) <-chan string {
 	}()
 	o.ok("create", "--console-socket", sock, "--bundle", bundle, id)
 	o.t.Cleanup(func() { o.do("", "delete", "-f", id) })
-	return lines
+	// create returns once the master is sent; receiveMaster gives up
+	// after a minute.
+	master := <-got
+	if master == nil {
+		o.t.Fatal("no pty master on --console-socket after create")
+	}
+	return lines, master
 }
 
 // receiveMaster plays an engine's side of --console-socket on l: the pty
@@ -428,7 +437,7 @@ func TestOCIVMNothingLeftAfterKills(t *testing.T) {
 			s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
 		})
 		const id = "vm-killed-qemu"
-		lines := o.createWithTerminal(id, bundle)
+		lines, _ := o.createWithTerminal(id, bundle)
 		o.ok("start", id)
 		waitLine(t, lines, "tty=yes 30 100", 180*time.Second)
 		waitLine(t, lines, "started", 30*time.Second)
@@ -440,6 +449,53 @@ func TestOCIVMNothingLeftAfterKills(t *testing.T) {
 		o.ok("delete", id)
 		requireGone(t, o.root, id, []int{st.Pid, qemu}, filepath.Join("/sys/fs/cgroup/memory", cg))
 	})
+}
+
+// TestOCIVMTerminalFollowsTheEnginesResize: a VM container created with
+// process.terminal and --console-socket (docker run -t) gets a pty of the
+// guest at process.consoleSize, and every later size the engine gives the
+// master it holds (TIOCSWINSZ, no signal to anyone, as containerd's
+// ResizePty does) reaches that pty: one set between create and start,
+// while the guest boots, and one while the payload runs, which the guest
+// kernel announces to the payload with SIGWINCH.
+func TestOCIVMTerminalFollowsTheEnginesResize(t *testing.T) {
+	needVM(t)
+	o := ociRuntime{t: t, bin: isolationBinary(t), root: t.TempDir()}
+	bundle := vmBundle(t, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
+		s.Process.Args = []string{"sh", "-c", `trap 'echo "winch=$(stty size)"' WINCH; echo "first=$(stty size)"; while :; do sleep 1; done`}
+	})
+	const id = "vm-tty-resize"
+	lines, master := o.createWithTerminal(id, bundle)
+	resize := func(rows, cols uint16) {
+		t.Helper()
+		if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resize(35, 110)
+	o.ok("start", id)
+	st := o.state(id)
+	// The size set during the boot is the pty's before the payload reads
+	// it, or reaches it just after (then with SIGWINCH).
+	timeout := time.After(180 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the payload's terminal closed before it reported its size")
+			}
+			t.Logf("payload: %s", l)
+			seen = strings.Contains(l, "first=35 110") || strings.Contains(l, "winch=35 110")
+		case <-timeout:
+			t.Fatal("the size set while the guest booted (35 110) never reached the guest's pty")
+		}
+	}
+	resize(40, 120)
+	waitLine(t, lines, "winch=40 120", 60*time.Second)
+	o.ok("delete", "-f", id)
+	requireGone(t, o.root, id, []int{st.Pid}, "")
 }
 
 // openPty returns a pty's master and slave, the slave sized rows x cols.
