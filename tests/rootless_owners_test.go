@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -357,5 +358,96 @@ func TestRootlessImageSizeOfReusedLayerIsRoots(t *testing.T) {
 		if res := r.bw("rmi", ref); res.code != 0 {
 			t.Errorf("rootless rmi %s: %v", ref, res)
 		}
+	}
+}
+
+// TestRootlessSpecImageWritesABundleTheUserRuns: `spec --image` without
+// root copies the image from the account's own store with the image's
+// owners as the account's containers see them (its subordinate ids on the
+// host), writes a config mapping the account's ranges, and the account
+// runs the bundle with runc's run and with create/start/delete.
+func TestRootlessSpecImageWritesABundleTheUserRuns(t *testing.T) {
+	r := newRootlessEnv(t)
+	host := imagetest.Registry(t, nil)
+	ref := imagetest.Push(t, host, "owners:1", ownersImage(t))
+	r.pull(ref)
+	bundle := testrootfs.UserDir(t, r.u)
+	// Root's reading of the bundle is the test's; removing it is root's
+	// too (its files are the account's subordinate ids).
+	t.Cleanup(func() { os.RemoveAll(bundle) })
+	if res := r.bw("spec", "--image", ref, "-b", bundle); res.code != 0 {
+		t.Fatalf("rootless spec --image: %v", res)
+	}
+	for _, c := range []struct {
+		path     string
+		uid, gid uint32
+		mode     uint32
+	}{
+		{".", testrootfs.RootlessSubStart + 999, testrootfs.RootlessSubStart + 999, 0o755}, // the layer's own root is uid 1000
+		{"data/user", testrootfs.RootlessSubStart + 999, testrootfs.RootlessSubStart + 999, 0o640},
+		{"data/www", testrootfs.RootlessSubStart + 32, testrootfs.RootlessSubStart + 33, 0o600},
+		{"data/suid", uint32(r.u.UID), uint32(r.u.GID), 0o4755},
+		{"data/mail", uint32(r.u.UID), testrootfs.RootlessSubStart + 7, 0o2775},
+		{"srv/db/conf", testrootfs.RootlessSubStart + 998, testrootfs.RootlessSubStart + 998, 0o640},
+	} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(bundle, "rootfs", c.path), &st); err != nil {
+			t.Errorf("the bundle's rootfs: %v", err)
+			continue
+		}
+		if st.Uid != c.uid || st.Gid != c.gid || st.Mode&0o7777 != c.mode {
+			t.Errorf("rootfs/%s on the host: %d:%d %o, want %d:%d %o", c.path, st.Uid, st.Gid, st.Mode&0o7777, c.uid, c.gid, c.mode)
+		}
+	}
+	cfg := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	proc := s["process"].(map[string]any)
+	proc["args"] = []string{"sh", "-c", "stat -c '%n %u %g %a' /data/user /data/www /data/high /data/mail /data/suid /data/sgid-bin; id -u"}
+	if b, err = json.Marshal(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := r.bw("run", "-b", bundle, "rl-spec")
+	want := strings.Join(strings.Split(ownersWant, "\n")[:6], "\n") + "\n0\n"
+	if res.code != 0 || res.stdout != want {
+		t.Errorf("rootless run -b of the bundle shows\n%s\nwant\n%s\n(%v)", res.stdout, want, res)
+	}
+	// create/start/delete, as an engine drives it: the init's output
+	// goes to a file (a pipe would outlive create).
+	out := filepath.Join(bundle, "out")
+	if res := r.bwTo(out, "create", "-b", bundle, "rl-spec-c"); res.code != 0 {
+		t.Fatalf("rootless create of the bundle: %v", res)
+	}
+	if res := r.bw("start", "rl-spec-c"); res.code != 0 {
+		t.Fatalf("rootless start: %v", res)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(r.bw("state", "rl-spec-c").stdout, `"stopped"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the created container did not stop: %v", r.bw("state", "rl-spec-c"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res := r.bw("delete", "rl-spec-c"); res.code != 0 {
+		t.Errorf("rootless delete: %v", res)
+	}
+	if got, _ := os.ReadFile(out); string(got) != want {
+		t.Errorf("the created container printed\n%s\nwant\n%s", got, want)
+	}
+	// A bundle with a rootfs already is refused, and nothing is changed.
+	if res := r.bw("spec", "--image", ref, "-b", bundle); res.code == 0 || !strings.Contains(res.stderr, "already exists") {
+		t.Errorf("spec --image over an existing bundle: %v", res)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(r.home, ".local/share/bulwark/containers")); len(ents) != 0 {
+		t.Errorf("spec --image left snapshots behind: %v", ents)
 	}
 }

@@ -83,6 +83,41 @@ func (r *rootlessEnv) bw(args ...string) result {
 	return res
 }
 
+// bwTo is bw with stdout written to the file out and stderr to a file
+// beside it, for a command whose container outlives it (create): a pipe
+// would stay open until the container ends.
+func (r *rootlessEnv) bwTo(out string, args ...string) result {
+	r.t.Helper()
+	fo, err := os.Create(out)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer fo.Close()
+	fe, err := os.Create(out + ".err")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer fe.Close()
+	cmd := exec.Command(bulwarkBin, args...)
+	cmd.Dir = r.home
+	cmd.Env = []string{"HOME=" + r.home, "XDG_RUNTIME_DIR=" + r.runtime, "USER=" + r.u.Name,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(r.u.UID), Gid: uint32(r.u.GID), Groups: []uint32{}}}
+	cmd.Stdout, cmd.Stderr = fo, fe
+	err = runWithTimeout(cmd, 90*time.Second)
+	serr, _ := os.ReadFile(out + ".err")
+	res := result{stderr: string(serr)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.code = ee.ExitCode()
+	default:
+		r.t.Fatalf("bulwark %v as %s: %v", args, r.u.Name, err)
+	}
+	return res
+}
+
 // archive writes img as a docker-archive tagged tag that the account
 // can read, for load -i.
 func (r *rootlessEnv) archive(img v1.Image, tag string) string {

@@ -35,13 +35,17 @@ func specCommand() *cli.Command {
 				return fmt.Errorf("spec: %s already exists, remove it first", path)
 			}
 			if cmd.IsSet("image") {
-				if cmd.IsSet("rootfs") || cmd.Bool("rootless") {
-					return errors.New("spec: --image writes its own rootfs; --rootfs and --rootless do not go with it")
+				// Without root the bundle is rootless as it is: --rootless
+				// says nothing more. Root's bundle maps root's pool, and
+				// root has no rootless ranges to write one for.
+				unprivileged := isRootless(cmd)
+				if cmd.IsSet("rootfs") || cmd.Bool("rootless") && !unprivileged {
+					return errors.New("spec: --image writes its own rootfs, and a rootless one when run without root; --rootfs, and --rootless from root, do not go with it")
 				}
 				o := &userface.Options{Profile: cmd.String("profile"), Devices: cmd.StringSlice("device"),
 					Image: cmd.String("image"), DataRoot: dataRoot(cmd)}
 				var err error
-				if s, err = userface.SpecImage(o, cmd.String("bundle")); err != nil {
+				if s, err = userface.SpecImage(o, cmd.String("bundle"), unprivileged); err != nil {
 					return err
 				}
 			} else if cmd.IsSet("profile") {

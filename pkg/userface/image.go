@@ -21,6 +21,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/image/snapshot"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -268,7 +269,14 @@ func withoutRootfsIdmap(s *specs.Spec) {
 // become tmpfs mounts (the copy is the container's own, but a runtime
 // given the bundle knows nothing of images). The caller writes the spec.
 // Nothing is left in bundle on failure.
-func SpecImage(o *Options, bundle string) (*specs.Spec, error) {
+//
+// Rootless (unprivileged), the copy is made by the store's mapped helper
+// from the caller's own store, so its files keep the image's owners as the
+// caller's containers see them (on the host, the caller's subordinate
+// ids), and the spec maps the caller's rootless ranges, as a rootless
+// `bulwark run IMAGE` does: `bulwark run -b` or `create` of the bundle by
+// the same user runs it.
+func SpecImage(o *Options, bundle string, unprivileged bool) (*specs.Spec, error) {
 	in, err := image.Inspect(o.DataRoot, o.Image)
 	if err != nil {
 		return nil, err
@@ -281,8 +289,21 @@ func SpecImage(o *Options, bundle string) (*specs.Spec, error) {
 	for _, l := range in.Layers {
 		dirs = append(dirs, l.Dir)
 	}
+	if unprivileged {
+		st, err := image.Open(o.DataRoot)
+		if err != nil {
+			return nil, err
+		}
+		if err := image.CheckOwners(st); err != nil {
+			return nil, fmt.Errorf("image %s: %w", o.Image, err)
+		}
+	}
 	parent := image.SnapshotsDir(o.DataRoot)
-	if err := os.MkdirAll(parent, 0o711); err != nil {
+	perm := os.FileMode(0o711)
+	if unprivileged {
+		perm = 0o700
+	}
+	if err := os.MkdirAll(parent, perm); err != nil {
 		return nil, fmt.Errorf("image %s: %w", o.Image, err)
 	}
 	tmp, err := os.MkdirTemp(parent, "spec-")
@@ -290,18 +311,26 @@ func SpecImage(o *Options, bundle string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("image %s: %w", o.Image, err)
 	}
 	defer os.RemoveAll(tmp)
-	dir := filepath.Join(tmp, "snapshot")
-	merged, err := snapshot.Mount(dirs, dir, nil)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", o.Image, err)
-	}
-	defer snapshot.Unmount(merged)
 	// rmi and prune keep these layers while they are copied.
 	if err := image.MarkInUse(tmp, in.Image.Layers); err != nil {
 		return nil, fmt.Errorf("image %s: %w", o.Image, err)
 	}
-	if err := snapshot.Copy(merged, rootfs); err != nil {
-		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	removeRootfs := os.RemoveAll
+	if unprivileged {
+		removeRootfs = mapped.RemoveAll
+		if err := mapped.CopyImage(dirs, rootfs); err != nil {
+			return nil, fmt.Errorf("image %s: %w", o.Image, err)
+		}
+	} else {
+		merged, err := snapshot.Mount(dirs, filepath.Join(tmp, "snapshot"), nil)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", o.Image, err)
+		}
+		err = snapshot.Copy(merged, rootfs)
+		snapshot.Unmount(merged)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", o.Image, err)
+		}
 	}
 	r := *o
 	r.Rootfs, r.ImageVolumes = rootfs, "tmpfs"
@@ -317,8 +346,17 @@ func SpecImage(o *Options, bundle string) (*specs.Spec, error) {
 	if err == nil {
 		s, err = Spec(&r)
 	}
+	if err == nil && unprivileged {
+		// The copy's owners are the caller's mapping's: no idmapped
+		// rootfs, and the very ranges the layers were unpacked with.
+		withoutRootfsIdmap(s)
+		err = rootlessUserNamespace(s)
+		if err == nil {
+			withoutLimits(s, os.Stderr)
+		}
+	}
 	if err != nil {
-		os.RemoveAll(rootfs)
+		_ = removeRootfs(rootfs)
 		return nil, err
 	}
 	s.Root.Path = "rootfs"

@@ -2,7 +2,8 @@
 // namespace with the caller's whole rootless mapping (pkg/rootless.IDMaps:
 // the caller's id as 0, the subordinate ranges above): unpacking a layer
 // with the image's owners, copying an image's VOLUME content into a fresh
-// volume, and removing trees whose files belong to subordinate ids. It is
+// volume or the whole image into a bundle's rootfs, and removing trees
+// whose files belong to subordinate ids. It is
 // what `podman unshare` is to Podman's store.
 //
 // Why: without root, a layer unpacked as the caller makes every file the
@@ -59,6 +60,7 @@ const (
 	opUnpack  = "unpack"
 	opRemove  = "remove"
 	opVolumes = "volumes"
+	opCopy    = "copy"
 )
 
 // result is what the helper prints on stdout.
@@ -298,6 +300,8 @@ func serve(op, arg string) int {
 			}
 		case opVolumes:
 			res = serveVolumes(arg)
+		case opCopy:
+			res = serveCopy(arg)
 		default:
 			res.Error = "unknown operation " + op
 		}

@@ -49,31 +49,11 @@ func serveVolumes(arg string) result {
 	if err := json.Unmarshal([]byte(arg), &a); err != nil {
 		return result{Error: err.Error()}
 	}
-	if len(a.Layers) == 0 {
-		return result{Error: "volumes: an image without layers"}
+	merged, done, err := mergeLayers(a.Layers, filepath.Join(a.Dst, ".merged"))
+	if err != nil {
+		return result{Error: "volumes: " + err.Error()}
 	}
-	merged := a.Layers[0]
-	if len(a.Layers) > 1 {
-		merged = filepath.Join(a.Dst, ".merged")
-		if err := os.Mkdir(merged, 0o700); err != nil {
-			return result{Error: fmt.Sprintf("volumes: %v", err)}
-		}
-		defer os.Remove(merged)
-		lowers := make([]string, 0, len(a.Layers))
-		for i := len(a.Layers) - 1; i >= 0; i-- {
-			lowers = append(lowers, a.Layers[i])
-		}
-		// Our own mount namespace: nobody else sees it, and it goes
-		// with this process.
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			return result{Error: fmt.Sprintf("volumes: make mounts private: %v", err)}
-		}
-		opts := "lowerdir=" + strings.Join(lowers, ":") + ",userxattr"
-		if err := unix.Mount("overlay", merged, "overlay", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-			return result{Error: fmt.Sprintf("volumes: mount the image's layers read-only (overlay): %v", err)}
-		}
-		defer unix.Unmount(merged, unix.MNT_DETACH)
-	}
+	defer done()
 	var res result
 	for i, p := range a.Paths {
 		src, err := securejoin.SecureJoin(merged, p)
@@ -101,4 +81,78 @@ func serveVolumes(arg string) result {
 		res.Paths = append(res.Paths, "/"+rel)
 	}
 	return res
+}
+
+// mergeLayers shows layers (bottom first) as the image's one tree: the
+// only layer itself, or a read-only overlay of them mounted at at (made
+// here, removed by done) in the helper's own mount namespace, which
+// nobody else sees and which goes with the helper. The image's whiteouts
+// and opaque directories count.
+func mergeLayers(layers []string, at string) (merged string, done func(), err error) {
+	if len(layers) == 0 {
+		return "", nil, errors.New("an image without layers")
+	}
+	if len(layers) == 1 {
+		return layers[0], func() {}, nil
+	}
+	if err := os.Mkdir(at, 0o700); err != nil {
+		return "", nil, err
+	}
+	lowers := make([]string, 0, len(layers))
+	for i := len(layers) - 1; i >= 0; i-- {
+		lowers = append(lowers, layers[i])
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		os.Remove(at)
+		return "", nil, fmt.Errorf("make mounts private: %w", err)
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",userxattr"
+	if err := unix.Mount("overlay", at, "overlay", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		os.Remove(at)
+		return "", nil, fmt.Errorf("mount the image's layers read-only (overlay): %w", err)
+	}
+	return at, func() {
+		_ = unix.Unmount(at, unix.MNT_DETACH)
+		_ = os.Remove(at)
+	}, nil
+}
+
+type copyArg struct {
+	Layers []string `json:"layers"` // bottom first
+	Dst    string   `json:"dst"`
+}
+
+// CopyImage writes a plain copy of the image whose layers (bottom first)
+// are given into dst, which must not exist and whose parent is the
+// caller's: a bundle's rootfs that keeps the image's owners as the
+// caller's rootless containers see them (on the host, the caller's
+// subordinate ids), as snapshot.Copy makes root's. On failure nothing is
+// left at dst.
+func CopyImage(layers []string, dst string) error {
+	res, err := run(opCopy, copyArg{Layers: layers, Dst: dst}, nil)
+	if err != nil {
+		return err
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	return nil
+}
+
+func serveCopy(arg string) result {
+	var a copyArg
+	if err := json.Unmarshal([]byte(arg), &a); err != nil {
+		return result{Error: err.Error()}
+	}
+	// The overlay's mount point goes beside dst, in the caller's
+	// directory, never inside the copy.
+	merged, done, err := mergeLayers(a.Layers, a.Dst+".merging")
+	if err != nil {
+		return result{Error: fmt.Sprintf("copy of the image to %s: %v", a.Dst, err)}
+	}
+	defer done()
+	if err := snapshot.Copy(merged, a.Dst); err != nil {
+		return result{Error: err.Error()}
+	}
+	return result{}
 }
