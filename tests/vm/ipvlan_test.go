@@ -18,28 +18,37 @@ import (
 //go:embed guest/ipvlan.sh
 var ipvlanChecks []byte
 
-// ipvlanModules are what `--net ipvlan:IFACE` needs of a Debian kernel:
-// the ipvlan driver, and dummy for a parent link the guest makes itself.
+// ipvlanModules are what `--net ipvlan:IFACE` and `macvlan:IFACE` need of
+// a Debian kernel: the drivers, and dummy for a parent link the guest makes.
 var ipvlanModules = []string{
 	"kernel/drivers/net/ipvlan/ipvlan.ko",
+	"kernel/drivers/net/macvlan.ko",
 	"kernel/drivers/net/dummy.ko",
 }
 
-// ipvlanPlugins are the CNI plugins an ipvlan network runs.
-var ipvlanPlugins = []string{"ipvlan", "host-local"}
+// ipvlanPlugins are the CNI plugins those networks run.
+var ipvlanPlugins = []string{"ipvlan", "macvlan", "host-local"}
 
-var ipvlanCheckNames = []string{
-	"parent_link", "run_detached_on_ipvlan", "container_address", "container_link_is_ipvlan",
-	"reach_by_name", "no_leftovers",
-}
+// ipvlanCheckNames: each check of guest/ipvlan.sh, once per mode.
+var ipvlanCheckNames = func() []string {
+	var names []string
+	for _, mode := range []string{"ipvlan", "macvlan"} {
+		for _, c := range []string{"parent_link", "run_detached", "container_address", "link_kind", "reach_by_name", "no_leftovers"} {
+			names = append(names, mode+"_"+c)
+		}
+	}
+	return names
+}()
 
-// TestNetworkIPvlanInAGuest proves `bulwark run --net ipvlan:IFACE` where
+// TestNetworkIPvlanAndMacvlanOnADummyParentInAGuest proves `bulwark run --net ipvlan:IFACE` where
 // a kernel has the driver: this host's kernel has none (tests/network_test.go
-// skips its ipvlan case), Debian's stock kernel has it as a module. The
-// guest makes a dummy parent, runs a server container on ipvlan:PARENT and a
-// second container that reaches it by name, then checks that removing the
-// server leaves no link, lease, network namespace or container.
-func TestNetworkIPvlanInAGuest(t *testing.T) {
+// skips its ipvlan case), Debian's stock kernel has it as a module. The host
+// has no dummy driver either, so macvlan runs here on a dummy parent too (on
+// the host it runs on a veth stand-in). For each mode the guest makes a
+// dummy parent, runs a server container on MODE:PARENT and a second
+// container that reaches it by name, then checks that removing the server
+// leaves no link, lease, network namespace or container.
+func TestNetworkIPvlanAndMacvlanOnADummyParentInAGuest(t *testing.T) {
 	qemu, kernel := needVM(t)
 	kver := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
 	if _, err := os.Stat(filepath.Join("/lib/modules", kver, "modules.dep")); err != nil {

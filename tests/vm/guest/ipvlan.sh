@@ -1,13 +1,12 @@
 #!/bin/sh
-# Runs inside the ipvlan test VM as PID 1 after switch_root (see init.sh and
-# tests/vm/ipvlan_test.go). The CI host's kernel has no ipvlan driver, so
-# `bulwark run --net ipvlan:IFACE` is proven here, on Debian's stock kernel,
-# whose ipvlan and dummy modules the initramfs loads. Same framing as
-# cgroupv2.sh: BWVM PASS/FAIL <check>, BWVM DONE.
+# Runs inside the network test VM as PID 1 after switch_root (see init.sh and
+# tests/vm/ipvlan_test.go). The CI host's kernel has neither an ipvlan nor a
+# dummy driver, so `bulwark run --net ipvlan:IFACE` and `--net macvlan:IFACE`
+# on a dummy parent are proven here, on Debian's stock kernel, whose modules
+# the initramfs loads. Same framing as cgroupv2.sh: BWVM PASS/FAIL <check>,
+# BWVM DONE.
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 BW=/usr/local/bin/bulwark
-PARENT=bwtipv0
-SUBNET=10.89.211.
 
 pass() { echo "BWVM PASS $*"; }
 fail() { n=$1; shift; echo "BWVM FAIL $n $*" | tr '\n' ' '; echo; }
@@ -28,56 +27,68 @@ for m in $(cat /modules/order); do
 	insmod /modules/"$m" || fail insmod "$m"
 done
 ip link set lo up
-# The parent: a dummy link with an address of its own, as a host's NIC.
-if ip link add $PARENT type dummy && ip addr add ${SUBNET}1/24 dev $PARENT && ip link set $PARENT up; then
-	pass parent_link "$(ip -o addr show dev $PARENT | awk '{print $4}' | head -n 1)"
-else
-	fail parent_link "ip link add $PARENT type dummy failed"
-fi
-links_before=$(ip -o link | wc -l)
 
-# A server on ipvlan:PARENT, detached.
-out=$("$BW" run -d --name srv --net ipvlan:$PARENT /rootfs -- /usr/local/bin/httpd -addr 0.0.0.0:80 2>&1)
-rc=$?
-if [ $rc = 0 ]; then pass run_detached_on_ipvlan; else fail run_detached_on_ipvlan "exit $rc: $out"; fi
+# check_mode MODE PARENT SUBNET: a dummy parent with an address of its own,
+# as a host's NIC; a detached server container on MODE:PARENT; a second
+# container that reaches it by name; rm -f leaves nothing.
+check_mode() {
+	mode=$1 parent=$2 subnet=$3
+	if ip link add "$parent" type dummy && ip addr add "${subnet}1/24" dev "$parent" && ip link set "$parent" up; then
+		pass "${mode}_parent_link" "$(ip -o addr show dev "$parent" | awk '{print $4}' | head -n 1)"
+	else
+		fail "${mode}_parent_link" "ip link add $parent type dummy failed"
+	fi
+	links_before=$(ip -o link | wc -l)
 
-# Its address and MAC, from inside: an address on the parent's subnet other
-# than the parent's own, and the parent's MAC, which is what tells an ipvlan
-# slave from a macvlan or veth (those get a MAC of their own).
-addr=$("$BW" exec srv /usr/local/bin/netprobe addr eth0 2>/tmp/addr.err)
-ip=${addr%% *}
-mac=${addr##* }
-case "$ip" in
-${SUBNET}1) fail container_address "took the parent's own address: $addr" ;;
-${SUBNET}*) pass container_address "$addr" ;;
-*) fail container_address "want an address in ${SUBNET}0/24, got: $addr $(cat /tmp/addr.err)" ;;
-esac
-pmac=$(cat /sys/class/net/$PARENT/address)
-if [ "$mac" = "$pmac" ]; then pass container_link_is_ipvlan "shares $PARENT's MAC $pmac"; else fail container_link_is_ipvlan "eth0 MAC '$mac', $PARENT's $pmac"; fi
+	out=$("$BW" run -d --name "srv-$mode" --net "$mode:$parent" /rootfs -- /usr/local/bin/httpd -addr 0.0.0.0:80 2>&1)
+	rc=$?
+	if [ $rc = 0 ]; then pass "${mode}_run_detached"; else fail "${mode}_run_detached" "exit $rc: $out"; fi
 
-# A second container on the same parent reaches the first by name (bounded
-# retries: the server may still be starting to listen).
-i=0
-while :; do
-	got=$("$BW" run --net ipvlan:$PARENT /rootfs -- /usr/local/bin/netprobe get http://srv/ 2>/tmp/get.err)
-	[ "$got" = ok ] && break
-	i=$((i + 1))
-	[ $i -ge 20 ] && break
-	sleep 0.5
-done
-if [ "$got" = ok ]; then pass reach_by_name; else fail reach_by_name "$got $(grep -v "cannot be idmapped" /tmp/get.err)"; fi
+	# Its address and MAC, from inside: an address on the parent's subnet
+	# other than the parent's own; an ipvlan slave shares the parent's MAC,
+	# a macvlan gets one of its own, which is what tells them apart.
+	addr=$("$BW" exec "srv-$mode" /usr/local/bin/netprobe addr eth0 2>/tmp/addr.err)
+	ip=${addr%% *}
+	mac=${addr##* }
+	case "$ip" in
+	"${subnet}1") fail "${mode}_container_address" "took the parent's own address: $addr" ;;
+	"${subnet}"*) pass "${mode}_container_address" "$addr" ;;
+	*) fail "${mode}_container_address" "want an address in ${subnet}0/24, got: $addr $(cat /tmp/addr.err)" ;;
+	esac
+	pmac=$(cat "/sys/class/net/$parent/address")
+	case "$mode:$mac" in
+	"ipvlan:$pmac") pass "${mode}_link_kind" "shares $parent's MAC $pmac" ;;
+	macvlan:"$pmac") fail "${mode}_link_kind" "eth0 has $parent's MAC $pmac: not a macvlan" ;;
+	macvlan:??:??:??:??:??:??) pass "${mode}_link_kind" "own MAC $mac, $parent's $pmac" ;;
+	*) fail "${mode}_link_kind" "eth0 MAC '$mac', $parent's $pmac" ;;
+	esac
 
-"$BW" rm -f srv >/tmp/rm.out 2>&1
-rmrc=$?
-links_after=$(ip -o link | wc -l)
-list=$("$BW" list -q 2>&1)
-leases=$(ls /run/bulwark-net/ipam/*/ 2>/dev/null | grep "^${SUBNET}")
-netns=$(ls /run/bulwark-net/netns 2>/dev/null)
-if [ $rmrc = 0 ] && [ "$links_before" = "$links_after" ] && [ -z "$list" ] && [ -z "$leases" ] && [ -z "$netns" ]; then
-	pass no_leftovers
-else
-	fail no_leftovers "rm -f exit $rmrc: $(cat /tmp/rm.out); links $links_before -> $links_after; containers: $list; leases: $leases; netns: $netns"
-fi
+	# Bounded retries: the server may still be starting to listen.
+	i=0
+	while :; do
+		got=$("$BW" run --net "$mode:$parent" /rootfs -- /usr/local/bin/netprobe get "http://srv-$mode/" 2>/tmp/get.err)
+		[ "$got" = ok ] && break
+		i=$((i + 1))
+		[ $i -ge 20 ] && break
+		sleep 0.5
+	done
+	if [ "$got" = ok ]; then pass "${mode}_reach_by_name"; else fail "${mode}_reach_by_name" "$got $(grep -v "cannot be idmapped" /tmp/get.err)"; fi
+
+	"$BW" rm -f "srv-$mode" >/tmp/rm.out 2>&1
+	rmrc=$?
+	links_after=$(ip -o link | wc -l)
+	list=$("$BW" list -q 2>&1)
+	leases=$(ls /run/bulwark-net/ipam/*/ 2>/dev/null | grep "^${subnet}")
+	netns=$(ls /run/bulwark-net/netns 2>/dev/null)
+	if [ $rmrc = 0 ] && [ "$links_before" = "$links_after" ] && [ -z "$list" ] && [ -z "$leases" ] && [ -z "$netns" ]; then
+		pass "${mode}_no_leftovers"
+	else
+		fail "${mode}_no_leftovers" "rm -f exit $rmrc: $(cat /tmp/rm.out); links $links_before -> $links_after; containers: $list; leases: $leases; netns: $netns"
+	fi
+}
+
+check_mode ipvlan bwtipv0 10.89.211.
+check_mode macvlan bwtmac0 10.89.212.
 
 echo "BWVM DONE"
 poweroff -f
