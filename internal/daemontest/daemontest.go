@@ -12,6 +12,7 @@ package daemontest
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -92,4 +93,33 @@ func LeftoverCgroups(id string) []string {
 		return nil
 	})
 	return found
+}
+
+// VMMissing says why this host cannot boot a VM container (a daemon's
+// bulwark-vm runtime): no QEMU or no guest kernel, with what installs
+// them; "" when it can.
+func VMMissing() string {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		return "qemu-system-x86_64 not installed (scripts/install-vm.sh): " + err.Error()
+	}
+	if ks, _ := filepath.Glob("/boot/vmlinuz-*"); len(ks) == 0 && os.Getenv("BULWARK_VM_KERNEL") == "" {
+		return "no guest kernel in /boot (scripts/install-vm.sh installs linux-image-amd64)"
+	}
+	return ""
+}
+
+// QEMUProcesses lists the /proc directories of the QEMU processes running
+// now: the suites boot VMs only under the host's QEMU lock, so any is one
+// of theirs, and one left after a container's removal is a leak.
+func QEMUProcesses() []string {
+	var out []string
+	ps, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, p := range ps {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.HasPrefix(string(b), "qemu-system") {
+			continue
+		}
+		out = append(out, filepath.Dir(p))
+	}
+	return out
 }

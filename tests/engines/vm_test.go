@@ -1,6 +1,11 @@
 package engines
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,18 +14,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/daemontest"
 )
 
 // requireVM skips when this host cannot boot a VM container: no QEMU or
 // no readable guest kernel (scripts/install-vm.sh installs both).
 func requireVM(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed (scripts/install-vm.sh):", err)
-	}
-	ks, _ := filepath.Glob("/boot/vmlinuz-*")
-	if len(ks) == 0 && os.Getenv("BULWARK_VM_KERNEL") == "" {
-		t.Skip("no guest kernel in /boot (scripts/install-vm.sh installs linux-image-amd64)")
+	if why := daemontest.VMMissing(); why != "" {
+		t.Skip(why)
 	}
 }
 
@@ -33,28 +36,11 @@ func requireVM(t *testing.T) {
 // output reaches docker logs; nothing is left after docker rm; --undo
 // restores the config.
 func TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM(t *testing.T) {
-	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
-	requireVM(t)
-	dir := filepath.Join(workDir, "docker-vm")
-	os.MkdirAll(dir, 0o700)
-	cfg := filepath.Join(dir, "daemon.json")
 	const orig = "{\"max-concurrent-downloads\": 2}\n"
-	os.WriteFile(cfg, []byte(orig), 0o644)
-	mustBW(t, "install", "--config", cfg, "--binary", bulwarkBin, "--vm", "docker")
-	d, err := startDockerd(dir, "--config-file", cfg)
-	if err != nil {
-		t.Fatalf("dockerd refused the installed daemon.json: %v", err)
-	}
-	defer d.stop()
-	docker := func(args ...string) result {
-		return runCmd(t, nil, dockerBin, append([]string{"-H", "unix://" + d.sock}, args...)...)
-	}
-	if r := docker("import", rootfsTarball(t), "bwtest:1"); r.code != 0 {
-		t.Fatalf("docker import: %v", r)
-	}
-	var host unix.Utsname
-	unix.Uname(&host)
-	hostRelease := unix.ByteSliceToString(host.Release[:])
+	d := startVMDocker(t, "docker-vm", orig)
+	docker := d.docker
+	cfg := d.cfg
+	hostRelease := hostKernel()
 	const name = "bwe-vm"
 	r := docker("run", "-d", "--name", name, "--runtime", "bulwark-vm", "--network", "none", "-m", "512m", "bwtest:1",
 		"sh", "-c", `echo kernel=$(uname -r); grep MemTotal /proc/meminfo; echo to-stderr >&2; trap "exit 7" TERM; while :; do sleep 1; done`)
@@ -114,6 +100,112 @@ func TestDockerRunRuntimeBulwarkVMRunsThePayloadInAVM(t *testing.T) {
 	}
 }
 
+// vmDocker is a dockerd of the test's own whose daemon.json `bulwark
+// install docker --vm` wrote, with the test image imported.
+type vmDocker struct {
+	cfg, sock string
+	docker    func(args ...string) result
+}
+
+// startVMDocker writes orig as the daemon.json under workDir/dir, runs
+// `bulwark install docker --vm` with flags on it, starts a dockerd with it
+// (stopped when the test ends) and imports the test image. It skips
+// without the engine or a VM.
+func startVMDocker(t *testing.T, dir, orig string, flags ...string) *vmDocker {
+	t.Helper()
+	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
+	requireVM(t)
+	dir = filepath.Join(workDir, dir)
+	os.MkdirAll(dir, 0o700)
+	cfg := filepath.Join(dir, "daemon.json")
+	os.WriteFile(cfg, []byte(orig), 0o644)
+	mustBW(t, append(append([]string{"install", "--config", cfg, "--binary", bulwarkBin, "--vm"}, flags...), "docker")...)
+	d, err := startDockerd(dir, "--config-file", cfg)
+	if err != nil {
+		t.Fatalf("dockerd refused the installed daemon.json: %v", err)
+	}
+	t.Cleanup(d.stop)
+	v := &vmDocker{cfg: cfg, sock: d.sock}
+	v.docker = func(args ...string) result {
+		return runCmd(t, nil, dockerBin, append([]string{"-H", "unix://" + d.sock}, args...)...)
+	}
+	if r := v.docker("import", rootfsTarball(t), "bwtest:1"); r.code != 0 {
+		t.Fatalf("docker import: %v", r)
+	}
+	return v
+}
+
+// hostKernel is the host's kernel release, which a guest's must not be.
+func hostKernel() string {
+	var host unix.Utsname
+	unix.Uname(&host)
+	return unix.ByteSliceToString(host.Release[:])
+}
+
+// waitLogs waits until the container's docker logs contain want.
+func waitLogs(t *testing.T, docker func(args ...string) result, name, want string, wait time.Duration) result {
+	t.Helper()
+	var logs result
+	if !waitFor(wait, func() bool {
+		logs = docker("logs", name)
+		return strings.Contains(logs.stdout+logs.stderr, want)
+	}) {
+		t.Fatalf("no %q in the logs of %s within %v: %v", want, name, wait, logs)
+	}
+	return logs
+}
+
+// TestDockerRunTTYBulwarkVMFollowsTheResize: `docker run -t -d --runtime
+// bulwark-vm` gives the payload a pty of the guest, and a resize of the
+// container's tty through dockerd (its API's resize, which `docker
+// attach` and `docker run -it` send when the person's window changes;
+// containerd then resizes the master bulwark handed over at create)
+// reaches that pty: the guest kernel signals SIGWINCH to the payload and
+// its `stty size` reads the new size.
+func TestDockerRunTTYBulwarkVMFollowsTheResize(t *testing.T) {
+	d := startVMDocker(t, "docker-vm-tty", "{}\n")
+	const name = "bwe-vm-tty"
+	r := d.docker("run", "-t", "-d", "--name", name, "--runtime", "bulwark-vm", "--network", "none", "bwtest:1",
+		"sh", "-c", `trap 'echo "winch=$(stty size)"' WINCH; echo "tty=$(tty) kernel=$(uname -r)"; echo started; while :; do sleep 1; done`)
+	if r.code != 0 {
+		t.Fatalf("docker run -t -d --runtime bulwark-vm: %v", r)
+	}
+	defer d.docker("rm", "-f", name)
+	logs := waitLogs(t, d.docker, name, "started", 180*time.Second)
+	if !strings.Contains(logs.stdout, "tty=/dev/pts/") || strings.Contains(logs.stdout, "kernel="+hostKernel()) {
+		t.Errorf("docker run -t: want a pts of the guest's kernel, not the host's %s: %q", hostKernel(), logs.stdout)
+	}
+	dockerResize(t, d.sock, name, 40, 120)
+	waitLogs(t, d.docker, name, "winch=40 120", 60*time.Second)
+	if r := d.docker("rm", "-f", name); r.code != 0 {
+		t.Fatalf("docker rm -f: %v", r)
+	}
+	if ps := qemuProcesses(); len(ps) > 0 {
+		t.Errorf("QEMU outlived docker rm: %v", ps)
+	}
+}
+
+// dockerResize asks dockerd to resize a container's tty, as the docker
+// CLI does for a terminal it attached (there is no command for it alone).
+func dockerResize(t *testing.T, sock, name string, rows, cols int) {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	resp, err := c.Post(fmt.Sprintf("http://docker/containers/%s/resize?h=%d&w=%d", name, rows, cols), "text/plain", nil)
+	if err != nil {
+		t.Fatalf("resize %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("resize %s: %s: %s", name, resp.Status, b)
+	}
+}
+
 func atoi(s string) int64 {
 	var n int64
 	for _, c := range s {
@@ -125,25 +217,69 @@ func atoi(s string) int64 {
 	return n
 }
 
-// qemuProcesses lists the QEMU processes running now: the VM tests hold
-// the host's QEMU lock, so any is one of theirs.
-func qemuProcesses() []string {
-	var out []string
-	ps, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, p := range ps {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.HasPrefix(string(b), "qemu-system") {
-			continue
-		}
-		out = append(out, filepath.Dir(p))
+// qemuProcesses lists the QEMU processes running now.
+var qemuProcesses = daemontest.QEMUProcesses
+
+// guestExecTTY is what an exec -t into a VM container runs: its pty's
+// name, whether stdin and stdout are terminals, the kernel, and status 5.
+const guestExecTTY = "tty; [ -t 0 ] && [ -t 1 ] && echo guest-terminal; echo exec-kernel=$(uname -r); exit 5"
+
+// checkGuestExecTTY: the exec -t of guestExecTTY got a pts of a kernel
+// that is not the host's, and its status back.
+func checkGuestExecTTY(t *testing.T, what string, r result) {
+	t.Helper()
+	if r.code != 5 || !strings.Contains(r.stdout, "/dev/pts/") || !strings.Contains(r.stdout, "guest-terminal") ||
+		!strings.Contains(r.stdout, "exec-kernel=") || strings.Contains(r.stdout, "exec-kernel="+hostKernel()) {
+		t.Errorf("%s: %v; want a pts on the guest's kernel (not the host's %s) and exit 5", what, r, hostKernel())
 	}
-	return out
+}
+
+// guestWaits is a VM container's payload for the exec tests: it reports
+// the guest's kernel and waits for /go, which an exec makes, then exits 3.
+const guestWaits = "echo kernel=$(uname -r); while [ ! -e /go ]; do sleep 1; done; exit 3"
+
+// waitOutput waits until the running command's stdout holds want.
+func waitOutput(t *testing.T, a *asyncCmd, want string, wait time.Duration) {
+	t.Helper()
+	if !waitFor(wait, func() bool {
+		b, _ := os.ReadFile(a.out)
+		return strings.Contains(string(b), want)
+	}) {
+		b, _ := os.ReadFile(a.out)
+		e, _ := os.ReadFile(a.err)
+		t.Fatalf("%v: no %q within %v\nstdout: %s\nstderr: %s", a.cmd.Args, want, wait, b, e)
+	}
+}
+
+// waitDone waits (bounded) for the command's end and returns its result.
+func waitDone(t *testing.T, a *asyncCmd, wait time.Duration) result {
+	t.Helper()
+	select {
+	case <-a.done:
+		return a.res
+	case <-time.After(wait):
+		t.Fatalf("%v: still running after %v", a.cmd.Args, wait)
+	}
+	return result{}
+}
+
+// checkRunOnGuest: the run's payload reported a kernel that is not the
+// host's and exited 3.
+func checkRunOnGuest(t *testing.T, what string, r result) {
+	t.Helper()
+	if r.code != 3 || !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostKernel()) {
+		t.Fatalf("%s: exit %d, stdout %q: want 3 and the guest's kernel, not the host's %s", what, r.code, r.stdout, hostKernel())
+	}
 }
 
 // TestPodmanRunsTheBulwarkVMWrapper: the wrapper `bulwark install podman
-// --vm` writes is a runtime podman runs a container in a VM with.
+// --vm` writes is a runtime podman runs a container in a VM with: `podman
+// run` gets the payload's output and status from a guest kernel, and
+// `podman exec -t` into it (conmon's exec --console-socket) a pty of the
+// guest and the exec'd process's status; no QEMU is left after --rm.
 func TestPodmanRunsTheBulwarkVMWrapper(t *testing.T) {
 	requireVM(t)
+	requireEngine(t, "script")
 	e := startPodman(t)
 	dir := t.TempDir()
 	wrapper := filepath.Join(dir, "bulwark-vm")
@@ -154,41 +290,54 @@ func TestPodmanRunsTheBulwarkVMWrapper(t *testing.T) {
 			global[i+1] = wrapper
 		}
 	}
-	var host unix.Utsname
-	unix.Uname(&host)
-	hostRelease := unix.ByteSliceToString(host.Release[:])
-	args := append(global, "run", "--rm")
-	args = append(append(args, e.runFlags...), e.image, "sh", "-c", "echo kernel=$(uname -r); exit 3")
-	r := runCmd(t, nil, e.bin, args...)
-	t.Logf("podman run with the bulwark-vm wrapper: %v", r)
-	if r.code != 3 || !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostRelease) {
-		t.Fatalf("exit %d, stdout %q: want 3 and the guest's kernel, not the host's %s", r.code, r.stdout, hostRelease)
+	name := fmt.Sprintf("bwe-vm-%d", os.Getpid())
+	args := append(append([]string{}, global...), "run", "--rm", "--name", name)
+	args = append(append(args, e.runFlags...), e.image, "sh", "-c", guestWaits)
+	run := startAsync(t, e.bin, args...)
+	t.Cleanup(func() {
+		exec.Command(e.bin, append(append([]string{}, global...), "rm", "-f", "-t", "0", name)...).Run()
+	})
+	waitOutput(t, run, "kernel=", 180*time.Second)
+	tty := runCmd(t, nil, "script", "-qefc", shellQuote(append(append([]string{e.bin}, global...), "exec", "-t", name, "sh", "-c", guestExecTTY)), "/dev/null")
+	checkGuestExecTTY(t, "podman exec -t", tty)
+	if r := runCmd(t, nil, e.bin, append(append([]string{}, global...), "exec", name, "touch", "/go")...); r.code != 0 {
+		t.Fatalf("podman exec touch /go: %v", r)
 	}
+	r := waitDone(t, run, 120*time.Second)
+	t.Logf("podman run with the bulwark-vm wrapper: %v", r)
+	checkRunOnGuest(t, "podman run", r)
 	if ps := qemuProcesses(); len(ps) > 0 {
 		t.Errorf("QEMU outlived podman run --rm: %v", ps)
 	}
 }
 
 // TestCtrRunsTheBulwarkVMWrapper: containerd's runc shim runs the wrapper
-// `bulwark install containerd --vm` writes as its runc binary (what a
-// RuntimeClass handler bulwark-vm selects through the CRI), and `ctr run`
-// gets the payload's output and status from a guest whose kernel is not
-// the host's; nothing of QEMU is left after --rm.
+// `bulwark install containerd --vm` writes as its runc binary, and `ctr
+// run` gets the payload's output and status from a guest whose kernel is
+// not the host's; `ctr task exec -t` into it gets a pty of the guest and
+// the exec'd process's status; nothing of QEMU is left after --rm.
 func TestCtrRunsTheBulwarkVMWrapper(t *testing.T) {
 	requireVM(t)
+	requireEngine(t, "script")
 	e := startContainerd(t)
 	dir := t.TempDir()
 	wrapper := filepath.Join(dir, "bulwark-vm")
 	mustBW(t, "install", "--config", filepath.Join(dir, "config.toml"), "--binary", bulwarkBin, "--vm", "--vm-wrapper", wrapper, "containerd")
-	var host unix.Utsname
-	unix.Uname(&host)
-	hostRelease := unix.ByteSliceToString(host.Release[:])
-	r := e.do(t, "run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", wrapper, "--runc-root", e.runcRoot,
-		e.image, e.id(t), "sh", "-c", "echo kernel=$(uname -r); exit 3")
+	id := e.id(t)
+	run := startAsync(t, "ctr", e.args("run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", wrapper, "--runc-root", e.runcRoot,
+		e.image, id, "sh", "-c", guestWaits)...)
+	t.Cleanup(func() {
+		exec.Command("ctr", e.args("task", "kill", "-s", "SIGKILL", id)...).Run()
+		waitFor(10*time.Second, func() bool { return exec.Command("ctr", e.args("task", "delete", id)...).Run() == nil })
+		exec.Command("ctr", e.args("container", "rm", id)...).Run()
+	})
+	waitOutput(t, run, "kernel=", 180*time.Second)
+	tty := runCmd(t, nil, "script", "-qefc", shellQuote(append([]string{"ctr"}, e.args("task", "exec", "-t", "--exec-id", "tty1", id, "sh", "-c", guestExecTTY)...)), "/dev/null")
+	checkGuestExecTTY(t, "ctr task exec -t", tty)
+	e.ok(t, "task", "exec", "--exec-id", "go", id, "touch", "/go")
+	r := waitDone(t, run, 120*time.Second)
 	t.Logf("ctr run with the bulwark-vm wrapper: %v", r)
-	if r.code != 3 || !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostRelease) {
-		t.Fatalf("exit %d, stdout %q: want 3 and the guest's kernel, not the host's %s", r.code, r.stdout, hostRelease)
-	}
+	checkRunOnGuest(t, "ctr run", r)
 	if ps := qemuProcesses(); len(ps) > 0 {
 		t.Errorf("QEMU outlived ctr run --rm: %v", ps)
 	}

@@ -16,24 +16,8 @@ import (
 // layers), and docker rm leaves no QEMU and nothing under
 // /run/bulwark-floor.
 func TestDockerRunBulwarkVMUnderTheFloor(t *testing.T) {
-	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
-	requireVM(t)
-	dir := filepath.Join(workDir, "docker-vm-floor")
-	os.MkdirAll(dir, 0o700)
-	cfg := filepath.Join(dir, "daemon.json")
-	os.WriteFile(cfg, []byte("{}\n"), 0o644)
-	mustBW(t, "install", "--config", cfg, "--binary", bulwarkBin, "--vm", "--harden", "docker")
-	d, err := startDockerd(dir, "--config-file", cfg)
-	if err != nil {
-		t.Fatalf("dockerd refused the installed daemon.json: %v", err)
-	}
-	defer d.stop()
-	docker := func(args ...string) result {
-		return runCmd(t, nil, dockerBin, append([]string{"-H", "unix://" + d.sock}, args...)...)
-	}
-	if r := docker("import", rootfsTarball(t), "bwtest:1"); r.code != 0 {
-		t.Fatalf("docker import: %v", r)
-	}
+	d := startVMDocker(t, "docker-vm-floor", "{}\n", "--harden")
+	docker, cfg := d.docker, d.cfg
 	floorBefore, _ := filepath.Glob("/run/bulwark-floor/vm-*")
 	const name = "bwe-vm-floor"
 	r := docker("run", "-d", "--name", name, "--runtime", "bulwark-vm", "--network", "none", "-m", "512m", "bwtest:1",
