@@ -270,7 +270,9 @@ func escapeAttempts(diskMaj, diskMin uint32) []escapeAttempt {
 			},
 			why: "blocked by masked paths (no bytes): per-cpu interrupt counters time keystrokes, network and disk activity of the host and other containers; /proc/interrupts, /proc/softirqs and /sys/kernel/irq are masked. The intr line of /proc/stat carries the same counters and is not masked: ps, top and load monitors read /proc/stat"},
 		{key: "procmem", name: "open a sibling's /proc/PID/mem for writing", sh: `sleep 30 & p=$!; r=$(sh -c "syscall openw /proc/$p/mem"); kill $p; echo $r`,
-			why: "blocked by Landlock (EACCES): writing a sibling's memory through /proc/PID/mem takes only the same uid and a dumpable target, whatever seccomp says about ptrace, and the two processes here share one Landlock domain; the payload gets no write access beneath /proc. Landlock's rights add up along a path, so where the rootfs is writable (dev, the Docker columns) write access beneath / includes /proc and the open succeeds; see \"/proc/PID/mem between processes of one container\" below"},
+			why: "blocked by Landlock (EACCES): writing a sibling's memory through /proc/PID/mem takes only the same uid and a dumpable target, whatever seccomp says about ptrace, and the two processes here share one Landlock domain; the payload gets no write access beneath /proc. Landlock's rights add up along a path, so where the rootfs is writable (dev, the Docker columns under the floor) write access beneath / includes /proc, and there the container's procfs mount is read-only instead (EROFS); runc's and Docker's own columns, without Landlock, let it through; see \"/proc/PID/mem between processes of one container\" below"},
+		{key: "vmwrite", name: "process_vm_writev to a sibling", sh: `sleep 30 & p=$!; r=$(sh -c "syscall process_vm_writev $p"); kill $p; echo $r`,
+			why: "blocked by seccomp (EPERM): process_vm_writev writes another process's memory with the same ptrace attach-mode check as /proc/PID/mem, which a sibling of the same uid passes; the write goes to address 0, so where it is let through it faults and writes nothing (OK). Docker's profile allows it to every container; --harden takes it out"},
 		{key: "procstat_intr", name: "read interrupt counters from /proc/stat's intr line", sh: `n=$(grep -c '^intr [0-9]* [0-9]' /proc/stat); [ "$n" = 1 ] && echo OK || echo EMPTY`, needs: "/proc/stat",
 			open: "ps, top and load monitors read /proc/stat, which cannot be masked without breaking them",
 			why:  "open in every column (OK): the intr line of /proc/stat carries the per-interrupt counters that masking /proc/interrupts, /proc/softirqs and /sys/kernel/irq hides (summed over CPUs, so coarser); ps, top and every load monitor read /proc/stat"},
@@ -591,7 +593,6 @@ func dockerCapsHostUsers(docker func(*specs.Spec)) func(*specs.Spec) {
 var escapeFloorAllows = map[string]string{
 	"diskfill_root": "Docker's rootfs is writable: it fills the engine's overlay upper directory on the host's disk (a quota is the engine's: --storage-opt size=)",
 	"diskfill_tmp":  "Docker mounts no tmpfs on /tmp: /tmp is part of the writable rootfs",
-	"procmem":       "Landlock's rights add up along a path: write access beneath a writable rootfs's / includes /proc, so Landlock cannot keep one payload process from opening another's /proc/PID/mem for writing (a bulwark exec process, in a domain of its own, stays out of reach)",
 }
 
 // runcDefault runs the script under runc with the config `runc spec`
@@ -707,7 +708,7 @@ func TestEscapeSuite(t *testing.T) {
 		{name: "database", desc: "`--profile database`", run: userFace("--profile", "database"), expect: all},
 		// dev's rootfs is writable by design: a fill of / is its threat
 		// model's accepted risk (mistakes, not abuse), so it is recorded.
-		{name: "dev", desc: "`--profile dev`", run: userFace("--profile", "dev"), expect: except(map[string]string{"diskfill_root": "record", "procmem": "record"})},
+		{name: "dev", desc: "`--profile dev`", run: userFace("--profile", "dev"), expect: except(map[string]string{"diskfill_root": "record"})},
 		// netadmin grants NET_RAW in its own network namespace: raw and
 		// packet sockets (capture, crafted frames) are its purpose and
 		// must work there; its seccomp adds AF_PACKET and nothing else.
@@ -741,14 +742,14 @@ func TestEscapeSuite(t *testing.T) {
 		// The floor's promise: everything default blocks, except what
 		// a writable rootfs must allow (asserted below, after the run).
 		{name: "docker+harden", desc: "the same under `bulwark --harden`, which adds a user namespace from the pool", run: ociBundle(harden, docker),
-			expect: except(map[string]string{"diskfill_root": "record", "diskfill_tmp": "record", "procmem": "record"})},
+			expect: except(map[string]string{"diskfill_root": "record", "diskfill_tmp": "record"})},
 		// Issue 11's holes 1-3 in one config: `docker run --cap-add` of
 		// every dangerous capability (with the seccomp rules dockerd then
 		// writes), no readonlyPaths or maskedPaths, /sys read-write, and
 		// annotated to keep the host's users, so that the user namespace
 		// does not hide what the floor itself must refuse.
 		{name: "docker+caps+harden", desc: "Docker-shaped config with `--cap-add` DAC_READ_SEARCH, SYS_ADMIN, SYS_PTRACE, SYS_MODULE, SYS_RAWIO, NET_ADMIN, SYSLOG, BPF, PERFMON (and dockerd's seccomp rules for them), no readonlyPaths or maskedPaths, /sys read-write, `run.bulwark.allow: host-users`, under `bulwark --harden`", run: ociBundle(harden, dockerCapsHostUsers(docker)),
-			expect: except(map[string]string{"diskfill_root": "record", "diskfill_tmp": "record", "procmem": "record", "hostroot": "allowed"})},
+			expect: except(map[string]string{"diskfill_root": "record", "diskfill_tmp": "record", "hostroot": "allowed"})},
 	}
 	if _, err := os.Stat(runcPath); err == nil {
 		// The floor over the config runc itself would run (the runc
@@ -978,7 +979,7 @@ const escapeHoles = `
 | 3. /sys read-write when asked | row "open /sys/kernel/mm/transparent_hugepage/enabled for write" in docker+caps+harden (/sys rw); TestHardenMountsSysReadOnlyUnlessAnnotated | blocked (EROFS) |
 | 4. seccomp cache poisoning | from the host: TestSeccompCacheEntryReplacedByAnAllowAllProgramIsNotLoaded, TestUnsafeRootDirectoryIsRefused | refused |
 | 5. OCI maps overlapping a live container's range | from the host: TestOCIMapsOverlappingALiveContainersRangeAreRefusedUnderTheFloor | refused |
-| 6. /proc/PID/mem between processes of one container | row "open a sibling's /proc/PID/mem for writing"; tests/procmem_test.go | closed between bulwark exec processes and the payload in every Landlock column; within one payload closed where the rootfs is read-only, open where it is writable (below) |
+| 6. /proc/PID/mem between processes of one container | rows "open a sibling's /proc/PID/mem for writing" and "process_vm_writev to a sibling"; tests/procmem_test.go | closed in every Landlock column: by Landlock where the rootfs is read-only (EACCES), by a read-only procfs mount where it is writable (EROFS); process_vm_writev by seccomp (below) |
 | 7. interrupt counters | rows "read interrupt counters (/proc/softirqs, /sys/kernel/irq)" and "... from /proc/stat's intr line"; TestInterruptCountersAreMaskedEverywhereTheyLeak | masked; /proc/stat's intr line stays readable (ps, top) |
 | 8. pty exhaustion | row "open 1000 ptys"; TestDevptsMaxLimitsPtysPerContainer | capped |
 | 9. writable, executable /dev | row "drop a binary in /dev and run it"; TestDevIsReadOnlyAndNoexecAfterSetup | blocked |
@@ -986,44 +987,56 @@ const escapeHoles = `
 | user namespace for engine containers | row "container root is host root" in docker+harden; tests/flooruserns_test.go, tests/engines floor_userns_test.go (Docker, Podman, containerd) | mapped to a pool range |
 `
 
-// escapeOpen is what is known to get through and why it is not closed
-// yet; it is not a row because no configuration blocks it.
+// escapeOpen explains the /proc/PID/mem rows: what closes them in which
+// configuration, what stays open, and what else was tried.
 const escapeOpen = `
 ## /proc/PID/mem between processes of one container
 
 Opening another process's /proc/PID/mem for writing takes only the same uid and a dumpable target (ptrace's
 attach-mode check), whatever seccomp says about the ptrace call itself. Measured on this host
-(tests/procmem_test.go and the row above):
+(tests/procmem_test.go and the rows above):
 
-- A process started by bulwark exec and the container's own processes cannot open each other's mem (EACCES) in
-  every configuration with Landlock (the person face's and the floor's): each bulwark exec gets a Landlock domain
-  of its own, and Landlock refuses ptrace access, which opening /proc/PID/mem, process_vm_readv/writev and
-  pidfd_getfd ask for, to a task outside the caller's domain and the domains nested in it. Reading another
-  process's /proc/PID/stat (ps, top) works both ways.
+- A process started by bulwark exec and the container's own processes cannot open each other's mem in every
+  configuration with Landlock (the person face's and the floor's): each bulwark exec gets a Landlock domain of
+  its own, and Landlock refuses ptrace access, which opening /proc/PID/mem, process_vm_readv/writev and
+  pidfd_getfd ask for, to a task outside the caller's domain and the domains nested in it (EACCES; EROFS first
+  where procfs is read-only, below). Reading another process's /proc/PID/stat (ps, top) works both ways.
 - Between two processes of the payload, which share one domain and one uid, Landlock's ptrace rule allows it, so
-  the payload gets no write access beneath /proc (pkg/landlock): opening a sibling's mem for writing is refused
-  (EACCES), and so are writes to the process's own /proc files (its mem, oom_score_adj, attr, the comm of another
-  thread, clear_refs). /proc/self/fd/N still opens for writing, since Landlock checks the file the fd names; the
-  runtime sets oom_score_adj before the payload starts. A payload that must write its /proc files is annotated
-  run.bulwark.landlock-proc: rw, and then its processes can write each other's memory again. Opening a sibling's
-  mem for reading stays allowed (same uid, one domain).
-- This holds where the rootfs is read-only (the default and every profile but dev). Landlock's rights add up
+  the payload gets no write access beneath /proc (pkg/landlock): where the rootfs is read-only (the default and
+  every profile but dev) Landlock refuses opening a sibling's mem for writing (EACCES). Landlock's rights add up
   along a path, and no rule can take a right away beneath a directory that grants it: with a writable rootfs
-  (dev, a Docker-shaped config with or without the floor) write access beneath / includes /proc, and one
-  payload process opens another's mem for writing (OK). Between bulwark exec (docker exec) processes and the
-  payload it stays closed. Two processes of one payload already share the container's files and can signal each
-  other, so what stays open gives an attacker in one of them little the other did not have.
+  (dev, a Docker-shaped config under the floor) write access beneath / includes /proc, so there the init makes
+  the container's procfs mount read-only after setup (pkg/containerinit, rootfs.ReadOnlyProc), and the kernel
+  asks the mount for write access before it runs the ptrace check: the open fails with EROFS. The remount is not
+  recursive (readonlyPaths and maskedPaths beneath /proc keep theirs).
+- Either way the process's own /proc files are refused too (its mem, oom_score_adj, attr, the comm of another
+  thread, clear_refs): /proc/self/mem is in the same thread group and the kernel's ptrace check lets it through,
+  but the open never gets that far. /proc/self/fd/N still opens for writing (the magic link leads to the file's
+  own mount, and Landlock checks the file the fd names); the runtime sets oom_score_adj before the payload
+  starts. A payload that must write its /proc files is annotated run.bulwark.landlock-proc: rw: then procfs stays
+  writable and its processes can write each other's memory again. Opening a sibling's mem for reading stays
+  allowed (same uid, one domain); ps lists and reads the siblings in every configuration.
+- process_vm_writev (and readv, pidfd_getfd, ptrace, kcmp, process_madvise) is refused by seccomp in the default,
+  the profiles and under the floor, which takes it out of an engine's profile (row "process_vm_writev to a
+  sibling").
+- Configurations without Landlock (runc's and Docker's own configs under Bulwark without --harden) keep the
+  kernel's rule: any process of the same uid writes a sibling's memory, as under runc.
 
 What else was tried or considered on this kernel, and why it is not used:
 
 - Yama with ptrace_scope 1 or more refuses attach-mode access to a process that is not a descendant. Yama is built
   into this kernel but not in its active LSM list (lockdown,capability,landlock,bpf), which only the host's boot
   command line (lsm=) changes; bulwark check reports a missing or zero ptrace_scope.
-- The BPF LSM is in the active list, but this kernel refuses every program attached through a BPF trampoline:
-  loading an LSM program (or fentry/fexit) fails with EPERM for root holding CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
-  and CAP_MAC_ADMIN in the initial user namespace, before the verifier runs, while kprobe, raw tracepoint, tp_btf
-  and socket-filter programs load. A ptrace_access_check program refusing attach mode to tasks the runtime marked
-  would close it where such programs load; it is not shipped, since no host Bulwark is tested on can run it.
+- The BPF LSM is in the active list (with lockdown in integrity mode), but this kernel refuses every program
+  attached through a BPF trampoline: loading an LSM program (lsm/ptrace_access_check and lsm/file_open, as
+  BPF_LSM_MAC and BPF_LSM_CGROUP) or a fentry, fexit or fmod_ret program on security_ptrace_access_check fails with
+  EPERM for root holding every capability in the initial user namespace, with an empty verifier log, while
+  tp_btf and kprobe-type programs load. The function tracer is refused the same way (writing "function" to
+  tracefs's current_tracer, reading available_filter_functions: EPERM, and lockdown logs nothing), so the
+  trampolines BPF LSM programs need are not available here. A ptrace_access_check program refusing attach mode
+  to the container's uids would also let a process write its own /proc/self/mem (the kernel returns before the
+  LSM hook for its own thread group) and cover a payload with run.bulwark.landlock-proc: rw; it is not shipped,
+  since no host Bulwark is tested on can load it.
 - Landlock (ABI 7 here) has no scope for ptrace inside one domain (its scoping covers signals and abstract unix
   sockets), and a domain per process would have to be entered by the payload's own processes. Splitting the
   rootfs's write rule into one per top-level directory, to leave /proc out, would refuse writes to every file

@@ -15,12 +15,16 @@ import (
 // procMemPayload is the container's own process: it starts a sleeping
 // sibling, tries to open the sibling's /proc/PID/mem for writing from a
 // second child (siblings, so Yama's ancestor rule does not apply), then
-// waits for a process started by `bulwark exec` to write its pid and tries
-// the same on it. syscall openw opens and closes: it proves the open and
-// writes nothing.
+// tries process_vm_writev on it, writes its own memory through
+// /proc/self/mem and lists the sibling with ps, then waits for a process
+// started by `bulwark exec` to write its pid and tries the same on it.
+// syscall openw opens and closes: it proves the open and writes nothing.
 const procMemPayload = `sleep 1000 & sib=$!; echo $sib > /tmp/sibpid
 echo sibling=$(sh -c "syscall openw /proc/$sib/mem") > /tmp/r
+echo sibling_vmwrite=$(sh -c "syscall process_vm_writev $sib") >> /tmp/r
 echo sibling_read=$(sh -c "syscall read /proc/$sib/stat 16") >> /tmp/r
+echo self=$(syscall selfmem) >> /tmp/r
+echo ps_payload=$(ps -o pid,args | grep -c '[s]leep 1000') >> /tmp/r
 i=0; while [ ! -s /tmp/execpid ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 echo exec=$(syscall openw /proc/$(cat /tmp/execpid)/mem) >> /tmp/r
 echo exec_read=$(syscall read /proc/$(cat /tmp/execpid)/stat 16) >> /tmp/r
@@ -52,28 +56,37 @@ func yamaScope() int {
 // /proc/PID/stat, as ps and top do, keeps working both ways.
 //
 // Between two processes of the container's own payload (one domain, one
-// uid) the ptrace rule allows it, so Landlock gives the payload no write
-// access beneath /proc: with a read-only rootfs (the default) opening a
-// sibling's mem for writing is refused too (EACCES). Landlock's rights
-// add up along the path, so a writable rootfs (Docker's, under the floor)
-// grants write beneath /proc as beneath every other directory of the
-// rootfs, and there the open succeeds (OK), as docs/escape.md says. So
-// does it with run.bulwark.landlock-proc: rw, the opt-out for a payload
-// that writes its own /proc files. The bulwark exec process stays out of
-// reach in every case.
+// uid) the ptrace rule allows it, so the payload gets no write access
+// beneath /proc: with a read-only rootfs (the default) Landlock refuses
+// opening a sibling's mem for writing (EACCES). Landlock's rights add up
+// along the path, so beneath a writable rootfs (the dev profile, Docker's
+// under the floor) Landlock cannot take write access to /proc away, and
+// there the container's procfs mount is read-only instead (EROFS). Either
+// way the process's own /proc/self/mem is refused too, and ps still lists
+// and reads its siblings. run.bulwark.landlock-proc: rw, the opt-out for a
+// payload that writes its own /proc files, writes its own memory and its
+// siblings' again. process_vm_writev is refused by seccomp in every case.
+// The bulwark exec process stays out of reach in every case.
 func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		start func(e *env) string // starts the container, returns its id
-		// sibling is what opening a sibling's mem for writing returns
-		// between two processes of the payload.
-		sibling string
+		// procWrites: the payload may write beneath /proc (the
+		// opt-out), so a sibling's mem and its own open for writing.
+		procWrites bool
+		// noSeccomp: the config has no seccomp filter, so
+		// process_vm_writev is the kernel's decision alone.
+		noSeccomp bool
 	}{
 		{"default", func(e *env) string {
 			e.startUserRun(nil, userRootfs(t), "sh", "-c", procMemPayload)
 			return e.ids[len(e.ids)-1]
-		}, "EACCES"},
-		{"docker-shaped under --harden", func(e *env) string {
+		}, false, false},
+		{"dev profile (writable rootfs)", func(e *env) string {
+			e.startUserRun([]string{"--profile", "dev"}, userRootfs(t), "sh", "-c", procMemPayload)
+			return e.ids[len(e.ids)-1]
+		}, false, false},
+		{"docker-shaped under --harden (writable rootfs)", func(e *env) string {
 			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
 				s.Process.Args = []string{"sh", "-c", procMemPayload}
 				dockerShaped(s)
@@ -81,7 +94,7 @@ func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
 			id := e.id()
 			e.mustOK("--harden", "--policy", emptyPolicy(t), "run", "-d", "-b", bundle, id)
 			return id
-		}, "OK"},
+		}, false, false},
 		{"landlock with run.bulwark.landlock-proc rw", func(e *env) string {
 			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
 				s.Process.Args = []string{"sh", "-c", procMemPayload}
@@ -92,7 +105,7 @@ func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
 			id := e.id()
 			e.mustOK("run", "-d", "-b", bundle, id)
 			return id
-		}, "OK"},
+		}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -118,8 +131,9 @@ func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			// The other way: a bulwark exec process opens the payload's.
-			from := kv(e.mustOK("exec", id, "sh", "-c", "echo exec_to_payload=$(syscall openw /proc/"+sib+"/mem); echo exec_to_payload_read=$(syscall read /proc/"+sib+"/stat 16); echo ps=$(ps -o pid,args | grep -c 'sleep 1000')"))
+			from := kv(e.mustOK("exec", id, "sh", "-c", "echo exec_to_payload=$(syscall openw /proc/"+sib+"/mem); echo exec_to_payload_read=$(syscall read /proc/"+sib+"/stat 16); echo ps=$(ps -o pid,args | grep -c '[s]leep 1000')"))
 			t.Logf("payload: %v, from exec: %v", got, from)
+			e.bw("exec", id, "touch", "/tmp/finish")
 			for _, k := range []string{"exec", "exec_to_payload"} {
 				v := got[k]
 				if k == "exec_to_payload" {
@@ -141,14 +155,31 @@ func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
 			if from["ps"] == "" || from["ps"] == "0" {
 				t.Errorf("ps in a bulwark exec process does not list the payload's sleep: %v", from)
 			}
-			e.bw("exec", id, "touch", "/tmp/finish")
-			want := tc.sibling
-			if want == "OK" && yamaScope() >= 1 {
-				// Yama refuses a non-descendant's mem.
-				want = "EPERM"
+			if got["ps_payload"] == "" || got["ps_payload"] == "0" {
+				t.Errorf("ps in the payload does not list its sibling sleep: %v", got)
 			}
-			if got["sibling"] != want {
-				t.Errorf("between the payload's own processes, opening a sibling's /proc/PID/mem for writing = %q, want %s", got["sibling"], want)
+			if v := got["sibling_vmwrite"]; !tc.noSeccomp && (v == "OK" || v == "") {
+				t.Errorf("process_vm_writev to a sibling = %q, want it refused by seccomp", v)
+			}
+			if tc.procWrites {
+				want := "OK"
+				if yamaScope() >= 1 {
+					// Yama refuses a non-descendant's mem.
+					want = "EPERM"
+				}
+				if got["sibling"] != want {
+					t.Errorf("with procfs writable, opening a sibling's /proc/PID/mem for writing = %q, want %s", got["sibling"], want)
+				}
+				if got["self"] != "OK" {
+					t.Errorf("with procfs writable, writing the process's own memory through /proc/self/mem = %q, want OK", got["self"])
+				}
+				return
+			}
+			if v := got["sibling"]; v != "EACCES" && v != "EROFS" {
+				t.Errorf("between the payload's own processes, opening a sibling's /proc/PID/mem for writing = %q, want it refused (EACCES from Landlock, or EROFS where the rootfs is writable)", v)
+			}
+			if v := got["self"]; v != "EACCES" && v != "EROFS" {
+				t.Errorf("writing the process's own memory through /proc/self/mem = %q, want it refused like every write beneath /proc", v)
 			}
 		})
 	}

@@ -297,6 +297,13 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if err := rootfs.Finish(s); err != nil {
 		return err
 	}
+	if ro, err := procMountReadOnly(s, landlock.ABI()); err != nil {
+		return err
+	} else if ro {
+		if err := rootfs.ReadOnlyProc(s); err != nil {
+			return err
+		}
+	}
 	phase.Mark("init pivoted+finished")
 	ll, sc, err := dropPrivileges(conn, cfg, false)
 	if err != nil {
@@ -583,6 +590,32 @@ func prepareLandlock(s *specs.Spec, p *specs.Process) (*landlock.Ruleset, error)
 		p.NoNewPrivileges = true
 	}
 	return ll, nil
+}
+
+// procMountReadOnly says whether the container's procfs mounts must be
+// read-only. A payload under Landlock gets no write access beneath /proc
+// unless run.bulwark.landlock-proc says rw (pkg/landlock): two processes of
+// one payload share a Landlock domain and a uid, so nothing else keeps one
+// from opening the other's /proc/PID/mem for writing. Landlock's rights add
+// up along a path, and a writable rootfs's rule grants write beneath /,
+// /proc included; there (and on a kernel without Landlock, abi 0) the
+// procfs mount is made read-only instead (rootfs.ReadOnlyProc). A read-only
+// rootfs keeps Landlock's refusal alone, and a container in the host's
+// mount namespace is left alone: the mount would be the host's.
+func procMountReadOnly(s *specs.Spec, abi int) (bool, error) {
+	if s == nil || sharesHostMountNS(s) {
+		return false, nil
+	}
+	mode, err := landlock.ModeOf(s.Annotations)
+	if err != nil || mode == landlock.ModeOff {
+		return false, err
+	}
+	procWrites, err := landlock.ProcWritesOf(s.Annotations)
+	if err != nil || procWrites {
+		return false, err
+	}
+	rootWritable := s.Root == nil || !s.Root.Readonly
+	return rootWritable || abi == 0, nil
 }
 
 // sharesHostMountNS: the config names no mount namespace at all, so the

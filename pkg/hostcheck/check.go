@@ -136,7 +136,7 @@ var sysctls = []sysctl{
 		"unprivileged eBPF: verifier bugs have been kernel code execution for any process", ""},
 	{"kernel.yama.ptrace_scope", func(n int) bool { return n >= 1 }, "1 or more", finding.Low,
 		"any process ptraces any other of the same uid: one compromised process reads its siblings' secrets",
-		"Yama is not active (not built in, or missing from the lsm= list): ptrace and /proc/PID/mem between processes of one uid, two processes of one container included, are unrestricted"},
+		"Yama is not active (not built in, or missing from the lsm= list): ptrace and /proc/PID/mem between processes of one uid are unrestricted on the host; inside a container Bulwark's seccomp and Landlock (with procfs read-only to the payload) refuse them, but not in a container without Landlock (an engine's config without --harden) or annotated run.bulwark.landlock-proc: rw"},
 	{"dev.tty.legacy_tiocsti", func(n int) bool { return n == 0 }, "0", finding.Medium,
 		"TIOCSTI pushes keystrokes into a terminal: a process in a container given the host's tty types commands into the host shell",
 		"kernel before 6.2: TIOCSTI cannot be switched off; Bulwark's seccomp default denies it inside containers"},

@@ -33,7 +33,11 @@
 // refused (EACCES), the process's own mem file and the other per-process
 // files (oom_score_adj, attr, comm of another thread, clear_refs) included;
 // reading them, and opening /proc/self/fd/N, which Landlock checks against
-// the file the fd names, still work.
+// the file the fd names, still work. Rights add up along a path, so no rule
+// takes write access to /proc away beneath a writable rootfs (the dev
+// profile, Docker's under the floor): there the init makes procfs itself a
+// read-only mount (pkg/containerinit, rootfs.ReadOnlyProc), and the same
+// opens fail with EROFS before Landlock is asked.
 //
 // Only filesystem access is handled. IPC scoping (signals, abstract unix
 // sockets) is left out on purpose: every `bulwark exec` process gets its own

@@ -60,8 +60,10 @@ const (
 
 	// AnnotationLandlockProc is "rw" for a payload that must write beneath
 	// /proc (its own oom_score_adj, /proc/self/mem): under Landlock procfs
-	// is otherwise read-only to it, which keeps one process of the payload
-	// from writing another's memory through /proc/PID/mem (pkg/landlock).
+	// is otherwise read-only to it (by Landlock, and beneath a writable
+	// rootfs by a read-only procfs mount), which keeps one process of the
+	// payload from writing another's memory through /proc/PID/mem
+	// (pkg/landlock).
 	AnnotationLandlockProc = "run.bulwark.landlock-proc"
 
 	// AnnotationIsolation selects the wall around the payload: "vm" runs

@@ -22,7 +22,9 @@
 // readonlyPaths, a read-only root), a /dev a dropped binary runs from
 // (Finish remounts the /dev tmpfs read-only, nosuid and noexec once all
 // below it is in place) and one container taking every pty on the host
-// (each devpts instance gets max=DevptsMax).
+// (each devpts instance gets max=DevptsMax), and one payload process
+// writing another's memory through /proc/PID/mem where Landlock cannot
+// refuse it (ReadOnlyProc makes procfs a read-only mount).
 //
 // The order of operations follows runc: Prepare (propagation, rootfs bind,
 // spec mounts, /dev), then Pivot, then Finish (read-only and masked paths,

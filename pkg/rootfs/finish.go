@@ -192,3 +192,48 @@ func maskPaths(paths []string) error {
 	}
 	return nil
 }
+
+// ReadOnlyProc makes every procfs mount of s read-only, keeping its nosuid,
+// nodev and noexec. It runs after Finish, inside the new root, and only in
+// the container's own mount namespace.
+//
+// Opening /proc/PID/mem for writing takes only the same uid and a dumpable
+// target (ptrace's attach-mode check, which seccomp's ptrace rule does not
+// reach), and the kernel asks the mount for write access before it runs
+// that check: on a read-only mount every such open fails with EROFS, a
+// sibling's mem and the process's own alike. It is the caller's choice
+// (pkg/containerinit): Landlock refuses these opens with EACCES where the
+// rootfs is read-only, and cannot where it is writable, since write access
+// beneath / includes /proc. The remount is not recursive, so readonlyPaths
+// and maskedPaths beneath /proc keep what Finish gave them; opening
+// /proc/self/fd/N for writing still works (the magic link leads to the
+// file's own mount).
+func ReadOnlyProc(s *specs.Spec) error {
+	if s == nil {
+		return errors.New("rootfs: nil spec")
+	}
+	for i, m := range s.Mounts {
+		if m.Type != "proc" {
+			continue
+		}
+		p := cleanDest(m.Destination)
+		f, err := openPath(p)
+		if err != nil {
+			return fmt.Errorf("mounts[%d] read-only remount of procfs at %q: %w", i, p, err)
+		}
+		var st unix.Statfs_t
+		err = unix.Fstatfs(int(f.Fd()), &st)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("mounts[%d] read-only remount of procfs at %q: statfs: %w", i, p, err)
+		}
+		if st.Type != unix.PROC_SUPER_MAGIC {
+			return fmt.Errorf("mounts[%d] read-only remount of procfs at %q: the mount there is not procfs (f_type 0x%x)", i, p, st.Type)
+		}
+		keep := statfsToMountFlags(st) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+		if err := remountRO(p, keep); err != nil {
+			return fmt.Errorf("mounts[%d] read-only remount of procfs at %q: %w", i, p, err)
+		}
+	}
+	return nil
+}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -236,6 +237,33 @@ func init() {
 				unix.Close(fd)
 			}
 			return errnoOf(err)
+		}},
+		"process_vm_writev": {"PID (one byte to address 0 of PID: the kernel checks ptrace access before the address, so OK means access was granted and the write faulted, writing nothing)", func(a []string) syscall.Errno {
+			b := []byte{0}
+			local := unix.Iovec{Base: &b[0], Len: 1}
+			remote := unix.RemoteIovec{Base: 0, Len: 1}
+			_, err := unix.ProcessVMWritev(int(num(need(a, 0))), []unix.Iovec{local}, []unix.RemoteIovec{remote}, 0)
+			if err == unix.EFAULT {
+				return 0
+			}
+			return errnoOf(err)
+		}},
+		"selfmem": {"(writes one byte of this process's own memory, a variable, back to itself through /proc/self/mem, as JITs and debuggers of themselves do)", func([]string) syscall.Errno {
+			v := []byte{42}
+			fd, err := unix.Open("/proc/self/mem", unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return errnoOf(err)
+			}
+			defer unix.Close(fd)
+			if _, err := unix.Pwrite(fd, []byte{43}, int64(uintptr(unsafe.Pointer(&v[0])))); err != nil {
+				return errnoOf(err)
+			}
+			if v[0] != 43 {
+				fmt.Println("UNCHANGED")
+				os.Exit(0)
+			}
+			runtime.KeepAlive(v)
+			return 0
 		}},
 		"read": {"PATH [BYTES] (open read-only and read up to BYTES, default 512; prints EMPTY when the read returns nothing, as a masked path does)", func(a []string) syscall.Errno {
 			return readSome(need(a, 0), int(num(arg(a, 1, "512"))))
