@@ -2,7 +2,7 @@
 # Builds the minimal guest kernel for `--isolation vm` from Debian's
 # linux-source package: tinyconfig plus what the guest agent needs
 # (virtio-mmio with command-line devices, virtio-console, virtio-fs, 9p,
-# PVH entry, seccomp, KVM guest support), everything built in, no modules,
+# virtio-net, PVH entry, seccomp, KVM guest support), everything built in, no modules,
 # no ACPI, no PCI. Under TCG it reaches /init in a fraction of the stock
 # kernel's time and lets QEMU's microvm machine boot (Debian's kernel has
 # no CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES); docs/vm.md has the figures.
@@ -37,7 +37,8 @@ fi
 # What the guest needs, on top of tinyconfig. Every line is a reason:
 # the agent is a static Go binary (futex, epoll, timers, signalfd...),
 # the payload gets seccomp and ids, the rootfs comes over virtio-fs or 9p
-# on virtio-mmio devices that QEMU's microvm names on the command line.
+# on virtio-mmio devices that QEMU's microvm names on the command line,
+# and a container with a network interface gets a virtio-net NIC.
 fragment='
 64BIT
 HYPERVISOR_GUEST
@@ -83,6 +84,9 @@ NO_HZ_IDLE
 NET
 UNIX
 INET
+NETDEVICES
+NET_CORE
+VIRTIO_NET
 VIRTIO_MENU
 VIRTIO
 VIRTIO_MMIO

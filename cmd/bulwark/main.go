@@ -93,7 +93,8 @@ func runtimeFrom(cmd *cli.Command) *container.Runtime {
 		VM: func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, []container.Owned, error) {
 			return vmcontainer.Wrap(inner, rootfs, stateDir, logWarn)
 		},
-		Rootless: isRootless(cmd),
+		VMNetwork: vmcontainer.Network,
+		Rootless:  isRootless(cmd),
 	}
 }
 

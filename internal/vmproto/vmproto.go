@@ -15,6 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +39,10 @@ const EnvPayload = "_BULWARK_VMPAYLOAD"
 // ModuleOrder is the initramfs file listing, one per line, the modules
 // the agent loads, dependencies first.
 const ModuleOrder = "/lib/modules/bulwark.order"
+
+// NetModuleOrder lists the modules of the guest's NIC, which the agent
+// loads only when the config has NICs.
+const NetModuleOrder = "/lib/modules/bulwark-net.order"
 
 // MountTag is the tag the rootfs is shared under, for virtio-fs and 9p.
 const MountTag = "rootfs"
@@ -129,6 +136,63 @@ type Config struct {
 	// for one, is the pty slave's path inside the rootfs: the child
 	// makes it its controlling terminal and stdio after the chroot.
 	TTY string `json:"tty,omitempty"`
+	// NICs are the container's network interfaces the guest gets, one
+	// virtio-net device each, in QEMU's order; none: only loopback.
+	NICs []NIC `json:"nics,omitempty"`
+}
+
+// NIC is one of the container's network interfaces, bridged into the
+// guest (pkg/vmnet): the agent gives the guest's device with this MAC the
+// interface's name, MTU, addresses and routes, so that the network the
+// container was attached to sees the guest where it saw the container.
+type NIC struct {
+	Name   string   `json:"name"`
+	MAC    string   `json:"mac"`
+	MTU    int      `json:"mtu,omitempty"`
+	Addrs  []string `json:"addrs,omitempty"` // CIDR with the host part: 10.89.0.2/24
+	Routes []Route  `json:"routes,omitempty"`
+}
+
+// Route is one route of the interface, from the container's main table.
+type Route struct {
+	Dst     string `json:"dst"`               // CIDR; 0.0.0.0/0 or ::/0 for the default route
+	Gateway string `json:"gateway,omitempty"` // empty: on-link
+	Src     string `json:"src,omitempty"`     // the preferred source address
+	Metric  uint32 `json:"metric,omitempty"`
+}
+
+// Check reports the first field of n that does not parse, naming it.
+func (n *NIC) Check() error {
+	if n.Name == "" || len(n.Name) > 15 || strings.ContainsAny(n.Name, "/: \t\n\x00") {
+		return fmt.Errorf("%w: nic name %q", ErrFrame, n.Name)
+	}
+	if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 {
+		return fmt.Errorf("%w: nic %s: mac %q", ErrFrame, n.Name, n.MAC)
+	}
+	if n.MTU < 0 || n.MTU > 65535 {
+		return fmt.Errorf("%w: nic %s: mtu %d", ErrFrame, n.Name, n.MTU)
+	}
+	for _, a := range n.Addrs {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return fmt.Errorf("%w: nic %s: address %q", ErrFrame, n.Name, a)
+		}
+	}
+	for _, r := range n.Routes {
+		d, err := netip.ParsePrefix(r.Dst)
+		if err != nil {
+			return fmt.Errorf("%w: nic %s: route %q", ErrFrame, n.Name, r.Dst)
+		}
+		for what, a := range map[string]string{"gateway": r.Gateway, "src": r.Src} {
+			if a == "" {
+				continue
+			}
+			ip, err := netip.ParseAddr(a)
+			if err != nil || ip.Is4() != d.Addr().Is4() {
+				return fmt.Errorf("%w: nic %s: route %s: %s %q", ErrFrame, n.Name, r.Dst, what, a)
+			}
+		}
+	}
+	return nil
 }
 
 // Conn reads and writes frames; writes are serialised so that several

@@ -3,7 +3,9 @@ package vmproto
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -110,5 +112,52 @@ func TestResizeRoundTrip(t *testing.T) {
 	}
 	if _, _, err := ParseResize([]byte{1, 2, 3}); !errors.Is(err, ErrFrame) {
 		t.Errorf("ParseResize of 3 bytes = %v, want ErrFrame", err)
+	}
+}
+
+// TestConfigCarriesNICs: the guest's NICs travel in the config frame as
+// they were sent, and a NIC with a field that does not parse is refused
+// naming it.
+func TestConfigCarriesNICs(t *testing.T) {
+	good := NIC{Name: "eth0", MAC: "02:42:ac:11:00:02", MTU: 1500,
+		Addrs:  []string{"172.17.0.2/16", "fd00::2/64"},
+		Routes: []Route{{Dst: "0.0.0.0/0", Gateway: "172.17.0.1"}, {Dst: "10.0.0.0/8", Src: "172.17.0.2", Metric: 5}}}
+	var buf bytes.Buffer
+	c := NewConn(&buf, &buf)
+	b, err := json.Marshal(&Config{FS: "9p", NICs: []NIC{good}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(KindConfig, b); err != nil {
+		t.Fatal(err)
+	}
+	_, data, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Config
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.NICs, []NIC{good}) {
+		t.Errorf("NICs after the round trip: %+v, want %+v", got.NICs, []NIC{good})
+	}
+	if err := good.Check(); err != nil {
+		t.Errorf("Check(%+v) = %v", good, err)
+	}
+	for field, mutate := range map[string]func(n *NIC){
+		"name":    func(n *NIC) { n.Name = "../eth0" },
+		"long":    func(n *NIC) { n.Name = "a-name-longer-than-15" },
+		"mac":     func(n *NIC) { n.MAC = "02:42" },
+		"mtu":     func(n *NIC) { n.MTU = 70000 },
+		"address": func(n *NIC) { n.Addrs = []string{"172.17.0.2"} },
+		"route":   func(n *NIC) { n.Routes = []Route{{Dst: "default"}} },
+		"gateway": func(n *NIC) { n.Routes = []Route{{Dst: "0.0.0.0/0", Gateway: "fd00::1"}} },
+	} {
+		n := good
+		mutate(&n)
+		if err := n.Check(); !errors.Is(err, ErrFrame) {
+			t.Errorf("%s: Check = %v, want ErrFrame", field, err)
+		}
 	}
 }

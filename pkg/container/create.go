@@ -51,6 +51,11 @@ type Runtime struct {
 	// as its init. What it returns to own, the container owns. Without it
 	// such a container is refused.
 	VM func(inner *specs.Spec, rootfs, stateDir string) (*specs.Spec, []Owned, error)
+	// VMNetwork, when set, bridges a VM container's network interfaces
+	// into its guest (pkg/vmcontainer.Network) once the create hooks have
+	// run: the files it returns (taps) are the container's init's to
+	// inherit, and with it QEMU's.
+	VMNetwork func(stateDir string, initPid int) ([]*os.File, error)
 	// Releasers undo the Owned kinds pkg/container does not know how to
 	// remove (OwnedNetwork), for delete and create's rollback.
 	Releasers map[OwnedKind]Releaser
@@ -200,6 +205,12 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 	}
 	undo.Release()
 	return nil
+}
+
+// isVMSpec: the outer spec of a VM container (Wrap keeps the annotation).
+func isVMSpec(s *specs.Spec) bool {
+	v := s.Annotations[oci.AnnotationIsolation]
+	return v == oci.IsolationVM || v == oci.IsolationVMStrict
 }
 
 // loadSpec reads and checks the config (or takes the one in o), raises it to
@@ -393,11 +404,19 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 		return err
 	}
 	c := conversation{
-		hooks: func() error {
+		hooks: func() ([]*os.File, error) {
 			if err := ip.setLate(); err != nil {
-				return err
+				return nil, err
 			}
-			return runCreateHooks(st, spec)
+			if err := runCreateHooks(st, spec); err != nil {
+				return nil, err
+			}
+			// After the hooks: an engine's prestart hook is what puts
+			// the container's interface in its network namespace.
+			if r.VMNetwork != nil && isVMSpec(spec) {
+				return r.VMNetwork(r.dir(st.ID), p.pid)
+			}
+			return nil, nil
 		},
 		seccomp: func(fds []*os.File) error { return r.sendSeccomp(spec, st, fds) },
 		idmap: func(m initproto.IdmapSource, src *os.File) (*os.File, error) {

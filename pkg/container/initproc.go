@@ -320,8 +320,10 @@ func (p *initProc) sendConfig(cfg *initproto.InitConfig) error {
 // the config.
 type conversation struct {
 	// hooks runs the prestart and createRuntime hooks; nil: the init must
-	// not ask (exec).
-	hooks func() error
+	// not ask (exec). The files it returns go to the init with its Resume,
+	// for the payload to inherit (a VM container's taps), and are closed
+	// here once sent.
+	hooks func() ([]*os.File, error)
 	// console takes the pty master the init sent; nil: none is expected.
 	console func(*os.File)
 	// seccomp passes the notify fd on; it owns the files.
@@ -352,8 +354,14 @@ func (p *initProc) converse(c conversation) error {
 		}
 		return err
 	}
-	resume := func() error {
-		if err := p.conn.Send(initproto.Resume{}); err != nil {
+	resume := func(files ...*os.File) error {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		err := p.conn.Send(initproto.Resume{}, fds...)
+		closeFiles(files)
+		if err != nil {
 			return lost(err)
 		}
 		return nil
@@ -372,10 +380,11 @@ func (p *initProc) converse(c conversation) error {
 			if c.hooks == nil {
 				return fmt.Errorf("init sent unexpected %q", initproto.Name(m))
 			}
-			if err := c.hooks(); err != nil {
+			passed, err := c.hooks()
+			if err != nil {
 				return err
 			}
-			if err := resume(); err != nil {
+			if err := resume(passed...); err != nil {
 				return err
 			}
 		case initproto.Console:

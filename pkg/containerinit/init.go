@@ -247,9 +247,14 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if err := conn.Send(initproto.Hooks{}); err != nil {
 		return err
 	}
-	if _, _, err := initproto.Expect[initproto.Resume](conn); err != nil {
+	_, passed, err := initproto.Expect[initproto.Resume](conn)
+	if err != nil {
 		return err
 	}
+	// What came with the Resume is the payload's to inherit (a VM
+	// container's taps, which QEMU gets as file descriptors): kept open
+	// across execve once cloexecHostFds has marked everything else.
+	inherit = passed
 	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
 		// In the container's rootfs, as runc runs them: a hook written
 		// for runc works on "./lib" and the like.
@@ -309,6 +314,11 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if err != nil {
 		return err
 	}
+	for _, f := range inherit {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("keeping the runtime's fd %d for the payload: %w", f.Fd(), err)
+		}
+	}
 	phase.Mark("init dropped privs")
 	defer ll.Close()
 	path, err := lookPath(p)
@@ -321,6 +331,11 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	// startPayload returns only when it failed: it ends in execve.
 	return &afterCreate{startPayload(cfg, s, path, ll, sc)}
 }
+
+// inherit holds the files the runtime passed for the payload to inherit
+// (InitConfig has no fd numbers for them: they arrive after it). Held
+// here so that no finalizer closes them before execve.
+var inherit []*os.File
 
 // afterCreate is a failure once create has returned: nobody reads the sync
 // socket any more, so Init writes it to the container's stderr, as runc

@@ -3,6 +3,7 @@ package userface
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/vm"
@@ -28,10 +29,16 @@ func checkVM(o *Options) error {
 		return fmt.Errorf("--tty: %w", ErrVMUnsupported)
 	case o.Detach:
 		return fmt.Errorf("--detach: %w", ErrVMUnsupported)
-	case o.Net != "" && o.Net != "none":
-		return fmt.Errorf("--net %s: %w (the guest has no network device)", o.Net, ErrVMUnsupported)
-	case len(o.Publish) > 0:
-		return fmt.Errorf("--publish: %w (the guest has no network device)", ErrVMUnsupported)
+	case o.Net == "host":
+		// The guest has a network stack of its own: the host's
+		// interfaces cannot be bridged into it (pkg/vmnet).
+		return fmt.Errorf("--net host: %w (the guest has its own kernel and network stack; use --net bridge or a network)", ErrVMUnsupported)
+	case strings.HasPrefix(o.Net, "container:"):
+		// Bridging the shared namespace's interface into this guest
+		// would take every frame away from the other container.
+		return fmt.Errorf("--net %s: %w (the guest would take the other container's interface)", o.Net, ErrVMUnsupported)
+	case isUserNet(o.Net):
+		return fmt.Errorf("--net %s: %w (use --net bridge or a network)", o.Net, ErrVMUnsupported)
 	}
 	return nil
 }

@@ -21,6 +21,10 @@ func TestCheckVMRefusesWhatTheGuestCannotGet(t *testing.T) {
 		{"image", Options{Isolation: "vm", Image: "busybox"}, false},
 		{"device", Options{Isolation: "vm", Devices: []string{"/dev/null"}}, false},
 		{"host network", Options{Isolation: "vm", Net: "host"}, false},
+		{"bridge network with a port", Options{Isolation: "vm", Net: "bridge", Publish: []string{"8080:80"}}, true},
+		{"named network", Options{Isolation: "vm", Net: "front"}, true},
+		{"another container's network", Options{Isolation: "vm", Net: "container:web"}, false},
+		{"user-mode network", Options{Isolation: "vm", Net: "pasta"}, false},
 		{"detach", Options{Isolation: "vm", Detach: true}, false},
 	}
 	for _, tc := range tests {

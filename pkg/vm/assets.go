@@ -37,6 +37,10 @@ var guestModules = []string{
 	"virtiofs", "9pnet_virtio", "9p",
 }
 
+// netModules drive the guest's NIC (pkg/vmnet); the agent loads them only
+// for a container that has a network interface to carry.
+var netModules = []string{"virtio_net"}
+
 // MinimalKernel is where scripts/build-vm-kernel.sh leaves its kernel:
 // built from Debian's linux-source with everything the agent needs built
 // in and virtio-mmio devices taken from the command line, it boots on
@@ -52,6 +56,9 @@ type Kernel struct {
 	// command-line devices and the console and filesystem drivers, so it
 	// boots on -M microvm with no ACPI and no modules.
 	Microvm bool
+	// NIC: it has a virtio-net driver, built in or as a module the
+	// initramfs carries, so the guest can get the container's network.
+	NIC bool
 }
 
 // FindKernel returns $BULWARK_VM_KERNEL, else the minimal kernel when
@@ -76,7 +83,13 @@ func FindKernel() (*Kernel, error) {
 
 func newKernel(path string) *Kernel {
 	k := &Kernel{Path: path, Version: versionOf(path)}
-	k.Microvm = microvmConfig(kernelConfig(k))
+	cfg := kernelConfig(k)
+	k.Microvm = microvmConfig(cfg)
+	k.NIC = bytes.Contains(cfg, []byte("\nCONFIG_VIRTIO_NET=y\n"))
+	if !k.NIC && k.Version != "" {
+		_, err := modulePaths(filepath.Join("/lib/modules", k.Version), netModules, nil)
+		k.NIC = err == nil
+	}
 	return k
 }
 
@@ -239,10 +252,10 @@ func checkStatic(path string) error {
 	return nil
 }
 
-// modulePaths resolves guestModules and their dependencies from
-// modules.dep into load order (dependencies first). Modules built into
-// the kernel need nothing.
-func modulePaths(modDir string) ([]string, error) {
+// modulePaths resolves modules and their dependencies from modules.dep
+// into load order (dependencies first), leaving out those in skip (loaded
+// already). Modules built into the kernel need nothing.
+func modulePaths(modDir string, modules, skip []string) ([]string, error) {
 	dep, err := os.ReadFile(filepath.Join(modDir, "modules.dep"))
 	if err != nil {
 		return nil, fmt.Errorf("guest kernel modules: %w (install the kernel's package, linux-image-amd64)", err)
@@ -261,6 +274,9 @@ func modulePaths(modDir string) ([]string, error) {
 	}
 	var order []string
 	seen := map[string]bool{}
+	for _, p := range skip {
+		seen[modName(p)] = true
+	}
 	var add func(name string) error
 	add = func(name string) error {
 		if seen[name] {
@@ -282,7 +298,7 @@ func modulePaths(modDir string) ([]string, error) {
 		order = append(order, p)
 		return nil
 	}
-	for _, m := range guestModules {
+	for _, m := range modules {
 		if err := add(m); err != nil {
 			return nil, err
 		}
@@ -346,7 +362,7 @@ func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
 
 // initramfsLayout names what writeInitramfs makes, in the content key:
 // a change to it must not reuse files made the old way.
-const initramfsLayout = "initramfs 2: loadable agent"
+const initramfsLayout = "initramfs 3: loadable agent, net modules apart"
 
 // loadable returns the part of a 64-bit little-endian ELF executable that
 // execve maps (every segment's bytes, from the file's start), without the
@@ -382,12 +398,15 @@ func loadable(bin []byte) []byte {
 // initramfs at out.
 func writeInitramfs(out string, bin []byte, k *Kernel) error {
 	modDir := filepath.Join("/lib/modules", k.Version)
-	var mods []string
+	var mods, netMods []string
 	if k.Version != "" {
 		var err error
-		if mods, err = modulePaths(modDir); err != nil {
+		if mods, err = modulePaths(modDir, guestModules, nil); err != nil {
 			return err
 		}
+		// Without them the guest only has no NIC: a container that needs
+		// one is refused (k.NIC), one without runs as before.
+		netMods, _ = modulePaths(modDir, netModules, mods)
 	}
 	return writeAtomic(out, func(w io.Writer) error {
 		c := cpioWriter{cpio.NewWriter(w)}
@@ -403,20 +422,25 @@ func writeInitramfs(out string, bin []byte, k *Kernel) error {
 		if err := c.file("init", 0o755, loadable(bin)); err != nil {
 			return err
 		}
-		var list []string
-		for _, m := range mods {
-			b, err := os.ReadFile(filepath.Join(modDir, m))
-			if err != nil {
+		for _, o := range []struct {
+			order string
+			mods  []string
+		}{{vmproto.ModuleOrder, mods}, {vmproto.NetModuleOrder, netMods}} {
+			var list []string
+			for _, m := range o.mods {
+				b, err := os.ReadFile(filepath.Join(modDir, m))
+				if err != nil {
+					return err
+				}
+				name := "lib/modules/" + filepath.Base(m)
+				if err := c.file(name, 0o644, b); err != nil {
+					return err
+				}
+				list = append(list, "/"+name)
+			}
+			if err := c.file(strings.TrimPrefix(o.order, "/"), 0o644, []byte(strings.Join(list, "\n")+"\n")); err != nil {
 				return err
 			}
-			name := "lib/modules/" + filepath.Base(m)
-			if err := c.file(name, 0o644, b); err != nil {
-				return err
-			}
-			list = append(list, "/"+name)
-		}
-		if err := c.file(strings.TrimPrefix(vmproto.ModuleOrder, "/"), 0o644, []byte(strings.Join(list, "\n")+"\n")); err != nil {
-			return err
 		}
 		return c.Close()
 	})

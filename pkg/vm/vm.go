@@ -84,6 +84,10 @@ type Options struct {
 	// the agent once it runs; SessionOut gets the agent's.
 	SessionIn  <-chan []byte
 	SessionOut func([]byte)
+	// NICs are the guest's network interfaces, each carried by the tap
+	// of the same index in Taps (pkg/vmnet); QEMU inherits the taps.
+	NICs []vmproto.NIC
+	Taps []*os.File
 	// InContainer: QEMU runs as a container's init (pkg/vmcontainer),
 	// whose rootfs share is a read-only bind already when it must be.
 	InContainer bool
@@ -207,6 +211,9 @@ func start(o *Options) (_ *machine, err error) {
 	case "9p":
 	default:
 		return nil, fmt.Errorf("vm: rootfs sharing %q: want virtiofs or 9p", o.FS)
+	}
+	if len(o.NICs) != len(o.Taps) {
+		return nil, fmt.Errorf("vm: %d NICs for %d taps", len(o.NICs), len(o.Taps))
 	}
 	if fi, err := os.Stat(o.Rootfs); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("vm: rootfs %s: not a directory (%v)", o.Rootfs, err)
@@ -351,6 +358,7 @@ func start(o *Options) (_ *machine, err error) {
 	args = append(args, biosArgs...)
 	args = append(args, memArgs...)
 	args = append(args, fsArgs...)
+	args = append(args, nicArgs(o.NICs, dev)...)
 	if err := v.startQEMU(exec.Command(qemu, args...), theirs); err != nil {
 		return nil, err
 	}
@@ -359,11 +367,28 @@ func start(o *Options) (_ *machine, err error) {
 	return v, nil
 }
 
+// nicArgs gives QEMU one virtio-net device per NIC, on the tap QEMU
+// inherits as fd 4, 5, ... (fd 3 is the agent's port), with the MAC of
+// the container interface the tap is bridged to. No vhost (it needs
+// /dev/vhost-net in QEMU's root) and, on PCI, no option ROM: the guest
+// does not boot from the network.
+func nicArgs(nics []vmproto.NIC, dev string) []string {
+	var args []string
+	for i, n := range nics {
+		d := fmt.Sprintf("virtio-net-%s,netdev=net%d,mac=%s", dev, i, n.MAC)
+		if dev == "pci" {
+			d += ",romfile="
+		}
+		args = append(args, "-netdev", fmt.Sprintf("tap,id=net%d,fd=%d,vhost=off", i, 4+i), "-device", d)
+	}
+	return args
+}
+
 // startQEMU starts cmd as the VM's QEMU with theirs, the agent port's
 // other end, as its fd 3.
 func (v *machine) startQEMU(cmd *exec.Cmd, theirs *os.File) error {
 	v.qemu = cmd
-	v.qemu.ExtraFiles = []*os.File{theirs}
+	v.qemu.ExtraFiles = append([]*os.File{theirs}, v.o.Taps...)
 	v.qemu.Stderr = &v.qerr
 	v.qemu.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := v.qemu.Start(); err != nil {
@@ -546,7 +571,7 @@ func (v *machine) wait() (int, error) {
 				ready = true
 				o.mark("agent")
 				v.dropReadonlyView()
-				cfg, err := json.Marshal(&vmproto.Config{Spec: o.Spec, FS: o.FS, Seccomp: v.seccomp})
+				cfg, err := json.Marshal(&vmproto.Config{Spec: o.Spec, FS: o.FS, Seccomp: v.seccomp, NICs: o.NICs})
 				if err != nil {
 					return -1, err
 				}

@@ -30,6 +30,9 @@ kernel/fs/fuse/virtiofs.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virti
 kernel/net/9p/9pnet.ko:
 kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko kernel/drivers/virtio/virtio.ko
 kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko
+kernel/net/core/failover.ko:
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
+kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
 `
 	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
 		t.Fatal(err)
@@ -38,9 +41,15 @@ kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko
 	if err := os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/drivers/virtio/virtio_mmio.ko\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := modulePaths(dir)
+	got, err := modulePaths(dir, guestModules, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The NIC's modules apart, after the ones loaded already, without
+	// those again.
+	net, err := modulePaths(dir, netModules, got)
+	if want := []string{"kernel/net/core/failover.ko", "kernel/drivers/net/net_failover.ko", "kernel/drivers/net/virtio_net.ko"}; err != nil || !slices.Equal(net, want) {
+		t.Errorf("net modules: %v, %v; want %v", net, err, want)
 	}
 	pos := map[string]int{}
 	for i, p := range got {
@@ -64,7 +73,7 @@ kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko
 	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/fs/fuse/fuse.ko:\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := modulePaths(dir); err == nil {
+	if _, err := modulePaths(dir, guestModules, nil); err == nil {
 		t.Error("no error for a kernel without virtio modules")
 	}
 }

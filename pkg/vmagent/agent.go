@@ -141,6 +141,10 @@ func agent() int {
 		return fail(errors.New("config: no process.args"))
 	}
 	m.mark("config")
+	if err := setupNetwork(cfg.NICs); err != nil {
+		return fail(err)
+	}
+	m.mark("network")
 	if err := setupRoot(&cfg); err != nil {
 		return fail(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/bulwark-sec/bulwark/internal/rawtty"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 	"github.com/bulwark-sec/bulwark/pkg/vm"
+	"github.com/bulwark-sec/bulwark/pkg/vmnet"
 )
 
 // IsMonitor tells main that this process is a VM container's init.
@@ -88,7 +89,19 @@ func monitor() (int, error) {
 	}
 	defer l.Close()
 	go es.serve(l)
+	// The taps the runtime made (Network) came through the init; the
+	// container's interfaces they carry are described here, in the
+	// container's network namespace, without any capability.
+	taps, err := vmnet.InheritedTaps()
+	if err != nil {
+		return -1, err
+	}
+	nics, err := vmnet.Describe(taps)
+	if err != nil {
+		return -1, err
+	}
 	return vm.Run(&vm.Options{
+		NICs: nics, Taps: taps,
 		SessionIn: es.in, SessionOut: es.out,
 		Spec: c.Spec, Rootfs: inRootfs, Accel: c.Accel,
 		Kernel: inKernel, Initrd: inInitrd, MemoryMiB: c.MemoryMiB, Machine: c.Machine,

@@ -68,6 +68,10 @@ type Config struct {
 	Accel     string      `json:"accel"`
 	MemoryMiB int64       `json:"memoryMiB"`
 	Machine   string      `json:"machine"` // the one the kernel boots on (vm.Assets)
+	// Kernel is the guest kernel's path on the host, for messages; NIC
+	// says whether it can drive a virtio-net device (Network).
+	Kernel string `json:"kernel"`
+	NIC    bool   `json:"nic"`
 }
 
 // IsVM tells whether spec asks for VM isolation.
@@ -148,6 +152,10 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if err != nil {
 		return nil, nil, err
 	}
+	k, err := vm.FindKernel()
+	if err != nil {
+		return nil, nil, err
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
@@ -156,7 +164,7 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine})
+	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine, Kernel: k.Path, NIC: k.NIC})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,6 +6,8 @@
 //	netprobe raw              socket(AF_INET, SOCK_RAW) and socket(AF_PACKET): OK or errno
 //	netprobe setaddr IFACE IP SIOCSIFADDR: OK or errno
 //	netprobe setmac IFACE MAC SIOCSIFHWADDR: OK or errno
+//	netprobe serve PORT N     answers N HTTP requests on PORT with
+//	                          "kernel=RELEASE" (the kernel it runs on), then exits
 //	netprobe udpecho PORT     answers one UDP datagram with "echo:" and it
 package main
 
@@ -15,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -25,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		payload.Usage("netprobe get URL | addr IFACE | raw | setaddr IFACE IP | setmac IFACE MAC | udpecho PORT")
+		payload.Usage("netprobe get URL | addr IFACE | raw | setaddr IFACE IP | setmac IFACE MAC | serve PORT N | udpecho PORT")
 	}
 	switch os.Args[1] {
 	case "get":
@@ -97,6 +100,40 @@ func main() {
 			return
 		}
 		fmt.Println(payload.ErrnoName(unix.IoctlIfreq(fd, unix.SIOCSIFADDR, ifr)))
+	case "serve":
+		// Which kernel answered tells a test whether a connection reached
+		// a VM's guest or the host.
+		var u unix.Utsname
+		_ = unix.Uname(&u)
+		release := unix.ByteSliceToString(u.Release[:])
+		n, err := strconv.Atoi(os.Args[3])
+		if err != nil {
+			payload.Usage("serve PORT N: N %q", os.Args[3])
+		}
+		l, err := net.Listen("tcp", ":"+os.Args[2])
+		if err != nil {
+			fmt.Println(payload.ErrnoName(err))
+			os.Exit(1)
+		}
+		fmt.Println("listening", l.Addr())
+		served := make(chan struct{}, n)
+		go func() {
+			_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				fmt.Fprintf(w, "kernel=%s", release)
+				served <- struct{}{}
+			}))
+		}()
+		timeout := time.After(2 * time.Minute)
+		for i := 0; i < n; i++ {
+			select {
+			case <-served:
+			case <-timeout:
+				fmt.Println("served", i, "of", n, "requests in 2 minutes")
+				os.Exit(1)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // the last answer's bytes
+		fmt.Println("served", n)
 	case "udpecho":
 		c, err := net.ListenPacket("udp4", ":"+os.Args[2])
 		if err != nil {

@@ -1,0 +1,275 @@
+package vmnet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/rtnl"
+	"github.com/bulwark-sec/bulwark/internal/vmproto"
+)
+
+func TestBridgeable(t *testing.T) {
+	up := uint32(unix.IFF_UP)
+	for _, c := range []struct {
+		name string
+		l    rtnl.Link
+		want bool
+	}{
+		{"veth up", rtnl.Link{Name: "eth0", Type: unix.ARPHRD_ETHER, Flags: up, Kind: "veth"}, true},
+		{"macvlan up", rtnl.Link{Name: "eth1", Type: unix.ARPHRD_ETHER, Flags: up, Kind: "macvlan"}, true},
+		{"down", rtnl.Link{Name: "eth0", Type: unix.ARPHRD_ETHER, Kind: "veth"}, false},
+		{"loopback", rtnl.Link{Name: "lo", Type: unix.ARPHRD_LOOPBACK, Flags: up | unix.IFF_LOOPBACK}, false},
+		{"our tap", rtnl.Link{Name: "vmtap3", Type: unix.ARPHRD_ETHER, Flags: up, Kind: "tun"}, false},
+		{"fallback tunnel", rtnl.Link{Name: "sit0", Type: unix.ARPHRD_SIT, Flags: up}, false},
+	} {
+		if got := Bridgeable(c.l); got != c.want {
+			t.Errorf("%s: Bridgeable = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// netnsFixture makes two named network namespaces joined by a veth pair:
+// "ceth0" in the container's (with an address, a default route and an
+// IPv6 address), "peer0" in the other, standing for the bridge's side.
+func netnsFixture(t *testing.T) (container, outside string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, taps)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip to build the fixture")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skipf("no /dev/net/tun: %v", err)
+	}
+	container = fmt.Sprintf("bwvmnet-c-%d", os.Getpid())
+	outside = fmt.Sprintf("bwvmnet-o-%d", os.Getpid())
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, ns := range []string{container, outside} {
+		run("netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	run("-n", container, "link", "add", "ceth0", "type", "veth", "peer", "name", "peer0", "netns", outside)
+	run("-n", container, "link", "set", "ceth0", "mtu", "1400", "up")
+	run("-n", outside, "link", "set", "peer0", "up")
+	run("-n", container, "addr", "add", "10.99.0.2/24", "dev", "ceth0")
+	run("-n", container, "addr", "add", "fd00:99::2/64", "dev", "ceth0", "nodad")
+	run("-n", container, "route", "add", "default", "via", "10.99.0.1")
+	run("-n", container, "route", "add", "10.98.0.0/16", "dev", "ceth0", "metric", "7")
+	return "/run/netns/" + container, "/run/netns/" + outside
+}
+
+// in runs fn in the namespace at path on a locked thread.
+func in(t *testing.T, path string, fn func()) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		_, err := inNetns(path, func() ([]*os.File, error) { fn(); return nil, nil })
+		done <- err
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBridgeCarriesFramesBothWaysAndDescribesTheInterface: Bridge makes
+// one tap for the container's veth (not for lo), redirects in both
+// directions (a frame sent to the veth from outside comes out of the tap,
+// one the "guest" writes to the tap comes out on the other side), Describe
+// gives the guest the veth's name, MAC, MTU, addresses and routes, a
+// second Bridge of the same namespace is refused, and closing the tap
+// removes it.
+func TestBridgeCarriesFramesBothWaysAndDescribesTheInterface(t *testing.T) {
+	cns, ons := netnsFixture(t)
+	taps, err := Bridge(cns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, f := range taps {
+			f.Close()
+		}
+	}()
+	if len(taps) != 1 {
+		t.Fatalf("Bridge made %d taps, want 1 (ceth0 only)", len(taps))
+	}
+	var ceth rtnl.Link
+	var nics []vmproto.NIC
+	in(t, cns, func() {
+		c, err := rtnl.Open()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		if ceth, err = c.LinkByName("ceth0"); err != nil {
+			t.Error(err)
+			return
+		}
+		tap, err := c.LinkByName(TapName(taps[0]))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if tap.Name != fmt.Sprintf("vmtap%d", ceth.Index) || tap.MTU != 1400 || tap.Flags&unix.IFF_UP == 0 {
+			t.Errorf("tap %+v: want vmtap%d, MTU 1400, up", tap, ceth.Index)
+		}
+		for _, l := range []rtnl.Link{ceth, tap} {
+			if n, err := c.Redirects(l.Index); err != nil || n != 1 {
+				t.Errorf("%s: %d redirect filters (%v), want 1", l.Name, n, err)
+			}
+		}
+		if nics, err = Describe(taps); err != nil {
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	want := []vmproto.NIC{{Name: "ceth0", MAC: ceth.MAC.String(), MTU: 1400,
+		Addrs:  []string{"10.99.0.2/24", "fd00:99::2/64"},
+		Routes: []vmproto.Route{{Dst: "0.0.0.0/0", Gateway: "10.99.0.1"}, {Dst: "10.98.0.0/16", Metric: 7}}}}
+	if len(nics) == 1 {
+		// The kernel's own IPv6 routes (multicast, fe80) are left out;
+		// only the order of what is kept may differ.
+		sortRoutes(nics[0].Routes)
+	}
+	if !reflect.DeepEqual(nics, want) {
+		t.Errorf("Describe:\n got %+v\nwant %+v", nics, want)
+	}
+
+	// Outside -> the container's interface -> the tap.
+	frame := func(dst, src net.HardwareAddr, text string) []byte {
+		b := append(append(append([]byte{}, dst...), src...), 0x88, 0xb5)
+		return append(b, []byte(text+strings.Repeat(".", 50))...)
+	}
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
+	var sock int
+	in(t, ons, func() {
+		sock, err = packetSocket("peer0")
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	defer unix.Close(sock)
+	if _, err := unix.Write(sock, frame(ceth.MAC, other, "to-guest")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFrame(t, int(taps[0].Fd()), "to-guest"); !bytes.Equal(got[:6], ceth.MAC) {
+		t.Errorf("the frame came out of the tap as %x, want it unchanged", got[:14])
+	}
+	// The guest -> the tap -> out of the container's interface.
+	if _, err := taps[0].Write(frame(other, ceth.MAC, "from-guest")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFrame(t, sock, "from-guest"); !bytes.Equal(got[6:12], ceth.MAC) {
+		t.Errorf("the frame arrived outside as %x, want it unchanged", got[:14])
+	}
+
+	// A second VM on the same interface is refused.
+	again, err := Bridge(cns)
+	for _, f := range again {
+		f.Close()
+	}
+	if err == nil {
+		t.Error("a second Bridge of the same namespace succeeded")
+	}
+
+	// Closing the last descriptor removes the tap (and its filters).
+	name := TapName(taps[0])
+	taps[0].Close()
+	taps = nil
+	gone := false
+	for i := 0; i < 50 && !gone; i++ {
+		in(t, cns, func() {
+			c, err := rtnl.Open()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_, err = c.LinkByName(name)
+			gone = errors.Is(err, rtnl.ErrNoLink)
+		})
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !gone {
+		t.Errorf("tap %s still there after its file was closed", name)
+	}
+}
+
+func sortRoutes(rs []vmproto.Route) {
+	for i := range rs {
+		for j := i + 1; j < len(rs); j++ {
+			if rs[j].Dst < rs[i].Dst {
+				rs[i], rs[j] = rs[j], rs[i]
+			}
+		}
+	}
+}
+
+func packetSocket(ifname string) (int, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, err
+	}
+	// ETH_P_ALL in network byte order, as packet sockets take it.
+	var be [2]byte
+	binary.BigEndian.PutUint16(be[:], unix.ETH_P_ALL)
+	proto := int(binary.NativeEndian.Uint16(be[:]))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// readFrame reads frames from fd until one carries text, for at most 5 s.
+func readFrame(t *testing.T, fd int, text string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	buf := make([]byte, 2048)
+	for time.Now().Before(deadline) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 200)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			continue
+		}
+		m, err := unix.Read(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(buf[:m], []byte(text)) {
+			return append([]byte(nil), buf[:m]...)
+		}
+	}
+	t.Fatalf("no frame carrying %q within 5 s", text)
+	return nil
+}
