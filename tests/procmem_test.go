@@ -184,3 +184,30 @@ func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
 		})
 	}
 }
+
+// The same read-only procfs in a run by a user who is not root, where the
+// init remounts the procfs it mounted in the user's own namespaces: under
+// the dev profile (writable rootfs) a sibling's mem and the process's own
+// are refused, and ps still lists the sibling.
+func TestProcMemOfASiblingIsRefusedInARootlessDevRun(t *testing.T) {
+	r := newRootlessEnv(t)
+	rootfs := testrootfs.UserRootfs(t, r.u)
+	res := r.bw("run", "--profile", "dev", rootfs, "--", "sh", "-c",
+		`sleep 1000 & s=$!; echo sibling=$(sh -c "syscall openw /proc/$s/mem"); echo self=$(syscall selfmem); echo ps=$(ps -o pid,args | grep -c '[s]leep 1000'); echo rw=$(touch /marker && echo OK); kill $s`)
+	if res.code != 0 {
+		t.Fatalf("rootless dev run: %v", res)
+	}
+	got := kv(res.stdout)
+	t.Logf("%v", got)
+	if got["rw"] != "OK" {
+		t.Fatalf("the dev profile's rootfs is not writable here (%v): the case this test is about does not arise", got)
+	}
+	for _, k := range []string{"sibling", "self"} {
+		if v := got[k]; v != "EROFS" && v != "EACCES" {
+			t.Errorf("%s: opening /proc/PID/mem for writing in a rootless dev run = %q, want it refused", k, v)
+		}
+	}
+	if got["ps"] == "" || got["ps"] == "0" {
+		t.Errorf("ps does not list the sibling: %v", got)
+	}
+}
