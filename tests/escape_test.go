@@ -1036,7 +1036,9 @@ What else was tried or considered on this kernel, and why it is not used:
   trampolines BPF LSM programs need are not available here. A ptrace_access_check program refusing attach mode
   to the container's uids would also let a process write its own /proc/self/mem (the kernel returns before the
   LSM hook for its own thread group) and cover a payload with run.bulwark.landlock-proc: rw; it is not shipped,
-  since no host Bulwark is tested on can load it.
+  since no host Bulwark is tested on can load it. (Such a program would key on the caller's host uid: the userns
+  pool's ranges start at 100000 + k*65536, so the key is (uid - 100000) / 65536, not uid / 65536, which would
+  straddle two containers; a container without a user namespace runs as host uids no key tells apart.)
 - Landlock (ABI 7 here) has no scope for ptrace inside one domain (its scoping covers signals and abstract unix
   sockets), and a domain per process would have to be entered by the payload's own processes. Splitting the
   rootfs's write rule into one per top-level directory, to leave /proc out, would refuse writes to every file
