@@ -27,7 +27,7 @@ var ipvlanModules = []string{
 }
 
 // ipvlanPlugins are the CNI plugins those networks run.
-var ipvlanPlugins = []string{"ipvlan", "macvlan", "host-local"}
+var ipvlanPlugins = []string{"ipvlan", "macvlan", "host-device", "host-local"}
 
 // ipvlanCheckNames: each check of guest/ipvlan.sh, once per mode.
 var ipvlanCheckNames = func() []string {
@@ -37,7 +37,7 @@ var ipvlanCheckNames = func() []string {
 			names = append(names, mode+"_"+c)
 		}
 	}
-	return names
+	return append(names, "dedicated_moved_in", "dedicated_moved_back")
 }()
 
 // TestNetworkIPvlanAndMacvlanOnADummyParentInAGuest proves `bulwark run --net ipvlan:IFACE` where
@@ -47,7 +47,8 @@ var ipvlanCheckNames = func() []string {
 // the host it runs on a veth stand-in). For each mode the guest makes a
 // dummy parent, runs a server container on MODE:PARENT and a second
 // container that reaches it by name, then checks that removing the server
-// leaves no link, lease, network namespace or container.
+// leaves no link, lease, network namespace or container; and a dummy
+// interface handed over with dedicated:IFACE moves in and back.
 func TestNetworkIPvlanAndMacvlanOnADummyParentInAGuest(t *testing.T) {
 	qemu, kernel := needVM(t)
 	kver := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")

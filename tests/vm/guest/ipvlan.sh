@@ -3,7 +3,7 @@
 # tests/vm/ipvlan_test.go). The CI host's kernel has neither an ipvlan nor a
 # dummy driver, so `bulwark run --net ipvlan:IFACE` and `--net macvlan:IFACE`
 # on a dummy parent are proven here, on Debian's stock kernel, whose modules
-# the initramfs loads. Same framing as cgroupv2.sh: BWVM PASS/FAIL <check>,
+# the initramfs loads; so is `--net dedicated:IFACE` with a dummy interface. Same framing as cgroupv2.sh: BWVM PASS/FAIL <check>,
 # BWVM DONE.
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 BW=/usr/local/bin/bulwark
@@ -89,6 +89,25 @@ check_mode() {
 
 check_mode ipvlan bwtipv0 10.89.211.
 check_mode macvlan bwtmac0 10.89.212.
+
+# dedicated:IFACE moves a dummy interface into the container and back.
+ip link add bwtded0 type dummy
+dmac=$(cat /sys/class/net/bwtded0/address)
+out=$("$BW" run -d --name ded --net dedicated:bwtded0 /rootfs -- sleep 600 2>&1)
+rc=$?
+inside=$("$BW" exec ded ip -o link 2>/dev/null | tr '\n' ' ')
+moved=no
+if [ $rc = 0 ] && [ ! -e /sys/class/net/bwtded0 ] && echo "$inside" | grep -q "$dmac"; then
+	pass dedicated_moved_in "MAC $dmac inside"
+	moved=yes
+else
+	fail dedicated_moved_in "exit $rc: $out; inside: $inside; on the host: $(ls /sys/class/net | tr '\n' ' ')"
+fi
+"$BW" rm -f ded >/tmp/rm.out 2>&1
+back=$(cat /sys/class/net/bwtded0/address 2>/dev/null)
+if [ $moved = no ]; then
+	fail dedicated_moved_back "never moved in"
+elif [ "$back" = "$dmac" ]; then pass dedicated_moved_back; else fail dedicated_moved_back "bwtded0 '$back' after rm: $(cat /tmp/rm.out)"; fi
 
 echo "BWVM DONE"
 poweroff -f
