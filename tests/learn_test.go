@@ -2,12 +2,14 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -455,4 +457,98 @@ func TestLearnFromAnImage(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "Function not implemented") {
 		t.Errorf("mkdir, never recorded, was not refused with ENOSYS: %v", r)
 	}
+}
+
+// A learning run whose `bulwark learn` is SIGKILLed, in the recording or
+// in a capability trial, leaves nothing: its guard removes the container
+// (whose workload's calls would otherwise all fail with ENOSYS once the
+// recorder is gone), its state and user namespace range, and no profile,
+// partial or whole, is written.
+func TestLearnKilledLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	rootfs := testrootfs.RequireDebian(t)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		// wait is what learn's stdout or stderr shows once it is in the
+		// phase to kill.
+		wait  string
+		sleep string
+	}{
+		{"recording", nil, "up\n", "60"},
+		// webapp grants CAP_NET_BIND_SERVICE, so a trial without it
+		// follows a recording that ends on its own.
+		{"capability trial", []string{"--profile", "webapp"}, "trying the workload without", "3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "p.json")
+			id := e.id()
+			args := append([]string{"--root", e.root, "learn", "--name", id, "-o", out}, tc.flags...)
+			args = append(args, rootfs, "--", "python3", "-c", "import time; print('up', flush=True); time.sleep("+tc.sleep+")")
+			cmd := exec.Command(bulwarkBin, args...)
+			var logs syncBuffer
+			cmd.Stdout, cmd.Stderr = &logs, &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			reached := false
+			for i := 0; i < 600 && !reached; i++ {
+				reached = strings.Contains(logs.String(), tc.wait)
+				time.Sleep(50 * time.Millisecond)
+			}
+			if tc.name == "capability trial" && reached {
+				// Let the trial's container start before the kill.
+				time.Sleep(time.Second)
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			if !reached {
+				t.Fatalf("learn never showed %q:\n%s", tc.wait, logs.String())
+			}
+			gone := false
+			for i := 0; i < 600 && !gone; i++ {
+				r := e.bw("ls", "-q")
+				gone = r.code == 0 && strings.TrimSpace(r.stdout) == ""
+				if !gone {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			if !gone {
+				t.Fatalf("learn's containers still listed 60 s after it was killed: %v", e.bw("ls"))
+			}
+			e.assertUserRunGone(id)
+			e.assertUserRunGone(id + "-no-cap_net_bind_service")
+			if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
+				t.Errorf("a killed learn left %v next to its profile", ents)
+			}
+			for i := 0; i < 100; i++ {
+				if out, _ := exec.Command("pgrep", "-f", "time.sleep\\("+tc.sleep+"\\)").Output(); len(out) == 0 {
+					break
+				}
+				if i == 99 {
+					t.Errorf("the workload still runs after its learn was killed")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process's output goroutines and the test
+// can use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

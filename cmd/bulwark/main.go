@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/network"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
 	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 	"github.com/bulwark-sec/bulwark/pkg/usernet"
 	"github.com/bulwark-sec/bulwark/pkg/vmagent"
 	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
@@ -54,6 +55,10 @@ func main() {
 	// A user-mode network's keeper (--net pasta|slirp).
 	if usernet.IsKeeper() {
 		usernet.Keeper()
+	}
+	// A learning run's guard (bulwark learn killed before its end).
+	if userface.IsLearnGuard() {
+		userface.LearnGuard()
 	}
 	// The init is started as "bulwark init" after the C constructor ran:
 	// skip all CLI work on that path, it is on every container's start.

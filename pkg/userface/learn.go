@@ -53,7 +53,9 @@ type LearnResult struct {
 // capability trials), and writes the profile to o.Output. A workload
 // that exits non-zero still gets its profile, with a warning: what it did
 // until then is all there is to learn. A run that cannot start writes
-// nothing; everything it made on the host is removed as for any run.
+// nothing; everything it made on the host is removed as for any run, and
+// a guard (learnguard.go) removes the run's containers if learn itself is
+// killed before its end.
 func Learn(rt *container.Runtime, o *LearnOptions, stderr io.Writer) (*LearnResult, error) {
 	if o.Output == "" {
 		return nil, errors.New("-o: name the profile file to write")
@@ -104,6 +106,14 @@ func Learn(rt *container.Runtime, o *LearnOptions, stderr io.Writer) (*LearnResu
 		return nil, fmt.Errorf("--name: %w", err)
 	}
 	id := run.Name
+	guard, err := startLearnGuard(rt, o.Output)
+	if err != nil {
+		return nil, err
+	}
+	defer guard.done()
+	if err := guard.watch(id); err != nil {
+		return nil, err
+	}
 	rec := learn.Attach(func() (int, bool) {
 		st, err := rt.Load(id)
 		if err != nil {
@@ -160,7 +170,10 @@ func Learn(rt *container.Runtime, o *LearnOptions, stderr io.Writer) (*LearnResu
 		method = "each dropped in turn; kept where the exit status changed"
 		for _, c := range granted {
 			trial := o.Run
-			trial.Name = ""
+			trial.Name = id + "-no-" + strings.ToLower(c)
+			if err := guard.watch(trial.Name); err != nil {
+				return nil, err
+			}
 			trial.CapDrop = append(slices.Clone(trial.CapDrop), c)
 			fmt.Fprintf(stderr, "bulwark: learn: trying the workload without %s\n", c)
 			tc, err := Run(rt, &trial)
