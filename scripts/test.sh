@@ -18,6 +18,7 @@
 #                first-instruction runs per relay instead of three
 #   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver, --isolation vm)
 #   vmiso        ./tests/vm's VM isolation tests alone (TestIsolationVM*, TestOCIVM*)
+#   vmnet        ./tests/vm's guest network tests alone (a bridge network into the guest)
 #   conformance  the OCI runtime-tools validation suite (conformance/run.sh)
 #   fuzz         15 s of each fuzz target
 #
@@ -161,9 +162,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | usernet | engines | cri | critest | cri17 | vm | vmiso | conformance | fuzz) ;;
+	all | quick | lint | unit | integration | network | usernet | engines | cri | critest | cri17 | vm | vmiso | vmnet | conformance | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, engines, cri, critest, cri17, vm, vmiso, conformance, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, engines, cri, critest, cri17, vm, vmiso, vmnet, conformance, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -236,6 +237,12 @@ for t in "${targets[@]}"; do
 		./scripts/install-vm.sh
 		echo "== VM isolation tests"
 		gotest_root -run '^(TestIsolationVM|TestOCIVM)' ./tests/vm/
+		;;
+	vmnet)
+		./scripts/install-vm.sh
+		./scripts/install-cri.sh # the CNI plugins behind --net bridge
+		echo "== VM network tests"
+		gotest_root -run '^TestIsolationVM(BridgeNetwork|NetworkWithout)' ./tests/vm/
 		;;
 	conformance)
 		# TestConformanceSuite skips unless asked: it fetches the suite's
