@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/daemontest"
+	"github.com/bulwark-sec/bulwark/pkg/vm"
 )
 
 // requireVM skips when this host cannot boot a VM container: no QEMU or
@@ -340,5 +341,75 @@ func TestCtrRunsTheBulwarkVMWrapper(t *testing.T) {
 	checkRunOnGuest(t, "ctr run", r)
 	if ps := qemuProcesses(); len(ps) > 0 {
 		t.Errorf("QEMU outlived ctr run --rm: %v", ps)
+	}
+}
+
+// TestDockerRunRuntimeBulwarkVMOnABridgeNetwork: `docker run --runtime
+// bulwark-vm` on a Docker bridge network (a network of the test's own, as
+// the daemon runs without its default bridge and without iptables here)
+// gives the guest the container's interface: the guest fetches a page
+// from a listener on the bridge's host address, and the host reaches a
+// listener in the guest at the container's address and through a
+// published port (Docker's userland proxy), whose answer names the
+// guest's kernel, not the host's.
+func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
+	if k, err := vm.FindKernel(); err != nil || !k.NIC {
+		t.Skipf("the guest kernel (%+v, %v) has no virtio-net driver: rebuild the minimal kernel with scripts/build-vm-kernel.sh", k, err)
+	}
+	v := startVMDocker(t, "docker-vmnet", "{}\n")
+	docker := v.docker
+	const netName, bridge, gw = "bwe-vmnet", "bwe-vmnet0", "10.77.7.1"
+	if r := docker("network", "create", "-d", "bridge", "-o", "com.docker.network.bridge.name="+bridge,
+		"--subnet", "10.77.7.0/24", "--gateway", gw, netName); r.code != 0 {
+		t.Fatalf("docker network create: %v", r)
+	}
+	defer docker("network", "rm", netName)
+
+	l, err := net.Listen("tcp4", gw+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "from-the-host") }))
+	}()
+	hostRelease := hostKernel()
+	const name, published = "bwe-vmnet", 18193
+	r := docker("run", "-d", "--name", name, "--runtime", "bulwark-vm", "--network", netName,
+		"-p", fmt.Sprintf("127.0.0.1:%d:8080", published), "bwtest:1", "sh", "-c",
+		fmt.Sprintf("echo fetched=$(/usr/local/bin/netprobe get http://%s/); exec /usr/local/bin/netprobe serve 8080 99", l.Addr()))
+	if r.code != 0 {
+		t.Fatalf("docker run -d --runtime bulwark-vm --network %s: %v", netName, r)
+	}
+	defer docker("rm", "-f", name)
+	var logs result
+	if !waitFor(240*time.Second, func() bool {
+		logs = docker("logs", name)
+		return strings.Contains(logs.stdout, "listening")
+	}) {
+		t.Fatalf("the guest's listener did not start within 240 s: %v", logs)
+	}
+	if !strings.Contains(logs.stdout, "fetched=from-the-host") {
+		t.Errorf("the guest did not reach the host's listener at %s: %q", l.Addr(), logs.stdout)
+	}
+	ip := strings.TrimSpace(docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout)
+	for _, url := range []string{fmt.Sprintf("http://%s:8080/", ip), fmt.Sprintf("http://127.0.0.1:%d/", published)} {
+		c := http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Errorf("GET %s: %v", url, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := string(b); !strings.HasPrefix(got, "kernel=") || got == "kernel="+hostRelease {
+			t.Errorf("GET %s answered %q; want the guest's kernel, not the host's %s", url, got, hostRelease)
+		}
+	}
+	if r := docker("rm", "-f", name); r.code != 0 {
+		t.Fatalf("docker rm -f: %v", r)
+	}
+	if ps := qemuProcesses(); len(ps) > 0 {
+		t.Errorf("QEMU outlived docker rm: %v", ps)
 	}
 }
