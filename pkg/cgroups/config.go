@@ -24,6 +24,11 @@ type Config struct {
 	// Its manager changes nothing; pause, stats and OOM counts, which
 	// need a cgroup, fail with ErrNoCgroup.
 	None bool `json:"none,omitempty"`
+	// Rootless: the cgroup is under a subtree delegated to the
+	// unprivileged runtime; what needs privilege beyond it (the eBPF
+	// device filter) is skipped, as the library does for runc's rootless
+	// mode.
+	Rootless bool `json:"rootless,omitempty"`
 }
 
 // ErrNoCgroup is wrapped by what a container without a cgroup

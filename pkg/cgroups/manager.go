@@ -96,6 +96,7 @@ func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*
 	if err != nil {
 		return nil, err
 	}
+	cg.Rootless = cfg.Rootless
 	conv, err := convertResources(r)
 	if err != nil {
 		return nil, err
@@ -287,7 +288,9 @@ func (m *Manager) set(r *specs.LinuxResources, skipDevices bool) error {
 	defer m.mu.Unlock()
 
 	res := conv.res
-	if skipDevices || !conv.devicesGiven && m.devicesProgrammed {
+	// A rootless runtime cannot load an eBPF device filter; its
+	// containers cannot make device nodes either.
+	if skipDevices || m.cfg.Rootless || !conv.devicesGiven && m.devicesProgrammed {
 		res.SkipDevices = true
 	}
 	if err := m.checkAvailable(res); err != nil {

@@ -848,8 +848,9 @@ func (r *Runtime) compileSeccomp(s *specs.Spec) func() ([]byte, error) {
 const seccompCacheDir = "@seccomp-cache"
 
 // cgroupConfig is the container's cgroup: linux.cgroupsPath under the
-// chosen driver, or, for a rootless runtime where no cgroup is delegated
-// (pkg/rootless.Cgroups), none at all. Without one, limits cannot be
+// chosen driver; for a rootless runtime, one under the cgroup v2 subtree
+// delegated to the caller or, where none is (pkg/rootless.Cgroups), none
+// at all. Without one, limits cannot be
 // enforced: as runc's rootless mode does, a config that sets any is
 // refused rather than run unlimited (the person's run drops its own
 // defaults first, and says so).
@@ -865,13 +866,22 @@ func (r *Runtime) cgroupConfig(spec *specs.Spec, id string) (cgroups.Config, err
 		return cg, &oci.FieldError{File: oci.ConfigFile, Field: "linux.namespaces",
 			Msg: "a rootless container needs a user namespace (with linux.uidMappings and linux.gidMappings); `bulwark spec --rootless` writes one", Err: oci.ErrInvalidConfig}
 	}
-	if ok, why := rootless.Cgroups(); !ok {
+	d, err := rootless.Cgroups()
+	if err != nil {
 		if f := limitsSet(spec); f != "" {
 			return cg, &oci.FieldError{File: oci.ConfigFile, Field: f,
-				Msg: "a limit needs a cgroup, and this rootless runtime has none: " + why + "; remove the limit or run as root", Err: oci.ErrInvalidConfig}
+				Msg: "a limit needs a cgroup, and this rootless runtime has none: " + err.Error() + "; remove the limit or run as root", Err: oci.ErrInvalidConfig}
 		}
 		cg.None = true
+		return cg, nil
 	}
+	// A cgroup of its own under the subtree delegated to the caller; the
+	// device rules stay unenforced (an eBPF device filter needs
+	// privilege), as without a cgroup: no node can be made rootless.
+	if cg.Path == "" {
+		cg.Path = d.ContainerPath(id)
+	}
+	cg.Rootless, cg.Systemd = true, false
 	return cg, nil
 }
 

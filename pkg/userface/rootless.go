@@ -39,8 +39,8 @@ func rootlessUserNamespace(s *specs.Spec) error {
 // limits it cannot enforce; a person's run asked for none of these by
 // hand unless a flag set them, and the line names them).
 func withoutLimits(s *specs.Spec, w io.Writer) {
-	ok, why := rootless.Cgroups()
-	if ok || s.Linux == nil || s.Linux.Resources == nil {
+	_, why := rootless.Cgroups()
+	if why == nil || s.Linux == nil || s.Linux.Resources == nil {
 		return
 	}
 	r := s.Linux.Resources
@@ -59,7 +59,7 @@ func withoutLimits(s *specs.Spec, w io.Writer) {
 	}
 	s.Linux.Resources = &specs.LinuxResources{Devices: r.Devices}
 	if len(dropped) > 0 {
-		fmt.Fprintf(w, "bulwark: rootless: cgroup limits not enforced (%s): %s; everything else of the default applies\n", strings.Join(dropped, ", "), why)
+		fmt.Fprintf(w, "bulwark: rootless: cgroup limits not enforced (%s): %v; everything else of the default applies\n", strings.Join(dropped, ", "), why)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,7 +67,9 @@ var checks = []string{
 	"device_open_denied", "device_mknod_denied", "device_null_allowed",
 	"events_stats_v2", "pause_freezes", "paused_counter_stops", "resume_thaws",
 	"update_memory_max", "update_cpu_weight", "kill_all_uses_cgroup_kill", "delete_after_kill_removes_cgroup",
-	"user_face_limits", "user_face_oom_exit_137", "no_leftovers",
+	"user_face_limits", "user_face_oom_exit_137",
+	"rootless_undelegated_says_so", "rootless_delegated_limits", "rootless_forkbomb_stopped_at_limit", "rootless_cgroups_removed",
+	"no_leftovers",
 }
 
 // TestCgroupV2HostEnforcesContainerLimits boots one guest whose only cgroup
@@ -93,6 +96,21 @@ func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
 	}
 	if err := copyFile(testrootfs.BusyboxPath, filepath.Join(tree, "bin/busybox"), 0o755); err != nil {
 		t.Fatalf("busybox-static: %v", err)
+	}
+	// The rootless checks map a user's subordinate ids through the
+	// host's newuidmap and newgidmap (Debian's uidmap), with their
+	// libraries; the guest makes them setuid.
+	for _, tool := range []string{"newuidmap", "newgidmap"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatalf("%s (apt-get install uidmap): %v", tool, err)
+		}
+		if err := copyFile(p, filepath.Join(tree, "usr/bin", tool), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := copySharedLibs(p, tree); err != nil {
+			t.Fatal(err)
+		}
 	}
 	write(t, filepath.Join(tree, "init"), guestInit, 0o755)
 	write(t, filepath.Join(tree, "vm/run.sh"), guestChecks, 0o755)

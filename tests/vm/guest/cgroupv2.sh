@@ -265,6 +265,60 @@ fi
 "$BW" run --memory "$USER_MEMORY" /rootfs -- membomb 1024 >/tmp/uoom.out 2>&1
 expect user_face_oom_exit_137 137 "$?"
 
+# --- rootless: limits in a cgroup v2 subtree delegated by hand ---------------
+# A user with subordinate ids runs the user face without root. From the root
+# cgroup (nothing delegated) the run says what is missing once and runs
+# without limits; from a leaf below a directory root chowned to the user
+# (what systemd's Delegate=yes does for user@UID.service) the limits are in
+# the container's own cgroup there, and a fork bomb stops at pids.max.
+mkdir -p /etc /home/bwuser /run/user/1000
+grep -q '^root:' /etc/passwd 2>/dev/null || echo 'root:x:0:0:root:/root:/bin/sh' >>/etc/passwd
+echo 'bwuser:x:1000:1000::/home/bwuser:/bin/sh' >>/etc/passwd
+grep -q '^root:' /etc/group 2>/dev/null || echo 'root:x:0:' >>/etc/group
+echo 'bwuser:x:1000:' >>/etc/group
+echo 'bwuser:200000:65536' >/etc/subuid
+echo 'bwuser:200000:65536' >/etc/subgid
+chmod 4755 /usr/bin/newuidmap /usr/bin/newgidmap
+cp -a /rootfs /home/bwuser/rootfs
+printf 'cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max\n' >/home/bwuser/rootfs/limits.sh
+chown -R 1000:1000 /home/bwuser /run/user/1000
+chmod 700 /run/user/1000
+# as_user CGROUP ARGS...: bulwark ARGS as bwuser, started from CGROUP.
+as_user() {
+	sh -c 'echo $$ >"$0/cgroup.procs" && exec su bwuser -c "$1"' "$CG/$1" \
+		"HOME=/home/bwuser XDG_RUNTIME_DIR=/run/user/1000 PATH=$PATH $BW $(shift; echo "$*")"
+}
+out=$(as_user "" run --memory "$USER_MEMORY" --pids-limit "$USER_PIDS" /home/bwuser/rootfs -- sh /limits.sh 2>/tmp/rl.err)
+rc=$?
+if [ $rc = 0 ] && [ "$(grep -c 'cgroup limits not enforced' /tmp/rl.err)" = 1 ] && grep -q 'no cgroup v2 subtree is delegated to uid 1000' /tmp/rl.err; then
+	pass rootless_undelegated_says_so "$(tr '\n' ' ' </tmp/rl.err)"
+else
+	fail rootless_undelegated_says_so "exit $rc: $(echo "$out" | tr '\n' '|') stderr: $(tr '\n' '|' </tmp/rl.err)"
+fi
+mkdir $CG/bwuser $CG/bwuser/shell
+for f in "" /cgroup.procs /cgroup.subtree_control /cgroup.threads /shell /shell/cgroup.procs /shell/cgroup.subtree_control /shell/cgroup.threads; do
+	chown 1000:1000 "$CG/bwuser$f"
+done
+out=$(as_user bwuser/shell run --name rl1 --memory "$USER_MEMORY" --pids-limit "$USER_PIDS" /home/bwuser/rootfs -- sh /limits.sh 2>/tmp/rl.err)
+rc=$?
+want=$(printf '0::/\n%s\n%s' "$USER_MEMORY_BYTES" "$USER_PIDS")
+if [ $rc = 0 ] && [ "$out" = "$want" ] && ! grep -q 'not enforced' /tmp/rl.err; then
+	pass rootless_delegated_limits "$(echo "$out" | tr '\n' ' ')"
+else
+	fail rootless_delegated_limits "exit $rc: $(echo "$out" | tr '\n' '|') stderr: $(tr '\n' '|' </tmp/rl.err)"
+fi
+as_user bwuser/shell run --pids-limit "$FORKBOMB_PIDS_MAX" /home/bwuser/rootfs -- forkbomb "$FORKBOMB_N" >/tmp/rlfork.out 2>&1
+rc=$?
+forked=$(tr -d ' \n' </tmp/rlfork.out | grep -o '"forked":[0-9]*' | cut -d: -f2)
+if [ $rc = 0 ] && tr -d ' \n' </tmp/rlfork.out | grep -q '"result":"EAGAIN"' && [ "${forked:-0}" -gt 0 ] && [ "${forked:-999999}" -lt "$FORKBOMB_PIDS_MAX" ]; then
+	pass rootless_forkbomb_stopped_at_limit "forked $forked of $FORKBOMB_N, limit $FORKBOMB_PIDS_MAX"
+else
+	fail rootless_forkbomb_stopped_at_limit "exit $rc: $(tr '\n' ' ' </tmp/rlfork.out)"
+fi
+left=$(find $CG/bwuser -mindepth 1 -type d ! -path $CG/bwuser/shell)
+if [ -z "$left" ]; then pass rootless_cgroups_removed; else fail rootless_cgroups_removed "$left"; fi
+rmdir $CG/bwuser/shell $CG/bwuser
+
 # --- nothing left behind ----------------------------------------------------
 left=$(find $CG -mindepth 1 -type d)
 list=$("$BW" list -q 2>&1)
