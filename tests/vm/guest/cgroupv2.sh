@@ -288,7 +288,7 @@ as_user() {
 	sh -c 'echo $$ >"$0/cgroup.procs" && exec su bwuser -c "$1"' "$CG/$1" \
 		"HOME=/home/bwuser XDG_RUNTIME_DIR=/run/user/1000 PATH=$PATH $BW $(shift; echo "$*")"
 }
-out=$(as_user "" run --memory "$USER_MEMORY" --pids-limit "$USER_PIDS" /home/bwuser/rootfs -- sh /limits.sh 2>/tmp/rl.err)
+out=$(as_user "" run --memory "$USER_MEMORY" --pids-limit "$USER_PIDS" /home/bwuser/rootfs -- cat /proc/self/cgroup 2>/tmp/rl.err)
 rc=$?
 if [ $rc = 0 ] && [ "$(grep -c 'cgroup limits not enforced' /tmp/rl.err)" = 1 ] && grep -q 'no cgroup v2 subtree is delegated to uid 1000' /tmp/rl.err; then
 	pass rootless_undelegated_says_so "$(tr '\n' ' ' </tmp/rl.err)"
