@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -875,10 +876,12 @@ func (r *Runtime) cgroupConfig(spec *specs.Spec, id string) (cgroups.Config, err
 		cg.None = true
 		return cg, nil
 	}
-	// A cgroup of its own under the subtree delegated to the caller; the
-	// device rules stay unenforced (an eBPF device filter needs
-	// privilege), as without a cgroup: no node can be made rootless.
-	if cg.Path == "" {
+	// A cgroup of its own under the subtree delegated to the caller (a
+	// linux.cgroupsPath elsewhere, an engine's systemd-style name, could
+	// not be made there); the device rules stay unenforced (an eBPF device
+	// filter needs privilege), as without a cgroup: no node can be made
+	// rootless.
+	if !strings.HasPrefix(cg.Path, d.Dir+"/") {
 		cg.Path = d.ContainerPath(id)
 	}
 	cg.Rootless, cg.Systemd = true, false
