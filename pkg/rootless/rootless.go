@@ -4,7 +4,8 @@
 // caller's own uid as the container's root, then the subordinate ranges
 // /etc/subuid and /etc/subgid grant the caller), how those maps are
 // written (through the setuid newuidmap and newgidmap of Debian's uidmap
-// package), and why cgroup limits may not be enforced.
+// package), and where its containers' cgroups go (a cgroup v2 subtree
+// delegated to the caller) or why cgroup limits cannot be enforced.
 //
 // Threat: a user who could map ids the administrator did not grant would
 // own other users' files, or root's, through the container. The maps are
