@@ -234,7 +234,11 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 		if _, err := learnOutput(spec); err != nil {
 			return nil, err
 		}
-		if _, ok := spec.Annotations[oci.AnnotationIsolation]; !ok && r.Isolation != "" && r.Isolation != "namespace" {
+		// A Kubernetes pod's sandbox runs its pause process only, which
+		// holds the pod's namespaces for the containers the handler runs
+		// in VMs of their own: a VM of its own would guard nothing and cost
+		// a boot and a guest's RAM per pod (docs/vm.md, Kubernetes).
+		if _, ok := spec.Annotations[oci.AnnotationIsolation]; !ok && r.Isolation != "" && r.Isolation != "namespace" && !oci.IsPodSandbox(spec) {
 			if spec.Annotations == nil {
 				spec.Annotations = map[string]string{}
 			}

@@ -1,5 +1,7 @@
 package oci
 
+import specs "github.com/opencontainers/runtime-spec/specs-go"
+
 // Bulwark's own annotation keys. runtime-spec has no field for these
 // requests, so a config makes them through annotations; every key bulwark
 // reads is declared here, so that a reader finds all of them in one place
@@ -77,3 +79,19 @@ const (
 	IsolationVM       = "vm"
 	IsolationVMStrict = "vm-strict"
 )
+
+// The annotations a CRI implementation puts on a pod's sandbox container
+// (its pause process): containerd's and CRI-O's.
+const (
+	annotationCRIContainerType  = "io.kubernetes.cri.container-type"
+	annotationCRIOContainerType = "io.kubernetes.cri-o.ContainerType"
+	criContainerTypeSandbox     = "sandbox"
+)
+
+// IsPodSandbox reports whether spec is a Kubernetes pod's sandbox as
+// containerd's CRI or CRI-O creates it: the process that holds the pod's
+// namespaces, not one of its workloads.
+func IsPodSandbox(spec *specs.Spec) bool {
+	return spec.Annotations[annotationCRIContainerType] == criContainerTypeSandbox ||
+		spec.Annotations[annotationCRIOContainerType] == criContainerTypeSandbox
+}

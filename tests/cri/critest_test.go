@@ -127,7 +127,7 @@ type critestReport []struct {
 // handler is handler and returns each spec's state by name.
 func runCritest(t *testing.T, net network, handler, mirrors string) (map[string]string, map[string]string) {
 	t.Helper()
-	d, err := startDaemon("critest-"+handler, net, handler, mirrors, "")
+	d, err := startDaemon("critest-"+handler, net, handler, mirrors, "", false)
 	if err != nil {
 		t.Fatalf("containerd for critest (%s): %v", handler, err)
 	}

@@ -99,7 +99,7 @@ func sharedDaemon(t *testing.T) *daemon {
 	t.Helper()
 	requireTools(t, crictlBin)
 	criOnce.Do(func() {
-		d, err := startDaemon("crictl", networkN(0), "runc", "", "")
+		d, err := startDaemon("crictl", networkN(0), "runc", "", "", false)
 		if err != nil {
 			criErr = err.Error()
 			return
@@ -115,9 +115,11 @@ func sharedDaemon(t *testing.T) *daemon {
 // startDaemon starts containerd in workDir/NAME on net with defaultHandler as the
 // CRI default, extra appended to its config, and imports the test images.
 // binDir, when set, holds the containerd and runc shim to run instead of
-// Debian's (scripts/install-cri.sh containerd-1.7). It is stopped, its pods
+// Debian's (scripts/install-cri.sh containerd-1.7). Its handlers are what
+// `bulwark install containerd --harden` writes (bulwark, bulwark-hardened)
+// or, with vm, `--vm` (bulwark, bulwark-vm). It is stopped, its pods
 // removed and its data deleted when the tests end.
-func startDaemon(name string, net network, defaultHandler, extra, binDir string) (*daemon, error) {
+func startDaemon(name string, net network, defaultHandler, extra, binDir string, vm bool) (*daemon, error) {
 	dir := filepath.Join(workDir, name)
 	d := &daemon{dir: dir, sock: filepath.Join(dir, "c.sock"), net: net}
 	for _, sub := range []string{"cni", "logs"} {
@@ -136,16 +138,22 @@ func startDaemon(name string, net network, defaultHandler, extra, binDir string)
 	}
 	// The handlers as a cluster admin gets them: bulwark install.
 	wrapper := filepath.Join(dir, "bulwark-harden")
-	if out, err := exec.Command(bulwarkBin, "install", "--config", cfg, "--binary", bulwarkBin, "--harden",
-		"--wrapper", wrapper, "--cgroup-driver", "cgroupfs", "containerd").CombinedOutput(); err != nil {
+	handlers := []string{"--harden", "--wrapper", wrapper}
+	if vm {
+		handlers = []string{"--vm", "--vm-wrapper", filepath.Join(dir, "bulwark-vm")}
+	}
+	if out, err := exec.Command(bulwarkBin, append(append([]string{"install", "--config", cfg, "--binary", bulwarkBin}, handlers...),
+		"--cgroup-driver", "cgroupfs", "containerd")...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("bulwark install containerd: %v: %s", err, out)
 	}
-	policyFile := filepath.Join(dir, "policy.json")
-	if err := os.WriteFile(policyFile, []byte(`{"harden": true}`), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+bulwarkBin+" --harden --policy "+policyFile+" \"$@\"\n"), 0o755); err != nil {
-		return nil, err
+	if !vm {
+		policyFile := filepath.Join(dir, "policy.json")
+		if err := os.WriteFile(policyFile, []byte(`{"harden": true}`), 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+bulwarkBin+" --harden --policy "+policyFile+" \"$@\"\n"), 0o755); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "cni", "10-bwcri.conflist"),
 		[]byte(fmt.Sprintf(cniConfig, net.bridge, net.subnet, filepath.Join(dir, "cni-ipam"))), 0o600); err != nil {

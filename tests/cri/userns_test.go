@@ -58,7 +58,7 @@ func containerd17(t *testing.T) *daemon {
 		t.Skipf("containerd %s not built (scripts/install-cri.sh containerd-1.7; scripts/test.sh cri17): %v", containerd17Version, err)
 	}
 	cri17Once.Do(func() {
-		d, err := startDaemon("crictl17", networkN(3), "runc", "", dir)
+		d, err := startDaemon("crictl17", networkN(3), "runc", "", dir, false)
 		if err != nil {
 			cri17Err = err.Error()
 			return

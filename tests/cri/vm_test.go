@@ -1,0 +1,121 @@
+package cri
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/daemontest"
+)
+
+var (
+	vmOnce sync.Once
+	vmD    *daemon
+	vmErr  string
+)
+
+// vmDaemon is a containerd whose handlers `bulwark install containerd
+// --vm` wrote: bulwark and bulwark-vm (the wrapper running `bulwark
+// --isolation vm`), what a RuntimeClass with handler bulwark-vm selects.
+func vmDaemon(t *testing.T) *daemon {
+	t.Helper()
+	requireTools(t, crictlBin)
+	if why := daemontest.VMMissing(); why != "" {
+		t.Skip(why)
+	}
+	vmOnce.Do(func() {
+		d, err := startDaemon("crivm", networkN(4), "runc", "", "", true)
+		if err != nil {
+			vmErr = err.Error()
+			return
+		}
+		vmD = d
+	})
+	if vmD == nil {
+		t.Fatalf("containerd's CRI with bulwark-vm is not usable: %s", vmErr)
+	}
+	return vmD
+}
+
+// TestVMHandlerRunsThePodsContainerInAVM: a pod with runtime handler
+// bulwark-vm, as the kubelet runs one for a RuntimeClass with that
+// handler. Its sandbox (the pause process, holding the pod's namespaces)
+// is a namespace container, and the container runs in a VM of its own
+// inside those namespaces: its log shows the guest's kernel, not the
+// host's; exec (synchronous and streamed) runs in the guest and passes
+// the status back; stop delivers SIGTERM to the payload's trap; rm and
+// rmp leave no QEMU, state or cgroup.
+func TestVMHandlerRunsThePodsContainerInAVM(t *testing.T) {
+	d := vmDaemon(t)
+	podJSON := d.newPod(t, "vm", nil)
+	pod := d.runPod(t, "bulwark-vm", podJSON)
+	if h := field(d.inspect(t, "inspectp", pod), "info", "runtimeHandler"); h != "bulwark-vm" {
+		t.Fatalf("pod's runtime handler is %v, want bulwark-vm", h)
+	}
+	assertRunByBulwark(t, d, pod)
+	if _, raw := stateOf(pod); strings.Contains(raw, `"run.bulwark.isolation"`) {
+		t.Errorf("the pod's sandbox is a VM container; want a namespace container: %s", raw)
+	}
+	if ps := daemontest.QEMUProcesses(); len(ps) > 0 {
+		t.Errorf("QEMU runs for the sandbox alone: %v", ps)
+	}
+	c := d.startContainer(t, pod, podJSON, ctrConfig("guest", 0,
+		[]string{"sh", "-c", `echo kernel=$(uname -r); trap "echo got-term; exit 0" TERM; while :; do sleep 1; done`}, nil))
+	assertRunByBulwark(t, d, c)
+	if _, raw := stateOf(c); !strings.Contains(raw, `"run.bulwark.isolation":"vm"`) {
+		t.Errorf("the pod's container is not a VM container: %s", raw)
+	}
+	var host unix.Utsname
+	unix.Uname(&host)
+	hostRelease := unix.ByteSliceToString(host.Release[:])
+	var logs string
+	if !waitFor(180*time.Second, func() bool {
+		logs = d.crictl(t, "logs", c).stdout
+		return strings.Contains(logs, "kernel=")
+	}) {
+		t.Fatalf("no kernel= in the container's log within 180 s: %q\ncontainerd log:\n%s", logs, d.logTail())
+	}
+	if strings.Contains(logs, "kernel="+hostRelease) {
+		t.Errorf("the container runs on the host's kernel %s: %q", hostRelease, logs)
+	}
+	if len(daemontest.QEMUProcesses()) == 0 {
+		t.Error("no QEMU while the pod's container runs")
+	}
+	// crictl exec -s prints stdout only for a status 0.
+	if out := d.ok(t, "exec", "-s", c, "sh", "-c", "echo exec-kernel=$(uname -r)"); !strings.HasPrefix(out, "exec-kernel=") ||
+		out == "exec-kernel="+hostRelease {
+		t.Errorf("crictl exec -s: %q, want the guest's kernel, not the host's %s", out, hostRelease)
+	}
+	if r := d.crictl(t, "exec", "-s", c, "sh", "-c", "exit 5"); r.code == 0 || !strings.Contains(r.stderr, "exited with 5") {
+		t.Errorf("crictl exec -s: want exit 5: %v", r)
+	}
+	r := d.crictl(t, "exec", c, "sh", "-c", "echo streamed; exit 7")
+	if r.code == 0 || !strings.Contains(r.stdout, "streamed") || !strings.Contains(r.stderr, "exit code 7") {
+		t.Errorf("crictl exec: want output and exit code 7: %v", r)
+	}
+	d.ok(t, "stop", "--timeout", "60", c)
+	st := d.inspect(t, "inspect", c)
+	if s, code := field(st, "status", "state"), field(st, "status", "exitCode"); s != "CONTAINER_EXITED" || code != float64(0) {
+		t.Errorf("after stop: %v, exit %v; want exited 0 (the payload's trap)", s, code)
+	}
+	if !strings.Contains(d.crictl(t, "logs", c).stdout, "got-term") {
+		t.Errorf("stop's SIGTERM did not reach the payload's trap in the guest: %q", d.crictl(t, "logs", c).stdout)
+	}
+	d.ok(t, "rm", c)
+	d.ok(t, "stopp", pod)
+	d.ok(t, "rmp", pod)
+	if ps := daemontest.QEMUProcesses(); len(ps) > 0 {
+		t.Errorf("QEMU outlived crictl rm and rmp: %v", ps)
+	}
+	for _, id := range []string{c, pod} {
+		if st := bulwarkState(id); st != "" {
+			t.Errorf("bulwark state left after rm/rmp: %s", st)
+		}
+		if l := leftoverCgroups(id); len(l) > 0 {
+			t.Errorf("cgroups of %s left: %v", id, l)
+		}
+	}
+}
