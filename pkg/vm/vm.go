@@ -74,7 +74,13 @@ type Options struct {
 	Agent              string // the static binary that becomes /init; "" for our own
 	// Kernel and Initrd, when set, are the boot assets Assets made
 	// beforehand (a VM container's init cannot write the host's cache).
+	// Initrd "" with Kernel set boots the agent from AgentRoot instead.
 	Kernel, Initrd string
+	// AgentRoot is the directory QEMU shares read-only over 9p as the
+	// guest's root for a kernel that mounts it itself (Assets returns no
+	// initramfs for one): the agent binary as init and the empty mount
+	// points of AgentRootDirs. "" makes one in the run directory.
+	AgentRoot string
 	// MemoryMiB, when set, is the guest's RAM instead of memoryMiB's.
 	MemoryMiB int64
 	// Dir, when set, is the run's directory (sockets, console log),
@@ -179,7 +185,7 @@ func start(o *Options) (_ *machine, err error) {
 		o.FS = f
 	}
 	kernel, initrd := o.Kernel, o.Initrd
-	if kernel == "" || initrd == "" {
+	if kernel == "" {
 		var err error
 		if kernel, initrd, err = Assets(o); err != nil {
 			return nil, err
@@ -250,6 +256,19 @@ func start(o *Options) (_ *machine, err error) {
 		if v.dir, err = os.MkdirTemp("", fmt.Sprintf("bulwark-vm-%d-", os.Getpid())); err != nil {
 			return nil, err
 		}
+	}
+	var bootArgs []string
+	bootCmdline := ""
+	if initrd != "" {
+		bootArgs = []string{"-initrd", initrd}
+	} else {
+		agentRoot := o.AgentRoot
+		if agentRoot == "" {
+			if agentRoot, err = v.agentRoot(); err != nil {
+				return nil, err
+			}
+		}
+		bootArgs, bootCmdline = agentRootBoot(agentRoot, mname == "microvm")
 	}
 	readonly := o.Spec.Root != nil && o.Spec.Root.Readonly
 	src, err := filepath.Abs(o.Rootfs)
@@ -332,7 +351,10 @@ func start(o *Options) (_ *machine, err error) {
 	// the host's getrandom) seeds the guest's CRNG at once; without it a
 	// kernel with no other entropy source holds the agent's Go runtime in
 	// getrandom for over a minute under TCG.
-	cmdline := "console=ttyS0 " + quiet + " panic=-1 reboot=t tsc=reliable no_timer_check i8042.noaux i8042.nopnp i8042.dumbkbd cryptomgr.notests random.trust_cpu=on " + vmproto.EnvAgent + "=1"
+	cmdline := "console=ttyS0 " + quiet + " panic=-1 reboot=t tsc=reliable no_timer_check i8042.noaux i8042.nopnp i8042.dumbkbd cryptomgr.notests random.trust_cpu=on " + vmproto.EnvAgent + "=1" + bootCmdline
+	if o.Accel == "tcg" {
+		cmdline += tcgCmdline
+	}
 	var biosArgs []string
 	if mname == "pc" {
 		// qboot instead of SeaBIOS: it sets up the PC and jumps to the
@@ -351,10 +373,11 @@ func start(o *Options) (_ *machine, err error) {
 		// guest escaping into QEMU's device models gets less of the host.
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 		"-serial", "file:" + filepath.Join(v.dir, "console.log"),
-		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+		"-kernel", kernel, "-append", cmdline,
 		"-chardev", "socket,id=agent,fd=3",
 		"-device", "virtio-serial-" + dev, "-device", "virtserialport,chardev=agent,name=" + vmproto.PortName,
 	}
+	args = append(args, bootArgs...)
 	args = append(args, biosArgs...)
 	args = append(args, memArgs...)
 	args = append(args, fsArgs...)
@@ -384,6 +407,16 @@ func nicArgs(nics []vmproto.NIC, dev string) []string {
 	return args
 }
 
+// tcgCmdline skips two calibrations that under TCG spin the emulated CPU
+// for wall-clock time, so that on a loaded host they cost the most CPU
+// exactly when it is scarcest (docs/vm.md): the local APIC timer's, which
+// fails its verification under TCG anyway and leaves the kernel on the
+// PIT (noapictimer), and the delay loop's (lpj= gives the loops per
+// jiffy it measures on an idle core here; udelay only paces emulated
+// devices, which do not care). On KVM neither runs: the kernel takes
+// both from the TSC's known frequency.
+const tcgCmdline = " noapictimer lpj=1600000"
+
 // startQEMU starts cmd as the VM's QEMU with theirs, the agent port's
 // other end, as its fd 3.
 func (v *machine) startQEMU(cmd *exec.Cmd, theirs *os.File) error {
@@ -407,7 +440,9 @@ func (v *machine) startQEMU(cmd *exec.Cmd, theirs *os.File) error {
 
 // Assets returns the guest kernel and the initramfs for o, from the cache
 // (made there on first use): the uncompressed kernel QEMU enters directly
-// and the agent binary with the guest's modules.
+// and the agent binary with the guest's modules. For a kernel that mounts
+// a 9p root itself (NinepRoot) the initramfs is "": the guest boots the
+// agent from a read-only share of its binary (Options.AgentRoot).
 //
 // When o.Machine is empty, Assets sets it to the machine that kernel boots
 // fastest on: microvm without ACPI (no PCI bus to enumerate, no ACPI tables
@@ -428,6 +463,9 @@ func Assets(o *Options) (kernel, initrd string, err error) {
 	}
 	if kernel, err = bootKernel(k, cache); err != nil {
 		return "", "", err
+	}
+	if NinepRoot(k) {
+		return kernel, "", nil
 	}
 	agent := o.Agent
 	if agent == "" {

@@ -422,3 +422,49 @@ func TestKernelThatIsNotXzBootsAsFound(t *testing.T) {
 		t.Errorf("bootKernel = %q, %v; want %s as found", got, err, k)
 	}
 }
+
+// TestNinepRootOnlyForAKernelThatMountsIt: the agent boots from its 9p
+// root only on a kernel with 9p and virtio-mmio built in, unless
+// $BULWARK_VM_ROOT asks for the initramfs; the share is read-only on both
+// sides, QEMU's and the guest kernel's.
+func TestNinepRootOnlyForAKernelThatMountsIt(t *testing.T) {
+	tests := []struct {
+		name    string
+		microvm bool
+		env     string
+		want    bool
+	}{
+		{"minimal kernel", true, "", true},
+		{"minimal kernel, initramfs asked for", true, "initramfs", false},
+		{"stock kernel", false, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvRoot, tc.env)
+			if got := NinepRoot(&Kernel{Microvm: tc.microvm}); got != tc.want {
+				t.Errorf("NinepRoot = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	args, cmdline := agentRootBoot("/a,b", true)
+	joined := strings.Join(args, " ")
+	for _, want := range []string{"path=/a,,b,", "readonly=on", "virtio-9p-device", "mount_tag=" + agentTag} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("QEMU arguments %q lack %q", joined, want)
+		}
+	}
+	for _, want := range []string{" root=" + agentTag + " ", "rootfstype=9p", " ro ", "init=/init"} {
+		if !strings.Contains(cmdline+" ", want) {
+			t.Errorf("kernel command line %q lacks %q", cmdline, want)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "agent")
+	if err := MakeAgentRoot(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range AgentRootDirs {
+		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			t.Errorf("agent root lacks the mount point %s: %v", d, err)
+		}
+	}
+}

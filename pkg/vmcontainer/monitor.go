@@ -100,11 +100,15 @@ func monitor() (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	initrd, agentRoot := inInitrd, ""
+	if c.AgentRoot {
+		initrd, agentRoot = "", inAgent
+	}
 	return vm.Run(&vm.Options{
 		NICs: nics, Taps: taps,
 		SessionIn: es.in, SessionOut: es.out,
 		Spec: c.Spec, Rootfs: inRootfs, Accel: c.Accel,
-		Kernel: inKernel, Initrd: inInitrd, MemoryMiB: c.MemoryMiB, Machine: c.Machine,
+		Kernel: inKernel, Initrd: initrd, AgentRoot: agentRoot, MemoryMiB: c.MemoryMiB, Machine: c.Machine,
 		Dir: inRun, InContainer: true, FS: "9p",
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Signals: sigs, Resize: resize,

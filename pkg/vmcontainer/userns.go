@@ -94,6 +94,9 @@ func reachable(inner *specs.Spec, l layout, stateDir string, cfg []byte, kvm boo
 		src *string
 		n   string
 	}{{&l.binary, "bulwark"}, {&l.kernel, "kernel"}, {&l.initrd, "initrd"}} {
+		if *f.src == "" {
+			continue // no initramfs: the agent boots from its 9p root
+		}
 		dst := filepath.Join(base, f.n)
 		fd, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {

@@ -54,6 +54,7 @@ const (
 	inConfig  = inDir + "/config.json"
 	inKernel  = inDir + "/kernel"
 	inInitrd  = inDir + "/initrd"
+	inAgent   = inDir + "/agent" // the agent's 9p root (vm.NinepRoot)
 	inRootfs  = inDir + "/rootfs"
 	inRun     = inDir + "/run"
 	envSwitch = "_BULWARK_VMMONITOR"
@@ -72,6 +73,9 @@ type Config struct {
 	// says whether it can drive a virtio-net device (Network).
 	Kernel string `json:"kernel"`
 	NIC    bool   `json:"nic"`
+	// AgentRoot: the kernel boots the agent from inAgent over 9p, not
+	// from an initramfs (vm.Assets returned none).
+	AgentRoot bool `json:"agentRoot,omitempty"`
 }
 
 // IsVM tells whether spec asks for VM isolation.
@@ -164,7 +168,7 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine, Kernel: k.Path, NIC: k.NIC})
+	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine, Kernel: k.Path, NIC: k.NIC, AgentRoot: initrd == ""})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -197,6 +201,12 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if inner.Root != nil && inner.Root.Readonly {
 		rootOpts = append(rootOpts, "ro")
 	}
+	// The initramfs, or the agent binary as init of the agent's root,
+	// which QEMU shares read-only with the guest.
+	boot := specs.Mount{Destination: inInitrd, Type: "bind", Source: l.initrd, Options: ro}
+	if l.initrd == "" {
+		boot = specs.Mount{Destination: inAgent + "/init", Type: "bind", Source: l.binary, Options: ro}
+	}
 	mounts := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -205,7 +215,7 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 		{Destination: "/usr", Type: "bind", Source: "/usr", Options: []string{"rbind", "ro", "nosuid", "nodev"}},
 		{Destination: inBinary, Type: "bind", Source: l.binary, Options: ro},
 		{Destination: inKernel, Type: "bind", Source: l.kernel, Options: ro},
-		{Destination: inInitrd, Type: "bind", Source: l.initrd, Options: ro},
+		boot,
 		{Destination: inConfig, Type: "bind", Source: l.config, Options: ro},
 		{Destination: inRun, Type: "bind", Source: l.run, Options: []string{"bind", "nosuid", "nodev", "noexec"}},
 		{Destination: inRootfs, Type: "bind", Source: l.rootfs, Options: rootOpts},
@@ -311,7 +321,10 @@ func skeleton(root string) error {
 			return err
 		}
 	}
-	for _, f := range []string{inBinary, inKernel, inInitrd, inConfig} {
+	if err := vm.MakeAgentRoot(filepath.Join(root, inAgent)); err != nil {
+		return err
+	}
+	for _, f := range []string{inBinary, inKernel, inInitrd, inConfig, inAgent + "/init"} {
 		fd, err := os.OpenFile(filepath.Join(root, f), os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err

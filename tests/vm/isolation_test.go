@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	pvm "github.com/bulwark-sec/bulwark/pkg/vm"
 )
 
 // The tests below run `bulwark run --isolation vm` as a person would: QEMU
@@ -165,6 +166,49 @@ func TestIsolationVMReadOnlyRootfsStaysReadOnly(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(rootfs, "ro-test")); err == nil {
 		t.Errorf("the payload created /ro-test on a read-only rootfs")
+	}
+	requireClean(t, before)
+}
+
+// TestIsolationVMNinepRootBootsTheAgentReadOnly: a kernel that mounts a
+// 9p root itself (the minimal kernel) boots the agent from a read-only
+// share of its binary instead of an initramfs. /bin/true runs and its
+// status is the run's; a payload that reaches the agent's root
+// (/proc/1/root, with CAP_SYS_PTRACE to be allowed to) can neither
+// change the agent binary every VM boots nor create a file beside it:
+// EROFS, not a permission error. $BULWARK_VM_ROOT=initramfs still boots
+// the same kernel the old way.
+func TestIsolationVMNinepRootBootsTheAgentReadOnly(t *testing.T) {
+	needVM(t)
+	k, err := pvm.FindKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pvm.NinepRoot(k) {
+		t.Skipf("kernel %s boots from an initramfs (9p and virtio-mmio are not built in; scripts/build-vm-kernel.sh makes one that has them)", k.Path)
+	}
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	before := leftovers(t)
+	if r := runVM(t, bin, nil, rootfs, "--", "/bin/true"); r.code != 0 {
+		t.Fatalf("/bin/true on the 9p root exited %d", r.code)
+	}
+	if r := runVM(t, bin, nil, rootfs, "--", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("exit 3 on the 9p root: the run exited %d", r.code)
+	}
+	script := `ls /proc/1/root/; echo x >> /proc/1/root/init; echo append=$?; echo x > /proc/1/root/planted; echo create=$?`
+	r := runVM(t, bin, nil, "--cap-add", "SYS_PTRACE", rootfs, "--", "sh", "-c", script)
+	out := r.stdout + r.stderr
+	if !strings.Contains(r.stdout, "init") || !strings.Contains(r.stdout, "rootfs") {
+		t.Fatalf("the payload did not reach the agent's root through /proc/1/root (no init, rootfs in its listing)")
+	}
+	if !strings.Contains(r.stdout, "append=") || !strings.Contains(r.stdout, "create=") || strings.Contains(r.stdout, "append=0") || strings.Contains(r.stdout, "create=0") {
+		t.Errorf("a write to the agent's root succeeded in the guest")
+	}
+	if n := strings.Count(out, "Read-only file system"); n != 2 || strings.Contains(out, "Permission denied") {
+		t.Errorf("the agent's root refused %d of 2 writes with EROFS (a permission error is not the wall: the guest's root passes it)", n)
+	}
+	if r := runVM(t, bin, []string{pvm.EnvRoot + "=initramfs"}, rootfs, "--", "sh", "-c", "exit 4"); r.code != 4 {
+		t.Errorf("%s=initramfs: exit %d, want the payload's 4", pvm.EnvRoot, r.code)
 	}
 	requireClean(t, before)
 }
