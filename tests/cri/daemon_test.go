@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	pvm "github.com/bulwark-sec/bulwark/pkg/vm"
 )
 
 const (
@@ -172,6 +175,18 @@ func startDaemon(name string, net network, defaultHandler, extra, binDir string,
 		// containerd finds its shim on PATH: the one built with it first.
 		d.cmd = exec.Command(filepath.Join(binDir, "containerd"), "--config", cfg)
 		d.cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	}
+	if vm {
+		// The pod's network namespace has the CNI's eth0, which a VM
+		// container carries into its guest: a guest kernel without a
+		// virtio-net driver (a minimal kernel built before it had one)
+		// refuses it, so the shims' bulwark boots Debian's then.
+		if k, err := pvm.FindKernel(); err == nil && !k.NIC {
+			if ks, _ := filepath.Glob("/boot/vmlinuz-*"); len(ks) > 0 {
+				sort.Strings(ks)
+				d.cmd.Env = append(os.Environ(), pvm.EnvKernel+"="+ks[len(ks)-1])
+			}
+		}
 	}
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {

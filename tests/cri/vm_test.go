@@ -1,6 +1,7 @@
 package cri
 
 import (
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -45,9 +46,11 @@ func vmDaemon(t *testing.T) *daemon {
 // handler. Its sandbox (the pause process, holding the pod's namespaces)
 // is a namespace container, and the container runs in a VM of its own
 // inside those namespaces: its log shows the guest's kernel, not the
-// host's; exec (synchronous and streamed) runs in the guest and passes
-// the status back; stop delivers SIGTERM to the payload's trap; rm and
-// rmp leave no QEMU, state or cgroup.
+// host's; the guest's eth0 has the pod's address (the pod's interface
+// bridged into the guest); exec (synchronous, streamed, and -it with a
+// pty of the guest) runs in the guest and passes the status back; stop
+// delivers SIGTERM to the payload's trap; rm and rmp leave no QEMU, state
+// or cgroup.
 func TestVMHandlerRunsThePodsContainerInAVM(t *testing.T) {
 	d := vmDaemon(t)
 	podJSON := d.newPod(t, "vm", nil)
@@ -92,9 +95,29 @@ func TestVMHandlerRunsThePodsContainerInAVM(t *testing.T) {
 	if r := d.crictl(t, "exec", "-s", c, "sh", "-c", "exit 5"); r.code == 0 || !strings.Contains(r.stderr, "exited with 5") {
 		t.Errorf("crictl exec -s: want exit 5: %v", r)
 	}
+	// The pod's interface is the guest's (the transparent bridge): its
+	// address is the pod's.
+	ip, _ := field(d.inspect(t, "inspectp", pod), "status", "network", "ip").(string)
+	if out := d.ok(t, "exec", "-s", c, "ip", "-4", "-o", "addr", "show", "eth0"); ip == "" || !strings.Contains(out, ip+"/") {
+		t.Errorf("the guest's eth0 %q does not have the pod's address %q", out, ip)
+	}
 	r := d.crictl(t, "exec", c, "sh", "-c", "echo streamed; exit 7")
 	if r.code == 0 || !strings.Contains(r.stdout, "streamed") || !strings.Contains(r.stderr, "exit code 7") {
 		t.Errorf("crictl exec: want output and exit code 7: %v", r)
+	}
+	// exec -it (kubectl exec -it): containerd's exec with a terminal, the
+	// relay behind --console-socket, a pty of the guest.
+	if _, err := exec.LookPath("script"); err == nil {
+		line := "'" + crictlBin + "' --config '" + d.crictlConfig + "' exec -it " + c +
+			` sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo guest-terminal; echo tty-kernel=$(uname -r); exit 6'`
+		r := runCmd(t, 2*time.Minute, nil, "script", "-qefc", line, "/dev/null")
+		if !strings.Contains(r.stdout, "/dev/pts/") || !strings.Contains(r.stdout, "guest-terminal") ||
+			!strings.Contains(r.stdout, "tty-kernel=") || strings.Contains(r.stdout, "tty-kernel="+hostRelease) ||
+			!strings.Contains(r.stdout, "exit code 6") {
+			t.Errorf("crictl exec -it: want a pts of the guest's kernel and exit code 6: %v", r)
+		}
+	} else {
+		t.Log("crictl exec -it not tried: no script(1) to give crictl a terminal")
 	}
 	d.ok(t, "stop", "--timeout", "60", c)
 	st := d.inspect(t, "inspect", c)
