@@ -4,7 +4,8 @@
 # with), the CNI plugins (bridge, host-local, loopback in /usr/lib/cni), and
 # builds crictl (and, with the argument critest, critest and the ginkgo CLI)
 # from sigs.k8s.io/cri-tools through the Go module proxy into _build/tools,
-# once per version.
+# once per version; with critest it also unpacks Debian's dynamically linked
+# busybox package (not installed) into _build/tools/busybox-dynamic.
 #
 # With the argument containerd-1.7 it also builds containerd v1.7 (cmd/containerd
 # and its runc shim) from github.com/containerd/containerd through the Go
@@ -69,6 +70,22 @@ if [ "${1:-}" = critest ]; then
 	if [ ! -x "$dir/ginkgo" ]; then
 		ginkgo=$(sed -n 's/^[[:space:]]*github.com\/onsi\/ginkgo\/v2 \(v[^ ]*\)$/\1/p' "$(source_dir)/go.mod")
 		GOFLAGS= GOBIN="$dir" go install "github.com/onsi/ginkgo/v2/ginkgo@$ginkgo"
+	fi
+	# critest's images get Debian's dynamically linked busybox: the static
+	# one's shell runs its applets without exec (FEATURE_SH_STANDALONE), so
+	# masking /bin/ls (the MaskedPaths spec) cannot stop `sh -c ls`. Only
+	# the package file is fetched and unpacked here, not installed: it
+	# would replace the host's busybox-static.
+	bbdir="$(pwd)/_build/tools/busybox-dynamic"
+	if [ ! -x "$bbdir/bin/busybox" ]; then
+		rm -rf "$bbdir.tmp" && mkdir -p "$bbdir.tmp"
+		# apt's download sandbox user cannot write below _build.
+		if ! (cd "$bbdir.tmp" && apt-get download -qq -o APT::Sandbox::User=root busybox); then
+			apt-get update -qq
+			(cd "$bbdir.tmp" && apt-get download -qq -o APT::Sandbox::User=root busybox)
+		fi
+		dpkg-deb -x "$bbdir.tmp"/busybox_*.deb "$bbdir.tmp"
+		rm -rf "$bbdir" && mv "$bbdir.tmp" "$bbdir"
 	fi
 fi
 

@@ -15,75 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/bulwark-sec/bulwark/internal/imagetest"
 )
-
-// critestImages are the images critest pulls, made from the test rootfs
-// under the names it uses (the registry part dropped: the mirror serves
-// every registry). The web server images run the rootfs's HTTP payload
-// (as nginx) or busybox's httpd (as Apache); the user images carry the
-// passwd and group entries critest's Dockerfiles add. Not made:
-// nonewprivs:1.3 (a setuid test program), the image pinned by digest,
-// whose bytes only the original has, and ipcs (not a busybox applet); the
-// specs that need them fail under both runtimes alike.
-func critestImages(t *testing.T) map[string]imageSpec {
-	t.Helper()
-	base := filepath.Join(workDir, "rootfs-hardlinked.tar")
-	if err := hardlinkedRootfs(base); err != nil {
-		t.Fatal(err)
-	}
-	payload, err := os.ReadFile(filepath.Join(workDir, "rootfs", "usr", "local", "bin", "httpd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	www := imagetest.Layer(t, "", imagetest.Entry{Name: "www/", Type: '5'},
-		imagetest.Entry{Name: "www/index.html", Body: "<h1>Welcome to nginx!</h1>\n"},
-		imagetest.Entry{Name: "var/run/", Type: '5'},
-		// nginx is the test rootfs's HTTP payload under nginx's name:
-		// critest looks for a process named nginx.
-		imagetest.Entry{Name: "usr/sbin/", Type: '5'},
-		imagetest.Entry{Name: "usr/sbin/nginx", Body: string(payload), Mode: 0o755})
-	users := imagetest.Layer(t, "",
-		imagetest.Entry{Name: "etc/passwd", Body: "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\ndefault-user:x:1000:1000::/home/default-user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"},
-		imagetest.Entry{Name: "etc/group", Body: "root:x:0:\nwww-data:x:33:\nusers:x:100:\ndefault-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\nnogroup:x:65534:\n"})
-	web := func(cmd ...string) imageSpec { return imageSpec{cmd: cmd, base: base, extra: []v1.Layer{www}} }
-	marker := func(n string) imageSpec {
-		return imageSpec{cmd: []string{"/bin/sh"}, base: base, extra: []v1.Layer{imagetest.Layer(t, "", imagetest.Entry{Name: n, Body: n})}}
-	}
-	user := func(u string) imageSpec {
-		return imageSpec{cmd: []string{"/bin/sh"}, user: u, base: base, extra: []v1.Layer{users}}
-	}
-	// nginx: its pid file, and "master process" in its command line when
-	// it is its PID namespace's init (two extra arguments the payload
-	// ignores).
-	nginx := func(port string) imageSpec {
-		return web("sh", "-c", "echo $$ > /var/run/nginx.pid; exec /usr/sbin/nginx -addr=0.0.0.0:"+port+" 'master process' nginx")
-	}
-	const staging = "k8s-staging-cri-tools/"
-	imgs := map[string]imageSpec{
-		"e2e-test-images/busybox:1.29-2":           {cmd: []string{"/bin/sh"}, base: base},
-		"e2e-test-images/nginx:1.14-2":             nginx("80"),
-		"e2e-test-images/httpd:2.4.39-4":           web("sh", "-c", "echo httpd; exec /bin/httpd -f -p 80 -h /www"),
-		staging + "hostnet-nginx-amd64":            nginx("12003"),
-		"pause:3.9":                                {cmd: pauseCmd, base: base},
-		staging + "test-image-latest":              marker("test-image-latest"),
-		staging + "test-image-tag:test":            marker("test-image-tag"),
-		staging + "test-image-tag:all":             marker("test-image-tag"),
-		staging + "test-image-user-uid":            user("1002"),
-		staging + "test-image-user-username":       user("www-data"),
-		staging + "test-image-user-uid-group":      user("1003:users"),
-		staging + "test-image-user-username-group": user("www-data:users"),
-		staging + "test-image-predefined-group":    user("1000"),
-	}
-	for _, n := range []string{"1", "2", "3"} {
-		imgs[staging+"test-image-"+n+":latest"] = marker("test-image-" + n)
-		imgs[staging+"test-image-tags:"+n] = marker("test-image-tags")
-	}
-	return imgs
-}
 
 // mirrorRegistry serves the critest images on 127.0.0.1 and returns the
 // containerd config that makes it the mirror of every registry critest
@@ -132,6 +65,8 @@ func runCritest(t *testing.T, net network, handler, mirrors string) (map[string]
 		t.Fatalf("containerd for critest (%s): %v", handler, err)
 	}
 	defer d.stop()
+	// The HostIpc specs leave a segment on the host each.
+	defer removeCritestSegments(shmSegments())
 	report := filepath.Join(d.dir, "report.json")
 	// Specs run four at a time (through the ginkgo CLI next to critest):
 	// most of a spec's time is waiting, and a spec that fails waits a
@@ -189,7 +124,7 @@ func TestCritestPassesWithBulwarkWhatItPassesWithRunc(t *testing.T) {
 	if os.Getenv("BULWARK_CRITEST") != "1" {
 		t.Skip("critest takes long: set BULWARK_CRITEST=1 (scripts/test.sh critest)")
 	}
-	requireTools(t, crictlBin, critestBin)
+	requireTools(t, crictlBin, critestBin, critestBusybox)
 	mirrors := mirrorRegistry(t)
 	runcStates, runcFail := runCritest(t, networkN(1), "runc", mirrors)
 	bwStates, bwFail := runCritest(t, networkN(2), "bulwark", mirrors)

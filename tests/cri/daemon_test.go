@@ -67,7 +67,13 @@ state = %q
 %s`
 
 // cniConfig is a bridge network on the package's own bridge and subnet,
-// with its leases in the daemon's directory.
+// with its leases in the daemon's directory, and the portmap plugin for a
+// pod's host ports (critest's "port mapping with host port and container
+// port"). Only 127.0.0.1 is forwarded (conditionsV4): a pod's host port
+// must not open the host's other addresses to it while the tests run. The
+// plugin adds its rules only for a pod that asks for a host port and
+// removes them with the pod; the chains it shares between pods
+// (CNI-HOSTPORT-*) stay, as every CNI portmap leaves them.
 const cniConfig = `{
   "cniVersion": "0.4.0",
   "name": "bwcri",
@@ -77,6 +83,10 @@ const cniConfig = `{
     "isGateway": true,
     "ipMasq": false,
     "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": %q}
+  }, {
+    "type": "portmap",
+    "capabilities": {"portMappings": true},
+    "conditionsV4": ["-d", "127.0.0.1/32"]
   }]
 }`
 

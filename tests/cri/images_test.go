@@ -1,11 +1,7 @@
 package cri
 
 import (
-	"archive/tar"
 	"fmt"
-	"io"
-	"os"
-	"path"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,8 +16,11 @@ const (
 )
 
 // pauseCmd is the sandbox's process: it holds the pod's namespaces and
-// exits on SIGTERM, as registry.k8s.io/pause does.
-var pauseCmd = []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"}
+// exits on SIGTERM, as registry.k8s.io/pause does. It waits on tail, not
+// sleep: a container in the pod's PID namespace sees it, and critest's
+// "execSync with timeout" takes any process named sleep for the exec it
+// timed out.
+var pauseCmd = []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do tail -f /dev/null & wait $!; done"}
 
 // imageSpec is an image made of the test rootfs (or base, a tar of one)
 // plus optional layers.
@@ -74,49 +73,4 @@ func writeArchive(path string, imgs map[string]imageSpec) error {
 		refs[r] = img
 	}
 	return tarball.MultiRefWriteToFile(path, refs)
-}
-
-// hardlinkedRootfs writes the test rootfs with busybox's applets as hard
-// links to /bin/busybox instead of symlinks, as the busybox image has
-// them: a config that masks one applet (/bin/ls) must not mask the shell.
-func hardlinkedRootfs(out string) error {
-	in, err := os.Open(rootfsTar)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr, tw := tar.NewReader(in), tar.NewWriter(f)
-	// Links go last: a hard link's target must come before it.
-	var links []*tar.Header
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if h.Typeflag == tar.TypeSymlink && h.Linkname == "busybox" && path.Dir(path.Clean(h.Name)) == "bin" {
-			h.Typeflag, h.Linkname = tar.TypeLink, "./bin/busybox"
-			links = append(links, h)
-			continue
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
-	for _, h := range links {
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
 }
