@@ -473,29 +473,58 @@ func (c *Conn) Redirect(from, to int) error {
 // Redirects counts the u32 filters with actions on the link's ingress
 // qdisc (Redirect adds one), for tests and diagnostics.
 func (c *Conn) Redirects(index int) (int, error) {
+	targets, err := c.RedirectTargets(index)
+	return len(targets), err
+}
+
+// RedirectTargets lists, for each u32 filter with actions on the link's
+// ingress qdisc, the link its first mirred action sends frames to: 0 once
+// that link is gone (the kernel drops a mirred action's device when it is
+// unregistered), -1 when the filter's action is not a mirred one.
+func (c *Conn) RedirectTargets(index int) ([]int, error) {
 	msgs, err := c.dump(unix.RTM_GETTFILTER, tcmsg(index, 0, ingressHandle, 0))
 	if err != nil {
-		return 0, fmt.Errorf("listing the filters of link %d: %w", index, err)
+		return nil, fmt.Errorf("listing the filters of link %d: %w", index, err)
 	}
-	n := 0
+	var targets []int
 	for _, m := range msgs {
 		if m.Header.Type != unix.RTM_NEWTFILTER || len(m.Data) < sizeofTcmsg {
 			continue
 		}
 		as, err := attrs(m.Data[sizeofTcmsg:])
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		// u32 reports its hash table as well as the filter: count the
 		// entries that carry actions.
 		if cstr(as[unix.TCA_KIND]) != "u32" {
 			continue
 		}
-		if opts, err := attrs(as[unix.TCA_OPTIONS]); err == nil && opts[tcaU32Act] != nil {
-			n++
+		opts, err := attrs(as[unix.TCA_OPTIONS])
+		if err != nil || opts[tcaU32Act] == nil {
+			continue
 		}
+		targets = append(targets, mirredTarget(opts[tcaU32Act]))
 	}
-	return n, nil
+	return targets, nil
+}
+
+// mirredTarget is the ifindex of the first action in acts (a nested list)
+// when it is a mirred one (0: its device is gone), else -1.
+func mirredTarget(acts []byte) int {
+	list, err := attrs(acts)
+	if err != nil {
+		return -1
+	}
+	act, err := attrs(list[1])
+	if err != nil || cstr(act[tcaActKind]) != "mirred" {
+		return -1
+	}
+	aopts, err := attrs(act[tcaActOptions])
+	if err != nil || len(aopts[tcaMirredParms]) < 28 {
+		return -1
+	}
+	return int(ne.Uint32(aopts[tcaMirredParms][24:]))
 }
 
 // ErrNoLink: no link of that name.

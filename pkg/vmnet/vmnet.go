@@ -27,8 +27,9 @@
 // When not to use it: a network namespace shared with other containers
 // (a pod, `--net container:NAME`): the redirect takes every frame of its
 // interfaces away from the namespace's own stack. An interface that has
-// an ingress qdisc already (another VM's redirect, someone's traffic
-// control) is refused, not taken over.
+// an ingress qdisc already (a live VM's redirect, someone's traffic
+// control) is refused, not taken over; only the redirect a dead VM left
+// (every filter pointing at a link that is gone) is replaced.
 package vmnet
 
 import (
@@ -152,7 +153,7 @@ func bridge() (_ []*os.File, err error) {
 		if err := c.SetLink(t.Index, "", l.MTU, true); err != nil {
 			return nil, fmt.Errorf("vm network: tap for %s: %w", l.Name, err)
 		}
-		if err := c.AddIngress(l.Index); err != nil {
+		if err := addIngress(c, l, links); err != nil {
 			return nil, fmt.Errorf("vm network: interface %s: %w", l.Name, err)
 		}
 		wired = append(wired, l.Index)
@@ -167,6 +168,39 @@ func bridge() (_ []*os.File, err error) {
 		}
 	}
 	return taps, nil
+}
+
+// addIngress adds the ingress qdisc to the container interface l. One left
+// by an earlier VM of the same namespace (a pod's container restarted in
+// its sandbox: the namespace outlives the VM) is taken over: every filter
+// on it is a mirred redirect to a link that no longer exists (that VM's
+// tap, gone with its last descriptor; the kernel then reports ifindex 0). The tap of l was just made, so no live VM
+// holds l (its tap would have been busy). Any other ingress qdisc is
+// someone's traffic control and stays refused. links are the namespace's
+// links, listed before this bridge made its taps.
+func addIngress(c *rtnl.Conn, l rtnl.Link, links []rtnl.Link) error {
+	err := c.AddIngress(l.Index)
+	if !errors.Is(err, rtnl.ErrBusy) {
+		return err
+	}
+	targets, terr := c.RedirectTargets(l.Index)
+	if terr != nil || len(targets) == 0 {
+		return err
+	}
+	for _, t := range targets {
+		if t < 0 {
+			return err
+		}
+		for _, o := range links {
+			if o.Index == t {
+				return err
+			}
+		}
+	}
+	if derr := c.DelIngress(l.Index); derr != nil {
+		return fmt.Errorf("%w; removing a dead VM's redirect: %v", err, derr)
+	}
+	return c.AddIngress(l.Index)
 }
 
 // openTap creates the tap name in the calling thread's network namespace

@@ -216,6 +216,25 @@ func TestBridgeCarriesFramesBothWaysAndDescribesTheInterface(t *testing.T) {
 	if !gone {
 		t.Errorf("tap %s still there after its file was closed", name)
 	}
+
+	// The redirect on the container's interface outlives that VM (the
+	// namespace does: a pod's container restarted in its sandbox). The
+	// next VM of the namespace takes it over and carries frames again.
+	next, err := Bridge(cns)
+	if err != nil {
+		t.Fatalf("a VM after the first one ended: %v", err)
+	}
+	defer func() {
+		for _, f := range next {
+			f.Close()
+		}
+	}()
+	if _, err := unix.Write(sock, frame(ceth.MAC, other, "to-next-guest")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFrame(t, int(next[0].Fd()), "to-next-guest"); !bytes.Equal(got[:6], ceth.MAC) {
+		t.Errorf("the frame came out of the next VM's tap as %x", got[:14])
+	}
 }
 
 func sortRoutes(rs []vmproto.Route) {

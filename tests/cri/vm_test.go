@@ -142,3 +142,36 @@ func TestVMHandlerRunsThePodsContainerInAVM(t *testing.T) {
 		}
 	}
 }
+
+// TestVMHandlerContainerRestartsInTheSameSandbox: the kubelet's restart of
+// an exited container, under bulwark-vm. The pod's network namespace
+// outlives the first attempt's VM, and with it the redirect that VM put on
+// the pod's interface; the second attempt takes it over and gets the
+// pod's address in its own guest, as the first did.
+func TestVMHandlerContainerRestartsInTheSameSandbox(t *testing.T) {
+	d := vmDaemon(t)
+	podJSON := d.newPod(t, "vm-restart", nil)
+	pod := d.runPod(t, "bulwark-vm", podJSON)
+	cmd := []string{"sh", "-c", "echo kernel=$(uname -r); ip -4 -o addr show eth0 | awk '{print $4}'; exit 3"}
+	ip, _ := field(d.inspect(t, "inspectp", pod), "status", "network", "ip").(string)
+	var host unix.Utsname
+	unix.Uname(&host)
+	hostRelease := unix.ByteSliceToString(host.Release[:])
+	for attempt := 0; attempt < 2; attempt++ {
+		c := d.startContainer(t, pod, podJSON, ctrConfig("app", attempt, cmd, nil))
+		st := d.waitExited(t, c)
+		if code := field(st, "status", "exitCode"); code != float64(3) {
+			t.Fatalf("attempt %d exited %v, want 3; log %q\ncontainerd log:\n%s", attempt, code, d.crictl(t, "logs", c).stdout, d.logTail())
+		}
+		logs := d.ok(t, "logs", c)
+		if !strings.Contains(logs, "kernel=") || strings.Contains(logs, "kernel="+hostRelease) {
+			t.Errorf("attempt %d did not run in a guest: %q", attempt, logs)
+		}
+		if ip == "" || !strings.Contains(logs, ip+"/") {
+			t.Errorf("attempt %d's guest eth0 %q lacks the pod's address %q", attempt, logs, ip)
+		}
+	}
+	if !waitFor(30*time.Second, func() bool { return len(daemontest.QEMUProcesses()) == 0 }) {
+		t.Errorf("QEMU left after both attempts exited: %v", daemontest.QEMUProcesses())
+	}
+}
