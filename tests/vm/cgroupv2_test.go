@@ -6,7 +6,6 @@
 package vm
 
 import (
-	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -126,21 +125,8 @@ func TestCgroupV2HostEnforcesContainerLimits(t *testing.T) {
 	// off the console the results travel on; panic=-1 with -no-reboot turns
 	// a guest panic into a QEMU exit instead of a hang until the timeout.
 	cmdline := "console=ttyS0 rdinit=/init panic=-1 loglevel=1 cgroup_no_v1=all"
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	res, err := boot(ctx, qemu, bootImage, initrd, cmdline)
-	if res == nil {
-		t.Fatal(err)
-	}
-	t.Logf("guest kernel %s (booted as %s); %d console lines", kernel, bootImage, len(res.console))
-	if err != nil || !res.done {
-		t.Errorf("boot did not finish (err %v, BWVM DONE seen: %v); console:\n%s", err, res.done, strings.Join(res.console, "\n"))
-	}
-	assertChecks(t, res, checks)
+	res := bootChecked(t, qemu, kernel, bootImage, initrd, cmdline, 4*time.Minute, checks)
 	checkStats(t, res.data["events_stats"], memoryMax, pidsMax)
-	if t.Failed() {
-		t.Logf("console:\n%s", strings.Join(res.console, "\n"))
-	}
 }
 
 // assertChecks fails for every expected check the guest did not pass or

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"context"
 	_ "embed"
 	"fmt"
 	"os"
@@ -97,20 +96,7 @@ func TestNetworkIPvlanAndMacvlanOnADummyParentInAGuest(t *testing.T) {
 	initrd, bootImage := packForBoot(t, tree, kernel)
 
 	cmdline := "console=ttyS0 rdinit=/init panic=-1 loglevel=1 cgroup_no_v1=all"
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	res, err := boot(ctx, qemu, bootImage, initrd, cmdline)
-	if res == nil {
-		t.Fatal(err)
-	}
-	t.Logf("guest kernel %s (booted as %s); %d console lines", kernel, bootImage, len(res.console))
-	if err != nil || !res.done {
-		t.Errorf("boot did not finish (err %v, BWVM DONE seen: %v)", err, res.done)
-	}
-	assertChecks(t, res, ipvlanCheckNames)
-	if t.Failed() {
-		t.Logf("console:\n%s", strings.Join(res.console, "\n"))
-	}
+	bootChecked(t, qemu, kernel, bootImage, initrd, cmdline, 4*time.Minute, ipvlanCheckNames)
 }
 
 // copySharedLibs copies the shared libraries bin needs, and its ELF

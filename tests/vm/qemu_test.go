@@ -111,6 +111,32 @@ func boot(ctx context.Context, qemu, kernel, initrd string, cmdline string, extr
 	return res, nil
 }
 
+// bootChecked boots the guest once, bounded by d, and fails the test on a
+// boot that did not finish (no BWVM DONE) and on every check of want the
+// guest did not pass (assertChecks). It returns what the guest reported,
+// for the caller's own checks; the console is logged at the end of a test
+// that failed, whichever check failed it.
+func bootChecked(t *testing.T, qemu, kernel, bootImage, initrd, cmdline string, d time.Duration, want []string) *bootResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	res, err := boot(ctx, qemu, bootImage, initrd, cmdline)
+	if res == nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("console:\n%s", strings.Join(res.console, "\n"))
+		}
+	})
+	t.Logf("guest kernel %s (booted as %s); %d console lines", kernel, bootImage, len(res.console))
+	if err != nil || !res.done {
+		t.Errorf("boot did not finish (err %v, BWVM DONE seen: %v)", err, res.done)
+	}
+	assertChecks(t, res, want)
+	return res
+}
+
 // parseConsole reads "BWVM <kind> <name> [rest]" lines. Kernel messages can
 // share the console, so a frame is looked for anywhere in a line.
 func parseConsole(r io.Reader) *bootResult {
