@@ -161,10 +161,10 @@ func (r *Runtime) Create(id, bundle string, o *CreateOpts) error {
 	// Both faces, a bundle's and a person's run, get the same VM
 	// container: QEMU as the init, in the container's namespaces and
 	// cgroup.
-	if v := spec.Annotations[oci.AnnotationIsolation]; v == oci.IsolationVM || v == oci.IsolationVMStrict {
+	if isVMSpec(spec) {
 		if r.VM == nil {
 			os.RemoveAll(r.dir(id))
-			return &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationIsolation, Msg: fmt.Sprintf("%q: this runtime cannot run VM containers", v), Err: oci.ErrInvalidConfig}
+			return &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationIsolation, Msg: fmt.Sprintf("%q: this runtime cannot run VM containers", spec.Annotations[oci.AnnotationIsolation]), Err: oci.ErrInvalidConfig}
 		}
 		outer, owns, err := r.VM(spec, oci.RootfsPath(bundle, spec), r.dir(id))
 		if err != nil {
@@ -402,8 +402,10 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 	var srcFds []int
 	cfg.Sources, srcFds = mountSources(sources)
 	p.sendFds = append(fds, srcFds...)
+	// One check, where every descriptor the config frame carries is
+	// known: the root tree's (if any) shares the frame with the sources.
 	if len(p.sendFds) > initproto.MaxFds {
-		return &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Msg: fmt.Sprintf("%d bind mounts from outside the rootfs in a user namespace; at most %d are supported", len(p.sendFds), initproto.MaxFds-1), Err: oci.ErrInvalidConfig}
+		return &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Msg: fmt.Sprintf("%d bind mounts from outside the rootfs in a user namespace; at most %d are supported", len(srcFds), initproto.MaxFds-len(fds)), Err: oci.ErrInvalidConfig}
 	}
 	if err := p.sendConfig(cfg); err != nil {
 		return err
@@ -533,10 +535,6 @@ func (r *Runtime) openBindSources(spec *specs.Spec, st *State, pid int) ([]rootf
 	opened, err := rootfs.OpenSources(spec, st.Rootfs, pid)
 	if err != nil {
 		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Err: err}
-	}
-	if len(opened) > initproto.MaxFds {
-		closeOpened(opened)
-		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "mounts", Msg: fmt.Sprintf("%d bind mounts from outside the rootfs in a user namespace; at most %d are supported", len(opened), initproto.MaxFds), Err: oci.ErrInvalidConfig}
 	}
 	return opened, nil
 }

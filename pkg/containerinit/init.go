@@ -302,7 +302,7 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 	if err := rootfs.Finish(s); err != nil {
 		return err
 	}
-	if ro, err := procMountReadOnly(s, landlock.ABI()); err != nil {
+	if ro, err := procMountReadOnly(s, landlock.ABI); err != nil {
 		return err
 	} else if ro {
 		if err := rootfs.ReadOnlyProc(s); err != nil {
@@ -617,7 +617,7 @@ func prepareLandlock(s *specs.Spec, p *specs.Process) (*landlock.Ruleset, error)
 // procfs mount is made read-only instead (rootfs.ReadOnlyProc). A read-only
 // rootfs keeps Landlock's refusal alone, and a container in the host's
 // mount namespace is left alone: the mount would be the host's.
-func procMountReadOnly(s *specs.Spec, abi int) (bool, error) {
+func procMountReadOnly(s *specs.Spec, abi func() int) (bool, error) {
 	if s == nil || sharesHostMountNS(s) {
 		return false, nil
 	}
@@ -629,8 +629,9 @@ func procMountReadOnly(s *specs.Spec, abi int) (bool, error) {
 	if err != nil || procWrites {
 		return false, err
 	}
+	// The ABI probe is a system call: asked only where the answer counts.
 	rootWritable := s.Root == nil || !s.Root.Readonly
-	return rootWritable || abi == 0, nil
+	return rootWritable || abi() == 0, nil
 }
 
 // sharesHostMountNS: the config names no mount namespace at all, so the

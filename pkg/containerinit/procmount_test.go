@@ -36,7 +36,7 @@ func TestProcMountReadOnlyWhereLandlockCannotKeepProcWritesAway(t *testing.T) {
 		{"bad landlock mode", spec(map[string]string{oci.AnnotationLandlock: "sometimes"}, false, mntns), 7, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := procMountReadOnly(tc.s, tc.abi)
+			got, err := procMountReadOnly(tc.s, func() int { return tc.abi })
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}

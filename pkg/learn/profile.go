@@ -394,12 +394,16 @@ func position(b []byte, off int64) (line, col int) {
 // Write writes p to file atomically (a temporary file in the same
 // directory, renamed over it): an interrupted write leaves the old file
 // or none, never half a profile.
+// TempPrefix is the name Write's temporary file next to file starts with
+// (a killed learn's guard removes such leftovers).
+func TempPrefix(file string) string { return "." + filepath.Base(file) + "." }
+
 func (p *Profile) Write(file string) error {
 	b, err := p.JSON()
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
+	tmp, err := os.CreateTemp(filepath.Dir(file), TempPrefix(file)+"*")
 	if err != nil {
 		return fmt.Errorf("writing profile %s: %w", file, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/learn"
 )
 
 // A learning run's containers must not outlive `bulwark learn`. Its
@@ -166,13 +167,13 @@ func readGuardPipe(r io.Reader) (ids []string, done bool) {
 }
 
 // removeProfileTemps removes the temporary files learn.Profile.Write makes
-// next to output ("." + name + ".*") that this run may have made: those
+// next to output (learn.TempPrefix) that this run may have made: those
 // modified since it started.
 func removeProfileTemps(output string, start time.Time) {
 	if output == "" {
 		return
 	}
-	dir, prefix := filepath.Dir(output), "."+filepath.Base(output)+"."
+	dir, prefix := filepath.Dir(output), learn.TempPrefix(output)
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), prefix) {
