@@ -2,14 +2,12 @@ package tests
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -486,14 +484,22 @@ func TestLearnKilledLeavesNothing(t *testing.T) {
 			args := append([]string{"--root", e.root, "learn", "--name", id, "-o", out}, tc.flags...)
 			args = append(args, rootfs, "--", "python3", "-c", "import time; print('up', flush=True); time.sleep("+tc.sleep+")")
 			cmd := exec.Command(bulwarkBin, args...)
-			var logs syncBuffer
-			cmd.Stdout, cmd.Stderr = &logs, &logs
+			// A file, not a pipe: a workload that survived the kill (the
+			// failure this test looks for) would hold a pipe open and
+			// hang Wait.
+			logs, err := os.CreateTemp(t.TempDir(), "learn-log")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer logs.Close()
+			cmd.Stdout, cmd.Stderr = logs, logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			logText := func() string { b, _ := os.ReadFile(logs.Name()); return string(b) }
 			reached := false
 			for i := 0; i < 600 && !reached; i++ {
-				reached = strings.Contains(logs.String(), tc.wait)
+				reached = strings.Contains(logText(), tc.wait)
 				time.Sleep(50 * time.Millisecond)
 			}
 			if tc.name == "capability trial" && reached {
@@ -503,7 +509,7 @@ func TestLearnKilledLeavesNothing(t *testing.T) {
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			if !reached {
-				t.Fatalf("learn never showed %q:\n%s", tc.wait, logs.String())
+				t.Fatalf("learn never showed %q:\n%s", tc.wait, logText())
 			}
 			gone := false
 			for i := 0; i < 600 && !gone; i++ {
@@ -532,23 +538,4 @@ func TestLearnKilledLeavesNothing(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process's output goroutines and the test
-// can use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

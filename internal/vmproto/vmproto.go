@@ -182,7 +182,8 @@ func (n *NIC) Check() error {
 		if err != nil {
 			return fmt.Errorf("%w: nic %s: route %q", ErrFrame, n.Name, r.Dst)
 		}
-		for what, a := range map[string]string{"gateway": r.Gateway, "src": r.Src} {
+		for _, f := range [...]struct{ what, a string }{{"gateway", r.Gateway}, {"src", r.Src}} {
+			what, a := f.what, f.a
 			if a == "" {
 				continue
 			}

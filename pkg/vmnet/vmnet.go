@@ -310,6 +310,10 @@ var ErrNotBridged = errors.New("carries no interface of this network namespace")
 // main table (but the ones the kernel derives from the addresses). It
 // reads the calling thread's network namespace and needs no capability.
 func Describe(taps []*os.File) ([]vmproto.NIC, error) {
+	if len(taps) == 0 {
+		// --net none, the host's network, lo only: nothing to read.
+		return nil, nil
+	}
 	c, err := rtnl.Open()
 	if err != nil {
 		return nil, fmt.Errorf("vm network: %w", err)

@@ -194,7 +194,11 @@ func startDaemon(name string, net network, defaultHandler, extra, binDir string,
 		if k, err := pvm.FindKernel(); err == nil && !k.NIC {
 			if ks, _ := filepath.Glob("/boot/vmlinuz-*"); len(ks) > 0 {
 				sort.Strings(ks)
-				d.cmd.Env = append(os.Environ(), pvm.EnvKernel+"="+ks[len(ks)-1])
+				env := d.cmd.Env // keeps a PATH set above
+				if env == nil {
+					env = os.Environ()
+				}
+				d.cmd.Env = append(env, pvm.EnvKernel+"="+ks[len(ks)-1])
 			}
 		}
 	}
