@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -311,34 +310,9 @@ func makeNetns(path string) error {
 	// Container root may bind low ports in its own namespace (see
 	// policy.UnprivilegedPortStart): the init cannot write it there, the
 	// namespace being the host's user namespace's.
-	return inNetns(f, func() error {
+	return netns.Do(f, func() error {
 		return os.WriteFile("/proc/sys/"+strings.ReplaceAll(policy.UnprivilegedPortStart, ".", "/"), []byte("0"), 0o644)
 	})
-}
-
-// inNetns runs fn on a thread inside the namespace. The thread dies with
-// its goroutine unless it made it back, so nothing else ever runs there.
-func inNetns(ns *os.File, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		err = fn()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- err
-	}()
-	return <-ch
 }
 
 // Detach undoes the attachment recorded at path: CNI DEL (veth, IPAM

@@ -38,7 +38,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +46,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/rtnl"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
+	"github.com/bulwark-sec/bulwark/pkg/netns"
 )
 
 // tapPrefix names a tap after the container interface it carries:
@@ -66,48 +66,12 @@ func Bridgeable(l rtnl.Link) bool {
 // namespace at nsPath and redirects each to its tap and back. It returns
 // the taps (none for a namespace with only lo), in the order of the
 // interfaces' indexes, for QEMU to inherit.
-func Bridge(nsPath string) ([]*os.File, error) {
-	type result struct {
-		taps []*os.File
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		taps, err := inNetns(nsPath, bridge)
-		ch <- result{taps, err}
-	}()
-	r := <-ch
-	return r.taps, r.err
-}
-
-// inNetns runs fn with the calling, locked thread in the namespace at
-// path, and unlocks the thread only once it is back in its own: a thread
-// that cannot go back is never reused (its goroutine exits locked).
-func inNetns(path string, fn func() ([]*os.File, error)) ([]*os.File, error) {
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("vm network: the runtime's network namespace: %w", err)
-	}
-	defer unix.Close(orig)
-	ns, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("vm network: the container's network namespace %s: %w", path, err)
-	}
-	err = unix.Setns(ns, unix.CLONE_NEWNET)
-	unix.Close(ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("vm network: entering %s: %w", path, err)
-	}
-	defer func() {
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return fn()
+func Bridge(nsPath string) (taps []*os.File, err error) {
+	err = netns.DoPath(nsPath, func() (err error) {
+		taps, err = bridge() // its errors name "vm network" already
+		return err
+	})
+	return taps, err
 }
 
 // bridge runs in the container's network namespace.
@@ -272,33 +236,25 @@ func InheritedTaps() ([]*os.File, error) {
 
 // Interfaces lists the names of the interfaces Bridge would carry in the
 // network namespace at nsPath, changing nothing.
-func Interfaces(nsPath string) ([]string, error) {
-	type result struct {
-		names []string
-		err   error
+func Interfaces(nsPath string) (names []string, err error) {
+	err = netns.DoPath(nsPath, func() error {
+		c, err := rtnl.Open()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		links, err := c.Links()
+		for _, l := range links {
+			if Bridgeable(l) {
+				names = append(names, l.Name)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vm network: %w", err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		var names []string
-		_, err := inNetns(nsPath, func() ([]*os.File, error) {
-			c, err := rtnl.Open()
-			if err != nil {
-				return nil, err
-			}
-			defer c.Close()
-			links, err := c.Links()
-			for _, l := range links {
-				if Bridgeable(l) {
-					names = append(names, l.Name)
-				}
-			}
-			return nil, err
-		})
-		ch <- result{names, err}
-	}()
-	r := <-ch
-	return r.names, r.err
+	return names, nil
 }
 
 // ErrNotBridged: a tap names no container interface of this namespace.

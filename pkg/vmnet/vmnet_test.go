@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/rtnl"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
+	"github.com/bulwark-sec/bulwark/pkg/netns"
 )
 
 func TestBridgeable(t *testing.T) {
@@ -76,16 +76,10 @@ func netnsFixture(t *testing.T) (container, outside string) {
 	return "/run/netns/" + container, "/run/netns/" + outside
 }
 
-// in runs fn in the namespace at path on a locked thread.
+// in runs fn in the namespace at path.
 func in(t *testing.T, path string, fn func()) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		_, err := inNetns(path, func() ([]*os.File, error) { fn(); return nil, nil })
-		done <- err
-	}()
-	if err := <-done; err != nil {
+	if err := netns.DoPath(path, func() error { fn(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
