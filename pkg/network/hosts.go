@@ -105,14 +105,30 @@ func rewriteHosts(network string) error {
 		if self.HostsFile == "" {
 			continue
 		}
-		if _, err := os.Stat(self.HostsFile); err != nil {
-			continue
-		}
-		if err := os.WriteFile(self.HostsFile, []byte(hostsFor(self, ms)), 0o644); err != nil {
+		if err := writeExisting(self.HostsFile, hostsFor(self, ms)); err != nil {
 			errs = append(errs, fmt.Errorf("hosts of %s: %w", self.ID, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// writeExisting rewrites file in place if it still exists. A member being
+// removed at the same time (its files go without the members' lock) is
+// no error: its hosts file is gone, or goes, with it. A stat before the
+// write would leave that window open.
+func writeExisting(file, content string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func hostsFor(self Member, ms []Member) string {
