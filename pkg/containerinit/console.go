@@ -2,38 +2,27 @@ package containerinit
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/initproto"
+	"github.com/bulwark-sec/bulwark/internal/pty"
 )
 
 // setupConsole opens a pty inside the container (its own devpts instance),
 // makes the slave our controlling terminal and stdio, and hands the master
 // out: to --console-socket when given, else back to the runtime.
 func setupConsole(conn *initproto.Conn, cfg *initproto.InitConfig) error {
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	// An exec's /dev/pts is the container's to change: pty.Open takes
+	// the slave from the master, not from the name.
+	master, slaveFile, slavePath, err := pty.Open("/dev/ptmx")
 	if err != nil {
-		return fmt.Errorf("console: open /dev/ptmx: %w", err)
+		return fmt.Errorf("console: %w", err)
 	}
 	defer master.Close()
 	mfd := int(master.Fd())
-	var unlock int32
-	if err := ioctlPtr(mfd, unix.TIOCSPTLCK, unsafe.Pointer(&unlock)); err != nil {
-		return fmt.Errorf("console: unlockpt: %w", err)
-	}
-	n, err := unix.IoctlGetUint32(mfd, unix.TIOCGPTN)
-	if err != nil {
-		return fmt.Errorf("console: ptsname: %w", err)
-	}
-	slavePath := "/dev/pts/" + strconv.Itoa(int(n))
-	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("console: open %s: %w", slavePath, err)
-	}
+	slave := int(slaveFile.Fd())
+	defer slaveFile.Close()
 	// Without ONLCR a payload's "\n" reaches the engine as written, not as
 	// "\r\n" (what runc does: logs of a terminal container read the same
 	// as those of one without).
@@ -43,7 +32,6 @@ func setupConsole(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 		err = unix.IoctlSetTermios(slave, unix.TCSETS, tio)
 	}
 	if err != nil {
-		unix.Close(slave)
 		return fmt.Errorf("console: clear ONLCR on %s: %w", slavePath, err)
 	}
 	// The terminal belongs to the user the process runs as, as in runc
@@ -53,7 +41,6 @@ func setupConsole(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 	// EINVAL (a uid the user namespace does not map) and EPERM leave it
 	// root's, as runc leaves it, rather than fail the container.
 	if err := unix.Fchown(slave, int(cfg.Process.User.UID), -1); err != nil && err != unix.EINVAL && err != unix.EPERM {
-		unix.Close(slave)
 		return fmt.Errorf("console: chown %s to process.user.uid %d: %w", slavePath, cfg.Process.User.UID, err)
 	}
 	if sz := cfg.Process.ConsoleSize; sz != nil {
@@ -76,15 +63,6 @@ func setupConsole(conn *initproto.Conn, cfg *initproto.InitConfig) error {
 	}
 	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
 		return fmt.Errorf("console: make controlling terminal: %w", err)
-	}
-	unix.Close(slave)
-	return nil
-}
-
-func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
-	if e != 0 {
-		return e
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/pty"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 )
 
@@ -365,7 +366,7 @@ func startChild(cfg *vmproto.Config, stdout, stderr io.Writer) (wait func() erro
 	var master *os.File
 	if cfg.Spec.Process.Terminal {
 		var slave *os.File
-		if master, slave, err = openPty(cfg.Spec.Process.ConsoleSize); err != nil {
+		if master, slave, _, err = openPty(cfg.Spec.Process.ConsoleSize); err != nil {
 			pr.Close()
 			pw.Close()
 			return nil, nil, nil, err
@@ -426,51 +427,30 @@ func openPtyByName(size *specs.Box) (master, slave *os.File, name string, err er
 	if _, err := os.Stat(filepath.Join(root, "dev/pts/ptmx")); err != nil {
 		return nil, nil, "", errors.New("process.terminal: the container has no devpts mount at /dev/pts to make its terminal in")
 	}
-	if master, slave, err = openPty(size); err != nil {
-		return nil, nil, "", err
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		master.Close()
-		slave.Close()
-		return nil, nil, "", fmt.Errorf("terminal: TIOCGPTN: %w", err)
-	}
-	return master, slave, fmt.Sprintf("/dev/pts/%d", n), nil
+	return openPty(size)
 }
 
 // openPty opens a pty in the container's own devpts (the spec's
 // /dev/pts, mounted newinstance), so that its name resolves inside the
 // rootfs; the guest's initial devpts when the spec has none.
-func openPty(size *specs.Box) (master, slave *os.File, err error) {
+func openPty(size *specs.Box) (master, slave *os.File, name string, err error) {
 	ptmx := filepath.Join(root, "dev/pts/ptmx")
 	if _, err := os.Stat(ptmx); err != nil {
 		ptmx = "/dev/ptmx"
 		if err := os.MkdirAll("/dev/pts", 0o755); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		if err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "ptmxmode=0666,mode=0620"); err != nil && !errors.Is(err, unix.EBUSY) {
-			return nil, nil, fmt.Errorf("terminal: mount devpts: %w", err)
+			return nil, nil, "", fmt.Errorf("terminal: mount devpts: %w", err)
 		}
 	}
-	fd, err := unix.Open(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("terminal: %s: %w", ptmx, err)
+	if master, slave, name, err = pty.Open(ptmx); err != nil {
+		return nil, nil, "", fmt.Errorf("terminal: %w", err)
 	}
-	master = os.NewFile(uintptr(fd), "pty-master")
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("terminal: unlock: %w", err)
-	}
-	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
-	if errno != 0 {
-		master.Close()
-		return nil, nil, fmt.Errorf("terminal: peer: %w", errno)
-	}
-	slave = os.NewFile(sfd, "pty-slave")
 	if size != nil && size.Height > 0 && size.Width > 0 {
-		_ = unix.IoctlSetWinsize(int(sfd), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)})
+		_ = unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)})
 	}
-	return master, slave, nil
+	return master, slave, name, nil
 }
 
 // status is a child's shell-style status from its Wait.

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/pty"
 	"github.com/bulwark-sec/bulwark/internal/rawtty"
 )
 
@@ -23,31 +22,13 @@ import (
 // size when given. The caller closes the slave; the master is the
 // engine's alone once sent.
 func OpenConsole(socket string, size *specs.Box) (*os.File, error) {
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	master, slave, name, err := pty.Open("/dev/ptmx")
 	if err != nil {
-		return nil, fmt.Errorf("--console-socket: open the host's /dev/ptmx: %w", err)
+		return nil, fmt.Errorf("--console-socket: a pty on the host: %w", err)
 	}
 	defer master.Close()
 	mfd := int(master.Fd())
-	var unlock int32
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
-		return nil, fmt.Errorf("--console-socket: unlockpt: %w", e)
-	}
-	n, err := unix.IoctlGetUint32(mfd, unix.TIOCGPTN)
-	if err != nil {
-		return nil, fmt.Errorf("--console-socket: ptsname: %w", err)
-	}
-	name := "/dev/pts/" + strconv.Itoa(int(n))
-	// TIOCGPTPEER opens this master's own slave, not whatever a path
-	// resolves to.
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
-	sfd := int(r)
-	if e != 0 {
-		if sfd, err = unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
-			return nil, fmt.Errorf("--console-socket: open %s: %w", name, err)
-		}
-	}
-	slave := os.NewFile(uintptr(sfd), name)
+	sfd := int(slave.Fd())
 	ok := false
 	defer func() {
 		if !ok {
