@@ -939,6 +939,7 @@ something this kernel does not have; "skipped" a configuration this host cannot 
 	b.WriteString(escapeFloorCaps)
 	b.WriteString(escapeHoles)
 	b.WriteString(escapeOpen)
+	b.WriteString(escapeWings)
 	return b.String()
 }
 
@@ -1050,6 +1051,21 @@ What else was tried or considered on this kernel, and why it is not used:
 Bulwark's own processes that enter a container (the init during setup, bulwark exec before its execve) are
 non-dumpable until they exec the payload (internal/nsenter, as runc since CVE-2016-9962), so no container process
 opens their mem, fd or exe at any point.
+`
+
+// escapeWings lists the attacks on the wings around the namespace core
+// (images and the store, VM isolation, networks, the person face), each
+// with the test that makes it and what it found.
+const escapeWings = `
+## The wings: images, VMs, networks, other users
+
+Attacks on what was built around the namespace core, each by the party that wing must hold off (another user
+of the host, a hostile image, a guest that owns its kernel, a neighbouring container). "fixed" names what the
+attack did before the fix; its test now asserts the refusal.
+
+| attack | by | result | test |
+|---|---|---|---|
+| read and plant files in a running container's image snapshot (data-root/containers/ID-HASH/rootfs, found from the id in ps), run its set-user-id files as the container root's host uid (Docker's CVE-2021-41091) | another local user | fixed: the snapshot directory was 0711, so anyone passed through to the overlay; it is now 0710 root:(the container root's host gid), and the other user gets EACCES | tests/wings_attack_test.go TestAnotherUserCannotReachARunningContainersSnapshot |
 `
 
 func kernelRelease() string {

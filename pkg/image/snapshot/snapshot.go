@@ -62,7 +62,15 @@ func Mount(layers []string, dir string, m *IDMap) (string, error) {
 	}
 	if m != nil {
 		// The container's root reaches its snapshot; nobody else does.
-		if err := os.Chmod(dir, 0o711); err != nil {
+		// Search for others (0711) would let any local user who knows
+		// the name read and plant files in the running container's
+		// rootfs and run its set-user-id files as the container root's
+		// host uid (Docker's CVE-2021-41091): only the group of the
+		// container's mapped root may pass.
+		if err := os.Chown(dir, 0, int(m.HostID)); err != nil {
+			return "", fmt.Errorf("snapshot %s: %w", dir, err)
+		}
+		if err := os.Chmod(dir, 0o710); err != nil {
 			return "", err
 		}
 		for _, d := range []string{upper, rootfs} {
