@@ -22,26 +22,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 export PATH="$PATH:/usr/local/go/bin"
 
-need=$(missing_packages containerd runc containernetworking-plugins)
-if [ -n "$need" ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "install-cri.sh: must run as root to install:$need" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# policy-rc.d keeps the maintainer scripts from starting containerd on
-	# the host: the tests start their own with private roots and sockets.
-	policy=/usr/sbin/policy-rc.d
-	created_policy=0
-	if [ ! -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		created_policy=1
-	fi
-	trap 'if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
-	apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+install_packages --no-services containerd runc containernetworking-plugins
 
 # cri-tools' go.mod has no replace directives, so each tool builds from the
 # module as the proxy serves it: crictl with go build; with the argument
@@ -99,7 +80,7 @@ if [ "${1:-}" = containerd-1.7 ]; then
 	if [ ! -x "$cdir/containerd" ] || [ ! -x "$cdir/containerd-shim-runc-v2" ]; then
 		csrc=$(GOFLAGS= go mod download -json "github.com/containerd/containerd@$cversion" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 		work=$(mktemp -d)
-		trap 'rm -rf "$work"; if [ "${created_policy:-0}" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
+		trap 'rm -rf "$work"' EXIT
 		cp -r "$csrc/." "$work/" && chmod -R u+w "$work"
 		mkdir -p "$cdir"
 		(cd "$work" && GOFLAGS= CGO_ENABLED=0 go build -mod=mod -tags "no_btrfs no_devmapper no_zfs" -o "$cdir/containerd.tmp" ./cmd/containerd &&

@@ -13,16 +13,6 @@
 set -eu
 
 . "$(dirname "$0")/lib.sh"
-need=$(missing_packages qemu-system-x86 linux-image-amd64 busybox-static xz-utils systemd)
-if [ -z "$need" ]; then
-	exit 0
-fi
-if [ "$(id -u)" != 0 ]; then
-	echo "install-vm.sh: must run as root to install:$need" >&2
-	exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# --no-install-recommends: no GUI, no UEFI firmware, no extra block drivers;
-# the tests boot a kernel directly on the serial console with no devices.
-apt-get install -y -qq --no-install-recommends $need >/dev/null
+# Without recommends: no GUI, no UEFI firmware, no extra block drivers; the
+# tests boot a kernel directly on the serial console with no devices.
+install_packages qemu-system-x86 linux-image-amd64 busybox-static xz-utils systemd
