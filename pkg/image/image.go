@@ -183,11 +183,7 @@ type Removal struct {
 // Remove untags or deletes each ref, then drops the layers no image
 // uses. It stops at the first unknown ref, naming it.
 func Remove(dataRoot string, refs []string) ([]Removal, int, error) {
-	st, err := Open(dataRoot)
-	if err != nil {
-		return nil, 0, err
-	}
-	unlock, err := st.Lock(true)
+	st, unlock, err := openForRemoval(dataRoot)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -214,16 +210,26 @@ func Remove(dataRoot string, refs []string) ([]Removal, int, error) {
 // Prune removes images without a name and every layer and blob no image
 // uses, and what killed pulls left in tmp/.
 func Prune(dataRoot string) (removed []string, freedLayers int, err error) {
-	st, err := Open(dataRoot)
-	if err != nil {
-		return nil, 0, err
-	}
-	unlock, err := st.Lock(true)
+	st, unlock, err := openForRemoval(dataRoot)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer unlock()
 	return st.Prune(true, layersInUse(dataRoot))
+}
+
+// openForRemoval opens the store under dataRoot and takes its lock
+// exclusively, as removal must: pulls and loads hold it shared.
+func openForRemoval(dataRoot string) (*store.Store, func(), error) {
+	st, err := Open(dataRoot)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := st.Lock(true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, unlock, nil
 }
 
 // IsNotFound reports an unknown image.
