@@ -266,28 +266,10 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 	}
 	ds = append(ds, hardenSeccompDenials(s.Linux.Seccomp, allowCaps)...)
 	ds = append(ds, hardenSysfs(s, allowWords[AllowSysfsRW])...)
-	var added []string
-	for _, p := range hardenMaskedPaths {
-		if !slices.Contains(s.Linux.MaskedPaths, p) {
-			s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, p)
-			added = append(added, p)
-		}
-	}
-	if len(added) > 0 {
-		ds = append(ds, Decision{"linux.maskedPaths", "added " + strings.Join(added, " "),
-			"kernel memory and addresses, host-global state and side channels the container has no use for"})
-	}
-	added = nil
-	for _, p := range hardenReadonlyPaths {
-		if !slices.Contains(s.Linux.ReadonlyPaths, p) {
-			s.Linux.ReadonlyPaths = append(s.Linux.ReadonlyPaths, p)
-			added = append(added, p)
-		}
-	}
-	if len(added) > 0 {
-		ds = append(ds, Decision{"linux.readonlyPaths", "added " + strings.Join(added, " "),
-			"host-global kernel settings: /proc/sys/kernel/core_pattern alone runs a program as host root"})
-	}
+	ds = append(ds, hardenPaths(&s.Linux.MaskedPaths, hardenMaskedPaths, "linux.maskedPaths",
+		"kernel memory and addresses, host-global state and side channels the container has no use for")...)
+	ds = append(ds, hardenPaths(&s.Linux.ReadonlyPaths, hardenReadonlyPaths, "linux.readonlyPaths",
+		"host-global kernel settings: /proc/sys/kernel/core_pattern alone runs a program as host root")...)
 	if r := s.Linux.Resources; cfg.PidsLimit != -1 && (r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0) {
 		limit := cfg.PidsLimit
 		if limit <= 0 {
@@ -317,6 +299,23 @@ func Harden(s *specs.Spec, cfg HardenConfig) ([]Decision, error) {
 		ds = append(ds, Decision{fmt.Sprintf("annotations[%q]", oci.AnnotationLandlock), "set to " + landlock.ModeEnforce, reason})
 	}
 	return ds, nil
+}
+
+// hardenPaths appends to *paths those of want it lacks, in want's order, and
+// returns the one Decision for field that names them (none when nothing
+// was missing).
+func hardenPaths(paths *[]string, want []string, field, why string) []Decision {
+	var added []string
+	for _, p := range want {
+		if !slices.Contains(*paths, p) {
+			*paths = append(*paths, p)
+			added = append(added, p)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	return []Decision{{field, "added " + strings.Join(added, " "), why}}
 }
 
 // hardenMemory sets the policy's memory limit where the config has none
