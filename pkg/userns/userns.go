@@ -91,30 +91,40 @@ func Default() *Pool {
 // the id of every entry at or above min, each as a one-id range. Accounts
 // below min cannot collide with the pool, and most hosts have only those.
 func ReadAccountIDs(path string, min uint64) [][2]uint64 {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out [][2]uint64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.Split(sc.Text(), ":")
+	return readRanges(path, func(line string) (r [2]uint64, ok bool) {
+		parts := strings.Split(line, ":")
 		if len(parts) < 3 {
-			continue
+			return r, false
 		}
 		id, err := strconv.ParseUint(parts[2], 10, 32)
 		if err != nil || id < min {
-			continue
+			return r, false
 		}
-		out = append(out, [2]uint64{id, id + 1})
-	}
-	return out
+		return [2]uint64{id, id + 1}, true
+	})
 }
 
 // ReadSubIDs parses an /etc/subuid-style file (name:start:count per line).
 // A missing or malformed file reserves nothing: it grants nothing either.
 func ReadSubIDs(path string) [][2]uint64 {
+	return readRanges(path, func(line string) (r [2]uint64, ok bool) {
+		parts := strings.Split(strings.TrimSpace(line), ":")
+		if len(parts) != 3 {
+			return r, false
+		}
+		start, err1 := strconv.ParseUint(parts[1], 10, 32)
+		n, err2 := strconv.ParseUint(parts[2], 10, 32)
+		if err1 != nil || err2 != nil || n == 0 {
+			return r, false
+		}
+		return [2]uint64{start, start + n}, true
+	})
+}
+
+// readRanges returns the range parse finds in each line of the file at
+// path, skipping the lines it rejects; a file that cannot be opened has
+// none.
+func readRanges(path string, parse func(line string) ([2]uint64, bool)) [][2]uint64 {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -123,16 +133,9 @@ func ReadSubIDs(path string) [][2]uint64 {
 	var out [][2]uint64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(parts) != 3 {
-			continue
+		if r, ok := parse(sc.Text()); ok {
+			out = append(out, r)
 		}
-		start, err1 := strconv.ParseUint(parts[1], 10, 32)
-		n, err2 := strconv.ParseUint(parts[2], 10, 32)
-		if err1 != nil || err2 != nil || n == 0 {
-			continue
-		}
-		out = append(out, [2]uint64{start, start + n})
 	}
 	return out
 }
