@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -81,7 +82,34 @@ func FindKernel() (*Kernel, error) {
 	return newKernel(ks[len(ks)-1]), nil
 }
 
+// found remembers the kernels this process has looked at, by path and
+// file identity: creating a VM container looks the kernel up three times
+// (preflight, assets, its config), and for Debian's kernel each look
+// reads its config and parses its modules.dep (half a megabyte).
+var found struct {
+	sync.Mutex
+	key string
+	k   Kernel
+}
+
 func newKernel(path string) *Kernel {
+	// The kernel and the config beside it (kernelConfig's names).
+	key := ""
+	for _, p := range []string{path, filepath.Join(filepath.Dir(path), "config"), filepath.Join(filepath.Dir(path), "config-"+versionOf(path))} {
+		if fi, err := os.Stat(p); err == nil {
+			st := fi.Sys().(*syscall.Stat_t)
+			key += fmt.Sprintf("%s %d %d %d %d\n", p, fi.Size(), fi.ModTime().UnixNano(), st.Ino, st.Dev)
+		} else if p == path {
+			key = ""
+			break
+		}
+	}
+	found.Lock()
+	defer found.Unlock()
+	if key != "" && key == found.key {
+		k := found.k
+		return &k
+	}
 	k := &Kernel{Path: path, Version: versionOf(path)}
 	cfg := kernelConfig(k)
 	k.Microvm = microvmConfig(cfg)
@@ -90,6 +118,7 @@ func newKernel(path string) *Kernel {
 		_, err := modulePaths(filepath.Join("/lib/modules", k.Version), netModules, nil)
 		k.NIC = err == nil
 	}
+	found.key, found.k = key, *k
 	return k
 }
 

@@ -94,6 +94,10 @@ type Options struct {
 	// of the same index in Taps (pkg/vmnet); QEMU inherits the taps.
 	NICs []vmproto.NIC
 	Taps []*os.File
+	// Seccomp, when set, is Spec's linux.seccomp compiled beforehand
+	// (seccomp.Compile): a VM container's monitor cannot write the host's
+	// cache, and compiling it there cost every run libseccomp's ~10 ms.
+	Seccomp []byte
 	// InContainer: QEMU runs as a container's init (pkg/vmcontainer),
 	// whose rootfs share is a read-only bind already when it must be.
 	InContainer bool
@@ -228,17 +232,10 @@ func start(o *Options) (_ *machine, err error) {
 		p := Probe()
 		o.Accel = p.Accel
 	}
-	var bpf []byte
-	if o.Spec.Linux != nil && o.Spec.Linux.Seccomp != nil {
-		// Compiled here, where it costs milliseconds (and is cached when
-		// the cache is writable), not in the guest, where libseccomp
-		// under TCG costs hundreds.
-		dir := ""
-		if !o.InContainer {
-			dir = filepath.Join(cacheDir(o), "seccomp")
-		}
-		if bpf, err = seccomp.Compile(o.Spec.Linux.Seccomp, dir); err != nil {
-			return nil, fmt.Errorf("vm: config.json linux.seccomp: %w", err)
+	bpf := o.Seccomp
+	if bpf == nil {
+		if bpf, err = Filter(o); err != nil {
+			return nil, err
 		}
 	}
 	o.mark("assets")
@@ -416,6 +413,25 @@ func nicArgs(nics []vmproto.NIC, dev string) []string {
 // devices, which do not care). On KVM neither runs: the kernel takes
 // both from the TSC's known frequency.
 const tcgCmdline = " noapictimer lpj=1600000"
+
+// Filter compiles o.Spec's linux.seccomp for the agent (nil when it has
+// none) on the host, where it costs milliseconds, not in the guest, where
+// libseccomp under TCG costs hundreds; cached in the cache directory
+// unless o runs in a container, which cannot write it.
+func Filter(o *Options) ([]byte, error) {
+	if o.Spec == nil || o.Spec.Linux == nil || o.Spec.Linux.Seccomp == nil {
+		return nil, nil
+	}
+	dir := ""
+	if !o.InContainer {
+		dir = filepath.Join(cacheDir(o), "seccomp")
+	}
+	bpf, err := seccomp.Compile(o.Spec.Linux.Seccomp, dir)
+	if err != nil {
+		return nil, fmt.Errorf("vm: config.json linux.seccomp: %w", err)
+	}
+	return bpf, nil
+}
 
 // startQEMU starts cmd as the VM's QEMU with theirs, the agent port's
 // other end, as its fd 3.

@@ -108,7 +108,7 @@ func monitor() (int, error) {
 		NICs: nics, Taps: taps,
 		SessionIn: es.in, SessionOut: es.out,
 		Spec: c.Spec, Rootfs: inRootfs, Accel: c.Accel,
-		Kernel: inKernel, Initrd: initrd, AgentRoot: agentRoot, MemoryMiB: c.MemoryMiB, Machine: c.Machine,
+		Kernel: inKernel, Initrd: initrd, AgentRoot: agentRoot, MemoryMiB: c.MemoryMiB, Machine: c.Machine, Seccomp: c.Seccomp,
 		Dir: inRun, InContainer: true, FS: "9p",
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Signals: sigs, Resize: resize,

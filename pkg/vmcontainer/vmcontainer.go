@@ -76,6 +76,10 @@ type Config struct {
 	// AgentRoot: the kernel boots the agent from inAgent over 9p, not
 	// from an initramfs (vm.Assets returned none).
 	AgentRoot bool `json:"agentRoot,omitempty"`
+	// Seccomp is the spec's filter compiled on the host with its cache
+	// (vm.Filter), so that the monitor, which cannot write the cache,
+	// does not compile it again on every start.
+	Seccomp []byte `json:"seccomp,omitempty"`
 }
 
 // IsVM tells whether spec asks for VM isolation.
@@ -160,6 +164,10 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if err != nil {
 		return nil, nil, err
 	}
+	bpf, err := vm.Filter(&vm.Options{Spec: inner})
+	if err != nil {
+		return nil, nil, err
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
@@ -168,7 +176,7 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine, Kernel: k.Path, NIC: k.NIC, AgentRoot: initrd == ""})
+	cfg, err := json.Marshal(&Config{Spec: inner, Accel: accel, MemoryMiB: mem, Machine: ao.Machine, Kernel: k.Path, NIC: k.NIC, AgentRoot: initrd == "", Seccomp: bpf})
 	if err != nil {
 		return nil, nil, err
 	}
