@@ -1066,6 +1066,8 @@ attack did before the fix; its test now asserts the refusal.
 | attack | by | result | test |
 |---|---|---|---|
 | read and plant files in a running container's image snapshot (data-root/containers/ID-HASH/rootfs, found from the id in ps), run its set-user-id files as the container root's host uid (Docker's CVE-2021-41091) | another local user | fixed: the snapshot directory was 0711, so anyone passed through to the overlay; it is now 0710 root:(the container root's host gid), and the other user gets EACCES | tests/wings_attack_test.go TestAnotherUserCannotReachARunningContainersSnapshot |
+| read a floor container's rootfs and volumes, and plant files in its world-writable directories, through /run/bulwark-floor/HASH (HASH from the engine's state directory and the id in ps), around the engine's own 0700 directories | another local user | fixed: the directory was 0711 and held binds of the rootfs and volumes; it is now 0710 root:(the container root's host gid), EACCES for the other user | tests/wings_attack_test.go TestAnotherUserCannotReachAFloorContainersIdmappedRootfs |
+| the same through a VM container's /run/bulwark-floor/vm-HASH (the payload's rootfs as the guest shares it, the exec socket's directory) | another local user | fixed the same way | tests/vm TestOCIVMUserNamespace |
 `
 
 func kernelRelease() string {

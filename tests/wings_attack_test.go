@@ -8,6 +8,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/floorns"
 )
 
 // Attacks on the wings built around the namespace core (the image store,
@@ -60,5 +66,66 @@ func TestAnotherUserCannotReachARunningContainersSnapshot(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(rootfs, "shared/planted")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("planted file in the container's rootfs: %v", err)
+	}
+}
+
+// TestAnotherUserCannotReachAFloorContainersIdmappedRootfs: under the
+// floor an engine's container gets its rootfs and volumes bound under
+// /run/bulwark-floor/HASH, where HASH comes from the state directory (the
+// engine's, with the container id any user sees in ps). The engine keeps
+// its own overlay below root-only directories; the floor's bind must not
+// be a way around them for another local user.
+func TestAnotherUserCannotReachAFloorContainersIdmappedRootfs(t *testing.T) {
+	merged, _ := engineOverlay(t)
+	// What the engine's image and the container put there: a file
+	// anyone may read and a directory anyone may write, as /var/tmp is.
+	if err := os.WriteFile(filepath.Join(merged, "container-secret"), []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(merged, "shared"), 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(merged, "shared"), 0o777|os.ModeSticky)
+	vol := t.TempDir()
+	os.Chmod(vol, 0o755)
+	if err := os.WriteFile(filepath.Join(vol, "data"), []byte("volume-secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+		dockerShaped(s)
+		s.Root.Path = merged
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}})
+	})
+	id := e.id()
+	if r := e.bw("--harden", "--policy", emptyPolicy(t), "run", "-d", "-b", bundle, id); r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	defer e.bw("delete", "--force", id)
+	idmap := floorns.IdmapDir((&container.Runtime{Root: e.root}).StateDir(id))
+	rootfs := filepath.Join(idmap, "rootfs")
+	// The engine's overlay itself is out of the other user's reach (as
+	// /var/lib/docker is): only the floor's bind could lead in.
+	if err := os.Chmod(filepath.Dir(merged), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	o, err := asNobody(t, "/bin/cat", filepath.Join(rootfs, "container-secret"))
+	if err == nil || !strings.Contains(o, "Permission denied") {
+		t.Errorf("another user read the running container's file through the floor's bind: err=%v output %q", err, o)
+	}
+	o, err = asNobody(t, "/bin/sh", "-c", "echo planted > "+filepath.Join(rootfs, "shared/planted"))
+	if err == nil || !strings.Contains(o, "Permission denied") {
+		t.Errorf("another user planted a file in the running container through the floor's bind: err=%v output %q", err, o)
+	}
+	ents, _ := os.ReadDir(idmap)
+	for _, en := range ents {
+		if en.Name() == "rootfs" || !en.IsDir() {
+			continue
+		}
+		o, err = asNobody(t, "/bin/cat", filepath.Join(idmap, en.Name(), "data"))
+		if err == nil || !strings.Contains(o, "Permission denied") {
+			t.Errorf("another user read the container's volume through %s: err=%v output %q", en.Name(), err, o)
+		}
 	}
 }

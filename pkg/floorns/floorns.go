@@ -111,12 +111,16 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 	// entering the user namespace, as the container's root: engines keep
 	// them below directories only the host's root may traverse
 	// (/var/lib/docker, containerd's state). So they are bound where the
-	// container's root can reach them and nobody can list them.
+	// container's root can reach them and nobody else can: dir is
+	// root's, searchable by the group of the container's root alone
+	// (below, once the maps are known). Searchable by all, any local
+	// user who computed the name from the container's id walked into
+	// its rootfs and volumes, around the engine's own 0700 directories.
 	dir := IdmapDir(stateDir)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
 		return owns, nil, fmt.Errorf("hardening floor: %w", err)
 	}
-	if err := os.Mkdir(dir, 0o711); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return owns, nil, fmt.Errorf("hardening floor: %w", err)
 	}
 	defer func() {
@@ -130,6 +134,9 @@ func Apply(s *specs.Spec, cfg policy.HardenConfig, rootfsPath, stateDir string) 
 	}
 	if err != nil {
 		return owns, nil, err
+	}
+	if err := searchableBy(dir, s.Linux.GIDMappings); err != nil {
+		return owns, nil, fmt.Errorf("hardening floor: %w", err)
 	}
 	// Docker allows ping to every gid ("0 2147483647"); inside the user
 	// namespace only its own gids can be named.
@@ -238,6 +245,20 @@ func joinPod(s *specs.Spec, pod *owner, dir string, owns []container.Owned) ([]c
 	}
 	return owns, []policy.Decision{{Field: "linux.namespaces", Action: fmt.Sprintf("joined the user namespace of process %d (uid_map %s)", pod.pid, mapsString(pod.uid)),
 		Reason: "the namespaces the config joins (a pod's) belong to it, and only its root may act in them; the rootfs and bind mounts are idmapped through its maps"}}, nil
+}
+
+// searchableBy lets the host group that container gid 0 maps to (and
+// nobody else but root) search dir.
+func searchableBy(dir string, gids []specs.LinuxIDMapping) error {
+	for _, m := range gids {
+		if m.ContainerID == 0 && m.Size > 0 {
+			if err := os.Chown(dir, 0, int(m.HostID)); err != nil {
+				return err
+			}
+			return os.Chmod(dir, 0o710)
+		}
+	}
+	return fmt.Errorf("%s: container gid 0 is not mapped", dir)
 }
 
 // IdmapDir is where a container's idmapped bind sources are mounted: a name

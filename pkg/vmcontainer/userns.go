@@ -8,9 +8,9 @@ package vmcontainer
 // state directory (root's, 0700), the kernel cache (0600 files) and the
 // rootfs an engine keeps below root-only directories are out of its reach.
 // So the runtime, still host root, prepares them in a directory of their
-// own under a root-owned parent anyone may traverse but nobody list
-// (floorns.IdmapRoot): the boot files and this binary as idmapped binds (a
-// host-root file appears as the container root's), the config and the run
+// own, which only that root's group may search, under a root-owned parent
+// anyone may traverse but nobody list (floorns.IdmapRoot): the boot files
+// and this binary as idmapped binds (a host-root file appears as the container root's), the config and the run
 // directory owned by the container's root, and the payload's rootfs bound
 // with the ownership the container sees (idmapped when the config asks for
 // it, over idmapped layers for an overlay).
@@ -71,7 +71,17 @@ func reachable(inner *specs.Spec, l layout, stateDir string, cfg []byte, kvm boo
 	// directory for it here is an earlier create's of the same id, killed
 	// before its state recorded what it made.
 	sweepStale(base)
-	if err := os.Mkdir(base, 0o711); err != nil {
+	if err := os.Mkdir(base, 0o700); err != nil {
+		return l, nil, fmt.Errorf("vm container: %w", err)
+	}
+	// Searchable by the container root's group alone: base holds the
+	// payload's rootfs and the exec socket's directory, and its name
+	// comes from the state directory, which any local user can derive
+	// from the id ps shows.
+	if err := os.Chown(base, 0, int(gid)); err != nil {
+		return l, nil, fmt.Errorf("vm container: %w", err)
+	}
+	if err := os.Chmod(base, 0o710); err != nil {
 		return l, nil, fmt.Errorf("vm container: %w", err)
 	}
 	// Mounts first, then files, then the directory: appended at the end

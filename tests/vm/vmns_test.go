@@ -15,6 +15,9 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/pkg/container"
+	"github.com/bulwark-sec/bulwark/pkg/vmcontainer"
 )
 
 // The tests below prove what is around the VM: QEMU as a container's init
@@ -247,6 +250,14 @@ func TestOCIVMUserNamespace(t *testing.T) {
 	var fst syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(bundle, "rootfs", "tmp", "written-in-guest"), &fst); err != nil || fst.Uid != 300000 || fst.Gid != 300000 {
 		t.Errorf("the guest root's file: %v, owner %d:%d; want 300000:300000", err, fst.Uid, fst.Gid)
+	}
+	// Another local user, who can derive the name of the directory the
+	// rootfs is bound in from the id, does not get through it.
+	shared := filepath.Join(vmcontainer.UsernsDir((&container.Runtime{Root: o.root}).StateDir(id)), "rootfs", "tmp", "written-in-guest")
+	peek := exec.Command("/bin/cat", shared)
+	peek.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	if out, err := peek.CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied") {
+		t.Errorf("another user read the guest's file through %s: %v %q", shared, err, out)
 	}
 	cg := memoryCgroup(t, st.Pid)
 	o.ok("kill", id, "KILL")
