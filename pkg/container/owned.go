@@ -176,12 +176,15 @@ func recordedGroup(path string) (pgid int, live bool, err error) {
 }
 
 // CollectGroups kills the recorded helper process groups
-// (OwnedProcessGroup: a user-mode network's keeper and relay) of the
-// containers under the root whose init is gone. Their keeper kills them
-// when the init ends; a keeper killed first leaves them to the next
-// delete, which may never come for a stopped container nobody removes.
-// It returns the ids of the containers whose groups it killed; a group
-// whose number now belongs to another process is never signalled.
+// (OwnedProcessGroup: a user-mode network's keeper, watcher and relay) of
+// the containers under the root whose init is gone and whose group still
+// has a process that is not a zombie. The keeper kills the relay when the
+// init ends, and the watcher kills it when the keeper dies, so a group is
+// left only where neither could act (both stopped, or the watcher killed
+// before the keeper); without this it would wait for a delete that may
+// never come for a stopped container nobody removes. It returns the ids of
+// the containers whose groups it killed; a group whose number now belongs
+// to another process is never signalled.
 func (r *Runtime) CollectGroups() ([]string, error) {
 	states, err := r.List()
 	if err != nil {
