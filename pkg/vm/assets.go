@@ -351,7 +351,7 @@ func modName(path string) string {
 // file. The name is a hash of the agent's bytes and the kernel's identity;
 // a link named after the inputs' stat (id-*) finds it again without
 // hashing the binary on every boot. Cache files are then pruned by age
-// and total size (pruneInitramfs).
+// and total size (pruneInitramfs), links by number (pruneLinks).
 func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
 	if err := checkStatic(agent); err != nil {
 		return "", err
@@ -386,6 +386,7 @@ func initramfs(agent string, k *Kernel, cacheDir string) (string, error) {
 	}
 	link(id, name)
 	pruneInitramfs(cacheDir, out, CacheMaxAge, CacheMaxBytes)
+	pruneLinks(cacheDir, id, CacheMaxLinks)
 	return out, nil
 }
 
@@ -485,6 +486,13 @@ var (
 	CacheMaxBytes int64 = 160 << 20
 )
 
+// CacheMaxLinks bounds the id-* links. Each build of the binary makes
+// one, and while a file with the same bytes stays in use its links would
+// stay with it: a test session made dozens an hour. A link only spares a
+// boot the hashing of its binary, and no VM uses one once it has its file,
+// so losing one costs at most one hash on that binary's next boot.
+var CacheMaxLinks = 16
+
 // touch marks a cache file used now (pruning goes by last use).
 func touch(path string) {
 	now := time.Now()
@@ -552,5 +560,43 @@ func pruneInitramfs(dir, keep string, age time.Duration, maxBytes int64) {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			_ = os.Remove(p)
 		}
+	}
+}
+
+// pruneLinks keeps the n newest id-* links in dir (by when they were
+// made), keep among them whatever its age, and removes the others.
+func pruneLinks(dir, keep string, n int) {
+	es, _ := os.ReadDir(dir)
+	type lnk struct {
+		path string
+		made time.Time
+	}
+	var links []lnk
+	for _, e := range es {
+		p := filepath.Join(dir, e.Name())
+		if !strings.HasPrefix(e.Name(), "id-") || e.Type()&os.ModeSymlink == 0 || p == keep {
+			continue
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		links = append(links, lnk{p, fi.ModTime()})
+	}
+	if keep != "" {
+		n-- // keep is one of the n
+	}
+	n = max(n, 0)
+	if len(links) <= n {
+		return
+	}
+	sort.Slice(links, func(i, j int) bool {
+		if !links[i].made.Equal(links[j].made) {
+			return links[i].made.After(links[j].made)
+		}
+		return links[i].path > links[j].path
+	})
+	for _, l := range links[n:] {
+		_ = os.Remove(l.path)
 	}
 }

@@ -324,6 +324,61 @@ func TestInitramfsPruneBoundsAgeAndSize(t *testing.T) {
 	}
 }
 
+// TestInitramfsLinksAreBounded: each build of the binary makes an id-*
+// link to a file that may stay in use for long; only the newest links
+// stay, and the one just made whatever its age. Cache files and anything
+// that is not a link are not the links' prune's to remove.
+func TestInitramfsLinksAreBounded(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		n     int
+		links []string // oldest first; keep is "id-keep", made first
+		want  []string
+	}{
+		{"under the bound", 4, []string{"id-keep", "id-a", "id-b"}, []string{"id-keep", "id-a", "id-b"}},
+		{"at the bound", 3, []string{"id-keep", "id-a", "id-b"}, []string{"id-keep", "id-a", "id-b"}},
+		{"the oldest go, keep stays", 3, []string{"id-keep", "id-a", "id-b", "id-c", "id-d"}, []string{"id-keep", "id-c", "id-d"}},
+		{"a bound of one keeps keep alone", 1, []string{"id-keep", "id-a", "id-b"}, []string{"id-keep"}},
+		{"a bound of zero still keeps keep", 0, []string{"id-keep", "id-a"}, []string{"id-keep"}},
+		{"a stale temp link counts as a link", 2, []string{"id-keep", "id-x.tmp-1", "id-a"}, []string{"id-keep", "id-a"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			const target = "initramfs--x.cpio"
+			others := []string{target, "id-not-a-link", "vmlinux-6.1-abc"}
+			for _, f := range others {
+				if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			made := time.Now().Add(-time.Hour)
+			for i, l := range c.links {
+				p := filepath.Join(dir, l)
+				if err := os.Symlink(target, p); err != nil {
+					t.Fatal(err)
+				}
+				ts := []unix.Timespec{unix.NsecToTimespec(made.Add(time.Duration(i) * time.Minute).UnixNano())}
+				ts = append(ts, ts[0])
+				if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pruneLinks(dir, filepath.Join(dir, "id-keep"), c.n)
+			for _, l := range c.links {
+				_, err := os.Lstat(filepath.Join(dir, l))
+				if want := slices.Contains(c.want, l); (err == nil) != want {
+					t.Errorf("link %s: exists=%v, want %v", l, err == nil, want)
+				}
+			}
+			for _, f := range others {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Errorf("%s: %v; only links are pruned here", f, err)
+				}
+			}
+		})
+	}
+}
+
 // TestExitReportSurvivesQEMUEndingFirst: the agent reports the payload's
 // status and powers the guest off; on a loaded host QEMU can be gone
 // before the host has read the report. The report is in the port's
