@@ -15,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 out=${1:-bin/bulwark}
-flags=(-tags osusergo,netgo -ldflags '-linkmode=external -extldflags=-static')
+# The commit `bulwark --version` prints (Docker's `docker info` shows it).
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || true)
+if [ -n "$commit" ] && ! git diff --quiet HEAD 2>/dev/null; then commit+=-dirty; fi
+flags=(-tags osusergo,netgo -ldflags "-linkmode=external -extldflags=-static${commit:+ -X main.gitCommit=$commit}")
 go build "${flags[@]}" -o "$out" ./cmd/bulwark
 exec go build "${flags[@]}" -o "$out-tools" ./cmd/bulwark-tools

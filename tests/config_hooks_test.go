@@ -165,6 +165,39 @@ func TestConfigFailingCreateRuntimeHookFailsCreateAndLeavesNothing(t *testing.T)
 	}
 }
 
+// TestFailingHookIsNamedInRuncsWords: a failing hook of any kind that
+// stops the container fails `run` with runc's "error running KIND hook #N:"
+// (scripts and runc's own suite match it), then the hook's path.
+func TestFailingHookIsNamedInRuncsWords(t *testing.T) {
+	e := newEnv(t)
+	pair := []specs.Hook{{Path: "/bin/true"}, {Path: "/bin/false"}}
+	for _, tc := range []struct {
+		kind string
+		set  func(h *specs.Hooks)
+	}{
+		//lint:ignore SA1019 prestart is deprecated but engines still use it
+		{"prestart", func(h *specs.Hooks) { h.Prestart = pair }},
+		{"createRuntime", func(h *specs.Hooks) { h.CreateRuntime = pair }},
+		{"createContainer", func(h *specs.Hooks) { h.CreateContainer = pair }},
+		{"startContainer", func(h *specs.Hooks) { h.StartContainer = pair }},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+				s.Process.Args = []string{"echo", "payload-ran"}
+				s.Hooks = &specs.Hooks{}
+				tc.set(s.Hooks)
+			})
+			id := e.id()
+			r := e.bw("run", "-b", bundle, id)
+			want := "error running " + tc.kind + " hook #1: /bin/false"
+			if r.code == 0 || !strings.Contains(r.stderr, want) || strings.Contains(r.stdout, "payload-ran") {
+				t.Fatalf("run with a failing %s hook: want a failure naming %q and no payload, got %v", tc.kind, want, r)
+			}
+			e.bw("delete", "-f", id)
+		})
+	}
+}
+
 func hookScript(script string) specs.Hook {
 	return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", script}}
 }
@@ -215,11 +248,11 @@ func TestFailingPoststartAndPoststopHooksDoNotStopTheRest(t *testing.T) {
 	})
 	id := e.id()
 	e.mustOK("create", "-b", bundle, id)
-	if r := e.bw("start", id); r.code != 0 || !strings.Contains(r.stderr, "poststart hook [0] /bin/false") {
+	if r := e.bw("start", id); r.code != 0 || !strings.Contains(r.stderr, "error running poststart hook #0: /bin/false") {
 		t.Fatalf("start with a failing poststart hook: %v", r)
 	}
 	waitStatus(t, e, id, "stopped")
-	if r := e.bw("delete", id); r.code != 0 || !strings.Contains(r.stderr, "poststop hook [0] /bin/false") {
+	if r := e.bw("delete", id); r.code != 0 || !strings.Contains(r.stderr, "error running poststop hook #0: /bin/false") {
 		t.Fatalf("delete with a failing poststop hook: %v", r)
 	}
 	for _, f := range []string{post, stop} {

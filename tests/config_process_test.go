@@ -107,6 +107,27 @@ func TestConfigCapabilitySetsAreExact(t *testing.T) {
 	}
 }
 
+// TestAmbientCapabilityNotInheritableIsLeftOutWithAWarning: an ambient
+// capability that is not both permitted and inheritable cannot be raised;
+// the container runs without it and the runtime says so in runc's words.
+func TestAmbientCapabilityNotInheritableIsLeftOutWithAWarning(t *testing.T) {
+	e := newEnv(t)
+	kill := []string{"CAP_KILL"}
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: kill, Effective: kill, Permitted: kill,
+			Inheritable: kill, Ambient: []string{"CAP_KILL", "CAP_CHOWN"}}
+		s.Process.Args = []string{"grep", "CapAmb", "/proc/self/status"}
+	})
+	r := e.bw("run", "-b", bundle, e.id())
+	// CAP_KILL is 5: 0x20.
+	if r.code != 0 || !strings.Contains(r.stdout, "0000000000000020") {
+		t.Fatalf("run: want CapAmb 0x20 (CAP_KILL alone), got %v", r)
+	}
+	if !strings.Contains(r.stderr, "can't raise ambient capability CAP_CHOWN: ") || strings.Contains(r.stderr, "capability CAP_KILL") {
+		t.Fatalf("want a warning about CAP_CHOWN alone, got stderr %q", r.stderr)
+	}
+}
+
 func TestConfigNoNewPrivilegesIsSetOnlyWhenAsked(t *testing.T) {
 	e := newEnv(t)
 	for _, nnp := range []bool{true, false} {
@@ -215,9 +236,10 @@ func haveCap(t *testing.T, n uint) bool {
 	return false
 }
 
-// TestConfigHomeComesFromTheImagesPasswd: a config without HOME gets the
-// process user's home from the rootfs's /etc/passwd, or "/" for a user it
-// does not list, as runc does; a HOME in the config is kept. exec too.
+// TestConfigHomeComesFromTheImagesPasswd: a config without HOME, or with
+// an empty one, gets the process user's home from the rootfs's /etc/passwd,
+// or "/" for a user it does not list, as runc does; a HOME in the config is
+// kept. exec too.
 func TestConfigHomeComesFromTheImagesPasswd(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
@@ -230,6 +252,8 @@ func TestConfigHomeComesFromTheImagesPasswd(t *testing.T) {
 		{"app (1000)", 1000, nil, "/home/app"},
 		{"a uid the image does not list", 4242, nil, "/"},
 		{"HOME from the config", 1000, []string{"HOME=/srv"}, "/srv"},
+		{"an empty HOME is none", 0, []string{"HOME="}, "/root"},
+		{"the last HOME empty", 0, []string{"HOME=/srv", "HOME="}, "/root"},
 	} {
 		r := e.runIn(func(s *specs.Spec) {
 			s.Process.User = specs.User{UID: tc.uid, GID: tc.uid}
@@ -341,5 +365,28 @@ func TestNofileWithoutAConfigLimitIsTheRuntimes(t *testing.T) {
 		if want := fmt.Sprintf("321\n%d\n", hard.Max); err != nil || string(out) != want {
 			t.Errorf("startContainer hooks %v: %q, %v; want %q", hooks, out, err, want)
 		}
+	}
+}
+
+// TestConfigEnvGivesEachVariableOnce: a variable the config names twice
+// reaches the process once, with its last value, as runc hands it over
+// (Docker's links and -e overrides rely on it), in run and in exec.
+func TestConfigEnvGivesEachVariableOnce(t *testing.T) {
+	e := newEnv(t)
+	env := []string{"PATH=/usr/bin:/bin", "ONE=two", "TWO=2", "ONE=", "TWO=3"}
+	want := "PATH=/usr/bin:/bin\nONE=\nTWO=3\nHOME=/root\n"
+	r := e.runIn(func(s *specs.Spec) { s.Process.Env = env }, "env")
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("run: want env %q, got %v", want, r)
+	}
+	id, _ := e.detached(nil)
+	args := []string{"exec"}
+	for _, v := range env {
+		args = append(args, "--env", v)
+	}
+	r = e.bw(append(args, id, "env")...)
+	if r.code != 0 || strings.Count(r.stdout, "ONE=") != 1 || strings.Count(r.stdout, "TWO=") != 1 ||
+		!strings.Contains(r.stdout, "\nONE=\n") || !strings.Contains(r.stdout, "\nTWO=3\n") {
+		t.Errorf("exec: want ONE and TWO once each (ONE=, TWO=3), got %v", r)
 	}
 }

@@ -46,6 +46,26 @@ func TestRuncCLIDetailsScriptsRelyOn(t *testing.T) {
 	}
 }
 
+// TestVersionPrintsRuncsLines: --version and -v print runc's shape, the
+// name and version, then "commit:", "spec:" (the runtime-spec version),
+// "go:" and "libseccomp:"; Docker's `docker info` reads the commit line.
+func TestVersionPrintsRuncsLines(t *testing.T) {
+	e := newEnv(t)
+	for _, flag := range []string{"--version", "-v"} {
+		out := e.mustOK(flag)
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		want := []string{"bulwark version ", "commit: ", "spec: " + specs.Version, "go: go", "libseccomp: "}
+		if len(lines) != len(want) {
+			t.Fatalf("%s printed %q, want %d lines", flag, out, len(want))
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(lines[i], w) || len(lines[i]) == len(w) && !strings.HasSuffix(w, specs.Version) {
+				t.Errorf("%s line %d = %q, want it to start with %q and carry a value", flag, i, lines[i], w)
+			}
+		}
+	}
+}
+
 // `--root DIR list` with a DIR that does not exist is an error, as in runc:
 // a mistyped --root must not read as "no containers".
 func TestListOfAMissingRootIsAnError(t *testing.T) {

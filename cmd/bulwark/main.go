@@ -70,6 +70,7 @@ func main() {
 		containerinit.Init()
 		os.Exit(1)
 	}
+	cli.VersionPrinter = printVersion
 	app := newApp(os.Args)
 	if isUserRun(app, os.Args) {
 		useUserRun(app)

@@ -57,7 +57,7 @@ func Run(kind string, hs []specs.Hook, st *specs.State) error {
 	}
 	for i, h := range hs {
 		if err := runOne(h, state); err != nil {
-			return fmt.Errorf("%s hook [%d] %s: %w", kind, i, h.Path, err)
+			return hookError(kind, i, h.Path, err)
 		}
 	}
 	return nil
@@ -77,10 +77,17 @@ func RunAll(kind string, hs []specs.Hook, st *specs.State) error {
 	var errs []error
 	for i, h := range hs {
 		if err := runOne(h, state); err != nil {
-			errs = append(errs, fmt.Errorf("%s hook [%d] %s: %w", kind, i, h.Path, err))
+			errs = append(errs, hookError(kind, i, h.Path, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// hookError names the failed hook in runc's words ("error running
+// prestart hook #1:", which scripts and runc's own tests match), then its
+// path and what went wrong.
+func hookError(kind string, i int, path string, err error) error {
+	return fmt.Errorf("error running %s hook #%d: %s: %w", kind, i, path, err)
 }
 
 func runOne(h specs.Hook, state []byte) error {

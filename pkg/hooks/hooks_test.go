@@ -132,7 +132,7 @@ func TestRunFailureStopsAndNamesHook(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run succeeded although hook [1] exits 3")
 	}
-	want := "prestart hook [1] " + fail + ": exit status 3: boom: cannot configure network"
+	want := "error running prestart hook #1: " + fail + ": exit status 3: boom: cannot configure network"
 	if err.Error() != want {
 		t.Fatalf("error = %q\nwant    %q", err, want)
 	}
@@ -156,7 +156,7 @@ func TestRunAllRunsTheRestAfterAFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("RunAll succeeded although hooks [0] and [1] fail")
 	}
-	for _, want := range []string{"poststart hook [0] " + fail + ": exit status 1: first failure", "poststart hook [1] " + fail2 + ": exit status 2: second failure"} {
+	for _, want := range []string{"error running poststart hook #0: " + fail + ": exit status 1: first failure", "error running poststart hook #1: " + fail2 + ": exit status 2: second failure"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error = %q, want it to contain %q", err, want)
 		}
@@ -177,7 +177,7 @@ func TestRunInvalidHooks(t *testing.T) {
 		hook    specs.Hook
 		wantErr string
 	}{
-		{"relative path", specs.Hook{Path: "ok.sh"}, "poststop hook [0] ok.sh: path must be absolute"},
+		{"relative path", specs.Hook{Path: "ok.sh"}, "error running poststop hook #0: ok.sh: path must be absolute"},
 		{"zero timeout", specs.Hook{Path: ok, Timeout: intp(0)}, "timeout must be greater than zero, got 0"},
 		{"negative timeout", specs.Hook{Path: ok, Timeout: intp(-5)}, "got -5"},
 		{"missing binary", specs.Hook{Path: filepath.Join(dir, "nope")}, "starting hook: fork/exec " + filepath.Join(dir, "nope") + ": no such file or directory"},
@@ -246,7 +246,7 @@ func TestRunTimeoutKillsProcessGroup(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "timeout (1s)") {
 		t.Fatalf("error = %v, want ErrTimeout mentioning the 1s timeout", err)
 	}
-	if !strings.HasPrefix(err.Error(), "createContainer hook [0] "+h+": ") || !strings.Contains(err.Error(), "slow hook waiting") {
+	if !strings.HasPrefix(err.Error(), "error running createContainer hook #0: "+h+": ") || !strings.Contains(err.Error(), "slow hook waiting") {
 		t.Fatalf("error does not name the hook or carry its stderr: %v", err)
 	}
 	pid := readPid(t, pidFile)

@@ -313,6 +313,14 @@ func (v *validator) capabilities(c *specs.LinuxCapabilities) error {
 			return fieldErr(f, "unknown capability %s (see capabilities(7) or `bulwark features`)", truncQuote(name))
 		}
 	}
+	// The kernel raises an ambient capability only when it is both permitted
+	// and inheritable; the init leaves the others out, and says so here as
+	// runc does (in runc's words, which its own tests match).
+	for i, name := range c.Ambient {
+		if !slices.Contains(c.Permitted, name) || !slices.Contains(c.Inheritable, name) {
+			v.warn("process.capabilities.ambient[%d]: can't raise ambient capability %s: it is not in both process.capabilities.permitted and inheritable; running without it", i, name)
+		}
+	}
 	return nil
 }
 

@@ -432,6 +432,9 @@ func TestValidateWarnings(t *testing.T) {
 		{"bind mount with tmpfs options", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Source: "/etc", Options: []string{"bind", "mode=755", "size=1k"}})
 		}, `options: filesystem-specific options "mode=755,size=1k" on a bind mount are ignored`},
+		{"ambient not inheritable", func(s *specs.Spec) {
+			s.Process.Capabilities = &specs.LinuxCapabilities{Permitted: []string{"CAP_KILL"}, Inheritable: []string{"CAP_KILL"}, Ambient: []string{"CAP_KILL", "CAP_CHOWN"}}
+		}, `process.capabilities.ambient[1]: can't raise ambient capability CAP_CHOWN: `},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -183,21 +184,54 @@ func OpenInRoot(rootfs, rel string) (*os.File, error) {
 	return regular(os.NewFile(uintptr(fd), rootfs+"/"+rel))
 }
 
-// WithHome returns env with HOME set, as runc does, when it has none: git's
-// global config, the Go toolchain and pip refuse to run without it. The
-// value is the home directory of uid in /etc/passwd, or "/" when it has no
-// entry (or no readable file). Callers run it after pivot_root (the
-// container's init, the VM agent once the rootfs is its root), so the
-// image's file is read and a symlink in it resolves inside the container.
+// WithHome returns env as the process gets it, as runc gives it: each
+// variable once, with its last value, at the place of its last mention (the
+// rule of Go's os/exec, so "ONE=two ONE=" leaves ONE empty), and HOME set
+// when it has none or an empty one: git's global config, the Go toolchain
+// and pip refuse to run without it, and Docker passes HOME= for a user who
+// unset it. The value is the home directory of uid in /etc/passwd, or "/"
+// when it has no entry (or no readable file). Callers run it after
+// pivot_root (the container's init, the VM agent once the rootfs is its
+// root), so the image's file is read and a symlink in it resolves inside
+// the container. The caller's slice is never written through.
 func WithHome(env []string, uid uint32) []string {
-	for _, e := range env {
-		if strings.HasPrefix(e, "HOME=") {
-			return env
+	env = dedupEnv(env)
+	hasHome := false
+	for i, e := range env {
+		if e == "HOME=" {
+			env = slices.Delete(env, i, i+1)
+			break
 		}
+		if strings.HasPrefix(e, "HOME=") {
+			hasHome = true
+			break
+		}
+	}
+	if hasHome {
+		return env
 	}
 	home := "/"
 	if u, err := UserByUID("/etc/passwd", uid); err == nil && strings.HasPrefix(u.Home, "/") {
 		home = u.Home
 	}
-	return append(env[:len(env):len(env)], "HOME="+home)
+	return append(env, "HOME="+home)
+}
+
+// dedupEnv returns a copy of env with each NAME= kept once: its last
+// entry, where that entry stands. Entries without "=" are kept as they are.
+func dedupEnv(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	seen := make(map[string]bool, len(env))
+	for i := len(env) - 1; i >= 0; i-- {
+		name, _, ok := strings.Cut(env[i], "=")
+		if ok {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+		}
+		out = append(out, env[i])
+	}
+	slices.Reverse(out)
+	return out
 }

@@ -143,12 +143,12 @@ func TestWithHomeKeepsAGivenHome(t *testing.T) {
 		want string
 	}{
 		{[]string{"PATH=/bin", "HOME=/srv"}, "HOME=/srv"},
-		{[]string{"HOME="}, "HOME="},
+		{[]string{"HOME=", "HOME=/srv"}, "HOME=/srv"},
 	}
 	for _, tc := range tests {
 		got := WithHome(tc.env, 0)
-		if len(got) != len(tc.env) || !slices.Contains(got, tc.want) {
-			t.Errorf("WithHome(%q) = %q, want it unchanged", tc.env, got)
+		if !slices.Contains(got, tc.want) {
+			t.Errorf("WithHome(%q) = %q, want %q kept", tc.env, got, tc.want)
 		}
 	}
 	// Without HOME one is added, whatever the host's /etc/passwd says,
@@ -161,5 +161,31 @@ func TestWithHomeKeepsAGivenHome(t *testing.T) {
 	}
 	if got2 := append(env, "X=1"); got2[1] != "X=1" || got[1] == "X=1" {
 		t.Errorf("WithHome shares the caller's backing array: %q", got)
+	}
+}
+
+// The environment as runc hands it to the process: one entry per name, the
+// last value where it was last given, and an empty HOME taken as none.
+func TestWithHomeGivesEachVariableOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"last value wins", []string{"ONE=two", "ONE=three", "HOME=/h"}, []string{"ONE=three", "HOME=/h"}},
+		{"an empty value is a value", []string{"ONE=two", "ONE=", "PATH=/bin", "HOME=/h"}, []string{"ONE=", "PATH=/bin", "HOME=/h"}},
+		{"at the place of the last mention", []string{"A=1", "B=2", "A=3", "HOME=/h"}, []string{"B=2", "A=3", "HOME=/h"}},
+		{"empty HOME is replaced", []string{"HOME=", "PATH=/bin"}, []string{"PATH=/bin", "HOME=/"}},
+		{"the last HOME empty", []string{"HOME=/override", "HOME="}, []string{"HOME=/"}},
+		{"no HOME", []string{"PATH=/bin"}, []string{"PATH=/bin", "HOME=/"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A uid with no entry: the host's /etc/passwd decides nothing.
+			got := WithHome(tc.env, 4294967294)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("WithHome(%q) = %q, want %q", tc.env, got, tc.want)
+			}
+		})
 	}
 }
