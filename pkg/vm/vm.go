@@ -83,7 +83,7 @@ type Options struct {
 	AgentRoot string
 	// MemoryMiB, when set, is the guest's RAM instead of memoryMiB's.
 	MemoryMiB int64
-	// Dir, when set, is the run's directory (sockets, console log),
+	// Dir, when set, is the run's directory (sockets),
 	// kept by its owner; "" makes and removes one under $TMPDIR.
 	Dir string
 	// SessionIn carries exec'd processes' frames (vmproto.Session) to
@@ -149,18 +149,20 @@ func Run(o *Options) (int, error) {
 }
 
 type machine struct {
-	o        *Options
-	dir      string
-	qemu     *exec.Cmd
-	fsd      *exec.Cmd
-	conn     *vmproto.Conn
-	sock     *os.File
-	qerr     bytes.Buffer
-	qdone    chan struct{}
-	roMount  string
-	keepDir  bool
-	seccomp  []byte // the spec's filter, compiled for the agent
-	stopOnce sync.Once
+	o         *Options
+	dir       string
+	qemu      *exec.Cmd
+	fsd       *exec.Cmd
+	conn      *vmproto.Conn
+	sock      *os.File
+	qerr      *tail    // QEMU's and virtiofsd's stderr, bounded
+	console   *tail    // the end of the guest's serial console
+	conTheirs *os.File // QEMU's end of the console
+	qdone     chan struct{}
+	roMount   string
+	keepDir   bool
+	seccomp   []byte // the spec's filter, compiled for the agent
+	stopOnce  sync.Once
 }
 
 func lookup(name, def string) string {
@@ -240,7 +242,7 @@ func start(o *Options) (_ *machine, err error) {
 	}
 	o.mark("assets")
 
-	v := &machine{o: o, qdone: make(chan struct{}), seccomp: bpf}
+	v := &machine{o: o, qdone: make(chan struct{}), seccomp: bpf, qerr: newTail(maxQEMUErr), console: newTail(maxConsole)}
 	defer func() {
 		if err != nil {
 			v.stop()
@@ -288,7 +290,7 @@ func start(o *Options) (_ *machine, err error) {
 		sock := filepath.Join(v.dir, "fs.sock")
 		v.fsd = exec.Command(virtiofsd, "--socket-path="+sock, "-o", "source="+src, "-o", "cache=none", "-o", "sandbox=namespace", "-o", "log_level=err")
 		v.fsd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		v.fsd.Stderr = &v.qerr
+		v.fsd.Stderr = v.qerr
 		if err := v.fsd.Start(); err != nil {
 			return nil, fmt.Errorf("vm: starting %s: %w", virtiofsd, err)
 		}
@@ -311,6 +313,10 @@ func start(o *Options) (_ *machine, err error) {
 		}
 	}
 
+	if err := v.consoleReader(); err != nil {
+		return nil, err
+	}
+	defer v.conTheirs.Close()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -369,7 +375,10 @@ func start(o *Options) (_ *machine, err error) {
 		// fork or exec, no scheduler or resource changes, so that a
 		// guest escaping into QEMU's device models gets less of the host.
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-		"-serial", "file:" + filepath.Join(v.dir, "console.log"),
+		// The console goes to this process, which keeps its end in
+		// memory: a file would grow on the host's disk as fast as a
+		// hostile guest writes to its serial port.
+		"-chardev", fmt.Sprintf("socket,id=console,fd=%d", 4+len(o.Taps)), "-serial", "chardev:console",
 		"-kernel", kernel, "-append", cmdline,
 		"-chardev", "socket,id=agent,fd=3",
 		"-device", "virtio-serial-" + dev, "-device", "virtserialport,chardev=agent,name=" + vmproto.PortName,
@@ -438,7 +447,13 @@ func Filter(o *Options) ([]byte, error) {
 func (v *machine) startQEMU(cmd *exec.Cmd, theirs *os.File) error {
 	v.qemu = cmd
 	v.qemu.ExtraFiles = append([]*os.File{theirs}, v.o.Taps...)
-	v.qemu.Stderr = &v.qerr
+	if v.conTheirs != nil {
+		v.qemu.ExtraFiles = append(v.qemu.ExtraFiles, v.conTheirs)
+	}
+	if v.qerr == nil {
+		v.qerr = newTail(maxQEMUErr)
+	}
+	v.qemu.Stderr = v.qerr
 	v.qemu.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := v.qemu.Start(); err != nil {
 		return fmt.Errorf("vm: starting %s: %w", cmd.Path, err)
@@ -685,19 +700,49 @@ func (v *machine) died(when string, err error) error {
 	if msg == "" {
 		msg = "QEMU: " + fmt.Sprint(v.qemu.ProcessState)
 	}
-	tail := consoleTail(filepath.Join(v.dir, "console.log"), 12)
-	if tail != "" {
+	if tail := lastLines(v.console, 12); tail != "" {
 		msg += "\nguest console:\n" + tail
 	}
 	return fmt.Errorf("%w (%s: %v): %s", ErrAgent, when, err, msg)
 }
 
-func consoleTail(path string, n int) string {
-	b, err := os.ReadFile(path)
+// Bounds on what the host keeps of the guest's console and of QEMU's
+// stderr: enough for the end of a panic and QEMU's own error.
+const (
+	maxConsole = 64 << 10
+	maxQEMUErr = 64 << 10
+)
+
+// consoleReader makes the socket QEMU writes the guest's serial console
+// to and keeps its end in v.console (with $BULWARK_VM_DEBUG=1, all of it
+// in console.log in the run directory too).
+func (v *machine) consoleReader() error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return err
+	}
+	ours := os.NewFile(uintptr(fds[0]), "console")
+	v.conTheirs = os.NewFile(uintptr(fds[1]), "console-qemu")
+	var w io.Writer = v.console
+	if os.Getenv("BULWARK_VM_DEBUG") == "1" {
+		if f, err := os.Create(filepath.Join(v.dir, "console.log")); err == nil {
+			w = io.MultiWriter(v.console, f)
+			defer func() { go func() { <-v.qdone; f.Close() }() }()
+		}
+	}
+	go func() {
+		// Ends when QEMU, the only other holder, has exited.
+		_, _ = io.Copy(w, ours)
+		ours.Close()
+	}()
+	return nil
+}
+
+func lastLines(t *tail, n int) string {
+	if t == nil {
 		return ""
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	lines := strings.Split(strings.TrimSpace(t.String()), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -523,3 +523,30 @@ func TestNinepRootOnlyForAKernelThatMountsIt(t *testing.T) {
 		}
 	}
 }
+
+// TestTailKeepsOnlyTheEnd: however much a guest writes to its console,
+// the host keeps the last bytes only.
+func TestTailKeepsOnlyTheEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"under the bound", []string{"ab", "cd"}, "abcd"},
+		{"spills over", []string{"abc", "def"}, "cdef"},
+		{"one write past the bound", []string{"x", "0123456789"}, "6789"},
+		{"exactly the bound", []string{"wxyz"}, "wxyz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := newTail(4)
+			for _, w := range tc.writes {
+				if n, err := tl.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			if got := tl.String(); got != tc.want {
+				t.Errorf("kept %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

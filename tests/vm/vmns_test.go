@@ -429,3 +429,41 @@ func TestIsolationVMReadOnlyRootfsWithoutMountPoints(t *testing.T) {
 	}
 	requireVMClean(t, before)
 }
+
+// TestOCIVMGuestConsoleFloodStaysOffTheHostDisk: a guest that owns its
+// kernel writes to its serial console without end. The console's bytes
+// must not pile up on the host's disk (the run directory is on the state
+// root's filesystem, outside any quota or memory limit of the container);
+// the host keeps only a bounded tail in memory for its error reports.
+func TestOCIVMGuestConsoleFloodStaysOffTheHostDisk(t *testing.T) {
+	needVM(t)
+	o := ociRuntime{t: t, bin: isolationBinary(t), root: t.TempDir()}
+	const flood = 2 << 20
+	bundle := vmBundle(t, func(s *specs.Spec) {
+		// ttyS0 (4:64) is the guest's console; the payload makes a node
+		// for it on a tmpfs of its own, as a guest root can.
+		s.Process.Args = []string{"sh", "-c", fmt.Sprintf("mknod /mnt/s c 4 64 && head -c %d /dev/zero > /mnt/s; echo wrote=$?; sleep 600", flood)}
+		s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_MKNOD")
+		s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_MKNOD")
+		s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, "CAP_MKNOD")
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs"})
+	})
+	const id = "vm-console-flood"
+	lines := o.createAttached(id, bundle)
+	o.ok("start", id)
+	waitLine(t, lines, "wrote=0", 600*time.Second)
+	run := filepath.Join((&container.Runtime{Root: o.root}).StateDir(id), vmcontainer.Dir, "run")
+	var total int64
+	_ = filepath.Walk(run+"/", func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	if total >= flood/2 {
+		t.Errorf("the guest's %d console bytes put %d bytes in the run directory %s on the host's disk", flood, total, run)
+	}
+	o.ok("kill", id, "KILL")
+	o.waitStatus(id, specs.StateStopped, 60*time.Second)
+	o.ok("delete", id)
+}
