@@ -6,8 +6,10 @@
 // Threat: the guest is where hostile code runs, so everything the host
 // reads from this port is input from the attacker's side of the wall. A
 // frame is bounded (MaxFrame) before it is allocated, unknown kinds are an
-// error, and the host only ever copies payload bytes to the person's
-// stdout/stderr: no frame names a host path or makes the host act.
+// error, and the host copies payload bytes to the person's stdout/stderr:
+// no frame names a host path. The one request the host acts on is a DNS
+// query (KindDNS), which names a nameserver only by its index in the list
+// the host sent (pkg/vmdns bounds the rest).
 package vmproto
 
 import (
@@ -72,6 +74,11 @@ const (
 	// the answer ends the session.
 	KindProcs byte = 'P'
 	KindMark  byte = 'T' // guest -> host: a boot step reached: 8 bytes of guest CLOCK_BOOTTIME (ns), then its name
+	// KindDNS carries one DNS message, both ways (DNSFrame): guest ->
+	// host a query the agent took on one of Config.DNS's addresses in
+	// the guest, host -> guest the nameserver's answer to it, or an
+	// empty message when there is none (the agent answers SERVFAIL).
+	KindDNS byte = 'N'
 )
 
 // Session wraps an exec'd process's frame for KindSession.
@@ -139,6 +146,83 @@ type Config struct {
 	// NICs are the container's network interfaces the guest gets, one
 	// virtio-net device each, in QEMU's order; none: only loopback.
 	NICs []NIC `json:"nics,omitempty"`
+	// DNS are the loopback nameservers of the container's resolv.conf
+	// (Docker's 127.0.0.11, a host's 127.0.0.53 under --network host),
+	// which the guest's own loopback cannot serve: the agent listens on
+	// each of them, port 53, and forwards what it gets to the host
+	// (KindDNS) naming the server by its index here.
+	DNS []string `json:"dns,omitempty"`
+}
+
+// MaxNameservers is how many nameservers a resolv.conf names that a
+// resolver uses (glibc's and musl's MAXNS).
+const MaxNameservers = 3
+
+// CheckDNS reports the first of Config.DNS that is not a loopback
+// address, or one too many.
+func CheckDNS(servers []string) error {
+	if len(servers) > MaxNameservers {
+		return fmt.Errorf("%w: %d nameservers (at most %d)", ErrFrame, len(servers), MaxNameservers)
+	}
+	for _, s := range servers {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.IsLoopback() || a.Zone() != "" {
+			return fmt.Errorf("%w: dns %q: not a loopback address", ErrFrame, s)
+		}
+	}
+	return nil
+}
+
+// MaxDNSMessage bounds a DNS message: UDP's datagram and TCP's 16-bit
+// length prefix allow no more.
+const MaxDNSMessage = 65535
+
+// dnsHeader is a DNS frame's header: id, server, transport.
+const dnsHeader = 6
+
+// DNS transports: how the query reached the agent, and so how the host
+// asks the nameserver (a client that got a truncated answer over UDP
+// asks again over TCP, and must get the whole answer).
+const (
+	DNSUDP byte = 'u'
+	DNSTCP byte = 't'
+)
+
+// DNSFrame is KindDNS's payload: the agent's id for the query (the host
+// echoes it), the nameserver's index in Config.DNS, the transport, and
+// the DNS message itself.
+type DNSFrame struct {
+	ID        uint32
+	Server    int
+	Transport byte
+	Msg       []byte
+}
+
+// DNS encodes f for KindDNS.
+func DNS(f DNSFrame) []byte {
+	b := make([]byte, dnsHeader+len(f.Msg))
+	binary.BigEndian.PutUint32(b, f.ID)
+	b[4] = byte(f.Server)
+	b[5] = f.Transport
+	copy(b[dnsHeader:], f.Msg)
+	return b
+}
+
+// ParseDNS decodes KindDNS's payload. The message aliases b. Its bounds
+// are checked here; what the server index names is the reader's to
+// check against its own list.
+func ParseDNS(b []byte) (DNSFrame, error) {
+	if len(b) < dnsHeader {
+		return DNSFrame{}, fmt.Errorf("%w: dns frame of %d bytes", ErrFrame, len(b))
+	}
+	if len(b)-dnsHeader > MaxDNSMessage {
+		return DNSFrame{}, fmt.Errorf("%w: dns message of %d bytes (at most %d)", ErrFrame, len(b)-dnsHeader, MaxDNSMessage)
+	}
+	f := DNSFrame{ID: binary.BigEndian.Uint32(b), Server: int(b[4]), Transport: b[5], Msg: b[dnsHeader:]}
+	if f.Transport != DNSUDP && f.Transport != DNSTCP {
+		return DNSFrame{}, fmt.Errorf("%w: dns transport %#x", ErrFrame, f.Transport)
+	}
+	return f, nil
 }
 
 // NIC is one of the container's network interfaces, bridged into the

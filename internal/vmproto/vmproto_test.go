@@ -161,3 +161,45 @@ func TestConfigCarriesNICs(t *testing.T) {
 		}
 	}
 }
+
+func TestDNSFrames(t *testing.T) {
+	f := DNSFrame{ID: 0xdeadbeef, Server: 2, Transport: DNSTCP, Msg: []byte("0123456789ab")}
+	got, err := ParseDNS(DNS(f))
+	if err != nil || !reflect.DeepEqual(got, f) {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, f)
+	}
+	bad := map[string][]byte{
+		"header cut":    {0, 0, 0, 1, 0},
+		"transport":     DNS(DNSFrame{Transport: 'x'}),
+		"65536 bytes":   DNS(DNSFrame{Transport: DNSUDP, Msg: make([]byte, MaxDNSMessage+1)}),
+		"transport nul": DNS(DNSFrame{}),
+	}
+	for name, b := range bad {
+		if _, err := ParseDNS(b); !errors.Is(err, ErrFrame) {
+			t.Errorf("%s: %v, want ErrFrame", name, err)
+		}
+	}
+	if _, err := ParseDNS(DNS(DNSFrame{Transport: DNSUDP, Msg: make([]byte, MaxDNSMessage)})); err != nil {
+		t.Errorf("a 65535-byte message: %v", err)
+	}
+}
+
+func TestCheckDNS(t *testing.T) {
+	tests := []struct {
+		servers []string
+		ok      bool
+	}{
+		{nil, true},
+		{[]string{"127.0.0.11"}, true},
+		{[]string{"127.0.0.53", "::1"}, true},
+		{[]string{"10.0.0.1"}, false},
+		{[]string{"::1%lo"}, false},
+		{[]string{"localhost"}, false},
+		{[]string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}, false},
+	}
+	for _, tc := range tests {
+		if err := CheckDNS(tc.servers); (err == nil) != tc.ok {
+			t.Errorf("CheckDNS(%q) = %v, want ok=%v", tc.servers, err, tc.ok)
+		}
+	}
+}

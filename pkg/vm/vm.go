@@ -98,6 +98,10 @@ type Options struct {
 	// (seccomp.Compile): a VM container's monitor cannot write the host's
 	// cache, and compiling it there cost every run libseccomp's ~10 ms.
 	Seccomp []byte
+	// DNS, when set, serves the container's loopback nameservers to the
+	// guest (pkg/vmdns): the agent listens on DNS.Servers() and sends
+	// their queries here.
+	DNS DNSForwarder
 	// InContainer: QEMU runs as a container's init (pkg/vmcontainer),
 	// whose rootfs share is a read-only bind already when it must be.
 	InContainer bool
@@ -110,6 +114,15 @@ type Options struct {
 
 	t0      time.Time
 	qemuPid int // for the timing output's QEMU CPU time
+}
+
+// DNSForwarder answers the guest's DNS queries (vmproto.KindDNS frames).
+type DNSForwarder interface {
+	// Servers are the addresses the agent listens on (vmproto.Config.DNS).
+	Servers() []string
+	// Handle takes one query frame and must return at once; the answer
+	// frame goes to reply, from any goroutine.
+	Handle(frame []byte, reply func([]byte))
 }
 
 func (o *Options) mark(step string) { o.markGuest(step, 0) }
@@ -640,7 +653,11 @@ func (v *machine) wait() (int, error) {
 				ready = true
 				o.mark("agent")
 				v.dropReadonlyView()
-				cfg, err := json.Marshal(&vmproto.Config{Spec: o.Spec, FS: o.FS, Seccomp: v.seccomp, NICs: o.NICs})
+				var dns []string
+				if o.DNS != nil {
+					dns = o.DNS.Servers()
+				}
+				cfg, err := json.Marshal(&vmproto.Config{Spec: o.Spec, FS: o.FS, Seccomp: v.seccomp, NICs: o.NICs, DNS: dns})
 				if err != nil {
 					return -1, err
 				}
@@ -664,6 +681,11 @@ func (v *machine) wait() (int, error) {
 				if o.SessionOut != nil {
 					o.SessionOut(f.data)
 				}
+			case vmproto.KindDNS:
+				if o.DNS == nil {
+					return -1, fmt.Errorf("vm agent: unexpected frame %q", f.kind)
+				}
+				o.DNS.Handle(f.data, func(b []byte) { _ = v.conn.Write(vmproto.KindDNS, b) })
 			case vmproto.KindExit:
 				o.mark("exit")
 				return vmproto.ParseExit(f.data)

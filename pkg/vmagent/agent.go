@@ -38,6 +38,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/pty"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
+	"github.com/bulwark-sec/bulwark/pkg/vmdns"
 )
 
 // root is where the shared rootfs is mounted inside the guest.
@@ -145,12 +146,21 @@ func agent() int {
 	if err := setupNetwork(cfg.NICs); err != nil {
 		return fail(err)
 	}
+	// The container's loopback nameservers (Docker's 127.0.0.11) are
+	// served here, before anything of the payload's can ask them.
+	var dns *vmdns.Stub
+	if len(cfg.DNS) > 0 {
+		if dns, err = vmdns.Listen(cfg.DNS, vmdns.Port, func(b []byte) error { return c.Write(vmproto.KindDNS, b) }); err != nil {
+			return fail(err)
+		}
+		defer dns.Close()
+	}
 	m.mark("network")
 	if err := setupRoot(&cfg); err != nil {
 		return fail(err)
 	}
 	m.mark("rootfs")
-	code, err := child.run(c, &cfg)
+	code, err := child.run(c, &cfg, dns)
 	if err != nil {
 		return fail(err)
 	}
@@ -292,7 +302,7 @@ func spawnPayload() (*payloadProc, error) {
 
 // run hands the child its config, relays its stdio (and exec sessions)
 // until it exits and returns the shell-style status.
-func (p *payloadProc) run(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
+func (p *payloadProc) run(c *vmproto.Conn, cfg *vmproto.Config, dns *vmdns.Stub) (int, error) {
 	var copies sync.WaitGroup
 	var stdin io.WriteCloser = p.stdin
 	var slaveOpen *os.File
@@ -333,7 +343,7 @@ func (p *payloadProc) run(c *vmproto.Conn, cfg *vmproto.Config) (int, error) {
 		p.config.Close()
 	}()
 	ss := &sessions{c: c, base: cfg, procs: map[uint32]*session{}}
-	go relayInput(c, stdin, p.cmd.Process, ss)
+	go relayInput(c, stdin, p.cmd.Process, ss, dns)
 	err := p.cmd.Wait()
 	if slaveOpen != nil {
 		slaveOpen.Close()
@@ -470,9 +480,10 @@ func status(err error) (int, error) {
 	}
 }
 
-// relayInput feeds the payload's stdin, delivers signals and passes exec
-// sessions' frames on until the host closes the port.
-func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process, ss *sessions) {
+// relayInput feeds the payload's stdin, delivers signals, passes exec
+// sessions' frames on and the host's DNS answers to dns (nil: no
+// loopback nameserver to serve) until the host closes the port.
+func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process, ss *sessions, dns *vmdns.Stub) {
 	w := bufio.NewWriter(stdin)
 	for {
 		kind, data, err := c.Read()
@@ -495,6 +506,10 @@ func relayInput(c *vmproto.Conn, stdin io.WriteCloser, p *os.Process, ss *sessio
 			resizeTTY(stdin, data)
 		case vmproto.KindSession:
 			ss.handle(data)
+		case vmproto.KindDNS:
+			if dns != nil {
+				dns.Answer(data)
+			}
 		}
 	}
 }

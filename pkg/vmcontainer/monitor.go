@@ -13,6 +13,7 @@ import (
 	"github.com/bulwark-sec/bulwark/internal/rawtty"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 	"github.com/bulwark-sec/bulwark/pkg/vm"
+	"github.com/bulwark-sec/bulwark/pkg/vmdns"
 	"github.com/bulwark-sec/bulwark/pkg/vmnet"
 )
 
@@ -104,7 +105,19 @@ func monitor() (int, error) {
 	if c.AgentRoot {
 		initrd, agentRoot = "", inAgent
 	}
+	// A loopback nameserver (Docker's 127.0.0.11) is this namespace's,
+	// not the guest's: its queries come here and are asked from here.
+	// The list is read now, before the guest can write the file, and is
+	// all the forwarder will ever talk to. A resolv.conf that cannot be
+	// read gets no forwarding: the guest's resolver cannot read it either.
+	var dns vm.DNSForwarder
+	if ns, err := vmdns.ReadNameservers(inRootfs); err == nil && len(ns) > 0 {
+		f := vmdns.NewForwarder(ns)
+		defer f.Close()
+		dns = f
+	}
 	return vm.Run(&vm.Options{
+		DNS:  dns,
 		NICs: nics, Taps: taps,
 		SessionIn: es.in, SessionOut: es.out,
 		Spec: c.Spec, Rootfs: inRootfs, Accel: c.Accel,

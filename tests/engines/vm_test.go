@@ -351,7 +351,12 @@ func TestCtrRunsTheBulwarkVMWrapper(t *testing.T) {
 // from a listener on the bridge's host address, and the host reaches a
 // listener in the guest at the container's address and through a
 // published port (Docker's userland proxy), whose answer names the
-// guest's kernel, not the host's.
+// guest's kernel, not the host's. On this user-defined network the
+// container's resolv.conf names Docker's embedded DNS server, 127.0.0.11,
+// which lives in the container's network namespace behind a DNAT rule,
+// not in the guest: the guest still resolves a runc container's name on
+// the network, over UDP and over TCP (pkg/vmdns), as the runc container
+// next to it does.
 func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 	if k, err := vm.FindKernel(); err != nil || !k.NIC {
 		t.Skipf("the guest kernel (%+v, %v) has no virtio-net driver: rebuild the minimal kernel with scripts/build-vm-kernel.sh", k, err)
@@ -373,11 +378,23 @@ func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 	go func() {
 		_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "from-the-host") }))
 	}()
+	const peer = "bwe-vmnet-peer"
+	if r := docker("run", "-d", "--name", peer, "--network", netName, "bwtest:1", "sleep", "600"); r.code != 0 {
+		t.Fatalf("docker run -d (runc) %s: %v", peer, r)
+	}
+	defer docker("rm", "-f", peer)
+	peerIP := strings.TrimSpace(docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", peer).stdout)
+	lookups := fmt.Sprintf("/usr/local/bin/netprobe dns %s udp; /usr/local/bin/netprobe dns %s tcp", peer, peer)
+	wantDNS := []string{fmt.Sprintf("dns udp %s [%s]", peer, peerIP), fmt.Sprintf("dns tcp %s [%s]", peer, peerIP)}
+	if r := docker("run", "--rm", "--network", netName, "bwtest:1", "sh", "-c", lookups); !strings.Contains(r.stdout, wantDNS[0]) {
+		t.Errorf("a runc container on %s does not resolve %s through Docker's embedded server either: %v", netName, peer, r)
+	}
+
 	hostRelease := hostKernel()
 	const name, published = "bwe-vmnet", 18193
 	r := docker("run", "-d", "--name", name, "--runtime", "bulwark-vm", "--network", netName,
 		"-p", fmt.Sprintf("127.0.0.1:%d:8080", published), "bwtest:1", "sh", "-c",
-		fmt.Sprintf("echo fetched=$(/usr/local/bin/netprobe get http://%s/); exec /usr/local/bin/netprobe serve 8080 99", l.Addr()))
+		fmt.Sprintf("echo fetched=$(/usr/local/bin/netprobe get http://%s/); %s; exec /usr/local/bin/netprobe serve 8080 99", l.Addr(), lookups))
 	if r.code != 0 {
 		t.Fatalf("docker run -d --runtime bulwark-vm --network %s: %v", netName, r)
 	}
@@ -391,6 +408,11 @@ func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 	}
 	if !strings.Contains(logs.stdout, "fetched=from-the-host") {
 		t.Errorf("the guest did not reach the host's listener at %s: %q", l.Addr(), logs.stdout)
+	}
+	for _, w := range wantDNS {
+		if !strings.Contains(logs.stdout, w) {
+			t.Errorf("the guest did not resolve %s through 127.0.0.11: want %q in %q", peer, w, logs.stdout)
+		}
 	}
 	ip := strings.TrimSpace(docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout)
 	for _, url := range []string{fmt.Sprintf("http://%s:8080/", ip), fmt.Sprintf("http://127.0.0.1:%d/", published)} {

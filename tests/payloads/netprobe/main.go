@@ -8,16 +8,22 @@
 //	netprobe setmac IFACE MAC SIOCSIFHWADDR: OK or errno
 //	netprobe serve PORT N     answers N HTTP requests on PORT with
 //	                          "kernel=RELEASE" (the kernel it runs on), then exits
+//	netprobe dns NAME udp|tcp resolves NAME's IPv4 addresses through the
+//	                          nameservers of /etc/resolv.conf, over the transport
+//	netprobe dnsflood N       sends N queries at once to resolv.conf's first
+//	                          nameserver over UDP and counts the answers
 //	netprobe udpecho PORT     answers one UDP datagram with "echo:" and it
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -28,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		payload.Usage("netprobe get URL | addr IFACE | raw | setaddr IFACE IP | setmac IFACE MAC | serve PORT N | udpecho PORT")
+		payload.Usage("netprobe get URL | addr IFACE | raw | setaddr IFACE IP | setmac IFACE MAC | serve PORT N | dns NAME udp|tcp | dnsflood N | udpecho PORT")
 	}
 	switch os.Args[1] {
 	case "get":
@@ -134,6 +140,24 @@ func main() {
 		}
 		time.Sleep(100 * time.Millisecond) // the last answer's bytes
 		fmt.Println("served", n)
+	case "dns":
+		// Go's own resolver: it reads /etc/resolv.conf, and a stream
+		// connection from Dial makes it speak DNS over TCP.
+		proto := os.Args[3]
+		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, proto, addr)
+		}}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ips, err := r.LookupIP(ctx, "ip4", os.Args[2])
+		if err != nil {
+			fmt.Println("dns", proto, "ERR", err)
+			os.Exit(1)
+		}
+		fmt.Println("dns", proto, os.Args[2], ips)
+	case "dnsflood":
+		dnsFlood(os.Args[2])
 	case "udpecho":
 		c, err := net.ListenPacket("udp4", ":"+os.Args[2])
 		if err != nil {
@@ -152,4 +176,39 @@ func main() {
 	default:
 		payload.Usage("unknown mode %q", os.Args[1])
 	}
+}
+
+// dnsFlood sends n queries for flood.invalid to the first nameserver of
+// /etc/resolv.conf without waiting, then counts the answers until none
+// came for 2 s.
+func dnsFlood(arg string) {
+	n, _ := strconv.Atoi(arg)
+	b, _ := os.ReadFile("/etc/resolv.conf")
+	server := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "nameserver" {
+			server = f[1]
+			break
+		}
+	}
+	c, err := net.Dial("udp", net.JoinHostPort(server, "53"))
+	if err != nil {
+		fmt.Println("flood ERR", payload.ErrnoName(err))
+		os.Exit(1)
+	}
+	q := []byte{0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'f', 'l', 'o', 'o', 'd', 7, 'i', 'n', 'v', 'a', 'l', 'i', 'd', 0, 0, 1, 0, 1}
+	for i := range n {
+		q[0], q[1] = byte(i>>8), byte(i)
+		c.Write(q)
+	}
+	answered := 0
+	buf := make([]byte, 65535)
+	for answered < n {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			break
+		}
+		answered++
+	}
+	fmt.Println("flood sent", n, "answered", answered)
 }
