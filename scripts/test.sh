@@ -152,7 +152,7 @@ fuzz_one() {
 
 fuzz() {
 	echo "== fuzz smoke"
-	for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp" "FuzzUnmarshal ./internal/wire" "FuzzParseOCI ./pkg/audit" "FuzzParseDocker ./pkg/audit" "FuzzParseKubernetes ./pkg/audit" "FuzzUnpack ./pkg/image/unpack" "FuzzParse ./pkg/seccomp/killlog" "FuzzImageConfig ./pkg/userface" "FuzzIsUserRun ./cmd/bulwark"; do
+	for target in "FuzzLoadBundle ./pkg/oci" "FuzzParseMountOptions ./pkg/oci" "FuzzValidate ./pkg/seccomp" "FuzzUnmarshal ./internal/wire" "FuzzParseOCI ./pkg/audit" "FuzzParseDocker ./pkg/audit" "FuzzParseKubernetes ./pkg/audit" "FuzzUnpack ./pkg/image/unpack" "FuzzParse ./pkg/seccomp/killlog" "FuzzImageConfig ./pkg/userface" "FuzzIsUserRun ./cmd/bulwark" "FuzzGuestFrames ./internal/vmproto"; do
 		set -- $target
 		fuzz_one "$1" "$2"
 	done

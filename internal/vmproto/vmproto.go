@@ -385,6 +385,33 @@ func ParseMark(b []byte) (string, time.Duration, error) {
 	return string(b[8:]), time.Duration(binary.BigEndian.Uint64(b)), nil
 }
 
+// maxFail bounds the part of a KindFail message the host shows.
+const maxFail = 1024
+
+// ParseFail makes KindFail's message, which comes from the guest, fit to
+// show: its first maxFail bytes, Printable.
+func ParseFail(b []byte) string {
+	if len(b) > maxFail {
+		return Printable(string(b[:maxFail])) + fmt.Sprintf("... (%d bytes in all)", len(b))
+	}
+	return Printable(string(b))
+}
+
+// Printable makes a string from the guest safe to print on a terminal:
+// control bytes and invalid UTF-8 could otherwise move the cursor, retitle
+// the window or worse in the person's terminal.
+func Printable(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\ufffd") {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // ParseExit decodes KindExit's payload.
 func ParseExit(b []byte) (int, error) {
 	if len(b) != 4 {

@@ -203,3 +203,60 @@ func TestCheckDNS(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGuestFrames feeds the host's side of the port what a guest that owns
+// its kernel could write: every frame is bounded before it is allocated,
+// and every parser of a guest frame returns an error or a value without
+// panicking; a failure message comes out printable and bounded.
+func FuzzGuestFrames(f *testing.F) {
+	var seed bytes.Buffer
+	w := NewConn(nil, &seed)
+	_ = w.Write(KindReady, nil)
+	_ = w.Write(KindMark, Mark("main", time.Second))
+	_ = w.Write(KindSession, Session(7, KindStdout, []byte("hi")))
+	_ = w.Write(KindFail, []byte("\x1b]0;x\x07\xff"))
+	_ = w.Write(KindExit, ExitStatus(3))
+	f.Add(seed.Bytes())
+	f.Add([]byte{KindStdout, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := NewConn(bytes.NewReader(b), nil)
+		for {
+			kind, data, err := c.Read()
+			if err != nil {
+				return
+			}
+			if len(data) > MaxFrame {
+				t.Fatalf("a frame of %d bytes was read", len(data))
+			}
+			switch kind {
+			case KindSession:
+				_, _, _, _ = ParseSession(data)
+			case KindMark:
+				if name, _, err := ParseMark(data); err == nil && Printable(name) != name {
+					t.Fatalf("mark name %q passed with bytes that are not printable", name)
+				}
+			case KindExit:
+				_, _ = ParseExit(data)
+			case KindResize:
+				_, _, _ = ParseResize(data)
+			case KindDNS:
+				if d, err := ParseDNS(data); err == nil && len(d.Msg) > MaxDNSMessage {
+					t.Fatalf("a DNS message of %d bytes passed", len(d.Msg))
+				}
+			case KindProcs:
+				var ps []Proc
+				_ = json.Unmarshal(data, &ps)
+			case KindFail:
+				msg := ParseFail(data)
+				if len(msg) > 4*maxFail+64 {
+					t.Fatalf("failure message of %d bytes", len(msg))
+				}
+				for _, r := range msg {
+					if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+						t.Fatalf("failure message %q keeps control character %U", msg, r)
+					}
+				}
+			}
+		}
+	})
+}

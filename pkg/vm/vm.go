@@ -696,7 +696,7 @@ func (v *machine) wait() (int, error) {
 				}
 				o.markGuest("guest "+name, at)
 			case vmproto.KindFail:
-				return -1, fmt.Errorf("vm agent: %s", f.data)
+				return -1, fmt.Errorf("vm agent: %s", vmproto.ParseFail(f.data))
 			default:
 				return -1, fmt.Errorf("vm agent: unexpected frame %q", f.kind)
 			}

@@ -550,3 +550,88 @@ func TestTailKeepsOnlyTheEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileGuestFramesEndTheRunBounded: the agent's port is the guest's
+// to write, and a guest that owns its kernel writes what it likes. Each
+// malformed or hostile sequence ends the run with an error naming the
+// frame, and what the error carries from the guest is bounded and holds
+// no byte that would drive the person's terminal.
+func TestHostileGuestFramesEndTheRunBounded(t *testing.T) {
+	huge := bytes.Repeat([]byte("A"), 1<<20)
+	defer func(d time.Duration) { BootTimeout = d }(BootTimeout)
+	BootTimeout = 3 * time.Second
+	for _, tc := range []struct {
+		name  string
+		write func(w *vmproto.Conn, raw *bytes.Buffer)
+		want  string
+	}{
+		{"a failure that retitles the terminal", func(w *vmproto.Conn, _ *bytes.Buffer) {
+			_ = w.Write(vmproto.KindFail, []byte("\x1b]0;owned\x07\x1b[2Jgone"))
+		}, `vm agent: \x1b]0;owned\x07\x1b[2Jgone`},
+		{"a failure of a megabyte", func(w *vmproto.Conn, _ *bytes.Buffer) {
+			_ = w.Write(vmproto.KindFail, huge)
+		}, "(1048576 bytes in all)"},
+		{"a length past MaxFrame", func(_ *vmproto.Conn, raw *bytes.Buffer) {
+			raw.Write([]byte{vmproto.KindStdout, 0xff, 0xff, 0xff, 0xff})
+		}, "claims 4294967295 bytes"},
+		{"ready twice", func(w *vmproto.Conn, _ *bytes.Buffer) {
+			_ = w.Write(vmproto.KindReady, nil)
+			_ = w.Write(vmproto.KindReady, nil)
+		}, "said ready twice"},
+		{"a kind the host never reads", func(w *vmproto.Conn, _ *bytes.Buffer) {
+			_ = w.Write(vmproto.KindConfig, []byte("{}"))
+		}, `unexpected frame 'C'`},
+		{"a mark that drives the terminal", func(w *vmproto.Conn, _ *bytes.Buffer) {
+			_ = w.Write(vmproto.KindMark, append(make([]byte, 8), "\x1b[2J"...))
+		}, "mark name with byte 0x1b"},
+		{"an exit status of two bytes", func(w *vmproto.Conn, _ *bytes.Buffer) {
+			_ = w.Write(vmproto.KindExit, []byte{0, 1})
+		}, "exit status of 2 bytes"},
+		// Half a frame, then silence: the boot's deadline ends it.
+		{"a frame cut short", func(_ *vmproto.Conn, raw *bytes.Buffer) {
+			raw.Write([]byte{vmproto.KindStdout, 0, 0, 1, 0, 'x'})
+		}, "no word from the agent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, theirs := os.NewFile(uintptr(fds[0]), "agent"), os.NewFile(uintptr(fds[1]), "agent-qemu")
+			var frames bytes.Buffer
+			tc.write(vmproto.NewConn(nil, &frames), &frames)
+			o := &Options{Spec: &specs.Spec{Process: &specs.Process{}}, t0: time.Now()}
+			v := &machine{o: o, qdone: make(chan struct{}), sock: ours, conn: vmproto.NewConn(ours, ours), dir: t.TempDir(), keepDir: true}
+			// A stand-in for QEMU: passes the guest's frames on and waits
+			// for the host to end it, as a guest that never answers.
+			cmd := exec.Command("/bin/sh", "-c", `cat >&3; exec sleep 60`)
+			cmd.Stdin = bytes.NewReader(frames.Bytes())
+			if err := v.startQEMU(cmd, theirs); err != nil {
+				t.Fatal(err)
+			}
+			theirs.Close()
+			defer v.stop()
+			type res struct {
+				code int
+				err  error
+			}
+			done := make(chan res, 1)
+			go func() { c, err := v.wait(); done <- res{c, err} }()
+			select {
+			case r := <-done:
+				if r.err == nil {
+					t.Fatalf("wait = %d, nil; want an error with %q", r.code, tc.want)
+				}
+				msg := r.err.Error()
+				if !strings.Contains(msg, tc.want) {
+					t.Errorf("error %.300q does not say %q", msg, tc.want)
+				}
+				if strings.ContainsAny(msg, "\x1b\x07") || len(msg) > 8<<10 {
+					t.Errorf("the guest's bytes reach the person raw or unbounded: %d bytes, %.200q", len(msg), msg)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the host still waits on a guest that sent a bad frame")
+			}
+		})
+	}
+}

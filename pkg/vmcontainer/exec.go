@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -182,7 +181,7 @@ func Exec(stateDir string, p *specs.Process, stdin io.Reader, stdout, stderr io.
 		case vmproto.KindExit:
 			return vmproto.ParseExit(data)
 		case vmproto.KindFail:
-			return -1, fmt.Errorf("vm agent: %s", data)
+			return -1, fmt.Errorf("vm agent: %s", vmproto.ParseFail(data))
 		}
 	}
 }
@@ -281,26 +280,15 @@ func Procs(stateDir string) ([]vmproto.Proc, error) {
 		}
 		return ps, nil
 	case vmproto.KindFail:
-		return nil, fmt.Errorf("vm agent: %s", SafeCommand(string(data)))
+		return nil, fmt.Errorf("vm agent: %s", vmproto.ParseFail(data))
 	default:
 		return nil, fmt.Errorf("vm agent: ps answered with a frame of kind %q", kind)
 	}
 }
 
-// SafeCommand makes a string from the guest safe to print on a terminal:
-// control bytes and invalid UTF-8 could otherwise move the cursor, retitle
-// the window or worse in the person's terminal.
-func SafeCommand(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\ufffd") {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// SafeCommand makes a string from the guest safe to print on a terminal
+// (vmproto.Printable).
+func SafeCommand(s string) string { return vmproto.Printable(s) }
 
 // StartRelay is exec --detach for a VM container: the exec'd process runs
 // in the guest, so the process an engine waits for (and signals) on the
