@@ -9,7 +9,9 @@ export PATH="$PATH:/usr/local/go/bin"
 # containernetworking-plugins and iptables: `run --net bridge|NAME|macvlan:...` (pkg/network).
 # uidmap (newuidmap/newgidmap, setuid): rootless runs map the ranges /etc/subuid grants (pkg/rootless).
 # slirp4netns and passt: a rootless run's user-mode network (--net slirp|pasta).
-need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux mmdebstrap containernetworking-plugins iptables uidmap slirp4netns passt)
+# fuse-overlayfs (it brings fuse3): a rootless image run's snapshot where the kernel refuses overlayfs
+# (--storage-driver, docs/rootless.md).
+need=(gcc libc6-dev pkg-config libseccomp-dev busybox-static iproute2 runc crun kmod util-linux mmdebstrap containernetworking-plugins iptables uidmap slirp4netns passt fuse-overlayfs)
 missing=()
 for p in "${need[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

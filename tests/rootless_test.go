@@ -63,10 +63,17 @@ func (r *rootlessEnv) stateDir() string { return filepath.Join(r.runtime, "bulwa
 // bw runs bulwark as the account, with no --root: the rootless default.
 func (r *rootlessEnv) bw(args ...string) result {
 	r.t.Helper()
+	return r.bwEnv(nil, args...)
+}
+
+// bwEnv is bw with env added to (or, for a name it has, replacing) the
+// account's environment.
+func (r *rootlessEnv) bwEnv(env []string, args ...string) result {
+	r.t.Helper()
 	cmd := exec.Command(bulwarkBin, args...)
 	cmd.Dir = r.home
-	cmd.Env = []string{"HOME=" + r.home, "XDG_RUNTIME_DIR=" + r.runtime, "USER=" + r.u.Name,
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Env = append([]string{"HOME=" + r.home, "XDG_RUNTIME_DIR=" + r.runtime, "USER=" + r.u.Name,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(r.u.UID), Gid: uint32(r.u.GID), Groups: []uint32{}}}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -113,6 +113,8 @@ func userRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: "stop-signal", Usage: "signal bulwark stop sends first (default: the image's StopSignal, else SIGTERM)"},
 		&cli.StringSliceFlag{Name: "expose", Usage: "PORT[/PROTO] recorded as exposed, beside the image's ExposedPorts (bulwark ls --json)"},
 		&cli.StringFlag{Name: "image-volume", Usage: "IMAGE's VOLUMEs: bind (the default: writable, in the container's own snapshot, gone with it), tmpfs (empty) or ignore"},
+		&cli.StringFlag{Name: "storage-driver", Sources: cli.EnvVars(userface.EnvStorageDriver),
+			Usage: "IMAGE without root: who serves the snapshot: auto (the default: the kernel's overlayfs, fuse-overlayfs where the kernel refuses it), overlay (the kernel's only) or fuse-overlayfs (Debian's fuse-overlayfs); also $BULWARK_STORAGE_DRIVER (docs/rootless.md)"},
 	}
 }
 
@@ -209,8 +211,8 @@ func userRunOptions(cmd *cli.Command, rootfs string, argv []string) *userface.Op
 		Seccomp: cmd.String("seccomp"), TTY: cmd.Bool("tty"),
 		Hostname: cmd.String("hostname"), UsernsRange: cmd.String("userns-range"),
 		StopSignal: cmd.String("stop-signal"), Expose: cmd.StringSlice("expose"),
-		ImageVolumes: cmd.String("image-volume"),
-		Detach:       cmd.Bool("detach"), Remove: cmd.Bool("rm"), Keep: cmd.Bool("keep"),
+		ImageVolumes: cmd.String("image-volume"), StorageDriver: cmd.String("storage-driver"),
+		Detach: cmd.Bool("detach"), Remove: cmd.Bool("rm"), Keep: cmd.Bool("keep"),
 		Isolation: cmd.String("isolation"), LogDenied: cmd.Bool("log-denied"),
 	}
 	if cmd.IsSet("entrypoint") {

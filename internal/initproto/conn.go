@@ -173,6 +173,8 @@ func encode(m Message) ([]byte, error) {
 		fields, err = wire.Marshal(&m)
 	case IdmapSource:
 		fields, err = wire.Marshal(&m)
+	case FuseOverlay:
+		fields, err = wire.Marshal(&m)
 	}
 	if err != nil {
 		return nil, err
@@ -194,6 +196,7 @@ var decoders = [...]func([]byte) (Message, error){
 	kindNamespaces:  decodeAs[Namespaces],
 	kindIdmapSource: decodeAs[IdmapSource],
 	kindIdmapTree:   decodeAs[IdmapTree],
+	kindFuseOverlay: decodeAs[FuseOverlay],
 }
 
 func decodeAs[T Message](fields []byte) (Message, error) {

@@ -78,7 +78,7 @@ func TestRecvRejectsBadFrames(t *testing.T) {
 func TestRecvReadsWhatSendWrote(t *testing.T) {
 	c, peer := pair(t)
 	out := NewConn(peer)
-	msgs := []Message{Cgroup{}, Hooks{}, Resume{}, Console{}, Seccomp{}, Ready{Pid: 42}, Error{Msg: "boom"}, Namespaces{}, IdmapSource{Mount: 3}, IdmapTree{}}
+	msgs := []Message{Cgroup{}, Hooks{}, Resume{}, Console{}, Seccomp{}, Ready{Pid: 42}, Error{Msg: "boom"}, Namespaces{}, IdmapSource{Mount: 3}, IdmapTree{}, FuseOverlay{Reason: "EPERM"}}
 	go func() {
 		for _, m := range msgs {
 			out.Send(m)

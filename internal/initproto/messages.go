@@ -26,12 +26,14 @@ const (
 	kindNamespaces                  // init -> runtime: Namespaces
 	kindIdmapSource                 // init -> runtime: IdmapSource
 	kindIdmapTree                   // runtime -> init: IdmapTree
+	kindFuseOverlay                 // init -> runtime: FuseOverlay
 )
 
 var kindNames = [...]string{
 	kindConfig: "config", kindCgroup: "cgroup", kindHooks: "hooks", kindResume: "resume",
 	kindConsole: "console", kindSeccomp: "seccomp", kindReady: "ready", kindError: "error",
 	kindNamespaces: "namespaces", kindIdmapSource: "idmap source", kindIdmapTree: "idmap tree",
+	kindFuseOverlay: "fuse overlay",
 }
 
 func (k kind) String() string {
@@ -84,6 +86,17 @@ type IdmapSource struct {
 // attached fd), made in the container's mount namespace.
 type IdmapTree struct{}
 
+// FuseOverlay carries the /dev/fuse connection (one attached fd) the init
+// mounted at its rootfs, in its own user and mount namespaces, for the
+// runtime to start fuse-overlayfs on: the image snapshot of a rootless run
+// whose overlay the kernel would not mount there (Reason says why), or
+// that asked for fuse-overlayfs. The init waits for Resume before it
+// touches the rootfs: until the daemon serves the connection, every
+// access to it would wait.
+type FuseOverlay struct {
+	Reason string
+}
+
 // Ready says the process is set up: a create's init now waits for Resume and
 // then for start, an exec'd process for Resume before its execve.
 type Ready struct {
@@ -109,3 +122,4 @@ func (Error) kind() kind       { return kindError }
 func (Namespaces) kind() kind  { return kindNamespaces }
 func (IdmapSource) kind() kind { return kindIdmapSource }
 func (IdmapTree) kind() kind   { return kindIdmapTree }
+func (FuseOverlay) kind() kind { return kindFuseOverlay }

@@ -99,6 +99,12 @@ type CreateOpts struct {
 	// before its payload can run: a user-mode network (pasta,
 	// slirp4netns) attaches to them. An error fails the create.
 	Namespaces func(userns, netns *os.File) error
+	// FuseOverlay, when set, starts fuse-overlayfs on the /dev/fuse
+	// connection (its own to close) the init mounted at its rootfs (an
+	// image snapshot, oci.AnnotationStorageDriver), reason being why the
+	// kernel's overlayfs is not used; the init touches its rootfs only
+	// once it returns. An error fails the create.
+	FuseOverlay func(dev *os.File, reason string) error
 	// wantConsole: the runtime stays attached and relays the terminal itself
 	// (foreground run without --console-socket); the pty master lands in gotConsole.
 	wantConsole bool
@@ -246,8 +252,10 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 		}
 		// Layers a bundle names are host paths the init would mount as
 		// the rootfs: only a person's run, which made them, says so.
-		if _, ok := spec.Annotations[oci.AnnotationRootfsOverlay]; ok {
-			return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + oci.AnnotationRootfsOverlay, Msg: "set only by `bulwark run IMAGE` without root, not in a bundle's config", Err: oci.ErrInvalidConfig}
+		for _, k := range []string{oci.AnnotationRootfsOverlay, oci.AnnotationStorageDriver} {
+			if _, ok := spec.Annotations[k]; ok {
+				return nil, &oci.FieldError{File: oci.ConfigFile, Field: "annotations." + k, Msg: "set only by `bulwark run IMAGE` without root, not in a bundle's config", Err: oci.ErrInvalidConfig}
+			}
 		}
 		// An engine asking for a VM must get one or an error: running
 		// the container with namespaces alone would be a silent downgrade.
@@ -466,6 +474,7 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 	if o.Namespaces != nil {
 		c.namespaces = func(fs []*os.File) error { return o.Namespaces(fs[0], fs[1]) }
 	}
+	c.fuseOverlay = o.FuseOverlay
 	if o.wantConsole {
 		c.console = func(f *os.File) { o.gotConsole = f }
 	}

@@ -331,6 +331,9 @@ type conversation struct {
 	// namespaces takes the init's user and network namespaces
 	// (CreateOpts.Namespaces); nil: none are expected.
 	namespaces func([]*os.File) error
+	// fuseOverlay starts fuse-overlayfs on the init's rootfs connection
+	// (CreateOpts.FuseOverlay); nil: the init must not ask.
+	fuseOverlay func(dev *os.File, reason string) error
 	// idmap makes the id-mapped clone the init asks for (IdmapSource,
 	// its O_PATH handle on the source); nil: the init must not ask.
 	idmap func(m initproto.IdmapSource, src *os.File) (*os.File, error)
@@ -406,6 +409,19 @@ func (p *initProc) converse(c conversation) error {
 				return errors.New("init sent unexpected namespaces")
 			}
 			if err := c.namespaces(files); err != nil {
+				return err
+			}
+		case initproto.FuseOverlay:
+			if len(files) != 1 || c.fuseOverlay == nil {
+				closeFiles(files)
+				return errors.New("init asked for fuse-overlayfs on its rootfs, which only `bulwark run IMAGE` without root provides")
+			}
+			err := c.fuseOverlay(files[0], m.Reason)
+			files[0].Close()
+			if err != nil {
+				return err
+			}
+			if err := resume(); err != nil {
 				return err
 			}
 		case initproto.IdmapSource:

@@ -199,6 +199,22 @@ func askIdmapTree(conn *initproto.Conn, cg *cgroupEntry, mount int, src *os.File
 	return files[0], nil
 }
 
+// askFuseOverlay hands the runtime the FUSE connection mounted at the
+// rootfs and waits until it has started fuse-overlayfs on it. A Cgroup
+// frame still to come is taken first, so that the answer is the next frame.
+func askFuseOverlay(conn *initproto.Conn, cg *cgroupEntry, dev *os.File, reason string) error {
+	if err := cg.await(); err != nil {
+		return err
+	}
+	if err := conn.Send(initproto.FuseOverlay{Reason: reason}, int(dev.Fd())); err != nil {
+		return err
+	}
+	if _, _, err := initproto.Expect[initproto.Resume](conn); err != nil {
+		return fmt.Errorf("waiting for the runtime's fuse-overlayfs: %w", err)
+	}
+	return nil
+}
+
 func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEntry, tree *os.File, sources map[int]rootfs.Source) error {
 	s := cfg.Spec
 	p := cfg.Process
@@ -219,6 +235,9 @@ func initContainer(conn *initproto.Conn, cfg *initproto.InitConfig, cg *cgroupEn
 		},
 		BeforeCgroupMount: func() error {
 			return cg.enter()
+		},
+		FuseOverlay: func(dev *os.File, reason string) error {
+			return askFuseOverlay(conn, cg, dev, reason)
 		},
 	})
 	if tree != nil {

@@ -31,6 +31,14 @@ const (
 	// person's run sets it: create refuses it in a bundle.
 	AnnotationRootfsOverlay = "run.bulwark.rootfs-overlay"
 
+	// AnnotationStorageDriver says who serves AnnotationRootfsOverlay's
+	// overlay (pkg/rootfs): "overlay" the kernel's overlayfs alone,
+	// "fuse-overlayfs" Debian's fuse-overlayfs, started by the runtime on
+	// a FUSE connection the init mounts; "auto" (or absent) the kernel's,
+	// and fuse-overlayfs where the kernel refuses it. Set, as that one,
+	// only by a person's run.
+	AnnotationStorageDriver = "run.bulwark.storage-driver"
+
 	// AnnotationImage is the image reference a person's run was made from
 	// (pkg/userface: bulwark ls).
 	AnnotationImage = "run.bulwark.image"

@@ -55,6 +55,11 @@ type Options struct {
 	// the init may start on the rootfs while the runtime still places it
 	// in its cgroups, and a cgroup mount binds the init's own cgroup.
 	BeforeCgroupMount func() error
+	// FuseOverlay, when set, hands the runtime the /dev/fuse connection
+	// mounted at the rootfs for an image snapshot the kernel's overlayfs
+	// does not serve (oci.AnnotationStorageDriver), and returns once the
+	// runtime started fuse-overlayfs on it.
+	FuseOverlay func(dev *os.File, reason string) error
 }
 
 // Prepare builds the container's mount tree under rootfs, in runc's order:
@@ -87,9 +92,16 @@ func Prepare(s *specs.Spec, rootfs string, o Options) error {
 				return errors.New("the rootfs asks for an idmapped mount, which only the runtime can make, and it made none")
 			}
 		}
-		overlay := s.Annotations[oci.AnnotationRootfsOverlay]
-		if overlay != "" && o.RootTree != nil {
-			return errors.New("the rootfs is both an overlay the init mounts and a tree the runtime made")
+		var overlay *rootOverlay
+		if opts := s.Annotations[oci.AnnotationRootfsOverlay]; opts != "" {
+			if o.RootTree != nil {
+				return errors.New("the rootfs is both an overlay the init mounts and a tree the runtime made")
+			}
+			driver := s.Annotations[oci.AnnotationStorageDriver]
+			if !ValidDriver(driver) {
+				return fmt.Errorf("annotations.%s: %q: want auto, overlay or fuse-overlayfs", oci.AnnotationStorageDriver, driver)
+			}
+			overlay = &rootOverlay{options: opts, driver: driver, serve: o.FuseOverlay}
 		}
 		if err := prepareRoot(rootfs, prop, o.RootTree, attrs, overlay); err != nil {
 			return err
@@ -163,7 +175,7 @@ func rootPropagation(s *specs.Spec) (int, error) {
 
 // prepareRoot stops mount events flowing back to the host before anything
 // is mounted, then turns rootfs into a mount point so pivot_root accepts it.
-func prepareRoot(rootfs string, prop int, tree *os.File, attrs uint64, overlay string) error {
+func prepareRoot(rootfs string, prop int, tree *os.File, attrs uint64, overlay *rootOverlay) error {
 	if err := unix.Mount("", "/", "", uintptr(prop), ""); err != nil {
 		return fmt.Errorf("setting propagation %#x on /: %w", prop, err)
 	}
@@ -185,12 +197,9 @@ func prepareRoot(rootfs string, prop int, tree *os.File, attrs uint64, overlay s
 	if tree != nil {
 		return attachRootTree(tree, rootfs)
 	}
-	if overlay != "" {
-		// userxattr: the layers were unpacked without privilege, their
-		// opaque marks are user.overlay.*, the only ones an overlay
-		// mounted in a user namespace may read.
-		if err := unix.Mount("overlay", rootfs, "overlay", 0, overlay+",userxattr"); err != nil {
-			return fmt.Errorf("mounting the image's overlay at rootfs %q (%s): %w", rootfs, overlay, err)
+	if overlay != nil {
+		if err := overlay.mount(rootfs); err != nil {
+			return err
 		}
 	} else if err := unix.Mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind-mounting rootfs %q onto itself: %w", rootfs, err)

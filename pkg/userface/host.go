@@ -76,6 +76,9 @@ type host struct {
 	stateDir string             // the container's, owner of its user namespace range
 	owns     []container.Owned
 	undo     *cleanup.Stack
+	// fuse serves a rootless image snapshot with fuse-overlayfs when
+	// the init asks for it; nil: the driver is the kernel's alone.
+	fuse *fuseOverlayRun
 	// etcRoot, when set, holds the image's /etc/passwd and /etc/group
 	// where the rootfs is not mounted on the host (Options.lookupRoot).
 	etcRoot string

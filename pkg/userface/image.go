@@ -31,6 +31,9 @@ import (
 // idmapped to, and the image's Entrypoint/Cmd, Env, WorkingDir and User
 // under what the person gave.
 func (h *host) image(o *Options, id string) (*Options, error) {
+	if err := checkStorageDriver(o.StorageDriver, h.rootless()); err != nil {
+		return nil, err
+	}
 	in, err := image.Inspect(o.DataRoot, o.Image)
 	if err != nil {
 		return nil, err

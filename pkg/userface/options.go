@@ -77,6 +77,10 @@ type Options struct {
 	// ImageVolumes is what becomes of the image's VOLUMEs: bind (empty),
 	// tmpfs or ignore (imageVolumes).
 	ImageVolumes string
+	// StorageDriver serves a rootless image run's snapshot: auto (empty:
+	// the kernel's overlayfs, fuse-overlayfs where the kernel refuses it),
+	// overlay or fuse-overlayfs (pkg/rootfs drivers).
+	StorageDriver string
 	// Detach runs the container in the background (detach.go); Remove
 	// deletes a detached one when it exits, Keep keeps a foreground one.
 	Detach, Remove, Keep bool

@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-sec/bulwark/pkg/image/snapshot"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
 	"github.com/bulwark-sec/bulwark/pkg/policy"
+	"github.com/bulwark-sec/bulwark/pkg/rootfs"
 	"github.com/bulwark-sec/bulwark/pkg/rootless"
 	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
@@ -97,11 +98,11 @@ func (h *host) rootlessImage(o *Options, id string, in image.Inspection) (*Optio
 	for _, l := range in.Layers {
 		dirs = append(dirs, l.Dir)
 	}
-	rootfs, overlay, err := snapshot.Unprivileged(dirs, dir)
+	mountPoint, overlay, err := snapshot.Unprivileged(dirs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", r.Image, err)
 	}
-	r.Rootfs = rootfs
+	r.Rootfs = mountPoint
 	r.lookupRoot = filepath.Join(dir, "etc-lookup")
 	if err := snapshot.MergedFiles(dirs, r.lookupRoot, "etc/passwd", "etc/group"); err != nil {
 		return nil, fmt.Errorf("image %s: %w", r.Image, err)
@@ -112,6 +113,14 @@ func (h *host) rootlessImage(o *Options, id string, in image.Inspection) (*Optio
 		return nil, err
 	}
 	r.annotations[oci.AnnotationRootfsOverlay] = overlay
+	driver := r.StorageDriver
+	if driver == "" {
+		driver = rootfs.DriverAuto
+	}
+	r.annotations[oci.AnnotationStorageDriver] = driver
+	if driver != rootfs.DriverOverlay {
+		h.fuse = &fuseOverlayRun{options: overlay}
+	}
 	if r.ImageVolumes == "tmpfs" || r.ImageVolumes == "ignore" {
 		return &r, imageVolumes(&r, c, userns.Range{}, "")
 	}

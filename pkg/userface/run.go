@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bulwark-sec/bulwark/internal/cleanup"
 	"github.com/bulwark-sec/bulwark/pkg/container"
@@ -168,12 +169,17 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 		relay = &userNetRun{r: r, dir: p.Bundle}
 		relay.wire(ro)
 	}
+	if h.fuse != nil {
+		h.fuse.wire(ro, p.Bundle)
+	}
 	code, err := rt.Run(id, p.Bundle, ro)
 	relay.stop()
 	denials.stop()
+	// The container has ended: its snapshot's daemon ends with it.
+	h.fuse.stop(5 * time.Second)
 	if err != nil {
 		tee.stop()
-		return -1, err
+		return -1, h.fuse.explain(err)
 	}
 	out := outcome(rt, id, code, kills)
 	if o.Keep || d != nil && !o.Remove {

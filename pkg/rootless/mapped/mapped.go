@@ -19,6 +19,13 @@
 // capabilities; those are capabilities over its own user namespace only,
 // whose ids newuidmap and newgidmap checked against /etc/subuid and
 // /etc/subgid. It never runs image code, and it dies with its parent.
+// One helper is long-lived and serves a running container:
+// fuse-overlayfs (StartFuseOverlay), a rootless image snapshot where the
+// kernel's overlayfs is refused. It answers the container's file requests
+// with those same capabilities and the caller's own files within reach,
+// so its confinement to the layers, upper and work directories is
+// fuse-overlayfs's (tests/rootless_fuse_test.go tries to leave them); it
+// ends with the container's mount namespace, not with its parent.
 //
 // How: the helper is this binary, re-executed twice: first into a new
 // user and mount namespace with no map (the kernel drops the capabilities
@@ -257,6 +264,9 @@ func Serve() {
 	}
 	if os.Getenv(envStage) == "" {
 		enter()
+	}
+	if op == opFuse {
+		serveFuse(os.Getenv(envArg))
 	}
 	os.Exit(serve(op, os.Getenv(envArg)))
 }
