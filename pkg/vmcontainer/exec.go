@@ -107,7 +107,23 @@ func dial(stateDir string) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
 	defer dir.Close()
-	nc, err := net.Dial("unix", fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(ExecSocket)))
+	// The run directory is the container root's: the name could be a
+	// symlink to any socket on the host, which connect would follow. So
+	// the name is opened without following it, must be a socket, and is
+	// connected to through that descriptor.
+	fd, err := unix.Openat(int(dir.Fd()), filepath.Base(ExecSocket), unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return nil, fmt.Errorf("%w: %s in the container's run directory is not a socket (mode %#o)", ErrNotRunning, filepath.Base(ExecSocket), st.Mode)
+	}
+	nc, err := net.Dial("unix", fmt.Sprintf("/proc/self/fd/%d", fd))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
