@@ -402,17 +402,20 @@ func (c *Conn) AddRoute(r Route) error {
 // Traffic control: the constants of linux/pkt_sched.h, pkt_cls.h,
 // tc_act/tc_mirred.h that x/sys/unix does not carry.
 const (
-	tcHIngress     = 0xFFFFFFF1
-	ingressHandle  = 0xFFFF0000
-	tcaU32Sel      = 5
-	tcaU32Act      = 7
-	tcU32Terminal  = 1
-	tcaActKind     = 1
-	tcaActOptions  = 2
-	tcaMirredParms = 2
-	tcActStolen    = 4
-	tcaEgressRedir = 1
-	sizeofTcmsg    = 20
+	tcHIngress      = 0xFFFFFFF1
+	ingressHandle   = 0xFFFF0000
+	tcaU32Sel       = 5
+	tcaU32Act       = 7
+	tcU32Terminal   = 1
+	tcaActKind      = 1
+	tcaActOptions   = 2
+	tcaMirredParms  = 2
+	tcActStolen     = 4
+	tcActPipe       = 3
+	tcaEgressRedir  = 1
+	tcaEgressMirror = 2
+	tcaGactParms    = 2
+	sizeofTcmsg     = 20
 )
 
 func tcmsg(index int, handle, parent, info uint32) []byte {
@@ -442,36 +445,105 @@ func (c *Conn) AddIngress(index int) error {
 	return nil
 }
 
-// Redirect adds to from's ingress qdisc (AddIngress) a filter matching
-// every frame, of every protocol, whose action sends it out of to,
-// unchanged: from then on nothing that arrives on from reaches the
-// namespace's own stack.
-func (c *Conn) Redirect(from, to int) error {
-	// tc_u32_sel with one key that masks nothing: it matches every frame
-	// ("u32 match u8 0 0"), terminal so the action runs.
-	sel := make([]byte, 16+16)
+// Filter priorities on an ingress qdisc: the steering filters run before
+// the catch-all redirect (the kernel keeps one protocol per priority).
+const (
+	arpPrio      = 1
+	passPrio     = 2
+	redirectPrio = 3
+)
+
+// u32Key is one key of a u32 selector: the 32-bit word at off (from the
+// network header), masked, must equal val.
+type u32Key struct {
+	mask, val uint32
+	off       int32
+}
+
+// u32Filter adds to from's ingress qdisc a u32 filter for frames of
+// ethProto (host order) matching every key, with the action act.
+func (c *Conn) u32Filter(from int, prio uint32, ethProto uint16, keys []u32Key, act []byte, what string) error {
+	if len(keys) == 0 {
+		keys = []u32Key{{}} // one key that masks nothing: every frame
+	}
+	// struct tc_u32_sel, terminal so the action runs, then its keys
+	// (mask and value in network order).
+	sel := make([]byte, 16+16*len(keys))
 	sel[0] = tcU32Terminal
-	sel[2] = 1 // nkeys
-	// struct tc_mirred: tc_gen (index, capab, action, refcnt, bindcnt),
-	// eaction, ifindex.
-	parms := make([]byte, 28)
-	ne.PutUint32(parms[8:], tcActStolen)
-	ne.PutUint32(parms[20:], tcaEgressRedir)
-	ne.PutUint32(parms[24:], uint32(to))
-	act := nested(1, attr(tcaActKind, cstring("mirred")), nested(tcaActOptions, attr(tcaMirredParms, parms)))
-	const prio = 1
-	proto := uint32(unix.ETH_P_ALL>>8 | (unix.ETH_P_ALL&0xff)<<8) // network byte order
+	sel[2] = byte(len(keys))
+	for i, k := range keys {
+		b := sel[16+16*i:]
+		binary.BigEndian.PutUint32(b, k.mask)
+		binary.BigEndian.PutUint32(b[4:], k.val)
+		ne.PutUint32(b[8:], uint32(k.off))
+	}
+	proto := uint32(ethProto>>8 | (ethProto&0xff)<<8) // network byte order
 	body := tcmsg(from, 0, ingressHandle, prio<<16|proto)
 	body = append(body, attr(unix.TCA_KIND, cstring("u32"))...)
-	body = append(body, nested(unix.TCA_OPTIONS, attr(tcaU32Sel, sel), nested(tcaU32Act, act))...)
+	opts := attr(tcaU32Sel, sel)
+	if act != nil {
+		opts = append(opts, nested(tcaU32Act, act)...)
+	}
+	body = append(body, nested(unix.TCA_OPTIONS, opts)...)
 	if err := c.do(unix.RTM_NEWTFILTER, unix.NLM_F_CREATE|unix.NLM_F_EXCL, body); err != nil {
-		return fmt.Errorf("redirecting link %d to link %d: %w", from, to, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
 
-// Redirects counts the u32 filters with actions on the link's ingress
-// qdisc (Redirect adds one), for tests and diagnostics.
+// mirred is a mirred action's list: eaction (redirect or mirror) to the
+// link to, then the control action.
+func mirred(eaction, control uint32, to int) []byte {
+	// struct tc_mirred: tc_gen (index, capab, action, refcnt, bindcnt),
+	// eaction, ifindex.
+	parms := make([]byte, 28)
+	ne.PutUint32(parms[8:], control)
+	ne.PutUint32(parms[20:], eaction)
+	ne.PutUint32(parms[24:], uint32(to))
+	return nested(1, attr(tcaActKind, cstring("mirred")), nested(tcaActOptions, attr(tcaMirredParms, parms)))
+}
+
+// Redirect adds to from's ingress qdisc (AddIngress) a filter matching
+// every frame, of every protocol, whose action sends it out of to,
+// unchanged: from then on nothing that arrives on from reaches the
+// namespace's own stack, but what a steering filter (MirrorARP,
+// PassIPv4Ports) lets through first.
+func (c *Conn) Redirect(from, to int) error {
+	return c.u32Filter(from, redirectPrio, unix.ETH_P_ALL, nil, mirred(tcaEgressRedir, tcActStolen, to),
+		fmt.Sprintf("redirecting link %d to link %d", from, to))
+}
+
+// MirrorARP adds to from's ingress qdisc a filter that sends a copy of
+// every ARP frame out of to and lets the frame go on to from's own stack:
+// both the link's namespace and what is behind to learn their neighbours.
+func (c *Conn) MirrorARP(from, to int) error {
+	return c.u32Filter(from, arpPrio, unix.ETH_P_ARP, nil, mirred(tcaEgressMirror, tcActPipe, to),
+		fmt.Sprintf("mirroring link %d's ARP to link %d", from, to))
+}
+
+// PassIPv4Ports adds to from's ingress qdisc a filter that lets IPv4
+// packets of protocol proto (unix.IPPROTO_UDP, IPPROTO_TCP) whose
+// destination port, masked with mask, is port reach from's own stack.
+// Only packets without IP options and that are not a later fragment
+// match (the port is then at a fixed place); the rest goes on to the
+// next filter.
+func (c *Conn) PassIPv4Ports(from int, proto uint8, port, mask uint16) error {
+	keys := []u32Key{
+		{mask: 0x0f000000, val: 0x05000000, off: 0},             // IHL 5: no options
+		{mask: 0x00001fff, val: 0, off: 4},                      // fragment offset 0
+		{mask: 0x00ff0000, val: uint32(proto) << 16, off: 8},    // protocol
+		{mask: uint32(mask), val: uint32(port & mask), off: 20}, // destination port
+	}
+	// No action: a terminal match without one ends the classification
+	// with TC_ACT_OK, and the packet goes on to the stack (no gact
+	// needed, which kernels without CONFIG_NET_ACT_GACT lack).
+	return c.u32Filter(from, passPrio, unix.ETH_P_IP, keys, nil,
+		fmt.Sprintf("passing link %d's protocol %d ports %#x/%#x to its stack", from, proto, port, mask))
+}
+
+// Redirects counts the u32 filters with mirred actions on the link's
+// ingress qdisc (Redirect adds one, MirrorARP one), for tests and
+// diagnostics.
 func (c *Conn) Redirects(index int) (int, error) {
 	targets, err := c.RedirectTargets(index)
 	return len(targets), err
@@ -502,7 +574,7 @@ func (c *Conn) RedirectTargets(index int) ([]int, error) {
 		}
 		opts, err := attrs(as[unix.TCA_OPTIONS])
 		if err != nil || opts[tcaU32Act] == nil {
-			continue
+			continue // PassIPv4Ports' filters have none
 		}
 		targets = append(targets, mirredTarget(opts[tcaU32Act]))
 	}

@@ -24,6 +24,12 @@
 // with them, and the redirect on the container's interface with the
 // namespace.
 //
+// The namespace's own stack keeps a narrow way out (steer): its local
+// ports are a block of their own, and IPv4 answers to them, and a copy of
+// every ARP frame, reach it, so that an engine's helper working in the
+// namespace (Docker's embedded DNS server asking its upstream) still gets
+// its answers; everything else is the guest's.
+//
 // When not to use it: a network namespace shared with other containers
 // (a pod, `--net container:NAME`): the redirect takes every frame of its
 // interfaces away from the namespace's own stack. An interface that has
@@ -104,6 +110,11 @@ func bridge() (_ []*os.File, err error) {
 		if !Bridgeable(l) {
 			continue
 		}
+		if len(taps) == 0 {
+			if err := os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte(nsPorts), 0); err != nil {
+				return nil, fmt.Errorf("vm network: the namespace's own ports: %w", err)
+			}
+		}
 		name := tapPrefix + strconv.Itoa(l.Index)
 		tap, err := openTap(name)
 		if err != nil {
@@ -124,6 +135,9 @@ func bridge() (_ []*os.File, err error) {
 		if err := c.AddIngress(t.Index); err != nil {
 			return nil, fmt.Errorf("vm network: tap for %s: %w", l.Name, err)
 		}
+		if err := steer(c, l.Index, t.Index); err != nil {
+			return nil, fmt.Errorf("vm network: interface %s: %w", l.Name, err)
+		}
 		if err := c.Redirect(l.Index, t.Index); err != nil {
 			return nil, fmt.Errorf("vm network: interface %s: %w", l.Name, err)
 		}
@@ -132,6 +146,38 @@ func bridge() (_ []*os.File, err error) {
 		}
 	}
 	return taps, nil
+}
+
+// The namespace's own sockets: after the redirect the namespace's stack
+// still sends through the container's interface (an engine's helper that
+// works in the container's namespace: Docker's embedded DNS server asks
+// the upstream nameservers from there), but the answers arrive on the
+// interface, where they would all go to the guest. So the namespace's
+// stack picks its local ports from 61184-61439 (nsPorts), a block the
+// guest kernel's default ephemeral range (32768-60999) leaves alone, and
+// IPv4 UDP and TCP packets to those ports, and a copy of every ARP frame
+// (its neighbours' answers), go on to the namespace's stack (steer). A
+// server in the guest listening on a port of that block is not reached
+// from outside.
+const (
+	nsPorts    = "61184 61439"
+	nsPortBase = 0xef00
+	nsPortMask = 0xff00
+)
+
+// steer adds the filters that keep the namespace's own traffic (above)
+// in the namespace, ahead of the redirect of the interface from to the
+// tap to.
+func steer(c *rtnl.Conn, from, to int) error {
+	if err := c.MirrorARP(from, to); err != nil {
+		return err
+	}
+	for _, p := range []uint8{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
+		if err := c.PassIPv4Ports(from, p, nsPortBase, nsPortMask); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addIngress adds the ingress qdisc to the container interface l. One left

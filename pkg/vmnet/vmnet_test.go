@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -126,9 +127,14 @@ func TestBridgeCarriesFramesBothWaysAndDescribesTheInterface(t *testing.T) {
 		if tap.Name != fmt.Sprintf("vmtap%d", ceth.Index) || tap.MTU != 1400 || tap.Flags&unix.IFF_UP == 0 {
 			t.Errorf("tap %+v: want vmtap%d, MTU 1400, up", tap, ceth.Index)
 		}
-		for _, l := range []rtnl.Link{ceth, tap} {
-			if n, err := c.Redirects(l.Index); err != nil || n != 1 {
-				t.Errorf("%s: %d redirect filters (%v), want 1", l.Name, n, err)
+		// The interface: the redirect and the ARP mirror; the tap: the
+		// redirect back.
+		for _, w := range []struct {
+			l    rtnl.Link
+			want int
+		}{{ceth, 2}, {tap, 1}} {
+			if n, err := c.Redirects(w.l.Index); err != nil || n != w.want {
+				t.Errorf("%s: %d mirred filters (%v), want %d", w.l.Name, n, err, w.want)
 			}
 		}
 		if nics, err = Describe(taps); err != nil {
@@ -285,4 +291,101 @@ func readFrame(t *testing.T, fd int, text string) []byte {
 	}
 	t.Fatalf("no frame carrying %q within 5 s", text)
 	return nil
+}
+
+// TestBridgeKeepsTheNamespacesOwnTrafficThere: after the redirect, a
+// socket of the container's namespace itself (an engine's helper there:
+// Docker's embedded DNS server asking its upstream) gets a local port of
+// the namespace's own block, reaches a server behind the interface over
+// UDP and TCP (its neighbour's ARP answer reaches the namespace's stack
+// as well as the tap) and gets the answers back, while a datagram to
+// another port still goes to the tap, that is to the guest.
+func TestBridgeKeepsTheNamespacesOwnTrafficThere(t *testing.T) {
+	cns, ons := netnsFixture(t)
+	if out, err := exec.Command("ip", "-n", strings.TrimPrefix(ons, "/run/netns/"), "addr", "add", "10.99.0.1/24", "dev", "peer0").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v: %s", err, out)
+	}
+	taps, err := Bridge(cns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, f := range taps {
+			f.Close()
+		}
+	}()
+	var srv net.PacketConn
+	var tl net.Listener
+	in(t, ons, func() {
+		if srv, err = net.ListenPacket("udp4", "10.99.0.1:5353"); err != nil {
+			t.Error(err)
+			return
+		}
+		if tl, err = net.Listen("tcp4", "10.99.0.1:5354"); err != nil {
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	defer srv.Close()
+	defer tl.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			srv.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+	go func() {
+		c, err := tl.Accept()
+		if err == nil {
+			c.Write([]byte("hello-tcp"))
+			c.Close()
+		}
+	}()
+	var cu net.Conn
+	var ct net.Conn
+	in(t, cns, func() {
+		if cu, err = net.Dial("udp4", "10.99.0.1:5353"); err != nil {
+			t.Error(err)
+			return
+		}
+		d := net.Dialer{Timeout: 5 * time.Second}
+		if ct, err = d.Dial("tcp4", "10.99.0.1:5354"); err != nil {
+			t.Errorf("TCP from the namespace's own stack: %v", err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	defer cu.Close()
+	defer ct.Close()
+	if p := cu.LocalAddr().(*net.UDPAddr).Port; p < 61184 || p > 61439 {
+		t.Errorf("the namespace's socket got port %d, want one of 61184-61439", p)
+	}
+	cu.SetDeadline(time.Now().Add(5 * time.Second))
+	cu.Write([]byte("ping"))
+	buf := make([]byte, 100)
+	if n, err := cu.Read(buf); err != nil || string(buf[:n]) != "echo:ping" {
+		t.Errorf("UDP answer to the namespace's own socket: %q, %v", buf[:n], err)
+	}
+	ct.SetDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(ct); err != nil || string(b) != "hello-tcp" {
+		t.Errorf("TCP answer to the namespace's own socket: %q, %v", b, err)
+	}
+	// A datagram to a port outside the block is the guest's.
+	var out net.Conn
+	in(t, ons, func() {
+		out, err = net.Dial("udp4", "10.99.0.2:5000")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	out.Write([]byte("to-guest-udp"))
+	readFrame(t, int(taps[0].Fd()), "to-guest-udp")
 }

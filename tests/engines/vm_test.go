@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,12 +357,16 @@ func TestCtrRunsTheBulwarkVMWrapper(t *testing.T) {
 // which lives in the container's network namespace behind a DNAT rule,
 // not in the guest: the guest still resolves a runc container's name on
 // the network, over UDP and over TCP (pkg/vmdns), as the runc container
-// next to it does.
+// next to it does, and a name the embedded server asks the daemon's
+// upstream nameserver for (from the container's namespace, through the
+// container's interface: pkg/vmnet keeps those answers there).
 func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 	if k, err := vm.FindKernel(); err != nil || !k.NIC {
 		t.Skipf("the guest kernel (%+v, %v) has no virtio-net driver: rebuild the minimal kernel with scripts/build-vm-kernel.sh", k, err)
 	}
-	v := startVMDocker(t, "docker-vmnet", "{}\n")
+	// The daemon's upstream nameserver is one this test serves on the
+	// bridge's host address.
+	v := startVMDocker(t, "docker-vmnet", "{\"dns\": [\"10.77.7.1\"]}\n")
 	docker := v.docker
 	const netName, bridge, gw = "bwe-vmnet", "bwe-vmnet0", "10.77.7.1"
 	if r := docker("network", "create", "-d", "bridge", "-o", "com.docker.network.bridge.name="+bridge,
@@ -369,6 +374,7 @@ func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 		t.Fatalf("docker network create: %v", r)
 	}
 	defer docker("network", "rm", netName)
+	upstream := serveUpstreamDNS(t, gw+":53", "upstream.example", "10.9.9.9")
 
 	l, err := net.Listen("tcp4", gw+":0")
 	if err != nil {
@@ -384,11 +390,12 @@ func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 	}
 	defer docker("rm", "-f", peer)
 	peerIP := strings.TrimSpace(docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", peer).stdout)
-	lookups := fmt.Sprintf("/usr/local/bin/netprobe dns %s udp; /usr/local/bin/netprobe dns %s tcp", peer, peer)
-	wantDNS := []string{fmt.Sprintf("dns udp %s [%s]", peer, peerIP), fmt.Sprintf("dns tcp %s [%s]", peer, peerIP)}
-	if r := docker("run", "--rm", "--network", netName, "bwtest:1", "sh", "-c", lookups); !strings.Contains(r.stdout, wantDNS[0]) {
-		t.Errorf("a runc container on %s does not resolve %s through Docker's embedded server either: %v", netName, peer, r)
+	lookups := fmt.Sprintf("/usr/local/bin/netprobe dns %s udp; /usr/local/bin/netprobe dns %s tcp; /usr/local/bin/netprobe dns upstream.example udp", peer, peer)
+	wantDNS := []string{fmt.Sprintf("dns udp %s [%s]", peer, peerIP), fmt.Sprintf("dns tcp %s [%s]", peer, peerIP), "dns udp upstream.example [10.9.9.9]"}
+	if r := docker("run", "--rm", "--network", netName, "bwtest:1", "sh", "-c", lookups); !strings.Contains(r.stdout, wantDNS[0]) || !strings.Contains(r.stdout, wantDNS[2]) {
+		t.Errorf("a runc container on %s does not resolve %s and upstream.example through Docker's embedded server either: %v", netName, peer, r)
 	}
+	runcQueries := upstream.Load()
 
 	hostRelease := hostKernel()
 	const name, published = "bwe-vmnet", 18193
@@ -411,8 +418,11 @@ func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 	}
 	for _, w := range wantDNS {
 		if !strings.Contains(logs.stdout, w) {
-			t.Errorf("the guest did not resolve %s through 127.0.0.11: want %q in %q", peer, w, logs.stdout)
+			t.Errorf("the guest did not resolve through 127.0.0.11: want %q in %q", w, logs.stdout)
 		}
+	}
+	if n := upstream.Load(); n <= runcQueries {
+		t.Errorf("the upstream nameserver saw no query for the VM container (%d before it, %d after)", runcQueries, n)
 	}
 	ip := strings.TrimSpace(docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout)
 	for _, url := range []string{fmt.Sprintf("http://%s:8080/", ip), fmt.Sprintf("http://127.0.0.1:%d/", published)} {
@@ -434,4 +444,49 @@ func TestDockerRunRuntimeBulwarkVMOnABridgeNetwork(t *testing.T) {
 	if ps := qemuProcesses(); len(ps) > 0 {
 		t.Errorf("QEMU outlived docker rm: %v", ps)
 	}
+}
+
+// serveUpstreamDNS answers A queries for name with addr over UDP on
+// listen, for the test's lifetime, and counts the queries it gets.
+func serveUpstreamDNS(t *testing.T, listen, name, addr string) *atomic.Int64 {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", listen)
+	if err != nil {
+		t.Fatalf("upstream nameserver on %s: %v", listen, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	ip := net.ParseIP(addr).To4()
+	n := new(atomic.Int64)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			m, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			q := buf[:m]
+			end := 12
+			var labels []string
+			for end < len(q) && q[end] != 0 && end+1+int(q[end]) <= len(q) {
+				labels = append(labels, string(q[end+1:end+1+int(q[end])]))
+				end += 1 + int(q[end])
+			}
+			end += 5
+			if m < 12 || end > m {
+				continue
+			}
+			r := append([]byte(nil), q[:end]...)
+			r[2], r[3] = 0x81, 0x80
+			r[6], r[7], r[8], r[9], r[10], r[11] = 0, 0, 0, 0, 0, 0
+			if strings.Join(labels, ".") == name {
+				r[7] = 1
+				r = append(r, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ip[0], ip[1], ip[2], ip[3])
+			} else {
+				r[3] |= 3
+			}
+			pc.WriteTo(r, from)
+		}
+	}()
+	return n
 }
