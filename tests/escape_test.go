@@ -1071,6 +1071,22 @@ attack did before the fix; its test now asserts the refusal.
 | write to the guest's serial console without end, to fill the host's disk (QEMU wrote it to console.log in the run directory, on the state root's filesystem, outside the container's limits) | a guest that owns its kernel | fixed: 2 MiB written by the guest made a 2 MiB console.log; QEMU now writes the console to a socket whose last 64 KiB the host keeps in memory (for the error report of a guest that dies), and QEMU's stderr is bounded the same way | tests/vm TestOCIVMGuestConsoleFloodStaysOffTheHostDisk; pkg/vm TestTailKeepsOnlyTheEnd |
 | a failure message (KindFail) carrying terminal escapes, or a megabyte of text, into the error the runtime prints (bulwark run --isolation vm, bulwark exec) | a guest that owns its kernel | fixed: the guest's bytes were printed raw and whole (the test's OSC retitle and clear-screen reached the error as they were); they are now cut at 1 KiB and control bytes shown as \\xNN, as ps already did for commands | pkg/vm TestHostileGuestFramesEndTheRunBounded (also: a length past MaxFrame, ready twice, a host-bound kind, a mark with escapes, a short exit status, half a frame then silence: each ends the run with an error naming it, within the boot's deadline); FuzzGuestFrames over every host-side parser |
 | replace the exec socket in the run directory with a symlink to a host socket (docker.sock), so that bulwark exec and ps, host root, connect there and hand it the person's process and stdin | the container's root (QEMU's monitor, after a QEMU escape) | fixed: connect followed the symlink (the test's host socket got the connection); the name is now opened O_PATH|O_NOFOLLOW, must be a socket, and is connected to through that descriptor: "not a socket" | pkg/vmcontainer TestExecDoesNotFollowASymlinkAtTheSocket |
+| a guest's frames out of order or malformed: ready twice, a host-bound kind (C), a length past MaxFrame, half a frame and silence, a short exit status, a boot mark with escapes | a guest that owns its kernel | held: each ends the run with an error naming the frame (half a frame: the boot's deadline) | pkg/vm TestHostileGuestFramesEndTheRunBounded |
+| the process list (ps) with escapes in a command, or never answering | a guest that owns its kernel | held: commands shown through vmproto.Printable, the request bounded at 30 s | pkg/vmcontainer TestSafeCommandDefusesTerminalControls |
+| rmi '../x', '/etc/passwd', 'sha256:../../x', a name with escapes; run --name '../x', '..', 'a/b', a name with escapes | a person's own typing, or a script fed hostile names | held: no such image (names are looked up, never joined into store paths), invalid container ID naming the byte | by hand (bulwark rmi, bulwark run --name) |
+
+Found and not fixed: **a VM guest spoofs its neighbours on a shared bridge.** pkg/vmnet redirects every frame the
+guest's NIC sends, unchanged, out of the container's veth, and no bulwark bridge network filters a port's source
+MAC, ARP sender or IP source (pkg/network has no anti-spoofing rule, whatever pkg/vmnet's package comment says). A
+namespace container cannot send such frames (its network namespace is the host's user namespace's: no raw or
+packet socket, whatever its profile), but a guest owns its kernel and its NIC: gratuitous ARP for the gateway or
+a neighbour's address, forged IP sources, IPv6 router advertisements to neighbours that accept them. Docker is no
+better (its default capabilities include NET_RAW, so any Docker container can do the same on docker0). The cheap
+fix is on the tap's ingress in the container's namespace, where pkg/vmnet already puts its u32 redirect: redirect
+only frames whose Ethernet source is the NIC's MAC and, for ARP and IPv4, whose sender or source address is one
+of the NIC's (and drop ICMPv6 router advertisements), dropping the rest; or CNI's bridge macspoofchk plus
+nftables rules per lease on the host's side of the veth, which would hold for every member of the bridge. It
+needs a guest that sends raw frames to test, which did not fit this round.
 `
 
 func kernelRelease() string {

@@ -18,8 +18,11 @@
 // Threat: the guest is hostile, so what it sends must leave only through
 // the container's own interface, as the container's own traffic would:
 // the redirect adds no path the container did not have (the bridge
-// network's anti-spoofing and isolation rules apply on the host side as
-// before). The taps are not persistent: they go with the last descriptor
+// network's isolation rules apply on the host side as before). It does
+// add a way to forge: a namespace container cannot send raw frames, a
+// guest owning its kernel can, and nothing here or on the bridge yet
+// checks their source MAC, ARP sender or IP source (docs/escape.md, "The
+// wings"). The taps are not persistent: they go with the last descriptor
 // (QEMU's and its monitor's, so also when QEMU is killed), their filters
 // with them, and the redirect on the container's interface with the
 // namespace.
