@@ -1,18 +1,17 @@
 package container
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/procstat"
 	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
@@ -227,16 +226,8 @@ func (r *Runtime) CollectGroups() ([]string, error) {
 func groupRuns(pgid int) bool {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+		s, err := procstat.ReadFile("/proc/" + e.Name() + "/stat")
+		if err == nil && s.Field(5) == strconv.Itoa(pgid) && !s.Dead() {
 			return true
 		}
 	}

@@ -15,14 +15,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/procstat"
 	"github.com/bulwark-sec/bulwark/pkg/cgroups"
 )
 
@@ -174,21 +173,12 @@ func (s *State) alive() bool {
 
 // procStat returns the start time (field 22) and state (field 3) of a pid.
 func procStat(pid int) (uint64, byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := procstat.Read(pid)
 	if err != nil {
 		return 0, 0, err
 	}
-	// comm may contain spaces and parentheses: parse after the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	return start, f[0][0], err
+	start, err := s.StartTime()
+	return start, s.State(), err
 }
 
 // OCIState is the state as `state` prints it.

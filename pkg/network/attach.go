@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/procstat"
 	"github.com/bulwark-sec/bulwark/internal/toolsproto"
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/netns"
@@ -406,18 +406,10 @@ func owned(r *Record, path string) bool {
 
 // startTime is field 22 of /proc/PID/stat, 0 if the process is gone.
 func startTime(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := procstat.Read(pid)
 	if err != nil {
 		return 0
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
+	n, _ := s.StartTime()
 	return n
 }

@@ -33,6 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/procstat"
 	"github.com/bulwark-sec/bulwark/pkg/safefile"
 )
 
@@ -368,22 +369,14 @@ func writeNew(path string, b []byte) error {
 
 // pidStart is field 22 of /proc/PID/stat, to tell a pid from its successor.
 func pidStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := procstat.Read(pid)
 	if err != nil {
 		return 0, err
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, errors.New("malformed stat")
-	}
-	if f[0] == "Z" || f[0] == "X" {
+	if s.Dead() {
 		return 0, errors.New("zombie")
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	return s.StartTime()
 }
 
 // ParseRange parses --userns-range HOSTID[:SIZE] (SIZE defaults to 65536).

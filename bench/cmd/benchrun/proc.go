@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-sec/bulwark/internal/procstat"
 )
 
 // result of one runtime command, taken from wait4 on its pid.
@@ -208,20 +209,11 @@ func (t *tree) descendants(root int) []int {
 }
 
 func readPPid(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := procstat.Read(pid)
 	if err != nil {
 		return 0, false
 	}
-	// comm may hold spaces and parens: fields start after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
+	pp, err := strconv.Atoi(s.Field(4))
 	return pp, err == nil
 }
 
