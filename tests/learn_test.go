@@ -40,8 +40,13 @@ func (e *env) learn(out string, flags []string, rootfs string, cmd ...string) re
 	e.t.Helper()
 	args := append([]string{"learn", "--name", e.id(), "-o", out}, flags...)
 	args = append(append(args, rootfs, "--"), cmd...)
-	return e.bw(args...)
+	// Every recorded call is a round trip through the seccomp listener, so
+	// a script with many calls (the escape suite's) needs far longer than
+	// a plain run on a loaded host: it once took 52 s alone at load 13.
+	return e.bwWith(bwOpts{timeout: learnTimeout}, args...)
 }
+
+const learnTimeout = 5 * time.Minute
 
 func readLearned(t *testing.T, path string) *learnedProfile {
 	t.Helper()
