@@ -1073,20 +1073,15 @@ attack did before the fix; its test now asserts the refusal.
 | replace the exec socket in the run directory with a symlink to a host socket (docker.sock), so that bulwark exec and ps, host root, connect there and hand it the person's process and stdin | the container's root (QEMU's monitor, after a QEMU escape) | fixed: connect followed the symlink (the test's host socket got the connection); the name is now opened O_PATH|O_NOFOLLOW, must be a socket, and is connected to through that descriptor: "not a socket" | pkg/vmcontainer TestExecDoesNotFollowASymlinkAtTheSocket |
 | a guest's frames out of order or malformed: ready twice, a host-bound kind (C), a length past MaxFrame, half a frame and silence, a short exit status, a boot mark with escapes | a guest that owns its kernel | held: each ends the run with an error naming the frame (half a frame: the boot's deadline) | pkg/vm TestHostileGuestFramesEndTheRunBounded |
 | the process list (ps) with escapes in a command, or never answering | a guest that owns its kernel | held: commands shown through vmproto.Printable, the request bounded at 30 s | pkg/vmcontainer TestSafeCommandDefusesTerminalControls |
+| spoof the neighbours on a shared bridge from a VM guest's NIC: frames with another source MAC, IPv4 from a neighbour's or the gateway's address, ARP naming another sender address or MAC (gratuitous ARP for the gateway), IPv6 from another address, IPv6 router advertisements and redirects, a neighbour advertisement for another's address, VLAN-tagged frames, an ethertype of its own, and a forged packet addressed to the tap itself for the namespace to forward | a guest that owns its kernel | fixed: pkg/vmnet redirected every frame the guest's NIC sent, unchanged, out of the container's veth (each forged frame of the test arrived behind it; a namespace container cannot send them, having no raw or packet socket); the tap's ingress now redirects only frames with the NIC's MAC and, for IPv4, ARP and IPv6, one of its addresses as source (ARP's sender, an advertisement's target; IPv6 also link-local and ::, carrying TCP, UDP or ICMPv6 but router advertisements and redirects); the rest ends on the tap's own stack, which has IPv6 disabled, strict reverse path filtering, no forwarding and no ARP answers | pkg/vmnet TestBridgeCarriesOnlyTheGuestsOwnFrames |
 | rmi '../x', '/etc/passwd', 'sha256:../../x', a name with escapes; run --name '../x', '..', 'a/b', a name with escapes | a person's own typing, or a script fed hostile names | held: no such image (names are looked up, never joined into store paths), invalid container ID naming the byte | by hand (bulwark rmi, bulwark run --name) |
 
-Found and not fixed: **a VM guest spoofs its neighbours on a shared bridge.** pkg/vmnet redirects every frame the
-guest's NIC sends, unchanged, out of the container's veth, and no bulwark bridge network filters a port's source
-MAC, ARP sender or IP source (pkg/network has no anti-spoofing rule, whatever pkg/vmnet's package comment says). A
-namespace container cannot send such frames (its network namespace is the host's user namespace's: no raw or
-packet socket, whatever its profile), but a guest owns its kernel and its NIC: gratuitous ARP for the gateway or
-a neighbour's address, forged IP sources, IPv6 router advertisements to neighbours that accept them. Docker is no
-better (its default capabilities include NET_RAW, so any Docker container can do the same on docker0). The cheap
-fix is on the tap's ingress in the container's namespace, where pkg/vmnet already puts its u32 redirect: redirect
-only frames whose Ethernet source is the NIC's MAC and, for ARP and IPv4, whose sender or source address is one
-of the NIC's (and drop ICMPv6 router advertisements), dropping the rest; or CNI's bridge macspoofchk plus
-nftables rules per lease on the host's side of the veth, which would hold for every member of the bridge. It
-needs a guest that sends raw frames to test, which did not fit this round.
+Left open by that fix: the guest may use any link-local (fe80::/64) source and advertise any link-local
+target, so it can still answer for a neighbour's link-local address (not its global ones); IPv6 with extension
+headers (MLD reports) is not carried; and a broadcast with a forged source reaches the namespace's own sockets
+when the namespace's reverse path filter is loose (conf/all/rp_filter 2). Docker is no better on docker0 for its
+own containers (its default capabilities include NET_RAW). A guard for every member of a bulwark bridge (CNI's
+bridge macspoofchk plus nftables rules per lease on the host's side of the veth) is not built.
 `
 
 func kernelRelease() string {

@@ -1,9 +1,10 @@
 // Package rtnl speaks the little rtnetlink a VM container's network needs,
 // on both sides of the VM: on the host, list a network namespace's links,
 // addresses and routes, and wire a tap to a container interface with an
-// ingress qdisc and a match-all u32 filter whose mirred action redirects
-// every frame to the other device (the "tcfilter" bridge Kata uses); in the
-// guest, give the NIC its name, MTU, addresses and routes.
+// ingress qdisc and u32 filters whose mirred action redirects every frame,
+// or the frames matching their keys, to the other device (the "tcfilter"
+// bridge Kata uses); in the guest, give the NIC its name, MTU, addresses
+// and routes.
 //
 // Threat: none of its own; it is a wire format. A Conn acts in the network
 // namespace of the thread that opened it, so callers that enter a
@@ -453,18 +454,19 @@ const (
 	redirectPrio = 3
 )
 
-// u32Key is one key of a u32 selector: the 32-bit word at off (from the
-// network header), masked, must equal val.
-type u32Key struct {
-	mask, val uint32
-	off       int32
+// Key is one key of a u32 selector: the 32-bit word at Off bytes from the
+// network header (negative: into the Ethernet header, whose source MAC is
+// at -8), masked with Mask, must equal Val (both in host order).
+type Key struct {
+	Mask, Val uint32
+	Off       int32
 }
 
 // u32Filter adds to from's ingress qdisc a u32 filter for frames of
 // ethProto (host order) matching every key, with the action act.
-func (c *Conn) u32Filter(from int, prio uint32, ethProto uint16, keys []u32Key, act []byte, what string) error {
+func (c *Conn) u32Filter(from int, prio uint32, ethProto uint16, keys []Key, act []byte, what string) error {
 	if len(keys) == 0 {
-		keys = []u32Key{{}} // one key that masks nothing: every frame
+		keys = []Key{{}} // one key that masks nothing: every frame
 	}
 	// struct tc_u32_sel, terminal so the action runs, then its keys
 	// (mask and value in network order).
@@ -473,9 +475,9 @@ func (c *Conn) u32Filter(from int, prio uint32, ethProto uint16, keys []u32Key, 
 	sel[2] = byte(len(keys))
 	for i, k := range keys {
 		b := sel[16+16*i:]
-		binary.BigEndian.PutUint32(b, k.mask)
-		binary.BigEndian.PutUint32(b[4:], k.val)
-		ne.PutUint32(b[8:], uint32(k.off))
+		binary.BigEndian.PutUint32(b, k.Mask)
+		binary.BigEndian.PutUint32(b[4:], k.Val)
+		ne.PutUint32(b[8:], uint32(k.Off))
 	}
 	proto := uint32(ethProto>>8 | (ethProto&0xff)<<8) // network byte order
 	body := tcmsg(from, 0, ingressHandle, prio<<16|proto)
@@ -513,6 +515,33 @@ func (c *Conn) Redirect(from, to int) error {
 		fmt.Sprintf("redirecting link %d to link %d", from, to))
 }
 
+// RedirectMatching adds to from's ingress qdisc (AddIngress) a filter at
+// priority prio whose action sends the frames of ethProto matching every
+// key out of to, unchanged. Frames it does not match go on to the next
+// filter, and past the last one to from's own stack. Several filters of
+// one protocol may share a priority; the kernel refuses a second protocol
+// at a priority taken. Priorities 1 to 3 are the ones Redirect,
+// MirrorARP and PassIPv4Ports use.
+func (c *Conn) RedirectMatching(from, to int, prio uint16, ethProto uint16, keys []Key) error {
+	if len(keys) == 0 {
+		return errors.New("a filtered redirect needs a key (Redirect matches every frame)")
+	}
+	return c.u32Filter(from, uint32(prio), ethProto, keys, mirred(tcaEgressRedir, tcActStolen, to),
+		fmt.Sprintf("redirecting link %d's protocol %#04x frames to link %d", from, ethProto, to))
+}
+
+// KeepMatching adds to from's ingress qdisc a filter at priority prio,
+// without action, for the frames of ethProto matching every key: they end
+// their classification there and go to from's own stack, never reaching a
+// later-priority filter.
+func (c *Conn) KeepMatching(from int, prio uint16, ethProto uint16, keys []Key) error {
+	if len(keys) == 0 {
+		return errors.New("keeping frames needs a key")
+	}
+	return c.u32Filter(from, uint32(prio), ethProto, keys, nil,
+		fmt.Sprintf("keeping link %d's protocol %#04x frames on its stack", from, ethProto))
+}
+
 // MirrorARP adds to from's ingress qdisc a filter that sends a copy of
 // every ARP frame out of to and lets the frame go on to from's own stack:
 // both the link's namespace and what is behind to learn their neighbours.
@@ -528,11 +557,11 @@ func (c *Conn) MirrorARP(from, to int) error {
 // match (the port is then at a fixed place); the rest goes on to the
 // next filter.
 func (c *Conn) PassIPv4Ports(from int, proto uint8, port, mask uint16) error {
-	keys := []u32Key{
-		{mask: 0x0f000000, val: 0x05000000, off: 0},             // IHL 5: no options
-		{mask: 0x00001fff, val: 0, off: 4},                      // fragment offset 0
-		{mask: 0x00ff0000, val: uint32(proto) << 16, off: 8},    // protocol
-		{mask: uint32(mask), val: uint32(port & mask), off: 20}, // destination port
+	keys := []Key{
+		{Mask: 0x0f000000, Val: 0x05000000, Off: 0},             // IHL 5: no options
+		{Mask: 0x00001fff, Val: 0, Off: 4},                      // fragment offset 0
+		{Mask: 0x00ff0000, Val: uint32(proto) << 16, Off: 8},    // protocol
+		{Mask: uint32(mask), Val: uint32(port & mask), Off: 20}, // destination port
 	}
 	// No action: a terminal match without one ends the classification
 	// with TC_ACT_OK, and the packet goes on to the stack (no gact

@@ -2,12 +2,13 @@
 // "tcfilter" way Kata Containers does: for each Ethernet interface of the
 // container's network namespace (the veth a bridge network or an engine
 // put there), a tap in that same namespace, and on both an ingress qdisc
-// with a filter redirecting every frame to the other. What arrives on the
+// with filters redirecting frames to the other. What arrives on the
 // container's interface leaves through the tap to QEMU's virtio-net
-// device, and what the guest sends comes out of the container's
-// interface, unchanged: the guest's NIC gets the interface's MAC,
-// addresses and routes (Describe, then the agent), so nothing outside the
-// container sees a difference, and no bridge, NAT or address is added.
+// device, and what the guest sends as the container comes out of the
+// container's interface, unchanged: the guest's NIC gets the interface's
+// MAC, addresses and routes (Describe, then the agent), so nothing
+// outside the container sees a difference, and no bridge, NAT or address
+// is added.
 //
 // Bridge runs in the runtime, which holds CAP_NET_ADMIN over every
 // namespace; the taps reach QEMU as inherited file descriptors
@@ -18,14 +19,23 @@
 // Threat: the guest is hostile, so what it sends must leave only through
 // the container's own interface, as the container's own traffic would:
 // the redirect adds no path the container did not have (the bridge
-// network's isolation rules apply on the host side as before). It does
-// add a way to forge: a namespace container cannot send raw frames, a
-// guest owning its kernel can, and nothing here or on the bridge yet
-// checks their source MAC, ARP sender or IP source (docs/escape.md, "The
-// wings"). The taps are not persistent: they go with the last descriptor
-// (QEMU's and its monitor's, so also when QEMU is killed), their filters
-// with them, and the redirect on the container's interface with the
-// namespace.
+// network's isolation rules apply on the host side as before). A
+// namespace container cannot send raw frames; a guest owning its kernel
+// can, and would forge its neighbours' MACs and addresses (ARP poisoning,
+// IPv6 router advertisements). So the tap's filters (guard) redirect only
+// frames with the interface's source MAC and, for IPv4, ARP and IPv6, one
+// of its addresses as source (ARP's sender, an IPv6 neighbour
+// advertisement's target too), and never an IPv6 router advertisement or
+// redirect, a VLAN tag or another ethertype; the rest stays on the tap's
+// own stack, which drops it (deadEnd). Still open: a guest may use any
+// fe80::/64 source and advertise any fe80::/64 target, so it can answer
+// for a neighbour's link-local address (not for its global ones), and a
+// broadcast with a forged source reaches the namespace's own sockets when
+// the namespace's reverse path filter is loose (conf/all/rp_filter 2).
+//
+// The taps are not persistent: they go with the last descriptor (QEMU's
+// and its monitor's, so also when QEMU is killed), their filters with
+// them, and the redirect on the container's interface with the namespace.
 //
 // The namespace's own stack keeps a narrow way out (steer): its local
 // ports are a block of their own, and IPv4 answers to them, and a copy of
@@ -95,6 +105,10 @@ func bridge() (_ []*os.File, err error) {
 		return nil, fmt.Errorf("vm network: %w", err)
 	}
 	sort.Slice(links, func(i, j int) bool { return links[i].Index < links[j].Index })
+	addrs, err := c.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("vm network: %w", err)
+	}
 	var taps []*os.File
 	var wired []int // container interfaces with our ingress qdisc
 	defer func() {
@@ -128,6 +142,9 @@ func bridge() (_ []*os.File, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("vm network: tap for %s: %w", l.Name, err)
 		}
+		if err := deadEnd(name); err != nil {
+			return nil, fmt.Errorf("vm network: tap for %s: %w", l.Name, err)
+		}
 		if err := c.SetLink(t.Index, "", l.MTU, true); err != nil {
 			return nil, fmt.Errorf("vm network: tap for %s: %w", l.Name, err)
 		}
@@ -144,8 +161,8 @@ func bridge() (_ []*os.File, err error) {
 		if err := c.Redirect(l.Index, t.Index); err != nil {
 			return nil, fmt.Errorf("vm network: interface %s: %w", l.Name, err)
 		}
-		if err := c.Redirect(t.Index, l.Index); err != nil {
-			return nil, fmt.Errorf("vm network: interface %s: %w", l.Name, err)
+		if err := guard(c, t.Index, l, addrs); err != nil {
+			return nil, fmt.Errorf("vm network: the guest's frames to %s: %w", l.Name, err)
 		}
 	}
 	return taps, nil

@@ -128,11 +128,14 @@ func TestBridgeCarriesFramesBothWaysAndDescribesTheInterface(t *testing.T) {
 			t.Errorf("tap %+v: want vmtap%d, MTU 1400, up", tap, ceth.Index)
 		}
 		// The interface: the redirect and the ARP mirror; the tap: the
-		// redirect back.
+		// guard's redirects back, IPv4 and ARP from its one IPv4
+		// address, 4 neighbour advertisements (its IPv6 and a link-local
+		// source, by the same two targets), 9 of the rest of IPv6 (those
+		// two sources and ::, by TCP, UDP, ICMPv6).
 		for _, w := range []struct {
 			l    rtnl.Link
 			want int
-		}{{ceth, 2}, {tap, 1}} {
+		}{{ceth, 2}, {tap, 2 + 4 + 9}} {
 			if n, err := c.Redirects(w.l.Index); err != nil || n != w.want {
 				t.Errorf("%s: %d mirred filters (%v), want %d", w.l.Name, n, err, w.want)
 			}
@@ -180,7 +183,8 @@ func TestBridgeCarriesFramesBothWaysAndDescribesTheInterface(t *testing.T) {
 		t.Errorf("the frame came out of the tap as %x, want it unchanged", got[:14])
 	}
 	// The guest -> the tap -> out of the container's interface.
-	if _, err := taps[0].Write(frame(other, ceth.MAC, "from-guest")); err != nil {
+	own := ipv4Packet(net.ParseIP("10.99.0.2"), net.ParseIP("10.99.0.1"), unix.IPPROTO_UDP)
+	if _, err := taps[0].Write(guestFrame(ceth.MAC, unix.ETH_P_IP, own, "from-guest")); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFrame(t, sock, "from-guest"); !bytes.Equal(got[6:12], ceth.MAC) {
@@ -388,4 +392,179 @@ func TestBridgeKeepsTheNamespacesOwnTrafficThere(t *testing.T) {
 	defer out.Close()
 	out.Write([]byte("to-guest-udp"))
 	readFrame(t, int(taps[0].Fd()), "to-guest-udp")
+}
+
+// guestFrame builds an Ethernet frame as a guest would write it into its
+// tap: dst, src, the ethertype, the payload, then marker, which the peer
+// looks for (a redirect passes the frame unchanged, trailing bytes too).
+func guestFrame(src net.HardwareAddr, etype uint16, payload []byte, marker string) []byte {
+	b := append([]byte{0x02, 0, 0, 0, 0, 0x99}, src...)
+	b = binary.BigEndian.AppendUint16(b, etype)
+	b = append(b, payload...)
+	return append(b, []byte(marker+strings.Repeat(".", 20))...)
+}
+
+func ipv4Packet(src, dst net.IP, proto byte) []byte {
+	h := []byte{0x45, 0, 0, 48, 0, 1, 0, 0, 64, proto, 0, 0}
+	h = append(h, src.To4()...)
+	h = append(h, dst.To4()...)
+	var sum uint32 // a valid header checksum: the stack would drop it else
+	for i := 0; i < len(h); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	sum = sum>>16 + sum&0xffff
+	sum += sum >> 16
+	binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
+	return append(h, make([]byte, 8)...) // a UDP header's room
+}
+
+func arpPacket(op uint16, sha net.HardwareAddr, spa net.IP, tpa net.IP) []byte {
+	b := []byte{0, 1, 8, 0, 6, 4}
+	b = binary.BigEndian.AppendUint16(b, op)
+	b = append(b, sha...)
+	b = append(b, spa.To4()...)
+	b = append(b, make([]byte, 6)...)
+	return append(b, tpa.To4()...)
+}
+
+// ipv6Packet: the fixed header, next header nh, then body (an ICMPv6 or
+// UDP header).
+func ipv6Packet(src, dst net.IP, nh byte, body []byte) []byte {
+	h := []byte{0x60, 0, 0, 0}
+	h = binary.BigEndian.AppendUint16(h, uint16(len(body)))
+	h = append(h, nh, 255)
+	h = append(h, src.To16()...)
+	h = append(h, dst.To16()...)
+	return append(h, body...)
+}
+
+// TestBridgeCarriesOnlyTheGuestsOwnFrames: a hostile guest writes frames
+// into its tap; those that carry the container interface's own MAC and
+// addresses leave through the interface, every forged one (another
+// source MAC or IP, ARP naming another sender, an IPv6 router
+// advertisement or redirect, a VLAN tag, an ethertype of its own) stays
+// in the namespace and reaches nobody behind the interface.
+func TestBridgeCarriesOnlyTheGuestsOwnFrames(t *testing.T) {
+	cns, ons := netnsFixture(t)
+	// The neighbour a forwarded packet would go to answers ARP.
+	if out, err := exec.Command("ip", "-n", strings.TrimPrefix(ons, "/run/netns/"), "addr", "add", "10.99.0.1/24", "dev", "peer0").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v: %s", err, out)
+	}
+	taps, err := Bridge(cns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, f := range taps {
+			f.Close()
+		}
+	}()
+	var ceth, tap rtnl.Link
+	var sock int
+	in(t, cns, func() {
+		c, err := rtnl.Open()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		if ceth, err = c.LinkByName("ceth0"); err != nil {
+			t.Error(err)
+		}
+		if tap, err = c.LinkByName(TapName(taps[0])); err != nil {
+			t.Error(err)
+		}
+		// A namespace that forwards (an engine's host forwards, and new
+		// namespaces copy its setting) still does not forward from the tap.
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
+			t.Error(err)
+		}
+	})
+	in(t, ons, func() {
+		if sock, err = packetSocket("peer0"); err != nil {
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	defer unix.Close(sock)
+
+	mac, tapMAC := ceth.MAC, tap.MAC
+	forgedMAC := net.HardwareAddr{0x02, 0x42, 0, 0, 0, 0x66}
+	own4, gw4, other4 := net.ParseIP("10.99.0.2"), net.ParseIP("10.99.0.1"), net.ParseIP("10.99.0.3")
+	own6, other6 := net.ParseIP("fd00:99::2"), net.ParseIP("fd00:99::3")
+	ll6, gw6 := net.ParseIP("fe80::1234"), net.ParseIP("fd00:99::1")
+	allNodes := net.ParseIP("ff02::1")
+	icmp6 := func(typ byte) []byte { return []byte{typ, 0, 0, 0, 0, 0, 0, 0} }
+	udp := make([]byte, 8)
+	vlan := append([]byte{0, 7, 8, 0}, ipv4Packet(own4, gw4, unix.IPPROTO_UDP)...)
+	for _, c := range []struct {
+		name   string
+		frame  []byte
+		arrive bool
+	}{
+		{"ipv4-own", guestFrame(mac, unix.ETH_P_IP, ipv4Packet(own4, gw4, unix.IPPROTO_UDP), "ipv4-own"), true},
+		{"ipv4-forged-mac", guestFrame(forgedMAC, unix.ETH_P_IP, ipv4Packet(own4, gw4, unix.IPPROTO_UDP), "ipv4-forged-mac"), false},
+		{"ipv4-forged-src", guestFrame(mac, unix.ETH_P_IP, ipv4Packet(other4, gw4, unix.IPPROTO_UDP), "ipv4-forged-src"), false},
+		{"arp-own", guestFrame(mac, unix.ETH_P_ARP, arpPacket(1, mac, own4, gw4), "arp-own"), true},
+		{"arp-reply-own", guestFrame(mac, unix.ETH_P_ARP, arpPacket(2, mac, own4, gw4), "arp-reply-own"), true},
+		{"arp-forged-spa", guestFrame(mac, unix.ETH_P_ARP, arpPacket(2, mac, gw4, other4), "arp-forged-spa"), false},
+		{"arp-forged-sha", guestFrame(mac, unix.ETH_P_ARP, arpPacket(1, forgedMAC, own4, gw4), "arp-forged-sha"), false},
+		{"arp-forged-mac", guestFrame(forgedMAC, unix.ETH_P_ARP, arpPacket(1, mac, own4, gw4), "arp-forged-mac"), false},
+		{"ipv6-own-udp", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(own6, gw6, unix.IPPROTO_UDP, udp), "ipv6-own-udp"), true},
+		{"ipv6-linklocal-ns", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(ll6, allNodes, unix.IPPROTO_ICMPV6, icmp6(135)), "ipv6-linklocal-ns"), true},
+		{"ipv6-dad", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(net.IPv6unspecified, allNodes, unix.IPPROTO_ICMPV6, icmp6(135)), "ipv6-dad"), true},
+		{"ipv6-forged-src", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(other6, gw6, unix.IPPROTO_UDP, udp), "ipv6-forged-src"), false},
+		{"ipv6-forged-mac", guestFrame(forgedMAC, unix.ETH_P_IPV6, ipv6Packet(own6, gw6, unix.IPPROTO_UDP, udp), "ipv6-forged-mac"), false},
+		{"ipv6-router-advert", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(ll6, allNodes, unix.IPPROTO_ICMPV6, icmp6(134)), "ipv6-router-advert"), false},
+		{"ipv6-redirect", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(ll6, allNodes, unix.IPPROTO_ICMPV6, icmp6(137)), "ipv6-redirect"), false},
+		{"ipv6-hop-by-hop", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(ll6, allNodes, 0, []byte{58, 0, 5, 2, 0, 0, 1, 0}), "ipv6-hop-by-hop"), false},
+		{"ipv6-advert-own", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(own6, allNodes, unix.IPPROTO_ICMPV6, append(icmp6(136), own6...)), "ipv6-advert-own"), true},
+		{"ipv6-advert-forged-target", guestFrame(mac, unix.ETH_P_IPV6, ipv6Packet(own6, allNodes, unix.IPPROTO_ICMPV6, append(icmp6(136), gw6...)), "ipv6-advert-forged-target"), false},
+		{"ipv4-to-the-tap", append(append([]byte{}, tapMAC...), guestFrame(mac, unix.ETH_P_IP, ipv4Packet(other4, gw4, unix.IPPROTO_UDP), "ipv4-to-the-tap")[6:]...), false},
+		{"vlan-tagged", guestFrame(mac, unix.ETH_P_8021Q, vlan, "vlan-tagged"), false},
+		{"own-ethertype", guestFrame(mac, 0x88b5, nil, "own-ethertype"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := taps[0].Write(c.frame); err != nil {
+				t.Fatal(err)
+			}
+			got := seesFrame(t, sock, c.name, c.arrive)
+			if got != c.arrive {
+				t.Errorf("the guest's %s frame arrived behind the interface: %v, want %v", c.name, got, c.arrive)
+			}
+		})
+	}
+}
+
+// seesFrame tells whether a frame carrying text arrives on fd: it waits
+// up to 3 s for one that should (arrive), 300 ms for one that should not.
+func seesFrame(t *testing.T, fd int, text string, arrive bool) bool {
+	t.Helper()
+	wait := 300 * time.Millisecond
+	if arrive {
+		wait = 3 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	buf := make([]byte, 2048)
+	marker := []byte(text + ".")
+	for time.Now().Before(deadline) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 50)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			continue
+		}
+		m, err := unix.Read(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(buf[:m], marker) {
+			return true
+		}
+	}
+	return false
 }
