@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
+	"github.com/bulwark-sec/bulwark/pkg/oci"
 )
 
 type fdleakReport struct {
@@ -129,5 +130,46 @@ func TestInheritedHostFdsDoNotReachTheContainer(t *testing.T) {
 			}
 			assertNoEscape(t, what, hostDir, parseFdleak(t, what, r))
 		}
+	}
+}
+
+// TestCreatedInitHoldsNoInheritedOrSpentFds: while a created container
+// waits for start, its init holds no fd the runtime's caller leaked to it
+// and none it is done with (the network namespace it joined), as runc's
+// own suite checks ("detect fd leak as comprehensively as possible"): a
+// process exec'd into the container can reach the init's fds through
+// /proc/1/fd.
+func TestCreatedInitHoldsNoInheritedOrSpentFds(t *testing.T) {
+	e := newEnv(t)
+	hostDir, host := hostDirFiles(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+		if !oci.HasNamespace(s, specs.NetworkNamespace) {
+			t.Fatal("test bug: the bundle has no network namespace of its own")
+		}
+	})
+	id := e.id()
+	if r := e.bwWith(bwOpts{extra: host}, "create", "-b", bundle, id); r.code != 0 {
+		t.Fatalf("create: %v", r)
+	}
+	defer e.bw("delete", "-f", id)
+	pid := e.state(id)["pid"]
+	dir := fmt.Sprintf("/proc/%v/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		target, err := os.Readlink(filepath.Join(dir, ent.Name()))
+		if err != nil {
+			continue
+		}
+		if target == hostDir || strings.HasPrefix(target, "net:[") {
+			t.Errorf("the created init holds fd %s -> %s", ent.Name(), target)
+		}
+	}
+	e.mustOK("start", id)
+	if s := e.state(id)["status"]; s != "running" {
+		t.Fatalf("after start: %v", s)
 	}
 }

@@ -41,6 +41,9 @@ type InitConfig struct {
 	// NetNSReady: the runtime created the new network namespace, with lo
 	// up, and the constructor joined it (pkg/netns).
 	NetNSReady bool
+	// NetNSFd is the fd that namespace came in (-1: none); the constructor
+	// joined it through /proc/self/fd, and the init closes it.
+	NetNSFd int
 	// SendNamespaces: the init sends its user and network namespaces
 	// (a Namespaces frame) once it is in its cgroups, before the Hooks
 	// frame.

@@ -388,6 +388,7 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 		NoPivot: o.NoPivot, NewUserNS: oci.CreatesNamespace(spec, specs.UserNamespace), CgroupNS: oci.CreatesNamespace(spec, specs.CgroupNamespace),
 		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd,
 		NetNSReady:     files.netns != nil,
+		NetNSFd:        p.netnsFd,
 		SendNamespaces: o.Namespaces != nil,
 		State:          &specs.State{Version: specs.Version, ID: st.ID, Status: specs.StateCreating, Bundle: st.Bundle, Annotations: spec.Annotations},
 	}

@@ -70,6 +70,11 @@ func Init() error {
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
+	if cfg != nil && cfg.NetNSReady && cfg.NetNSFd > 2 {
+		// Joined already; held on, it would sit among the fds of a
+		// created container's init.
+		unix.Close(cfg.NetNSFd)
+	}
 	var tree *os.File
 	if cfg != nil && cfg.RootTree {
 		if len(files) == 0 {
