@@ -284,6 +284,28 @@ touch /opt/rw && echo rootrw=ok`}
 	}
 }
 
+// TestConfigMaskedPathListedTwiceIsMaskedOnce: a masked path the config
+// lists twice (or once more with a trailing slash) gets one mount, as in
+// runc, not a stack of two.
+func TestConfigMaskedPathListedTwiceIsMaskedOnce(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, "/opt/masked", "/opt/masked/", "/etc/group", "/etc/group")
+		s.Process.Args = []string{"sh", "-c", "echo dir=$(grep -c ' /opt/masked ' /proc/self/mountinfo); echo file=$(grep -c ' /etc/group ' /proc/self/mountinfo); echo empty=$(ls -A /opt/masked | wc -l)"}
+	})
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs/opt/masked"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(bundle, "rootfs/opt/masked/f"), []byte("x"), 0o644)
+	r := e.bw("run", "-b", bundle, e.id())
+	got := kv(r.stdout)
+	for k, v := range map[string]string{"dir": "1", "file": "1", "empty": "0"} {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q (%v)", k, got[k], v, r)
+		}
+	}
+}
+
 // TestConfigDefaultDevicesHaveTheirNumbers checks the nodes every container
 // gets, whatever the config says.
 func TestConfigDefaultDevicesHaveTheirNumbers(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -162,7 +163,14 @@ func maskPaths(paths []string) error {
 	if nst.Mode&unix.S_IFMT != unix.S_IFCHR || nst.Rdev != unix.Mkdev(1, 3) {
 		return errors.New("linux.maskedPaths: the container's /dev/null is not the 1:3 character device; refusing to use it as a mask")
 	}
+	done := make(map[string]bool, len(paths))
 	for i, p := range paths {
+		// A path listed twice is masked once, as in runc: a second mount
+		// would only stack on the first.
+		if done[filepath.Clean(p)] {
+			continue
+		}
+		done[filepath.Clean(p)] = true
 		f, err := openPath(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue

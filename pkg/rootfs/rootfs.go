@@ -602,7 +602,9 @@ func (mt *mounter) fs(m specs.Mount, opts mountOpts) error {
 			return err
 		}
 		if full != mt.rootfs+dest {
-			return fmt.Errorf("%s must be mounted on a plain directory, but %q resolves to %q", m.Type, dest, strings.TrimPrefix(full, mt.rootfs))
+			// "must be mounted on ordinary directory": runc's words, which
+			// its suite and scripts match.
+			return fmt.Errorf("%s must be mounted on ordinary directory, but %q resolves to %q", m.Type, dest, strings.TrimPrefix(full, mt.rootfs))
 		}
 		if fi, err := os.Stat(procFd(target)); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%s must be mounted on a directory, %q is not one", m.Type, dest)

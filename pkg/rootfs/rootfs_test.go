@@ -385,7 +385,7 @@ var scenarios = []scenario{
 			return os.Symlink("tmp", filepath.Join(e.rootfs, "proc"))
 		},
 		spec:           func(e *testEnv) *specs.Spec { return baseSpec() },
-		wantPrepareErr: "must be mounted on a plain directory",
+		wantPrepareErr: "must be mounted on ordinary directory",
 		prePivot: func(c *checker, e *testEnv) {
 			c.wantNotMount(filepath.Join(e.rootfs, "tmp"))
 		},

@@ -190,7 +190,7 @@ func Validate(s *specs.LinuxSeccomp) error {
 				// agent that is waiting for exactly that fd (runc refuses it
 				// for the same reason).
 				if n == "write" {
-					add(fmt.Sprintf("%s.names[%d]", base, j), ErrInvalid, "SCMP_ACT_NOTIFY cannot be used for write: the runtime needs write to hand the notify fd to the agent")
+					add(fmt.Sprintf("%s.names[%d]", base, j), ErrInvalid, "SCMP_ACT_NOTIFY cannot be used for the write syscall: the runtime needs it to hand the notify fd to the agent")
 				}
 			}
 		}

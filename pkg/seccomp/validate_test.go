@@ -164,7 +164,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:     "notify on write",
 			s:        &specs.LinuxSeccomp{DefaultAction: allow, ListenerPath: "/a", Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "write"}, Action: specs.ActNotify}}},
-			wantErrs: []string{`linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for write`},
+			wantErrs: []string{`linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for the write syscall`},
 			sentinel: ErrInvalid,
 		},
 		{
