@@ -919,7 +919,7 @@ func lookPath(p *specs.Process) (string, error) {
 	}
 	name := p.Args[0]
 	if strings.Contains(name, "/") {
-		if err := unix.Access(name, unix.X_OK); err != nil {
+		if err := canExec(name); err != nil {
 			return "", &oci.FieldError{File: oci.ConfigFile, Field: "process.args[0]", Msg: fmt.Sprintf("%q: %v", name, err), Err: err}
 		}
 		return name, nil
@@ -936,11 +936,21 @@ func lookPath(p *specs.Process) (string, error) {
 		}
 		c := filepath.Join(dir, name)
 		var st unix.Stat_t
-		if unix.Stat(c, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(c, unix.X_OK) == nil {
+		if unix.Stat(c, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && canExec(c) == nil {
 			return c, nil
 		}
 	}
 	return "", &oci.FieldError{File: oci.ConfigFile, Field: "process.args[0]", Msg: fmt.Sprintf("executable %q not found in $PATH (%s)", name, path)}
+}
+
+// canExec asks the kernel whether execve would pass the permission check,
+// with the credentials execve uses: the effective ids and the effective
+// capabilities (AT_EACCESS). Plain access(2) checks the real ids and, for
+// a non-root user, without capabilities, so it refused a binary that only
+// its owner may execute to a user holding CAP_DAC_OVERRIDE, which execve
+// (and runc) allow.
+func canExec(path string) error {
+	return unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS)
 }
 
 // execve executes the payload, whose filter, if any, is in place already.
