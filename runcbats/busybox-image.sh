@@ -14,6 +14,9 @@ trap 'rm -rf "$dir"' EXIT
 # No proc or sys, as in the Docker image: runc's mask tests replace /proc
 # and /sys with symlinks.
 mkdir -p "$dir"/{bin,etc,home,root,tmp,usr/sbin,usr/bin,var/spool/mail,var/www,dev}
+# mktemp made it 0700: the tarball's "." becomes the rootfs's /, which
+# every user in the container must be able to search.
+chmod 0755 "$dir"
 chmod 1777 "$dir/tmp"
 chmod 0700 "$dir/root"
 cp "$busybox" "$dir/bin/busybox"
