@@ -93,6 +93,9 @@ if [ "$(cat "$src/.stamp" 2>/dev/null)" != "$stamp" ]; then
 		fi
 		cp -a "$dir/." "$src/"
 		chmod -R u+w "$src"
+		# A module zip keeps no file modes: the suite runs its scripts
+		# (get-images.sh) directly.
+		find "$src" -name '*.sh' -exec chmod +x {} +
 	fi
 	echo "$stamp" >"$src/.stamp"
 fi

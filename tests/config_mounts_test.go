@@ -445,3 +445,28 @@ func TestFifoDeviceIsCreated(t *testing.T) {
 }
 
 func ptrMode(m os.FileMode) *os.FileMode { return &m }
+
+// TestReadonlyRootfsKeepsItsNosuidNodev: a rootfs the caller bind-mounted
+// nosuid,nodev stays nosuid,nodev when root.readonly remounts it read-only
+// (a remount clears the per-mount flags it is not given), as in runc.
+func TestReadonlyRootfsKeepsItsNosuidNodev(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Root.Readonly = true
+		s.Process.Args = []string{"awk", `$5 == "/" {print "," $6 ","}`, "/proc/self/mountinfo"}
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(rootfs, unix.MNT_DETACH) })
+	if err := unix.Mount("", rootfs, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		t.Fatal(err)
+	}
+	r := e.bw("run", "-b", bundle, e.id())
+	for _, want := range []string{",ro,", ",nosuid,", ",nodev,"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("the container's / has flags %q, want %s among them (%v)", strings.TrimSpace(r.stdout), want, r)
+		}
+	}
+}

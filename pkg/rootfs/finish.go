@@ -57,7 +57,14 @@ func Finish(s *specs.Spec) error {
 		return err
 	}
 	if s.Root != nil && s.Root.Readonly {
-		if err := remountRO("/", 0); err != nil {
+		// A remount sets exactly the per-mount flags it is given: the
+		// rootfs keeps the nosuid, nodev, noexec and atime mode it has (a
+		// caller's nosuid,nodev bind of it), as in runc.
+		var st unix.Statfs_t
+		if err := unix.Statfs("/", &st); err != nil {
+			return fmt.Errorf("root.readonly: statfs /: %w", err)
+		}
+		if err := remountRO("/", statfsToMountFlags(st)&mntLockFlags&^unix.MS_RDONLY); err != nil {
 			return fmt.Errorf("root.readonly: %w", err)
 		}
 	}
