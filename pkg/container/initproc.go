@@ -118,14 +118,6 @@ func (r *Runtime) startInit(spec *specs.Spec, st *State, ip initParams) (*initPr
 	}
 	p.netnsFd = netnsFd
 	cmd.ExtraFiles = extra
-	// os/exec passes on every fd this process inherited without
-	// FD_CLOEXEC (a caller's leak: a shim's, a shell's): the init would
-	// hold them, and so would the hooks it runs, while the container waits
-	// for start. Only the stdio, the --preserve-fds and ExtraFiles go.
-	if err := unix.CloseRange(uint(3+ip.preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		parent.Close()
-		return nil, fmt.Errorf("marking inherited fds close-on-exec: %w", err)
-	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = []string{initproto.EnvInitPipe + "=" + strconv.Itoa(syncFd)}
 	if phase.On() {
