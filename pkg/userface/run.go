@@ -175,9 +175,13 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	code, err := rt.Run(id, p.Bundle, ro)
 	relay.stop()
 	denials.stop()
-	// The container has ended: its snapshot's daemon ends with it.
-	h.fuse.stop(5 * time.Second)
+	// The container has ended, and its snapshot's daemon ends with it:
+	// reaped before delete removes the snapshot it serves, and after a
+	// detached run's exit file, which `bulwark rm` after `stop` does not
+	// wait for.
+	const fuseGrace = 5 * time.Second
 	if err != nil {
+		h.fuse.stop(fuseGrace)
 		tee.stop()
 		return -1, h.fuse.explain(err)
 	}
@@ -187,12 +191,14 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 		if d != nil {
 			d.exited(code)
 		}
+		h.fuse.stop(fuseGrace)
 		if tail := tee.stop(); d == nil {
 			out.Tail = tail
 			printHint(os.Stderr, Hint(s, o, out))
 		}
 		return code, nil
 	}
+	h.fuse.stop(fuseGrace)
 	derr := rt.Delete(id, true)
 	tail := tee.stop()
 	if d != nil {
