@@ -16,6 +16,8 @@
 #   cri17        a hostUsers: false pod through containerd 1.7, built from source (not in all)
 #   usernet      ./tests' user-mode network tests alone (pasta, slirp4netns), ten
 #                first-instruction runs per relay instead of three
+#   fuse         ./tests' fuse-overlayfs tests alone (a rootless image run's snapshot where the
+#                kernel refuses overlayfs)
 #   vm           ./tests/vm: QEMU guests (pure cgroup v2, systemd driver, --isolation vm)
 #   vmiso        ./tests/vm's VM isolation tests alone (TestIsolationVM*, TestOCIVM*)
 #   vmnet        ./tests/vm's guest network tests alone (a bridge network into the guest)
@@ -165,9 +167,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | usernet | engines | cri | critest | cri17 | vm | vmiso | vmnet | conformance | runc-bats | fuzz) ;;
+	all | quick | lint | unit | integration | network | usernet | fuse | engines | cri | critest | cri17 | vm | vmiso | vmnet | conformance | runc-bats | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, engines, cri, critest, cri17, vm, vmiso, vmnet, conformance, runc-bats, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, fuse, engines, cri, critest, cri17, vm, vmiso, vmnet, conformance, runc-bats, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -206,6 +208,11 @@ for t in "${targets[@]}"; do
 		# Part of integration too, with three runs where this has ten.
 		echo "== user-mode network tests"
 		BULWARK_USERNET_LOOPS=10 gotest_root -run '^(TestRootlessUserModeNetwork|TestUserModeNetwork)' ./tests/
+		;;
+	fuse)
+		# Part of integration too.
+		echo "== fuse-overlayfs tests"
+		gotest_root -run '^TestRootlessFuseOverlay' ./tests/
 		;;
 	engines)
 		./scripts/install-engines.sh
