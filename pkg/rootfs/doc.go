@@ -24,7 +24,12 @@
 // below it is in place) and one container taking every pty on the host
 // (each devpts instance gets max=DevptsMax), and one payload process
 // writing another's memory through /proc/PID/mem where Landlock cannot
-// refuse it (ReadOnlyProc makes procfs a read-only mount).
+// refuse it (ReadOnlyProc makes procfs a read-only mount). A rootless
+// image snapshot served by fuse-overlayfs (fuseoverlay.go) is a FUSE
+// connection of the container's own user namespace, mounted by the init
+// in its mount namespace: allow_other admits that namespace's processes
+// only, and the daemon ends with the mount, so nothing of it reaches the
+// host's mount table or outlives the container.
 //
 // The order of operations follows runc: Prepare (propagation, rootfs bind,
 // spec mounts, /dev), then Pivot, then Finish (read-only and masked paths,
