@@ -348,7 +348,12 @@ func start(o *Options) (_ *machine, err error) {
 		// No legacy devices the agent does not use. A kernel with
 		// command-line virtio-mmio devices needs no ACPI: QEMU names the
 		// devices on the command line, and the kernel skips the tables.
-		mopt += ",x-option-roms=off,rtc=off"
+		// The RTC stays: without it the guest kernel's boot-time read of
+		// the CMOS clock sees "update in progress" for ever and gives up
+		// only after a second of spinning when its delays run on the TSC
+		// (in about half the boots under TCG, docs/vm.md), and the guest
+		// would have no time of day.
+		mopt += ",x-option-roms=off"
 	}
 	if mextra != "" {
 		mopt += "," + mextra

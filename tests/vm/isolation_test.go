@@ -2,6 +2,7 @@ package vm
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,7 +115,7 @@ func TestIsolationVMRunsThePayloadInItsOwnKernel(t *testing.T) {
 	bin, rootfs := isolationBinary(t), isolationRootfs(t)
 	before := leftovers(t)
 	script := `read line; echo "stdin=$line"; echo "kernel=$(uname -r)"; echo "id=$(id -u):$(id -g)"; echo "cwd=$(pwd)"; echo "env=$GREETING"; ` +
-		`echo "host=$(hostname)"; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ` +
+		`echo "host=$(hostname)"; echo "year=$(date -u +%Y)"; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ` +
 		`echo from-the-guest > /home/app/written-in-guest; echo to-stderr >&2; exit 7`
 	r := runVMStdin(t, bin, "piped-in\n", nil, "--writable", "--user", "1000:1000", "-w", "/tmp", "-e", "GREETING=hi",
 		"--hostname", "inside", rootfs, "--", "sh", "-c", script)
@@ -131,6 +132,11 @@ func TestIsolationVMRunsThePayloadInItsOwnKernel(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "kernel=") || strings.Contains(r.stdout, "kernel="+hostRelease+"\n") {
 		t.Errorf("uname -r in the guest is the host's %s (or missing): the payload did not run on its own kernel", hostRelease)
+	}
+	// The guest's time of day comes from the machine's RTC: without one
+	// it was 1970 (and the kernel spun a second looking for it).
+	if year := fmt.Sprintf("year=%d\n", time.Now().UTC().Year()); !strings.Contains(r.stdout, year) {
+		t.Errorf("the guest's clock is not the host's: stdout lacks %q", year)
 	}
 	if !strings.Contains(r.stderr, "to-stderr") || strings.Contains(r.stdout, "to-stderr") {
 		t.Errorf("stderr not kept apart from stdout")
