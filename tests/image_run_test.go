@@ -8,11 +8,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/imagetest"
 )
@@ -285,5 +287,40 @@ func TestSpecImageWritesABundleRuncsFormRuns(t *testing.T) {
 	}
 	if ms := mountsUnder(t, dr); len(ms) != 0 {
 		t.Errorf("mounts left under the data root: %q", ms)
+	}
+}
+
+// TestUserRunImageKilledAtAnyPointLeavesNothingAfterRm kills `bulwark run
+// IMAGE` at points from the snapshot's mount to a running payload, then
+// removes the name: whether the container existed yet or not, no mount,
+// snapshot, state, claim or user namespace range is left. Before the run
+// journalled what it made, a run killed between mounting the image's
+// snapshot and writing its container's state left the overlay mounted
+// under the data root, since only the claim on its name was on record.
+func TestUserRunImageKilledAtAnyPointLeavesNothingAfterRm(t *testing.T) {
+	e := newEnv(t)
+	dr := imageDataRoot(t, "example.com/busy:1")
+	for _, delay := range []time.Duration{5, 15, 25, 40, 60, 90, 130, 200, 400} {
+		id := e.id()
+		run := e.startBW("--data-root", dr, "run", "--name", id, "example.com/busy:1", "--", "sleep", "30")
+		time.Sleep(delay * time.Millisecond)
+		run.Process.Signal(syscall.SIGKILL)
+		run.Wait()
+		if r := e.bw("--data-root", dr, "rm", "-f", id); r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
+			t.Errorf("rm -f after SIGKILL at %v: %v", delay*time.Millisecond, r)
+		}
+		e.assertUserRunGone(id)
+		if ms := mountsUnder(t, dr); len(ms) != 0 {
+			t.Errorf("after SIGKILL at %v and rm -f: mounts left under the data root: %q", delay*time.Millisecond, ms)
+			for _, m := range ms {
+				unix.Unmount(m, unix.MNT_DETACH)
+			}
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dr, "containers")); len(ents) != 0 {
+			t.Errorf("after SIGKILL at %v and rm -f: snapshots left: %v", delay*time.Millisecond, ents)
+			for _, en := range ents {
+				os.RemoveAll(filepath.Join(dr, "containers", en.Name()))
+			}
+		}
 	}
 }

@@ -184,6 +184,12 @@ func TestRootlessFuseOverlayKilledRunLeavesNothing(t *testing.T) {
 		if left := waitNoFuseDaemons(r.u.UID, 5*time.Second); len(left) > 0 {
 			t.Errorf("after SIGKILL at %v and rm -f: fuse-overlayfs left: %v", delay, left)
 		}
+		// The snapshot too, also where the run died before its
+		// container existed (the run's journal names it).
+		snaps, _ := filepath.Glob(filepath.Join(r.home, ".local/share/bulwark/containers", name+"-*"))
+		if len(snaps) > 0 {
+			t.Errorf("after SIGKILL at %v and rm -f: snapshot left: %v", delay, snaps)
+		}
 	}
 	// assertNothingLeft checks state, mounts and processes.
 }

@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -72,6 +74,12 @@ func (o Owned) Release(owner string) error {
 	}
 	switch o.Kind {
 	case OwnedDir:
+		// A maker killed midway may have left mounts below (an image
+		// snapshot's attached layers): removing through one would
+		// delete what it shows, a layer other containers share.
+		if err := detachAtOrBelow(o.Path); err != nil {
+			return err
+		}
 		return removeAll(o.Path)
 	case OwnedMappedDir:
 		if err := removeAll(o.Path); err == nil || !errors.Is(err, os.ErrPermission) {
@@ -106,6 +114,31 @@ func (r *Runtime) Release(o Owned, owner string) error {
 		return f(o, owner)
 	}
 	return o.Release(owner)
+}
+
+// detachAtOrBelow detaches every mount at or below dir, deepest first,
+// and fails rather than leave one in place. Only listed mount points are
+// unmounted: without root, unmounting anything else is EPERM.
+func detachAtOrBelow(dir string) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("owned dir %s: %w", dir, err)
+	}
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(real))
+	if err != nil {
+		return fmt.Errorf("owned dir %s: reading the mount table: %w", dir, err)
+	}
+	sort.Slice(ms, func(i, j int) bool { return len(ms[i].Mountpoint) > len(ms[j].Mountpoint) })
+	for _, m := range ms {
+		err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("owned dir %s: detaching the mount at %s before removing it: %w", dir, m.Mountpoint, err)
+		}
+	}
+	return nil
 }
 
 // removeAll is os.RemoveAll that also removes directories the caller owns

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -82,6 +83,10 @@ type host struct {
 	// etcRoot, when set, holds the image's /etc/passwd and /etc/group
 	// where the rootfs is not mounted on the host (Options.lookupRoot).
 	etcRoot string
+	// journal, when set, is where own writes each record before the
+	// thing is made (ownJournal), so that Remove finds what a run killed
+	// before its container existed made.
+	journal string
 }
 
 // rootless: the run is a rootless runtime's (pkg/rootless decided).
@@ -91,6 +96,11 @@ func (h *host) rootless() bool { return h.rt != nil && h.rt.Rootless }
 // and until it does the stack releases them in the order given.
 func (h *host) own(rs ...container.Owned) {
 	h.owns = append(h.owns, rs...)
+	if h.journal != "" {
+		// Best effort: the journal serves only a run killed before its
+		// container exists; the stack below undoes every other ending.
+		_ = appendJournal(h.journal, rs)
+	}
 	h.undo.Add(func() {
 		for _, o := range rs {
 			_ = h.rt.Release(o, h.stateDir)
@@ -211,6 +221,66 @@ func (h *host) etcFiles(s *specs.Spec, dir string) error {
 		}
 		if err := policy.WithMount(src, "/etc/"+f.Name, true)(s); err != nil {
 			return fmt.Errorf("container /etc/%s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// ownJournal, in the run's bundle directory (its claim on the name), lists
+// what the run made on the host before its container existed, one JSON
+// array of records per own call, written before the thing is made. A run
+// SIGKILLed in that window has no state to delete from and no stack left
+// to unwind: without the journal an image's snapshot stayed mounted under
+// the data root and its user namespace range stayed allocated, and `rm`
+// could only free the name.
+const ownJournal = "owned.journal"
+
+func appendJournal(path string, rs []container.Owned) error {
+	b, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// releaseJournal releases what the journal at path records, as the run's
+// own stack would have: the last own call's records first, each call's in
+// its order. A missing journal is a run that made nothing yet. It stops at
+// the first failure, so that a retry finds the journal whole.
+func releaseJournal(rt *container.Runtime, path, owner string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lines[i] == "" {
+			continue
+		}
+		var rs []container.Owned
+		if err := json.Unmarshal([]byte(lines[i]), &rs); err != nil {
+			// A line cut by the kill is the last one written: what it
+			// names was not made yet.
+			if i == len(lines)-1 {
+				continue
+			}
+			return fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		for _, o := range rs {
+			if err := rt.Release(o, owner); err != nil {
+				return fmt.Errorf("releasing what a killed run made (%s): %w", path, err)
+			}
 		}
 	}
 	return nil

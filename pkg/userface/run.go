@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bulwark-sec/bulwark/internal/cleanup"
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/oci"
@@ -72,6 +74,14 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 	if err := claimName(rt, id, p.Bundle); err != nil {
 		return -1, err
 	}
+	// Held while this run lives: Remove leaves a claim alone while its
+	// run may still be making things (holdClaim).
+	lock, err := holdClaim(p.Bundle, false)
+	if err != nil {
+		os.Remove(p.Bundle)
+		return -1, fmt.Errorf("--name %s: %w", id, err)
+	}
+	defer lock.Close()
 	claim := []container.Owned{{Kind: container.OwnedDir, Path: p.Bundle},
 		{Kind: container.OwnedSharedDir, Path: filepath.Dir(p.Bundle)}}
 	var undo cleanup.Stack
@@ -82,7 +92,7 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 			_ = c.Release(rt.StateDir(id))
 		}
 	})
-	h := &host{rt: rt, stateDir: rt.StateDir(id), undo: &undo}
+	h := &host{rt: rt, stateDir: rt.StateDir(id), undo: &undo, journal: filepath.Join(p.Bundle, ownJournal)}
 	if o.Image != "" {
 		// The image's snapshot is mounted before the spec is made: --user
 		// names are looked up in it. This changes the host; undo reverts.
@@ -231,4 +241,30 @@ func claimName(rt *container.Runtime, id, bundle string) error {
 		return fmt.Errorf("--name %s: %w", id, container.ErrExist)
 	}
 	return nil
+}
+
+// errClaimBusy: the claim's run is alive.
+var errClaimBusy = errors.New("a run of this name is still starting")
+
+// holdClaim takes the lock on a claim's bundle directory that tells a live
+// run from a killed one: the kernel drops it with the run's last
+// descriptor, however the run ends. try fails with errClaimBusy instead of
+// waiting.
+func holdClaim(bundle string, try bool) (*os.File, error) {
+	f, err := os.OpenFile(bundle, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	how := unix.LOCK_EX
+	if try {
+		how |= unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errClaimBusy
+		}
+		return nil, fmt.Errorf("locking %s: %w", bundle, err)
+	}
+	return f, nil
 }

@@ -147,6 +147,17 @@ func Remove(rt *container.Runtime, id string, force bool) error {
 	if errors.Is(err, container.ErrNotExist) {
 		b := PathsOf(rt.Root, id).Bundle
 		if _, serr := os.Stat(b); serr == nil {
+			lock, err := holdClaim(b, true)
+			if errors.Is(err, errClaimBusy) {
+				return fmt.Errorf("container %s: %w (it has no state yet): try again once it runs, or stop its bulwark run", id, err)
+			}
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
+			if err := releaseJournal(rt, filepath.Join(b, ownJournal), rt.StateDir(id)); err != nil {
+				return err
+			}
 			if rt.Rootless {
 				// Its private files and volumes, made before the
 				// container, are plain directories under the state
