@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -329,7 +331,23 @@ func Detach(ctx context.Context, path string) error {
 	}
 	var errs []error
 	if len(rec.List) > 0 {
-		if _, err := RunPlugins(ctx, rec.call(), true); err != nil {
+		_, err := RunPlugins(ctx, rec.call(), true)
+		if tool, chain, ok := missingMasqChain(err); ok {
+			// The bridge plugin's DEL after an ADD killed before it made
+			// its masquerade chain: iptables-nft answers the rule's
+			// removal with "Chain ... does not exist" (status 2), which
+			// the plugin does not take for "already gone" as it takes
+			// iptables-legacy's "Bad rule", so DEL could never succeed
+			// and the attachment stayed. The failed DEL had released the
+			// lease and removed the veth before it; with an empty chain
+			// there, DEL runs again to its end (the veth gone, the
+			// plugin skips its masquerade), and the chain goes after it.
+			if path, lerr := exec.LookPath(tool); lerr == nil && exec.CommandContext(ctx, path, "-t", "nat", "-N", chain, "--wait").Run() == nil {
+				_, err = RunPlugins(ctx, rec.call(), true)
+				_ = exec.CommandContext(ctx, path, "-t", "nat", "-X", chain, "--wait").Run()
+			}
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("network %q of container %s: %w", rec.Network, rec.ID, err))
 		}
 	}
@@ -348,6 +366,23 @@ func Detach(ctx context.Context, path string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// masqRemoval is the failure missingMasqChain looks for: a plugin's
+// removal of its masquerade jump from nat POSTROUTING, refused because the
+// chain it jumps to does not exist.
+var masqRemoval = regexp.MustCompile(`running \[(?:/\S*/)?(iptables|ip6tables) -t nat -D POSTROUTING [^\]]*-j (CNI-[0-9a-f]{8,64}) [^\]]*\]: exit status 2: [^\n]*Chain '(CNI-[0-9a-f]{8,64})' does not exist`)
+
+// missingMasqChain tells which tool and chain such a failure names.
+func missingMasqChain(err error) (tool, chain string, ok bool) {
+	if err == nil {
+		return "", "", false
+	}
+	m := masqRemoval.FindStringSubmatch(err.Error())
+	if m == nil || m[2] != m[3] {
+		return "", "", false
+	}
+	return m[1], m[2], true
 }
 
 // Releasers is what container.Runtime needs to undo an attachment.

@@ -128,3 +128,30 @@ func TestHostsForListsTheNetworkOnly(t *testing.T) {
 		t.Errorf("hosts of b has a line for a member without an address:\n%s", got)
 	}
 }
+
+func TestMissingMasqChain(t *testing.T) {
+	const real = `plugin type="bridge" failed (delete): running [/usr/sbin/iptables -t nat -D POSTROUTING -s 10.89.0.227 -j CNI-44b541b1b39f994cd796d264 -m comment --comment name: "bridge" id: "bulwark-76b768ac2175feb95b47070f" --wait]: exit status 2: iptables v1.8.9 (nf_tables): Chain 'CNI-44b541b1b39f994cd796d264' does not exist
+Try ` + "`iptables -h'" + ` or 'iptables --help' for more information.`
+	for _, tc := range []struct {
+		name, msg   string
+		tool, chain string
+	}{
+		{name: "iptables-nft", msg: real, tool: "iptables", chain: "CNI-44b541b1b39f994cd796d264"},
+		{name: "ip6tables", msg: strings.ReplaceAll(real, "/usr/sbin/iptables", "/usr/sbin/ip6tables"), tool: "ip6tables", chain: "CNI-44b541b1b39f994cd796d264"},
+		{name: "another chain missing", msg: strings.Replace(real, "Chain 'CNI-44b5", "Chain 'CNI-ffff", 1)},
+		{name: "another table", msg: strings.Replace(real, "-t nat", "-t filter", 1)},
+		{name: "a rule added, not removed", msg: strings.Replace(real, "-D POSTROUTING", "-A POSTROUTING", 1)},
+		{name: "a chain outside CNI's names", msg: strings.ReplaceAll(real, "CNI-44b541b1b39f994cd796d264", "INPUT")},
+		{name: "another failure", msg: "plugin type=\"bridge\" failed (delete): no such device"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tool, chain, ok := missingMasqChain(errors.New(tc.msg))
+			if ok != (tc.tool != "") || tool != tc.tool || chain != tc.chain {
+				t.Errorf("missingMasqChain = %q %q %v, want %q %q", tool, chain, ok, tc.tool, tc.chain)
+			}
+		})
+	}
+	if _, _, ok := missingMasqChain(nil); ok {
+		t.Error("missingMasqChain(nil) matched")
+	}
+}
