@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -370,15 +371,19 @@ func Detach(ctx context.Context, path string) error {
 
 // masqRemoval is the failure missingMasqChain looks for: a plugin's
 // removal of its masquerade jump from nat POSTROUTING, refused because the
-// chain it jumps to does not exist.
-var masqRemoval = regexp.MustCompile(`running \[(?:/\S*/)?(iptables|ip6tables) -t nat -D POSTROUTING [^\]]*-j (CNI-[0-9a-f]{8,64}) [^\]]*\]: exit status 2: [^\n]*Chain '(CNI-[0-9a-f]{8,64})' does not exist`)
+// chain it jumps to does not exist. Compiled on first use: a
+// package-level regexp would be compiled in every process of every
+// container start.
+var masqRemoval = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`running \[(?:/\S*/)?(iptables|ip6tables) -t nat -D POSTROUTING [^\]]*-j (CNI-[0-9a-f]{8,64}) [^\]]*\]: exit status 2: [^\n]*Chain '(CNI-[0-9a-f]{8,64})' does not exist`)
+})
 
 // missingMasqChain tells which tool and chain such a failure names.
 func missingMasqChain(err error) (tool, chain string, ok bool) {
 	if err == nil {
 		return "", "", false
 	}
-	m := masqRemoval.FindStringSubmatch(err.Error())
+	m := masqRemoval().FindStringSubmatch(err.Error())
 	if m == nil || m[2] != m[3] {
 		return "", "", false
 	}
