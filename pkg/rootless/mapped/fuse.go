@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/bulwark-sec/bulwark/pkg/rootless"
 )
 
 // opFuse is the helper that becomes fuse-overlayfs.
@@ -36,45 +33,16 @@ type fuseArg struct {
 // which it does when the container's mount namespace, the mount's only
 // holder, goes. The returned process leads its session and process group.
 func StartFuseOverlay(bin, options string, dev, log *os.File) (*os.Process, error) {
-	uids, gids, err := rootless.IDMaps()
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(fuseArg{Bin: bin, Options: options})
-	if err != nil {
-		return nil, err
-	}
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrHelper, err)
-	}
-	defer syncR.Close()
-	defer syncW.Close()
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{"bulwark-mapped-" + opFuse}
-	cmd.Env = []string{envOp + "=" + opFuse, envArg + "=" + string(b)}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.ExtraFiles = []*os.File{syncR, dev}
 	// The parent-death signal covers the wait for the maps only: the
 	// exec as the namespace's root clears it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
-		Setsid:     true,
-		Pdeathsig:  syscall.SIGKILL,
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%w: start: %v", ErrHelper, err)
-	}
-	fail := func(err error) (*os.Process, error) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("%w: %w", ErrHelper, err)
-	}
-	if err := rootless.WriteIDMaps(cmd.Process.Pid, uids, gids); err != nil {
-		return fail(err)
-	}
-	if _, err := syncW.Write([]byte{1}); err != nil {
-		return fail(err)
+	cmd, err := startHelper(opFuse, fuseArg{Bin: bin, Options: options}, func(cmd *exec.Cmd) error {
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.ExtraFiles = append(cmd.ExtraFiles, dev)
+		cmd.SysProcAttr.Setsid = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return cmd.Process, nil
 }

@@ -90,58 +90,79 @@ const (
 // not start, enter its namespace or report).
 var ErrHelper = errors.New("rootless user namespace helper")
 
-// run starts the helper for op with arg, stdin feeding it, and returns
-// its result. A result carrying an error is returned as it is.
-func run(op string, arg any, stdin io.Reader) (result, error) {
-	var res result
+// startHelper starts the helper for op with arg in a user and mount
+// namespace of its own, writes the caller's maps for it (newuidmap and
+// newgidmap, rootless.WriteIDMaps) and only then lets it go on: the
+// helper waits on fd 3 until its ids are the container's. prepare sets
+// the command's stdio and appends its further files (fd 4 on) before the
+// start. A helper that could not be mapped is killed and reaped.
+func startHelper(op string, arg any, prepare func(*exec.Cmd) error) (*exec.Cmd, error) {
 	uids, gids, err := rootless.IDMaps()
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	b, err := json.Marshal(arg)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
-		return res, fmt.Errorf("%w: %v", ErrHelper, err)
+		return nil, fmt.Errorf("%w: %v", ErrHelper, err)
 	}
 	defer syncR.Close()
 	defer syncW.Close()
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{"bulwark-mapped-" + op}
 	cmd.Env = []string{envOp + "=" + op, envArg + "=" + string(b)}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.ExtraFiles = []*os.File{syncR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	var pw *os.File
-	if stdin != nil {
-		var pr *os.File
-		if pr, pw, err = os.Pipe(); err != nil {
-			return res, fmt.Errorf("%w: %v", ErrHelper, err)
-		}
-		cmd.Stdin = pr
-		defer pr.Close()
-		defer pw.Close()
+	if err := prepare(cmd); err != nil {
+		return cmd, fmt.Errorf("%w: %v", ErrHelper, err)
 	}
 	if err := cmd.Start(); err != nil {
-		return res, fmt.Errorf("%w: start: %v", ErrHelper, err)
+		return cmd, fmt.Errorf("%w: start: %v", ErrHelper, err)
+	}
+	fail := func(err error) (*exec.Cmd, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return cmd, fmt.Errorf("%w: %w", ErrHelper, err)
 	}
 	if err := rootless.WriteIDMaps(cmd.Process.Pid, uids, gids); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return res, fmt.Errorf("%w: %w", ErrHelper, err)
+		return fail(err)
 	}
 	if _, err := syncW.Write([]byte{1}); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return res, fmt.Errorf("%w: %v", ErrHelper, err)
+		return fail(err)
 	}
-	syncW.Close()
+	return cmd, nil
+}
+
+// run starts the helper for op with arg, stdin feeding it, and returns
+// its result. A result carrying an error is returned as it is.
+func run(op string, arg any, stdin io.Reader) (result, error) {
+	var res result
+	var stdout, stderr bytes.Buffer
+	var pw *os.File
+	cmd, err := startHelper(op, arg, func(cmd *exec.Cmd) error {
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if stdin != nil {
+			pr, w, err := os.Pipe()
+			if err != nil {
+				return err
+			}
+			cmd.Stdin, pw = pr, w
+		}
+		return nil
+	})
+	if pw != nil {
+		defer pw.Close()
+		defer cmd.Stdin.(*os.File).Close()
+	}
+	if err != nil {
+		return res, err
+	}
 	copied := make(chan error, 1)
 	if stdin != nil {
 		cmd.Stdin.(*os.File).Close()
