@@ -24,6 +24,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bulwark-sec/bulwark/internal/tailbuf"
 )
 
 // ErrTimeout is wrapped by the error of a hook killed for running past its timeout.
@@ -118,9 +120,9 @@ func runOne(h specs.Hook, state []byte) error {
 	// A nil Env would make os/exec hand the hook our whole environment.
 	cmd.Env = append([]string{}, h.Env...)
 	cmd.Stdin = bytes.NewReader(state)
-	var stdout, stderr tailBuffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
+	stdout, stderr := newTailBuffer(), newTailBuffer()
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
 	// Pdeathsig: a runtime killed mid-create (SIGKILL, OOM) cannot kill its
 	// hook, and a blocked hook would outlive the container that
 	// `delete --force` cleans up. The signal fires when the forking thread
@@ -140,7 +142,7 @@ func runOne(h specs.Hook, state []byte) error {
 	}
 	err := cmd.Wait()
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("%w (%s), killed%s", ErrTimeout, timeout, outputTail(&stdout, &stderr))
+		return fmt.Errorf("%w (%s), killed%s", ErrTimeout, timeout, outputTail(stdout, stderr))
 	}
 	if errors.Is(err, exec.ErrWaitDelay) {
 		// The hook exited successfully but left a child holding its output pipes;
@@ -148,15 +150,15 @@ func runOne(h specs.Hook, state []byte) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w%s", err, outputTail(&stdout, &stderr))
+		return fmt.Errorf("%w%s", err, outputTail(stdout, stderr))
 	}
 	return nil
 }
 
 // outputTail formats what the hook printed for an error message. stderr is where hooks
 // explain failures; stdout is the fallback for hooks that report errors there.
-func outputTail(stdout, stderr *tailBuffer) string {
-	for _, b := range []*tailBuffer{stderr, stdout} {
+func outputTail(stdout, stderr tailBuffer) string {
+	for _, b := range []tailBuffer{stderr, stdout} {
 		if s := strings.TrimSpace(b.String()); s != "" {
 			return ": " + s
 		}
@@ -164,24 +166,15 @@ func outputTail(stdout, stderr *tailBuffer) string {
 	return ""
 }
 
-// tailBuffer keeps only the last tailSize bytes written to it.
-type tailBuffer struct {
-	buf       []byte
-	truncated bool
-}
+// tailBuffer keeps only the last tailSize bytes written to it; String
+// marks a cut with "...".
+type tailBuffer struct{ *tailbuf.Buffer }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - tailSize; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-		t.truncated = true
-	}
-	return len(p), nil
-}
+func newTailBuffer() tailBuffer { return tailBuffer{tailbuf.New(tailSize)} }
 
-func (t *tailBuffer) String() string {
-	if t.truncated {
-		return "..." + string(t.buf)
+func (t tailBuffer) String() string {
+	if t.Truncated() {
+		return "..." + t.Buffer.String()
 	}
-	return string(t.buf)
+	return t.Buffer.String()
 }

@@ -290,7 +290,7 @@ func TestTailBuffer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var b tailBuffer
+			b := newTailBuffer()
 			for _, w := range tc.writes {
 				if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
 					t.Fatalf("Write = %d, %v", n, err)

@@ -34,6 +34,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/tailbuf"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
 )
@@ -168,9 +169,9 @@ type machine struct {
 	fsd       *exec.Cmd
 	conn      *vmproto.Conn
 	sock      *os.File
-	qerr      *tail    // QEMU's and virtiofsd's stderr, bounded
-	console   *tail    // the end of the guest's serial console
-	conTheirs *os.File // QEMU's end of the console
+	qerr      *tailbuf.Buffer // QEMU's and virtiofsd's stderr, bounded
+	console   *tailbuf.Buffer // the end of the guest's serial console
+	conTheirs *os.File        // QEMU's end of the console
 	qdone     chan struct{}
 	roMount   string
 	keepDir   bool
@@ -255,7 +256,7 @@ func start(o *Options) (_ *machine, err error) {
 	}
 	o.mark("assets")
 
-	v := &machine{o: o, qdone: make(chan struct{}), seccomp: bpf, qerr: newTail(maxQEMUErr), console: newTail(maxConsole)}
+	v := &machine{o: o, qdone: make(chan struct{}), seccomp: bpf, qerr: tailbuf.New(maxQEMUErr), console: tailbuf.New(maxConsole)}
 	defer func() {
 		if err != nil {
 			v.stop()
@@ -469,7 +470,7 @@ func (v *machine) startQEMU(cmd *exec.Cmd, theirs *os.File) error {
 		v.qemu.ExtraFiles = append(v.qemu.ExtraFiles, v.conTheirs)
 	}
 	if v.qerr == nil {
-		v.qerr = newTail(maxQEMUErr)
+		v.qerr = tailbuf.New(maxQEMUErr)
 	}
 	v.qemu.Stderr = v.qerr
 	v.qemu.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -765,7 +766,7 @@ func (v *machine) consoleReader() error {
 	return nil
 }
 
-func lastLines(t *tail, n int) string {
+func lastLines(t *tailbuf.Buffer, n int) string {
 	if t == nil {
 		return ""
 	}

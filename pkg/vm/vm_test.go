@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/tailbuf"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 )
 
@@ -538,7 +539,7 @@ func TestTailKeepsOnlyTheEnd(t *testing.T) {
 		{"exactly the bound", []string{"wxyz"}, "wxyz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tl := newTail(4)
+			tl := tailbuf.New(4)
 			for _, w := range tc.writes {
 				if n, err := tl.Write([]byte(w)); n != len(w) || err != nil {
 					t.Fatalf("Write(%q) = %d, %v", w, n, err)
