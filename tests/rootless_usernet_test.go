@@ -198,7 +198,9 @@ func TestRootlessUserModeNetworkRunKilledAtAnyPointLeavesNothingAfterRmF(t *test
 	testrootfs.RequireBinary(t, "pasta")
 	r := newRootlessNetEnv(t)
 	rootfs := testrootfs.UserRootfs(t, r.u)
-	for i, delay := range []time.Duration{30, 100, 250, 600} {
+	// Dense early on: the relay's record is written there (an empty one,
+	// cut by the kill, once made the container unremovable).
+	for i, delay := range []time.Duration{30, 45, 60, 75, 90, 120, 180, 250, 400, 600} {
 		name := "midcreate-" + strconv.Itoa(i)
 		run := r.start("run", "--name", name, "--net", "pasta", "-p", fmt.Sprintf("127.0.0.1:%d:8080", 18480+i), rootfs, "--", "sleep", "30")
 		time.Sleep(delay * time.Millisecond)

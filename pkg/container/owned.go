@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwark-sec/bulwark/internal/procstat"
 	"github.com/bulwark-sec/bulwark/pkg/rootless/mapped"
+	"github.com/bulwark-sec/bulwark/pkg/safefile"
 	"github.com/bulwark-sec/bulwark/pkg/userns"
 )
 
@@ -159,13 +160,15 @@ func removeAll(path string) error {
 }
 
 // RecordGroup writes the record of process group pgid (its leader's pid)
-// for OwnedProcessGroup.
+// for OwnedProcessGroup. The record appears whole or not at all: a writer
+// killed between the create and the write left an empty one, which delete
+// could not read, so the container could never be removed.
 func RecordGroup(path string, pgid int) error {
 	start, _, err := procStat(pgid)
 	if err != nil {
 		return fmt.Errorf("recording process group %d: %w", pgid, err)
 	}
-	return os.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", pgid, start)), 0o600)
+	return safefile.WriteAtomic(path, []byte(fmt.Sprintf("%d %d\n", pgid, start)), 0o600)
 }
 
 // KillRecordedGroup kills the process group a RecordGroup record names,
