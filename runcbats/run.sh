@@ -11,6 +11,8 @@
 #        RUNC_BATS_OUT    work and output directory (default _build/runc-bats)
 #        BULWARK_TEST_CACHE where the Debian image is cached (default
 #                         /var/cache/bulwark-test)
+#        RUNC_BATS_FILTER only the tests whose name matches this regex
+#                         (bats -f)
 #
 # Needs root, Go, and apt and the Go module proxy reachable on first use; no
 # other network: the busybox and Debian images runc's get-images.sh would
@@ -165,8 +167,10 @@ echo "== runc's integration suite ($stamp) against $runtime: $binary"
 start=$SECONDS
 # `script` gives bats a controlling terminal: runc spec's config has
 # terminal: true and several tests run it in the foreground.
+filter=()
+[ -n "${RUNC_BATS_FILTER:-}" ] && filter=(-f "$RUNC_BATS_FILTER")
 set +e
-(cd "$src" && TMPDIR=$tmp RUNC=$binary script -qefc "bats -t -T $(printf '%q ' "${targets[@]}")" /dev/null) | tee "$tap"
+(cd "$src" && TMPDIR=$tmp RUNC=$binary script -qefc "bats -t -T $(printf '%q ' "${filter[@]}" "${targets[@]}")" /dev/null) | tee "$tap"
 set -e
 rm -rf "$tmp"
 # helpers.bash removes its parent cgroup from the v1 hierarchies but not

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -170,5 +171,65 @@ func TestCreatedInitHoldsNoSpentNetnsFd(t *testing.T) {
 	e.mustOK("start", id)
 	if s := e.state(id)["status"]; s != "running" {
 		t.Fatalf("after start: %v", s)
+	}
+}
+
+// TestCreatedInitHoldsNoFdItsCallerLeaked: descriptors the caller of
+// `create` leaked without FD_CLOEXEC are closed by the init before it waits
+// for start, as runc's init does ("detect fd leak as comprehensively as
+// possible" in runc's suite): until start, a process exec'd into the
+// container could reach them through /proc/1/fd. The fd --preserve-fds
+// asks for stays, and reaches the payload.
+func TestCreatedInitHoldsNoFdItsCallerLeaked(t *testing.T) {
+	e := newEnv(t)
+	hostDir, host := hostDirFiles(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "100"}
+	})
+	id := e.id()
+	if r := e.bwWith(bwOpts{extra: host}, "create", "--preserve-fds", "1", "-b", bundle, id); r.code != 0 {
+		t.Fatalf("create: %v", r)
+	}
+	defer e.bw("delete", "-f", id)
+	pid := e.state(id)["pid"]
+	dir := fmt.Sprintf("/proc/%v/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preserved := false
+	for _, ent := range ents {
+		target, err := os.Readlink(filepath.Join(dir, ent.Name()))
+		if err != nil || target != hostDir {
+			continue
+		}
+		if ent.Name() == "3" {
+			preserved = true
+			continue
+		}
+		t.Errorf("the created init holds leaked fd %s -> %s", ent.Name(), target)
+	}
+	if !preserved {
+		t.Errorf("the created init lost fd 3, which --preserve-fds 1 passes on")
+	}
+	e.mustOK("start", id)
+	// The payload replaces the init in the same process; wait (bounded)
+	// for its execve.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%v/comm", pid))
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the payload did not start: comm %q", comm)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "3")); err != nil || target != hostDir {
+		t.Errorf("the payload's fd 3: %q, %v; want the preserved %s", target, err, hostDir)
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "4")); err == nil && target == hostDir {
+		t.Errorf("the payload holds leaked fd 4 -> %s", target)
 	}
 }

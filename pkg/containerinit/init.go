@@ -75,6 +75,9 @@ func Init() error {
 		// created container's init.
 		unix.Close(cfg.NetNSFd)
 	}
+	if cfg != nil {
+		closeLeakedFds(cfg, fd)
+	}
 	var tree *os.File
 	if cfg != nil && cfg.RootTree {
 		if len(files) == 0 {
@@ -774,6 +777,35 @@ func setPersonality(pers *specs.LinuxPersonality) error {
 		return &oci.FieldError{File: oci.ConfigFile, Field: "linux.personality", Err: e}
 	}
 	return nil
+}
+
+// closeLeakedFds closes every fd the init inherited that is not one the
+// runtime passed on purpose: stdio, the preserved fds (--preserve-fds), the
+// sync socket, exec.fifo and the console socket. A caller that leaked
+// descriptors without FD_CLOEXEC (a shell's `exec 7<`, an engine's log
+// pipe) would otherwise have them sit in a created container's init, where
+// a process exec'd into the container reaches them through /proc/1/fd
+// until start. An fd with FD_CLOEXEC set was opened by this process after
+// its execve (Go opens everything close-on-exec), so it is the init's own
+// and stays; the payload never gets any of them (cloexecHostFds).
+func closeLeakedFds(cfg *initproto.InitConfig, syncFd int) {
+	keep := map[int]bool{syncFd: true, cfg.FifoFd: true, cfg.ConsoleFd: true}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		// Best effort: cloexecHostFds still keeps them from the payload.
+		return
+	}
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n < 3+cfg.PreserveFds || keep[n] {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(n), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
+		unix.Close(n)
+	}
 }
 
 // cloexecHostFds marks every fd above the preserved ones close-on-exec.
