@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -468,5 +469,55 @@ func TestReadonlyRootfsKeepsItsNosuidNodev(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, want) {
 			t.Errorf("the container's / has flags %q, want %s among them (%v)", strings.TrimSpace(r.stdout), want, r)
 		}
+	}
+}
+
+// TestConfigMaskedDirectoriesShareOneReadOnlyTmpfs: every masked directory
+// shows the same empty tmpfs (one st_dev, as runc 1.5 has it, and one
+// kernel mount instead of one per directory), read-only, nosuid, nodev and
+// noexec wherever it appears, in a container with or without a user
+// namespace of its own.
+func TestConfigMaskedDirectoriesShareOneReadOnlyTmpfs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		apply func(*specs.Spec)
+	}{{"host user namespace", nil}, {"own user namespace", userNS}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.apply != nil {
+				testrootfs.RequireUserNS(t)
+			}
+			e := newEnv(t)
+			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+				if tc.apply != nil {
+					tc.apply(s)
+				}
+				s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, "/m1", "/m2", "/m3")
+				s.Process.Args = []string{"sh", "-c", `set -- $(stat -c %d /m1 /m2 /m3); echo same=$([ "$1" = "$2" ] && [ "$2" = "$3" ] && echo yes)
+for d in m1 m2 m3; do echo opts_$d=$(awk -v d=/$d '$5 == d {print $6}' /proc/self/mountinfo); echo empty_$d=$(ls -A /$d | wc -l); done
+touch /m2/f 2>/dev/null; echo write=$?`}
+			})
+			for _, d := range []string{"m1", "m2", "m3"} {
+				if err := os.MkdirAll(filepath.Join(bundle, "rootfs", d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(bundle, "rootfs", d, "secret"), []byte("x"), 0o644)
+			}
+			r := e.bw("run", "-b", bundle, e.id())
+			got := kv(r.stdout)
+			want := map[string]string{"same": "yes", "write": "1"}
+			for _, d := range []string{"m1", "m2", "m3"} {
+				want["empty_"+d] = "0"
+				for _, o := range []string{"ro", "nosuid", "nodev", "noexec"} {
+					if !slices.Contains(strings.Split(got["opts_"+d], ","), o) {
+						t.Errorf("/%s is mounted %q, without %s: %v", d, got["opts_"+d], o, r)
+					}
+				}
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q: %v", k, got[k], v, r)
+				}
+			}
+		})
 	}
 }

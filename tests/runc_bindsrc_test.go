@@ -379,3 +379,39 @@ func TestIdmappedBindSourceInsideTheRootfsKeepsTheHostsLockedFlags(t *testing.T)
 		t.Errorf("the container wrote through a read-only host mount")
 	}
 }
+
+// TestMountDestinationSpelledAsTheHostRootfsPath: a destination written as
+// the host path of the rootfs (BUNDLE/rootfs/mnt/vol), as configs written
+// for runc do (runc's own suite, "mount order"), is taken relative to the
+// rootfs, as runc takes it. One that only climbs out lexically
+// (BUNDLE/rootfs/../escape) is a path inside the container like any other:
+// nothing appears next to the rootfs on the host.
+func TestMountDestinationSpelledAsTheHostRootfsPath(t *testing.T) {
+	e := newEnv(t)
+	vol := t.TempDir()
+	os.Chmod(vol, 0o755)
+	if err := os.WriteFile(filepath.Join(vol, "marker"), []byte("from-volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := testrootfs.Bundle(t, nil)
+	rootfs := filepath.Join(bundle, "rootfs")
+	os.MkdirAll(filepath.Join(rootfs, "mnt/vol"), 0o755)
+	s := testrootfs.DefaultSpec()
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: filepath.Join(rootfs, "mnt/vol"), Type: "bind", Source: vol, Options: []string{"rbind"}},
+		specs.Mount{Destination: filepath.Join(rootfs, "final"), Type: "bind", Source: filepath.Join(rootfs, "mnt"), Options: []string{"rbind"}},
+		specs.Mount{Destination: rootfs + "/../escape", Type: "tmpfs", Source: "tmpfs"})
+	s.Process.Args = []string{"sh", "-c", `echo vol=$(cat /mnt/vol/marker); echo final=$(cat /final/vol/marker); echo literal=$(ls -d ` + rootfs + `/mnt 2>/dev/null | wc -l)`}
+	testrootfs.WriteConfig(t, bundle, s)
+	r := e.bw("run", "-b", bundle, e.id())
+	got := kv(r.stdout)
+	want := map[string]string{"vol": "from-volume", "final": "from-volume", "literal": "0"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q: %v", k, got[k], v, r)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(bundle, "escape")); err == nil {
+		t.Errorf("a destination under the rootfs's parent made %s on the host", filepath.Join(bundle, "escape"))
+	}
+}

@@ -281,7 +281,7 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
 	}
 	absBindSources(spec, bundle)
-	absDestinations(spec)
+	absDestinations(spec, oci.RootfsPath(bundle, spec))
 	// Last: what Harden makes on the host is undone by Create from here.
 	if r.Harden != nil {
 		owns, err := r.Harden(spec, bundle, r.dir(id))
@@ -808,11 +808,30 @@ func waitEmpty(m *cgroups.Manager) {
 // absDestinations anchors relative mount destinations at the container's /:
 // runtime-spec 1.0 allowed them and oci.LoadBundle warns that they are taken
 // that way, so the mount code, which insists on absolute paths, must get one.
-func absDestinations(s *specs.Spec) {
+// A destination spelled as a host path under the rootfs (BUNDLE/rootfs/mnt)
+// is taken relative to the rootfs (/mnt), as runc takes it: configs written
+// for runc (its own test suite among them) name mount points that way. The
+// result is still only a path inside the container, resolved there like any
+// other destination; the rootfs path is compared lexically, never followed.
+func absDestinations(s *specs.Spec, rootfs string) {
+	root := filepath.Clean(rootfs)
 	for i, m := range s.Mounts {
-		if m.Destination != "" && !filepath.IsAbs(m.Destination) {
-			s.Mounts[i].Destination = "/" + m.Destination
+		d := m.Destination
+		if d == "" {
+			continue
 		}
+		if !filepath.IsAbs(d) {
+			d = "/" + d
+		}
+		if filepath.IsAbs(root) && root != "/" {
+			switch c := filepath.Clean(d); {
+			case c == root:
+				d = "/"
+			case strings.HasPrefix(c, root+"/"):
+				d = c[len(root):]
+			}
+		}
+		s.Mounts[i].Destination = d
 	}
 }
 

@@ -96,10 +96,16 @@ func TestAbsDestinations(t *testing.T) {
 		{"absolute", "/data", "/data"},
 		{"relative is anchored at the container's root", "data", "/data"},
 		{"empty stays empty for validation to name", "", ""},
+		{"the host path of the rootfs is stripped, as runc does", "/b/rootfs/mnt/x", "/mnt/x"},
+		{"the rootfs itself is the container's root", "/b/rootfs/", "/"},
+		{"a host rootfs path is cleaned before it is stripped", "/b/rootfs//mnt/../final", "/final"},
+		{"a sibling of the rootfs is no path under it", "/b/rootfs2/mnt", "/b/rootfs2/mnt"},
+		{"a path that climbs out of the rootfs lexically is kept as given", "/b/rootfs/../etc", "/b/rootfs/../etc"},
+		{"a relative destination is anchored at / first, as in runc", "b/rootfs/mnt", "/mnt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &specs.Spec{Mounts: []specs.Mount{{Destination: tc.in}}}
-			absDestinations(s)
+			absDestinations(s, "/b/rootfs")
 			if got := s.Mounts[0].Destination; got != tc.want {
 				t.Fatalf("destination %q, want %q", got, tc.want)
 			}

@@ -150,8 +150,8 @@ func readonlyPath(p string) error {
 	return nil
 }
 
-// maskPaths hides paths: a directory gets an empty read-only tmpfs, any
-// other file is covered by /dev/null. /dev/null is checked to be the real
+// maskPaths hides paths: every directory shows one empty read-only tmpfs,
+// any other file is covered by /dev/null. /dev/null is checked to be the real
 // 1:3 character device first, since the image could have placed a
 // different node (or a regular file full of data) there.
 func maskPaths(paths []string) error {
@@ -170,6 +170,12 @@ func maskPaths(paths []string) error {
 	if nst.Mode&unix.S_IFMT != unix.S_IFCHR || nst.Rdev != unix.Mkdev(1, 3) {
 		return errors.New("linux.maskedPaths: the container's /dev/null is not the 1:3 character device; refusing to use it as a mask")
 	}
+	var empty *os.File
+	defer func() {
+		if empty != nil {
+			empty.Close()
+		}
+	}()
 	done := make(map[string]bool, len(paths))
 	for i, p := range paths {
 		// A path listed twice is masked once, as in runc: a second mount
@@ -190,15 +196,15 @@ func maskPaths(paths []string) error {
 			f.Close()
 			return fmt.Errorf("linux.maskedPaths[%d] %q: %w", i, p, err)
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-			err = mountFd("tmpfs", f, "tmpfs", flags, "nr_blocks=1,nr_inodes=1")
-			if err != nil {
-				// Some distribution kernels reject nr_inodes<2.
-				err = mountFd("tmpfs", f, "tmpfs", flags, "nr_blocks=1,nr_inodes=2")
-			}
-		} else {
+		switch {
+		case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 			err = mountFd(procFd(null), f, "", unix.MS_BIND, "")
+		case empty != nil:
+			// A bind takes the per-mount flags of its source: read-only,
+			// nosuid, nodev, noexec.
+			err = mountFd(procFd(empty), f, "", unix.MS_BIND, "")
+		default:
+			empty, err = emptyTmpfs(p, f)
 		}
 		f.Close()
 		if err != nil {
@@ -206,6 +212,40 @@ func maskPaths(paths []string) error {
 		}
 	}
 	return nil
+}
+
+// emptyTmpfs mounts the one empty read-only tmpfs every masked directory
+// shows (runc 1.5 shares one the same way: a mount per directory is a
+// kernel object per directory, and the default config masks several) on
+// dir, the directory f holds, and returns a handle on its root to bind the
+// others from.
+func emptyTmpfs(dir string, f *os.File) (*os.File, error) {
+	const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	err := mountFd("tmpfs", f, "tmpfs", flags, "nr_blocks=1,nr_inodes=1")
+	if err != nil {
+		// Some distribution kernels reject nr_inodes<2.
+		err = mountFd("tmpfs", f, "tmpfs", flags, "nr_blocks=1,nr_inodes=2")
+	}
+	if err != nil {
+		return nil, err
+	}
+	// f is the directory under the new mount; the path leads onto it.
+	// Nothing else runs in the container yet to move it, and the handle
+	// is checked to be such a tmpfs before anything is bound from it.
+	root, err := openPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(int(root.Fd()), &sfs); err != nil {
+		root.Close()
+		return nil, err
+	}
+	if sfs.Type != unix.TMPFS_MAGIC || sfs.Blocks > 1 || sfs.Flags&unix.ST_RDONLY == 0 {
+		root.Close()
+		return nil, errors.New("the empty tmpfs just mounted is not what the path leads to")
+	}
+	return root, nil
 }
 
 // ReadOnlyProc makes every procfs mount of s read-only, keeping its nosuid,
