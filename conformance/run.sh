@@ -221,6 +221,26 @@ skip_reason() {
 	esac
 }
 
+# test_race TEST prints the diagnostic of a failure the test itself causes by
+# racing, or nothing. Such a failure is run again, up to three attempts in
+# all, and each lost race is listed in results.md; any other failure counts
+# at once.
+#   poststart: the payload (sh -c "echo 'process called' >> /output") and
+#   the poststart hook (sh -c "echo 'post-start called' >> output") each
+#   append a line, and the test wants the payload's first. The spec asks
+#   only that the hook run after the payload was executed, not after the
+#   payload has done anything: two busybox shells start at the same time,
+#   and on a loaded host the hook's sometimes writes first (1 run in 100 at
+#   load 8-12 on 2 cores). Bulwark runs poststart hooks only once the
+#   payload's execve has closed the exec fifo; the integration test
+#   TestPoststartHookRunsAfterThePayloadIsExecuted proves that order
+#   without a race, so a lost race here says nothing about the runtime.
+test_race() {
+	case $1 in
+	poststart) echo "The post-start hooks MUST be called after the user-specified process is executed" ;;
+	esac
+}
+
 # classify TAP_FILE EXIT_CODE prints one table cell. The suite's own
 # convention: a test passes when it exits 0 without a "not ok" line and
 # without a top-level YAML "error" diagnostic. The *_fail tests print no
@@ -246,6 +266,7 @@ rm -rf "$out/tap"
 mkdir -p "$out/tap"
 declare -A result
 declare -A npass nskip
+raced=()
 for name in "${active[@]}"; do
 	npass[$name]=0
 	nskip[$name]=0
@@ -260,24 +281,33 @@ for name in "${active[@]}"; do
 			printf '  %-40s %s\n' "$t" "${result[$name/$t]}"
 			continue
 		fi
-		mkdir -p "$work/tmp"
-		set +e
-		# The suite reads runtimetest and the rootfs tarball from its cwd and
-		# puts bundles in TMPDIR: keep both inside the work dir.
-		(cd "$src" && TMPDIR="$work/tmp" RUNTIME="$work/wrap/$name" \
-			timeout -k 10 "$per_test_timeout" "./$t.t") >"$tap" 2>"$tap.stderr" </dev/null
-		rc=$?
-		set -e
-		echo "$rc" >"$tap.rc"
-		r=$(classify "$tap" "$rc")
+		race=$(test_race "$t")
+		for attempt in 1 2 3; do
+			mkdir -p "$work/tmp"
+			set +e
+			# The suite reads runtimetest and the rootfs tarball from its cwd and
+			# puts bundles in TMPDIR: keep both inside the work dir.
+			(cd "$src" && TMPDIR="$work/tmp" RUNTIME="$work/wrap/$name" \
+				timeout -k 10 "$per_test_timeout" "./$t.t") >"$tap" 2>"$tap.stderr" </dev/null
+			rc=$?
+			set -e
+			echo "$rc" >"$tap.rc"
+			r=$(classify "$tap" "$rc")
+			delete_leftovers "$name"
+			umount_under "$work/tmp"
+			rm -rf "$work/tmp"
+			if [ "$r" = pass ] || [ -z "$race" ] || [ "$attempt" = 3 ] || ! grep -qF "$race" "$tap"; then
+				break
+			fi
+			cp "$tap" "$tap.attempt$attempt"
+			echo "run.sh: $name $t lost the race in the test on attempt $attempt (TAP kept in $t.tap.attempt$attempt); running it again" >&2
+			raced+=("$name $t: attempt $attempt lost the race in the test (\`$race\`)")
+		done
 		[ "$r" = pass ] && npass[$name]=$((npass[$name] + 1))
 		result[$name/$t]=$r
 		# Keep stderr only when it says something.
 		[ -s "$tap.stderr" ] || rm -f "$tap.stderr"
 		printf '  %-40s %s\n' "$t" "$r"
-		delete_leftovers "$name"
-		umount_under "$work/tmp"
-		rm -rf "$work/tmp"
 	done
 done
 
@@ -296,6 +326,9 @@ done
 		[ -n "${rt_note[$name]:-}" ] && echo "- $name: ${rt_note[$name]}"
 	done
 	[ -n "$hugetlb_fix" ] && echo "- host: $hugetlb_fix"
+	for r in "${raced[@]}"; do
+		echo "- raced, run again: $r"
+	done
 	echo
 	printf '| test |'
 	for name in "${active[@]}"; do printf ' %s |' "$name"; done

@@ -289,6 +289,36 @@ func TestPoststartHookSeesRunningEvenForAnInstantPayload(t *testing.T) {
 	}
 }
 
+// poststart hooks run once the payload has been executed, not merely once
+// the init was released: a startContainer hook holds the init for a second
+// between its release and its execve, and the poststart hook must still
+// find the payload's own command line at the state's pid. The
+// runtime-tools poststart test checks the same order by which of the
+// payload and the hook appends to a file first, which races (the payload
+// may not have written yet when the hook does); conformance/run.sh.
+func TestPoststartHookRunsAfterThePayloadIsExecuted(t *testing.T) {
+	e := newEnv(t)
+	out := filepath.Join(t.TempDir(), "cmdline")
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sleep", "31"}
+		s.Hooks = &specs.Hooks{
+			StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 1"}}},
+			Poststart:      []specs.Hook{hookScript(`pid=$(sed 's/.*"pid": *\([0-9]*\).*/\1/'); tr '\0' ' ' < /proc/$pid/cmdline > ` + out)},
+		}
+	})
+	id := e.id()
+	e.mustOK("create", "-b", bundle, id)
+	e.mustOK("start", id)
+	defer e.bw("kill", id, "KILL")
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != "sleep 31" {
+		t.Fatalf("the poststart hook saw %q at the container's pid, want the payload's \"sleep 31\": it ran before the payload's execve", got)
+	}
+}
+
 // What fails after create has handed the container over (a startContainer
 // hook, the payload's execve) is said on the container's stderr, as runc
 // says it, not an exit 1 without a word.
