@@ -11,6 +11,8 @@
 #   unit         every package except the three integration ones below
 #   integration  ./tests: real containers through bin/bulwark
 #   engines      ./tests/engines: Docker, Podman and containerd drive bulwark
+#   engines-realsw  ./tests/engines' real Debian software (postgres, nginx, redis, python3)
+#                through Docker, Podman and containerd under the floor (not in all: ~2 min)
 #   cri          ./tests/cri: containerd's CRI runs pods with bulwark (crictl)
 #   critest      Kubernetes' CRI validation suite, bulwark vs runc (not in all)
 #   cri17        a hostUsers: false pod through containerd 1.7, built from source (not in all)
@@ -167,9 +169,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | usernet | fuse | engines | cri | critest | cri17 | vm | vmiso | vmnet | conformance | runc-bats | fuzz) ;;
+	all | quick | lint | unit | integration | network | usernet | fuse | engines | engines-realsw | cri | critest | cri17 | vm | vmiso | vmnet | conformance | runc-bats | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, fuse, engines, cri, critest, cri17, vm, vmiso, vmnet, conformance, runc-bats, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, fuse, engines, engines-realsw, cri, critest, cri17, vm, vmiso, vmnet, conformance, runc-bats, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -219,6 +221,14 @@ for t in "${targets[@]}"; do
 		./scripts/install-vm.sh # QEMU and a kernel for the bulwark-vm runtime's cases
 		echo "== engine tests"
 		gotest_root ./tests/engines/
+		;;
+	engines-realsw)
+		# TestFloorRunsRealSoftware... skip unless asked: each imports the
+		# Debian rootfs into its engine and runs four daemons.
+		./scripts/install-engines.sh
+		debian_rootfs
+		echo "== real software through the engines under the floor"
+		BULWARK_ENGINES_REALSW=1 gotest_root -v -run '^TestFloorRunsRealSoftware' ./tests/engines/
 		;;
 	cri)
 		./scripts/install-cri.sh

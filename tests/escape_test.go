@@ -1017,6 +1017,18 @@ attach-mode check), whatever seccomp says about the ptrace call itself. Measured
   starts. A payload that must write its /proc files is annotated run.bulwark.landlock-proc: rw: then procfs stays
   writable and its processes can write each other's memory again. Opening a sibling's mem for reading stays
   allowed (same uid, one domain); ps lists and reads the siblings in every configuration.
+- Which real programs this stops was measured with strace -f on the host (every openat of a /proc file for
+  writing) over the workflows tests/engines realsoftware_test.go runs through Docker, Podman and containerd
+  under the floor: PostgreSQL 15 (initdb, postmaster, backends, a checkpoint, shutdown), nginx (master and
+  workers), redis-server (with a forking BGSAVE) and python3's http.server write no /proc file, and all run
+  under the floor. PostgreSQL with PG_OOM_ADJUST_FILE=/proc/self/oom_score_adj (its documentation's advice
+  against Linux's OOM killer) opens it in every forked child; the floor refuses it (EROFS), postgres ignores
+  that by design, and the children keep the postmaster's score, which the engine set. What does fail: a process
+  setting its own oom_score_adj, coredump_filter or timerslack_ns, and glibc's pthread_setname_np naming
+  another thread (/proc/self/task/TID/comm; a thread naming itself goes through prctl and works); programs
+  known to do so are not in the test rootfs (Chrome's zygote, systemd as pid 1). Through Podman, which passes
+  annotations, --annotation run.bulwark.landlock-proc=rw lets them (TestFloorRunsRealSoftwareUnderPodman/own
+  /proc files), at the cost above; Docker 20.10 has no --annotation.
 - process_vm_writev (and readv, pidfd_getfd, ptrace, kcmp, process_madvise) is refused by seccomp in the default,
   the profiles and under the floor, which takes it out of an engine's profile (row "process_vm_writev to a
   sibling").

@@ -80,41 +80,56 @@ var (
 	floorDockerErr  error
 )
 
-// floorEngines are docker (a dockerd of its own with the floor's wrapper as
-// its runtime) and podman (the floor's wrapper as --runtime), each with the
-// floor test image imported.
+// forEachFloorEngine runs f once per floor engine, docker and podman, each
+// with the floor test image imported, as a subtest named after it.
 func forEachFloorEngine(t *testing.T, f func(t *testing.T, e *cliEngine)) {
 	t.Run("docker", func(t *testing.T) {
-		requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
-		floorDockerOnce.Do(func() {
-			floorDocker, floorDockerErr = newDockerEngine(t, "docker-floor", "bulwark-harden", hardenWrapper(t))
-			if floorDockerErr == nil {
-				if r := floorDocker.do(t, "import", floorImageTarball(t), "bwfloor:1"); r.code != 0 {
-					floorDockerErr = fmt.Errorf("docker import: %v", r)
-				}
-			}
-		})
-		if floorDockerErr != nil {
-			t.Fatalf("dockerd with the floor: %v", floorDockerErr)
-		}
-		e := *floorDocker
+		e := *startFloorDocker(t)
 		e.image = "bwfloor:1"
 		f(t, &e)
 	})
 	t.Run("podman", func(t *testing.T) {
-		p := *startPodman(t)
-		p.global = append([]string{}, p.global...)
-		for i, a := range p.global {
-			if a == "--runtime" {
-				p.global[i+1] = hardenWrapper(t)
-			}
-		}
+		p := startFloorPodman(t)
 		if r := p.do(t, "import", floorImageTarball(t), "bwfloor:1"); r.code != 0 {
 			t.Fatalf("podman import: %v", r)
 		}
 		p.image = "localhost/bwfloor:1"
-		f(t, &p)
+		f(t, p)
 	})
+}
+
+// startFloorDocker is a dockerd of its own with the floor's wrapper as its
+// runtime (bulwark-harden), started once per test binary, with the floor
+// test image imported.
+func startFloorDocker(t *testing.T) *cliEngine {
+	t.Helper()
+	requireEngine(t, "dockerd", dockerBin, "containerd", "containerd-shim-runc-v2")
+	floorDockerOnce.Do(func() {
+		floorDocker, floorDockerErr = newDockerEngine(t, "docker-floor", "bulwark-harden", hardenWrapper(t))
+		if floorDockerErr == nil {
+			if r := floorDocker.do(t, "import", floorImageTarball(t), "bwfloor:1"); r.code != 0 {
+				floorDockerErr = fmt.Errorf("docker import: %v", r)
+			}
+		}
+	})
+	if floorDockerErr != nil {
+		t.Fatalf("dockerd with the floor: %v", floorDockerErr)
+	}
+	return floorDocker
+}
+
+// startFloorPodman is podman with the floor's wrapper as --runtime (a
+// copy of the plain podman engine: podman has no daemon).
+func startFloorPodman(t *testing.T) *cliEngine {
+	t.Helper()
+	p := *startPodman(t)
+	p.global = append([]string{}, p.global...)
+	for i, a := range p.global {
+		if a == "--runtime" {
+			p.global[i+1] = hardenWrapper(t)
+		}
+	}
+	return &p
 }
 
 // Under the floor, a container the engine makes with no user namespace
