@@ -83,6 +83,10 @@ type result struct {
 	// timedOut: bwOpts.timeout ran out and the run was killed; stdout and
 	// stderr hold what it printed until then.
 	timedOut bool
+	// took and cpu: the command's wall time, and the CPU time (user+sys)
+	// of it and every process it waited for (a container's, through its
+	// init): on a loaded host the steadier of the two.
+	took, cpu time.Duration
 }
 
 func (r result) String() string {
@@ -145,10 +149,14 @@ func (e *env) bwWith(o bwOpts, args ...string) result {
 	if o.timeout > 0 {
 		limit = o.timeout
 	}
+	began := time.Now()
 	err = runWithTimeout(cmd, limit)
 	ob, _ := os.ReadFile(out.Name())
 	eb, _ := os.ReadFile(errf.Name())
-	r := result{stdout: string(ob), stderr: string(eb)}
+	r := result{stdout: string(ob), stderr: string(eb), took: time.Since(began)}
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
