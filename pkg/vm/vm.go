@@ -754,8 +754,14 @@ func (v *machine) consoleReader() error {
 	var w io.Writer = v.console
 	if os.Getenv("BULWARK_VM_DEBUG") == "1" {
 		if f, err := os.Create(filepath.Join(v.dir, "console.log")); err == nil {
-			w = io.MultiWriter(v.console, f)
+			w = io.MultiWriter(w, f)
 			defer func() { go func() { <-v.qdone; f.Close() }() }()
+		}
+		// A container's run directory goes with the container (at the
+		// end of `bulwark run`): its console is printed as well, on the
+		// monitor's stderr, which is the person's (or the engine's log).
+		if v.o.InContainer && v.o.Stderr != nil {
+			w = io.MultiWriter(w, &consoleLines{out: v.o.Stderr})
 		}
 	}
 	go func() {
@@ -793,7 +799,7 @@ func (v *machine) stop() {
 			_ = v.fsd.Wait()
 		}
 		v.dropReadonlyView()
-		if os.Getenv("BULWARK_VM_DEBUG") == "1" {
+		if os.Getenv("BULWARK_VM_DEBUG") == "1" && !v.o.InContainer {
 			fmt.Fprintf(os.Stderr, "vm: kept %s (BULWARK_VM_DEBUG)\n", v.dir)
 		} else if v.dir != "" && !v.keepDir {
 			_ = os.RemoveAll(v.dir)

@@ -427,13 +427,16 @@ func InnerSpec(stateDir string) (*Config, error) {
 }
 
 // monitorEnv is the monitor's environment: its switch, and the boot timing
-// (BULWARK_VM_TIMING=1) when the runtime was asked for it, so that
-// `bulwark run --isolation vm` and the bench still see where a boot's
-// time goes now that QEMU runs as a container's init.
+// (BULWARK_VM_TIMING=1) and debugging (BULWARK_VM_DEBUG=1: a verbose guest
+// kernel, its console kept) when the runtime was asked for them, so that
+// `bulwark run --isolation vm` and the bench still see where a boot's time
+// goes and why a guest failed now that QEMU runs as a container's init.
 func monitorEnv() []string {
 	env := []string{"PATH=/usr/bin:/usr/sbin", envSwitch + "=1"}
-	if os.Getenv("BULWARK_VM_TIMING") == "1" {
-		env = append(env, "BULWARK_VM_TIMING=1")
+	for _, k := range []string{"BULWARK_VM_TIMING", "BULWARK_VM_DEBUG"} {
+		if os.Getenv(k) == "1" {
+			env = append(env, k+"=1")
+		}
 	}
 	return env
 }

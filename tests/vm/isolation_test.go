@@ -237,6 +237,32 @@ func TestIsolationVMTrueBootToExit(t *testing.T) {
 	t.Logf("boot-to-exit of /bin/true under TCG: %s", strings.Join(took, " "))
 }
 
+// TestIsolationVMDebugPrintsTheGuestConsole: BULWARK_VM_DEBUG=1 reaches the
+// monitor of `bulwark run --isolation vm` (QEMU as a container's init) and
+// the guest's console, verbose kernel included, is printed on stderr, since
+// the container's run directory and its console.log go with the container;
+// without it nothing of the console is printed.
+func TestIsolationVMDebugPrintsTheGuestConsole(t *testing.T) {
+	needVM(t)
+	bin, rootfs := isolationBinary(t), isolationRootfs(t)
+	before := leftovers(t)
+	r := runVM(t, bin, []string{"BULWARK_VM_DEBUG=1"}, rootfs, "--", "sh", "-c", "echo payload-ran")
+	if r.code != 0 || !strings.Contains(r.stdout, "payload-ran") {
+		t.Fatalf("debug run: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "vm console: ") || !strings.Contains(r.stderr, "Linux version") {
+		t.Errorf("BULWARK_VM_DEBUG=1: no guest console (with the kernel's banner) on stderr")
+	}
+	if strings.Contains(r.stdout, "vm console: ") {
+		t.Errorf("the guest console went to stdout, the payload's")
+	}
+	r = runVM(t, bin, []string{"BULWARK_VM_DEBUG="}, rootfs, "--", "true")
+	if r.code != 0 || strings.Contains(r.stderr, "vm console: ") {
+		t.Errorf("without BULWARK_VM_DEBUG: exit %d, console printed: %v", r.code, strings.Contains(r.stderr, "vm console: "))
+	}
+	requireClean(t, before)
+}
+
 // TestIsolationVMRepeatedRunsDoNotGrowTheCache: every build of bulwark is
 // a new file; two copies of one binary (as two test runs or two installs
 // make) must boot from one cached initramfs, so repeated runs leave the
