@@ -17,10 +17,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// Stat is one /proc/PID/stat line's fields after the command name.
-type Stat struct{ after []string }
+// Stat is one /proc/PID/stat line: the command name and the fields after it.
+type Stat struct {
+	comm  string
+	after []string
+}
 
 // Read reads /proc/PID/stat.
 func Read(pid int) (Stat, error) {
@@ -51,8 +55,12 @@ func Parse(b []byte) (Stat, bool) {
 	if len(after) == 0 {
 		return Stat{}, false
 	}
-	return Stat{after}, true
+	return Stat{string(b[open+1 : end]), after}, true
 }
+
+// Comm is field 2 without its parentheses: the process's own choice of
+// name, to be shown, never parsed.
+func (s Stat) Comm() string { return s.comm }
 
 // Field returns field n as proc(5) numbers them from 1 (3 the state, 4
 // the parent, 5 the process group, 14 and 15 the user and system time,
@@ -77,6 +85,23 @@ func (s Stat) Uint(n int) (uint64, error) {
 // StartTime is field 22: when the process started, in clock ticks since
 // boot. A pid and its start time name one process for good.
 func (s Stat) StartTime() (uint64, error) { return s.Uint(22) }
+
+// CPUTime is fields 14 and 15, the user and system time so far.
+func (s Stat) CPUTime() (time.Duration, error) {
+	ut, err := s.Uint(14)
+	if err != nil {
+		return 0, err
+	}
+	st, err := s.Uint(15)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * (time.Second / userHZ), nil
+}
+
+// userHZ is the unit of the clock-tick fields (the kernel's USER_HZ,
+// sysconf(_SC_CLK_TCK)): 100 on x86 and arm64.
+const userHZ = 100
 
 // State is field 3's letter (R, S, D, Z, X, ...).
 func (s Stat) State() byte {

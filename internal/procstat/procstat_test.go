@@ -4,20 +4,22 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestParseReadsPastTheCommandName(t *testing.T) {
 	for _, c := range []struct {
-		what, line       string
-		ok               bool
-		state, ppid, pgr string
-		start            uint64
+		what, line             string
+		ok                     bool
+		comm, state, ppid, pgr string
+		start                  uint64
+		cpu                    time.Duration
 	}{
-		{"plain", "42 (sh) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 12345 0 0", true, "S", "1", "42", 12345},
-		{"a name that forges fields", "42 (x) R 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 0 0 0 0 999 0 0) S 7 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 12345 0 0", true, "S", "7", "42", 12345},
-		{"a name with spaces", "42 (a b c) Z 3 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 777", true, "Z", "3", "9", 777},
-		{"no name", "42 S 1 42", false, "", "", "", 0},
-		{"nothing after the name", "42 (sh)", false, "", "", "", 0},
+		{"plain", "42 (sh) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 12345 0 0", true, "sh", "S", "1", "42", 12345, 110 * time.Millisecond},
+		{"a name that forges fields", "42 (x) R 1 1 1 0 -1 0 0 0 0 0 999 999 0 0 0 0 0 0 999 0 0) S 7 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 12345 0 0", true, "x) R 1 1 1 0 -1 0 0 0 0 0 999 999 0 0 0 0 0 0 999 0 0", "S", "7", "42", 12345, 110 * time.Millisecond},
+		{"a name with spaces", "42 (a b c) Z 3 9 9 0 -1 0 0 0 0 0 0 250 0 0 20 0 1 0 777", true, "a b c", "Z", "3", "9", 777, 2500 * time.Millisecond},
+		{"no name", "42 S 1 42", false, "", "", "", "", 0, 0},
+		{"nothing after the name", "42 (sh)", false, "", "", "", "", 0, 0},
 	} {
 		s, ok := Parse([]byte(c.line))
 		if ok != c.ok {
@@ -29,6 +31,12 @@ func TestParseReadsPastTheCommandName(t *testing.T) {
 		}
 		if s.Field(3) != c.state || s.Field(4) != c.ppid || s.Field(5) != c.pgr {
 			t.Errorf("%s: state %q ppid %q pgrp %q, want %q %q %q", c.what, s.Field(3), s.Field(4), s.Field(5), c.state, c.ppid, c.pgr)
+		}
+		if s.Comm() != c.comm {
+			t.Errorf("%s: Comm = %q, want %q", c.what, s.Comm(), c.comm)
+		}
+		if cpu, err := s.CPUTime(); err != nil || cpu != c.cpu {
+			t.Errorf("%s: CPUTime = %v, %v; want %v", c.what, cpu, err, c.cpu)
 		}
 		if st, err := s.StartTime(); err != nil || st != c.start {
 			t.Errorf("%s: StartTime = %d, %v; want %d", c.what, st, err, c.start)
@@ -49,6 +57,9 @@ func TestFieldPastTheEndIsEmpty(t *testing.T) {
 	}
 	if _, err := s.StartTime(); err == nil {
 		t.Error("StartTime of a line without field 22: no error")
+	}
+	if _, err := s.CPUTime(); err == nil {
+		t.Error("CPUTime of a line without fields 14 and 15: no error")
 	}
 }
 

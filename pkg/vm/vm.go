@@ -17,7 +17,6 @@
 package vm
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +33,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/bulwark-sec/bulwark/internal/procstat"
 	"github.com/bulwark-sec/bulwark/internal/tailbuf"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 	"github.com/bulwark-sec/bulwark/pkg/seccomp"
@@ -839,24 +839,10 @@ func cpuTime(pid int) (time.Duration, bool) {
 	if pid <= 0 {
 		return 0, false
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0, false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	// After "pid (comm)": state is field 3, utime 14 and stime 15.
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	// USER_HZ is 100 on Linux/x86.
-	return time.Duration(ut+st) * 10 * time.Millisecond, true
+	cpu, err := st.CPUTime()
+	return cpu, err == nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bulwark-sec/bulwark/internal/procstat"
 	"github.com/bulwark-sec/bulwark/internal/vmproto"
 )
 
@@ -41,22 +42,12 @@ func guestProcs(proc string) []vmproto.Proc {
 // readProc reads one process's stat, status and cmdline; a process that
 // ended meanwhile is skipped.
 func readProc(dir string, pid int) (vmproto.Proc, bool) {
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
+	stat, err := procstat.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil || stat.Field(4) == "" {
 		return vmproto.Proc{}, false
 	}
-	// "pid (comm) state ppid ...": comm may hold spaces and parentheses,
-	// so the fields after it start after its last ')'.
-	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if open < 0 || end < open {
-		return vmproto.Proc{}, false
-	}
-	rest := strings.Fields(string(stat[end+1:]))
-	if len(rest) < 2 {
-		return vmproto.Proc{}, false
-	}
-	p := vmproto.Proc{PID: pid, State: rest[0], UID: -1}
-	p.PPID, _ = strconv.Atoi(rest[1])
+	p := vmproto.Proc{PID: pid, State: stat.Field(3), UID: -1}
+	p.PPID, _ = strconv.Atoi(stat.Field(4))
 	if status, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
 		for _, l := range strings.Split(string(status), "\n") {
 			if v, ok := strings.CutPrefix(l, "Uid:"); ok {
@@ -69,7 +60,7 @@ func readProc(dir string, pid int) (vmproto.Proc, bool) {
 	cmd, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 	cmd = bytes.TrimRight(cmd, "\x00")
 	if len(cmd) == 0 {
-		p.Command = "[" + string(stat[open+1:end]) + "]"
+		p.Command = "[" + stat.Comm() + "]"
 	} else {
 		p.Command = string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))
 	}
