@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -129,6 +130,31 @@ func TestSchedulerAndIOPriorityAreApplied(t *testing.T) {
 	}, "true")
 	if r.code == 0 || !strings.Contains(r.stderr, "process.scheduler") {
 		t.Errorf("a SCHED_DEADLINE the kernel refuses must fail naming process.scheduler: %v", r)
+	}
+}
+
+// TestSchedDeadlineWithACpusetFailsInRuncsWords: the kernel refuses
+// SCHED_DEADLINE to a thread whose affinity does not span every CPU
+// (sched_setattr(2), EPERM); the error names process.scheduler and the
+// cpuset, and holds runc's words for it, which scripts match (runc's
+// "scheduler vs cpus").
+func TestSchedDeadlineWithACpusetFailsInRuncsWords(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs: a cpuset of one must leave one out")
+	}
+	testrootfs.RequireCgroupV1Controller(t, "cpuset")
+	e := newEnv(t)
+	r := e.sh(func(s *specs.Spec) {
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		s.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: "0"}
+		s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedDeadline, Nice: 19, Runtime: 42000, Deadline: 1000000, Period: 1000000}
+	}, "true")
+	for _, w := range []string{"process.scheduler", "process scheduler can't be used together with AllowedCPUs", `linux.resources.cpu.cpus "0"`} {
+		if r.code == 0 || !strings.Contains(r.stderr, w) {
+			t.Errorf("SCHED_DEADLINE with cpus 0: want a failure saying %q: %v", w, r)
+		}
 	}
 }
 

@@ -170,7 +170,8 @@ func newManager(cfg Config, r *specs.LinuxResources, lay layout, loaded bool) (*
 var legacyDevicePolicy = sdbus.Property{Name: "DevicePolicy", Value: dbus.MakeVariant("strict")}
 
 func errUnifiedOnV1() error {
-	return errors.New("linux.resources.unified sets cgroup v2 files, but this host uses cgroup v1 (or hybrid v1 + v2); remove linux.resources.unified or boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)")
+	// "invalid configuration" is runc's word for it, which scripts match.
+	return errors.New("linux.resources.unified: invalid configuration for this host: it sets cgroup v2 files, but this host uses cgroup v1 (or hybrid v1 + v2); remove linux.resources.unified or boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)")
 }
 
 // where names the container's cgroup in error messages.

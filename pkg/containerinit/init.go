@@ -756,11 +756,25 @@ func setupProcess(p *specs.Process, s *specs.Spec, isExec bool) error {
 	}
 	var fe *sched.FieldError
 	if err := sched.Apply(p, mp); errors.As(err, &fe) {
+		if cpus := cpusetCpus(s); cpus != "" && p.Scheduler != nil && p.Scheduler.Policy == specs.SchedDeadline && errors.Is(fe.Err, unix.EPERM) {
+			// The kernel refuses SCHED_DEADLINE to a thread whose
+			// affinity does not span every CPU of its root domain; runc's
+			// words for it, which scripts match.
+			return &oci.FieldError{File: oci.ConfigFile, Field: fe.Field, Err: fmt.Errorf("%w: process scheduler can't be used together with AllowedCPUs (linux.resources.cpu.cpus %q): SCHED_DEADLINE needs every CPU of the system", fe.Err, cpus)}
+		}
 		return &oci.FieldError{File: oci.ConfigFile, Field: fe.Field, Err: fe.Err}
 	} else if err != nil {
 		return err
 	}
 	return nil
+}
+
+// cpusetCpus is linux.resources.cpu.cpus, "" when unset.
+func cpusetCpus(s *specs.Spec) string {
+	if s == nil || s.Linux == nil || s.Linux.Resources == nil || s.Linux.Resources.CPU == nil {
+		return ""
+	}
+	return s.Linux.Resources.CPU.Cpus
 }
 
 func setPersonality(pers *specs.LinuxPersonality) error {

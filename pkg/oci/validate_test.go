@@ -328,11 +328,11 @@ func TestValidate(t *testing.T) {
 		{name: "memoryPolicy bind without nodes", mutate: func(s *specs.Spec, _ string) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind} }, field: "linux.memoryPolicy.nodes", msg: "needs at least one node"},
 		{name: "memoryPolicy local with nodes", mutate: func(s *specs.Spec, _ string) {
 			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolLocal, Nodes: "0"}
-		}, field: "linux.memoryPolicy.nodes", msg: "takes no nodes"},
-		{name: "memoryPolicy unknown mode", mutate: func(s *specs.Spec, _ string) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_X"} }, field: "linux.memoryPolicy.mode", msg: "unknown mode"},
+		}, field: "linux.memoryPolicy.nodes", msg: "mode requires 0 nodes but got"},
+		{name: "memoryPolicy unknown mode", mutate: func(s *specs.Spec, _ string) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_X"} }, field: "linux.memoryPolicy.mode", msg: "invalid memory policy mode \"MPOL_X\""},
 		{name: "memoryPolicy bad flag", mutate: func(s *specs.Spec, _ string) {
 			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0", Flags: []specs.MemoryPolicyFlagType{specs.MpolFStaticNodes, "MPOL_F_X"}}
-		}, field: "linux.memoryPolicy.flags[1]", msg: "unknown flag"},
+		}, field: "linux.memoryPolicy.flags[1]", msg: "invalid memory policy flag"},
 		{name: "memoryPolicy valid", mutate: func(s *specs.Spec, _ string) {
 			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolInterleave, Nodes: "0-1,3"}
 		}},

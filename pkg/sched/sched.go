@@ -138,19 +138,21 @@ func names[K ~string, V any](m map[K]V) []string {
 
 // MemoryPolicy is linux.memoryPolicy as set_mempolicy(2) takes it, checked
 // as the kernel would check the node count for the mode. The error names
-// the subfield ("mode", "nodes", "flags[1]") and what is wrong with it.
+// the subfield ("mode", "nodes", "flags[1]") and what is wrong with it, with
+// runc's words in it ("invalid memory policy mode", "mode requires 0 nodes
+// but got 8"), which scripts and runc's own tests match.
 func MemoryPolicy(mp *specs.LinuxMemoryPolicy) (mode int, nodes unix.CPUSetDynamic, field string, err error) {
 	mode, ok := memModes[mp.Mode]
 	if !ok {
-		return 0, nil, "mode", fmt.Errorf("unknown mode %q (known: %s)", mp.Mode, strings.Join(MemoryPolicyModes(), ", "))
+		return 0, nil, "mode", fmt.Errorf("invalid memory policy mode %q (known: %s)", mp.Mode, strings.Join(MemoryPolicyModes(), ", "))
 	}
 	if nodes, err = ParseList(mp.Nodes); err != nil {
-		return 0, nil, "nodes", err
+		return 0, nil, "nodes", fmt.Errorf("invalid memory policy node: %w", err)
 	}
 	switch n := nodes.Count(); mp.Mode {
 	case specs.MpolDefault, specs.MpolLocal:
 		if n != 0 {
-			return 0, nil, "nodes", fmt.Errorf("%s takes no nodes, got %q", mp.Mode, mp.Nodes)
+			return 0, nil, "nodes", fmt.Errorf("%s takes no nodes: mode requires 0 nodes but got %d (%q)", mp.Mode, n, mp.Nodes)
 		}
 	case specs.MpolBind, specs.MpolInterleave, specs.MpolPreferredMany, specs.MpolWeightedInterleave:
 		if n == 0 {
@@ -160,7 +162,7 @@ func MemoryPolicy(mp *specs.LinuxMemoryPolicy) (mode int, nodes unix.CPUSetDynam
 	for i, f := range mp.Flags {
 		bit, ok := memFlags[f]
 		if !ok {
-			return 0, nil, fmt.Sprintf("flags[%d]", i), fmt.Errorf("unknown flag %q (known: %s)", f, strings.Join(MemoryPolicyFlags(), ", "))
+			return 0, nil, fmt.Sprintf("flags[%d]", i), fmt.Errorf("invalid memory policy flag %q (known: %s)", f, strings.Join(MemoryPolicyFlags(), ", "))
 		}
 		mode |= bit
 	}

@@ -70,3 +70,28 @@ func TestMemoryPolicy(t *testing.T) {
 		t.Errorf("MemoryPolicyModes = %v", got)
 	}
 }
+
+// TestMemoryPolicyErrorsCarryRuncsWords: each refusal names its subfield
+// and holds the phrase runc prints for it, which scripts and runc's own
+// suite (memorypolicy.bats) match.
+func TestMemoryPolicyErrorsCarryRuncsWords(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		mp          specs.LinuxMemoryPolicy
+		field, want string
+	}{
+		{"empty policy", specs.LinuxMemoryPolicy{}, "mode", `invalid memory policy mode "" (known: MPOL_BIND`},
+		{"missing mode", specs.LinuxMemoryPolicy{Nodes: "0-7"}, "mode", "invalid memory policy mode"},
+		{"unknown mode", specs.LinuxMemoryPolicy{Mode: "INTERLEAVE", Nodes: "0"}, "mode", `invalid memory policy mode "INTERLEAVE"`},
+		{"unknown flag", specs.LinuxMemoryPolicy{Mode: specs.MpolPreferred, Nodes: "0", Flags: []specs.MemoryPolicyFlagType{specs.MpolFRelativeNodes, "badflag"}}, "flags[1]", `invalid memory policy flag "badflag"`},
+		{"nodes for a mode that takes none", specs.LinuxMemoryPolicy{Mode: specs.MpolDefault, Nodes: "0-7"}, "nodes", "MPOL_DEFAULT takes no nodes: mode requires 0 nodes but got 8"},
+		{"a node number too large", specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0-9876543210"}, "nodes", "invalid memory policy node: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, field, err := MemoryPolicy(&tc.mp)
+			if err == nil || field != tc.field || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("MemoryPolicy(%+v) = field %q, %v; want field %q and %q", tc.mp, field, err, tc.field, tc.want)
+			}
+		})
+	}
+}

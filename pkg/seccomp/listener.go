@@ -47,7 +47,7 @@ func SendToListener(listenerPath string, fd int, st *specs.ContainerProcessState
 	d := net.Dialer{Timeout: listenerTimeout}
 	c, err := d.Dial("unix", listenerPath)
 	if err != nil {
-		return fmt.Errorf("connecting to seccomp agent at %s (linux.seccomp.listenerPath): %w", listenerPath, err)
+		return fmt.Errorf("failed to connect with seccomp agent at %s (linux.seccomp.listenerPath): %w", listenerPath, err)
 	}
 	conn := c.(*net.UnixConn)
 	defer conn.Close()

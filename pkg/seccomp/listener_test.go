@@ -106,7 +106,7 @@ func TestSendToListenerErrors(t *testing.T) {
 		st      *specs.ContainerProcessState
 		wantErr string
 	}{
-		{"no agent listening", filepath.Join(dir, "missing.sock"), 0, st, "connecting to seccomp agent at " + filepath.Join(dir, "missing.sock")},
+		{"no agent listening", filepath.Join(dir, "missing.sock"), 0, st, "failed to connect with seccomp agent at " + filepath.Join(dir, "missing.sock")},
 		{"negative fd", filepath.Join(dir, "x.sock"), -1, st, "invalid notify fd -1"},
 		{"nil state", filepath.Join(dir, "x.sock"), 0, nil, "nil container process state"},
 		{"two fd names for one fd", filepath.Join(dir, "x.sock"), 0, &specs.ContainerProcessState{Fds: []string{"a", "b"}}, "exactly one"},

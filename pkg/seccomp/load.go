@@ -266,7 +266,11 @@ func setFlag(filter *libseccomp.ScmpFilter, f specs.LinuxSeccompFlag, api uint) 
 	case specs.LinuxSeccompFlagSpecAllow:
 		err = filter.SetSSB(true)
 	case specs.LinuxSeccompFlagWaitKillableRecv:
-		err = filter.SetWaitKill(true)
+		// runc's words around libseccomp's reason, which scripts (runc's
+		// own suite among them) match to tell an old libseccomp apart.
+		if err = filter.SetWaitKill(true); err != nil {
+			err = fmt.Errorf("error adding WaitKill flag to seccomp filter: %w", err)
+		}
 	default:
 		return fmt.Errorf("unknown flag %q: %w", f, ErrUnknownFlag)
 	}
