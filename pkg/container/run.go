@@ -30,8 +30,9 @@ type RunOpts struct {
 	// the run (a user-mode network is made ready here).
 	Created func(pid int) error
 	// Started, when set, is called once the payload runs, before Run
-	// waits for it (a detached person's run reports it then).
-	Started func()
+	// waits for it (a detached person's run reports it then); an error
+	// deletes the container and ends the run (nobody was told it runs).
+	Started func() error
 }
 
 // Run creates and starts a container; attached, it forwards signals and the
@@ -85,7 +86,13 @@ func (r *Runtime) Run(id, bundle string, o *RunOpts) (int, error) {
 	}
 	phase.Mark("started")
 	if o.Started != nil {
-		o.Started()
+		if err := o.Started(); err != nil {
+			if tty != nil {
+				tty.close()
+			}
+			r.Delete(id, true)
+			return -1, err
+		}
 	}
 	code := waitFor(st.Pid, sigs.C, tty)
 	phase.Mark("waited")

@@ -30,6 +30,8 @@ import (
 // stop and rm still handle.
 const (
 	envMonitor = "_BULWARK_MONITOR"
+	// envStarter is the pid of the command that started the monitor.
+	envStarter = "_BULWARK_MONITOR_STARTER"
 	// logFile is the payload's stdout and stderr, in the bundle directory
 	// (removed with the container); logFile+".1" holds the previous
 	// logMax bytes once it fills.
@@ -62,7 +64,7 @@ func detach(o *Options) (int, error) {
 	defer null.Close()
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(os.Environ(), envMonitor+"="+id)
+	cmd.Env = append(os.Environ(), envMonitor+"="+id, envStarter+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -88,7 +90,8 @@ func detach(o *Options) (int, error) {
 // detached is the monitor's side of a detached run.
 type detached struct {
 	ready   *os.File
-	once    sync.Once
+	mu      sync.Mutex
+	told    bool     // the starting command has had its one word
 	dir     *os.File // the bundle directory, held so writes never land in a successor's
 	log     *containerlog.Log
 	relay   []*os.File // the pipes' write ends: the payload's stdout and stderr
@@ -101,27 +104,86 @@ func monitor(rt *container.Runtime, o *Options, id string) (int, error) {
 	// Not the container's: it must not inherit the pipe.
 	unix.CloseOnExec(3)
 	d := &detached{ready: os.NewFile(3, "ready")}
+	starter, _ := strconv.Atoi(os.Getenv(envStarter))
+	go d.watchStarter(starter)
 	r := *o
 	r.Name = id
 	code, err := run(rt, &r, d)
-	d.report(err)
+	if err != nil {
+		d.report(err)
+	} else {
+		_ = d.started()
+	}
 	return code, err
 }
 
-// report tells the starting command that the payload runs (err nil) or
-// why it does not; only the first word counts.
+// report tells the starting command why the payload does not run.
 func (d *detached) report(err error) {
-	d.once.Do(func() {
-		msg := "ok"
-		if err != nil {
-			msg = err.Error()
-		}
-		_, _ = d.ready.WriteString(msg)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.told {
+		d.told = true
+		_, _ = d.ready.WriteString(err.Error())
 		d.ready.Close()
-	})
+	}
 }
 
-func (d *detached) started() { d.report(nil) }
+// errStarterGone: the command that started the monitor died before it
+// heard that the payload runs.
+var errStarterGone = errors.New("--detach: the bulwark run that started this container was killed before the container started")
+
+// started tells the starting command that the payload runs; from then on
+// the monitor outlives it. A command already gone has told its person
+// nothing: the container must not stay.
+func (d *detached) started() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.told {
+		return nil
+	}
+	d.told = true
+	_, err := d.ready.WriteString("ok")
+	d.ready.Close()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStarterGone, err)
+	}
+	return nil
+}
+
+// watchStarter ends the monitor as the kernel ends a foreground run whose
+// command is SIGKILLed, when the command that started it dies before it
+// heard that the payload runs: the person got no name, and must find
+// no container made after the kill, nor one whose making raced their rm
+// -f. What the monitor had made by then is a killed run's, which rm -f
+// removes. (Not PR_SET_PDEATHSIG: the monitor could clear it, once the
+// payload runs, on its main thread only, which Go does not give it; nor
+// a poll of the pipe, whose wait would hold the pipe open.)
+func (d *detached) watchStarter(starter int) {
+	pfd, err := unix.PidfdOpen(starter, 0)
+	if err != nil && os.Getppid() == starter {
+		// No pidfd to watch it by (a seccomp filter refuses it): the
+		// monitor goes on, as it did before it watched.
+		return
+	}
+	if err == nil {
+		defer unix.Close(pfd)
+	}
+	// The starter is our parent while it lives, so a pid that is still
+	// our parent's after the open was the starter's at the open.
+	if err == nil && os.Getppid() == starter {
+		fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				break
+			}
+		}
+	}
+	d.mu.Lock()
+	if !d.told {
+		_ = unix.Kill(os.Getpid(), unix.SIGKILL)
+	}
+	d.mu.Unlock()
+}
 
 // startLog points the monitor's stdout and stderr, which the container's
 // init inherits, at two pipes relayed into the log in bundle.

@@ -136,6 +136,9 @@ func waitStopped(rt *container.Runtime, id string, d time.Duration) bool {
 	}
 }
 
+// claimGrace is how long rm -f waits for a claim whose run is ending.
+const claimGrace = 2 * time.Second
+
 // Remove deletes a stopped container (with force, a running one too) and
 // everything it owns. A name whose run was killed before its container
 // existed has only its claim left: Remove frees it.
@@ -148,6 +151,13 @@ func Remove(rt *container.Runtime, id string, force bool) error {
 		b := PathsOf(rt.Root, id).Bundle
 		if _, serr := os.Stat(b); serr == nil {
 			lock, err := holdClaim(b, true)
+			// A run killed a moment ago holds its claim until the kernel
+			// has finished its exit (a detached run's monitor ends a
+			// moment after its command): rm -f gives it that moment.
+			for deadline := time.Now().Add(claimGrace); force && errors.Is(err, errClaimBusy) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				lock, err = holdClaim(b, true)
+			}
 			if errors.Is(err, errClaimBusy) {
 				return fmt.Errorf("container %s: %w (it has no state yet): try again once it runs, or stop its bulwark run", id, err)
 			}
