@@ -95,6 +95,17 @@ func TestProcMemOfABulwarkExecProcessIsOutOfTheContainersReach(t *testing.T) {
 			e.mustOK("--harden", "--policy", emptyPolicy(t), "run", "-d", "-b", bundle, id)
 			return id
 		}, false, false},
+		{"docker-shaped with a read-only rootfs under --harden (docker run --read-only)", func(e *env) string {
+			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+				s.Process.Args = []string{"sh", "-c", procMemPayload}
+				dockerShaped(s)
+				s.Root.Readonly = true
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rw", "nosuid", "nodev", "noexec"}})
+			})
+			id := e.id()
+			e.mustOK("--harden", "--policy", emptyPolicy(t), "run", "-d", "-b", bundle, id)
+			return id
+		}, false, false},
 		{"landlock with run.bulwark.landlock-proc rw", func(e *env) string {
 			bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
 				s.Process.Args = []string{"sh", "-c", procMemPayload}

@@ -375,6 +375,13 @@ func TestFloorRunsRealSoftwareUnderDocker(t *testing.T) {
 		if logs := e.do(t, "logs", name); !strings.Contains(logs.stdout+logs.stderr, "database system is shut down") {
 			t.Errorf("postgres's log after docker stop has no clean shutdown:\n%s", lastLines(logs.stderr, 10))
 		}
+		// docker start makes the container's idmapped volume and
+		// overlay afresh: the table is there, and the port answers again.
+		e.ok(t, "start", name)
+		if got := e.until(t, 60*time.Second, name, "psql -h 127.0.0.1 -U postgres -tAc 'select v from t'", "42"); got != "42\n" {
+			t.Errorf("after docker start: %q, want the row written before the stop", got)
+		}
+		e.stopQuickly(t, name)
 	})
 
 	t.Run("nginx", func(t *testing.T) {
@@ -394,8 +401,45 @@ func TestFloorRunsRealSoftwareUnderDocker(t *testing.T) {
 		e.stopQuickly(t, name)
 	})
 
+	// A hardened deployment's nginx: read-only rootfs, tmpfs where it
+	// writes. There the floor leaves procfs writable and Landlock keeps
+	// the payload's writes away from /proc instead.
+	t.Run("nginx with a read-only rootfs", func(t *testing.T) {
+		port := freePort(t)
+		name := seq("nginx")
+		e.daemon(t, name, []string{"-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--read-only",
+			"--tmpfs", "/run", "--tmpfs", "/var/lib/nginx", "--tmpfs", "/var/log/nginx"}, "nginx", "-g", "daemon off;")
+		if code, body := httpGet(t, 60*time.Second, fmt.Sprintf("http://127.0.0.1:%d/", port)); code != 200 || !strings.Contains(body, "Welcome to nginx") {
+			t.Errorf("GET / through 127.0.0.1:%d: %d %q", port, code, lastLines(body, 3))
+		}
+		if got := e.shell(t, name, "touch /x 2>&1; { echo 0 > /proc/self/oom_score_adj; } 2>&1; ps -o user= -C nginx | sort -u | tr '\\n' ' '"); !strings.Contains(got, "Read-only file system") || !strings.Contains(got, "Permission denied") || !strings.HasSuffix(got, "root www-data") {
+			t.Errorf("read-only rootfs, Landlock's /proc, nginx's users: %q, want EROFS, EACCES, root and www-data", got)
+		}
+		e.stopQuickly(t, name)
+	})
+
 	t.Run("redis", func(t *testing.T) {
 		testRedis(t, e, seq)
+	})
+
+	// Everyday tools a person runs in such a container: ps and top read
+	// every process's /proc files, ip talks netlink, python3's
+	// multiprocessing takes POSIX semaphores in /dev/shm, sqlite locks a
+	// file, git commits, all as a user without a name.
+	t.Run("tools", func(t *testing.T) {
+		got := e.runOnce(t, []string{"--user", "1000:1000", "-e", "HOME=/tmp"}, "sh", "-c", `cd /tmp
+sleep 30 & s=$!; ps -eo user=,comm= | grep -c sleep; top -bn1 | grep -c ' top$'; kill $s
+ip -o link show lo | grep -o 'state [A-Z]*'
+python3 -c '
+import multiprocessing, sqlite3
+def sq(x): return x * x
+with multiprocessing.Pool(2) as p: print("pool", sum(p.map(sq, range(10))))
+db = sqlite3.connect("/tmp/t.db"); db.execute("create table t (v)"); db.execute("insert into t values (7)"); db.commit()
+print("sqlite", db.execute("select v * 6 from t").fetchone()[0])'
+git init -q r && cd r && echo hi > f && git add f && git -c user.name=t -c user.email=t@t commit -qm one && git log --format=%s`)
+		if want := "1\n1\nstate UNKNOWN\npool 285\nsqlite 42\none\n"; got != want {
+			t.Errorf("tools as uid 1000 under the floor:\n%s\nwant:\n%s", got, want)
+		}
 	})
 
 	t.Run("python3 http.server as a non-root user", func(t *testing.T) {
