@@ -1018,8 +1018,8 @@ attach-mode check), whatever seccomp says about the ptrace call itself. Measured
   writable and its processes can write each other's memory again. Opening a sibling's mem for reading stays
   allowed (same uid, one domain); ps lists and reads the siblings in every configuration.
 - Which real programs this stops was measured with strace -f on the host (every openat of a /proc file for
-  writing) over the workflows tests/engines realsoftware_test.go runs through Docker, Podman and containerd
-  under the floor: PostgreSQL 15 (initdb, postmaster, backends, a checkpoint, shutdown), nginx (master and
+  writing), running in a chroot of the Debian test rootfs the workflows that tests/engines realsoftware_test.go
+  runs through Docker, Podman and containerd under the floor: PostgreSQL 15 (initdb, postmaster, backends, a checkpoint, shutdown), nginx (master and
   workers), redis-server (with a forking BGSAVE) and python3's http.server write no /proc file, and all run
   under the floor. PostgreSQL with PG_OOM_ADJUST_FILE=/proc/self/oom_score_adj (its documentation's advice
   against Linux's OOM killer) opens it in every forked child; the floor refuses it (EROFS), postgres ignores

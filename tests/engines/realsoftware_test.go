@@ -594,12 +594,13 @@ done.set(); t.join()'`
 	}
 }
 
-// A representative part through containerd (ctr and the runc shim running
+// The same set through containerd (ctr and the runc shim running
 // the floor's wrapper), which has neither named volumes nor --user: a host
 // directory bound as PostgreSQL's data directory (owned on the host disk
 // by the image's postgres ids, which the idmapped bind shows as theirs),
 // initdb and the postmaster as postgres through setpriv, a query over
-// loopback, SIGTERM and a clean shutdown in postgres's own log; and
+// loopback, SIGTERM and a clean shutdown in postgres's own log; nginx's
+// master and workers; python3's http.server as uid 1000; and
 // redis-server as redis with SET/GET and a forking BGSAVE.
 func TestFloorRunsRealSoftwareUnderContainerd(t *testing.T) {
 	tarball := debianImageTarball(t)
@@ -668,6 +669,21 @@ func TestFloorRunsRealSoftwareUnderContainerd(t *testing.T) {
 		if !strings.Contains(string(log), "database system is shut down") || strings.Contains(string(log), "Read-only file system") {
 			t.Errorf("postgres's log after SIGTERM, want a clean shutdown:\n%s", lastLines(string(log), 10))
 		}
+	})
+
+	const pyGet = `python3 -c 'import sys, urllib.request as u; r = u.urlopen(sys.argv[1], timeout=5); print(r.status, r.read().decode().strip())'`
+	t.Run("nginx", func(t *testing.T) {
+		id := start(t, nil, "nginx", "-g", "daemon off;")
+		if got := until(t, id, pyGet+" http://127.0.0.1/", "200"); !strings.Contains(got, "Welcome to nginx") {
+			t.Errorf("GET / on the container's loopback: %q", got)
+		}
+		until(t, id, "ps -o user= -C nginx | sort -u | tr '\\n' ' '", "root www-data")
+	})
+
+	t.Run("python3 http.server as a non-root user", func(t *testing.T) {
+		id := start(t, nil, "sh", "-c", "exec setpriv --reuid=1000 --regid=1000 --clear-groups python3 -m http.server 8000 --directory /etc")
+		until(t, id, pyGet+" http://127.0.0.1:8000/debian_version", "200 12.")
+		until(t, id, "ps -o uid= -p 1", "1000")
 	})
 
 	t.Run("redis", func(t *testing.T) {
