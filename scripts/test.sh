@@ -12,7 +12,7 @@
 #   integration  ./tests: real containers through bin/bulwark
 #   engines      ./tests/engines: Docker, Podman and containerd drive bulwark
 #   engines-realsw  ./tests/engines' real Debian software (postgres, nginx, redis, python3)
-#                through Docker, Podman and containerd under the floor (not in all: ~2 min)
+#                through Docker, Podman and containerd under the floor (not in all: 3-6 min)
 #   cri          ./tests/cri: containerd's CRI runs pods with bulwark (crictl)
 #   critest      Kubernetes' CRI validation suite, bulwark vs runc (not in all)
 #   cri17        a hostUsers: false pod through containerd 1.7, built from source (not in all)

@@ -428,7 +428,8 @@ func TestFloorRunsRealSoftwareUnderDocker(t *testing.T) {
 	// file, git commits, all as a user without a name.
 	t.Run("tools", func(t *testing.T) {
 		got := e.runOnce(t, []string{"--user", "1000:1000", "-e", "HOME=/tmp"}, "sh", "-c", `cd /tmp
-sleep 30 & s=$!; ps -eo user=,comm= | grep -c sleep; top -bn1 | grep -c ' top$'; kill $s
+sleep 30 & s=$!; i=0; until ps -eo comm= | grep -qx sleep || [ $i -gt 100 ]; do sleep 0.1; i=$((i+1)); done
+ps -eo comm= | grep -cx sleep; top -bn1 | grep -c ' top$'; kill $s
 ip -o link show lo | grep -o 'state [A-Z]*'
 python3 -c '
 import multiprocessing, sqlite3
