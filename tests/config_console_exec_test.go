@@ -133,6 +133,56 @@ func TestConfigPreserveFdsPassesExtraFds(t *testing.T) {
 	}
 }
 
+// TestSocketActivationFdsReachThePayload: fds systemd passes the runtime
+// for socket activation (LISTEN_FDS, LISTEN_PID = the runtime's pid) go to
+// the container at 3.., ahead of --preserve-fds, and the payload reads
+// LISTEN_FDS=N and LISTEN_PID=1, as with runc. An fd past them stays out.
+func TestSocketActivationFdsReachThePayload(t *testing.T) {
+	e := newEnv(t)
+	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", `echo via-listen >&3; echo via-preserved >&4; echo env=$LISTEN_FDS:$LISTEN_PID; [ -e /proc/self/fd/5 ] && echo fd5=open || echo fd5=closed`}
+	})
+	// systemd sets LISTEN_PID to the pid it execs the runtime as.
+	wrapper := filepath.Join(t.TempDir(), "activated")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nLISTEN_PID=$$ LISTEN_FDS=1 exec "+bulwarkBin+" \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	listenR, listenW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listenR.Close()
+	presR, presW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer presR.Close()
+	leaked, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaked.Close()
+	r := e.bwWith(bwOpts{bin: wrapper, extra: []*os.File{listenW, presW, leaked}}, "run", "--preserve-fds", "1", "-b", bundle, e.id())
+	listenW.Close()
+	presW.Close()
+	if r.code != 0 {
+		t.Fatalf("run under LISTEN_FDS=1 with --preserve-fds 1: %v", r)
+	}
+	got := kv(r.stdout)
+	if got["env"] != "1:1" || got["fd5"] != "closed" {
+		t.Errorf("payload saw LISTEN_FDS:LISTEN_PID %q and fd 5 %q, want 1:1 and closed: %v", got["env"], got["fd5"], r)
+	}
+	for _, c := range []struct {
+		r    *os.File
+		want string
+	}{{listenR, "via-listen\n"}, {presR, "via-preserved\n"}} {
+		b, _ := io.ReadAll(c.r)
+		if string(b) != c.want {
+			t.Errorf("pipe got %q, want %q", b, c.want)
+		}
+	}
+}
+
 func TestConfigNoPivotRunsContainedInTheRootfs(t *testing.T) {
 	e := newEnv(t)
 	bundle := testrootfs.Bundle(t, func(s *specs.Spec) {

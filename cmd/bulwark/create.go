@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"strconv"
 
 	"github.com/urfave/cli/v3"
 
@@ -16,7 +18,7 @@ func createFlags() []cli.Flag {
 		&cli.StringFlag{Name: "pid-file", Usage: "write the init's pid here"},
 		&cli.BoolFlag{Name: "no-pivot", Usage: "use MS_MOVE and chroot instead of pivot_root"},
 		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted for runc compatibility"},
-		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3..3+N-1 to the container"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass N more fds to the container: 3..3+N-1, after any of systemd's LISTEN_FDS"},
 	}
 }
 
@@ -27,7 +29,22 @@ func createOpts(cmd *cli.Command) container.CreateOpts {
 		PidfdSocket:   cmd.String("pidfd-socket"),
 		NoPivot:       cmd.Bool("no-pivot"),
 		PreserveFds:   cmd.Int("preserve-fds"),
+		ListenFds:     listenFds(),
 	}
+}
+
+// listenFds is how many socket-activation fds systemd passed this process
+// (LISTEN_FDS, for LISTEN_PID = our pid), which go to the container ahead
+// of --preserve-fds, as runc passes them.
+func listenFds() int {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 func createCommand() *cli.Command {

@@ -84,6 +84,10 @@ type CreateOpts struct {
 	PidfdSocket string
 	NoPivot     bool
 	PreserveFds int
+	// ListenFds are socket-activation fds (systemd's LISTEN_FDS) at
+	// 3..3+N-1, passed on ahead of the PreserveFds that follow them; the
+	// process gets LISTEN_FDS=N and LISTEN_PID=1, as runc does.
+	ListenFds int
 	// Spec, when set, is used instead of reading bundle/config.json (the
 	// user face generates its spec in memory).
 	Spec *specs.Spec
@@ -277,6 +281,11 @@ func (r *Runtime) loadSpec(bundle, id string, o *CreateOpts) (*specs.Spec, error
 			return nil, err
 		}
 	}
+	if o.ListenFds > 0 {
+		// Appended: the last of a name wins, so the runtime's count is
+		// what the payload reads whatever the config says.
+		spec.Process.Env = append(spec.Process.Env, "LISTEN_FDS="+strconv.Itoa(o.ListenFds), "LISTEN_PID=1")
+	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.wantConsole {
 		return nil, &oci.FieldError{File: oci.ConfigFile, Field: "process.terminal", Msg: "a terminal needs --console-socket when the runtime does not stay attached", Err: oci.ErrInvalidConfig}
 	}
@@ -386,7 +395,7 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 	cfg := &initproto.InitConfig{
 		ID: st.ID, Bundle: st.Bundle, Rootfs: st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NewUserNS: oci.CreatesNamespace(spec, specs.UserNamespace), CgroupNS: oci.CreatesNamespace(spec, specs.CgroupNamespace),
-		PreserveFds: o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd,
+		PreserveFds: o.ListenFds + o.PreserveFds, ConsoleFd: p.consoleFd, FifoFd: p.fifoFd,
 		NetNSReady:     files.netns != nil,
 		NetNSFd:        p.netnsFd,
 		SendNamespaces: o.Namespaces != nil,
@@ -486,7 +495,7 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 // cgroup manager, the rootfs tree, the console socket.
 func (r *Runtime) initParams(st *State, spec *specs.Spec, o *CreateOpts, files *initFiles) (initParams, error) {
 	ip := initParams{
-		preserveFds: o.PreserveFds,
+		preserveFds: o.ListenFds + o.PreserveFds,
 		bootstrap:   func(fd int) *initproto.Bootstrap { return initproto.CreateBootstrap(spec, fd) },
 		rlimits:     spec.Process.Rlimits,
 		// Not without a mount namespace: a killed init would leave its
