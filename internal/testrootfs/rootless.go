@@ -82,7 +82,7 @@ func ensureUser(name string, subIDs bool) (RootlessUser, error) {
 }
 
 func ensureUserRange(name string, subIDs bool, subStart int) (RootlessUser, error) {
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "bulwark-rootless-user.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "bulwark-rootless-user.lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return RootlessUser{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -163,22 +164,35 @@ func PayloadDir() (string, error) {
 	return payloadDir, payloadErr
 }
 
+// payloadCacheDir is the shared cache directory for this version of the
+// payloads' source.
+func payloadCacheDir() (string, error) {
+	src, err := payloadSource()
+	if err != nil {
+		return "", err
+	}
+	sum, err := sourceHash(filepath.Dir(filepath.Dir(src)), src)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(os.TempDir(), "bulwark-payloads-"+sum), nil
+}
+
 func buildPayloads() (string, error) {
 	src, err := payloadSource()
 	if err != nil {
 		return "", err
 	}
 	modRoot := filepath.Dir(filepath.Dir(src))
-	sum, err := sourceHash(modRoot, src)
+	dir, err := payloadCacheDir()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(os.TempDir(), "bulwark-payloads-"+sum)
-	if _, err := os.Stat(filepath.Join(dir, doneMarker)); err == nil {
-		return dir, nil
+	if ok, err := cached(dir); ok || err != nil {
+		return dir, err
 	}
 
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return "", err
 	}
@@ -188,8 +202,8 @@ func buildPayloads() (string, error) {
 	}
 	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
 	// Another process may have finished while we waited for the lock.
-	if _, err := os.Stat(filepath.Join(dir, doneMarker)); err == nil {
-		return dir, nil
+	if ok, err := cached(dir); ok || err != nil {
+		return dir, err
 	}
 
 	tmp, err := os.MkdirTemp(os.TempDir(), "bulwark-payloads-build-")
@@ -217,6 +231,29 @@ func buildPayloads() (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// cached reports whether dir holds a finished build of the payloads. TMPDIR
+// is shared with every user of the host and the name is computable from
+// the public source, so a directory there counts only when this user made
+// it and no one else can write it: another user's would have root run its
+// binaries, on the host and in the escape suite's containers. Such a
+// directory is refused, not removed: it is evidence.
+func cached(dir string) (bool, error) {
+	var st unix.Stat_t
+	err := unix.Lstat(dir, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("testrootfs: payload cache %s: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 {
+		return false, fmt.Errorf("testrootfs: payload cache %s is not a directory of uid %d that only it can write (owner %d, mode %#o): another user may have planted it; remove it",
+			dir, os.Geteuid(), st.Uid, st.Mode&0o7777)
+	}
+	_, err = os.Lstat(filepath.Join(dir, doneMarker))
+	return err == nil, nil
 }
 
 // BuildBulwark builds the runtime into out with scripts/build.sh, so the

@@ -296,3 +296,70 @@ func TestSuiteSourcesKeepOnlyTheSuite(t *testing.T) {
 		})
 	}
 }
+
+// Another local user can create names in a shared TMPDIR before root's tests
+// run, and the payloads' cache name is computable from the public source:
+// a directory planted there with the done marker must not be taken for the
+// cache, or root runs the planter's binaries (on the host in these tests,
+// in every container of the escape suite, whose verdicts they would forge).
+// A lock file replaced by a symlink must not make root create its target.
+func TestPayloadCachePlantedByAnotherUserIsRefused(t *testing.T) {
+	RequireRoot(t)
+	for _, tc := range []struct {
+		name      string
+		plantDir  bool
+		plantLock bool
+	}{
+		{"cache directory with the done marker", true, false},
+		{"lock file as a symlink", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			if err := os.Chmod(tmp, 0o1777); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("TMPDIR", tmp)
+			dir, err := payloadCacheDir()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var planted []string
+			if tc.plantDir {
+				bin := filepath.Join(dir, "syscall")
+				planted = append(planted, dir, bin, filepath.Join(dir, doneMarker))
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range planted[1:] {
+					if err := os.WriteFile(f, []byte("#!/bin/sh\necho planted\n"), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			victim := filepath.Join(tmp, "created-by-root")
+			if tc.plantLock {
+				planted = append(planted, dir+".lock")
+				if err := os.Symlink(victim, dir+".lock"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, p := range planted {
+				if err := os.Lchown(p, 65534, 65534); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			got, err := buildPayloads()
+			if err == nil {
+				t.Fatalf("the planted cache was used: payloads from %s", got)
+			}
+			if !strings.Contains(err.Error(), dir) {
+				t.Errorf("the refusal does not name the cache: %v", err)
+			}
+			t.Logf("refused: %v", err)
+			if _, err := os.Lstat(victim); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the lock's symlink was followed: %s exists (%v)", victim, err)
+			}
+		})
+	}
+}
