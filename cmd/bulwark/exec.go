@@ -128,8 +128,8 @@ func vmExec(cmd *cli.Command, r *container.Runtime, st *container.State) error {
 			return execFailed(err)
 		}
 		if f := cmd.String("pid-file"); f != "" {
-			if err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-				return execFailed(fmt.Errorf("--pid-file: %w", err))
+			if err := container.WritePidFile(f, pid); err != nil {
+				return execFailed(err)
 			}
 		}
 		return nil

@@ -473,7 +473,7 @@ func (r *Runtime) build(st *State, spec *specs.Spec, o *CreateOpts, files *initF
 				}
 			}
 			if o.PidFile != "" {
-				return writePidFile(o.PidFile, st.Pid)
+				return WritePidFile(o.PidFile, st.Pid)
 			}
 			return nil
 		},
@@ -781,7 +781,10 @@ func sendPidfd(sock *os.File, pid int, name string) error {
 	return nil
 }
 
-func writePidFile(path string, pid int) error {
+// WritePidFile writes pid to path whole or not at all (a temporary file
+// beside it, renamed over it): an engine that reads it while, or after,
+// the runtime is killed finds the pid or no file, never an empty one.
+func WritePidFile(path string, pid int) error {
 	path, err := filepath.Abs(path)
 	if err != nil {
 		return err

@@ -229,7 +229,7 @@ func (r *Runtime) Exec(id string, o *ExecOpts) (int, error) {
 			// pid first, so a runtime killed before the word leaves no
 			// process the engine does not know (the init exits on EOF).
 			if o.PidFile != "" {
-				if err := writePidFile(o.PidFile, ip.pid); err != nil {
+				if err := WritePidFile(o.PidFile, ip.pid); err != nil {
 					return err
 				}
 			}

@@ -249,7 +249,13 @@ func MarkInUse(snapshotDir string, diffIDs []string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(snapshotDir, inUseFile), b, 0o600)
+	// Whole or not at all (a temporary name the readers' glob skips,
+	// renamed): a mark cut by a kill would keep nothing from prune.
+	tmp := filepath.Join(snapshotDir, "."+inUseFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(snapshotDir, inUseFile))
 }
 
 // layersInUse reads every snapshot's mark. An unreadable mark keeps

@@ -92,10 +92,23 @@ func (s *Store) Get(name string) (*Network, error) {
 	}
 	n := new(Network)
 	if err := json.Unmarshal(b, n); err != nil {
-		return nil, fmt.Errorf("network %q: %s: %w", name, s.path(name), err)
+		return nil, &damagedError{name: name, path: s.path(name), err: err}
 	}
 	return n, nil
 }
+
+// damagedError is a network record that cannot be read (cut, or edited by
+// hand): network rm removes it.
+type damagedError struct {
+	name, path string
+	err        error
+}
+
+func (e *damagedError) Error() string {
+	return fmt.Sprintf("network %q: %s: %v (bulwark network rm %s removes it)", e.name, e.path, e.err, e.name)
+}
+
+func (e *damagedError) Unwrap() error { return e.err }
 
 // List returns the default network and the named ones, by name.
 func (s *Store) List() ([]*Network, error) {
@@ -213,18 +226,33 @@ func (s *Store) Create(n Network) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(s.path(n.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("network %q: %w", n.Name, ErrExist)
-	}
+	// Whole or not at all: a create killed between an O_EXCL create and
+	// its write left an empty record, which every later network ls and
+	// create failed on, and which network rm could not read. The record
+	// is written under a temporary name (no .json: List skips it) and
+	// linked to its own, which fails if another create got there first.
+	tmp, err := os.CreateTemp(s.Dir, "."+n.Name+".tmp-")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
 		return nil, err
 	}
-	return &n, f.Close()
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), s.path(n.Name)); errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("network %q: %w", n.Name, ErrExist)
+	} else if err != nil {
+		return nil, err
+	}
+	return &n, nil
 }
 
 // Remove deletes a named network with no container on it, its bridge, its
@@ -234,6 +262,13 @@ func (s *Store) Remove(name string) error {
 		return fmt.Errorf("network %q: %w: the default network cannot be removed", name, ErrInvalid)
 	}
 	n, err := s.Get(name)
+	var damaged *damagedError
+	if errors.As(err, &damaged) {
+		// No container can be on a network whose record nobody can
+		// read (a run reads it first), so none made its bridge: the
+		// record and what the name leads to are all there is.
+		return errors.Join(os.RemoveAll(filepath.Join(ipamDir, name)), os.RemoveAll(filepath.Join(hostsDir, name)), os.Remove(s.path(name)))
+	}
 	if err != nil {
 		return err
 	}

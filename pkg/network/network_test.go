@@ -155,3 +155,46 @@ Try ` + "`iptables -h'" + ` or 'iptables --help' for more information.`
 		t.Error("missingMasqChain(nil) matched")
 	}
 }
+
+// A network record cut short (a create killed between its file's creation
+// and its write, before records were written whole, or one edited by
+// hand) is named by ls and create, which cannot go on past it, and
+// removed by network rm.
+func TestStoreCutRecordIsNamedAndRemovable(t *testing.T) {
+	for _, cut := range []string{"", `{"name": "cut", "driver": "bri`} {
+		s := &Store{Dir: t.TempDir(), CNIDir: t.TempDir()}
+		if err := os.WriteFile(s.path("cut"), []byte(cut), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.List(); err == nil || !strings.Contains(err.Error(), s.path("cut")) || !strings.Contains(err.Error(), "network rm cut") {
+			t.Errorf("List with a record %q: %v, want an error naming the file and network rm", cut, err)
+		}
+		if err := s.Remove("cut"); err != nil {
+			t.Errorf("Remove of a record %q: %v", cut, err)
+		}
+		if _, err := os.Stat(s.path("cut")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("record %q still there after Remove: %v", cut, err)
+		}
+		if _, err := s.Create(Network{Name: "next"}); err != nil {
+			t.Errorf("Create after the cut record's removal: %v", err)
+		}
+	}
+}
+
+// Create writes a record whole under its own name and nothing else.
+func TestStoreCreateLeavesOnlyTheRecord(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), CNIDir: t.TempDir()}
+	if _, err := s.Create(Network{Name: "front"}); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(s.Dir)
+	if len(ents) != 1 || ents[0].Name() != "front.json" {
+		t.Errorf("store holds %v, want front.json alone", ents)
+	}
+	if fi, err := os.Stat(s.path("front")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("front.json: %v %v, want mode 0644", fi, err)
+	}
+	if n, err := s.Get("front"); err != nil || n.Bridge != "bulwark1" {
+		t.Errorf("Get(front) = %+v, %v", n, err)
+	}
+}

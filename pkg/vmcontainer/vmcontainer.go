@@ -180,8 +180,12 @@ func Wrap(inner *specs.Spec, rootfs, stateDir string, warnf func(string, ...any)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The host's copy, which exec reads (InnerSpec).
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+	// The host's copy, which exec and ls read (InnerSpec): whole or not
+	// at all, through a temporary name renamed.
+	if err := os.WriteFile(filepath.Join(dir, ".config.json.tmp"), cfg, 0o600); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Rename(filepath.Join(dir, ".config.json.tmp"), filepath.Join(dir, "config.json")); err != nil {
 		return nil, nil, err
 	}
 	l := layout{root: filepath.Join(dir, "root"), run: filepath.Join(dir, "run"), config: filepath.Join(dir, "config.json"),
