@@ -10,10 +10,12 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark-sec/bulwark/internal/testrootfs"
 	"github.com/bulwark-sec/bulwark/pkg/container"
 	"github.com/bulwark-sec/bulwark/pkg/floorns"
+	"github.com/bulwark-sec/bulwark/pkg/userface"
 )
 
 // Attacks on the wings built around the namespace core (the image store,
@@ -66,6 +68,43 @@ func TestAnotherUserCannotReachARunningContainersSnapshot(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(rootfs, "shared/planted")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("planted file in the container's rootfs: %v", err)
+	}
+}
+
+// TestAnotherUserCannotOpenAContainersPrivateDeviceNode: a device given to
+// a user-namespaced container (--device, the rawdisk and gpu profiles) is a
+// node the runtime makes under /dev/bulwark/HASH (HASH from --root and the
+// id any user sees in ps), owned by the container's root and bound in. The
+// container's root owns that inode, so it can chmod it 0666 from inside;
+// another local user (a second account of the same attacker, or anyone the
+// container hands the name to) must still not reach it on the host, or the
+// raw disk the container was given is theirs to read and write.
+func TestAnotherUserCannotOpenAContainersPrivateDeviceNode(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	dev := loopDevice(t, "BWDISK-UNTOUCHED")
+	_, out, stop := e.startUserRun([]string{"--profile", "rawdisk", "--device", dev}, rootfs,
+		"sh", "-c", "chmod 666 "+dev+" && stat -c %a "+dev+" && read x")
+	defer stop()
+	if line, err := out.ReadString('\n'); err != nil || line != "666\n" {
+		t.Fatalf("the container did not start or could not chmod its node: %q %v", line, err)
+	}
+	node := filepath.Join(userface.PathsOf(e.root, e.ids[len(e.ids)-1]).Dev, "0")
+	var st unix.Stat_t
+	if err := unix.Stat(node, &st); err != nil || st.Rdev == 0 {
+		t.Fatalf("the test's own look at the container's node %s: %v", node, err)
+	}
+	o, err := asNobody(t, "/bin/sh", "-c", "echo PLANTED > "+node)
+	if err == nil || !strings.Contains(o, "Permission denied") {
+		t.Errorf("another user wrote the container's disk through %s: err=%v output %q", node, err, o)
+	}
+	o, err = asNobody(t, "/usr/bin/head", "-c", "16", node)
+	if err == nil || !strings.Contains(o, "Permission denied") {
+		t.Errorf("another user read the container's disk through %s: err=%v output %q", node, err, o)
+	}
+	b, err := exec.Command("head", "-c", "16", dev).Output()
+	if err != nil || string(b) != "BWDISK-UNTOUCHED" {
+		t.Errorf("the disk's first bytes: %q %v", b, err)
 	}
 }
 

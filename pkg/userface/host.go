@@ -168,6 +168,21 @@ func (h *host) deviceNodes(s *specs.Spec, dir string) error {
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return fmt.Errorf("device nodes: %w", err)
 	}
+	// The nodes are owned by the container's root, which can chmod them
+	// 0666 through its binds: search for others (0711) would let any local
+	// user who knows the name (from --root and the id in ps) open the
+	// device the container was given, a raw disk with rawdisk. Only the
+	// group of the container's mapped root may pass.
+	gid, ok := containerRootGID(s)
+	if !ok {
+		return fmt.Errorf("device nodes: the container's root group is not mapped (linux.gidMappings)")
+	}
+	if err := os.Chown(dir, 0, int(gid)); err != nil {
+		return fmt.Errorf("device nodes in %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o710); err != nil {
+		return fmt.Errorf("device nodes in %s: %w", dir, err)
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return fmt.Errorf("device nodes in %s: %w", dir, err)
@@ -190,6 +205,16 @@ func (h *host) deviceNodes(s *specs.Spec, dir string) error {
 		srcs[i] = node
 	}
 	return policy.WithDeviceNodes(srcs)(s)
+}
+
+// containerRootGID is the host gid of the container's group 0.
+func containerRootGID(s *specs.Spec) (uint32, bool) {
+	for _, m := range s.Linux.GIDMappings {
+		if m.ContainerID == 0 && m.Size > 0 {
+			return m.HostID, true
+		}
+	}
+	return 0, false
 }
 
 // etcFiles writes the container's own /etc files (policy.EtcFiles) in dir

@@ -37,6 +37,14 @@ func TestDeviceNodesGiveTheContainerRootItsOwnNode(t *testing.T) {
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) || st.Uid != 300000 || st.Gid != 300000 || st.Mode&0o777 != 0o600 {
 		t.Errorf("node mode %#o rdev %d owner %d:%d, want char 1:3 0600 owned by 300000", st.Mode, st.Rdev, st.Uid, st.Gid)
 	}
+	// Only the container root's group passes the directory: the root can
+	// chmod its node, and nobody else may then reach it.
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o710 || st.Uid != 0 || st.Gid != 300000 {
+		t.Errorf("node directory mode %#o owner %d:%d, want 0710 root:300000", st.Mode&0o7777, st.Uid, st.Gid)
+	}
 	want := []container.Owned{{Kind: container.OwnedDir, Path: dir}, {Kind: container.OwnedSharedDir, Path: filepath.Dir(dir)}}
 	if !slices.Equal(h.owns, want) {
 		t.Errorf("owns %+v, want %+v", h.owns, want)
