@@ -546,7 +546,15 @@ func sweepStale(tmp string) {
 		if err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
 			continue
 		}
-		_ = unix.Unmount(filepath.Join(d, "ro"), unix.MNT_DETACH)
+		// TMPDIR is shared: only a directory this user made (MkdirTemp's
+		// 0700, which nobody else can rename in a sticky TMPDIR) is a run
+		// of ours. Another user's plant, or a symlink at ro, would have
+		// root detach whatever mount it leads to.
+		var st unix.Stat_t
+		if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Geteuid()) {
+			continue
+		}
+		_ = unix.Unmount(filepath.Join(d, "ro"), unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
 		_ = os.RemoveAll(d)
 	}
 }

@@ -180,6 +180,56 @@ func TestSweepStaleRemovesDeadRunsOnly(t *testing.T) {
 	}
 }
 
+// TestSweepStaleLeavesAnotherUsersPlantsAlone: TMPDIR is shared, and the
+// sweep runs as root: a "run directory" another local user made, whose ro
+// is a symlink to a mount point (or which is itself a symlink to a
+// directory holding one), must not make root detach that mount.
+func TestSweepStaleLeavesAnotherUsersPlantsAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting the target tmpfs needs root")
+	}
+	tmp := t.TempDir()
+	target := filepath.Join(t.TempDir(), "mnt")
+	for _, m := range []string{target, filepath.Join(target, "ro")} {
+		if err := os.Mkdir(m, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", m, "tmpfs", 0, "size=16k"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Unmount(m, unix.MNT_DETACH) })
+	}
+	viaRo := filepath.Join(tmp, "bulwark-vm-999999998-1")
+	viaDir := filepath.Join(tmp, "bulwark-vm-999999997-2")
+	if err := os.Mkdir(viaRo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(viaRo, "ro")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, viaDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{viaRo, filepath.Join(viaRo, "ro"), viaDir} {
+		if err := os.Lchown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepStale(tmp)
+	for _, m := range []string{target, filepath.Join(target, "ro")} {
+		var st, parent unix.Stat_t
+		if err := unix.Stat(m, &st); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Stat(filepath.Dir(m), &parent); err != nil {
+			t.Fatal(err)
+		}
+		if st.Dev == parent.Dev {
+			t.Errorf("the sweep detached the mount at %s through another user's planted directory", m)
+		}
+	}
+}
+
 // TestMinimalKernelIsPreferredAndBootsOnMicrovm: the kernel
 // scripts/build-vm-kernel.sh leaves is used when present (unless
 // BULWARK_VM_KERNEL names another), and only a kernel whose config builds
