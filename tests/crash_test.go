@@ -132,10 +132,10 @@ func TestCreateKilledAtAnyPointIsCleanedByForceDelete(t *testing.T) {
 	bundle := testrootfs.Bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"sleep", "100"} })
 	id := e.id()
 	phases := map[string]int{}
-	for i := 0; i < 20; i++ {
+	for i, delay := range killDelays(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 50, 70, 100, 150, 250) {
 		before := snapHost(t)
 		cmd := e.startBW("create", "-b", bundle, id)
-		time.Sleep(time.Duration(i*2) * time.Millisecond)
+		time.Sleep(delay)
 		cmd.Process.Signal(unix.SIGKILL)
 		cmd.Wait()
 		switch r := e.bw("state", id); {
@@ -151,7 +151,7 @@ func TestCreateKilledAtAnyPointIsCleanedByForceDelete(t *testing.T) {
 		}
 		assertClean(t, e.root, id, bundle, before)
 		if t.Failed() {
-			t.Fatalf("run %d (killed after %dms) left things behind", i, i*2)
+			t.Fatalf("run %d (killed after %v) left things behind", i, delay)
 		}
 	}
 	t.Logf("state seen after the kill: %v", phases)

@@ -33,6 +33,12 @@ func fuseImage(t *testing.T, r *rootlessEnv) string {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skipf("no /dev/fuse: %v", err)
 	}
+	return rootlessImage(t, r)
+}
+
+// rootlessImage is fuseImage's image, without asking for fuse-overlayfs.
+func rootlessImage(t *testing.T, r *rootlessEnv) string {
+	t.Helper()
 	mid := imagetest.Layer(t, "gzip",
 		imageEntry{Name: "etc/marker", Body: "from-image\n"},
 		imageEntry{Name: "etc/doomed", Body: "x"},

@@ -147,55 +147,65 @@ func Remove(rt *container.Runtime, id string, force bool) error {
 		return err
 	}
 	st, err := rt.Load(id)
-	if errors.Is(err, container.ErrNotExist) {
-		b := PathsOf(rt.Root, id).Bundle
-		if _, serr := os.Stat(b); serr == nil {
-			lock, err := holdClaim(b, true)
-			// A run killed a moment ago holds its claim until the kernel
-			// has finished its exit (a detached run's monitor ends a
-			// moment after its command): rm -f gives it that moment.
-			for deadline := time.Now().Add(claimGrace); force && errors.Is(err, errClaimBusy) && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-				lock, err = holdClaim(b, true)
-			}
-			if errors.Is(err, errClaimBusy) {
-				return fmt.Errorf("container %s: %w (it has no state yet): try again once it runs, or stop its bulwark run", id, err)
-			}
-			if err != nil {
-				return err
-			}
-			defer lock.Close()
-			if err := releaseJournal(rt, filepath.Join(b, ownJournal), rt.StateDir(id)); err != nil {
-				return err
-			}
-			if rt.Rootless {
-				// Its private files and volumes, made before the
-				// container, are plain directories under the state
-				// directory without root: nothing is mounted there.
-				p := pathsFor(rt, id)
-				for _, d := range []string{p.Files, p.Volumes} {
-					if err := os.RemoveAll(d); err != nil {
-						return err
-					}
-					_ = os.Remove(filepath.Dir(d))
-				}
-			}
-			if err := os.RemoveAll(b); err != nil {
-				return err
-			}
-			_ = os.Remove(filepath.Dir(b))
-			return nil
+	if err != nil && !errors.Is(err, container.ErrNotExist) {
+		return err
+	}
+	if err == nil {
+		if s := rt.Status(st); s != specs.StateStopped && !force {
+			return fmt.Errorf("container %s is %s: bulwark stop it first, or rm -f: %w", id, s, container.ErrRunning)
 		}
+		if err := rt.Delete(id, true); err != nil && !errors.Is(err, container.ErrNotExist) {
+			return err
+		}
+	}
+	// A claim left after the delete is a run's that was killed before its
+	// container's state recorded what it owns (a state directory with no
+	// state.json yet is a container "creating" that owns nothing): what
+	// the run made is in its journal.
+	b := PathsOf(rt.Root, id).Bundle
+	if _, serr := os.Stat(b); serr != nil {
+		return err
+	}
+	return removeClaim(rt, id, b, force)
+}
+
+// removeClaim frees the claim b of a run that is no more, and everything
+// its journal names.
+func removeClaim(rt *container.Runtime, id, b string, force bool) error {
+	lock, err := holdClaim(b, true)
+	// A run killed a moment ago holds its claim until the kernel has
+	// finished its exit (a detached run's monitor ends a moment after its
+	// command): rm -f gives it that moment.
+	for deadline := time.Now().Add(claimGrace); force && errors.Is(err, errClaimBusy) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		lock, err = holdClaim(b, true)
+	}
+	if errors.Is(err, errClaimBusy) {
+		return fmt.Errorf("container %s: %w (it has no state yet): try again once it runs, or stop its bulwark run", id, err)
 	}
 	if err != nil {
 		return err
 	}
-	if s := rt.Status(st); s != specs.StateStopped && !force {
-		return fmt.Errorf("container %s is %s: bulwark stop it first, or rm -f: %w", id, s, container.ErrRunning)
-	}
-	if err := rt.Delete(id, true); err != nil && !errors.Is(err, container.ErrNotExist) {
+	defer lock.Close()
+	if err := releaseJournal(rt, filepath.Join(b, ownJournal), rt.StateDir(id)); err != nil {
 		return err
 	}
+	if rt.Rootless {
+		// Its private files and volumes, made before the container, are
+		// plain directories under the state directory without root:
+		// nothing is mounted there.
+		p := pathsFor(rt, id)
+		for _, d := range []string{p.Files, p.Volumes} {
+			if err := os.RemoveAll(d); err != nil {
+				return err
+			}
+			_ = os.Remove(filepath.Dir(d))
+		}
+	}
+	if err := os.RemoveAll(b); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Dir(b))
 	return nil
 }
 
