@@ -28,6 +28,8 @@
 #   runc-bats    runc's own integration suite (bats) against bulwark, failing on
 #                any failure runcbats/excluded.txt does not explain (not in all:
 #                ~25-50 min on 2 cores)
+#   killsweep    ./tests' kill-at-any-point tests with every command SIGKILLed every 12 ms
+#                from 0 to 708 ms (BULWARK_KILL_SWEEP=dense; not in all: ~10 min on 2 cores)
 #   fuzz         15 s of each fuzz target
 #
 # Each target installs only what it needs: setup.sh always, install-engines.sh
@@ -170,9 +172,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in
-	all | quick | lint | unit | integration | network | usernet | fuse | engines | engines-realsw | cri | critest | cri17 | vm | vmiso | vmnet | conformance | runc-bats | fuzz) ;;
+	all | quick | lint | unit | integration | network | usernet | fuse | engines | engines-realsw | cri | critest | cri17 | vm | vmiso | vmnet | conformance | runc-bats | killsweep | fuzz) ;;
 	*)
-		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, fuse, engines, engines-realsw, cri, critest, cri17, vm, vmiso, vmnet, conformance, runc-bats, fuzz)" >&2
+		echo "test.sh: unknown target $t (all, quick, lint, unit, integration, network, usernet, fuse, engines, engines-realsw, cri, critest, cri17, vm, vmiso, vmnet, conformance, runc-bats, killsweep, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -279,6 +281,12 @@ for t in "${targets[@]}"; do
 		# here, then bats against bin/bulwark (runcbats/README.md).
 		echo "== runc's integration suite"
 		runcbats/run.sh
+		;;
+	killsweep)
+		# The default run kills each command at 7-25 points; this is the
+		# sweep that found what those points keep fixed.
+		echo "== kill-at-any-point tests, dense"
+		BULWARK_KILL_SWEEP=dense gotest_root -run 'KilledAtAnyPoint' ./tests/
 		;;
 	fuzz) fuzz ;;
 	esac

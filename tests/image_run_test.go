@@ -300,24 +300,24 @@ func TestSpecImageWritesABundleRuncsFormRuns(t *testing.T) {
 func TestUserRunImageKilledAtAnyPointLeavesNothingAfterRm(t *testing.T) {
 	e := newEnv(t)
 	dr := imageDataRoot(t, "example.com/busy:1")
-	for _, delay := range []time.Duration{5, 15, 25, 40, 60, 90, 130, 200, 400} {
+	for _, delay := range killDelays(5, 15, 25, 40, 60, 90, 130, 200, 400) {
 		id := e.id()
 		run := e.startBW("--data-root", dr, "run", "--name", id, "example.com/busy:1", "--", "sleep", "30")
-		time.Sleep(delay * time.Millisecond)
+		time.Sleep(delay)
 		run.Process.Signal(syscall.SIGKILL)
 		run.Wait()
 		if r := e.bw("--data-root", dr, "rm", "-f", id); r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
-			t.Errorf("rm -f after SIGKILL at %v: %v", delay*time.Millisecond, r)
+			t.Errorf("rm -f after SIGKILL at %v: %v", delay, r)
 		}
 		e.assertUserRunGone(id)
 		if ms := mountsUnder(t, dr); len(ms) != 0 {
-			t.Errorf("after SIGKILL at %v and rm -f: mounts left under the data root: %q", delay*time.Millisecond, ms)
+			t.Errorf("after SIGKILL at %v and rm -f: mounts left under the data root: %q", delay, ms)
 			for _, m := range ms {
 				unix.Unmount(m, unix.MNT_DETACH)
 			}
 		}
 		if ents, _ := os.ReadDir(filepath.Join(dr, "containers")); len(ents) != 0 {
-			t.Errorf("after SIGKILL at %v and rm -f: snapshots left: %v", delay*time.Millisecond, ents)
+			t.Errorf("after SIGKILL at %v and rm -f: snapshots left: %v", delay, ents)
 			for _, en := range ents {
 				os.RemoveAll(filepath.Join(dr, "containers", en.Name()))
 			}

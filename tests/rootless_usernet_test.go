@@ -200,10 +200,10 @@ func TestRootlessUserModeNetworkRunKilledAtAnyPointLeavesNothingAfterRmF(t *test
 	rootfs := testrootfs.UserRootfs(t, r.u)
 	// Dense early on: the relay's record is written there (an empty one,
 	// cut by the kill, once made the container unremovable).
-	for i, delay := range []time.Duration{30, 45, 60, 75, 90, 120, 180, 250, 400, 600} {
+	for i, delay := range killDelays(30, 45, 60, 75, 90, 120, 180, 250, 400, 600) {
 		name := "midcreate-" + strconv.Itoa(i)
 		run := r.start("run", "--name", name, "--net", "pasta", "-p", fmt.Sprintf("127.0.0.1:%d:8080", 18480+i), rootfs, "--", "sleep", "30")
-		time.Sleep(delay * time.Millisecond)
+		time.Sleep(delay)
 		run.Process.Signal(syscall.SIGKILL)
 		run.Wait()
 		if res := r.bw("rm", "-f", name); res.code != 0 && !strings.Contains(res.stderr, "does not exist") {
