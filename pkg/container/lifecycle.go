@@ -174,6 +174,9 @@ func signalInit(st *State, sig unix.Signal) error {
 // Delete removes a stopped container; with force it kills a live one first.
 func (r *Runtime) Delete(id string, force bool) error {
 	st, unlock, err := r.lockedState(id)
+	if errors.Is(err, ErrDamaged) && force {
+		return r.deleteDamaged(id, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -185,6 +188,21 @@ func (r *Runtime) Delete(id string, force bool) error {
 	err = r.destroy(st)
 	r.runPoststop(st)
 	return err
+}
+
+// deleteDamaged removes a container whose state cannot be read as far as
+// its id leads: the processes of its cgroup at the default path, the
+// cgroup and the state directory. What the state alone knew (a cgroup at
+// another path, mounts in the host's table, what its maker recorded it
+// owns) is named in the error, never guessed at.
+func (r *Runtime) deleteDamaged(id string, damaged error) error {
+	l, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	err = r.destroy(&State{ID: id, Phase: PhaseCreating})
+	return errors.Join(fmt.Errorf("%w: removed its state directory and its cgroup at the default path; a cgroup at another path, and mounts and resources on the host that only its state named, are left", damaged), err)
 }
 
 // runPoststop runs the poststop hooks once the container is gone: after

@@ -32,6 +32,9 @@ var (
 	ErrRunning    = errors.New("container is not stopped")
 	ErrNotRunning = errors.New("container not running")
 	ErrNotCreated = errors.New("container is not in the created state")
+	// ErrDamaged is a state.json that cannot be read (cut, or edited by
+	// hand): delete --force removes what the id alone leads to.
+	ErrDamaged = errors.New("container state unreadable")
 )
 
 // Phase is what the runtime last completed for the container; the OCI status
@@ -84,7 +87,7 @@ func (r *Runtime) loadState(id string) (*State, error) {
 	}
 	s := new(State)
 	if err := json.Unmarshal(b, s); err != nil {
-		return nil, fmt.Errorf("container %q: state.json: %w", id, err)
+		return nil, fmt.Errorf("container %q: %s: %w: %w", id, filepath.Join(r.dir(id), "state.json"), ErrDamaged, err)
 	}
 	r.cacheState(s, b)
 	return s, nil

@@ -147,6 +147,22 @@ func Remove(rt *container.Runtime, id string, force bool) error {
 		return err
 	}
 	st, err := rt.Load(id)
+	if errors.Is(err, container.ErrDamaged) {
+		if !force {
+			return fmt.Errorf("%w (bulwark rm -f removes what can be found without it)", err)
+		}
+		// Delete says what it could not remove; the claim's journal
+		// names what the run made, which the state named too.
+		err = rt.Delete(id, true)
+		b := PathsOf(rt.Root, id).Bundle
+		if _, serr := os.Stat(b); serr != nil {
+			return err
+		}
+		if cerr := removeClaim(rt, id, b, force); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		return fmt.Errorf("%w; what its run recorded making (its files, image snapshot, networks, user namespace range) is removed", err)
+	}
 	if err != nil && !errors.Is(err, container.ErrNotExist) {
 		return err
 	}
