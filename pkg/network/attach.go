@@ -323,6 +323,12 @@ func makeNetns(path string) error {
 // namespace and the record. Missing pieces are not errors; if DEL fails
 // the record stays, so that gc can try again.
 func Detach(ctx context.Context, path string) error {
+	// A save killed between its write and its rename leaves the next
+	// version of the record under its temporary name, never read: the
+	// record at path (if any) is what stands.
+	if err := os.Remove(path + ".tmp"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	rec, err := readRecord(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -198,3 +198,19 @@ func TestStoreCreateLeavesOnlyTheRecord(t *testing.T) {
 		t.Errorf("Get(front) = %+v, %v", n, err)
 	}
 }
+
+// A record's save killed between its write and its rename left its
+// temporary file, which nothing read or removed: Detach removes it, also
+// where no record was ever renamed in.
+func TestDetachRemovesARecordsCutSave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.json")
+	if err := os.WriteFile(path+".tmp", []byte(`{"root":"/r","id":"c`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Detach(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cut save is still there: %v", err)
+	}
+}
