@@ -354,17 +354,31 @@ func readRecord(path string) (*record, error) {
 	return r, nil
 }
 
+// writeNew records b at path whole or not at all, failing if path exists:
+// an allocation killed between an O_EXCL create and its write left an
+// empty record, which rm -f could not release (it names no owner) and
+// which stayed until some later allocation reclaimed it. The record is
+// written under a temporary name (not a number: the pool's readers skip
+// it) and linked to its own; the pool's lock is held, so a temporary file
+// there is a killed allocation's.
 func writeNew(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	defer os.Remove(tmp)
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp, path)
 }
 
 // pidStart is field 22 of /proc/PID/stat, to tell a pid from its successor.

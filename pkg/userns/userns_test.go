@@ -229,3 +229,34 @@ func TestOverlapFindsLiveRangesOfOtherProcesses(t *testing.T) {
 		})
 	}
 }
+
+// An allocation is recorded whole: the pool holds its numbered record and
+// nothing else, also after a killed allocation's temporary file.
+func TestAllocateRecordsWholeAndClearsAKilledOnesTemporary(t *testing.T) {
+	p := testPool(t, 4)
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.Dir, ".0.tmp"), []byte(`{"owner":"/x`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := owner(t)
+	r, err := p.Allocate(o)
+	if err != nil || r.Index != 0 {
+		t.Fatalf("Allocate = %+v, %v; want slot 0", r, err)
+	}
+	var names []string
+	ents, _ := os.ReadDir(p.Dir)
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	got, err := p.Allocated()
+	if err != nil || got[0] != o {
+		t.Errorf("Allocated = %v, %v; want slot 0 owned by %s", got, err, o)
+	}
+	for _, n := range names {
+		if n != "0" && n != ".lock" && n != "lock" {
+			t.Errorf("pool holds %q besides the record (%v)", n, names)
+		}
+	}
+}
