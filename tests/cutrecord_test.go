@@ -65,3 +65,55 @@ func TestUserRunRmFRemovesWhatItCanOfAContainerWhoseStateIsCut(t *testing.T) {
 		}
 	}
 }
+
+// TestUserRunRmFUndoesANetworkAttachmentWhoseRecordIsCut cuts the
+// attachment record of a running container on a bridge with -p (empty,
+// then half). rm -f failed on it ("network record ...: unexpected end of
+// JSON input") and the veth, the lease, the masquerade and port rules and
+// the network namespace stayed for good (gc cannot read the record
+// either); now the attachment is undone from what the record's name leads
+// to (the plugins' cache of the ADD, the hosts entries, the namespace).
+func TestUserRunRmFUndoesANetworkAttachmentWhoseRecordIsCut(t *testing.T) {
+	e := newEnv(t)
+	netRootfs(t) // skips without the CNI plugins
+	dr := imageDataRoot(t, "example.com/busy:1")
+	if r := e.bw("--data-root", dr, "run", "--name", e.id(), "--net", "bridge", "-p", "18079:80", "example.com/busy:1", "--", "/bin/true"); r.code != 0 {
+		t.Fatalf("first run on bridge: %v", r)
+	}
+	before := netState(t)
+	host := snapHost(t)
+	for i, cut := range []string{"empty", "half"} {
+		id := e.id()
+		if r := e.bw("--data-root", dr, "run", "-d", "--name", id, "--net", "bridge", "-p", fmt.Sprintf("%d:80", 18311+i), "example.com/busy:1", "--", "sleep", "30"); r.code != 0 {
+			t.Fatal(r)
+		}
+		var p string
+		recs, _ := filepath.Glob("/run/bulwark-net/attach/*.json")
+		for _, r := range recs {
+			if b, _ := os.ReadFile(r); strings.Contains(string(b), `"`+id+`"`) {
+				p = r
+			}
+		}
+		if p == "" {
+			t.Fatalf("no attachment record names %s", id)
+		}
+		b, _ := os.ReadFile(p)
+		if cut == "empty" {
+			b = nil
+		} else {
+			b = b[:len(b)/2]
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.bw("--data-root", dr, "rm", "-f", id); r.code != 0 {
+			t.Errorf("%s record: rm -f: %v", cut, r)
+		}
+		e.assertUserRunGone(id)
+		assertClean(t, e.root, id, "", host)
+		assertNetStateBack(t, before, cut+" attachment record: left by rm -f")
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+}

@@ -127,9 +127,97 @@ func readRecord(path string) (*Record, error) {
 	}
 	r := new(Record)
 	if err := json.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("network record %s: %w", path, err)
+		return nil, &cutRecordError{path: path, err: err}
 	}
 	return r, nil
+}
+
+// cutRecordError is a record that cannot be read (written whole by save,
+// so a hand's edit or a bad disk).
+type cutRecordError struct {
+	path string
+	err  error
+}
+
+func (e *cutRecordError) Error() string { return fmt.Sprintf("network record %s: %v", e.path, e.err) }
+func (e *cutRecordError) Unwrap() error { return e.err }
+
+// detachCut undoes an attachment whose record cannot be read from what its
+// name (the attachment's key) leads to: the plugins' own cache of the ADD
+// (the config list, the namespace and the ports DEL needs), the hosts
+// entries and the network namespace. It failed on the record before, and
+// the container's veth, lease and rules stayed for good (gc cannot read
+// the record either). The record goes in any case: there is nothing more
+// to learn from it. What could not be undone is named.
+func detachCut(ctx context.Context, path string, cut error) error {
+	k := strings.TrimSuffix(filepath.Base(path), ".json")
+	var errs []error
+	cached, _ := filepath.Glob(filepath.Join(cacheDir, "results", "*-bulwark-"+k+"-"+ifName))
+	for _, c := range cached {
+		call, err := callFromCache(c)
+		if err == nil {
+			_, err = RunPlugins(ctx, call, true)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: the plugins' DEL from their cache %s: %w", cut, c, err))
+		}
+	}
+	if len(cached) == 0 {
+		// No ADD finished: a lease or rules of one cut short are not
+		// known (gc's sweep of the network's plugins may find them).
+		errs = append(errs, fmt.Errorf("%w: the plugins hold no cache of its ADD: a lease or rules of an ADD cut short may be left", cut))
+	}
+	links, _ := filepath.Glob(filepath.Join(hostsDir, "*", k))
+	for _, l := range links {
+		unlock, err := lock()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Remove(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		} else if err := rewriteHosts(filepath.Base(filepath.Dir(l))); err != nil {
+			errs = append(errs, err)
+		}
+		unlock()
+	}
+	ns := filepath.Join(netnsDir, k)
+	if err := unix.Unmount(ns, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("network namespace %s: %w", ns, err))
+	}
+	if err := os.Remove(ns); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// callFromCache is the DEL of the ADD libcni cached at file (its
+// cniCacheV1 record: the config list, container id, namespace, interface
+// and port mappings as given).
+func callFromCache(file string) (Call, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return Call{}, err
+	}
+	var c struct {
+		ContainerID    string `json:"containerId"`
+		Config         []byte `json:"config"`
+		IfName         string `json:"ifName"`
+		Netns          string `json:"netns"`
+		CapabilityArgs struct {
+			PortMappings []Port `json:"portMappings"`
+		} `json:"capabilityArgs"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Call{}, err
+	}
+	if len(c.Config) == 0 || c.ContainerID == "" || c.IfName == "" {
+		return Call{}, errors.New("no config list, container id or interface in it")
+	}
+	return Call{List: c.Config, ContainerID: c.ContainerID, Netns: c.Netns, IfName: c.IfName, Ports: c.CapabilityArgs.PortMappings, PluginPath: PluginPath, CacheDir: cacheDir}, nil
 }
 
 // lock serialises what containers share: published ports, hosts entries
@@ -332,6 +420,10 @@ func Detach(ctx context.Context, path string) error {
 	rec, err := readRecord(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	var cut *cutRecordError
+	if errors.As(err, &cut) {
+		return detachCut(ctx, path, err)
 	}
 	if err != nil {
 		return err
