@@ -3,6 +3,7 @@
 # the kernel's rootfs, which pivot_root(2) refuses to leave, and a container
 # runtime pivots into every container. So everything is copied onto a tmpfs
 # and switch_root makes that tmpfs the root before the checks run.
+echo "BWVM INIT"
 /bin/busybox mkdir -p /proc /newroot
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t tmpfs -o mode=755 tmpfs /newroot
