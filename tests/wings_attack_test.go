@@ -168,3 +168,64 @@ func TestAnotherUserCannotReachAFloorContainersIdmappedRootfs(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerRootCannotPlantSetIDFilesThroughAnIdmappedMount: a
+// --writable rootfs and a -v volume are host directories the container
+// writes through an idmapped mount, which stores what its root makes as
+// owned by the directory's owner: host root for the rootfs, the volume's
+// owner for the volume. Their host paths must be traversable by the
+// container's unprivileged root, so by other local users too: a
+// set-user-id copy of a program planted there ran as host root (euid 0
+// for nobody) before the refusal. Every way of giving a file those bits
+// is tried; each must fail with EPERM and leave no set-id file on the
+// host, while ordinary modes still work.
+func TestContainerRootCannotPlantSetIDFilesThroughAnIdmappedMount(t *testing.T) {
+	e := newEnv(t)
+	rootfs := userRootfs(t)
+	vol := filepath.Join(t.TempDir(), "vol")
+	if err := os.Mkdir(vol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(vol, 1234, 1234); err != nil {
+		t.Fatal(err)
+	}
+	script := `for d in / /vol/; do
+  cp /bin/busybox ${d}p-chmod && chmod 755 ${d}p-chmod && echo "$d plain=ok"
+  chmod 4755 ${d}p-chmod 2>&1; echo "$d chmod-suid=$?"
+  chmod g+s ${d}p-chmod 2>&1; echo "$d chmod-sgid=$?"
+  echo "$d open=$(syscall createmode ${d}p-open 0o4755)"
+  echo "$d mknod=$(syscall mknod ${d}p-mknod 'S_IFREG|0o4000')"
+  echo "$d open-plain=$(syscall createmode ${d}p-plain 0o644)"
+done`
+	r := e.userRun(nil, []string{"--writable", "-v", vol + ":/vol"}, rootfs, "sh", "-c", script)
+	if r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	for _, d := range []string{"/", "/vol/"} {
+		for _, want := range []string{"plain=ok", "chmod-suid=1", "chmod-sgid=1", "open=EPERM", "mknod=EPERM", "open-plain=OK"} {
+			if !strings.Contains(r.stdout, d+" "+want+"\n") {
+				t.Errorf("in %s: want %q in the output: %s", d, want, r.stdout)
+			}
+		}
+	}
+	for _, dir := range []string{rootfs, vol} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range ents {
+			if !strings.HasPrefix(en.Name(), "p-") {
+				continue
+			}
+			p := filepath.Join(dir, en.Name())
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+				o, _ := asNobody(t, p, "id", "-u")
+				t.Errorf("%s on the host is mode %o, owner %d; run by nobody it reports euid %q", p, st.Mode&0o7777, st.Uid, strings.TrimSpace(o))
+			}
+		}
+	}
+}

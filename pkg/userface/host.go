@@ -150,6 +150,11 @@ func (h *host) prepare(s *specs.Spec, p Paths, allocate bool, vols []volumeFlag)
 	if err := h.idmapVolumes(s, p.Volumes, vols); err != nil {
 		return err
 	}
+	if writesRootfsThroughIdmap(s) {
+		if err := noSetIDFiles(s, "the writable rootfs "+s.Root.Path); err != nil {
+			return err
+		}
+	}
 	b, err := json.MarshalIndent(s, "", "\t")
 	if err != nil {
 		return err

@@ -71,6 +71,13 @@ func (h *host) idmapVolumes(s *specs.Spec, dir string, vols []volumeFlag) error 
 	if len(jobs) == 0 {
 		return nil
 	}
+	for _, j := range jobs {
+		if !j.v.ro {
+			if err := noSetIDFiles(s, j.v.flag); err != nil {
+				return err
+			}
+		}
+	}
 	// Recorded before they exist, unmounted before their directories
 	// go, and the directories only ever rmdir'ed: a removal that
 	// recursed into a volume still mounted would delete the person's data.

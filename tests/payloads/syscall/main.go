@@ -294,6 +294,13 @@ func init() {
 		"tiocsti": {"[CMD] (default TIOCSTI; pushes a space into a fresh pty made our controlling terminal, which nobody reads; setup failures print setup:ERRNO)", func(a []string) syscall.Errno {
 			return tiocsti(num(arg(a, 0, "TIOCSTI")))
 		}},
+		"createmode": {"PATH MODE (create PATH exclusively with MODE, e.g. 0o4755, and keep it)", func(a []string) syscall.Errno {
+			fd, err := unix.Open(need(a, 0), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(num(need(a, 1))))
+			if err != nil {
+				return errnoOf(err)
+			}
+			return errnoOf(unix.Close(fd))
+		}},
 		"create": {"PATH (create PATH exclusively, write one byte and remove it)", func(a []string) syscall.Errno {
 			fd, err := unix.Open(need(a, 0), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 			if err != nil {
