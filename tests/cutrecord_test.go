@@ -21,7 +21,7 @@ func TestUserRunRmFRemovesWhatItCanOfAContainerWhoseStateIsCut(t *testing.T) {
 	e := newEnv(t)
 	netRootfs(t) // skips without the CNI plugins
 	dr := imageDataRoot(t, "example.com/busy:1")
-	if r := e.bw("--data-root", dr, "run", "--name", e.id(), "--net", "bridge", "-p", "18079:80", "example.com/busy:1", "--", "/bin/true"); r.code != 0 {
+	if r := e.bw("--data-root", dr, "run", "--name", e.id(), "--net", "bridge", "-p", "18290:80", "example.com/busy:1", "--", "/bin/true"); r.code != 0 {
 		t.Fatalf("first run on bridge: %v", r)
 	}
 	before := netState(t)
@@ -77,7 +77,7 @@ func TestUserRunRmFUndoesANetworkAttachmentWhoseRecordIsCut(t *testing.T) {
 	e := newEnv(t)
 	netRootfs(t) // skips without the CNI plugins
 	dr := imageDataRoot(t, "example.com/busy:1")
-	if r := e.bw("--data-root", dr, "run", "--name", e.id(), "--net", "bridge", "-p", "18079:80", "example.com/busy:1", "--", "/bin/true"); r.code != 0 {
+	if r := e.bw("--data-root", dr, "run", "--name", e.id(), "--net", "bridge", "-p", "18295:80", "example.com/busy:1", "--", "/bin/true"); r.code != 0 {
 		t.Fatalf("first run on bridge: %v", r)
 	}
 	before := netState(t)

@@ -119,7 +119,7 @@ func TestUserRunImageOnABridgeKilledAtAnyPointLeavesNothingAfterRmF(t *testing.T
 	e := newEnv(t)
 	netRootfs(t) // skips without the CNI plugins
 	dr := imageDataRoot(t, "example.com/busy:1")
-	if r := e.bw("--data-root", dr, "run", "--name", e.id(), "--net", "bridge", "-p", "18079:80", "example.com/busy:1", "--", "/bin/true"); r.code != 0 {
+	if r := e.bw("--data-root", dr, "run", "--name", e.id(), "--net", "bridge", "-p", "18270:80", "example.com/busy:1", "--", "/bin/true"); r.code != 0 {
 		t.Fatalf("first run on bridge: %v", r)
 	}
 	before := netState(t)
