@@ -180,6 +180,13 @@ func (d *detached) watchStarter(starter int) {
 	}
 	d.mu.Lock()
 	if !d.told {
+		// With the monitor's process group, which it leads (detach starts
+		// it in a session of its own): a child it forked and has not
+		// exec'd yet (the container's init on its way) would otherwise
+		// outlive it for a moment, showing the run's command line.
+		if unix.Getpgrp() == os.Getpid() {
+			_ = unix.Kill(-os.Getpid(), unix.SIGKILL)
+		}
 		_ = unix.Kill(os.Getpid(), unix.SIGKILL)
 	}
 	d.mu.Unlock()

@@ -125,11 +125,14 @@ func (h *host) prepare(s *specs.Spec, p Paths, allocate bool, vols []volumeFlag)
 		}
 	} else if allocate {
 		pool := userns.Default()
+		// Journaled before it is allocated, as everything own records: a
+		// run killed between the two left a range rm -f never released.
+		// Releasing a range the owner does not hold is a no-op.
+		h.own(container.Owned{Kind: container.OwnedUsernsRange, Path: pool.Dir})
 		rg, err := pool.Allocate(h.stateDir)
 		if err != nil {
 			return fmt.Errorf("user namespace range: %w", err)
 		}
-		h.own(container.Owned{Kind: container.OwnedUsernsRange, Path: pool.Dir})
 		if err := policy.WithUserNamespace(rg.HostID, rg.Size)(s); err != nil {
 			return err
 		}

@@ -45,10 +45,11 @@ func (h *host) image(o *Options, id string) (*Options, error) {
 	var rg userns.Range
 	if r.UsernsRange == "" {
 		pool := userns.Default()
+		// Journaled first: see prepare.
+		h.own(container.Owned{Kind: container.OwnedUsernsRange, Path: pool.Dir})
 		if rg, err = pool.Allocate(h.stateDir); err != nil {
 			return nil, fmt.Errorf("user namespace range: %w", err)
 		}
-		h.own(container.Owned{Kind: container.OwnedUsernsRange, Path: pool.Dir})
 		r.UsernsRange = fmt.Sprintf("%d:%d", rg.HostID, rg.Size)
 	} else if rg, err = userns.ParseRange(r.UsernsRange); err != nil {
 		return nil, fmt.Errorf("--userns-range %q: %w", r.UsernsRange, err)

@@ -82,6 +82,15 @@ func run(rt *container.Runtime, o *Options, d *detached) (int, error) {
 		return -1, fmt.Errorf("--name %s: %w", id, err)
 	}
 	defer lock.Close()
+	if d != nil {
+		// A monitor holds it until it exits, by a descriptor of the same
+		// open file that nothing closes: rm -f waits for the lock to know
+		// the monitor is gone (waitRunEnded).
+		if _, err := unix.FcntlInt(lock.Fd(), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			os.Remove(p.Bundle)
+			return -1, fmt.Errorf("--name %s: keeping its claim: %w", id, err)
+		}
+	}
 	claim := []container.Owned{{Kind: container.OwnedDir, Path: p.Bundle},
 		{Kind: container.OwnedSharedDir, Path: filepath.Dir(p.Bundle)}}
 	var undo cleanup.Stack

@@ -166,23 +166,49 @@ func Remove(rt *container.Runtime, id string, force bool) error {
 	if err != nil && !errors.Is(err, container.ErrNotExist) {
 		return err
 	}
+	b := PathsOf(rt.Root, id).Bundle
 	if err == nil {
 		if s := rt.Status(st); s != specs.StateStopped && !force {
 			return fmt.Errorf("container %s is %s: bulwark stop it first, or rm -f: %w", id, s, container.ErrRunning)
 		}
+		// The claim, opened before the delete removes it: its run (a
+		// detached one's monitor) ends after its container, and rm -f
+		// returns only once it has (waitRunEnded).
+		claim, _ := os.OpenFile(b, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if claim != nil {
+			defer claim.Close()
+		}
 		if err := rt.Delete(id, true); err != nil && !errors.Is(err, container.ErrNotExist) {
 			return err
+		}
+		if claim != nil && force {
+			waitRunEnded(claim)
 		}
 	}
 	// A claim left after the delete is a run's that was killed before its
 	// container's state recorded what it owns (a state directory with no
 	// state.json yet is a container "creating" that owns nothing): what
 	// the run made is in its journal.
-	b := PathsOf(rt.Root, id).Bundle
 	if _, serr := os.Stat(b); serr != nil {
 		return err
 	}
 	return removeClaim(rt, id, b, force)
+}
+
+// waitRunEnded waits, up to claimGrace, for the run holding claim's lock
+// (holdClaim) to end: a detached run's monitor whose container rm -f just
+// killed would otherwise still be there when rm -f returns.
+func waitRunEnded(claim *os.File) {
+	for deadline := time.Now().Add(claimGrace); ; time.Sleep(20 * time.Millisecond) {
+		err := unix.Flock(int(claim.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			_ = unix.Flock(int(claim.Fd()), unix.LOCK_UN)
+			return
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return
+		}
+	}
 }
 
 // removeClaim frees the claim b of a run that is no more, and everything
